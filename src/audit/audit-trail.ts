@@ -1,0 +1,506 @@
+/**
+ * The audit trail: an append-only, hash-chained record of what happened in the kernel, written
+ * through the log ({@link LogStore}, stream `audit`).
+ *
+ * Compared with oxios's trail it hashes every field (metadata included) with an unambiguous,
+ * length-prefixed encoding; keeps an anchor when it prunes instead of trusting the first
+ * survivor; exposes a head (`seq`, `hash`) that callers can record to detect a truncated tail;
+ * and, attached to a bus, never drops an event.
+ *
+ * @example
+ * const trail = createAuditTrail({ log: createMemoryLog() });
+ * trail.attach(bus);
+ * const head = await trail.head();
+ * const result = await trail.verify({ expectedHead: head });
+ *
+ * @module
+ */
+import type { EventBus } from '../bus/event-bus.js';
+import { canonicalKernelEventJson, type KernelEvent } from '../bus/kernel-event.js';
+import { KernelError, errorMessage } from '../errors.js';
+import {
+  ChainVerifier,
+  GENESIS_HASH,
+  describeBreak,
+  type ChainBreak,
+  type LogAppend,
+  type LogHead,
+  type LogRecord,
+  type LogStore,
+} from '../storage/log.js';
+import { canonicalJson, type JsonValue } from '../util/canonical-json.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+import { parseTimestamp } from '../util/time.js';
+import {
+  AUDIT_ACTION_TYPES,
+  canonicalAuditAction,
+  isAuditActionType,
+  parseAuditAction,
+  type AuditAction,
+  type AuditActionType,
+} from './audit-action.js';
+import { auditActionFor, auditActorFor, auditResourceFor } from './from-kernel-event.js';
+
+/** One entry of the trail. Every field is covered by `hash`. */
+export interface AuditEntry {
+  /** Position in the trail, from 1, without holes. */
+  readonly seq: number;
+  /** When it was recorded (RFC 3339, UTC). */
+  readonly timestamp: string;
+  /** Who acted: an agent id, `project:<id>`, `module:<id>` or `system`. */
+  readonly actor: string;
+  readonly action: AuditAction;
+  /** What was acted on (for kernel events: the event's Rust `Debug` rendering). */
+  readonly resource: string;
+  readonly prevHash: string;
+  readonly hash: string;
+  /** Extra JSON (for kernel events: `{ "event": <the event> }`), or null. */
+  readonly metadata: JsonValue | null;
+}
+
+/** A filter over the trail. */
+export interface AuditQuery {
+  readonly actor?: string | undefined;
+  readonly actionTypes?: readonly AuditActionType[] | undefined;
+  readonly fromSeq?: number | undefined;
+  readonly toSeq?: number | undefined;
+  /** Inclusive time range (RFC 3339 text or epoch ms). */
+  readonly from?: string | number | undefined;
+  readonly to?: string | number | undefined;
+  /** Keep the newest `limit` matches. */
+  readonly limit?: number | undefined;
+}
+
+/** Options for {@link AuditTrail.verify}. */
+export interface AuditVerifyOptions {
+  /** A head recorded earlier: a trail that no longer reaches it is reported as truncated. */
+  readonly expectedHead?: { readonly seq: number; readonly hash: string } | undefined;
+  /** Called with the number of entries checked so far (for progress bars). */
+  readonly onProgress?: ((verified: number, total: number) => void) | undefined;
+}
+
+/** What {@link AuditTrail.verify} found. */
+export type AuditVerifyResult =
+  | { readonly ok: true; readonly verified: number; readonly head: { seq: number; hash: string } }
+  | {
+      readonly ok: false;
+      readonly verified: number;
+      /** The first seq that failed. */
+      readonly seq: number;
+      readonly reason: ChainBreak['reason'];
+      readonly message: string;
+      readonly broken: ChainBreak;
+    };
+
+/** The JSON document {@link AuditTrail.export} writes. */
+export interface AuditExport {
+  readonly format: 'kerno.audit';
+  readonly version: 1;
+  /** The last pruned entry, when the trail was pruned before the first exported entry. */
+  readonly anchor: { readonly seq: number; readonly hash: string } | null;
+  readonly head: { readonly seq: number; readonly hash: string };
+  readonly entries: readonly AuditEntry[];
+}
+
+/** Options for {@link createAuditTrail}. */
+export interface AuditTrailOptions {
+  /** Where entries are written. */
+  readonly log: LogStore;
+  /** Stream name within the log (default `audit`). */
+  readonly stream?: string;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+/** Counters the trail keeps about itself. */
+export interface AuditTrailStats {
+  /** Appends accepted but not yet confirmed durable. */
+  readonly pending: number;
+  /** Appends that failed to reach the log (each was logged). */
+  readonly failedWrites: number;
+}
+
+/** Creates an audit trail over a log. */
+export function createAuditTrail(options: AuditTrailOptions): AuditTrail {
+  return new AuditTrail(options);
+}
+
+const VERIFY_BATCH = 10_000;
+/** Most bus events batched into one log append. */
+const MAX_BATCH = 10_000;
+
+/** The audit trail. */
+export class AuditTrail {
+  readonly #log: LogStore;
+  readonly #stream: string;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  #pending = 0;
+  #failedWrites = 0;
+  #batch: LogAppend[] = [];
+  #scheduled = false;
+  #lastMs = Number.NaN;
+  #lastStamp = '';
+
+  constructor(options: AuditTrailOptions) {
+    this.#log = options.log;
+    this.#stream = options.stream ?? 'audit';
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? silentLogger;
+  }
+
+  /** Records an entry; resolves with it once it is durable. */
+  async append(
+    actor: string,
+    action: AuditAction,
+    resource: string,
+    metadata: JsonValue | null = null,
+  ): Promise<AuditEntry> {
+    const checked = parseAuditAction(action);
+    const entry = this.#prepare(actor, checked, resource, metadata);
+    this.#drain(); // keep bus entries made earlier in this tick ahead of this one
+    const [r] = await this.#log.append(this.#stream, [entry]);
+    return {
+      seq: r!.seq,
+      timestamp: r!.timestamp,
+      actor,
+      action: checked,
+      resource,
+      prevHash: r!.prevHash,
+      hash: r!.hash,
+      metadata,
+    };
+  }
+
+  /** Records a kernel event (action and actor as oxios maps them; the event itself as metadata). */
+  recordEvent(event: KernelEvent): Promise<AuditEntry> {
+    const entry = this.#prepareEvent(event);
+    this.#drain();
+    return this.#log.append(this.#stream, [entry]).then(([r]) => toEntry(r!));
+  }
+
+  /**
+   * Records every event published on `bus` from now on, in publish order. Nothing is dropped:
+   * the trail listens with a synchronous handler, not a lagging subscription. Entries made in
+   * one tick are appended as one batch. Returns a function that detaches the trail.
+   */
+  attach(bus: EventBus): () => void {
+    return bus.on('*', (event) => {
+      let entry: LogAppend;
+      try {
+        entry = this.#prepareEvent(event);
+      } catch (error) {
+        this.#failedWrites++;
+        this.#logger.error('Could not encode a kernel event for the audit trail', {
+          eventType: event.type,
+          error: errorMessage(error),
+        });
+        return;
+      }
+      this.#batch.push(entry);
+      if (this.#batch.length >= MAX_BATCH) this.#drain();
+      else if (!this.#scheduled) {
+        this.#scheduled = true;
+        queueMicrotask(this.#drainTask);
+      }
+    });
+  }
+
+  readonly #drainTask = (): void => {
+    this.#scheduled = false;
+    this.#drain();
+  };
+
+  /** Hands the batched entries to the log (in order). */
+  #drain(): void {
+    const batch = this.#batch;
+    if (batch.length === 0) return;
+    this.#batch = [];
+    this.#pending += batch.length;
+    this.#log.append(this.#stream, batch).then(
+      () => {
+        this.#pending -= batch.length;
+      },
+      (error: unknown) => {
+        this.#pending -= batch.length;
+        this.#failedWrites += batch.length;
+        this.#logger.error('The audit trail could not write entries', {
+          entries: batch.length,
+          error: errorMessage(error),
+        });
+      },
+    );
+  }
+
+  #prepareEvent(event: KernelEvent): LogAppend {
+    return this.#entry(
+      auditActorFor(event),
+      auditActionFor(event),
+      auditResourceFor(event),
+      '{"event":' + canonicalKernelEventJson(event) + '}',
+    );
+  }
+
+  #prepare(
+    actor: string,
+    action: AuditAction,
+    resource: string,
+    metadata: JsonValue | null,
+  ): LogAppend {
+    if (typeof actor !== 'string' || typeof resource !== 'string') {
+      throw new KernelError('INVALID_ARGUMENT', 'An audit entry needs a string actor and resource');
+    }
+    return this.#entry(actor, action, resource, canonicalJson(metadata));
+  }
+
+  #entry(actor: string, action: AuditAction, resource: string, metadataJson: string): LogAppend {
+    const ms = this.#clock.now();
+    if (ms !== this.#lastMs) {
+      this.#lastMs = ms;
+      this.#lastStamp = new Date(ms).toISOString();
+    }
+    return {
+      timestamp: this.#lastStamp,
+      timeMs: ms,
+      body: auditBody(actor, action, resource, metadataJson),
+      key: undefined,
+      tenant: undefined,
+      kind: action.type,
+      subject: actor,
+      correlation: undefined,
+      chain: undefined,
+    };
+  }
+
+  /** Entries matching `query`, oldest first. */
+  async entries(query: AuditQuery = {}): Promise<AuditEntry[]> {
+    this.#drain();
+    const types = query.actionTypes;
+    if (types !== undefined) {
+      for (const t of types) {
+        if (!isAuditActionType(t)) {
+          throw new KernelError(
+            'INVALID_QUERY',
+            `Unknown audit action type "${String(t)}"; known: ${AUDIT_ACTION_TYPES.join(', ')}`,
+          );
+        }
+      }
+    }
+    const records = await this.#log.query(this.#stream, {
+      subject: query.actor,
+      kinds: types,
+      fromSeq: query.fromSeq,
+      toSeq: query.toSeq,
+      time: { fromMs: toMs(query.from, 'from'), toMs: toMs(query.to, 'to') },
+      limit: query.limit,
+      orderBy: 'seq',
+    });
+    return records.map(toEntry);
+  }
+
+  /** The trail's head: record it to detect a truncated tail later. */
+  head(): Promise<LogHead> {
+    this.#drain();
+    return this.#log.head(this.#stream);
+  }
+
+  /** Waits until every entry accepted so far is durable. */
+  flush(): Promise<void> {
+    this.#drain();
+    return this.#log.flush();
+  }
+
+  /** Counters. */
+  stats(): AuditTrailStats {
+    return { pending: this.#pending + this.#batch.length, failedWrites: this.#failedWrites };
+  }
+
+  /**
+   * Recomputes every hash from the anchor (or genesis) to the head and reports the first entry
+   * that does not verify, and why.
+   */
+  async verify(options: AuditVerifyOptions = {}): Promise<AuditVerifyResult> {
+    this.#drain();
+    const head = await this.#log.head(this.#stream);
+    const start = head.anchor ?? { seq: 0, hash: GENESIS_HASH };
+    const verifier = new ChainVerifier(this.#stream, start, {
+      nowMs: this.#clock.now() + 1,
+      expectedHead: options.expectedHead,
+    });
+    let after = start.seq;
+    const total = head.seq - start.seq;
+    for (;;) {
+      const batch = await this.#log.read(this.#stream, after, VERIFY_BATCH);
+      if (batch.length === 0) break;
+      if (!verifier.feed(batch)) break;
+      after = batch[batch.length - 1]!.seq;
+      options.onProgress?.(after - start.seq, total);
+      if (batch.length < VERIFY_BATCH) break;
+    }
+    return toVerifyResult(verifier.finish());
+  }
+
+  /** The whole trail as a JSON document (see {@link verifyAuditExport}). */
+  async export(): Promise<AuditExport> {
+    this.#drain();
+    const head = await this.#log.head(this.#stream);
+    const entries: AuditEntry[] = [];
+    let after = head.firstSeq - 1;
+    for (;;) {
+      const batch = await this.#log.read(this.#stream, after, VERIFY_BATCH);
+      for (const r of batch) entries.push(toEntry(r));
+      if (batch.length < VERIFY_BATCH) break;
+      after = batch[batch.length - 1]!.seq;
+    }
+    return {
+      format: 'kerno.audit',
+      version: 1,
+      anchor: head.anchor === undefined ? null : { seq: head.anchor.seq, hash: head.anchor.hash },
+      head: { seq: head.seq, hash: head.hash },
+      entries,
+    };
+  }
+}
+
+function toMs(value: string | number | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'number') return value;
+  const ms = parseTimestamp(value);
+  if (ms === undefined) {
+    throw new KernelError(
+      'INVALID_QUERY',
+      `${name} must be an RFC 3339 timestamp, got "${value.slice(0, 40)}"`,
+    );
+  }
+  return ms;
+}
+
+/** The canonical JSON body kerno hashes for an entry (keys sorted). */
+function auditBody(
+  actor: string,
+  action: AuditAction,
+  resource: string,
+  metadataJson: string,
+): string {
+  return (
+    '{"action":' +
+    canonicalAuditAction(action) +
+    ',"actor":' +
+    JSON.stringify(actor) +
+    ',"metadata":' +
+    metadataJson +
+    ',"resource":' +
+    JSON.stringify(resource) +
+    '}'
+  );
+}
+
+interface AuditBody {
+  action: AuditAction;
+  actor: string;
+  metadata: JsonValue | null;
+  resource: string;
+}
+
+function toEntry(r: LogRecord): AuditEntry {
+  const body = JSON.parse(r.body) as AuditBody;
+  return {
+    seq: r.seq,
+    timestamp: r.timestamp,
+    actor: body.actor,
+    action: { type: body.action.type, data: body.action.data } as AuditAction,
+    resource: body.resource,
+    prevHash: r.prevHash,
+    hash: r.hash,
+    metadata: body.metadata,
+  };
+}
+
+function toVerifyResult(result: ReturnType<ChainVerifier['finish']>): AuditVerifyResult {
+  if (result.ok) return result;
+  return {
+    ok: false,
+    verified: result.verified,
+    seq: result.broken.seq,
+    reason: result.broken.reason,
+    message: describeBreak(result.broken),
+    broken: result.broken,
+  };
+}
+
+/** Rebuilds the log record an exported entry came from (to recompute its hash). */
+function entryToRecord(stream: string, e: AuditEntry): LogRecord {
+  const action = parseAuditAction(e.action);
+  const timeMs = parseTimestamp(e.timestamp);
+  if (timeMs === undefined) {
+    throw new KernelError(
+      'INVALID_EXPORT',
+      `Entry ${e.seq} has an invalid timestamp "${String(e.timestamp)}"`,
+    );
+  }
+  return {
+    stream,
+    seq: e.seq,
+    timestamp: e.timestamp,
+    timeMs,
+    kind: action.type,
+    subject: e.actor,
+    body: auditBody(e.actor, action, e.resource, canonicalJson(e.metadata ?? null)),
+    prevHash: e.prevHash,
+    hash: e.hash,
+  };
+}
+
+/**
+ * Verifies a document written by {@link AuditTrail.export} (JSON text or parsed), recomputing
+ * every hash. `expectedHead` detects a truncated export.
+ */
+export function verifyAuditExport(
+  doc: unknown,
+  options: { expectedHead?: { seq: number; hash: string }; stream?: string } = {},
+): AuditVerifyResult {
+  let value: unknown = doc;
+  if (typeof doc === 'string') {
+    try {
+      value = JSON.parse(doc);
+    } catch (error) {
+      throw new KernelError('INVALID_EXPORT', 'The audit export is not valid JSON', {
+        cause: error,
+      });
+    }
+  }
+  const d = value as Partial<AuditExport> | null;
+  if (
+    d === null ||
+    typeof d !== 'object' ||
+    d.format !== 'kerno.audit' ||
+    !Array.isArray(d.entries)
+  ) {
+    throw new KernelError(
+      'INVALID_EXPORT',
+      'Not a kerno audit export (expected {"format":"kerno.audit","entries":[…]}); for an oxios export use verifyOxiosExport',
+    );
+  }
+  const stream = options.stream ?? 'audit';
+  const first = d.entries[0] as AuditEntry | undefined;
+  const start =
+    d.anchor !== null && d.anchor !== undefined
+      ? d.anchor
+      : { seq: first === undefined ? 0 : first.seq - 1, hash: GENESIS_HASH };
+  const verifier = new ChainVerifier(stream, start, {
+    expectedHead: options.expectedHead ?? d.head,
+  });
+  const records: LogRecord[] = [];
+  for (const e of d.entries as AuditEntry[]) {
+    if (typeof e !== 'object' || e === null || !Number.isSafeInteger(e.seq)) {
+      throw new KernelError(
+        'INVALID_EXPORT',
+        'An export entry is not an object with an integer seq',
+      );
+    }
+    records.push(entryToRecord(stream, e));
+  }
+  verifier.feed(records);
+  return toVerifyResult(verifier.finish());
+}

@@ -1,0 +1,48 @@
+/**
+ * The `kerno` command line.
+ *
+ * @module
+ */
+import { Command, CommanderError } from 'commander';
+import { errorMessage, isKernelError } from '../errors.js';
+import { registerAuditCommands } from './commands/audit.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+import { processIo, type CliContext, type CliIo } from './output.js';
+import { VERSION } from './version.js';
+
+/** Builds the command tree. */
+export function createProgram(ctx: CliContext): Command {
+  const program = new Command('kerno')
+    .description(
+      'kerno: a kernel for AI-agent systems (supervision, event bus, audit, ledger, registry, learning)',
+    )
+    .version(VERSION, '-v, --version')
+    .configureOutput({
+      writeOut: (s) => ctx.io.stdout(s),
+      writeErr: (s) => ctx.io.stderr(s),
+    })
+    .exitOverride()
+    .showHelpAfterError('(run kerno --help for usage)');
+  registerAuditCommands(program, ctx);
+  return program;
+}
+
+/** Runs the CLI with `argv` (without `node` and the script) and returns the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const ctx: CliContext = { io, exitCode: EXIT.OK };
+  const program = createProgram(ctx);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return ctx.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version are successes; help shown because no command was given is a usage error.
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version'
+        ? EXIT.OK
+        : EXIT.USAGE;
+    }
+    const code = exitCodeFor(error);
+    io.stderr(`kerno: ${isKernelError(error) ? `${error.code}: ` : ''}${errorMessage(error)}\n`);
+    return code;
+  }
+}

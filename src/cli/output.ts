@@ -1,0 +1,77 @@
+/**
+ * How CLI commands print: human tables by default, JSON with `--json`.
+ *
+ * @module
+ */
+
+/** Where a command writes. Injected so commands are testable in-process. */
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  /** Whether stderr is a terminal (progress bars only then). */
+  readonly isTty: boolean;
+}
+
+/** What every command receives. */
+export interface CliContext {
+  readonly io: CliIo;
+  /** Set by a command to report a finding (e.g. 1 for a broken chain). */
+  exitCode: number;
+}
+
+/** The process's own streams. */
+export const processIo: CliIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  isTty: process.stderr.isTTY === true,
+};
+
+function cellText(c: unknown): string {
+  if (c === undefined || c === null) return '';
+  if (typeof c === 'string') return c;
+  if (typeof c === 'number' || typeof c === 'boolean' || typeof c === 'bigint') return c.toString();
+  return JSON.stringify(c) ?? '';
+}
+
+/** Renders rows as an aligned text table. */
+export function formatTable(
+  headers: readonly string[],
+  rows: readonly (readonly unknown[])[],
+): string {
+  const cells = rows.map((row) => row.map(cellText));
+  const widths = headers.map((h, i) =>
+    Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)),
+  );
+  const line = (r: readonly string[]): string =>
+    r
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return (
+    [line(headers), line(widths.map((w) => '─'.repeat(w))), ...cells.map(line)].join('\n') + '\n'
+  );
+}
+
+/** A one-line progress bar on stderr (only on a terminal). */
+export function createProgress(
+  io: CliIo,
+  label: string,
+): { update(done: number, total: number): void; done(): void } {
+  let last = -1;
+  return {
+    update(done: number, total: number): void {
+      if (!io.isTty || total <= 0) return;
+      const pct = Math.min(100, Math.floor((done / total) * 100));
+      if (pct === last) return;
+      last = pct;
+      const width = 30;
+      const filled = Math.round((pct / 100) * width);
+      io.stderr(
+        `\r${label} [${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${pct}% (${done}/${total})`,
+      );
+    },
+    done(): void {
+      if (io.isTty && last >= 0) io.stderr('\n');
+    },
+  };
+}

@@ -1,0 +1,442 @@
+/**
+ * The log: kerno's single append-only engine, under both the audit trail and the experience
+ * ledger. A log holds named streams; each stream numbers its records 1, 2, 3 … with no holes and
+ * chains them with SHA-256 hashes (see {@link recordHash}). Backends (memory, SQLite,
+ * PostgreSQL) implement {@link LogStore}; this file holds the port and the backend-independent
+ * rules every backend shares, so they all hash, check and answer alike.
+ *
+ * @module
+ */
+import { KernelError } from '../errors.js';
+import { sha256Hex } from '../util/digest.js';
+
+/** One record handed to the log to append. Everything here is covered by the record's hash. */
+export interface LogAppend {
+  /** When the record was made, RFC 3339 (hashed as written). */
+  readonly timestamp: string;
+  /** Time used for range queries, epoch ms (for the ledger: the envelope's `occurred_at`). */
+  readonly timeMs: number;
+  /** The record's content: canonical JSON. */
+  readonly body: string;
+  /** Unique key within the stream, for idempotent appends (the ledger's `event_id`). */
+  readonly key?: string | undefined;
+  /** Tenant scope. */
+  readonly tenant?: string | undefined;
+  /** Kind used for filtering (ledger event kind, audit action type). */
+  readonly kind?: string | undefined;
+  /** Who or what the record is about (the audit actor). */
+  readonly subject?: string | undefined;
+  /** Correlation id. */
+  readonly correlation?: string | undefined;
+  /** Chain id (ledger decision chains). */
+  readonly chain?: string | undefined;
+}
+
+/** A committed record. */
+export interface LogRecord extends LogAppend {
+  readonly stream: string;
+  /** Position within the stream, from 1, without holes. */
+  readonly seq: number;
+  /** The previous record's hash, or {@link GENESIS_HASH} for the first. */
+  readonly prevHash: string;
+  /** SHA-256 over the record's canonical encoding. */
+  readonly hash: string;
+}
+
+/** The last pruned record of a stream, kept so the survivors still verify. */
+export interface LogAnchor {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+/** Where a stream stands. Record `{ seq, hash }` somewhere safe to detect a truncated tail later. */
+export interface LogHead {
+  /** Seq of the last record (0 when empty). */
+  readonly seq: number;
+  /** Hash of the last record ({@link GENESIS_HASH} when empty). */
+  readonly hash: string;
+  /** Seq of the first record still held (`seq + 1` when empty). */
+  readonly firstSeq: number;
+  /** The last pruned record, when the stream was pruned. */
+  readonly anchor: LogAnchor | undefined;
+}
+
+/** Inclusive range of epoch milliseconds. */
+export interface TimeRangeMs {
+  readonly fromMs?: number | undefined;
+  readonly toMs?: number | undefined;
+}
+
+/** A query over one stream's indexed fields. Every backend answers it identically. */
+export interface LogQuery {
+  readonly tenant?: string | undefined;
+  readonly kinds?: readonly string[] | undefined;
+  readonly subject?: string | undefined;
+  readonly correlation?: string | undefined;
+  readonly chain?: string | undefined;
+  readonly time?: TimeRangeMs | undefined;
+  /** Inclusive seq range. */
+  readonly fromSeq?: number | undefined;
+  readonly toSeq?: number | undefined;
+  /**
+   * Order of the answer, oldest first: by `time` (then seq), or by `seq` (the default).
+   * With a `limit`, the *newest* `limit` matches are kept (still oldest first).
+   */
+  readonly orderBy?: 'time' | 'seq' | undefined;
+  readonly limit?: number | undefined;
+}
+
+/** Called with each committed batch of a stream, in commit order. */
+export type LogListener = (records: readonly LogRecord[]) => void;
+
+/** The log port. */
+export interface LogStore {
+  /**
+   * Appends records to `stream` atomically (all or none) and resolves once they are durable.
+   * A record whose `key` already exists with identical content is not appended again: the
+   * stored record is returned in its place. The same key with other content fails with
+   * `CONFLICT` and nothing of the batch is stored.
+   */
+  append(stream: string, entries: readonly LogAppend[]): Promise<LogRecord[]>;
+  /** Records with `seq > afterSeq`, oldest first, at most `limit`. */
+  read(stream: string, afterSeq: number, limit: number): Promise<LogRecord[]>;
+  /** Records matching `query`. */
+  query(stream: string, query: LogQuery): Promise<LogRecord[]>;
+  /** The record with this key, if any. */
+  getByKey(stream: string, key: string): Promise<LogRecord | undefined>;
+  /** The stream's head. */
+  head(stream: string): Promise<LogHead>;
+  /** Calls `listener` after each commit to `stream`. */
+  onAppend(stream: string, listener: LogListener): () => void;
+  /** Waits for every append accepted so far to be durable. */
+  flush(): Promise<void>;
+  /** Flushes, then releases resources. */
+  close(): Promise<void>;
+}
+
+/** `prevHash` of a stream's first record. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+const DOMAIN_TAG = 'kerno.log.v1';
+
+function field(value: string | undefined): string {
+  return value === undefined ? '-' : value.length + ':' + value;
+}
+
+/**
+ * The record hash: SHA-256 over an unambiguous encoding of every immutable field. Each field is
+ * length-prefixed (`<utf16 length>:<text>`), an absent field is `-`, and the whole starts with
+ * the domain tag and version `kerno.log.v1`, so no two different records encode alike.
+ */
+export function recordHash(
+  stream: string,
+  seq: number,
+  entry: LogAppend,
+  prevHash: string,
+): string {
+  return sha256Hex(
+    DOMAIN_TAG +
+      field(stream) +
+      field(String(seq)) +
+      field(entry.timestamp) +
+      field(String(entry.timeMs)) +
+      field(entry.key) +
+      field(entry.tenant) +
+      field(entry.kind) +
+      field(entry.subject) +
+      field(entry.correlation) +
+      field(entry.chain) +
+      field(entry.body) +
+      field(prevHash),
+  );
+}
+
+/** Chains `entries` after `head`, producing the records to store. */
+export function chainRecords(
+  stream: string,
+  head: { seq: number; hash: string },
+  entries: readonly LogAppend[],
+): LogRecord[] {
+  const out: LogRecord[] = new Array<LogRecord>(entries.length);
+  let seq = head.seq;
+  let prev = head.hash;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    seq++;
+    const hash = recordHash(stream, seq, e, prev);
+    out[i] = makeRecord(stream, seq, e, prev, hash);
+    prev = hash;
+  }
+  return out;
+}
+
+/** Builds a record with one fixed shape (absent fields are `undefined`), which keeps V8 fast. */
+export function makeRecord(
+  stream: string,
+  seq: number,
+  e: LogAppend,
+  prevHash: string,
+  hash: string,
+): LogRecord {
+  return {
+    stream,
+    seq,
+    timestamp: e.timestamp,
+    timeMs: e.timeMs,
+    body: e.body,
+    key: e.key,
+    tenant: e.tenant,
+    kind: e.kind,
+    subject: e.subject,
+    correlation: e.correlation,
+    chain: e.chain,
+    prevHash,
+    hash,
+  };
+}
+
+/** Whether a stored record and an append carry the same content (for idempotent appends). */
+export function sameContent(stored: LogAppend, entry: LogAppend): boolean {
+  return (
+    stored.body === entry.body &&
+    stored.tenant === entry.tenant &&
+    stored.kind === entry.kind &&
+    stored.subject === entry.subject &&
+    stored.correlation === entry.correlation &&
+    stored.chain === entry.chain
+  );
+}
+
+/** The error every backend raises for a key reused with other content. */
+export function keyConflict(stream: string, key: string): KernelError {
+  return new KernelError(
+    'CONFLICT',
+    `A record with key "${key}" already exists in "${stream}" with different content; ` +
+      'use a new id for new content (appends are idempotent only for identical records)',
+    { details: { stream, key } },
+  );
+}
+
+/** Checks an append before it reaches a backend. */
+export function validateAppend(stream: string, e: LogAppend): void {
+  if (typeof e.body !== 'string' || typeof e.timestamp !== 'string' || !Number.isFinite(e.timeMs)) {
+    throw new KernelError(
+      'INVALID_ARGUMENT',
+      `A log record for "${stream}" needs body, timestamp and timeMs`,
+    );
+  }
+  for (const text of [
+    e.body,
+    e.timestamp,
+    e.key,
+    e.tenant,
+    e.kind,
+    e.subject,
+    e.correlation,
+    e.chain,
+  ]) {
+    if (text !== undefined && !text.isWellFormed()) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `A log record for "${stream}" contains a lone UTF-16 surrogate; send well-formed Unicode text`,
+      );
+    }
+  }
+}
+
+/** Checks a query's shape; every backend calls this so they reject alike. */
+export function validateQuery(query: LogQuery): void {
+  const bad = (message: string): never => {
+    throw new KernelError('INVALID_QUERY', message);
+  };
+  if (query.limit !== undefined && (!Number.isSafeInteger(query.limit) || query.limit < 0)) {
+    bad(`limit must be a non-negative integer, got ${String(query.limit)}`);
+  }
+  const t = query.time;
+  if (t !== undefined) {
+    if (t.fromMs !== undefined && !Number.isFinite(t.fromMs))
+      bad('time range start is not a valid time');
+    if (t.toMs !== undefined && !Number.isFinite(t.toMs)) bad('time range end is not a valid time');
+    if (t.fromMs !== undefined && t.toMs !== undefined && t.fromMs > t.toMs) {
+      bad('time range start is after its end');
+    }
+  }
+  for (const s of [query.fromSeq, query.toSeq]) {
+    if (s !== undefined && (!Number.isSafeInteger(s) || s < 0))
+      bad('seq bounds must be non-negative integers');
+  }
+  if (query.kinds !== undefined && !Array.isArray(query.kinds)) bad('kinds must be an array');
+}
+
+/** Whether `r` matches `q` (the reference semantics the SQL backends reproduce). */
+export function matchesQuery(r: LogRecord, q: LogQuery): boolean {
+  if (q.tenant !== undefined && r.tenant !== q.tenant) return false;
+  if (
+    q.kinds !== undefined &&
+    q.kinds.length > 0 &&
+    (r.kind === undefined || !q.kinds.includes(r.kind))
+  ) {
+    return false;
+  }
+  if (q.subject !== undefined && r.subject !== q.subject) return false;
+  if (q.correlation !== undefined && r.correlation !== q.correlation) return false;
+  if (q.chain !== undefined && r.chain !== q.chain) return false;
+  if (q.time?.fromMs !== undefined && r.timeMs < q.time.fromMs) return false;
+  if (q.time?.toMs !== undefined && r.timeMs > q.time.toMs) return false;
+  if (q.fromSeq !== undefined && r.seq < q.fromSeq) return false;
+  if (q.toSeq !== undefined && r.seq > q.toSeq) return false;
+  return true;
+}
+
+/** Orders records as the query asks (oldest first) and keeps the newest `limit`. */
+export function orderAndLimit(records: LogRecord[], q: LogQuery): LogRecord[] {
+  if (q.orderBy === 'time') records.sort((a, b) => a.timeMs - b.timeMs || a.seq - b.seq);
+  else records.sort((a, b) => a.seq - b.seq);
+  return q.limit !== undefined && records.length > q.limit
+    ? records.slice(records.length - q.limit)
+    : records;
+}
+
+/** Why verification stopped. */
+export type ChainBreak =
+  | {
+      readonly reason: 'hash_mismatch';
+      readonly seq: number;
+      readonly expected: string;
+      readonly found: string;
+    }
+  | {
+      readonly reason: 'prev_hash_mismatch';
+      readonly seq: number;
+      readonly expected: string;
+      readonly found: string;
+    }
+  | {
+      readonly reason: 'seq_gap';
+      readonly seq: number;
+      readonly expected: number;
+      readonly found: number;
+    }
+  | {
+      readonly reason: 'truncated';
+      readonly seq: number;
+      readonly expected: string;
+      readonly found: string;
+    }
+  | { readonly reason: 'future_timestamp'; readonly seq: number; readonly timestamp: string };
+
+/** The result of verifying a chain. */
+export type VerifyResult =
+  | { readonly ok: true; readonly verified: number; readonly head: { seq: number; hash: string } }
+  | { readonly ok: false; readonly verified: number; readonly broken: ChainBreak };
+
+/** Options for {@link ChainVerifier}. */
+export interface ChainVerifierOptions {
+  /** A record timestamped after this (epoch ms) is reported as `future_timestamp`. */
+  readonly nowMs?: number | undefined;
+  /**
+   * A head recorded earlier. A log that ends before it, or whose record at that seq has another
+   * hash, is reported as `truncated`.
+   */
+  readonly expectedHead?: { readonly seq: number; readonly hash: string } | undefined;
+}
+
+/** A verifier fed records in order; call {@link ChainVerifier.finish} at the end. */
+export class ChainVerifier {
+  #expectSeq: number;
+  #prev: string;
+  #verified = 0;
+  #broken: ChainBreak | undefined;
+  readonly #stream: string;
+  readonly #nowMs: number | undefined;
+  readonly #expectedHead: { readonly seq: number; readonly hash: string } | undefined;
+
+  /** @param start where the records begin: `{ seq: 0, hash: GENESIS_HASH }` or a prune anchor. */
+  constructor(
+    stream: string,
+    start: { seq: number; hash: string },
+    options: ChainVerifierOptions = {},
+  ) {
+    this.#stream = stream;
+    this.#expectSeq = start.seq + 1;
+    this.#prev = start.hash;
+    this.#nowMs = options.nowMs;
+    this.#expectedHead = options.expectedHead;
+  }
+
+  /** Checks the next batch; returns false once the chain is broken. */
+  feed(records: readonly LogRecord[]): boolean {
+    if (this.#broken !== undefined) return false;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      if (r.seq !== this.#expectSeq) {
+        this.#broken = {
+          reason: 'seq_gap',
+          seq: this.#expectSeq,
+          expected: this.#expectSeq,
+          found: r.seq,
+        };
+        return false;
+      }
+      if (r.prevHash !== this.#prev) {
+        this.#broken = {
+          reason: 'prev_hash_mismatch',
+          seq: r.seq,
+          expected: this.#prev,
+          found: r.prevHash,
+        };
+        return false;
+      }
+      const expected = recordHash(this.#stream, r.seq, r, this.#prev);
+      if (expected !== r.hash) {
+        this.#broken = { reason: 'hash_mismatch', seq: r.seq, expected, found: r.hash };
+        return false;
+      }
+      if (this.#nowMs !== undefined && r.timeMs > this.#nowMs) {
+        this.#broken = { reason: 'future_timestamp', seq: r.seq, timestamp: r.timestamp };
+        return false;
+      }
+      const head = this.#expectedHead;
+      if (head !== undefined && r.seq === head.seq && r.hash !== head.hash) {
+        this.#broken = { reason: 'truncated', seq: r.seq, expected: head.hash, found: r.hash };
+        return false;
+      }
+      this.#prev = r.hash;
+      this.#expectSeq++;
+      this.#verified++;
+    }
+    return true;
+  }
+
+  /** Ends verification and reports. */
+  finish(): VerifyResult {
+    if (this.#broken !== undefined)
+      return { ok: false, verified: this.#verified, broken: this.#broken };
+    const last = this.#expectSeq - 1;
+    const head = this.#expectedHead;
+    if (head !== undefined && last < head.seq) {
+      return {
+        ok: false,
+        verified: this.#verified,
+        broken: { reason: 'truncated', seq: last + 1, expected: head.hash, found: 'missing' },
+      };
+    }
+    return { ok: true, verified: this.#verified, head: { seq: last, hash: this.#prev } };
+  }
+}
+
+/** A human sentence for a chain break (used by the CLI and the API). */
+export function describeBreak(b: ChainBreak): string {
+  switch (b.reason) {
+    case 'hash_mismatch':
+      return `record ${b.seq} was altered: its hash should be ${b.expected} but is ${b.found}`;
+    case 'prev_hash_mismatch':
+      return `record ${b.seq} does not link to the record before it (prev hash ${b.found}, expected ${b.expected})`;
+    case 'seq_gap':
+      return `records are missing: expected seq ${b.expected}, found ${b.found}`;
+    case 'truncated':
+      return `the log was truncated: record ${b.seq} with hash ${b.expected} is ${b.found === 'missing' ? 'missing' : 'replaced'}`;
+    case 'future_timestamp':
+      return `record ${b.seq} is timestamped in the future (${b.timestamp})`;
+  }
+}
