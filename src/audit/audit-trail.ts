@@ -31,7 +31,7 @@ import {
 import { canonicalJson, type JsonValue } from '../util/canonical-json.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { parseTimestamp } from '../util/time.js';
+import { formatTimestamp, parseTimestamp } from '../util/time.js';
 import {
   AUDIT_ACTION_TYPES,
   canonicalAuditAction,
@@ -140,8 +140,6 @@ export class AuditTrail {
   #failedWrites = 0;
   #batch: LogAppend[] = [];
   #scheduled = false;
-  #lastMs = Number.NaN;
-  #lastStamp = '';
 
   constructor(options: AuditTrailOptions) {
     this.#log = options.log;
@@ -163,7 +161,7 @@ export class AuditTrail {
     const [r] = await this.#log.append(this.#stream, [entry]);
     return {
       seq: r!.seq,
-      timestamp: r!.timestamp,
+      timestamp: formatTimestamp(r!.timeMs),
       actor,
       action: checked,
       resource,
@@ -255,14 +253,8 @@ export class AuditTrail {
   }
 
   #entry(actor: string, action: AuditAction, resource: string, metadataJson: string): LogAppend {
-    const ms = this.#clock.now();
-    if (ms !== this.#lastMs) {
-      this.#lastMs = ms;
-      this.#lastStamp = new Date(ms).toISOString();
-    }
     return {
-      timestamp: this.#lastStamp,
-      timeMs: ms,
+      timeMs: this.#clock.now(),
       body: auditBody(actor, action, resource, metadataJson),
       key: undefined,
       tenant: undefined,
@@ -407,7 +399,7 @@ function toEntry(r: LogRecord): AuditEntry {
   const body = JSON.parse(r.body) as AuditBody;
   return {
     seq: r.seq,
-    timestamp: r.timestamp,
+    timestamp: formatTimestamp(r.timeMs),
     actor: body.actor,
     action: { type: body.action.type, data: body.action.data } as AuditAction,
     resource: body.resource,
@@ -442,7 +434,6 @@ function entryToRecord(stream: string, e: AuditEntry): LogRecord {
   return {
     stream,
     seq: e.seq,
-    timestamp: e.timestamp,
     timeMs,
     kind: action.type,
     subject: e.actor,

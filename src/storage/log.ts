@@ -12,9 +12,10 @@ import { sha256Hex } from '../util/digest.js';
 
 /** One record handed to the log to append. Everything here is covered by the record's hash. */
 export interface LogAppend {
-  /** When the record was made, RFC 3339 (hashed as written). */
-  readonly timestamp: string;
-  /** Time used for range queries, epoch ms (for the ledger: the envelope's `occurred_at`). */
+  /**
+   * The record's time, epoch ms: when it happened (audit), or the envelope's `occurred_at`
+   * (ledger). Range queries and the "future timestamp" check use it.
+   */
   readonly timeMs: number;
   /** The record's content: canonical JSON. */
   readonly body: string;
@@ -138,7 +139,6 @@ export function recordHash(
     DOMAIN_TAG +
       field(stream) +
       field(String(seq)) +
-      field(entry.timestamp) +
       field(String(entry.timeMs)) +
       field(entry.key) +
       field(entry.tenant) +
@@ -181,7 +181,6 @@ export function makeRecord(
   return {
     stream,
     seq,
-    timestamp: e.timestamp,
     timeMs: e.timeMs,
     body: e.body,
     key: e.key,
@@ -219,22 +218,13 @@ export function keyConflict(stream: string, key: string): KernelError {
 
 /** Checks an append before it reaches a backend. */
 export function validateAppend(stream: string, e: LogAppend): void {
-  if (typeof e.body !== 'string' || typeof e.timestamp !== 'string' || !Number.isFinite(e.timeMs)) {
+  if (typeof e.body !== 'string' || !Number.isSafeInteger(e.timeMs)) {
     throw new KernelError(
       'INVALID_ARGUMENT',
-      `A log record for "${stream}" needs body, timestamp and timeMs`,
+      `A log record for "${stream}" needs a string body and an integer timeMs (epoch ms)`,
     );
   }
-  for (const text of [
-    e.body,
-    e.timestamp,
-    e.key,
-    e.tenant,
-    e.kind,
-    e.subject,
-    e.correlation,
-    e.chain,
-  ]) {
+  for (const text of [e.body, e.key, e.tenant, e.kind, e.subject, e.correlation, e.chain]) {
     if (text !== undefined && !text.isWellFormed()) {
       throw new KernelError(
         'INVALID_ARGUMENT',
@@ -323,7 +313,7 @@ export type ChainBreak =
       readonly expected: string;
       readonly found: string;
     }
-  | { readonly reason: 'future_timestamp'; readonly seq: number; readonly timestamp: string };
+  | { readonly reason: 'future_timestamp'; readonly seq: number; readonly timeMs: number };
 
 /** The result of verifying a chain. */
 export type VerifyResult =
@@ -393,7 +383,7 @@ export class ChainVerifier {
         return false;
       }
       if (this.#nowMs !== undefined && r.timeMs > this.#nowMs) {
-        this.#broken = { reason: 'future_timestamp', seq: r.seq, timestamp: r.timestamp };
+        this.#broken = { reason: 'future_timestamp', seq: r.seq, timeMs: r.timeMs };
         return false;
       }
       const head = this.#expectedHead;
@@ -437,6 +427,6 @@ export function describeBreak(b: ChainBreak): string {
     case 'truncated':
       return `the log was truncated: record ${b.seq} with hash ${b.expected} is ${b.found === 'missing' ? 'missing' : 'replaced'}`;
     case 'future_timestamp':
-      return `record ${b.seq} is timestamped in the future (${b.timestamp})`;
+      return `record ${b.seq} is timestamped in the future (${new Date(b.timeMs).toISOString()})`;
   }
 }

@@ -57,8 +57,7 @@ describe('audit trail', () => {
   });
 
   const fields: [string, Record<string, unknown>][] = [
-    ['timestamp', { timestamp: '2026-05-14T10:00:03.001Z' }],
-    ['timeMs', { timeMs: 1 }],
+    ['time', { timeMs: Date.UTC(2026, 4, 14, 10, 0, 3, 1) }],
     ['actor (indexed subject)', { subject: 'intruder' }],
     ['action type (indexed kind)', { kind: 'Other' }],
     ['body: actor', { body: 'BODY:actor' }],

@@ -1,0 +1,78 @@
+/**
+ * Opens the storage a URL names: `memory:`, `sqlite:<path>` (the embedded default, e.g.
+ * `sqlite:.kerno/kerno.db`), or `postgres://…` (scale-out). Backends are loaded on demand, so
+ * the embedded path never loads a PostgreSQL driver.
+ *
+ * @example
+ * const storage = await openStorage('sqlite:.kerno/kerno.db');
+ * await storage.log.append('audit', [...]);
+ * await storage.close();
+ *
+ * @module
+ */
+import { KernelError } from '../errors.js';
+import type { Storage } from './storage.js';
+
+/** The store URL used when none is given. */
+export const DEFAULT_STORE_URL = 'sqlite:.kerno/kerno.db';
+
+/** Options for {@link openStorage}. */
+export interface OpenStorageOptions {
+  /** SQLite: how long to wait for another process's write lock (ms). */
+  readonly busyTimeoutMs?: number;
+}
+
+/** A parsed store URL. */
+export type StoreLocation =
+  | { readonly kind: 'memory' }
+  | { readonly kind: 'sqlite'; readonly file: string }
+  | { readonly kind: 'postgres'; readonly url: string };
+
+/** Parses a store URL; throws `INVALID_STORE_URL` with the accepted forms. */
+export function parseStoreUrl(url: string): StoreLocation {
+  const text = url.trim();
+  if (text === 'memory:' || text === 'memory') return { kind: 'memory' };
+  if (text.startsWith('sqlite:')) {
+    let file = text.slice('sqlite:'.length);
+    if (file.startsWith('//')) file = file.slice(2); // sqlite:///abs/path → /abs/path
+    if (file === '' || file === ':memory:') {
+      throw new KernelError(
+        'INVALID_STORE_URL',
+        `"${url}" names no file; use sqlite:<path> (e.g. sqlite:.kerno/kerno.db), or memory: for a store that is not kept`,
+      );
+    }
+    return { kind: 'sqlite', file };
+  }
+  if (text.startsWith('postgres://') || text.startsWith('postgresql://'))
+    return { kind: 'postgres', url: text };
+  throw new KernelError(
+    'INVALID_STORE_URL',
+    `Unknown store URL "${url}"; use memory:, sqlite:<path> (e.g. sqlite:.kerno/kerno.db) or postgres://user@host/db`,
+  );
+}
+
+/** Opens the storage named by `url`. */
+export async function openStorage(
+  url: string = DEFAULT_STORE_URL,
+  options: OpenStorageOptions = {},
+): Promise<Storage> {
+  const location = parseStoreUrl(url);
+  switch (location.kind) {
+    case 'memory': {
+      const { createMemoryStorage } = await import('./memory/memory-storage.js');
+      return createMemoryStorage();
+    }
+    case 'sqlite': {
+      const { openSqliteStorage } = await import('./sqlite/sqlite-storage.js');
+      return openSqliteStorage(
+        location.file,
+        options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs },
+      );
+    }
+    case 'postgres':
+      throw new KernelError(
+        'INVALID_STORE_URL',
+        'PostgreSQL storage is not available in this build yet; use sqlite:<path> or memory:',
+      );
+  }
+}

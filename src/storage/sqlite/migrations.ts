@@ -1,0 +1,92 @@
+/**
+ * The SQLite schema, as numbered migrations. `PRAGMA user_version` records the version; each
+ * migration runs in its own `BEGIN IMMEDIATE` transaction, so several processes opening the same
+ * file at once apply it exactly once. A file with a newer version than this kerno knows is
+ * refused.
+ *
+ * @module
+ */
+import type Database from 'better-sqlite3';
+import { KernelError } from '../../errors.js';
+
+/** One schema step. */
+export interface SqliteMigration {
+  readonly version: number;
+  readonly description: string;
+  readonly sql: string;
+}
+
+/** Every migration, in order. Append only: never edit a released migration. */
+export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
+  {
+    version: 1,
+    description: 'append-only log (audit trail, experience ledger)',
+    sql: `
+      CREATE TABLE log_streams (
+        id   INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
+      );
+      -- Lean rows and few insertion points per index keep each group commit to few dirty pages.
+      CREATE TABLE log_records (
+        stream      INTEGER NOT NULL REFERENCES log_streams (id),
+        seq         INTEGER NOT NULL,
+        time_ms     INTEGER NOT NULL,
+        record_key  TEXT,
+        tenant      TEXT,
+        kind        TEXT,
+        subject     TEXT,
+        correlation TEXT,
+        chain       TEXT,
+        body        TEXT    NOT NULL,
+        prev_hash   BLOB    NOT NULL,
+        hash        BLOB    NOT NULL,
+        PRIMARY KEY (stream, seq)
+      ) WITHOUT ROWID;
+      CREATE UNIQUE INDEX log_records_key ON log_records (stream, record_key) WHERE record_key IS NOT NULL;
+      CREATE INDEX log_records_tenant_time ON log_records (stream, tenant, time_ms, kind);
+      CREATE INDEX log_records_time ON log_records (stream, time_ms, kind);
+      CREATE INDEX log_records_subject ON log_records (stream, subject) WHERE subject IS NOT NULL;
+      CREATE INDEX log_records_correlation ON log_records (stream, correlation) WHERE correlation IS NOT NULL;
+      CREATE INDEX log_records_chain ON log_records (stream, chain) WHERE chain IS NOT NULL;
+      CREATE TRIGGER log_records_no_update BEFORE UPDATE ON log_records
+      BEGIN SELECT RAISE(ABORT, 'kerno log is append-only: records cannot be updated; append a correction instead'); END;
+      CREATE TRIGGER log_records_no_delete BEFORE DELETE ON log_records
+      BEGIN SELECT RAISE(ABORT, 'kerno log is append-only: records cannot be deleted'); END;
+    `,
+  },
+];
+
+/** The schema version this kerno writes. */
+export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version;
+
+/** Brings the database to {@link SQLITE_SCHEMA_VERSION}; refuses a newer one. */
+export function migrateSqlite(db: Database.Database, file: string): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SQLITE_SCHEMA_VERSION) throw schemaTooNew(file, current);
+  if (current === SQLITE_SCHEMA_VERSION) return;
+  for (const m of SQLITE_MIGRATIONS) {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      // Re-read inside the write lock: another process may have migrated meanwhile.
+      const now = db.pragma('user_version', { simple: true }) as number;
+      if (now > SQLITE_SCHEMA_VERSION) throw schemaTooNew(file, now);
+      if (now < m.version) {
+        db.exec(m.sql);
+        db.pragma(`user_version = ${m.version}`);
+      }
+      db.exec('COMMIT');
+    } catch (error) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+}
+
+function schemaTooNew(file: string, version: number): KernelError {
+  return new KernelError(
+    'SCHEMA_TOO_NEW',
+    `${file} has schema version ${version}, but this kerno only knows up to ${SQLITE_SCHEMA_VERSION}; ` +
+      'upgrade kerno to open it (kerno never downgrades a database)',
+    { details: { file, version, supported: SQLITE_SCHEMA_VERSION } },
+  );
+}

@@ -1,0 +1,176 @@
+/**
+ * The log's writes, run by the SQLite writer worker inside the batch transaction: idempotency
+ * by key, chaining from the stream's committed head, inserts. Also the row ↔ record mapping the
+ * read side shares.
+ *
+ * @module
+ */
+import type Database from 'better-sqlite3';
+import {
+  GENESIS_HASH,
+  chainRecords,
+  keyConflict,
+  sameContent,
+  type LogAppend,
+  type LogRecord,
+} from '../log.js';
+import type { LogAppendOp, LogAppendResult } from './sqlite-writer-protocol.js';
+
+/** Columns of `log_records` as the readers select them (raw mode order). */
+export const LOG_COLUMNS =
+  'seq, time_ms, record_key, tenant, kind, subject, correlation, chain, body, prev_hash, hash';
+
+/** Builds a record from a raw row in {@link LOG_COLUMNS} order. */
+export function rowToRecord(stream: string, row: readonly unknown[]): LogRecord {
+  return {
+    stream,
+    seq: row[0] as number,
+    timeMs: row[1] as number,
+    body: row[8] as string,
+    key: (row[2] as string | null) ?? undefined,
+    tenant: (row[3] as string | null) ?? undefined,
+    kind: (row[4] as string | null) ?? undefined,
+    subject: (row[5] as string | null) ?? undefined,
+    correlation: (row[6] as string | null) ?? undefined,
+    chain: (row[7] as string | null) ?? undefined,
+    prevHash: (row[9] as Buffer).toString('hex'),
+    hash: (row[10] as Buffer).toString('hex'),
+  };
+}
+
+/** Prepared statements and the per-batch caches. */
+export class LogWriter {
+  readonly #insert: Database.Statement;
+  readonly #byKey: Database.Statement;
+  readonly #head: Database.Statement;
+  readonly #streamId: Database.Statement;
+  readonly #newStream: Database.Statement;
+  /** Stream ids known to be committed (they never change once created). */
+  readonly #ids = new Map<string, number>();
+  /** Ids learned in the current batch / op: kept only if it commits (a rollback undoes them). */
+  readonly #batchIds = new Map<string, number>();
+  readonly #opIds = new Map<string, number>();
+  /** Heads read or written in the current batch transaction. */
+  readonly #heads = new Map<string, { seq: number; hash: string }>();
+
+  constructor(db: Database.Database) {
+    this.#insert = db.prepare(
+      'INSERT INTO log_records (stream, seq, time_ms, record_key, tenant, kind, subject, correlation, chain, body, prev_hash, hash) ' +
+        'VALUES (?,?,?,?,?,?,?,?,?,?,?,?)',
+    );
+    this.#byKey = db
+      .prepare(`SELECT ${LOG_COLUMNS} FROM log_records WHERE stream = ? AND record_key = ?`)
+      .raw();
+    this.#head = db
+      .prepare('SELECT seq, hash FROM log_records WHERE stream = ? ORDER BY seq DESC LIMIT 1')
+      .raw();
+    this.#streamId = db.prepare('SELECT id FROM log_streams WHERE name = ?').pluck();
+    this.#newStream = db.prepare('INSERT INTO log_streams (name) VALUES (?)');
+  }
+
+  /** Ends an op: what it learned is kept only if its savepoint was released. */
+  opDone(ok: boolean): void {
+    if (ok) for (const [k, v] of this.#opIds) this.#batchIds.set(k, v);
+    else this.#heads.clear(); // conservative: re-read heads after a rolled-back op
+    this.#opIds.clear();
+  }
+
+  /** Ends a batch transaction: forgets heads (other processes may write next). */
+  resetBatch(committed: boolean): void {
+    if (committed) for (const [k, v] of this.#batchIds) this.#ids.set(k, v);
+    this.#batchIds.clear();
+    this.#opIds.clear();
+    this.#heads.clear();
+  }
+
+  /** The stream's id, or undefined when the stream has never been written. */
+  #lookupId(stream: string): number | undefined {
+    let id = this.#ids.get(stream) ?? this.#batchIds.get(stream) ?? this.#opIds.get(stream);
+    if (id === undefined) {
+      id = this.#streamId.get(stream) as number | undefined;
+      if (id !== undefined) this.#opIds.set(stream, id);
+    }
+    return id;
+  }
+
+  #createId(stream: string): number {
+    const id = Number(this.#newStream.run(stream).lastInsertRowid);
+    this.#opIds.set(stream, id);
+    return id;
+  }
+
+  append(op: LogAppendOp): LogAppendResult {
+    const { stream, entries } = op;
+    // Every check happens before the first write, so a refused op leaves nothing behind.
+    let sid = this.#lookupId(stream);
+    const slots: (number | LogRecord)[] = new Array<number | LogRecord>(entries.length);
+    const fresh: LogAppend[] = [];
+    let batchKeys: Map<string, number> | undefined;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.key !== undefined) {
+        const row =
+          sid === undefined ? undefined : (this.#byKey.get(sid, e.key) as unknown[] | undefined);
+        if (row !== undefined) {
+          const stored = rowToRecord(stream, row);
+          if (!sameContent(stored, e)) throw keyConflict(stream, e.key);
+          slots[i] = stored;
+          continue;
+        }
+        batchKeys ??= new Map();
+        const earlier = batchKeys.get(e.key);
+        if (earlier !== undefined) {
+          if (!sameContent(fresh[earlier]!, e)) throw keyConflict(stream, e.key);
+          slots[i] = earlier;
+          continue;
+        }
+        batchKeys.set(e.key, fresh.length);
+      }
+      slots[i] = fresh.length;
+      fresh.push(e);
+    }
+    if (fresh.length > 0 && sid === undefined) sid = this.#createId(stream);
+    const head =
+      sid === undefined ? { seq: 0, hash: GENESIS_HASH } : this.#currentHead(stream, sid);
+    const records = chainRecords(stream, head, fresh);
+    for (const r of records) {
+      this.#insert.run(
+        sid!,
+        r.seq,
+        r.timeMs,
+        r.key ?? null,
+        r.tenant ?? null,
+        r.kind ?? null,
+        r.subject ?? null,
+        r.correlation ?? null,
+        r.chain ?? null,
+        r.body,
+        Buffer.from(r.prevHash, 'hex'),
+        Buffer.from(r.hash, 'hex'),
+      );
+    }
+    if (records.length > 0) {
+      const last = records[records.length - 1]!;
+      this.#heads.set(stream, { seq: last.seq, hash: last.hash });
+    }
+    return {
+      firstSeq: head.seq + 1,
+      prevHash: head.hash,
+      hashes: records.map((r) => r.hash),
+      slots,
+    };
+  }
+
+  #currentHead(stream: string, sid: number): { seq: number; hash: string } {
+    let head = this.#heads.get(stream);
+    if (head === undefined) {
+      const row = this.#head.get(sid) as [number, Buffer] | undefined;
+      head =
+        row === undefined
+          ? { seq: 0, hash: GENESIS_HASH }
+          : { seq: row[0], hash: row[1].toString('hex') };
+      this.#heads.set(stream, head);
+    }
+    return head;
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * The SQLite log: appends go through the group-commit writer (one transaction and one fsync
+ * per batch, in a worker); reads run on the main thread's own connection, which WAL never
+ * blocks behind a write.
+ *
+ * @module
+ */
+import type Database from 'better-sqlite3';
+import { KernelError } from '../../errors.js';
+import {
+  GENESIS_HASH,
+  makeRecord,
+  validateAppend,
+  validateQuery,
+  type LogAppend,
+  type LogHead,
+  type LogListener,
+  type LogQuery,
+  type LogRecord,
+  type LogStore,
+} from '../log.js';
+import { LOG_COLUMNS, rowToRecord } from './sqlite-log-writes.js';
+import type { SqliteWriter } from './sqlite-writer.js';
+
+/** Creates the log over an open read connection and a started writer. */
+export function createSqliteLog(db: Database.Database, writer: SqliteWriter): LogStore {
+  return new SqliteLog(db, writer);
+}
+
+class SqliteLog implements LogStore {
+  readonly #db: Database.Database;
+  readonly #writer: SqliteWriter;
+  readonly #listeners = new Map<string, Set<LogListener>>();
+  readonly #read: Database.Statement;
+  readonly #byKey: Database.Statement;
+  readonly #head: Database.Statement;
+  readonly #queries = new Map<string, Database.Statement>();
+  readonly #streamId: Database.Statement;
+  readonly #ids = new Map<string, number>();
+  #closed = false;
+
+  constructor(db: Database.Database, writer: SqliteWriter) {
+    this.#db = db;
+    this.#writer = writer;
+    this.#read = db
+      .prepare(
+        `SELECT ${LOG_COLUMNS} FROM log_records WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?`,
+      )
+      .raw();
+    this.#byKey = db
+      .prepare(`SELECT ${LOG_COLUMNS} FROM log_records WHERE stream = ? AND record_key = ?`)
+      .raw();
+    this.#head = db
+      .prepare('SELECT seq, hash FROM log_records WHERE stream = ? ORDER BY seq DESC LIMIT 1')
+      .raw();
+    this.#streamId = db.prepare('SELECT id FROM log_streams WHERE name = ?').pluck();
+  }
+
+  /** The stream's id, or undefined while it has no committed record. */
+  #id(stream: string): number | undefined {
+    let id = this.#ids.get(stream);
+    if (id === undefined) {
+      id = this.#streamId.get(stream) as number | undefined;
+      if (id !== undefined) this.#ids.set(stream, id);
+    }
+    return id;
+  }
+
+  async append(stream: string, entries: readonly LogAppend[]): Promise<LogRecord[]> {
+    if (this.#closed) throw new KernelError('CLOSED', 'The log is closed');
+    for (const e of entries) validateAppend(stream, e);
+    if (entries.length === 0) return [];
+    const result = await this.#writer.submit({ kind: 'log.append', stream, entries });
+    const freshEntries: LogAppend[] = new Array<LogAppend>(result.hashes.length);
+    for (let i = 0; i < entries.length; i++) {
+      const slot = result.slots[i];
+      if (typeof slot === 'number' && freshEntries[slot] === undefined)
+        freshEntries[slot] = entries[i]!;
+    }
+    const fresh: LogRecord[] = new Array<LogRecord>(result.hashes.length);
+    let prev = result.prevHash;
+    for (let i = 0; i < result.hashes.length; i++) {
+      fresh[i] = makeRecord(stream, result.firstSeq + i, freshEntries[i]!, prev, result.hashes[i]!);
+      prev = result.hashes[i]!;
+    }
+    const out = result.slots.map((slot) => (typeof slot === 'number' ? fresh[slot]! : slot));
+    if (fresh.length > 0) this.#notify(stream, fresh);
+    return out;
+  }
+
+  #notify(stream: string, records: readonly LogRecord[]): void {
+    const set = this.#listeners.get(stream);
+    if (set === undefined) return;
+    for (const l of set) {
+      try {
+        l(records);
+      } catch {
+        // A listener's failure must not undo or block a committed append.
+      }
+    }
+  }
+
+  read(stream: string, afterSeq: number, limit: number): Promise<LogRecord[]> {
+    return this.#guard(() => {
+      const id = this.#id(stream);
+      if (id === undefined) return [];
+      return (this.#read.all(id, afterSeq, limit) as unknown[][]).map((row) =>
+        rowToRecord(stream, row),
+      );
+    });
+  }
+
+  getByKey(stream: string, key: string): Promise<LogRecord | undefined> {
+    return this.#guard(() => {
+      const id = this.#id(stream);
+      const row =
+        id === undefined ? undefined : (this.#byKey.get(id, key) as unknown[] | undefined);
+      return row === undefined ? undefined : rowToRecord(stream, row);
+    });
+  }
+
+  head(stream: string): Promise<LogHead> {
+    return this.#guard(() => {
+      const id = this.#id(stream);
+      const row =
+        id === undefined ? undefined : (this.#head.get(id) as [number, Buffer] | undefined);
+      return row === undefined
+        ? { seq: 0, hash: GENESIS_HASH, firstSeq: 1, anchor: undefined }
+        : { seq: row[0], hash: row[1].toString('hex'), firstSeq: 1, anchor: undefined };
+    });
+  }
+
+  query(stream: string, q: LogQuery): Promise<LogRecord[]> {
+    return this.#guard(() => {
+      validateQuery(q);
+      if (q.limit === 0) return [];
+      const kinds = q.kinds !== undefined && q.kinds.length > 0 ? q.kinds : undefined;
+      if (kinds !== undefined && kinds.length > 1 && q.limit !== undefined) {
+        // One index range per kind, each already limited, then merge: stays O(kinds × limit).
+        const merged = kinds.flatMap((k) => this.#select(stream, { ...q, kinds: [k] }));
+        return newestAscending(merged, q);
+      }
+      return this.#select(stream, q);
+    });
+  }
+
+  #select(stream: string, q: LogQuery): LogRecord[] {
+    const id = this.#id(stream);
+    if (id === undefined) return [];
+    const where: string[] = ['stream = ?'];
+    const params: unknown[] = [id];
+    const eq = (column: string, value: string | undefined): void => {
+      if (value !== undefined) {
+        where.push(`${column} = ?`);
+        params.push(value);
+      }
+    };
+    eq('tenant', q.tenant);
+    const kinds = q.kinds !== undefined && q.kinds.length > 0 ? q.kinds : undefined;
+    if (kinds !== undefined) {
+      where.push(kinds.length === 1 ? 'kind = ?' : `kind IN (${kinds.map(() => '?').join(',')})`);
+      params.push(...kinds);
+    }
+    eq('subject', q.subject);
+    eq('correlation', q.correlation);
+    eq('chain', q.chain);
+    if (q.time?.fromMs !== undefined) {
+      where.push('time_ms >= ?');
+      params.push(Math.ceil(q.time.fromMs));
+    }
+    if (q.time?.toMs !== undefined) {
+      where.push('time_ms <= ?');
+      params.push(Math.floor(q.time.toMs));
+    }
+    if (q.fromSeq !== undefined) {
+      where.push('seq >= ?');
+      params.push(q.fromSeq);
+    }
+    if (q.toSeq !== undefined) {
+      where.push('seq <= ?');
+      params.push(q.toSeq);
+    }
+    const byTime = q.orderBy === 'time';
+    const limited = q.limit !== undefined;
+    const order = byTime
+      ? limited
+        ? 'time_ms DESC, seq DESC'
+        : 'time_ms, seq'
+      : limited
+        ? 'seq DESC'
+        : 'seq';
+    const sql = `SELECT ${LOG_COLUMNS} FROM log_records WHERE ${where.join(' AND ')} ORDER BY ${order}${limited ? ' LIMIT ?' : ''}`;
+    if (limited) params.push(q.limit);
+    let stmt = this.#queries.get(sql);
+    if (stmt === undefined) {
+      stmt = this.#db.prepare(sql).raw();
+      if (this.#queries.size > 256) this.#queries.clear();
+      this.#queries.set(sql, stmt);
+    }
+    const records = (stmt.all(...params) as unknown[][]).map((row) => rowToRecord(stream, row));
+    return limited ? records.reverse() : records;
+  }
+
+  onAppend(stream: string, listener: LogListener): () => void {
+    let set = this.#listeners.get(stream);
+    if (set === undefined) {
+      set = new Set();
+      this.#listeners.set(stream, set);
+    }
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  flush(): Promise<void> {
+    return this.#writer.flush();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#writer.flush();
+    this.#listeners.clear();
+  }
+
+  #guard<T>(fn: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(new KernelError('CLOSED', 'The log is closed'));
+    try {
+      return Promise.resolve(fn());
+    } catch (error) {
+      if (error instanceof KernelError) return Promise.reject(error);
+      return Promise.reject(
+        new KernelError('STORAGE_ERROR', `SQLite read failed: ${(error as Error).message}`, {
+          cause: error,
+        }),
+      );
+    }
+  }
+}
+
+function newestAscending(records: LogRecord[], q: LogQuery): LogRecord[] {
+  const byTime = q.orderBy === 'time';
+  records.sort(byTime ? (a, b) => a.timeMs - b.timeMs || a.seq - b.seq : (a, b) => a.seq - b.seq);
+  return q.limit !== undefined && records.length > q.limit
+    ? records.slice(records.length - q.limit)
+    : records;
+}

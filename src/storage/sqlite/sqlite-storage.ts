@@ -1,0 +1,80 @@
+/**
+ * The SQLite storage backend (`sqlite:<path>`), kerno's embedded default.
+ *
+ * Durability: WAL with `synchronous=FULL`; a write resolves only after its transaction is
+ * committed. Writes go through one writer connection in a worker thread with group commit;
+ * reads use the main thread's own connection and never wait for a write.
+ *
+ * @module
+ */
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { KernelError } from '../../errors.js';
+import type { Storage } from '../storage.js';
+import { createSqliteLog } from './sqlite-log.js';
+import { migrateSqlite } from './migrations.js';
+import { SqliteWriter } from './sqlite-writer.js';
+
+/** Options for {@link openSqliteStorage}. */
+export interface SqliteStorageOptions {
+  /** How long to wait for another process's write lock (default 5000 ms). */
+  readonly busyTimeoutMs?: number;
+}
+
+/** Opens (creating if needed) a SQLite store at `file`, migrating its schema. */
+export async function openSqliteStorage(
+  file: string,
+  options: SqliteStorageOptions = {},
+): Promise<Storage> {
+  const path = resolve(file);
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  let db: Database.Database;
+  try {
+    const created = !existsSync(path);
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    db = new Database(path);
+    if (created) chmodSync(path, 0o600); // the registry keeps (encrypted) secrets here
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+  } catch (error) {
+    throw new KernelError(
+      'STORAGE_ERROR',
+      `Cannot open SQLite store ${path}: ${(error as Error).message}`,
+      {
+        cause: error,
+        details: { file: path },
+      },
+    );
+  }
+  try {
+    migrateSqlite(db, path);
+  } catch (error) {
+    db.close();
+    if (error instanceof KernelError) throw error;
+    throw new KernelError(
+      'STORAGE_ERROR',
+      `Cannot migrate SQLite store ${path}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  let writer: SqliteWriter;
+  try {
+    writer = await SqliteWriter.start({ file: path, busyTimeoutMs });
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  const log = createSqliteLog(db, writer);
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await log.close();
+      await writer.close();
+      db.close();
+    })());
+  return { kind: 'sqlite', url: `sqlite:${path}`, log, close, [Symbol.asyncDispose]: close };
+}

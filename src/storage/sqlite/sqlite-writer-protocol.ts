@@ -1,0 +1,64 @@
+/**
+ * Messages between the SQLite writer client (main thread) and its worker.
+ *
+ * @module
+ */
+import type { LogAppend, LogRecord } from '../log.js';
+
+/** A write the worker performs inside the batch transaction (each op in its own savepoint). */
+export type WriteOp = LogAppendOp;
+
+/** Append entries to a log stream (see `LogStore.append`). */
+export interface LogAppendOp {
+  readonly kind: 'log.append';
+  readonly stream: string;
+  readonly entries: readonly LogAppend[];
+}
+
+/** What the worker answers for a {@link LogAppendOp}. */
+export interface LogAppendResult {
+  /** Seq of the first new record (new records are consecutive). */
+  readonly firstSeq: number;
+  /** `prevHash` of the first new record. */
+  readonly prevHash: string;
+  /** Hash of each new record, in order. */
+  readonly hashes: readonly string[];
+  /** For each entry: the index of its new record, or the stored record it repeats (idempotent). */
+  readonly slots: readonly (number | LogRecord)[];
+}
+
+/** The result type of each op kind. */
+export interface WriteResults {
+  'log.append': LogAppendResult;
+}
+
+/** A serialisable error (KernelError fields). */
+export interface WireError {
+  readonly code: string;
+  readonly message: string;
+  readonly details?: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** One op's outcome. */
+export type OpOutcome =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly error: WireError };
+
+/** main → worker */
+export type ToWorker =
+  | { readonly type: 'batch'; readonly id: number; readonly ops: readonly WriteOp[] }
+  | { readonly type: 'close' };
+
+/** worker → main */
+export type FromWorker =
+  | { readonly type: 'ready' }
+  | { readonly type: 'batch'; readonly id: number; readonly outcomes: readonly OpOutcome[] }
+  | { readonly type: 'batch-failed'; readonly id: number; readonly error: WireError }
+  | { readonly type: 'fatal'; readonly error: WireError }
+  | { readonly type: 'closed' };
+
+/** Data the worker starts with. */
+export interface WriterWorkerData {
+  readonly file: string;
+  readonly busyTimeoutMs: number;
+}

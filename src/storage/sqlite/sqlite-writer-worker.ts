@@ -1,0 +1,131 @@
+/**
+ * The SQLite writer worker: owns kerno's single writer connection. It receives batches of write
+ * ops, runs each batch as one transaction (one fsync — group commit), each op in its own
+ * savepoint so one op's failure does not sink the others, and answers with every op's outcome.
+ * Running here keeps fsync and hashing off the main thread.
+ *
+ * @module
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { isKernelError } from '../../errors.js';
+import { LogWriter } from './sqlite-log-writes.js';
+import type {
+  FromWorker,
+  OpOutcome,
+  ToWorker,
+  WireError,
+  WriteOp,
+  WriterWorkerData,
+} from './sqlite-writer-protocol.js';
+
+const port = parentPort;
+if (port === null) throw new Error('sqlite-writer-worker must run as a worker thread');
+
+const data = workerData as WriterWorkerData;
+const send = (message: FromWorker): void => port.postMessage(message);
+
+function toWire(error: unknown): WireError {
+  if (isKernelError(error))
+    return { code: error.code, message: error.message, details: error.details };
+  const e = error as { code?: unknown; message?: unknown };
+  const sqliteCode = typeof e.code === 'string' ? e.code : undefined;
+  return {
+    code: 'STORAGE_ERROR',
+    message: `SQLite write failed${sqliteCode === undefined ? '' : ` (${sqliteCode})`}: ${String(e.message ?? error)}`,
+    details: sqliteCode === undefined ? undefined : { sqliteCode },
+  };
+}
+
+let db: Database.Database;
+let log: LogWriter;
+let tx: {
+  begin: Database.Statement;
+  commit: Database.Statement;
+  rollback: Database.Statement;
+  savepoint: Database.Statement;
+  release: Database.Statement;
+  rollbackTo: Database.Statement;
+};
+try {
+  db = new Database(data.file, { fileMustExist: true });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma(`busy_timeout = ${data.busyTimeoutMs}`);
+  log = new LogWriter(db);
+  tx = {
+    begin: db.prepare('BEGIN IMMEDIATE'),
+    commit: db.prepare('COMMIT'),
+    rollback: db.prepare('ROLLBACK'),
+    savepoint: db.prepare('SAVEPOINT op'),
+    release: db.prepare('RELEASE op'),
+    rollbackTo: db.prepare('ROLLBACK TO op'),
+  };
+  send({ type: 'ready' });
+} catch (error) {
+  send({ type: 'fatal', error: toWire(error) });
+  throw error;
+}
+
+function run(op: WriteOp): unknown {
+  switch (op.kind) {
+    case 'log.append':
+      return log.append(op);
+  }
+}
+
+/** Whether an op may fail after it started writing (then it runs inside a savepoint). */
+function needsSavepoint(op: WriteOp): boolean {
+  return op.kind !== 'log.append';
+}
+
+function runBatch(id: number, ops: readonly WriteOp[]): void {
+  const outcomes: OpOutcome[] = [];
+  try {
+    tx.begin.run();
+    for (const op of ops) {
+      if (!needsSavepoint(op)) {
+        // Check-then-write ops raise their domain errors before writing anything; a failure
+        // while writing is a storage failure that sinks the batch.
+        try {
+          outcomes.push({ ok: true, value: run(op) });
+          log.opDone(true);
+        } catch (error) {
+          if (!isKernelError(error)) throw error;
+          log.opDone(false);
+          outcomes.push({ ok: false, error: toWire(error) });
+        }
+        continue;
+      }
+      tx.savepoint.run();
+      try {
+        const value = run(op);
+        tx.release.run();
+        log.opDone(true);
+        outcomes.push({ ok: true, value });
+      } catch (error) {
+        tx.rollbackTo.run();
+        tx.release.run();
+        log.opDone(false);
+        outcomes.push({ ok: false, error: toWire(error) });
+      }
+    }
+    tx.commit.run();
+  } catch (error) {
+    if (db.inTransaction) tx.rollback.run();
+    log.resetBatch(false);
+    send({ type: 'batch-failed', id, error: toWire(error) });
+    return;
+  }
+  log.resetBatch(true);
+  send({ type: 'batch', id, outcomes });
+}
+
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'batch') runBatch(message.id, message.ops);
+  else {
+    db.close();
+    send({ type: 'closed' });
+    port.close();
+  }
+});

@@ -1,0 +1,234 @@
+/**
+ * The main-thread side of kerno's SQLite writer: queues write ops and hands them to the writer
+ * worker in batches. While one batch is committing, everything that arrives waits and goes in
+ * the next batch — group commit: one transaction and one fsync for all of it. A write resolves
+ * only after its batch is durably committed.
+ *
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { KernelError, type KernelErrorCode } from '../../errors.js';
+import type {
+  FromWorker,
+  ToWorker,
+  WireError,
+  WriteOp,
+  WriteResults,
+  WriterWorkerData,
+} from './sqlite-writer-protocol.js';
+
+interface Pending {
+  readonly op: WriteOp;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** Most ops sent in one batch (bigger bursts are split over consecutive batches). */
+const MAX_BATCH_OPS = 4096;
+
+/** Converts an error that crossed the thread boundary back into a KernelError. */
+export function fromWire(error: WireError): KernelError {
+  return new KernelError(
+    error.code as KernelErrorCode,
+    error.message,
+    error.details === undefined ? {} : { details: error.details },
+  );
+}
+
+function workerEntry(): URL {
+  if (!import.meta.url.endsWith('.ts'))
+    return new URL('./sqlite-writer-worker.js', import.meta.url);
+  // Under the test runner this module is TypeScript source: boot the worker through tsx.
+  const target = new URL('./sqlite-writer-worker.ts', import.meta.url).href;
+  // tsx's CommonJS entry cannot register ESM hooks from a data: URL; use its ESM build.
+  const tsx = pathToFileURL(
+    createRequire(import.meta.url)
+      .resolve('tsx/esm/api')
+      .replace(/\.cjs$/, '.mjs'),
+  ).href;
+  const boot = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(target)});`;
+  return new URL(`data:text/javascript,${encodeURIComponent(boot)}`);
+}
+
+/** The group-commit writer. */
+export class SqliteWriter {
+  readonly #worker: Worker;
+  #queue: Pending[] = [];
+  #inFlight: Pending[] | undefined;
+  #scheduled = false;
+  #nextId = 1;
+  #failure: KernelError | undefined;
+  #closing: Promise<void> | undefined;
+  #idle: (() => void)[] = [];
+  #batches = 0;
+  #opsCommitted = 0;
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.on('message', (m: FromWorker) => this.#onMessage(m));
+    worker.on('error', (error) =>
+      this.#fail(
+        new KernelError('STORAGE_ERROR', `The SQLite writer stopped: ${error.message}`, {
+          cause: error,
+        }),
+      ),
+    );
+    worker.on('exit', (code) => {
+      if (this.#closing === undefined)
+        this.#fail(
+          new KernelError(
+            'STORAGE_ERROR',
+            `The SQLite writer exited unexpectedly (code ${code}); reopen the store`,
+          ),
+        );
+    });
+  }
+
+  /** Starts the writer worker on `file` and waits until it is ready. */
+  static async start(data: WriterWorkerData): Promise<SqliteWriter> {
+    const worker = new Worker(workerEntry(), { workerData: data });
+    await new Promise<void>((resolve, reject) => {
+      const onMessage = (m: FromWorker): void => {
+        if (m.type === 'ready') {
+          cleanup();
+          resolve();
+        } else if (m.type === 'fatal') {
+          cleanup();
+          reject(fromWire(m.error));
+        }
+      };
+      const onError = (error: Error): void => {
+        cleanup();
+        reject(
+          new KernelError('STORAGE_ERROR', `Could not start the SQLite writer: ${error.message}`, {
+            cause: error,
+          }),
+        );
+      };
+      const cleanup = (): void => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+    });
+    return new SqliteWriter(worker);
+  }
+
+  /** Queues a write; resolves with its result once durably committed. */
+  submit<K extends WriteOp['kind']>(op: Extract<WriteOp, { kind: K }>): Promise<WriteResults[K]> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.#closing !== undefined) {
+      return Promise.reject(
+        new KernelError('CLOSED', 'The store is closed; open it again to write'),
+      );
+    }
+    return new Promise<WriteResults[K]>((resolve, reject) => {
+      this.#queue.push({ op, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#scheduled && this.#inFlight === undefined) {
+        this.#scheduled = true;
+        // Let every write issued in this tick join the batch.
+        queueMicrotask(() => {
+          this.#scheduled = false;
+          this.#pump();
+        });
+      }
+    });
+  }
+
+  /** Resolves when every write submitted so far has been committed (or failed). */
+  flush(): Promise<void> {
+    if (this.#inFlight === undefined && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Counters: batches committed and ops in them (the average batch size shows group commit). */
+  stats(): { batches: number; ops: number; queued: number } {
+    return { batches: this.#batches, ops: this.#opsCommitted, queued: this.#queue.length };
+  }
+
+  #pump(): void {
+    if (this.#inFlight !== undefined || this.#queue.length === 0 || this.#failure !== undefined) {
+      if (this.#inFlight === undefined && this.#queue.length === 0) this.#notifyIdle();
+      return;
+    }
+    const batch =
+      this.#queue.length <= MAX_BATCH_OPS ? this.#queue : this.#queue.slice(0, MAX_BATCH_OPS);
+    this.#queue = this.#queue.length <= MAX_BATCH_OPS ? [] : this.#queue.slice(MAX_BATCH_OPS);
+    this.#inFlight = batch;
+    const message: ToWorker = { type: 'batch', id: this.#nextId++, ops: batch.map((p) => p.op) };
+    try {
+      this.#worker.postMessage(message);
+    } catch (error) {
+      this.#inFlight = undefined;
+      const e = new KernelError(
+        'INVALID_ARGUMENT',
+        `A write could not be sent to the SQLite writer: ${(error as Error).message}`,
+        { cause: error },
+      );
+      for (const p of batch) p.reject(e);
+      this.#pump();
+    }
+  }
+
+  #onMessage(m: FromWorker): void {
+    if (m.type === 'batch' || m.type === 'batch-failed') {
+      const batch = this.#inFlight ?? [];
+      this.#inFlight = undefined;
+      if (m.type === 'batch') {
+        this.#batches++;
+        this.#opsCommitted += batch.length;
+        for (let i = 0; i < batch.length; i++) {
+          const outcome = m.outcomes[i];
+          if (outcome === undefined)
+            batch[i]!.reject(new KernelError('INTERNAL', 'The SQLite writer lost a write result'));
+          else if (outcome.ok) batch[i]!.resolve(outcome.value);
+          else batch[i]!.reject(fromWire(outcome.error));
+        }
+      } else {
+        const error = fromWire(m.error);
+        for (const p of batch) p.reject(error);
+      }
+      this.#pump();
+    } else if (m.type === 'fatal') {
+      this.#fail(fromWire(m.error));
+    }
+  }
+
+  #notifyIdle(): void {
+    const idle = this.#idle;
+    this.#idle = [];
+    for (const resolve of idle) resolve();
+  }
+
+  #fail(error: KernelError): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = error;
+    const pending = [...(this.#inFlight ?? []), ...this.#queue];
+    this.#inFlight = undefined;
+    this.#queue = [];
+    for (const p of pending) p.reject(error);
+    this.#notifyIdle();
+  }
+
+  /** Commits what is queued, then stops the worker. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.flush();
+      if (this.#failure === undefined) {
+        await new Promise<void>((resolve) => {
+          const onMessage = (m: FromWorker): void => {
+            if (m.type === 'closed') resolve();
+          };
+          this.#worker.on('message', onMessage);
+          this.#worker.once('exit', () => resolve());
+          this.#worker.postMessage({ type: 'close' } satisfies ToWorker);
+        });
+      }
+      await this.#worker.terminate();
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * Storage ports: one backend, chosen by one URL (see {@link openStorage}), holds every durable
+ * part of the kernel. Ports speak the domain; a backend owns its connections and transactions.
+ *
+ * @module
+ */
+import type { LogStore } from './log.js';
+
+/** Which engine a storage runs on. */
+export type StorageKind = 'memory' | 'sqlite' | 'postgres';
+
+/** A storage backend: every durable part of the kernel, behind domain ports. */
+export interface Storage extends AsyncDisposable {
+  readonly kind: StorageKind;
+  /** The URL it was opened with, without credentials. */
+  readonly url: string;
+  /** The append-only log under the audit trail and the experience ledger. */
+  readonly log: LogStore;
+  /** Flushes pending writes and releases connections. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,252 @@
+/**
+ * The log contract: every LogStore backend must pass this suite unchanged.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ChainVerifier,
+  GENESIS_HASH,
+  type LogAppend,
+  type LogStore,
+} from '../../src/storage/log.js';
+import { isKernelError } from '../../src/index.js';
+
+/** How the suite gets a log. `reopen` (durable backends) closes and opens the same store again. */
+export interface LogHarness {
+  readonly log: LogStore;
+  reopen?: () => Promise<LogStore>;
+  close(): Promise<void>;
+}
+
+const T0 = Date.UTC(2026, 4, 14, 10);
+function entry(i: number, extra: Partial<LogAppend> = {}): LogAppend {
+  return {
+    timeMs: T0 + i * 1000,
+    body: JSON.stringify({ n: i }),
+    ...extra,
+  };
+}
+
+async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
+  let thrown: unknown;
+  try {
+    await p;
+  } catch (error) {
+    thrown = error;
+  }
+  expect(isKernelError(thrown), `expected KernelError ${code}, got ${String(thrown)}`).toBe(true);
+  expect((thrown as { code: string }).code).toBe(code);
+}
+
+async function verifyAll(
+  log: LogStore,
+  stream: string,
+): Promise<{ ok: boolean; verified: number }> {
+  const head = await log.head(stream);
+  const v = new ChainVerifier(stream, head.anchor ?? { seq: 0, hash: GENESIS_HASH });
+  let after = head.anchor?.seq ?? 0;
+  for (;;) {
+    const batch = await log.read(stream, after, 1000);
+    if (batch.length === 0) break;
+    v.feed(batch);
+    after = batch[batch.length - 1]!.seq;
+  }
+  return v.finish();
+}
+
+/** Runs the log contract against `open()`; `durable` backends also get the reopen test. */
+export function logContract(
+  name: string,
+  open: () => Promise<LogHarness>,
+  options: { durable: boolean },
+): void {
+  describe(`log contract: ${name}`, () => {
+    let h: LogHarness | undefined;
+    const start = async (): Promise<LogHarness> => {
+      h = await open();
+      return h;
+    };
+    afterEach(async () => {
+      await h?.close();
+      h = undefined;
+    });
+
+    it('starts empty and numbers appends from 1 with a hash chain', async () => {
+      const { log } = await start();
+      expect(await log.head('s')).toMatchObject({ seq: 0, hash: GENESIS_HASH, firstSeq: 1 });
+      const a = await log.append('s', [entry(1), entry(2)]);
+      const b = await log.append('s', [entry(3)]);
+      expect([...a, ...b].map((r) => r.seq)).toEqual([1, 2, 3]);
+      expect(a[0]!.prevHash).toBe(GENESIS_HASH);
+      expect(a[1]!.prevHash).toBe(a[0]!.hash);
+      expect(b[0]!.prevHash).toBe(a[1]!.hash);
+      expect(await log.head('s')).toMatchObject({ seq: 3, hash: b[0]!.hash });
+      expect(await log.read('s', 1, 10)).toEqual([a[1], b[0]]);
+      expect(await log.read('s', 0, 2)).toEqual(a);
+      expect(await log.read('other', 0, 2)).toEqual([]);
+      expect(await verifyAll(log, 's')).toMatchObject({ ok: true, verified: 3 });
+    });
+
+    it('keeps streams independent', async () => {
+      const { log } = await start();
+      await log.append('a', [entry(1)]);
+      const [b1] = await log.append('b', [entry(1)]);
+      expect(b1!.seq).toBe(1);
+      expect(b1!.prevHash).toBe(GENESIS_HASH);
+    });
+
+    it('round-trips every field', async () => {
+      const { log } = await start();
+      const e = entry(1, {
+        key: 'k1',
+        tenant: 't',
+        kind: 'K',
+        subject: 'who',
+        correlation: 'c',
+        chain: 'ch',
+        body: '{"ü":"ß\\n"}',
+      });
+      const [r] = await log.append('s', [e]);
+      const [read] = await log.read('s', 0, 1);
+      expect(read).toEqual(r);
+      expect(read).toMatchObject(e);
+      expect(await log.getByKey('s', 'k1')).toEqual(r);
+      expect(await log.getByKey('s', 'missing')).toBeUndefined();
+    });
+
+    it('is idempotent by key: same content is a no-op, other content conflicts', async () => {
+      const { log } = await start();
+      const [first] = await log.append('s', [entry(1, { key: 'e1' })]);
+      const [again] = await log.append('s', [entry(1, { key: 'e1' })]);
+      expect(again).toEqual(first);
+      expect((await log.head('s')).seq).toBe(1);
+      await expectCode(log.append('s', [entry(2, { key: 'e1' })]), 'CONFLICT');
+      // a repeat inside one batch is answered with the same record
+      const batch = await log.append('s', [
+        entry(5, { key: 'e5' }),
+        entry(5, { key: 'e5' }),
+        entry(6),
+      ]);
+      expect(batch[0]).toEqual(batch[1]);
+      expect(batch.map((r) => r.seq)).toEqual([2, 2, 3]);
+      await expectCode(
+        log.append('s', [entry(7, { key: 'e7' }), entry(8, { key: 'e7' })]),
+        'CONFLICT',
+      );
+    });
+
+    it('appends a batch atomically: a conflict stores nothing of it', async () => {
+      const { log } = await start();
+      await log.append('s', [entry(1, { key: 'x' })]);
+      await expectCode(log.append('s', [entry(2), entry(3), entry(4, { key: 'x' })]), 'CONFLICT');
+      expect((await log.head('s')).seq).toBe(1);
+      const [next] = await log.append('s', [entry(2)]);
+      expect(next!.seq).toBe(2);
+    });
+
+    it('rejects malformed records', async () => {
+      const { log } = await start();
+      await expectCode(
+        log.append('s', [entry(1, { body: 'bad \ud800 surrogate' })]),
+        'INVALID_ARGUMENT',
+      );
+      await expectCode(log.append('s', [{ ...entry(1), timeMs: Number.NaN }]), 'INVALID_ARGUMENT');
+      expect((await log.head('s')).seq).toBe(0);
+    });
+
+    it('keeps concurrent appends contiguous and chained', async () => {
+      const { log } = await start();
+      await Promise.all(
+        Array.from({ length: 200 }, (_, i) => log.append('s', [entry(i, { key: `k${i}` })])),
+      );
+      const records = await log.read('s', 0, 1000);
+      expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+      expect(new Set(records.map((r) => r.key)).size).toBe(200);
+      expect(await verifyAll(log, 's')).toMatchObject({ ok: true, verified: 200 });
+    });
+
+    it('answers queries identically: filters, order, newest-limit', async () => {
+      const { log } = await start();
+      const rows: LogAppend[] = [];
+      for (let i = 0; i < 40; i++) {
+        rows.push(
+          entry(i, {
+            tenant: i % 2 === 0 ? 'even' : 'odd',
+            kind: ['A', 'B', 'C'][i % 3]!,
+            subject: `actor-${i % 4}`,
+            correlation: i % 5 === 0 ? 'corr' : undefined,
+            chain: i < 10 ? 'chain-1' : undefined,
+            // times out of seq order for the last few
+            timeMs: i >= 36 ? T0 + (40 - i) * 1000 : T0 + i * 1000,
+          }),
+        );
+      }
+      await log.append('s', rows);
+      const seqs = async (q: Parameters<LogStore['query']>[1]): Promise<number[]> =>
+        (await log.query('s', q)).map((r) => r.seq);
+      const all = Array.from({ length: 40 }, (_, i) => i + 1);
+      expect(await seqs({})).toEqual(all);
+      expect(await seqs({ tenant: 'even' })).toEqual(all.filter((s) => (s - 1) % 2 === 0));
+      expect(await seqs({ kinds: ['A', 'C'] })).toEqual(all.filter((s) => (s - 1) % 3 !== 1));
+      expect(await seqs({ kinds: [] })).toEqual(all);
+      expect(await seqs({ subject: 'actor-1' })).toEqual(all.filter((s) => (s - 1) % 4 === 1));
+      expect(await seqs({ correlation: 'corr' })).toEqual([1, 6, 11, 16, 21, 26, 31, 36]);
+      expect(await seqs({ chain: 'chain-1' })).toEqual(all.slice(0, 10));
+      expect(await seqs({ fromSeq: 5, toSeq: 7 })).toEqual([5, 6, 7]);
+      expect(await seqs({ time: { fromMs: T0 + 2000, toMs: T0 + 4000 } })).toEqual([
+        3, 4, 5, 37, 38, 39,
+      ]);
+      expect(await seqs({ time: { fromMs: T0 + 2000, toMs: T0 + 4000 }, orderBy: 'time' })).toEqual(
+        [3, 39, 4, 38, 5, 37],
+      );
+      expect(await seqs({ limit: 3 })).toEqual([38, 39, 40]);
+      expect(await seqs({ limit: 3, orderBy: 'time' })).toEqual([34, 35, 36]);
+      expect(
+        await seqs({
+          tenant: 'even',
+          kinds: ['A', 'B'],
+          time: { fromMs: T0, toMs: T0 + 30_000 },
+          limit: 4,
+          orderBy: 'time',
+        }),
+      ).toEqual([23, 25, 29, 31]);
+      const ab = await seqs({ kinds: ['A', 'B'], orderBy: 'time' });
+      expect(await seqs({ kinds: ['A', 'B'], limit: 2, orderBy: 'time' })).toEqual(ab.slice(-2));
+      expect(ab.slice(-2)).toEqual([34, 35]);
+      expect(await seqs({ limit: 0 })).toEqual([]);
+      expect(await seqs({ tenant: 'nobody' })).toEqual([]);
+      await expectCode(log.query('s', { limit: -1 }), 'INVALID_QUERY');
+      await expectCode(log.query('s', { time: { fromMs: 5, toMs: 1 } }), 'INVALID_QUERY');
+    });
+
+    it('tells listeners about each commit, in order, with the committed records', async () => {
+      const { log } = await start();
+      const seen: number[][] = [];
+      const off = log.onAppend('s', (records) => seen.push(records.map((r) => r.seq)));
+      await log.append('s', [entry(1), entry(2)]);
+      await Promise.all([log.append('s', [entry(3)]), log.append('s', [entry(4)])]);
+      await log.append('s', [entry(1, { key: 'dup' })]);
+      await log.append('s', [entry(1, { key: 'dup' })]); // a no-op: not announced
+      await log.append('other', [entry(9)]);
+      off();
+      await log.append('s', [entry(6)]);
+      expect(seen.flat()).toEqual([1, 2, 3, 4, 5]);
+    });
+
+    it('refuses writes after close', async () => {
+      const harness = await start();
+      await harness.log.close();
+      await expectCode(harness.log.append('s', [entry(1)]), 'CLOSED');
+    });
+
+    it.runIf(options.durable)('keeps acknowledged appends across a reopen', async () => {
+      const harness = await start();
+      if (harness.reopen === undefined) throw new Error('a durable harness must offer reopen()');
+      const written = await harness.log.append('s', [entry(1, { key: 'a' }), entry(2)]);
+      const reopened = await harness.reopen();
+      expect(await reopened.read('s', 0, 10)).toEqual(written);
+      const [next] = await reopened.append('s', [entry(3)]);
+      expect(next).toMatchObject({ seq: 3, prevHash: written[1]!.hash });
+      expect(await reopened.append('s', [entry(1, { key: 'a' })])).toEqual([written[0]]);
+    });
+  });
+}

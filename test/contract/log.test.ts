@@ -1,0 +1,19 @@
+import { BACKENDS } from '../helpers/stores.js';
+import { logContract } from './log-contract.js';
+
+for (const [name, backend] of Object.entries(BACKENDS)) {
+  logContract(
+    name,
+    async () => {
+      const h = await backend.open();
+      return {
+        get log() {
+          return h.storage.log;
+        },
+        ...(h.reopen === undefined ? {} : { reopen: async () => (await h.reopen!()).log }),
+        close: () => h.close(),
+      };
+    },
+    { durable: backend.durable },
+  );
+}

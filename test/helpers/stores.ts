@@ -1,0 +1,52 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStorage } from '../../src/storage/open-storage.js';
+import type { Storage } from '../../src/storage/storage.js';
+
+/** A fresh temp folder, removed by the returned cleanup. */
+export function tempDir(prefix = 'kerno-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A storage backend the contract suites run against. */
+export interface BackendHarness {
+  readonly storage: Storage;
+  /** Closes and opens the same store again (durable backends only). */
+  reopen?: () => Promise<Storage>;
+  close(): Promise<void>;
+}
+
+/** Backend factories by name. PostgreSQL joins in the scale-out issue. */
+export const BACKENDS: Record<string, { durable: boolean; open: () => Promise<BackendHarness> }> = {
+  memory: {
+    durable: false,
+    open: async () => {
+      const storage = await openStorage('memory:');
+      return { storage, close: () => storage.close() };
+    },
+  },
+  sqlite: {
+    durable: true,
+    open: async () => {
+      const { dir, cleanup } = tempDir();
+      const url = `sqlite:${join(dir, 'kerno.db')}`;
+      let current = await openStorage(url);
+      return {
+        get storage() {
+          return current;
+        },
+        reopen: async () => {
+          await current.close();
+          current = await openStorage(url);
+          return current;
+        },
+        close: async () => {
+          await current.close();
+          cleanup();
+        },
+      };
+    },
+  },
+};
