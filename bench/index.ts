@@ -6,8 +6,9 @@ import { writeFileSync } from 'node:fs';
 import { renderTable, type BenchRow, type BenchSuite } from './harness.js';
 import { auditSuite } from './suites/audit.js';
 import { busSuite } from './suites/bus.js';
+import { ledgerSuite } from './suites/ledger.js';
 
-const SUITES: readonly BenchSuite[] = [busSuite, auditSuite];
+const SUITES: readonly BenchSuite[] = [busSuite, auditSuite, ledgerSuite];
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);

@@ -22,9 +22,16 @@ export type KernelErrorCode =
   | 'INVALID_QUERY'
   | 'NOT_FOUND'
   | 'CONFLICT'
+  | 'ILLEGAL_TRANSITION'
   // audit
   | 'CHAIN_BROKEN'
-  | 'INVALID_EXPORT';
+  | 'INVALID_EXPORT'
+  // recovery
+  | 'DIGEST_MISMATCH'
+  | 'INVALID_ARTIFACT'
+  // learning store
+  | 'INVALID_RVLS_FILE'
+  | 'STORE_LOCKED';
 
 const BRAND = Symbol.for('kerno.KernelError');
 

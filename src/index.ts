@@ -105,3 +105,158 @@ export type {
 } from './storage/log.js';
 export { createMemoryLog } from './storage/memory/memory-log.js';
 export type { MemoryLogOptions } from './storage/memory/memory-log.js';
+
+export {
+  RECOVERY_OUTCOMES,
+  REGRESSION_RECOMMENDATIONS,
+  DEFAULT_RECOVERY_POLICY,
+  createFailureSignal,
+  createRecoveryPolicy,
+  recoveryActionDebugName,
+} from './recovery/recovery-types.js';
+export type {
+  FailureClass,
+  FailureSignal,
+  FailureSignalOptions,
+  RecoveryAction,
+  RecoveryAttemptResult,
+  RecoveryDecision,
+  RecoveryLog,
+  RecoveryOutcome,
+  RecoveryPolicy,
+  RegressionCheck,
+  RegressionRecommendation,
+} from './recovery/recovery-types.js';
+export { classifyFailure, decideRecoveryAction, RECOVERY_RATIONALES } from './recovery/classify.js';
+export type { RecoveryChoice } from './recovery/classify.js';
+export {
+  parseFailureSignal,
+  parseRecoveryPolicy,
+  parseRecoveryAttemptResult,
+  parseRecoveryLog,
+  encodeRecoveryLog,
+  decodeRecoveryLog,
+} from './recovery/recovery-codec.js';
+export { executeRecoveryLoop, RECOVERY_STAGE } from './recovery/recovery-loop.js';
+export type {
+  ApplyRecoveryAction,
+  DecideRecoveryAction,
+  RecoveryDecisionContext,
+  RecoveryLoopOptions,
+} from './recovery/recovery-loop.js';
+export { checkRegression } from './recovery/regression.js';
+export { recoveryLogToMemoryFields } from './recovery/memory-fields.js';
+export type { RecoveryMemoryFields } from './recovery/memory-fields.js';
+export {
+  RECOVERY_ARTIFACT_FILE,
+  RECOVERY_DIGEST_FILE,
+  isSafeRunId,
+  writeRecoveryArtifact,
+  readRecoveryArtifact,
+  listRecoveryArtifacts,
+} from './recovery/recovery-artifact.js';
+
+export {
+  EXPERIENCE_EVENT_KINDS,
+  DECISION_STEPS,
+  DEFAULT_DECISION_STEP,
+  PROPOSAL_KINDS,
+  REPLAYABILITY_LEVELS,
+  REPLAYABILITY_DOWNGRADE_REASONS,
+  BUDGET_RESOURCE_NAMES,
+  HYPOTHESIS_OUTCOMES,
+  ARTIFACT_KIND_NAMES,
+  GOVERNED_ARTIFACT_STATES,
+  ROLLBACK_SEVERITIES,
+  TIMEOUT_ACTIONS,
+  ERROR_CATEGORIES,
+  DEFAULT_TIMEOUT_POLICY,
+  isExperienceEventKind,
+  eventKind,
+  eventChainId,
+  eventTraceLinkId,
+  parseExperienceEvent,
+  experienceEventSchema,
+} from './ledger/experience-event.js';
+export type {
+  ExperienceEvent,
+  ExperienceEventKind,
+  ExperienceEventOf,
+  ExperienceEventDataMap,
+  DecisionStep,
+  ProposalKind,
+  Replayability,
+  ReplayabilityDowngradeReason,
+  BudgetResource,
+  HypothesisOutcome,
+  ArtifactKind,
+  GovernedArtifactState,
+  RollbackSeverity,
+  TimeoutAction,
+  ErrorCategory,
+  ContractResultSnapshot,
+  AdapterTrace,
+  SamplerParams,
+  RecallTrace,
+  ExecutionEnv,
+  LocalReplayTrace,
+  RemoteReplayTrace,
+  ReplayTrace,
+  KernelProposal,
+  KernelPolicy,
+  RoutingPolicy,
+  RecallPolicy,
+  PolicySnapshot,
+  RecallQuery,
+  RecallProvenanceEnvelope,
+  LifecycleEvent,
+  RollbackImpact,
+  RollbackRecord,
+  ContextItem,
+  TimeoutPolicy,
+  GateRequest,
+  GateVerdict,
+  GateDecision,
+  StopReason,
+} from './ledger/experience-event.js';
+export {
+  createEnvelope,
+  parseEnvelope,
+  envelopeTimeMs,
+  experienceEnvelopeSchema,
+} from './ledger/envelope.js';
+export type { ExperienceEnvelope, CreateEnvelopeOptions } from './ledger/envelope.js';
+export {
+  GOVERNED_ARTIFACT_TRANSITIONS,
+  allowedTransitions,
+  assertTransition,
+  canTransition,
+  isTerminalState,
+  isGovernedArtifactState,
+} from './ledger/artifact-lifecycle.js';
+export { DEFAULT_MAX_LINE_LENGTH, encodeEnvelopeLine, readEnvelopeLines } from './ledger/ndjson.js';
+export type {
+  EnvelopeLine,
+  EnvelopeLineReader,
+  EnvelopeLineProblem,
+  ReadEnvelopeLinesOptions,
+} from './ledger/ndjson.js';
+
+export { Ledger, createLedger } from './ledger/ledger.js';
+export type {
+  LedgerRecord,
+  LedgerAppendOptions,
+  LedgerQuery,
+  LedgerTimeRange,
+  LedgerFilter,
+  LedgerSubscribeOptions,
+  LedgerVerifyResult,
+  LedgerOptions,
+} from './ledger/ledger.js';
+
+export { openStorage, parseStoreUrl, DEFAULT_STORE_URL } from './storage/open-storage.js';
+export type { OpenStorageOptions, StoreLocation } from './storage/open-storage.js';
+export type { Storage, StorageKind } from './storage/storage.js';
+export { createMemoryStorage } from './storage/memory/memory-storage.js';
+export type { MemoryStorageOptions } from './storage/memory/memory-storage.js';
+export type { LogBody } from './storage/log.js';

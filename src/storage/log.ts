@@ -44,6 +44,9 @@ export interface LogRecord extends LogAppend {
   readonly hash: string;
 }
 
+/** A record's position, time, content and links: what a replay needs (cheaper to read than a whole record). */
+export type LogBody = Pick<LogRecord, 'stream' | 'seq' | 'timeMs' | 'body' | 'prevHash' | 'hash'>;
+
 /** The last pruned record of a stream, kept so the survivors still verify. */
 export interface LogAnchor {
   readonly seq: number;
@@ -101,6 +104,8 @@ export interface LogStore {
   append(stream: string, entries: readonly LogAppend[]): Promise<LogRecord[]>;
   /** Records with `seq > afterSeq`, oldest first, at most `limit`. */
   read(stream: string, afterSeq: number, limit: number): Promise<LogRecord[]>;
+  /** Like {@link LogStore.read}, but only position, time, body and hashes (fast replays). */
+  scan(stream: string, afterSeq: number, limit: number): Promise<LogBody[]>;
   /** Records matching `query`. */
   query(stream: string, query: LogQuery): Promise<LogRecord[]>;
   /** The record with this key, if any. */

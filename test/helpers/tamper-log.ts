@@ -26,6 +26,7 @@ export function tamperable(inner: LogStore): TamperableLog {
     },
     append: (stream, entries) => inner.append(stream, entries),
     read: async (stream, after, limit) => visible(await inner.read(stream, after, limit)),
+    scan: async (stream, after, limit) => visible(await inner.read(stream, after, limit)),
     query: async (stream, q) => visible(await inner.query(stream, q)),
     getByKey: (stream, key) => inner.getByKey(stream, key),
     head: async (stream): Promise<LogHead> => {

@@ -16,6 +16,7 @@ import {
   validateQuery,
   type LogAnchor,
   type LogAppend,
+  type LogBody,
   type LogHead,
   type LogListener,
   type LogQuery,
@@ -167,6 +168,10 @@ class MemoryLog implements LogStore {
       if (matchesQuery(r, query)) out.push(r);
     }
     return orderAndLimit(out, query);
+  }
+
+  scan(stream: string, afterSeq: number, limit: number): Promise<LogBody[]> {
+    return this.read(stream, afterSeq, limit);
   }
 
   getByKey(stream: string, key: string): Promise<LogRecord | undefined> {

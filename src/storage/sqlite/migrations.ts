@@ -43,11 +43,15 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
         PRIMARY KEY (stream, seq)
       ) WITHOUT ROWID;
       CREATE UNIQUE INDEX log_records_key ON log_records (stream, record_key) WHERE record_key IS NOT NULL;
-      CREATE INDEX log_records_tenant_time ON log_records (stream, tenant, time_ms, kind);
-      CREATE INDEX log_records_time ON log_records (stream, time_ms, kind);
-      CREATE INDEX log_records_subject ON log_records (stream, subject) WHERE subject IS NOT NULL;
-      CREATE INDEX log_records_correlation ON log_records (stream, correlation) WHERE correlation IS NOT NULL;
-      CREATE INDEX log_records_chain ON log_records (stream, chain) WHERE chain IS NOT NULL;
+      -- (time_ms, seq) is exactly the query order, so "newest N" reads backwards and stops; kind
+      -- rides along so a kinds filter is checked in the index without touching the row.
+      CREATE INDEX log_records_tenant_time ON log_records (stream, tenant, time_ms, seq, kind);
+      CREATE INDEX log_records_time ON log_records (stream, time_ms, seq, kind);
+      -- Each lookup index ends in its answer order (seq, or time then seq), so ORDER BY … LIMIT
+      -- walks it and stops instead of sorting.
+      CREATE INDEX log_records_subject ON log_records (stream, subject, seq, kind) WHERE subject IS NOT NULL;
+      CREATE INDEX log_records_correlation ON log_records (stream, correlation, time_ms, seq) WHERE correlation IS NOT NULL;
+      CREATE INDEX log_records_chain ON log_records (stream, chain, time_ms, seq) WHERE chain IS NOT NULL;
       CREATE TRIGGER log_records_no_update BEFORE UPDATE ON log_records
       BEGIN SELECT RAISE(ABORT, 'kerno log is append-only: records cannot be updated; append a correction instead'); END;
       CREATE TRIGGER log_records_no_delete BEFORE DELETE ON log_records

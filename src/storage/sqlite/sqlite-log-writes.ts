@@ -16,9 +16,12 @@ import {
 } from '../log.js';
 import type { LogAppendOp, LogAppendResult } from './sqlite-writer-protocol.js';
 
-/** Columns of `log_records` as the readers select them (raw mode order). */
+/**
+ * Columns of `log_records` as the readers select them (raw mode order). Hashes are stored as
+ * 32-byte blobs and turned into hex by SQLite, which is cheaper than a Buffer per value.
+ */
 export const LOG_COLUMNS =
-  'seq, time_ms, record_key, tenant, kind, subject, correlation, chain, body, prev_hash, hash';
+  'seq, time_ms, record_key, tenant, kind, subject, correlation, chain, body, lower(hex(prev_hash)), lower(hex(hash))';
 
 /** Builds a record from a raw row in {@link LOG_COLUMNS} order. */
 export function rowToRecord(stream: string, row: readonly unknown[]): LogRecord {
@@ -33,8 +36,8 @@ export function rowToRecord(stream: string, row: readonly unknown[]): LogRecord 
     subject: (row[5] as string | null) ?? undefined,
     correlation: (row[6] as string | null) ?? undefined,
     chain: (row[7] as string | null) ?? undefined,
-    prevHash: (row[9] as Buffer).toString('hex'),
-    hash: (row[10] as Buffer).toString('hex'),
+    prevHash: row[9] as string,
+    hash: row[10] as string,
   };
 }
 
@@ -62,7 +65,9 @@ export class LogWriter {
       .prepare(`SELECT ${LOG_COLUMNS} FROM log_records WHERE stream = ? AND record_key = ?`)
       .raw();
     this.#head = db
-      .prepare('SELECT seq, hash FROM log_records WHERE stream = ? ORDER BY seq DESC LIMIT 1')
+      .prepare(
+        'SELECT seq, lower(hex(hash)) FROM log_records WHERE stream = ? ORDER BY seq DESC LIMIT 1',
+      )
       .raw();
     this.#streamId = db.prepare('SELECT id FROM log_streams WHERE name = ?').pluck();
     this.#newStream = db.prepare('INSERT INTO log_streams (name) VALUES (?)');
@@ -164,11 +169,8 @@ export class LogWriter {
   #currentHead(stream: string, sid: number): { seq: number; hash: string } {
     let head = this.#heads.get(stream);
     if (head === undefined) {
-      const row = this.#head.get(sid) as [number, Buffer] | undefined;
-      head =
-        row === undefined
-          ? { seq: 0, hash: GENESIS_HASH }
-          : { seq: row[0], hash: row[1].toString('hex') };
+      const row = this.#head.get(sid) as [number, string] | undefined;
+      head = row === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: row[0], hash: row[1] };
       this.#heads.set(stream, head);
     }
     return head;

@@ -13,6 +13,7 @@ import {
   validateAppend,
   validateQuery,
   type LogAppend,
+  type LogBody,
   type LogHead,
   type LogListener,
   type LogQuery,
@@ -36,6 +37,7 @@ class SqliteLog implements LogStore {
   readonly #head: Database.Statement;
   readonly #queries = new Map<string, Database.Statement>();
   readonly #streamId: Database.Statement;
+  readonly #scan: Database.Statement;
   readonly #ids = new Map<string, number>();
   #closed = false;
 
@@ -51,7 +53,14 @@ class SqliteLog implements LogStore {
       .prepare(`SELECT ${LOG_COLUMNS} FROM log_records WHERE stream = ? AND record_key = ?`)
       .raw();
     this.#head = db
-      .prepare('SELECT seq, hash FROM log_records WHERE stream = ? ORDER BY seq DESC LIMIT 1')
+      .prepare(
+        'SELECT seq, lower(hex(hash)) FROM log_records WHERE stream = ? ORDER BY seq DESC LIMIT 1',
+      )
+      .raw();
+    this.#scan = db
+      .prepare(
+        'SELECT seq, time_ms, body, lower(hex(prev_hash)), lower(hex(hash)) FROM log_records WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?',
+      )
       .raw();
     this.#streamId = db.prepare('SELECT id FROM log_streams WHERE name = ?').pluck();
   }
@@ -110,6 +119,28 @@ class SqliteLog implements LogStore {
     });
   }
 
+  scan(stream: string, afterSeq: number, limit: number): Promise<LogBody[]> {
+    return this.#guard(() => {
+      const id = this.#id(stream);
+      if (id === undefined) return [];
+      const rows = this.#scan.all(id, afterSeq, limit) as [
+        number,
+        number,
+        string,
+        string,
+        string,
+      ][];
+      return rows.map((r) => ({
+        stream,
+        seq: r[0],
+        timeMs: r[1],
+        body: r[2],
+        prevHash: r[3],
+        hash: r[4],
+      }));
+    });
+  }
+
   getByKey(stream: string, key: string): Promise<LogRecord | undefined> {
     return this.#guard(() => {
       const id = this.#id(stream);
@@ -123,10 +154,10 @@ class SqliteLog implements LogStore {
     return this.#guard(() => {
       const id = this.#id(stream);
       const row =
-        id === undefined ? undefined : (this.#head.get(id) as [number, Buffer] | undefined);
+        id === undefined ? undefined : (this.#head.get(id) as [number, string] | undefined);
       return row === undefined
         ? { seq: 0, hash: GENESIS_HASH, firstSeq: 1, anchor: undefined }
-        : { seq: row[0], hash: row[1].toString('hex'), firstSeq: 1, anchor: undefined };
+        : { seq: row[0], hash: row[1], firstSeq: 1, anchor: undefined };
     });
   }
 
@@ -134,12 +165,6 @@ class SqliteLog implements LogStore {
     return this.#guard(() => {
       validateQuery(q);
       if (q.limit === 0) return [];
-      const kinds = q.kinds !== undefined && q.kinds.length > 0 ? q.kinds : undefined;
-      if (kinds !== undefined && kinds.length > 1 && q.limit !== undefined) {
-        // One index range per kind, each already limited, then merge: stays O(kinds × limit).
-        const merged = kinds.flatMap((k) => this.#select(stream, { ...q, kinds: [k] }));
-        return newestAscending(merged, q);
-      }
       return this.#select(stream, q);
     });
   }
@@ -234,12 +259,4 @@ class SqliteLog implements LogStore {
       );
     }
   }
-}
-
-function newestAscending(records: LogRecord[], q: LogQuery): LogRecord[] {
-  const byTime = q.orderBy === 'time';
-  records.sort(byTime ? (a, b) => a.timeMs - b.timeMs || a.seq - b.seq : (a, b) => a.seq - b.seq);
-  return q.limit !== undefined && records.length > q.limit
-    ? records.slice(records.length - q.limit)
-    : records;
 }

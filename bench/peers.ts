@@ -1,0 +1,29 @@
+/**
+ * Benchmark peers live in bench/peers (their peer-dependency ranges conflict with kerno's own
+ * tree). This installs them on first use and imports them from there.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const PEERS = join(import.meta.dirname, 'peers');
+
+/** Installs bench/peers once (npm ci when a lock file exists). */
+export function ensurePeers(): void {
+  if (existsSync(join(PEERS, 'node_modules/.package-lock.json'))) return;
+  process.stderr.write('installing benchmark peers into bench/peers (first run only) …\n');
+  const lock = existsSync(join(PEERS, 'package-lock.json'));
+  execFileSync('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund'], {
+    cwd: PEERS,
+    stdio: 'inherit',
+  });
+}
+
+/** Imports a package installed in bench/peers. */
+export async function importPeer<T>(name: string): Promise<T> {
+  ensurePeers();
+  const resolved = createRequire(join(PEERS, 'package.json')).resolve(name);
+  return (await import(pathToFileURL(resolved).href)) as T;
+}

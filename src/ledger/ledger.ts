@@ -1,0 +1,568 @@
+/**
+ * The experience ledger: converge's append-only record of every decision an agent system makes,
+ * as a typed view over the log (stream `experience`). Beyond the reference: idempotent appends
+ * by `event_id`, a position per record, catch-up subscriptions that never skip or repeat,
+ * hash-chained records with `verify()`, and append-only enforced by the database.
+ *
+ * @example
+ * const ledger = createLedger({ log: storage.log });
+ * await ledger.append({ type: 'OutcomeRecorded', data: { … } }, { tenantId: 't1' });
+ * const recent = await ledger.query({ tenantId: 't1', kinds: ['OutcomeRecorded'], limit: 100 });
+ * for await (const rec of ledger.subscribe({ fromPosition: 0, signal })) { … }
+ *
+ * @module
+ */
+import { KernelError } from '../errors.js';
+import {
+  ChainVerifier,
+  GENESIS_HASH,
+  describeBreak,
+  type ChainBreak,
+  type LogAppend,
+  type LogBody,
+  type LogHead,
+  type LogQuery,
+  type LogRecord,
+  type LogStore,
+} from '../storage/log.js';
+import { canonicalJson } from '../util/canonical-json.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { createUuidV7, type IdGenerator } from '../util/ids.js';
+import { parseRfc3339 } from '../util/time.js';
+import { assertTransition } from './artifact-lifecycle.js';
+import { encodeEnvelopeLine, readEnvelopeLines } from './ndjson.js';
+import {
+  createEnvelope,
+  envelopeTimeMs,
+  parseEnvelope,
+  type ExperienceEnvelope,
+} from './envelope.js';
+import {
+  EXPERIENCE_EVENT_KINDS,
+  eventChainId,
+  eventKind,
+  eventTraceLinkId,
+  isExperienceEventKind,
+  type ArtifactKind,
+  type ExperienceEvent,
+  type ExperienceEventKind,
+  type GovernedArtifactState,
+  type LifecycleEvent,
+  type ReplayTrace,
+} from './experience-event.js';
+
+/** A committed ledger record. */
+export interface LedgerRecord {
+  /** Position in the ledger, from 1, without holes. */
+  readonly position: number;
+  readonly envelope: ExperienceEnvelope;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+/** Envelope metadata for {@link Ledger.append}. */
+export interface LedgerAppendOptions {
+  /** The event's id (default: a new UUIDv7). Appending the same id and content again is a no-op. */
+  readonly eventId?: string;
+  /** RFC 3339 time (default: now, from the ledger's trusted clock). */
+  readonly occurredAt?: string;
+  readonly tenantId?: string | null;
+  readonly correlationId?: string | null;
+}
+
+/** Inclusive time range: RFC 3339 text or epoch ms. */
+export interface LedgerTimeRange {
+  readonly start?: string | number | undefined;
+  readonly end?: string | number | undefined;
+}
+
+/** converge's `EventQuery`. Results are oldest first (newest last); `limit` keeps the newest. */
+export interface LedgerQuery {
+  readonly tenantId?: string | undefined;
+  readonly timeRange?: LedgerTimeRange | undefined;
+  readonly kinds?: readonly ExperienceEventKind[] | undefined;
+  readonly correlationId?: string | undefined;
+  readonly chainId?: string | undefined;
+  readonly limit?: number | undefined;
+}
+
+/** What a live subscription lets through. */
+export type LedgerFilter =
+  | ((record: LedgerRecord) => boolean)
+  | {
+      readonly tenantId?: string | undefined;
+      readonly kinds?: readonly ExperienceEventKind[] | undefined;
+      readonly correlationId?: string | undefined;
+      readonly chainId?: string | undefined;
+    };
+
+/** Options for {@link Ledger.subscribe}. */
+export interface LedgerSubscribeOptions {
+  /** Deliver records after this position (default 0: everything). */
+  readonly fromPosition?: number;
+  readonly filter?: LedgerFilter;
+  readonly signal?: AbortSignal;
+  /** Records read per catch-up step (default 1000). */
+  readonly batchSize?: number;
+  /**
+   * How often to look for records written by other processes while idle (default 500 ms).
+   * In-process appends wake the subscription at once.
+   */
+  readonly pollMs?: number;
+}
+
+/** What {@link Ledger.verify} found. */
+export type LedgerVerifyResult =
+  | { readonly ok: true; readonly verified: number; readonly head: { seq: number; hash: string } }
+  | {
+      readonly ok: false;
+      readonly verified: number;
+      readonly position: number;
+      readonly reason: ChainBreak['reason'];
+      readonly message: string;
+    };
+
+/** Options for {@link createLedger}. */
+export interface LedgerOptions {
+  readonly log: LogStore;
+  /** Stream name within the log (default `experience`). */
+  readonly stream?: string;
+  /** The trusted clock that stamps `occurred_at`. */
+  readonly clock?: Clock;
+  /** Event id generator (default UUIDv7 on `clock`). */
+  readonly ids?: IdGenerator;
+}
+
+/** Creates a ledger view over a log. */
+export function createLedger(options: LedgerOptions): Ledger {
+  return new Ledger(options);
+}
+
+const READ_BATCH = 1000;
+
+/** The experience ledger. */
+export class Ledger {
+  readonly #log: LogStore;
+  readonly #stream: string;
+  readonly #clock: Clock;
+  readonly #ids: IdGenerator;
+  /** Per-artifact queue, so transitions of one artifact are checked and written one at a time. */
+  readonly #artifactLocks = new Map<string, Promise<void>>();
+
+  constructor(options: LedgerOptions) {
+    this.#log = options.log;
+    this.#stream = options.stream ?? 'experience';
+    this.#clock = options.clock ?? systemClock;
+    this.#ids = options.ids ?? createUuidV7({ clock: this.#clock });
+  }
+
+  /** The log stream this ledger lives in. */
+  get stream(): string {
+    return this.#stream;
+  }
+
+  /**
+   * Appends one event, stamped by the trusted clock. Resolves once durable. Appending the same
+   * `eventId` with the same event, tenant and correlation again returns the stored record
+   * (even though the new stamp differs); with other content it fails with `CONFLICT`.
+   */
+  async append(event: ExperienceEvent, options: LedgerAppendOptions = {}): Promise<LedgerRecord> {
+    const envelope = this.#envelope(event, options);
+    if (options.eventId !== undefined && options.occurredAt === undefined) {
+      const existing = await this.get(options.eventId);
+      if (existing !== undefined && sameButTime(existing.envelope, envelope)) return existing;
+    }
+    const entry = toAppend(envelope);
+    const [record] = await this.#log.append(this.#stream, [entry]);
+    return withEnvelope(record!, entry, envelope);
+  }
+
+  /**
+   * Appends envelopes as they are (e.g. imported from converge), validating each. All or none:
+   * if one is invalid or conflicts, nothing is stored.
+   */
+  async appendMany(envelopes: readonly unknown[]): Promise<LedgerRecord[]> {
+    const parsed = envelopes.map((e) => parseEnvelope(e));
+    const entries = parsed.map(toAppend);
+    const records = await this.#log.append(this.#stream, entries);
+    return records.map((r, i) => withEnvelope(r, entries[i]!, parsed[i]!));
+  }
+
+  /** Appends one envelope as it is (validated). Idempotent by `event_id`. */
+  async appendEnvelope(envelope: unknown): Promise<LedgerRecord> {
+    const [record] = await this.appendMany([envelope]);
+    return record!;
+  }
+
+  #envelope(event: ExperienceEvent, options: LedgerAppendOptions): ExperienceEnvelope {
+    return createEnvelope(event, {
+      clock: this.#clock,
+      ids: this.#ids,
+      ...(options.eventId === undefined ? {} : { eventId: options.eventId }),
+      ...(options.occurredAt === undefined ? {} : { occurredAt: options.occurredAt }),
+      ...(options.tenantId === undefined ? {} : { tenantId: options.tenantId }),
+      ...(options.correlationId === undefined ? {} : { correlationId: options.correlationId }),
+    });
+  }
+
+  /** The record with this `event_id`, if any. */
+  async get(eventId: string): Promise<LedgerRecord | undefined> {
+    const r = await this.#log.getByKey(this.#stream, eventId);
+    return r === undefined ? undefined : toRecord(r);
+  }
+
+  /** Records matching `query`, oldest first; with `limit`, the newest `limit` matches. */
+  async query(query: LedgerQuery = {}): Promise<LedgerRecord[]> {
+    const records = await this.#log.query(this.#stream, toLogQuery(query));
+    return records.map(toRecord);
+  }
+
+  /**
+   * Records a governed-artifact lifecycle transition after checking it against the state
+   * machine: the artifact's first transition starts from `Draft`; each later one starts from the
+   * state the previous one reached; `from → to` must be allowed (`ILLEGAL_TRANSITION` lists the
+   * allowed targets). A `from_state` that is not the artifact's current state is a `CONFLICT`.
+   */
+  writeArtifactStateTransition(
+    artifactId: string,
+    artifactKind: ArtifactKind,
+    event: LifecycleEvent,
+    options: Omit<LedgerAppendOptions, 'tenantId'> = {},
+  ): Promise<LedgerRecord> {
+    const previous = this.#artifactLocks.get(artifactId) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const current = await this.artifactState(artifactId);
+      const from = event.from_state;
+      const expected: GovernedArtifactState = current ?? 'Draft';
+      if (from !== expected) {
+        throw new KernelError(
+          'CONFLICT',
+          `Artifact ${artifactId} is in state ${expected}, not ${from}; read its current state and transition from there`,
+          { details: { artifactId, current: expected, from } },
+        );
+      }
+      assertTransition(from, event.to_state);
+      return this.append(
+        {
+          type: 'ArtifactStateTransitioned',
+          data: { artifact_id: artifactId, artifact_kind: artifactKind, event },
+        },
+        { ...options, tenantId: event.tenant_id ?? null },
+      );
+    });
+    const settled: Promise<void> = next.then(
+      () => release(),
+      () => release(),
+    );
+    const release = (): void => {
+      if (this.#artifactLocks.get(artifactId) === settled) this.#artifactLocks.delete(artifactId);
+    };
+    this.#artifactLocks.set(artifactId, settled);
+    return next;
+  }
+
+  /** The state the artifact's latest recorded transition reached, or undefined if none. */
+  async artifactState(artifactId: string): Promise<GovernedArtifactState | undefined> {
+    const [latest] = await this.#log.query(this.#stream, {
+      subject: artifactId,
+      kinds: ['ArtifactStateTransitioned'],
+      limit: 1,
+      orderBy: 'seq',
+    });
+    if (latest === undefined) return undefined;
+    const env = toRecord(latest).envelope;
+    return env.event.type === 'ArtifactStateTransitioned'
+      ? env.event.data.event.to_state
+      : undefined;
+  }
+
+  /** The latest trace recorded under `traceLinkId` (`ReplayTraceRecorded`), if any. */
+  async getTraceLink(traceLinkId: string): Promise<ReplayTrace | undefined> {
+    const [latest] = await this.#log.query(this.#stream, {
+      subject: traceLinkId,
+      kinds: ['ReplayTraceRecorded'],
+      limit: 1,
+      orderBy: 'seq',
+    });
+    if (latest === undefined) return undefined;
+    const event = toRecord(latest).envelope.event;
+    return event.type === 'ReplayTraceRecorded' ? event.data.trace_link : undefined;
+  }
+
+  /** The ledger's head: record `{ seq, hash }` to detect a truncated tail later. */
+  head(): Promise<LogHead> {
+    return this.#log.head(this.#stream);
+  }
+
+  /** Waits until every append accepted so far is durable. */
+  flush(): Promise<void> {
+    return this.#log.flush();
+  }
+
+  /** Recomputes every record's hash and reports the first position that does not verify. */
+  async verify(
+    options: {
+      expectedHead?: { seq: number; hash: string };
+      onProgress?: (verified: number, total: number) => void;
+    } = {},
+  ): Promise<LedgerVerifyResult> {
+    const head = await this.#log.head(this.#stream);
+    const start = head.anchor ?? { seq: 0, hash: GENESIS_HASH };
+    const verifier = new ChainVerifier(this.#stream, start, {
+      nowMs: this.#clock.now() + 60_000,
+      expectedHead: options.expectedHead,
+    });
+    let after = start.seq;
+    for (;;) {
+      const batch = await this.#log.read(this.#stream, after, 10_000);
+      if (batch.length === 0 || !verifier.feed(batch)) break;
+      after = batch[batch.length - 1]!.seq;
+      options.onProgress?.(after - start.seq, head.seq - start.seq);
+    }
+    const result = verifier.finish();
+    if (result.ok) return result;
+    return {
+      ok: false,
+      verified: result.verified,
+      position: result.broken.seq,
+      reason: result.broken.reason,
+      message: describeBreak(result.broken),
+    };
+  }
+
+  /**
+   * Replays every record after `fromPosition`, then follows new appends — with no gap and no
+   * duplicate, whatever races with it. Ends when `signal` aborts (or on `break`).
+   */
+  subscribe(options: LedgerSubscribeOptions = {}): AsyncIterableIterator<LedgerRecord> {
+    return this.#follow(options);
+  }
+
+  async *#follow(options: LedgerSubscribeOptions): AsyncGenerator<LedgerRecord, void, undefined> {
+    const batchSize = options.batchSize ?? READ_BATCH;
+    const pollMs = options.pollMs ?? 500;
+    const signal = options.signal;
+    const aborted = (): boolean => signal?.aborted === true;
+    const accept = toPredicate(options.filter);
+    let last = options.fromPosition ?? 0;
+    if (!Number.isSafeInteger(last) || last < 0) {
+      throw new KernelError(
+        'INVALID_QUERY',
+        `fromPosition must be a non-negative integer, got ${String(last)}`,
+      );
+    }
+    // Appends only wake the reader; records always come from the log in position order, so a
+    // record committed during catch-up is read exactly once, after its predecessors.
+    let wake: (() => void) | undefined;
+    let dirty = false;
+    const poke = (): void => {
+      dirty = true;
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const off = this.#log.onAppend(this.#stream, poke);
+    signal?.addEventListener('abort', poke, { once: true });
+    try {
+      while (!aborted()) {
+        dirty = false;
+        const batch = await this.#log.scan(this.#stream, last, batchSize);
+        for (const r of batch) {
+          if (r.seq !== last + 1) {
+            // A hole means a concurrent writer has not committed yet: read again from `last`.
+            break;
+          }
+          last = r.seq;
+          const record = toRecord(r);
+          if (accept(record)) yield record;
+          if (aborted()) return;
+        }
+        if (batch.length === batchSize || dirty) continue;
+        await new Promise<void>((resolve) => {
+          if (dirty || aborted()) {
+            resolve();
+            return;
+          }
+          const timer = setTimeout(resolve, pollMs);
+          timer.unref();
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      off();
+      signal?.removeEventListener('abort', poke);
+    }
+  }
+
+  /**
+   * Imports converge envelope NDJSON (a file stream, chunks of text or bytes). Envelopes are
+   * validated and appended in atomic batches; an envelope already in the ledger with the same
+   * content is counted as a duplicate, not stored twice. A malformed line stops the import
+   * (`INVALID_EVENT` naming the line) unless `onError: 'skip'`. A conflicting id stops it with
+   * `CONFLICT`; earlier batches stay imported.
+   */
+  async importNdjson(
+    source: AsyncIterable<string | Uint8Array>,
+    options: {
+      onError?: 'throw' | 'skip';
+      batchSize?: number;
+      onProgress?: (progress: { imported: number; duplicates: number; skipped: number }) => void;
+    } = {},
+  ): Promise<{ imported: number; duplicates: number; skipped: number }> {
+    const batchSize = options.batchSize ?? 1000;
+    const reader = readEnvelopeLines(source, { onError: options.onError ?? 'throw' });
+    const result = { imported: 0, duplicates: 0, skipped: 0 };
+    let batch: ExperienceEnvelope[] = [];
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const before = (await this.#log.head(this.#stream)).seq;
+      const records = await this.#log.append(this.#stream, batch.map(toAppend));
+      const fresh = new Set(records.filter((r) => r.seq > before).map((r) => r.seq)).size;
+      result.imported += fresh;
+      result.duplicates += batch.length - fresh;
+      result.skipped = reader.skipped;
+      batch = [];
+      options.onProgress?.({ ...result });
+    };
+    for await (const { envelope } of reader) {
+      batch.push(envelope);
+      if (batch.length >= batchSize) await flush();
+    }
+    await flush();
+    result.skipped = reader.skipped;
+    return result;
+  }
+
+  /** The ledger as converge envelope NDJSON lines (each ends with `\n`), oldest first. */
+  async *exportNdjson(
+    options: { fromPosition?: number } = {},
+  ): AsyncGenerator<string, void, undefined> {
+    for await (const envelope of this.envelopes(options)) yield encodeEnvelopeLine(envelope);
+  }
+
+  /** Every record's envelope, oldest first. */
+  async *envelopes(
+    options: { fromPosition?: number } = {},
+  ): AsyncGenerator<ExperienceEnvelope, void, undefined> {
+    let after = options.fromPosition ?? 0;
+    for (;;) {
+      const batch = await this.#log.scan(this.#stream, after, 10_000);
+      for (const r of batch) yield toRecord(r).envelope;
+      if (batch.length < 10_000) return;
+      after = batch[batch.length - 1]!.seq;
+    }
+  }
+}
+
+function sameButTime(a: ExperienceEnvelope, b: ExperienceEnvelope): boolean {
+  return (
+    a.event_id === b.event_id &&
+    a.tenant_id === b.tenant_id &&
+    a.correlation_id === b.correlation_id &&
+    canonicalJson(a.event) === canonicalJson(b.event)
+  );
+}
+
+/** What the log indexes for an envelope. */
+function toAppend(env: ExperienceEnvelope): LogAppend {
+  const event = env.event;
+  return {
+    timeMs: envelopeTimeMs(env),
+    body: canonicalJson(env),
+    key: env.event_id,
+    tenant: env.tenant_id ?? undefined,
+    kind: eventKind(event),
+    // The subject index serves artifact lifecycles and trace-link lookups.
+    subject: subjectOf(event),
+    correlation: env.correlation_id ?? undefined,
+    chain: eventChainId(event),
+  };
+}
+
+function subjectOf(event: ExperienceEvent): string | undefined {
+  switch (event.type) {
+    case 'ArtifactStateTransitioned':
+      return event.data.artifact_id;
+    case 'ArtifactRollbackRecorded':
+      return event.data.rollback.artifact_id;
+    default:
+      return eventTraceLinkId(event);
+  }
+}
+
+/** The record for an append: reuses the envelope in hand unless the log answered with a stored one. */
+function withEnvelope(r: LogRecord, entry: LogAppend, envelope: ExperienceEnvelope): LedgerRecord {
+  return r.body === entry.body
+    ? { position: r.seq, envelope, prevHash: r.prevHash, hash: r.hash }
+    : toRecord(r);
+}
+
+function toRecord(r: LogBody): LedgerRecord {
+  // Stored bodies were validated on append and are covered by the hash chain: parse, don't re-validate.
+  return {
+    position: r.seq,
+    envelope: JSON.parse(r.body) as ExperienceEnvelope,
+    prevHash: r.prevHash,
+    hash: r.hash,
+  };
+}
+
+function timeBound(value: string | number | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value))
+      throw new KernelError('INVALID_QUERY', `${name} must be a finite epoch-ms number`);
+    return value;
+  }
+  const instant = parseRfc3339(value);
+  if (instant === undefined) {
+    throw new KernelError(
+      'INVALID_QUERY',
+      `${name} must be an RFC 3339 timestamp, got ${JSON.stringify(value).slice(0, 60)}`,
+    );
+  }
+  return instant.ms;
+}
+
+function toLogQuery(q: LedgerQuery): LogQuery {
+  if (q.kinds !== undefined) {
+    for (const k of q.kinds) {
+      if (!isExperienceEventKind(k)) {
+        throw new KernelError(
+          'INVALID_QUERY',
+          `Unknown event kind ${JSON.stringify(k)}; known kinds: ${EXPERIENCE_EVENT_KINDS.join(', ')}`,
+        );
+      }
+    }
+  }
+  return {
+    tenant: q.tenantId,
+    kinds: q.kinds,
+    correlation: q.correlationId,
+    chain: q.chainId,
+    time: {
+      fromMs: timeBound(q.timeRange?.start, 'timeRange.start'),
+      toMs: timeBound(q.timeRange?.end, 'timeRange.end'),
+    },
+    limit: q.limit,
+    orderBy: 'time',
+  };
+}
+
+function toPredicate(filter: LedgerFilter | undefined): (r: LedgerRecord) => boolean {
+  if (filter === undefined) return () => true;
+  if (typeof filter === 'function') return filter;
+  const kinds = filter.kinds === undefined ? undefined : new Set<string>(filter.kinds);
+  return (r) => {
+    const env = r.envelope;
+    if (filter.tenantId !== undefined && env.tenant_id !== filter.tenantId) return false;
+    if (kinds !== undefined && !kinds.has(env.event.type)) return false;
+    if (filter.correlationId !== undefined && env.correlation_id !== filter.correlationId)
+      return false;
+    if (filter.chainId !== undefined && eventChainId(env.event) !== filter.chainId) return false;
+    return true;
+  };
+}

@@ -1,0 +1,377 @@
+/**
+ * The ledger contract: identical semantics on every storage backend.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ManualClock,
+  createUuidV7,
+  isKernelError,
+  seededRandom,
+  uuidV7Time,
+  type ExperienceEvent,
+} from '../../src/index.js';
+import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
+import type { BackendHarness } from '../helpers/stores.js';
+
+const FIXTURE = join(import.meta.dirname, '../fixtures/ledger/converge-envelopes.json');
+const T0 = Date.UTC(2026, 4, 14, 10);
+
+function outcome(chain: string, passed = true, latency = 1): ExperienceEvent {
+  return {
+    type: 'OutcomeRecorded',
+    data: {
+      chain_id: chain,
+      step: 'Planning',
+      passed,
+      stop_reason: null,
+      latency_ms: latency,
+      tokens: 42,
+      cost_microdollars: null,
+      backend: 'local',
+    },
+  };
+}
+
+function budget(chain: string): ExperienceEvent {
+  return {
+    type: 'BudgetExceeded',
+    data: { chain_id: chain, resource: 'Tokens', limit: '1024', observed: '2048' },
+  };
+}
+
+function lifecycle(from: string, to: string) {
+  return {
+    from_state: from,
+    to_state: to,
+    timestamp: '2026-05-14T10:00:00Z',
+    actor: 'ops',
+    reason: 'why',
+    ticket_ref: null,
+    tenant_id: null,
+  } as never;
+}
+
+async function expectCode(p: Promise<unknown>, code: string): Promise<unknown> {
+  let thrown: unknown;
+  try {
+    await p;
+  } catch (error) {
+    thrown = error;
+  }
+  expect(isKernelError(thrown), `expected KernelError ${code}, got ${String(thrown)}`).toBe(true);
+  expect((thrown as { code: string }).code).toBe(code);
+  return thrown;
+}
+
+/** Runs the ledger contract on a backend. */
+export function ledgerContract(name: string, open: () => Promise<BackendHarness>): void {
+  describe(`ledger contract: ${name}`, () => {
+    let h: BackendHarness | undefined;
+    let clock: ManualClock;
+    const start = async (): Promise<{ ledger: Ledger; h: BackendHarness }> => {
+      h = await open();
+      clock = new ManualClock(T0);
+      const ids = createUuidV7({ clock, random: seededRandom(3) });
+      return { ledger: createLedger({ log: h.storage.log, clock, ids }), h };
+    };
+    afterEach(async () => {
+      await h?.close();
+      h = undefined;
+    });
+
+    it('stamps envelopes from the trusted clock and numbers them', async () => {
+      const { ledger } = await start();
+      const a = await ledger.append(outcome('c1'), { tenantId: 't', correlationId: 'run-1' });
+      clock.advance(1500);
+      const b = await ledger.append(budget('c1'));
+      expect(a.position).toBe(1);
+      expect(b.position).toBe(2);
+      expect(a.envelope.occurred_at).toBe('2026-05-14T10:00:00.000Z');
+      expect(b.envelope.occurred_at).toBe('2026-05-14T10:00:01.500Z');
+      expect(uuidV7Time(a.envelope.event_id)).toBe(T0);
+      expect(a.envelope).toMatchObject({
+        tenant_id: 't',
+        correlation_id: 'run-1',
+        event: { type: 'OutcomeRecorded' },
+      });
+      expect(b.envelope.tenant_id).toBeNull();
+      expect(b.prevHash).toBe(a.hash);
+      const explicit = await ledger.append(budget('c2'), {
+        eventId: 'evt-x',
+        occurredAt: '2025-01-01T00:00:00Z',
+      });
+      expect(explicit.envelope).toMatchObject({
+        event_id: 'evt-x',
+        occurred_at: '2025-01-01T00:00:00Z',
+      });
+      expect(await ledger.get('evt-x')).toEqual(explicit);
+      expect(await ledger.get('nope')).toBeUndefined();
+    });
+
+    it('validates on append and stores nothing invalid', async () => {
+      const { ledger } = await start();
+      await expectCode(
+        ledger.append({ type: 'OutcomeRecorded', data: { chain_id: 'c' } } as never),
+        'INVALID_EVENT',
+      );
+      await expectCode(ledger.append({ type: 'Nope', data: {} } as never), 'INVALID_EVENT');
+      await expectCode(ledger.append(budget('c'), { occurredAt: 'yesterday' }), 'INVALID_EVENT');
+      expect((await ledger.head()).seq).toBe(0);
+    });
+
+    it('is idempotent by event_id: a retry is a no-op, other content conflicts', async () => {
+      const { ledger } = await start();
+      const first = await ledger.append(outcome('c'), { eventId: 'e1', tenantId: 't' });
+      clock.advance(10);
+      expect(await ledger.append(outcome('c'), { eventId: 'e1', tenantId: 't' })).toEqual(first);
+      await expectCode(
+        ledger.append(outcome('c', false), { eventId: 'e1', tenantId: 't' }),
+        'CONFLICT',
+      );
+      await expectCode(
+        ledger.append(outcome('c'), { eventId: 'e1', tenantId: 'other' }),
+        'CONFLICT',
+      );
+      expect(await ledger.appendEnvelope(first.envelope)).toEqual(first);
+      expect((await ledger.head()).seq).toBe(1);
+    });
+
+    it('appendMany is all or none', async () => {
+      const { ledger } = await start();
+      const existing = await ledger.append(budget('c'), { eventId: 'dup' });
+      const good = {
+        event_id: 'g1',
+        occurred_at: '2026-05-14T10:00:00Z',
+        tenant_id: null,
+        correlation_id: null,
+        event: budget('x'),
+      };
+      await expectCode(
+        ledger.appendMany([
+          good,
+          { ...good, event_id: 'g2', event: { type: 'BudgetExceeded', data: {} } },
+        ]),
+        'INVALID_EVENT',
+      );
+      await expectCode(
+        ledger.appendMany([good, { ...existing.envelope, event: budget('changed') }]),
+        'CONFLICT',
+      );
+      expect((await ledger.head()).seq).toBe(1);
+      const recs = await ledger.appendMany([good, { ...good, event_id: 'g2' }]);
+      expect(recs.map((r) => r.position)).toEqual([2, 3]);
+    });
+
+    it('queries by tenant, inclusive time range, kinds, correlation, chain and limit, newest last', async () => {
+      const { ledger } = await start();
+      for (let i = 0; i < 12; i++) {
+        await ledger.append(
+          i % 3 === 0 ? budget(`chain-${i % 2}`) : outcome(`chain-${i % 2}`, true, i),
+          {
+            tenantId: i % 2 === 0 ? 'even' : 'odd',
+            correlationId: i < 6 ? 'early' : 'late',
+            occurredAt: new Date(T0 + i * 1000).toISOString(),
+          },
+        );
+      }
+      const pos = async (q: Parameters<Ledger['query']>[0]): Promise<number[]> =>
+        (await ledger.query(q)).map((r) => r.position);
+      expect(await pos({})).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+      expect(await pos({ tenantId: 'even' })).toEqual([1, 3, 5, 7, 9, 11]);
+      expect(await pos({ kinds: ['BudgetExceeded'] })).toEqual([1, 4, 7, 10]);
+      expect(await pos({ kinds: ['BudgetExceeded', 'OutcomeRecorded'], tenantId: 'odd' })).toEqual([
+        2, 4, 6, 8, 10, 12,
+      ]);
+      expect(await pos({ correlationId: 'late' })).toEqual([7, 8, 9, 10, 11, 12]);
+      expect(await pos({ chainId: 'chain-1' })).toEqual([2, 4, 6, 8, 10, 12]);
+      const range = { start: new Date(T0 + 2000).toISOString(), end: '2026-05-14T10:00:05Z' };
+      expect(await pos({ timeRange: range })).toEqual([3, 4, 5, 6]);
+      expect(await pos({ timeRange: { start: T0 + 10_000 } })).toEqual([11, 12]);
+      expect(await pos({ limit: 3 })).toEqual([10, 11, 12]);
+      expect(
+        await pos({
+          tenantId: 'even',
+          kinds: ['OutcomeRecorded'],
+          timeRange: { end: T0 + 8000 },
+          limit: 2,
+        }),
+      ).toEqual([5, 9]);
+      await expectCode(ledger.query({ kinds: ['Nope' as never] }), 'INVALID_QUERY');
+      await expectCode(ledger.query({ timeRange: { start: 'soon' } }), 'INVALID_QUERY');
+      await expectCode(ledger.query({ limit: -5 }), 'INVALID_QUERY');
+      await expectCode(ledger.query({ timeRange: { start: T0 + 5000, end: T0 } }), 'INVALID_QUERY');
+    });
+
+    it('orders by occurred_at, not by append order', async () => {
+      const { ledger } = await start();
+      await ledger.append(budget('a'), { occurredAt: '2026-05-14T12:00:00Z' });
+      await ledger.append(budget('b'), { occurredAt: '2026-05-14T11:00:00Z' });
+      expect((await ledger.query({})).map((r) => r.position)).toEqual([2, 1]);
+      expect((await ledger.query({ limit: 1 })).map((r) => r.position)).toEqual([1]);
+    });
+
+    it('enforces the governed-artifact lifecycle', async () => {
+      const { ledger } = await start();
+      expect(await ledger.artifactState('adapter-1')).toBeUndefined();
+      await ledger.writeArtifactStateTransition(
+        'adapter-1',
+        'Adapter',
+        lifecycle('Draft', 'Approved'),
+      );
+      await ledger.writeArtifactStateTransition(
+        'adapter-1',
+        'Adapter',
+        lifecycle('Approved', 'Active'),
+      );
+      expect(await ledger.artifactState('adapter-1')).toBe('Active');
+      const illegal = (await expectCode(
+        ledger.writeArtifactStateTransition(
+          'adapter-1',
+          'Adapter',
+          lifecycle('Active', 'Approved'),
+        ),
+        'ILLEGAL_TRANSITION',
+      )) as Error;
+      expect(illegal.message).toMatch(/Quarantined.*Deprecated.*RolledBack|Quarantined|RolledBack/);
+      await expectCode(
+        ledger.writeArtifactStateTransition('adapter-1', 'Adapter', lifecycle('Draft', 'Approved')),
+        'CONFLICT',
+      );
+      await ledger.writeArtifactStateTransition(
+        'adapter-1',
+        'Adapter',
+        lifecycle('Active', 'RolledBack'),
+      );
+      await expectCode(
+        ledger.writeArtifactStateTransition(
+          'adapter-1',
+          'Adapter',
+          lifecycle('RolledBack', 'Active'),
+        ),
+        'ILLEGAL_TRANSITION',
+      );
+      // concurrent transitions of one artifact are serialised: exactly one wins
+      const results = await Promise.allSettled([
+        ledger.writeArtifactStateTransition(
+          'pack-1',
+          { Other: 'pack' },
+          lifecycle('Draft', 'Approved'),
+        ),
+        ledger.writeArtifactStateTransition(
+          'pack-1',
+          { Other: 'pack' },
+          lifecycle('Draft', 'Deprecated'),
+        ),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect(await ledger.artifactState('pack-1')).toBe('Approved');
+    });
+
+    it('finds trace links', async () => {
+      const { ledger } = await start();
+      const trace = {
+        type: 'Remote',
+        provider_name: 'openai',
+        provider_model_id: 'm',
+        request_fingerprint: 'rq',
+        response_fingerprint: 'rs',
+        temperature: 0.2,
+        top_p: 1,
+        max_tokens: 100,
+        provider_metadata: {},
+        retried: false,
+        retry_reasons: [],
+        replayability: 'BestEffort',
+      };
+      await ledger.append({
+        type: 'ReplayTraceRecorded',
+        data: { trace_link_id: 'tl-1', trace_link: trace },
+      } as never);
+      expect(await ledger.getTraceLink('tl-1')).toMatchObject({
+        type: 'Remote',
+        provider_name: 'openai',
+      });
+      expect(await ledger.getTraceLink('tl-2')).toBeUndefined();
+    });
+
+    it('subscribes: replays history, then follows live appends with no gap or duplicate while appends race', async () => {
+      const { ledger } = await start();
+      for (let i = 0; i < 50; i++) await ledger.append(budget(`c${i}`));
+      const ac = new AbortController();
+      const seen: number[] = [];
+      const done = (async () => {
+        for await (const r of ledger.subscribe({
+          fromPosition: 10,
+          signal: ac.signal,
+          batchSize: 7,
+        })) {
+          seen.push(r.position);
+          if (r.position === 450) ac.abort();
+        }
+      })();
+      // 400 appends racing the catch-up, in bursts
+      for (let burst = 0; burst < 8; burst++) {
+        await Promise.all(
+          Array.from({ length: 50 }, (_, i) => ledger.append(budget(`b${burst}-${i}`))),
+        );
+      }
+      await done;
+      expect(seen).toEqual(Array.from({ length: 440 }, (_, i) => i + 11));
+    });
+
+    it('filters a subscription and ends it when aborted', async () => {
+      const { ledger } = await start();
+      await ledger.append(budget('x'), { tenantId: 'a' });
+      await ledger.append(outcome('x'), { tenantId: 'b' });
+      const ac = new AbortController();
+      const got: string[] = [];
+      const done = (async () => {
+        for await (const r of ledger.subscribe({ filter: { tenantId: 'b' }, signal: ac.signal })) {
+          got.push(r.envelope.event.type);
+          if (got.length === 2) ac.abort();
+        }
+      })();
+      await ledger.append(budget('y'), { tenantId: 'a' });
+      await ledger.append(budget('y'), { tenantId: 'b' });
+      await done;
+      expect(got).toEqual(['OutcomeRecorded', 'BudgetExceeded']);
+    });
+
+    it('verifies its hash chain', async () => {
+      const { ledger } = await start();
+      for (let i = 0; i < 20; i++) await ledger.append(budget(`c${i}`));
+      const head = await ledger.head();
+      expect(await ledger.verify({ expectedHead: head })).toEqual({
+        ok: true,
+        verified: 20,
+        head: { seq: 20, hash: head.hash },
+      });
+    });
+
+    it('imports converge envelope NDJSON unchanged and exports it again', async () => {
+      const { ledger } = await start();
+      const envelopes = JSON.parse(readFileSync(FIXTURE, 'utf8')) as unknown[];
+      const ndjson = envelopes.map((e) => JSON.stringify(e)).join('\n') + '\n';
+      const result = await ledger.importNdjson(
+        Readable.from([ndjson.slice(0, 1000), ndjson.slice(1000)]),
+      );
+      expect(result).toEqual({ imported: envelopes.length, duplicates: 0, skipped: 0 });
+      const again = await ledger.importNdjson(Readable.from([ndjson]));
+      expect(again).toEqual({ imported: 0, duplicates: envelopes.length, skipped: 0 });
+      const lines: string[] = [];
+      for await (const line of ledger.exportNdjson()) lines.push(line);
+      expect(lines).toHaveLength(envelopes.length);
+      expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual(
+        envelopes.map((e) => JSON.parse(JSON.stringify(e)) as unknown),
+      );
+      await expectCode(ledger.importNdjson(Readable.from(['{"event_id":"x"}\n'])), 'INVALID_EVENT');
+      const skipped = await ledger.importNdjson(Readable.from(['not json\n', ndjson]), {
+        onError: 'skip',
+      });
+      expect(skipped).toEqual({ imported: 0, duplicates: envelopes.length, skipped: 1 });
+    });
+  });
+}

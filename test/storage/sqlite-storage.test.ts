@@ -1,0 +1,123 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { isKernelError } from '../../src/index.js';
+import { createLedger } from '../../src/ledger/ledger.js';
+import { openStorage, parseStoreUrl } from '../../src/storage/open-storage.js';
+import { SQLITE_SCHEMA_VERSION } from '../../src/storage/sqlite/migrations.js';
+import { tempDir } from '../helpers/stores.js';
+
+const budget = (chain: string) =>
+  ({
+    type: 'BudgetExceeded',
+    data: { chain_id: chain, resource: 'Tokens', limit: '1', observed: null },
+  }) as never;
+
+async function filled(n: number) {
+  const { dir, cleanup } = tempDir();
+  const file = join(dir, 'k.db');
+  const storage = await openStorage(`sqlite:${file}`);
+  const ledger = createLedger({ log: storage.log });
+  for (let i = 0; i < n; i++) await ledger.append(budget(`c${i}`));
+  await storage.close();
+  return { file, cleanup };
+}
+
+describe('store URLs', () => {
+  it('parses the accepted forms and explains the rest', () => {
+    expect(parseStoreUrl('memory:')).toEqual({ kind: 'memory' });
+    expect(parseStoreUrl('sqlite:.kerno/kerno.db')).toEqual({
+      kind: 'sqlite',
+      file: '.kerno/kerno.db',
+    });
+    expect(parseStoreUrl('sqlite:///var/lib/kerno.db')).toEqual({
+      kind: 'sqlite',
+      file: '/var/lib/kerno.db',
+    });
+    expect(parseStoreUrl('postgres://u@h/db')).toEqual({
+      kind: 'postgres',
+      url: 'postgres://u@h/db',
+    });
+    for (const bad of ['mysql://x', 'sqlite:', 'sqlite::memory:', '']) {
+      try {
+        parseStoreUrl(bad);
+        expect.unreachable();
+      } catch (error) {
+        expect(isKernelError(error, 'INVALID_STORE_URL')).toBe(true);
+        expect((error as Error).message).toMatch(/sqlite:<path>/);
+      }
+    }
+  });
+});
+
+describe('SQLite store', () => {
+  it('is append-only in the database itself: UPDATE and DELETE are refused', async () => {
+    const { file, cleanup } = await filled(3);
+    const db = new Database(file);
+    expect(() => db.prepare("UPDATE log_records SET body = '{}' WHERE seq = 2").run()).toThrow(
+      /append-only/,
+    );
+    expect(() => db.prepare('DELETE FROM log_records WHERE seq = 3').run()).toThrow(/append-only/);
+    expect(db.prepare('SELECT count(*) FROM log_records').pluck().get()).toBe(3);
+    db.close();
+    cleanup();
+  });
+
+  it('detects a record edited behind its back (triggers dropped), at that position', async () => {
+    const { file, cleanup } = await filled(5);
+    const db = new Database(file);
+    db.exec('DROP TRIGGER log_records_no_update');
+    db.prepare("UPDATE log_records SET body = replace(body, 'c3', 'cX') WHERE seq = 4").run();
+    db.close();
+    const storage = await openStorage(`sqlite:${file}`);
+    const result = await createLedger({ log: storage.log }).verify();
+    expect(result).toMatchObject({ ok: false, position: 4, reason: 'hash_mismatch', verified: 3 });
+    await storage.close();
+    cleanup();
+  });
+
+  it('refuses a database written by a newer kerno, with a clear error', async () => {
+    const { file, cleanup } = await filled(1);
+    const db = new Database(file);
+    db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION + 1}`);
+    db.close();
+    await expect(openStorage(`sqlite:${file}`)).rejects.toSatisfy(
+      (e: Error) => isKernelError(e, 'SCHEMA_TOO_NEW') && /upgrade kerno/.test(e.message),
+    );
+    cleanup();
+  });
+
+  it('migrates once when several processes open a new file at the same time', async () => {
+    const { dir, cleanup } = tempDir();
+    const url = `sqlite:${join(dir, 'race.db')}`;
+    const stores = await Promise.all([openStorage(url), openStorage(url), openStorage(url)]);
+    const ledgers = stores.map((s) => createLedger({ log: s.log }));
+    await Promise.all(ledgers.map((l, i) => l.append(budget(`from-${i}`))));
+    // writers in different connections still extend one linear chain
+    expect((await ledgers[0]!.verify()).ok).toBe(true);
+    expect((await ledgers[0]!.head()).seq).toBe(3);
+    await Promise.all(stores.map((s) => s.close()));
+    cleanup();
+  });
+
+  it('gives a typed error for a file that is not a database', async () => {
+    const { dir, cleanup } = tempDir();
+    const file = join(dir, 'junk.db');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(file, 'this is not sqlite '.repeat(100));
+    await expect(openStorage(`sqlite:${file}`)).rejects.toSatisfy((e: Error) =>
+      isKernelError(e, 'STORAGE_ERROR'),
+    );
+    cleanup();
+  });
+
+  it('creates the database file readable by its owner only', async () => {
+    const { dir, cleanup } = tempDir();
+    const file = join(dir, 'nested/dir/k.db');
+    const storage = await openStorage(`sqlite:${file}`);
+    const { statSync } = await import('node:fs');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    await storage.close();
+    cleanup();
+  });
+});
