@@ -260,3 +260,21 @@ export type { Storage, StorageKind } from './storage/storage.js';
 export { createMemoryStorage } from './storage/memory/memory-storage.js';
 export type { MemoryStorageOptions } from './storage/memory/memory-storage.js';
 export type { LogBody } from './storage/log.js';
+
+export {
+  ApprovalGate,
+  createApprovalGate,
+  approvalIdFor,
+  DEFAULT_APPROVAL_TIMEOUT,
+} from './approvals/approval-gate.js';
+export type {
+  ApprovalRequestInput,
+  ApprovalDecision,
+  ApprovalSnapshot,
+  ApprovalGateOptions,
+  DecisionListener,
+} from './approvals/approval-gate.js';
+export { createRecoveryLogStore } from './recovery/recovery-store.js';
+export type { RecoveryLogStore, StoredRecovery } from './recovery/recovery-store.js';
+export { followLog } from './storage/follow.js';
+export type { FollowOptions } from './storage/follow.js';

@@ -25,6 +25,7 @@ import {
   type LogRecord,
   type LogStore,
 } from '../storage/log.js';
+import { followLog } from '../storage/follow.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { createUuidV7, type IdGenerator } from '../util/ids.js';
@@ -138,7 +139,6 @@ export function createLedger(options: LedgerOptions): Ledger {
   return new Ledger(options);
 }
 
-const READ_BATCH = 1000;
 
 /** The experience ledger. */
 export class Ledger {
@@ -339,61 +339,16 @@ export class Ledger {
   }
 
   async *#follow(options: LedgerSubscribeOptions): AsyncGenerator<LedgerRecord, void, undefined> {
-    const batchSize = options.batchSize ?? READ_BATCH;
-    const pollMs = options.pollMs ?? 500;
-    const signal = options.signal;
-    const aborted = (): boolean => signal?.aborted === true;
     const accept = toPredicate(options.filter);
-    let last = options.fromPosition ?? 0;
-    if (!Number.isSafeInteger(last) || last < 0) {
-      throw new KernelError(
-        'INVALID_QUERY',
-        `fromPosition must be a non-negative integer, got ${String(last)}`,
-      );
-    }
-    // Appends only wake the reader; records always come from the log in position order, so a
-    // record committed during catch-up is read exactly once, after its predecessors.
-    let wake: (() => void) | undefined;
-    let dirty = false;
-    const poke = (): void => {
-      dirty = true;
-      const w = wake;
-      wake = undefined;
-      w?.();
-    };
-    const off = this.#log.onAppend(this.#stream, poke);
-    signal?.addEventListener('abort', poke, { once: true });
-    try {
-      while (!aborted()) {
-        dirty = false;
-        const batch = await this.#log.scan(this.#stream, last, batchSize);
-        for (const r of batch) {
-          if (r.seq !== last + 1) {
-            // A hole means a concurrent writer has not committed yet: read again from `last`.
-            break;
-          }
-          last = r.seq;
-          const record = toRecord(r);
-          if (accept(record)) yield record;
-          if (aborted()) return;
-        }
-        if (batch.length === batchSize || dirty) continue;
-        await new Promise<void>((resolve) => {
-          if (dirty || aborted()) {
-            resolve();
-            return;
-          }
-          const timer = setTimeout(resolve, pollMs);
-          timer.unref();
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-    } finally {
-      off();
-      signal?.removeEventListener('abort', poke);
+    const follow = followLog(this.#log, this.#stream, {
+      fromSeq: options.fromPosition ?? 0,
+      signal: options.signal,
+      ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+      ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+    });
+    for await (const body of follow) {
+      const record = toRecord(body);
+      if (accept(record)) yield record;
     }
   }
 
