@@ -139,7 +139,6 @@ export function createLedger(options: LedgerOptions): Ledger {
   return new Ledger(options);
 }
 
-
 /** The experience ledger. */
 export class Ledger {
   readonly #log: LogStore;
