@@ -6,9 +6,10 @@ import { writeFileSync } from 'node:fs';
 import { renderTable, type BenchRow, type BenchSuite } from './harness.js';
 import { auditSuite } from './suites/audit.js';
 import { busSuite } from './suites/bus.js';
+import { learningSuite } from './suites/learning.js';
 import { ledgerSuite } from './suites/ledger.js';
 
-const SUITES: readonly BenchSuite[] = [busSuite, auditSuite, ledgerSuite];
+const SUITES: readonly BenchSuite[] = [busSuite, auditSuite, ledgerSuite, learningSuite];
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);

@@ -278,3 +278,61 @@ export { createRecoveryLogStore } from './recovery/recovery-store.js';
 export type { RecoveryLogStore, StoredRecovery } from './recovery/recovery-store.js';
 export { followLog } from './storage/follow.js';
 export type { FollowOptions } from './storage/follow.js';
+
+export { createLearningStore, openLearningStore } from './learning/learning-store.js';
+export type {
+  LearningStore,
+  LearningStoreOptions,
+  LearningStoreStats,
+  OpenLearningStoreOptions,
+  RecallOptions,
+  RecordTrajectoryInput,
+} from './learning/learning-store.js';
+export {
+  DEFAULT_PROTECTION_STRENGTH,
+  defaultEwcState,
+  canonicalTimestamp,
+} from './learning/records.js';
+export type {
+  PatternRecord,
+  TrajectoryStep,
+  TrajectoryRecord,
+  TrajectoryOutcome,
+  EwcState,
+} from './learning/records.js';
+export {
+  RVLS_HEADER,
+  RVLS_FOOTER,
+  MAX_SKIPPED_DETAILS,
+  encodeRvls,
+  encodeRvlsChunks,
+  encodeRvlsRecord,
+  decodeRvls,
+  decodeRvlsLine,
+  createRvlsDecoder,
+  readRvlsStream,
+  rvlsFileError,
+} from './learning/rvls.js';
+export type {
+  RvlsRecord,
+  RvlsDecoder,
+  RvlsDecoderOptions,
+  RvlsDecodeResult,
+  RvlsFileProblem,
+  RvlsLineResult,
+  LearningSnapshot,
+  SkippedRecord,
+} from './learning/rvls.js';
+export { formatF32, formatF64, canonicalF32 } from './learning/serde-float.js';
+export { tokenize } from './learning/recall.js';
+export type { RecallHit } from './learning/recall.js';
+export { createMemoryLearningPersistence } from './learning/persistence.js';
+export type {
+  LearningPersistence,
+  LoadedLearning,
+  MemoryLearningPersistenceOptions,
+} from './learning/persistence.js';
+export { openFileLearningPersistence } from './learning/file-persistence.js';
+export type { FileLearningPersistenceOptions } from './learning/file-persistence.js';
+export { acquireFileLock } from './learning/file-lock.js';
+export type { FileLock, FileLockOptions } from './learning/file-lock.js';
