@@ -31,7 +31,17 @@ export type KernelErrorCode =
   | 'INVALID_ARTIFACT'
   // learning store
   | 'INVALID_RVLS_FILE'
-  | 'STORE_LOCKED';
+  | 'STORE_LOCKED'
+  // HTTP edge
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  // registry
+  | 'CONFIG_NOT_FOUND'
+  | 'UNKNOWN_MODULE'
+  | 'CORRUPT_VALUE'
+  | 'KEY_REQUIRED'
+  | 'WRONG_KEY'
+  | 'DECRYPT_FAILED';
 
 const BRAND = Symbol.for('kerno.KernelError');
 

@@ -336,3 +336,10 @@ export { openFileLearningPersistence } from './learning/file-persistence.js';
 export type { FileLearningPersistenceOptions } from './learning/file-persistence.js';
 export { acquireFileLock } from './learning/file-lock.js';
 export type { FileLock, FileLockOptions } from './learning/file-lock.js';
+
+export { createKernel, defaultStateDir } from './kernel.js';
+export type { Kernel, KernelOptions } from './kernel.js';
+export { importRvls } from './learning/learning-import.js';
+export type { LearningImportResult } from './learning/learning-import.js';
+export { createServer } from './server/app.js';
+export type { KernoServer, ServerOptions } from './server/app.js';

@@ -364,6 +364,11 @@ export class Ledger {
       onError?: 'throw' | 'skip';
       batchSize?: number;
       onProgress?: (progress: { imported: number; duplicates: number; skipped: number }) => void;
+      /**
+       * Every envelope must belong to this tenant. The whole input is then read and checked
+       * before anything is stored, so a foreign record leaves the ledger untouched (`FORBIDDEN`).
+       */
+      requireTenant?: string;
     } = {},
   ): Promise<{ imported: number; duplicates: number; skipped: number }> {
     const batchSize = options.batchSize ?? 1000;
@@ -381,6 +386,24 @@ export class Ledger {
       batch = [];
       options.onProgress?.({ ...result });
     };
+    if (options.requireTenant !== undefined) {
+      const all: ExperienceEnvelope[] = [];
+      for await (const { envelope, line } of reader) {
+        if (envelope.tenant_id !== options.requireTenant) {
+          throw new KernelError(
+            'FORBIDDEN',
+            `Line ${line} belongs to tenant ${JSON.stringify(envelope.tenant_id)}; this token may only import tenant ${JSON.stringify(options.requireTenant)}. Nothing was imported.`,
+            { details: { line } },
+          );
+        }
+        all.push(envelope);
+      }
+      for (let i = 0; i < all.length; i += batchSize) {
+        batch = all.slice(i, i + batchSize);
+        await flush();
+      }
+      return { ...result, skipped: reader.skipped };
+    }
     for await (const { envelope } of reader) {
       batch.push(envelope);
       if (batch.length >= batchSize) await flush();

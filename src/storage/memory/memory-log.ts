@@ -95,7 +95,7 @@ class MemoryLog implements LogStore {
     return s;
   }
 
-  // eslint-disable-next-line @typescript-eslint/require-await -- async turns a throw into a rejection
+  // async: a throw becomes a rejection
   async append(stream: string, entries: readonly LogAppend[]): Promise<LogRecord[]> {
     return this.appendSync(stream, entries);
   }
@@ -157,7 +157,7 @@ class MemoryLog implements LogStore {
     return Promise.resolve(s.records.slice(from, Math.min(s.records.length, from + limit)));
   }
 
-  // eslint-disable-next-line @typescript-eslint/require-await -- async turns a throw into a rejection
+  // async: a throw becomes a rejection
   async query(stream: string, query: LogQuery): Promise<LogRecord[]> {
     validateQuery(query);
     const s = this.#streams.get(stream);

@@ -1,0 +1,187 @@
+/**
+ * The composition root: `createKernel(options)` opens the store, the bus and every part on them,
+ * wires them together, and gives one object to use and to close.
+ *
+ * @example
+ * const kernel = await createKernel({ store: 'sqlite:.kerno/kerno.db' });
+ * await kernel.ledger.append(event, { tenantId: 't1' });
+ * await kernel.close();
+ *
+ * @module
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createApprovalGate, type ApprovalGate } from './approvals/approval-gate.js';
+import { createAuditTrail, type AuditTrail } from './audit/audit-trail.js';
+import type { EventBus } from './bus/event-bus.js';
+import { createMemoryBus } from './bus/memory-bus.js';
+import { KernelError, errorMessage } from './errors.js';
+import {
+  createLearningStore,
+  openLearningStore,
+  type LearningStore,
+} from './learning/learning-store.js';
+import { createLedger, type Ledger } from './ledger/ledger.js';
+import { createRecoveryLogStore, type RecoveryLogStore } from './recovery/recovery-store.js';
+import { openStorage } from './storage/open-storage.js';
+import type { Storage } from './storage/storage.js';
+import { systemClock, type Clock } from './util/clock.js';
+import { createUuidV7, type IdGenerator } from './util/ids.js';
+import { createStderrLogger, type Logger } from './util/logger.js';
+import { systemRandom, type Random } from './util/random.js';
+
+/** Options for {@link createKernel}. */
+export interface KernelOptions {
+  /**
+   * Storage URL (`memory:`, `sqlite:<path>`, `postgres://…`) or an open storage. Default:
+   * `KERNO_STORE`, else `sqlite:<stateDir>/kerno.db`.
+   */
+  readonly store?: string | Storage;
+  /** Bus: `memory` (default) or an event bus instance. */
+  readonly bus?: string | EventBus;
+  /** Folder for kerno's files (token, learning file, recovery artifacts). Default: `KERNO_HOME`, else `.kerno`. */
+  readonly stateDir?: string;
+  /** The learning store's RVLS file; `null` keeps it in memory. Default: `<stateDir>/learning.rvls` (in memory for a `memory:` store). */
+  readonly learningFile?: string | null;
+  /** Where recovery artifacts are written. Default: `<stateDir>/recovery`. */
+  readonly recoveryDir?: string;
+  readonly clock?: Clock;
+  readonly random?: Random;
+  readonly logger?: Logger;
+  /** How long after a change the learning store is persisted (default 1000 ms). */
+  readonly learningPersistDelayMs?: number;
+}
+
+/** A running kernel. */
+export interface Kernel extends AsyncDisposable {
+  readonly stateDir: string;
+  readonly storage: Storage;
+  readonly bus: EventBus;
+  readonly audit: AuditTrail;
+  readonly ledger: Ledger;
+  readonly approvals: ApprovalGate;
+  readonly recoveries: RecoveryLogStore;
+  readonly learning: LearningStore;
+  readonly recoveryDir: string;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly ids: IdGenerator;
+  readonly logger: Logger;
+  /** Persists the learning store now if it has unsaved changes. */
+  persistLearning(): Promise<void>;
+  /** Stops everything in order and releases the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The state folder: `KERNO_HOME`, else `.kerno` in the working directory. */
+export function defaultStateDir(): string {
+  return resolve(process.env['KERNO_HOME'] ?? '.kerno');
+}
+
+/** Opens a kernel. */
+export async function createKernel(options: KernelOptions = {}): Promise<Kernel> {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? systemRandom;
+  const logger = options.logger ?? createStderrLogger('warn');
+  const ids = createUuidV7({ clock, random });
+  const stateDir = resolve(options.stateDir ?? defaultStateDir());
+  const storeUrl =
+    options.store ?? process.env['KERNO_STORE'] ?? `sqlite:${join(stateDir, 'kerno.db')}`;
+  const storage = typeof storeUrl === 'string' ? await openStorage(storeUrl) : storeUrl;
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    let bus: EventBus;
+    if (options.bus === undefined || options.bus === 'memory') bus = createMemoryBus({ logger });
+    else if (typeof options.bus === 'string') {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `Unknown bus "${options.bus}"; use memory (nats:// comes with the scale-out transport)`,
+      );
+    } else bus = options.bus;
+    cleanups.push(() => bus.close());
+
+    const audit = createAuditTrail({ log: storage.log, clock, logger });
+    const detachAudit = audit.attach(bus);
+    cleanups.push(async () => {
+      detachAudit();
+      await audit.flush();
+    });
+    const ledger = createLedger({ log: storage.log, clock, ids });
+    const approvals = createApprovalGate({ log: storage.log, bus, ledger, clock, ids, logger });
+    await approvals.start();
+    cleanups.push(() => approvals.close());
+    const recoveries = createRecoveryLogStore(storage.log);
+
+    const learningFile =
+      options.learningFile === undefined
+        ? storage.kind === 'memory'
+          ? null
+          : join(stateDir, 'learning.rvls')
+        : options.learningFile;
+    const learning =
+      learningFile === null
+        ? createLearningStore({ clock, logger, ids })
+        : await openLearningStore(learningFile, { clock, logger, ids });
+    // The learning store is changed by agents and the recovery loop alike: persist whatever is
+    // dirty on a short interval (each persist is crash-safe) and once more on close.
+    let persisting: Promise<void> = Promise.resolve();
+    const persistLearning = (): Promise<void> =>
+      (persisting = persisting.then(async () => {
+        if (learningFile !== null && learning.stats().isDirty) await learning.persist();
+      }));
+    const persistTimer =
+      learningFile === null
+        ? undefined
+        : setInterval(() => {
+            persistLearning().catch((error: unknown) =>
+              logger.error('Could not persist the learning store', { error: errorMessage(error) }),
+            );
+          }, options.learningPersistDelayMs ?? 1000);
+    persistTimer?.unref();
+    cleanups.push(async () => {
+      clearInterval(persistTimer);
+      await persistLearning();
+      await learning.close();
+    });
+
+    const recoveryDir = resolve(options.recoveryDir ?? join(stateDir, 'recovery'));
+    if (storage.kind !== 'memory' || options.recoveryDir !== undefined)
+      mkdirSync(recoveryDir, { recursive: true });
+
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> =>
+      (closing ??= (async () => {
+        for (const cleanup of [...cleanups].reverse()) {
+          try {
+            await cleanup();
+          } catch (error) {
+            logger.error('A kernel part failed to close cleanly', { error: errorMessage(error) });
+          }
+        }
+        await storage.close();
+      })());
+
+    return {
+      stateDir,
+      storage,
+      bus,
+      audit,
+      ledger,
+      approvals,
+      recoveries,
+      learning,
+      recoveryDir,
+      clock,
+      random,
+      ids,
+      logger,
+      persistLearning,
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  } catch (error) {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    await storage.close();
+    throw error;
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Merging an RVLS file into a learning store (CLI and API imports): patterns and trajectories
+ * are upserted by id; the EWC state is replaced only when asked.
+ *
+ * @module
+ */
+import type { LearningStore } from './learning-store.js';
+import { readRvlsStream } from './rvls.js';
+
+/** What an import did. */
+export interface LearningImportResult {
+  readonly patterns: number;
+  readonly trajectories: number;
+  readonly ewcReplaced: boolean;
+  /** Malformed lines skipped (as oxios does). */
+  readonly skipped: number;
+}
+
+/**
+ * Reads RVLS from `chunks` (bytes) and merges it into `store`. Nothing is merged when the file
+ * is invalid (bad header, footer or UTF-8): the typed error names `source`.
+ */
+export async function importRvls(
+  store: LearningStore,
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: { source: string; replaceEwc?: boolean },
+): Promise<LearningImportResult> {
+  const snapshot = await readRvlsStream(chunks, { source: options.source });
+  for (const p of snapshot.patterns) store.savePattern(p);
+  for (const t of snapshot.trajectories) store.saveTrajectory(t);
+  const replaceEwc = options.replaceEwc === true && snapshot.ewcRecords > 0;
+  if (replaceEwc) store.saveEwc(snapshot.ewc);
+  return {
+    patterns: snapshot.patterns.length,
+    trajectories: snapshot.trajectories.length,
+    ewcReplaced: replaceEwc,
+    skipped: snapshot.skippedCount,
+  };
+}

@@ -1,0 +1,222 @@
+/**
+ * The kerno HTTP API: thin routes over the kernel's public API, bearer-token auth on everything
+ * but `/health` and the dashboard's static files, every body validated, every error mapped to
+ * problem details in one place, and an OpenAPI description built from the routes themselves.
+ *
+ * @example
+ * const server = await createServer(kernel, { token });
+ * const { url } = await server.listen({ port: 7420 });
+ *
+ * @module
+ */
+import type { Readable } from 'node:stream';
+import Fastify, { type FastifyInstance, type RouteOptions } from 'fastify';
+import { KernelError } from '../errors.js';
+import type { Kernel } from '../kernel.js';
+import { TokenAuthority } from './auth.js';
+import type { ServerContext } from './context.js';
+import { EventFeed, type EventFeedOptions } from './event-feed.js';
+import { problemFor } from './problem.js';
+import { approvalRoutes } from './routes/approvals.js';
+import { auditRoutes } from './routes/audit.js';
+import { eventRoutes } from './routes/events.js';
+import { learningRoutes } from './routes/learning.js';
+import { ledgerRoutes } from './routes/ledger.js';
+import { recoveryRoutes } from './routes/recovery.js';
+import { systemRoutes, type MetricsSource } from './routes/system.js';
+import './http-util.js';
+
+/** Options for {@link createServer}. */
+export interface ServerOptions {
+  /** The admin bearer token. */
+  readonly token: string;
+  /** Where tokens.json (extra tokens) lives; default: the kernel's state folder. */
+  readonly stateDir?: string;
+  /** Largest JSON body, bytes (default 1 MiB). */
+  readonly bodyLimit?: number;
+  /** Largest streamed import (NDJSON, RVLS), bytes (default 256 MiB). */
+  readonly importLimit?: number;
+  readonly version?: string;
+  readonly feed?: Omit<EventFeedOptions, 'log' | 'logger'>;
+  /** Extra route registrations (agents, registry, dashboard …). */
+  readonly plugins?: readonly ((app: FastifyInstance, ctx: ServerContext) => void)[];
+  /** Extra Prometheus lines. */
+  readonly metrics?: readonly MetricsSource[];
+  /** Paths served without a token (exact, or prefixes ending in `/`). */
+  readonly publicPaths?: readonly string[];
+}
+
+/** A built server. */
+export interface KernoServer {
+  readonly app: FastifyInstance;
+  readonly feed: EventFeed;
+  /** Starts listening (default 127.0.0.1:7420). */
+  listen(options?: { host?: string; port?: number }): Promise<{ url: string; port: number }>;
+  /** Stops accepting requests, ends event streams, closes the server (not the kernel). */
+  close(): Promise<void>;
+}
+
+/** Builds the HTTP server for a kernel. */
+export async function createServer(kernel: Kernel, options: ServerOptions): Promise<KernoServer> {
+  const app = Fastify({
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    logger: false,
+    forceCloseConnections: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  });
+  const feed = new EventFeed({ log: kernel.storage.log, logger: kernel.logger, ...options.feed });
+  await feed.start();
+  const ctx: ServerContext = {
+    kernel,
+    feed,
+    version: options.version ?? '0.0.0',
+    startedAt: Date.now(),
+    importLimit: options.importLimit ?? 256 * 1024 * 1024,
+  };
+  const authority = new TokenAuthority(options.token, options.stateDir ?? kernel.stateDir);
+  const publicPaths = ['/health', ...(options.publicPaths ?? [])];
+  const isPublic = (path: string): boolean =>
+    publicPaths.some((p) => (p.endsWith('/') ? path.startsWith(p) : path === p));
+
+  // Streamed uploads: hand the raw body to the route (which enforces its own limit).
+  for (const type of ['application/x-ndjson', 'application/octet-stream', 'text/plain']) {
+    app.addContentTypeParser(type, (_req, payload, done) => done(null, payload as Readable));
+  }
+
+  const routes: RouteOptions[] = [];
+  app.addHook('onRoute', (route) => {
+    routes.push(route);
+  });
+
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?', 1)[0]!;
+    if (isPublic(path)) return;
+    req.principal = authority.authenticate(req.headers.authorization);
+  });
+
+  app.setErrorHandler((error, _req, reply) => {
+    const problem = problemFor(error);
+    if (problem.status >= 500)
+      kernel.logger.error('API request failed', {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    return reply.code(problem.status).type('application/problem+json').send(problem);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const problem = problemFor(
+      new KernelError('NOT_FOUND', `No route ${req.method} ${req.url.split('?', 1)[0]}`),
+    );
+    return reply.code(404).type('application/problem+json').send(problem);
+  });
+
+  ledgerRoutes(app, ctx);
+  auditRoutes(app, ctx);
+  approvalRoutes(app, ctx);
+  recoveryRoutes(app, ctx);
+  learningRoutes(app, ctx);
+  eventRoutes(app, ctx);
+  for (const plugin of options.plugins ?? []) plugin(app, ctx);
+  systemRoutes(app, ctx, {
+    openapi: () => openApiDocument(routes, ctx.version),
+    metrics: [...(options.metrics ?? [])],
+  });
+  await app.ready();
+
+  let closed = false;
+  return {
+    app,
+    feed,
+    async listen(listen = {}) {
+      const host = listen.host ?? '127.0.0.1';
+      const address = await app.listen({ host, port: listen.port ?? 7420 });
+      const port = Number(new URL(address).port);
+      return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await feed.close();
+      await app.close();
+    },
+  };
+}
+
+/** Builds an OpenAPI 3.1 document from the registered routes' schemas. */
+function openApiDocument(routes: readonly RouteOptions[], version: string): unknown {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of routes) {
+    const methods = (Array.isArray(r.method) ? r.method : [r.method]).map((m) =>
+      String(m).toLowerCase(),
+    );
+    if (methods.includes('head')) continue;
+    const path = r.url.replace(/:([A-Za-z_]+)/g, '{$1}');
+    const schema = (r.schema ?? {}) as {
+      summary?: string;
+      tags?: string[];
+      body?: unknown;
+      querystring?: { properties?: Record<string, unknown>; required?: string[] };
+    };
+    const parameters: unknown[] = [];
+    for (const m of path.matchAll(/\{([A-Za-z_]+)\}/g)) {
+      parameters.push({ name: m[1], in: 'path', required: true, schema: { type: 'string' } });
+    }
+    for (const [name, s] of Object.entries(schema.querystring?.properties ?? {})) {
+      parameters.push({
+        name,
+        in: 'query',
+        required: schema.querystring?.required?.includes(name) ?? false,
+        schema: s,
+      });
+    }
+    for (const method of methods) {
+      paths[path] ??= {};
+      paths[path][method] = {
+        summary: schema.summary ?? '',
+        tags: schema.tags ?? [],
+        ...(parameters.length > 0 ? { parameters } : {}),
+        ...(schema.body === undefined
+          ? {}
+          : {
+              requestBody: {
+                required: true,
+                content: { 'application/json': { schema: schema.body } },
+              },
+            }),
+        responses: {
+          '200': { description: 'OK' },
+          default: {
+            description: 'Problem details',
+            content: {
+              'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } },
+            },
+          },
+        },
+        ...(path === '/health' ? { security: [] } : {}),
+      };
+    }
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'kerno', version, description: 'A kernel for AI-agent systems: its HTTP API.' },
+    servers: [{ url: 'http://127.0.0.1:7420' }],
+    security: [{ bearer: [] }],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: {
+        Problem: {
+          type: 'object',
+          required: ['type', 'title', 'status', 'detail', 'code'],
+          properties: {
+            type: { type: 'string' },
+            title: { type: 'string' },
+            status: { type: 'integer' },
+            detail: { type: 'string' },
+            code: { type: 'string' },
+            details: { type: 'object' },
+          },
+        },
+      },
+    },
+  };
+}

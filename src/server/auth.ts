@@ -1,0 +1,148 @@
+/**
+ * API authentication: bearer tokens. The daemon's admin token is generated on first start and
+ * kept in `<state>/token` (mode 0600). More tokens live hashed in `<state>/tokens.json`: tenant
+ * tokens (read and write only their tenant's ledger records) and admin tokens that may also
+ * reveal secret config values.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KernelError } from '../errors.js';
+import { digestsEqual, sha256Hex } from '../util/digest.js';
+
+/** Who is calling. */
+export type Principal =
+  | { readonly kind: 'admin'; readonly reveal: boolean; readonly label: string }
+  | { readonly kind: 'tenant'; readonly tenant: string; readonly label: string };
+
+/** A stored token (only its hash is kept). */
+export interface TokenRecord {
+  readonly sha256: string;
+  readonly label: string;
+  readonly scope: 'admin' | 'reveal' | 'tenant';
+  readonly tenant?: string;
+  readonly created_at: string;
+}
+
+const TOKEN_FILE = 'token';
+const TOKENS_FILE = 'tokens.json';
+
+/** Generates a new random token (256 bits, base64url). */
+export function newToken(): string {
+  return 'kerno_' + randomBytes(32).toString('base64url');
+}
+
+/** Reads `<stateDir>/token`, creating it (mode 0600) on first start. */
+export function loadOrCreateAdminToken(stateDir: string): { token: string; created: boolean } {
+  const file = join(stateDir, TOKEN_FILE);
+  if (existsSync(file)) {
+    const token = readFileSync(file, 'utf8').trim();
+    if (token.length < 16) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `${file} does not hold a usable token; delete it to generate a new one`,
+      );
+    }
+    return { token, created: false };
+  }
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const token = newToken();
+  writeFileSync(file, token + '\n', { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return { token, created: true };
+}
+
+/** Reads the stored tokens (`<stateDir>/tokens.json`). */
+export function readTokens(stateDir: string): TokenRecord[] {
+  const file = join(stateDir, TOKENS_FILE);
+  if (!existsSync(file)) return [];
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { tokens?: TokenRecord[] };
+    return Array.isArray(parsed.tokens) ? parsed.tokens : [];
+  } catch (error) {
+    throw new KernelError('INVALID_ARGUMENT', `${file} is not valid JSON; fix or delete it`, {
+      cause: error,
+    });
+  }
+}
+
+/** Creates a token, stores its hash and returns the token (shown once). */
+export function createToken(
+  stateDir: string,
+  options: { scope: TokenRecord['scope']; tenant?: string; label?: string },
+): { token: string; record: TokenRecord } {
+  if (options.scope === 'tenant' && (options.tenant === undefined || options.tenant === '')) {
+    throw new KernelError('INVALID_ARGUMENT', 'A tenant token needs --tenant <id>');
+  }
+  const token = newToken();
+  const record: TokenRecord = {
+    sha256: sha256Hex(token),
+    label:
+      options.label ??
+      (options.scope === 'tenant' ? `tenant ${options.tenant ?? ''}` : options.scope),
+    scope: options.scope,
+    ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
+    created_at: new Date().toISOString(),
+  };
+  const tokens = [...readTokens(stateDir), record];
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const file = join(stateDir, TOKENS_FILE);
+  writeFileSync(file, JSON.stringify({ tokens }, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { token, record };
+}
+
+/** Resolves bearer tokens to principals; re-reads tokens.json when it changes. */
+export class TokenAuthority {
+  readonly #adminHash: string;
+  readonly #stateDir: string | undefined;
+  #records = new Map<string, TokenRecord>();
+  #mtime = -1;
+
+  constructor(adminToken: string, stateDir?: string) {
+    this.#adminHash = sha256Hex(adminToken);
+    this.#stateDir = stateDir;
+    this.#reload();
+  }
+
+  #reload(): void {
+    if (this.#stateDir === undefined) return;
+    const file = join(this.#stateDir, TOKENS_FILE);
+    const mtime = existsSync(file) ? statSync(file).mtimeMs : 0;
+    if (mtime === this.#mtime) return;
+    this.#mtime = mtime;
+    this.#records = new Map(readTokens(this.#stateDir).map((r) => [r.sha256, r]));
+  }
+
+  /** The principal for an `Authorization` header value, or an UNAUTHORIZED error. */
+  authenticate(header: string | undefined): Principal {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+    if (match === null) {
+      throw new KernelError(
+        'UNAUTHORIZED',
+        'Send the API token as "Authorization: Bearer <token>" (see <state>/token)',
+      );
+    }
+    const hash = sha256Hex(match[1]!);
+    if (digestsEqual(hash, this.#adminHash))
+      return { kind: 'admin', reveal: false, label: 'daemon token' };
+    this.#reload();
+    const record = this.#records.get(hash);
+    if (record === undefined) throw new KernelError('UNAUTHORIZED', 'The API token is not valid');
+    if (record.scope === 'tenant')
+      return { kind: 'tenant', tenant: record.tenant ?? '', label: record.label };
+    return { kind: 'admin', reveal: record.scope === 'reveal', label: record.label };
+  }
+}
+
+/** Throws FORBIDDEN unless the principal is an admin. */
+export function requireAdmin(p: Principal): void {
+  if (p.kind !== 'admin') {
+    throw new KernelError(
+      'FORBIDDEN',
+      `A tenant token (${p.tenant}) may only read and write its tenant's ledger records`,
+    );
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * /api/audit: entries, head, verify, export (admin only).
+ *
+ * @module
+ */
+import type { FastifyInstance } from 'fastify';
+import type { AuditActionType } from '../../audit/audit-action.js';
+import { requireAdmin } from '../auth.js';
+import type { ServerContext } from '../context.js';
+import { queryInt, queryList, queryString, queryTime } from '../http-util.js';
+
+/** Registers the audit routes. */
+export function auditRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { audit } = ctx.kernel;
+  app.get(
+    '/api/audit',
+    {
+      schema: {
+        summary: 'Audit entries, oldest first; with limit, the newest matches',
+        tags: ['audit'],
+        querystring: {
+          type: 'object',
+          properties: {
+            actor: { type: 'string' },
+            types: { type: 'string', description: 'comma-separated action types' },
+            fromSeq: { type: 'string' },
+            toSeq: { type: 'string' },
+            from: { type: 'string' },
+            to: { type: 'string' },
+            limit: { type: 'string' },
+          },
+        },
+      },
+    },
+    async (req) => {
+      requireAdmin(req.principal);
+      const entries = await audit.entries({
+        actor: queryString(req, 'actor'),
+        actionTypes: queryList(req, 'types') as AuditActionType[] | undefined,
+        fromSeq: queryInt(req, 'fromSeq'),
+        toSeq: queryInt(req, 'toSeq'),
+        from: queryTime(req, 'from'),
+        to: queryTime(req, 'to'),
+        limit: queryInt(req, 'limit', { max: 10_000 }) ?? 100,
+      });
+      return { entries };
+    },
+  );
+  app.get(
+    '/api/audit/head',
+    { schema: { summary: "The trail's head: keep it to detect truncation", tags: ['audit'] } },
+    async (req) => {
+      requireAdmin(req.principal);
+      return audit.head();
+    },
+  );
+  app.get(
+    '/api/audit/verify',
+    {
+      schema: {
+        summary: 'Verify the hash chain (optionally against a recorded head)',
+        tags: ['audit'],
+        querystring: {
+          type: 'object',
+          properties: { headSeq: { type: 'string' }, headHash: { type: 'string' } },
+        },
+      },
+    },
+    async (req) => {
+      requireAdmin(req.principal);
+      const seq = queryInt(req, 'headSeq');
+      const hash = queryString(req, 'headHash');
+      return audit.verify(
+        seq !== undefined && hash !== undefined ? { expectedHead: { seq, hash } } : {},
+      );
+    },
+  );
+  app.get(
+    '/api/audit/export',
+    { schema: { summary: 'The whole trail as a verifiable JSON document', tags: ['audit'] } },
+    async (req) => {
+      requireAdmin(req.principal);
+      return audit.export();
+    },
+  );
+}

@@ -1,0 +1,50 @@
+/**
+ * /api/events: the live kernel event stream (Server-Sent Events), resumable with Last-Event-ID.
+ *
+ * @module
+ */
+import type { FastifyInstance } from 'fastify';
+import { isKernelEventType } from '../../bus/kernel-event.js';
+import { KernelError } from '../../errors.js';
+import { requireAdmin } from '../auth.js';
+import type { ServerContext } from '../context.js';
+import { queryList, queryString } from '../http-util.js';
+
+/** Registers the event stream route. */
+export function eventRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  app.get(
+    '/api/events',
+    {
+      schema: {
+        summary:
+          'Live kernel events as SSE; id = audit seq; send Last-Event-ID (or ?since=) to resume',
+        tags: ['events'],
+        querystring: {
+          type: 'object',
+          properties: { types: { type: 'string' }, since: { type: 'string' } },
+        },
+      },
+    },
+    (req, reply) => {
+      requireAdmin(req.principal);
+      const types = queryList(req, 'types');
+      for (const t of types ?? []) {
+        if (!isKernelEventType(t))
+          throw new KernelError('INVALID_QUERY', `Unknown event type "${t}"`);
+      }
+      const header = req.headers['last-event-id'];
+      const since = queryString(req, 'since') ?? (Array.isArray(header) ? header[0] : header);
+      let lastEventId: number | undefined;
+      if (since !== undefined) {
+        if (!/^\d+$/.test(since))
+          throw new KernelError('INVALID_QUERY', 'Last-Event-ID must be an event id (an integer)');
+        lastEventId = Number(since);
+      }
+      reply.hijack();
+      ctx.feed.attach(reply.raw, {
+        types: types === undefined ? undefined : new Set(types),
+        lastEventId,
+      });
+    },
+  );
+}

@@ -1,0 +1,157 @@
+/**
+ * /api/ledger: append, query, import NDJSON, export NDJSON. Tenant tokens are confined to their
+ * tenant's records.
+ *
+ * @module
+ */
+import { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { KernelError } from '../../errors.js';
+import type { ExperienceEvent, ExperienceEventKind } from '../../ledger/experience-event.js';
+import { encodeEnvelopeLine } from '../../ledger/ndjson.js';
+import type { Principal } from '../auth.js';
+import type { ServerContext } from '../context.js';
+import { limitStream, queryInt, queryList, queryString, queryTime } from '../http-util.js';
+
+interface AppendBody {
+  event: ExperienceEvent;
+  eventId?: string;
+  occurredAt?: string;
+  tenantId?: string | null;
+  correlationId?: string | null;
+}
+
+/** The tenant a request is confined to, checking any tenant it names. */
+function confine(p: Principal, named: string | null | undefined): string | null | undefined {
+  if (p.kind === 'admin') return named;
+  if (named !== undefined && named !== null && named !== p.tenant) {
+    throw new KernelError(
+      'FORBIDDEN',
+      `This token belongs to tenant ${p.tenant} and cannot use tenant ${named}`,
+    );
+  }
+  return p.tenant;
+}
+
+/** Registers the ledger routes. */
+export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { ledger } = ctx.kernel;
+
+  app.post<{ Body: AppendBody }>(
+    '/api/ledger',
+    {
+      schema: {
+        summary:
+          'Append an experience event (stamped by the kernel clock unless occurredAt is given)',
+        tags: ['ledger'],
+        body: {
+          type: 'object',
+          required: ['event'],
+          additionalProperties: false,
+          properties: {
+            event: {
+              type: 'object',
+              description: 'A converge ExperienceEvent: {"type":"…","data":{…}}',
+            },
+            eventId: { type: 'string', minLength: 1, maxLength: 200 },
+            occurredAt: { type: 'string', maxLength: 64 },
+            tenantId: { type: ['string', 'null'], maxLength: 200 },
+            correlationId: { type: ['string', 'null'], maxLength: 200 },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body;
+      const tenant = confine(req.principal, b.tenantId);
+      const record = await ledger.append(b.event, {
+        ...(b.eventId === undefined ? {} : { eventId: b.eventId }),
+        ...(b.occurredAt === undefined ? {} : { occurredAt: b.occurredAt }),
+        ...(tenant === undefined ? {} : { tenantId: tenant }),
+        ...(b.correlationId === undefined ? {} : { correlationId: b.correlationId }),
+      });
+      return reply.code(201).send(record);
+    },
+  );
+
+  app.get(
+    '/api/ledger',
+    {
+      schema: {
+        summary: 'Query the ledger: oldest first; with limit, the newest matches',
+        tags: ['ledger'],
+        querystring: {
+          type: 'object',
+          properties: {
+            tenant: { type: 'string' },
+            kinds: { type: 'string', description: 'comma-separated event kinds' },
+            from: { type: 'string', description: 'RFC 3339 or epoch ms, inclusive' },
+            to: { type: 'string', description: 'RFC 3339 or epoch ms, inclusive' },
+            correlation: { type: 'string' },
+            chain: { type: 'string' },
+            limit: { type: 'string', description: 'at most 10000 (default 100)' },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const tenant = confine(req.principal, queryString(req, 'tenant'));
+      const records = await ledger.query({
+        tenantId: tenant ?? undefined,
+        kinds: queryList(req, 'kinds') as ExperienceEventKind[] | undefined,
+        timeRange: { start: queryTime(req, 'from'), end: queryTime(req, 'to') },
+        correlationId: queryString(req, 'correlation'),
+        chainId: queryString(req, 'chain'),
+        limit: queryInt(req, 'limit', { max: 10_000 }) ?? 100,
+      });
+      return { records };
+    },
+  );
+
+  app.post(
+    '/api/ledger/import',
+    {
+      schema: {
+        summary: 'Import converge envelope NDJSON (idempotent by event_id)',
+        tags: ['ledger'],
+        querystring: {
+          type: 'object',
+          properties: { skipInvalid: { type: 'string', enum: ['true', 'false'] } },
+        },
+      },
+    },
+    async (req) => {
+      const body = limitStream(req.body as Readable, ctx.importLimit);
+      const p = req.principal;
+      return ledger.importNdjson(body, {
+        onError: queryString(req, 'skipInvalid') === 'true' ? 'skip' : 'throw',
+        ...(p.kind === 'tenant' ? { requireTenant: p.tenant } : {}),
+      });
+    },
+  );
+
+  app.get(
+    '/api/ledger/export',
+    { schema: { summary: 'Export the ledger as converge envelope NDJSON', tags: ['ledger'] } },
+    (req, reply) => {
+      const p = req.principal;
+      async function* lines(): AsyncGenerator<string> {
+        for await (const envelope of ledger.envelopes()) {
+          if (p.kind === 'tenant' && envelope.tenant_id !== p.tenant) continue;
+          yield encodeEnvelopeLine(envelope);
+        }
+      }
+      return reply.type('application/x-ndjson; charset=utf-8').send(Readable.from(lines()));
+    },
+  );
+
+  app.get(
+    '/api/ledger/verify',
+    { schema: { summary: "Verify the ledger's hash chain", tags: ['ledger'] } },
+    async (req) => {
+      if (req.principal.kind !== 'admin')
+        throw new KernelError('FORBIDDEN', 'Only an admin token can verify the whole ledger');
+      return ledger.verify();
+    },
+  );
+}

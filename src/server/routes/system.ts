@@ -1,0 +1,133 @@
+/**
+ * /health (no auth), /metrics (Prometheus) and /api/openapi.json.
+ *
+ * @module
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ServerContext } from '../context.js';
+import { requireAdmin } from '../auth.js';
+
+/** Gathers the metric lines; parts added later contribute through `extraMetrics`. */
+export type MetricsSource = () => Promise<string[]> | string[];
+
+/** Registers the system routes. */
+export function systemRoutes(
+  app: FastifyInstance,
+  ctx: ServerContext,
+  options: { openapi: () => unknown; metrics: MetricsSource[] },
+): void {
+  app.get('/health', { schema: { summary: 'Liveness: no auth', tags: ['system'] } }, async () => {
+    const head = await ctx.kernel.audit.head();
+    return {
+      status: 'ok',
+      version: ctx.version,
+      store: ctx.kernel.storage.kind,
+      uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000),
+      auditHead: head.seq,
+    };
+  });
+
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics', tags: ['system'] } },
+    async (req, reply) => {
+      requireAdmin(req.principal);
+      const k = ctx.kernel;
+      const bus = k.bus.stats();
+      const feed = ctx.feed.stats();
+      const mem = process.memoryUsage();
+      const [auditHead, ledgerHead] = await Promise.all([k.audit.head(), k.ledger.head()]);
+      const learning = k.learning.stats();
+      const lines = [
+        metric('kerno_bus_published_total', 'counter', 'Kernel events published', bus.published),
+        metric(
+          'kerno_bus_handler_errors_total',
+          'counter',
+          'Bus handlers that threw',
+          bus.handlerErrors,
+        ),
+        metric(
+          'kerno_bus_subscriptions',
+          'gauge',
+          'Iterator subscriptions on the bus',
+          bus.subscriptions,
+        ),
+        metric('kerno_audit_head_seq', 'gauge', 'Entries in the audit trail', auditHead.seq),
+        metric(
+          'kerno_audit_failed_writes_total',
+          'counter',
+          'Audit entries that could not be written',
+          k.audit.stats().failedWrites,
+        ),
+        metric(
+          'kerno_ledger_head_position',
+          'gauge',
+          'Records in the experience ledger',
+          ledgerHead.seq,
+        ),
+        metric(
+          'kerno_approvals_pending',
+          'gauge',
+          'Approval gates waiting for a human',
+          k.approvals.list().length,
+        ),
+        metric(
+          'kerno_learning_patterns',
+          'gauge',
+          'Patterns in the learning store',
+          learning.patternCount,
+        ),
+        metric(
+          'kerno_learning_trajectories',
+          'gauge',
+          'Trajectories in the learning store',
+          learning.trajectoryCount,
+        ),
+        metric('kerno_sse_clients', 'gauge', 'Connected event-stream clients', feed.clients),
+        metric(
+          'kerno_sse_delivered_total',
+          'counter',
+          'Events delivered to event-stream clients',
+          feed.delivered,
+        ),
+        metric(
+          'kerno_sse_cut_off_total',
+          'counter',
+          'Event-stream clients cut off for falling behind',
+          feed.cutOff,
+        ),
+        metric('process_resident_memory_bytes', 'gauge', 'Resident memory', mem.rss),
+        metric('nodejs_heap_used_bytes', 'gauge', 'V8 heap in use', mem.heapUsed),
+      ];
+      for (const source of options.metrics) lines.push(...(await source()));
+      return reply.type('text/plain; version=0.0.4; charset=utf-8').send(lines.join(''));
+    },
+  );
+
+  app.get(
+    '/api/openapi.json',
+    { schema: { summary: 'This API, described in OpenAPI 3.1', tags: ['system'] } },
+    () => options.openapi(),
+  );
+}
+
+/** One Prometheus metric in text exposition format. */
+export function metric(
+  name: string,
+  type: 'counter' | 'gauge',
+  help: string,
+  value: number,
+  labels?: Record<string, string>,
+): string {
+  const l =
+    labels === undefined
+      ? ''
+      : '{' +
+        Object.entries(labels)
+          .map(
+            ([k, v]) => `${k}="${v.replace(/["\\\n]/g, (c) => (c === '\n' ? '\\n' : '\\' + c))}"`,
+          )
+          .join(',') +
+        '}';
+  return `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name}${l} ${value}\n`;
+}

@@ -1,0 +1,372 @@
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createToken } from '../../src/server/auth.js';
+import { createServer } from '../../src/server/app.js';
+import { testKernel } from '../helpers/kernel.js';
+
+const TOKEN = 'kerno_test_admin_token_0123456789';
+const budget = (chain: string) => ({
+  type: 'BudgetExceeded',
+  data: { chain_id: chain, resource: 'Tokens', limit: '1', observed: null },
+});
+
+let cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+});
+
+async function setup() {
+  const k = await testKernel();
+  const server = await createServer(k.kernel, { token: TOKEN, version: '9.9.9' });
+  cleanups.push(k.cleanup, () => server.close());
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  return { ...k, server, auth };
+}
+
+describe('HTTP API', () => {
+  it('serves /health without a token and refuses everything else without one', async () => {
+    const { server } = await setup();
+    const health = await server.app.inject({ method: 'GET', url: '/health' });
+    expect(health.statusCode).toBe(200);
+    expect(health.json()).toMatchObject({ status: 'ok', version: '9.9.9', store: 'memory' });
+    for (const [method, url] of [
+      ['GET', '/api/ledger'],
+      ['GET', '/metrics'],
+      ['POST', '/api/ledger'],
+      ['GET', '/api/openapi.json'],
+    ] as const) {
+      const res = await server.app.inject({ method, url });
+      expect(res.statusCode, url).toBe(401);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(res.json()).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
+    }
+    const wrong = await server.app.inject({
+      method: 'GET',
+      url: '/api/ledger',
+      headers: { authorization: 'Bearer nope' },
+    });
+    expect(wrong.statusCode).toBe(401);
+  });
+
+  it('appends and queries the ledger', async () => {
+    const { server, auth } = await setup();
+    const created = await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger',
+      headers: auth,
+      payload: { event: budget('c1'), tenantId: 't1' },
+    });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({
+      position: 1,
+      envelope: { tenant_id: 't1', event: { type: 'BudgetExceeded' } },
+    });
+    await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger',
+      headers: auth,
+      payload: { event: budget('c2'), tenantId: 't2' },
+    });
+    const q = await server.app.inject({
+      method: 'GET',
+      url: '/api/ledger?tenant=t2&kinds=BudgetExceeded&limit=5',
+      headers: auth,
+    });
+    expect(q.statusCode).toBe(200);
+    expect(q.json<{ records: { position: number }[] }>().records.map((r) => r.position)).toEqual([
+      2,
+    ]);
+  });
+
+  it('answers malformed and oversized bodies with problem details, storing nothing', async () => {
+    const { server, auth, kernel } = await setup();
+    const cases: [unknown, number, string][] = [
+      ['{not json', 400, 'INVALID_ARGUMENT'],
+      [{ event: { type: 'Nope', data: {} } }, 400, 'INVALID_EVENT'],
+      [{ event: budget('c'), extra: 1 }, 400, 'INVALID_ARGUMENT'],
+      [{}, 400, 'INVALID_ARGUMENT'],
+      [{ event: budget('c'), occurredAt: 'yesterday' }, 400, 'INVALID_EVENT'],
+      [
+        {
+          event: {
+            ...budget('c'),
+            data: {
+              chain_id: 'c',
+              resource: 'Tokens',
+              limit: 'x'.repeat(2_000_000),
+              observed: null,
+            },
+          },
+        },
+        413,
+        'PAYLOAD_TOO_LARGE',
+      ],
+    ];
+    for (const [payload, status, code] of cases) {
+      const res = await server.app.inject({
+        method: 'POST',
+        url: '/api/ledger',
+        headers: { ...auth, 'content-type': 'application/json' },
+        payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+      });
+      expect(res.statusCode, JSON.stringify(payload).slice(0, 60)).toBe(status);
+      expect(res.json()).toMatchObject({ status, code });
+    }
+    expect((await kernel.ledger.head()).seq).toBe(0);
+    const badQuery = await server.app.inject({
+      method: 'GET',
+      url: '/api/ledger?kinds=Nope',
+      headers: auth,
+    });
+    expect(badQuery.json()).toMatchObject({ status: 400, code: 'INVALID_QUERY' });
+    const missing = await server.app.inject({ method: 'GET', url: '/api/nothing', headers: auth });
+    expect(missing.json()).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+  });
+
+  it('confines tenant tokens to their tenant', async () => {
+    const { server, auth, dir, kernel } = await setup();
+    const { token } = createToken(dir, { scope: 'tenant', tenant: 'acme' });
+    const t = { authorization: `Bearer ${token}` };
+    await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger',
+      headers: auth,
+      payload: { event: budget('other'), tenantId: 'globex' },
+    });
+    const own = await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger',
+      headers: t,
+      payload: { event: budget('mine') },
+    });
+    expect(own.statusCode).toBe(201);
+    expect(own.json()).toMatchObject({ envelope: { tenant_id: 'acme' } });
+    const foreign = await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger',
+      headers: t,
+      payload: { event: budget('x'), tenantId: 'globex' },
+    });
+    expect(foreign.statusCode).toBe(403);
+    const read = await server.app.inject({ method: 'GET', url: '/api/ledger', headers: t });
+    expect(
+      read
+        .json<{ records: { envelope: { tenant_id: string } }[] }>()
+        .records.map((r) => r.envelope.tenant_id),
+    ).toEqual(['acme']);
+    expect(
+      (await server.app.inject({ method: 'GET', url: '/api/ledger?tenant=globex', headers: t }))
+        .statusCode,
+    ).toBe(403);
+    expect(
+      (await server.app.inject({ method: 'GET', url: '/api/audit', headers: t })).statusCode,
+    ).toBe(403);
+    const ndjson =
+      JSON.stringify({
+        event_id: 'e1',
+        occurred_at: '2026-01-01T00:00:00Z',
+        tenant_id: 'acme',
+        correlation_id: null,
+        event: budget('i'),
+      }) +
+      '\n' +
+      JSON.stringify({
+        event_id: 'e2',
+        occurred_at: '2026-01-01T00:00:00Z',
+        tenant_id: 'globex',
+        correlation_id: null,
+        event: budget('j'),
+      }) +
+      '\n';
+    const imp = await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger/import',
+      headers: { ...t, 'content-type': 'application/x-ndjson' },
+      payload: ndjson,
+    });
+    expect(imp.statusCode).toBe(403);
+    expect((await kernel.ledger.head()).seq).toBe(2);
+    const exp = await server.app.inject({ method: 'GET', url: '/api/ledger/export', headers: t });
+    expect(
+      exp.body
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { tenant_id: string }).tenant_id),
+    ).toEqual(['acme']);
+  });
+
+  it('imports and exports NDJSON and RVLS, verifies and exports the audit trail', async () => {
+    const { server, auth } = await setup();
+    const ndjson = [1, 2, 3]
+      .map((i) =>
+        JSON.stringify({
+          event_id: `e${i}`,
+          occurred_at: '2026-01-01T00:00:00Z',
+          tenant_id: null,
+          correlation_id: null,
+          event: budget(`c${i}`),
+        }),
+      )
+      .join('\n');
+    const imp = await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger/import',
+      headers: { ...auth, 'content-type': 'application/x-ndjson' },
+      payload: ndjson,
+    });
+    expect(imp.json()).toEqual({ imported: 3, duplicates: 0, skipped: 0 });
+    const exp = await server.app.inject({
+      method: 'GET',
+      url: '/api/ledger/export',
+      headers: auth,
+    });
+    expect(exp.headers['content-type']).toContain('application/x-ndjson');
+    expect(exp.body.trim().split('\n')).toHaveLength(3);
+    const rvls =
+      'RVLS\n{"type":"pattern","data":{"id":"p1","strategy":"retry flaky tests once","embedding_weights":{},"success_rate":0.9,"use_count":3,"domain":"ci","quality":0.8,"is_long_term":false,"last_used":"2026-05-14T10:00:00Z"}}\n{"type":"ewc","data":{"tasks_learned":0,"protection_strength":1000.0,"task_weights":{}}}\nREND';
+    const li = await server.app.inject({
+      method: 'POST',
+      url: '/api/learning/import',
+      headers: { ...auth, 'content-type': 'application/octet-stream' },
+      payload: rvls,
+    });
+    expect(li.json()).toMatchObject({ patterns: 1, trajectories: 0 });
+    const recall = await server.app.inject({
+      method: 'GET',
+      url: '/api/learning/recall?q=flaky%20tests&k=3',
+      headers: auth,
+    });
+    expect(recall.json<{ hits: { pattern: { id: string } }[] }>().hits[0]!.pattern.id).toBe('p1');
+    const le = await server.app.inject({
+      method: 'GET',
+      url: '/api/learning/export',
+      headers: auth,
+    });
+    expect(le.body.startsWith('RVLS\n')).toBe(true);
+    expect(le.body.endsWith('REND')).toBe(true);
+    const badRvls = await server.app.inject({
+      method: 'POST',
+      url: '/api/learning/import',
+      headers: { ...auth, 'content-type': 'application/octet-stream' },
+      payload: 'NOPE',
+    });
+    expect(badRvls.json()).toMatchObject({ status: 400, code: 'INVALID_RVLS_FILE' });
+    const verify = await server.app.inject({
+      method: 'GET',
+      url: '/api/audit/verify',
+      headers: auth,
+    });
+    expect(verify.json()).toMatchObject({ ok: true });
+    const auditExport = await server.app.inject({
+      method: 'GET',
+      url: '/api/audit/export',
+      headers: auth,
+    });
+    expect(auditExport.json()).toMatchObject({ format: 'kerno.audit' });
+  });
+
+  it('lists, approves and rejects approval gates', async () => {
+    const { server, auth, kernel } = await setup();
+    const waiting = kernel.approvals.request({ agentId: 'a', summary: 'Ship it?' });
+    let list: { approvals: { id: string }[] } = { approvals: [] };
+    for (let i = 0; i < 100 && list.approvals.length === 0; i++) {
+      list = (
+        await server.app.inject({ method: 'GET', url: '/api/approvals', headers: auth })
+      ).json();
+    }
+    const id = list.approvals[0]!.id;
+    const res = await server.app.inject({
+      method: 'POST',
+      url: `/api/approvals/${id}/approve`,
+      headers: auth,
+      payload: { by: 'alice' },
+    });
+    expect(res.json()).toMatchObject({ approved: true, decidedBy: 'alice' });
+    await expect(waiting).resolves.toMatchObject({ approved: true });
+    const again = await server.app.inject({
+      method: 'POST',
+      url: `/api/approvals/${id}/reject`,
+      headers: auth,
+      payload: {},
+    });
+    expect(again.json()).toMatchObject({ status: 409, code: 'CONFLICT' });
+    const unknown = await server.app.inject({
+      method: 'POST',
+      url: '/api/approvals/nope/approve',
+      headers: auth,
+    });
+    expect(unknown.json()).toMatchObject({ status: 404 });
+  });
+
+  it('serves Prometheus metrics and an OpenAPI description', async () => {
+    const { server, auth } = await setup();
+    const m = await server.app.inject({ method: 'GET', url: '/metrics', headers: auth });
+    expect(m.headers['content-type']).toContain('text/plain');
+    expect(m.body).toMatch(/^kerno_bus_published_total \d+$/m);
+    expect(m.body).toMatch(/^kerno_approvals_pending 0$/m);
+    const res = await server.app.inject({ method: 'GET', url: '/api/openapi.json', headers: auth });
+    const doc = res.json<{ openapi: string; paths: Record<string, unknown> }>();
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/api/ledger',
+        '/api/events',
+        '/api/approvals/{id}/approve',
+        '/health',
+      ]),
+    );
+  });
+
+  it('streams kernel events over SSE and resumes from Last-Event-ID', async () => {
+    const { server, kernel } = await setup();
+    const { port } = await server.listen({ port: 0 });
+    const read = (
+      headers: Record<string, string>,
+      want: number,
+    ): Promise<{ id: number; type: string }[]> =>
+      new Promise((resolve, reject) => {
+        const got: { id: number; type: string }[] = [];
+        const req = http.get(
+          {
+            port,
+            host: '127.0.0.1',
+            path: '/api/events?types=AgentStarted,AgentStopped',
+            headers: { authorization: `Bearer ${TOKEN}`, ...headers },
+          },
+          (res) => {
+            expect(res.headers['content-type']).toContain('text/event-stream');
+            let buf = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              buf += chunk;
+              let i: number;
+              while ((i = buf.indexOf('\n\n')) !== -1) {
+                const frame = buf.slice(0, i);
+                buf = buf.slice(i + 2);
+                const id = /^id: (\d+)$/m.exec(frame);
+                const type = /^event: (\w+)$/m.exec(frame);
+                if (id !== null && type !== null) got.push({ id: Number(id[1]), type: type[1]! });
+                if (got.length === want) {
+                  req.destroy();
+                  resolve(got);
+                }
+              }
+            });
+          },
+        );
+        req.on('error', (e) => (got.length === want ? undefined : reject(e)));
+      });
+    const ID = '67e55044-10b1-426f-9247-bb680e5fe0c8';
+    const live = read({}, 3);
+    await new Promise((r) => setTimeout(r, 50));
+    kernel.bus.publish({ type: 'AgentStarted', id: ID });
+    kernel.bus.publish({ type: 'AgentCreated', id: ID, name: 'filtered-out' });
+    kernel.bus.publish({ type: 'AgentStopped', id: ID });
+    kernel.bus.publish({ type: 'AgentStarted', id: ID });
+    const events = await live;
+    expect(events.map((e) => e.type)).toEqual(['AgentStarted', 'AgentStopped', 'AgentStarted']);
+    const resumed = await read({ 'last-event-id': String(events[0]!.id) }, 2);
+    expect(resumed).toEqual(events.slice(1));
+  });
+});
