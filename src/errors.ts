@@ -32,16 +32,23 @@ export type KernelErrorCode =
   // learning store
   | 'INVALID_RVLS_FILE'
   | 'STORE_LOCKED'
-  // HTTP edge
+  // HTTP edge, CLI
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
+  | 'UNREACHABLE'
   // registry
   | 'CONFIG_NOT_FOUND'
   | 'UNKNOWN_MODULE'
   | 'CORRUPT_VALUE'
   | 'KEY_REQUIRED'
   | 'WRONG_KEY'
-  | 'DECRYPT_FAILED';
+  | 'DECRYPT_FAILED'
+  // supervisor
+  | 'UNKNOWN_AGENT'
+  | 'AGENT_STOPPED'
+  | 'SERVICE_UNAVAILABLE'
+  | 'SUPERVISOR_ESCALATED'
+  | 'HEARTBEAT_TIMEOUT';
 
 const BRAND = Symbol.for('kerno.KernelError');
 

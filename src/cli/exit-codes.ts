@@ -20,13 +20,31 @@ export const EXIT = Object.freeze({
 const UNREACHABLE_CODES: ReadonlySet<KernelErrorCode> = new Set<KernelErrorCode>([
   'STORAGE_ERROR',
   'CLOSED',
+  'UNREACHABLE',
+  'STORE_LOCKED',
+  'SCHEMA_TOO_NEW',
 ]);
-const FAILURE_CODES: ReadonlySet<KernelErrorCode> = new Set<KernelErrorCode>(['CHAIN_BROKEN']);
+const USAGE_CODES: ReadonlySet<KernelErrorCode> = new Set<KernelErrorCode>([
+  'INVALID_ARGUMENT',
+  'INVALID_EVENT',
+  'UNKNOWN_EVENT_TYPE',
+  'INVALID_QUERY',
+  'INVALID_STORE_URL',
+  'INVALID_EXPORT',
+  'INVALID_RVLS_FILE',
+  'INVALID_ARTIFACT',
+  'NOT_FOUND',
+  'CONFIG_NOT_FOUND',
+  'UNKNOWN_MODULE',
+  'KEY_REQUIRED',
+]);
 
 /** The exit code for an error thrown by a command. */
 export function exitCodeFor(error: unknown): number {
   if (!isKernelError(error)) return EXIT.FAILURE_FOUND;
   if (UNREACHABLE_CODES.has(error.code)) return EXIT.UNREACHABLE;
-  if (FAILURE_CODES.has(error.code)) return EXIT.FAILURE_FOUND;
-  return EXIT.USAGE;
+  if (USAGE_CODES.has(error.code)) return EXIT.USAGE;
+  // Everything else is a failure the command found: a broken chain, a digest mismatch, a
+  // conflict, a refused token …
+  return EXIT.FAILURE_FOUND;
 }

@@ -5,7 +5,14 @@
  */
 import { Command, CommanderError } from 'commander';
 import { errorMessage, isKernelError } from '../errors.js';
+import { registerApprovalCommands } from './commands/approvals.js';
 import { registerAuditCommands } from './commands/audit.js';
+import { registerEventCommands } from './commands/events.js';
+import { registerLearningCommands } from './commands/learning.js';
+import { registerLedgerCommands } from './commands/ledger.js';
+import { registerRecoveryCommands } from './commands/recovery.js';
+import { registerStatusCommands } from './commands/status.js';
+import { registerTokenCommands } from './commands/tokens.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { processIo, type CliContext, type CliIo } from './output.js';
 import { VERSION } from './version.js';
@@ -21,9 +28,22 @@ export function createProgram(ctx: CliContext): Command {
       writeOut: (s) => ctx.io.stdout(s),
       writeErr: (s) => ctx.io.stderr(s),
     })
+    .option('--home <dir>', 'state folder (default: KERNO_HOME or ./.kerno)')
+    .option(
+      '--url <url>',
+      'daemon URL (default: KERNO_URL, <state>/daemon.json, or http://127.0.0.1:7420)',
+    )
+    .option('--token <token>', 'API token (default: KERNO_TOKEN or <state>/token)')
     .exitOverride()
     .showHelpAfterError('(run kerno --help for usage)');
+  registerStatusCommands(program, ctx);
+  registerEventCommands(program, ctx);
+  registerLedgerCommands(program, ctx);
   registerAuditCommands(program, ctx);
+  registerApprovalCommands(program, ctx);
+  registerLearningCommands(program, ctx);
+  registerRecoveryCommands(program, ctx);
+  registerTokenCommands(program, ctx);
   return program;
 }
 

@@ -64,11 +64,11 @@ export interface LedgerRecord {
 /** Envelope metadata for {@link Ledger.append}. */
 export interface LedgerAppendOptions {
   /** The event's id (default: a new UUIDv7). Appending the same id and content again is a no-op. */
-  readonly eventId?: string;
+  readonly eventId?: string | undefined;
   /** RFC 3339 time (default: now, from the ledger's trusted clock). */
-  readonly occurredAt?: string;
-  readonly tenantId?: string | null;
-  readonly correlationId?: string | null;
+  readonly occurredAt?: string | undefined;
+  readonly tenantId?: string | null | undefined;
+  readonly correlationId?: string | null | undefined;
 }
 
 /** Inclusive time range: RFC 3339 text or epoch ms. */

@@ -33,7 +33,14 @@ describe('kerno CLI (the built binary)', () => {
   it('exits 2 on usage errors', async () => {
     expect((await kerno('no-such-command')).code).toBe(2);
     expect((await kerno()).code).toBe(2);
-    expect((await kerno('audit', 'verify')).code).toBe(2);
+    expect((await kerno('audit', 'verify', '--head', 'not-a-head')).code).toBe(2);
+    expect((await kerno('ledger', 'query', '--nope')).code).toBe(2);
+  });
+
+  it('exits 3 when no daemon answers', async () => {
+    const res = await kerno('--url', 'http://127.0.0.1:9', 'audit', 'verify');
+    expect(res.code).toBe(3);
+    expect(res.stderr).toContain('kerno up');
   });
 
   it('verifies a kerno audit export: 0 when intact, 1 when altered', async () => {

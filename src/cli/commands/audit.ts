@@ -1,15 +1,30 @@
 /**
- * `kerno audit …`: verify and export audit trails.
+ * `kerno audit verify|export`: against the daemon, a store (--store), a kerno export (--export)
+ * or an oxios export (--oxios).
  *
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { verifyAuditExport } from '../../audit/audit-trail.js';
+import {
+  verifyAuditExport,
+  type AuditExport,
+  type AuditVerifyResult,
+} from '../../audit/audit-trail.js';
 import { verifyOxiosExport } from '../../audit/oxios-export.js';
 import { KernelError } from '../../errors.js';
+import { daemon, opts, print, readText, withStore } from '../common.js';
 import { EXIT } from '../exit-codes.js';
-import type { CliContext } from '../output.js';
+import { createProgress, type CliContext } from '../output.js';
+
+function report(ctx: CliContext, json: boolean | undefined, result: AuditVerifyResult): void {
+  print(ctx, { json: json ?? false }, result, () =>
+    result.ok
+      ? `ok: ${result.verified} entries verify; head ${result.head.seq} ${result.head.hash}\n`
+      : `BROKEN at seq ${result.seq}: ${result.message}\n`,
+  );
+  ctx.exitCode = result.ok ? EXIT.OK : EXIT.FAILURE_FOUND;
+}
 
 /** Registers the `audit` commands. */
 export function registerAuditCommands(program: Command, ctx: CliContext): void {
@@ -18,44 +33,78 @@ export function registerAuditCommands(program: Command, ctx: CliContext): void {
     .description('verify and export the hash-chained audit trail');
   audit
     .command('verify')
-    .description('verify an audit trail: an oxios export (--oxios) or a kerno export (--export)')
-    .option('--oxios <file>', 'an audit export written by oxios (JSON array, BLAKE3 chain)')
-    .option('--export <file>', 'an audit export written by kerno (`kerno audit export`)')
+    .description('verify the audit trail (exit 1 when the chain is broken)')
+    .option('--oxios <file>', 'verify an audit export written by oxios (JSON array, BLAKE3 chain)')
+    .option('--export <file>', 'verify an audit export written by `kerno audit export`')
+    .option('--store <url>', 'verify this store directly instead of asking the daemon')
+    .option('--head <seq:hash>', 'a head recorded earlier: detects a truncated trail')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { oxios?: string; export?: string; json?: boolean }) => {
-      const file = opts.oxios ?? opts.export;
-      if (file === undefined) {
-        throw new KernelError('INVALID_ARGUMENT', 'Give --oxios <file> or --export <file>');
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = opts<{ oxios?: string; export?: string; store?: string; head?: string }>(cmd);
+      let expectedHead: { seq: number; hash: string } | undefined;
+      if (o.head !== undefined) {
+        const m = /^(\d+):([0-9a-f]{64})$/.exec(o.head);
+        if (m === null)
+          throw new KernelError('INVALID_ARGUMENT', '--head must look like <seq>:<64 hex digits>');
+        expectedHead = { seq: Number(m[1]), hash: m[2]! };
       }
-      const text = await readText(file);
-      if (opts.oxios !== undefined) {
-        const result = verifyOxiosExport(text);
-        if (opts.json === true) ctx.io.stdout(JSON.stringify(result, null, 2) + '\n');
-        else if (result.ok) {
-          ctx.io.stdout(
-            `ok: ${result.entries} oxios entries verify${result.trustedRoot ? ' (the first is a pruned root oxios trusts without proof)' : ''}\n`,
-          );
-        } else ctx.io.stdout(`BROKEN at seq ${result.seq}: ${result.message}\n`);
+      if (o.oxios !== undefined) {
+        const result = verifyOxiosExport(await readText(o.oxios));
+        print(ctx, o, result, () =>
+          result.ok
+            ? `ok: ${result.entries} oxios entries verify${result.trustedRoot ? ' (the first is a pruned root oxios trusts without proof)' : ''}\n`
+            : `BROKEN at seq ${result.seq}: ${result.message}\n`,
+        );
         ctx.exitCode = result.ok ? EXIT.OK : EXIT.FAILURE_FOUND;
         return;
       }
-      const result = verifyAuditExport(text);
-      if (opts.json === true) ctx.io.stdout(JSON.stringify(result, null, 2) + '\n');
-      else if (result.ok)
-        ctx.io.stdout(
-          `ok: ${result.verified} entries verify; head ${result.head.seq} ${result.head.hash}\n`,
+      if (o.export !== undefined) {
+        report(
+          ctx,
+          o.json,
+          verifyAuditExport(
+            await readText(o.export),
+            expectedHead === undefined ? {} : { expectedHead },
+          ),
         );
-      else ctx.io.stdout(`BROKEN at seq ${result.seq}: ${result.message}\n`);
-      ctx.exitCode = result.ok ? EXIT.OK : EXIT.FAILURE_FOUND;
+        return;
+      }
+      if (o.store !== undefined) {
+        const progress = createProgress(ctx.io, 'verifying');
+        const result = await withStore(o.store, (s) =>
+          s.audit.verify({
+            expectedHead,
+            onProgress: (done, total) => progress.update(done, total),
+          }),
+        );
+        progress.done();
+        report(ctx, o.json, result);
+        return;
+      }
+      const q =
+        expectedHead === undefined
+          ? ''
+          : `?headSeq=${expectedHead.seq}&headHash=${expectedHead.hash}`;
+      report(ctx, o.json, await daemon(o).json<AuditVerifyResult>('GET', `/api/audit/verify${q}`));
     });
-}
-
-async function readText(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (error) {
-    throw new KernelError('INVALID_ARGUMENT', `Cannot read ${file}: ${(error as Error).message}`, {
-      cause: error,
+  audit
+    .command('export')
+    .description('write the whole trail as a verifiable JSON document')
+    .option('--out <file>', 'write to this file (default: stdout)')
+    .option('--store <url>', 'export this store directly instead of asking the daemon')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = opts<{ out?: string; store?: string }>(cmd);
+      const doc =
+        o.store !== undefined
+          ? await withStore(o.store, (s) => s.audit.export())
+          : await daemon(o).json<AuditExport>('GET', '/api/audit/export');
+      const text = JSON.stringify(doc, null, 2) + '\n';
+      if (o.out === undefined) ctx.io.stdout(text);
+      else {
+        await writeFile(o.out, text);
+        ctx.io.stderr(
+          `exported ${doc.entries.length} entries to ${o.out}; head ${doc.head.seq} ${doc.head.hash}\n`,
+        );
+      }
     });
-  }
 }

@@ -1,0 +1,217 @@
+/**
+ * `kerno ledger append|query|import|export`: against the daemon, or a store with --store.
+ *
+ * @module
+ */
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Command } from 'commander';
+import { KernelError } from '../../errors.js';
+import type { ExperienceEvent, ExperienceEventKind } from '../../ledger/experience-event.js';
+import type { LedgerRecord } from '../../ledger/ledger.js';
+import { daemon, openInput, opts, parseJsonOption, print, readText, withStore } from '../common.js';
+import { createProgress, type CliContext } from '../output.js';
+
+interface QueryOpts {
+  store?: string;
+  tenant?: string;
+  kinds?: string;
+  from?: string;
+  to?: string;
+  correlation?: string;
+  chain?: string;
+  limit?: string;
+}
+
+function recordRows(records: readonly LedgerRecord[]) {
+  return {
+    headers: ['position', 'occurred_at', 'kind', 'tenant', 'correlation', 'event_id'],
+    rows: records.map((r) => [
+      r.position,
+      r.envelope.occurred_at,
+      r.envelope.event.type,
+      r.envelope.tenant_id ?? '',
+      r.envelope.correlation_id ?? '',
+      r.envelope.event_id,
+    ]),
+  };
+}
+
+/** Registers the `ledger` commands. */
+export function registerLedgerCommands(program: Command, ctx: CliContext): void {
+  const ledger = program
+    .command('ledger')
+    .description('append to, query, import and export the experience ledger');
+
+  ledger
+    .command('append')
+    .description('append one experience event ({"type":…,"data":…}) given inline or in a file')
+    .option('--event <json>', 'the event as JSON')
+    .option('--file <path>', 'read the event (or an envelope) from a JSON file')
+    .option('--tenant <id>', 'tenant scope')
+    .option('--correlation <id>', 'correlation id')
+    .option('--event-id <id>', 'event id (idempotent append)')
+    .option('--store <url>', 'append directly to this store instead of the daemon')
+    .option('--json', 'print the record as JSON')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = opts<{
+        event?: string;
+        file?: string;
+        tenant?: string;
+        correlation?: string;
+        eventId?: string;
+        store?: string;
+      }>(cmd);
+      const text = o.event ?? (o.file === undefined ? undefined : await readText(o.file));
+      if (text === undefined)
+        throw new KernelError(
+          'INVALID_ARGUMENT',
+          'Give the event with --event <json> or --file <path>',
+        );
+      const event = parseJsonOption(text, 'The event') as ExperienceEvent;
+      const body = {
+        event,
+        ...(o.tenant === undefined ? {} : { tenantId: o.tenant }),
+        ...(o.correlation === undefined ? {} : { correlationId: o.correlation }),
+        ...(o.eventId === undefined ? {} : { eventId: o.eventId }),
+      };
+      const record =
+        o.store !== undefined
+          ? await withStore(o.store, (s) =>
+              s.ledger.append(event, {
+                tenantId: o.tenant,
+                correlationId: o.correlation,
+                eventId: o.eventId,
+              }),
+            )
+          : await daemon(o).json<LedgerRecord>('POST', '/api/ledger', body);
+      print(ctx, o, record, () => recordRows([record]));
+    });
+
+  ledger
+    .command('query')
+    .description('query records: oldest first; with --limit, the newest matches')
+    .option('--tenant <id>')
+    .option('--kinds <list>', 'comma-separated event kinds')
+    .option('--from <time>', 'RFC 3339 or epoch ms, inclusive')
+    .option('--to <time>', 'RFC 3339 or epoch ms, inclusive')
+    .option('--correlation <id>')
+    .option('--chain <id>')
+    .option('--limit <n>', 'newest n matches (default 100)', '100')
+    .option('--store <url>', 'query this store directly instead of the daemon')
+    .option('--json', 'print JSON')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = opts<QueryOpts>(cmd);
+      let records: LedgerRecord[];
+      if (o.store !== undefined) {
+        const time = (t: string | undefined): string | number | undefined =>
+          t === undefined ? undefined : /^\d+$/.test(t) ? Number(t) : t;
+        records = await withStore(o.store, (s) =>
+          s.ledger.query({
+            tenantId: o.tenant,
+            kinds: o.kinds?.split(',') as ExperienceEventKind[] | undefined,
+            timeRange: { start: time(o.from), end: time(o.to) },
+            correlationId: o.correlation,
+            chainId: o.chain,
+            limit: Number(o.limit),
+          }),
+        );
+      } else {
+        const q = new URLSearchParams();
+        for (const [k, v] of Object.entries({
+          tenant: o.tenant,
+          kinds: o.kinds,
+          from: o.from,
+          to: o.to,
+          correlation: o.correlation,
+          chain: o.chain,
+          limit: o.limit,
+        })) {
+          if (v !== undefined) q.set(k, v);
+        }
+        records = (
+          await daemon(o).json<{ records: LedgerRecord[] }>('GET', `/api/ledger?${q.toString()}`)
+        ).records;
+      }
+      print(ctx, o, records, () => recordRows(records));
+    });
+
+  ledger
+    .command('import <file>')
+    .description('import converge envelope NDJSON (idempotent by event_id)')
+    .option('--skip-invalid', 'skip malformed lines instead of stopping')
+    .option('--store <url>', 'import into this store directly instead of the daemon')
+    .option('--json', 'print the result as JSON')
+    .action(async (file: string, _o: unknown, cmd: Command) => {
+      const o = opts<{ skipInvalid?: boolean; store?: string }>(cmd);
+      const progress = createProgress(ctx.io, 'importing');
+      const input = await openInput(file, (read, total) => progress.update(read, total));
+      let result: { imported: number; duplicates: number; skipped: number };
+      try {
+        if (o.store !== undefined) {
+          result = await withStore(o.store, (s) =>
+            s.ledger.importNdjson(input, { onError: o.skipInvalid === true ? 'skip' : 'throw' }),
+          );
+        } else {
+          const res = await daemon(o).request(
+            'POST',
+            `/api/ledger/import${o.skipInvalid === true ? '?skipInvalid=true' : ''}`,
+            {
+              body: Readable.toWeb(input) as ReadableStream,
+              contentType: 'application/x-ndjson',
+            },
+          );
+          result = (await res.json()) as typeof result;
+        }
+      } finally {
+        progress.done();
+      }
+      print(
+        ctx,
+        o,
+        result,
+        () =>
+          `imported ${result.imported}, already present ${result.duplicates}, skipped ${result.skipped}\n`,
+      );
+    });
+
+  ledger
+    .command('export')
+    .description('export the ledger as converge envelope NDJSON')
+    .option('--out <file>', 'write to this file (default: stdout)')
+    .option('--store <url>', 'export this store directly instead of the daemon')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = opts<{ out?: string; store?: string }>(cmd);
+      const sink = o.out === undefined ? undefined : createWriteStream(o.out);
+      const write = (line: string): void => {
+        if (sink === undefined) ctx.io.stdout(line);
+        else sink.write(line);
+      };
+      let count = 0;
+      if (o.store !== undefined) {
+        await withStore(o.store, async (s) => {
+          for await (const line of s.ledger.exportNdjson()) {
+            write(line);
+            count++;
+          }
+        });
+      } else {
+        const res = await daemon(o).request('GET', '/api/ledger/export');
+        if (sink !== undefined && res.body !== null) {
+          await pipeline(Readable.fromWeb(res.body as never), sink);
+          ctx.io.stderr(`exported to ${o.out}\n`);
+          return;
+        }
+        const text = await res.text();
+        count = text === '' ? 0 : text.split('\n').length - 1;
+        write(text);
+      }
+      if (sink !== undefined) {
+        await new Promise<void>((resolve, reject) =>
+          sink.end((e?: Error | null) => (e ? reject(e) : resolve())),
+        );
+        ctx.io.stderr(`exported ${count} records to ${o.out}\n`);
+      }
+    });
+}

@@ -1,0 +1,58 @@
+/**
+ * `kerno tokens create|ls`: extra API tokens (tenant-scoped, or admin with secret reveal).
+ *
+ * @module
+ */
+import type { Command } from 'commander';
+import { KernelError } from '../../errors.js';
+import { defaultStateDir } from '../../kernel.js';
+import { createToken, readTokens } from '../../server/auth.js';
+import { opts, print } from '../common.js';
+import type { CliContext } from '../output.js';
+
+/** Registers the `tokens` commands. */
+export function registerTokenCommands(program: Command, ctx: CliContext): void {
+  const tokens = program
+    .command('tokens')
+    .description('create API tokens for tenants or secret reveal');
+  tokens
+    .command('create')
+    .description('create a token; it is printed once and stored only as a hash')
+    .option('--tenant <id>', 'a tenant token: reads and writes only this tenant’s ledger records')
+    .option('--reveal', 'an admin token that may also read secret config values')
+    .option('--label <text>', 'a name for the token')
+    .option('--json', 'print JSON')
+    .action((_o: unknown, cmd: Command) => {
+      const o = opts<{ tenant?: string; reveal?: boolean; label?: string }>(cmd);
+      if (o.tenant !== undefined && o.reveal === true) {
+        throw new KernelError(
+          'INVALID_ARGUMENT',
+          'A token is either --tenant <id> or --reveal, not both',
+        );
+      }
+      const scope = o.tenant !== undefined ? 'tenant' : o.reveal === true ? 'reveal' : 'admin';
+      const { token, record } = createToken(o.home ?? defaultStateDir(), {
+        scope,
+        ...(o.tenant === undefined ? {} : { tenant: o.tenant }),
+        ...(o.label === undefined ? {} : { label: o.label }),
+      });
+      print(
+        ctx,
+        o,
+        { token, ...record },
+        () => `${token}\n(${record.label}; store it now: kerno keeps only its hash)\n`,
+      );
+    });
+  tokens
+    .command('ls')
+    .description('list stored tokens (labels and scopes, never the tokens)')
+    .option('--json', 'print JSON')
+    .action((_o: unknown, cmd: Command) => {
+      const o = opts(cmd);
+      const list = readTokens(o.home ?? defaultStateDir()).map(({ sha256: _h, ...rest }) => rest);
+      print(ctx, o, list, () => ({
+        headers: ['label', 'scope', 'tenant', 'created'],
+        rows: list.map((t) => [t.label, t.scope, t.tenant ?? '', t.created_at]),
+      }));
+    });
+}

@@ -1,0 +1,122 @@
+/**
+ * What the CLI commands share: global options, reaching the daemon or a store, printing.
+ *
+ * @module
+ */
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import type { Command } from 'commander';
+import { createAuditTrail, type AuditTrail } from '../audit/audit-trail.js';
+import { KernelError } from '../errors.js';
+import { createLedger, type Ledger } from '../ledger/ledger.js';
+import { openStorage } from '../storage/open-storage.js';
+import type { Storage } from '../storage/storage.js';
+import { DaemonClient, resolveDaemon } from './client.js';
+import { formatTable, type CliContext } from './output.js';
+
+/** Options available on every command. */
+export interface GlobalOptions {
+  readonly home?: string;
+  readonly url?: string;
+  readonly token?: string;
+  readonly json?: boolean;
+}
+
+/** The merged options of a command (its own and the global ones). */
+export function opts<T extends object>(cmd: Command): T & GlobalOptions {
+  return cmd.optsWithGlobals<T & GlobalOptions>();
+}
+
+/** A client for the daemon the options point at. */
+export function daemon(o: GlobalOptions): DaemonClient {
+  return new DaemonClient(resolveDaemon({ url: o.url, token: o.token, home: o.home }));
+}
+
+/** Parts opened directly on a store (no daemon). */
+export interface DirectStore {
+  readonly storage: Storage;
+  readonly ledger: Ledger;
+  readonly audit: AuditTrail;
+}
+
+/** Opens `url` for the duration of `fn`. */
+export async function withStore<T>(
+  url: string,
+  fn: (store: DirectStore) => Promise<T>,
+): Promise<T> {
+  const storage = await openStorage(url);
+  try {
+    return await fn({
+      storage,
+      ledger: createLedger({ log: storage.log }),
+      audit: createAuditTrail({ log: storage.log }),
+    });
+  } finally {
+    await storage.close();
+  }
+}
+
+/** Prints `data` as JSON with --json, else as the table `toTable` builds. */
+export function print(
+  ctx: CliContext,
+  o: GlobalOptions,
+  data: unknown,
+  toTable: () => { headers: readonly string[]; rows: readonly (readonly unknown[])[] } | string,
+): void {
+  if (o.json === true) {
+    ctx.io.stdout(JSON.stringify(data, null, 2) + '\n');
+    return;
+  }
+  const t = toTable();
+  ctx.io.stdout(typeof t === 'string' ? t : formatTable(t.headers, t.rows));
+}
+
+/** Reads a whole text file, with a usage error that names it. */
+export async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new KernelError('INVALID_ARGUMENT', `Cannot read ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/** A file as a byte stream, reporting progress by bytes read. */
+export async function openInput(
+  file: string,
+  onBytes?: (read: number, total: number) => void,
+): Promise<Readable> {
+  const { statSync } = await import('node:fs');
+  let total: number;
+  try {
+    total = statSync(file).size;
+  } catch (error) {
+    throw new KernelError('INVALID_ARGUMENT', `Cannot read ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const stream = createReadStream(file);
+  let read = 0;
+  if (onBytes !== undefined) {
+    stream.on('data', (chunk: string | Buffer) => {
+      read += chunk.length;
+      onBytes(read, total);
+    });
+  }
+  return stream;
+}
+
+/** Parses a JSON option value with a usage error. */
+export function parseJsonOption(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new KernelError(
+      'INVALID_ARGUMENT',
+      `${what} is not valid JSON: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
