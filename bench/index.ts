@@ -8,8 +8,15 @@ import { auditSuite } from './suites/audit.js';
 import { busSuite } from './suites/bus.js';
 import { learningSuite } from './suites/learning.js';
 import { ledgerSuite } from './suites/ledger.js';
+import { registrySuite } from './suites/registry.js';
 
-const SUITES: readonly BenchSuite[] = [busSuite, auditSuite, ledgerSuite, learningSuite];
+const SUITES: readonly BenchSuite[] = [
+  busSuite,
+  auditSuite,
+  ledgerSuite,
+  registrySuite,
+  learningSuite,
+];
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);

@@ -343,3 +343,37 @@ export { importRvls } from './learning/learning-import.js';
 export type { LearningImportResult } from './learning/learning-import.js';
 export { createServer } from './server/app.js';
 export type { KernoServer, ServerOptions } from './server/app.js';
+
+export {
+  Registry,
+  openRegistry,
+  KERNO_REGISTRY_KEY_ENV,
+  OXIDE_REGISTRY_KEY_ENV,
+} from './registry/registry.js';
+export type {
+  ModuleMetadata,
+  ConfigInfo,
+  SetConfigOptions,
+  RegistryInfo,
+  RekeyResult,
+  RegistryOptions,
+} from './registry/registry.js';
+export {
+  ConfigCipher,
+  OxideCipher,
+  DEFAULT_SCRYPT,
+  deriveKey,
+  isKernoCiphertext,
+} from './registry/config-cipher.js';
+export type { CipherMeta, ScryptParams, CreateCipherOptions } from './registry/config-cipher.js';
+export { MODULE_KINDS, isModuleKind, isModuleState } from './storage/registry.js';
+export type {
+  ModuleKind,
+  ModuleRecord,
+  ModuleWriteResult,
+  StoredConfig,
+  MetaCondition,
+  RegistryCommit,
+  CommitResult,
+  RegistryStore,
+} from './storage/registry.js';

@@ -5,6 +5,7 @@
  * @module
  */
 import type { LogStore } from './log.js';
+import type { RegistryStore } from './registry.js';
 
 /** Which engine a storage runs on. */
 export type StorageKind = 'memory' | 'sqlite' | 'postgres';
@@ -16,6 +17,8 @@ export interface Storage extends AsyncDisposable {
   readonly url: string;
   /** The append-only log under the audit trail and the experience ledger. */
   readonly log: LogStore;
+  /** Module records and config (secrets arrive already encrypted). */
+  readonly registry: RegistryStore;
   /** Flushes pending writes and releases connections. Idempotent. */
   close(): Promise<void>;
 }

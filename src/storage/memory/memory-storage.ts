@@ -6,6 +6,7 @@
  */
 import type { Storage } from '../storage.js';
 import { createMemoryLog, type MemoryLogOptions } from './memory-log.js';
+import { createMemoryRegistry } from './memory-registry.js';
 
 /** Options for {@link createMemoryStorage}. */
 export interface MemoryStorageOptions {
@@ -15,11 +16,13 @@ export interface MemoryStorageOptions {
 /** Creates an in-memory storage. */
 export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage {
   const log = createMemoryLog(options.log);
+  const registry = createMemoryRegistry();
   let closed = false;
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
     await log.close();
+    await registry.close();
   };
-  return { kind: 'memory', url: 'memory:', log, close, [Symbol.asyncDispose]: close };
+  return { kind: 'memory', url: 'memory:', log, registry, close, [Symbol.asyncDispose]: close };
 }

@@ -58,6 +58,37 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       BEGIN SELECT RAISE(ABORT, 'kerno log is append-only: records cannot be deleted'); END;
     `,
   },
+  {
+    version: 2,
+    description:
+      'state registry (modules, config) in oxide-k’s schema, plus kerno’s registry metadata',
+    sql: `
+      CREATE TABLE kerno_registry_meta (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) WITHOUT ROWID;
+      -- A database oxide-k created before kerno first opened it: keep writing oxide-k's value
+      -- formats there (see src/registry/registry.ts) until the user upgrades it.
+      INSERT INTO kerno_registry_meta (name, value)
+        SELECT 'format', 'oxide-k'
+        WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('modules', 'config'));
+      -- oxide-k's tables, exactly as oxide-k creates them, so both can keep using one file.
+      CREATE TABLE IF NOT EXISTS modules (
+          id          TEXT PRIMARY KEY,
+          name        TEXT NOT NULL,
+          version     TEXT NOT NULL,
+          kind        TEXT NOT NULL,
+          state       TEXT NOT NULL,
+          description TEXT,
+          updated_at  TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS config (
+          key        TEXT PRIMARY KEY,
+          value      TEXT NOT NULL,
+          updated_at TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The schema version this kerno writes. */

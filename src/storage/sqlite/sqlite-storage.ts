@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { KernelError } from '../../errors.js';
 import type { Storage } from '../storage.js';
 import { createSqliteLog } from './sqlite-log.js';
+import { createSqliteRegistry } from './sqlite-registry.js';
 import { migrateSqlite } from './migrations.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
@@ -72,10 +73,12 @@ export async function openSqliteStorage(
     throw error;
   }
   const log = createSqliteLog(db, writer);
+  const registry = createSqliteRegistry(db, writer);
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await log.close();
+      await registry.close();
       await writer.close();
       try {
         db.pragma('optimize'); // keeps the query planner's statistics current (SQLite's advice)
@@ -84,5 +87,12 @@ export async function openSqliteStorage(
       }
       db.close();
     })());
-  return { kind: 'sqlite', url: `sqlite:${path}`, log, close, [Symbol.asyncDispose]: close };
+  return {
+    kind: 'sqlite',
+    url: `sqlite:${path}`,
+    log,
+    registry,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }

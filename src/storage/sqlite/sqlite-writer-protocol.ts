@@ -4,9 +4,18 @@
  * @module
  */
 import type { LogAppend, LogRecord } from '../log.js';
+import type { ModuleState } from '../../bus/kernel-event.js';
+import type {
+  CommitResult,
+  MetaCondition,
+  ModuleRecord,
+  ModuleWriteResult,
+  RegistryCommit,
+  StoredConfig,
+} from '../registry.js';
 
 /** A write the worker performs inside the batch transaction (each op in its own savepoint). */
-export type WriteOp = LogAppendOp;
+export type WriteOp = LogAppendOp | RegistryWriteOp;
 
 /** Append entries to a log stream (see `LogStore.append`). */
 export interface LogAppendOp {
@@ -27,9 +36,34 @@ export interface LogAppendResult {
   readonly slots: readonly (number | LogRecord)[];
 }
 
+/**
+ * Registry writes (see `RegistryStore`). Config values arrive already encrypted when secret: no
+ * plaintext secret ever crosses to the worker.
+ */
+export type RegistryWriteOp =
+  | { readonly kind: 'registry.upsertModule'; readonly record: ModuleRecord }
+  | {
+      readonly kind: 'registry.setModuleState';
+      readonly id: string;
+      readonly state: ModuleState;
+      readonly updatedAt: string;
+    }
+  | {
+      readonly kind: 'registry.setConfig';
+      readonly entry: StoredConfig;
+      readonly require?: MetaCondition;
+    }
+  | { readonly kind: 'registry.deleteConfig'; readonly key: string }
+  | { readonly kind: 'registry.commit'; readonly change: RegistryCommit };
+
 /** The result type of each op kind. */
 export interface WriteResults {
   'log.append': LogAppendResult;
+  'registry.upsertModule': ModuleWriteResult;
+  'registry.setModuleState': ModuleWriteResult;
+  'registry.setConfig': CommitResult;
+  'registry.deleteConfig': StoredConfig | null;
+  'registry.commit': CommitResult;
 }
 
 /** A serialisable error (KernelError fields). */

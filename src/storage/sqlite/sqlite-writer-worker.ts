@@ -10,6 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { isKernelError } from '../../errors.js';
 import { LogWriter } from './sqlite-log-writes.js';
+import { RegistryWriter } from './sqlite-registry-writes.js';
 import type {
   FromWorker,
   OpOutcome,
@@ -39,6 +40,7 @@ function toWire(error: unknown): WireError {
 
 let db: Database.Database;
 let log: LogWriter;
+let registry: RegistryWriter;
 let tx: {
   begin: Database.Statement;
   commit: Database.Statement;
@@ -52,7 +54,11 @@ try {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma(`busy_timeout = ${data.busyTimeoutMs}`);
+  // Zero the space freed by overwritten or deleted rows where that costs no extra I/O, so an
+  // old config value does not linger in free space.
+  db.pragma('secure_delete = FAST');
   log = new LogWriter(db);
+  registry = new RegistryWriter(db);
   tx = {
     begin: db.prepare('BEGIN IMMEDIATE'),
     commit: db.prepare('COMMIT'),
@@ -71,12 +77,24 @@ function run(op: WriteOp): unknown {
   switch (op.kind) {
     case 'log.append':
       return log.append(op);
+    case 'registry.upsertModule':
+      return registry.upsertModule(op.record);
+    case 'registry.setModuleState':
+      return registry.setModuleState(op.id, op.state, op.updatedAt);
+    case 'registry.setConfig':
+      return registry.setConfig(op.entry, op.require);
+    case 'registry.deleteConfig':
+      return registry.deleteConfig(op.key);
+    case 'registry.commit':
+      return registry.commit(op.change);
   }
 }
 
 /** Whether an op may fail after it started writing (then it runs inside a savepoint). */
 function needsSavepoint(op: WriteOp): boolean {
-  return op.kind !== 'log.append';
+  // Registry ops other than `commit` check first and then run one statement, which SQLite
+  // applies whole or not at all.
+  return op.kind === 'registry.commit';
 }
 
 function runBatch(id: number, ops: readonly WriteOp[]): void {

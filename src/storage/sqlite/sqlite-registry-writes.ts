@@ -1,0 +1,166 @@
+/**
+ * The registry's writes, run by the SQLite writer worker inside the batch transaction, and the
+ * row ↔ record mapping the read side shares. The `modules` and `config` tables keep oxide-k's
+ * schema and encodings (`kind` and `state` as JSON text, e.g. `"native"`), so oxide-k can keep
+ * using a database kerno writes to.
+ *
+ * @module
+ */
+import type Database from 'better-sqlite3';
+import { KernelError } from '../../errors.js';
+import type { ModuleState } from '../../bus/kernel-event.js';
+import { parseRfc3339 } from '../../util/time.js';
+import {
+  isModuleKind,
+  isModuleState,
+  unknownModule,
+  type CommitResult,
+  type MetaCondition,
+  type ModuleRecord,
+  type ModuleWriteResult,
+  type RegistryCommit,
+  type StoredConfig,
+} from '../registry.js';
+
+/** Columns of `modules` as the readers select them (raw mode order). */
+export const MODULE_COLUMNS = 'id, name, version, kind, state, description, updated_at';
+
+function corrupt(what: string, id: string): KernelError {
+  return new KernelError(
+    'CORRUPT_VALUE',
+    `The registry row for module "${id}" has an invalid ${what}; fix or re-register the module with upsertModule`,
+    { details: { moduleId: id, column: what } },
+  );
+}
+
+/** Parses a JSON-text enum column (`"running"`), or returns undefined. */
+function jsonText(text: unknown): unknown {
+  if (typeof text !== 'string') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Builds a record from a raw row in {@link MODULE_COLUMNS} order; bad rows are `CORRUPT_VALUE`. */
+export function rowToModule(row: readonly unknown[]): ModuleRecord {
+  const id = String(row[0]);
+  const kind = jsonText(row[3]);
+  const state = jsonText(row[4]);
+  const updatedAt = row[6];
+  if (!isModuleKind(kind)) throw corrupt('kind', id);
+  if (!isModuleState(state)) throw corrupt('state', id);
+  if (typeof updatedAt !== 'string' || parseRfc3339(updatedAt) === undefined)
+    throw corrupt('updated_at', id);
+  return {
+    id,
+    name: String(row[1]),
+    version: String(row[2]),
+    kind,
+    state,
+    description: (row[5] as string | null) ?? null,
+    updatedAt,
+  };
+}
+
+const OK: CommitResult = { ok: true };
+const CONFLICT: CommitResult = { ok: false, reason: 'conflict' };
+
+/** Prepared statements for the registry's writes. */
+export class RegistryWriter {
+  readonly #state: Database.Statement;
+  readonly #upsertModule: Database.Statement;
+  readonly #setState: Database.Statement;
+  readonly #meta: Database.Statement;
+  readonly #putMeta: Database.Statement;
+  readonly #deleteMeta: Database.Statement;
+  readonly #putConfig: Database.Statement;
+  readonly #deleteConfig: Database.Statement;
+  readonly #allConfig: Database.Statement;
+
+  constructor(db: Database.Database) {
+    this.#state = db.prepare('SELECT state FROM modules WHERE id = ?').pluck();
+    this.#upsertModule = db.prepare(
+      `INSERT INTO modules (${MODULE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ` +
+        'ON CONFLICT(id) DO UPDATE SET name = excluded.name, version = excluded.version, ' +
+        'kind = excluded.kind, state = excluded.state, description = excluded.description, ' +
+        'updated_at = excluded.updated_at',
+    );
+    this.#setState = db.prepare('UPDATE modules SET state = ?, updated_at = ? WHERE id = ?');
+    this.#meta = db.prepare('SELECT value FROM kerno_registry_meta WHERE name = ?').pluck();
+    this.#putMeta = db.prepare(
+      'INSERT INTO kerno_registry_meta (name, value) VALUES (?, ?) ' +
+        'ON CONFLICT(name) DO UPDATE SET value = excluded.value',
+    );
+    this.#deleteMeta = db.prepare('DELETE FROM kerno_registry_meta WHERE name = ?');
+    this.#putConfig = db.prepare(
+      'INSERT INTO config (key, value, updated_at) VALUES (?, ?, ?) ' +
+        'ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+    );
+    this.#deleteConfig = db
+      .prepare('DELETE FROM config WHERE key = ? RETURNING key, value, updated_at')
+      .raw();
+    this.#allConfig = db.prepare('SELECT key, value FROM config').raw();
+  }
+
+  #previous(id: string): ModuleState | null | undefined {
+    const text = this.#state.get(id) as string | undefined;
+    if (text === undefined) return undefined;
+    const state = jsonText(text);
+    return isModuleState(state) ? state : null;
+  }
+
+  #metaHolds(c: MetaCondition): boolean {
+    return ((this.#meta.get(c.name) as string | undefined) ?? null) === c.value;
+  }
+
+  upsertModule(r: ModuleRecord): ModuleWriteResult {
+    const previous = this.#previous(r.id) ?? null;
+    this.#upsertModule.run(
+      r.id,
+      r.name,
+      r.version,
+      JSON.stringify(r.kind),
+      JSON.stringify(r.state),
+      r.description,
+      r.updatedAt,
+    );
+    return { previous };
+  }
+
+  setModuleState(id: string, state: ModuleState, updatedAt: string): ModuleWriteResult {
+    const previous = this.#previous(id);
+    if (previous === undefined) throw unknownModule(id);
+    this.#setState.run(JSON.stringify(state), updatedAt, id);
+    return { previous };
+  }
+
+  setConfig(entry: StoredConfig, require: MetaCondition | undefined): CommitResult {
+    if (require !== undefined && !this.#metaHolds(require)) return CONFLICT;
+    this.#putConfig.run(entry.key, entry.value, entry.updatedAt);
+    return OK;
+  }
+
+  deleteConfig(key: string): StoredConfig | null {
+    const row = this.#deleteConfig.get(key) as [string, string, string] | undefined;
+    return row === undefined ? null : { key: row[0], value: row[1], updatedAt: row[2] };
+  }
+
+  commit(change: RegistryCommit): CommitResult {
+    // Every check happens before the first write, so a conflict leaves nothing behind.
+    for (const c of change.expectMeta ?? []) if (!this.#metaHolds(c)) return CONFLICT;
+    if (change.expectConfig !== undefined) {
+      const rows = this.#allConfig.all() as [string, string][];
+      if (rows.length !== change.expectConfig.length) return CONFLICT;
+      const expected = new Map(change.expectConfig.map((e) => [e.key, e.value]));
+      for (const [key, value] of rows) if (expected.get(key) !== value) return CONFLICT;
+    }
+    for (const m of change.setMeta ?? []) {
+      if (m.value === null) this.#deleteMeta.run(m.name);
+      else this.#putMeta.run(m.name, m.value);
+    }
+    for (const c of change.setConfig ?? []) this.#putConfig.run(c.key, c.value, c.updatedAt);
+    return OK;
+  }
+}

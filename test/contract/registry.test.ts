@@ -1,0 +1,6 @@
+import { BACKENDS } from '../helpers/stores.js';
+import { registryContract } from './registry-contract.js';
+
+for (const [name, backend] of Object.entries(BACKENDS)) {
+  registryContract(name, () => backend.open(), { durable: backend.durable });
+}
