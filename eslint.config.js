@@ -75,4 +75,8 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },
+  {
+    files: ['web/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
 );

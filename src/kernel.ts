@@ -23,6 +23,7 @@ import {
 } from './learning/learning-store.js';
 import { createLedger, type Ledger } from './ledger/ledger.js';
 import { createRecoveryLogStore, type RecoveryLogStore } from './recovery/recovery-store.js';
+import { openRegistry, type Registry } from './registry/registry.js';
 import { openStorage } from './storage/open-storage.js';
 import type { Storage } from './storage/storage.js';
 import { systemClock, type Clock } from './util/clock.js';
@@ -50,6 +51,10 @@ export interface KernelOptions {
   readonly logger?: Logger;
   /** How long after a change the learning store is persisted (default 1000 ms). */
   readonly learningPersistDelayMs?: number;
+  /** The registry's key string (default: `KERNO_REGISTRY_KEY`). */
+  readonly registryKey?: string;
+  /** scrypt cost for a registry key created now (tests lower it). */
+  readonly registryScryptCost?: number;
 }
 
 /** A running kernel. */
@@ -62,6 +67,7 @@ export interface Kernel extends AsyncDisposable {
   readonly approvals: ApprovalGate;
   readonly recoveries: RecoveryLogStore;
   readonly learning: LearningStore;
+  readonly registry: Registry;
   readonly recoveryDir: string;
   readonly clock: Clock;
   readonly random: Random;
@@ -111,6 +117,17 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel>
     await approvals.start();
     cleanups.push(() => approvals.close());
     const recoveries = createRecoveryLogStore(storage.log);
+    const registry = await openRegistry({
+      storage,
+      bus,
+      clock,
+      random,
+      ...(options.registryKey === undefined ? {} : { key: options.registryKey }),
+      ...(options.registryScryptCost === undefined
+        ? {}
+        : { scryptCost: options.registryScryptCost }),
+    });
+    cleanups.push(() => registry.close());
 
     const learningFile =
       options.learningFile === undefined
@@ -170,6 +187,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel>
       approvals,
       recoveries,
       learning,
+      registry,
       recoveryDir,
       clock,
       random,

@@ -11,6 +11,7 @@ import { registerEventCommands } from './commands/events.js';
 import { registerLearningCommands } from './commands/learning.js';
 import { registerLedgerCommands } from './commands/ledger.js';
 import { registerRecoveryCommands } from './commands/recovery.js';
+import { registerRegistryCommands } from './commands/registry.js';
 import { registerStatusCommands } from './commands/status.js';
 import { registerTokenCommands } from './commands/tokens.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -43,6 +44,7 @@ export function createProgram(ctx: CliContext): Command {
   registerApprovalCommands(program, ctx);
   registerLearningCommands(program, ctx);
   registerRecoveryCommands(program, ctx);
+  registerRegistryCommands(program, ctx);
   registerTokenCommands(program, ctx);
   return program;
 }

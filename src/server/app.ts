@@ -22,7 +22,9 @@ import { auditRoutes } from './routes/audit.js';
 import { eventRoutes } from './routes/events.js';
 import { learningRoutes } from './routes/learning.js';
 import { ledgerRoutes } from './routes/ledger.js';
+import { DASHBOARD_PUBLIC_PATHS, dashboardRoutes } from './routes/dashboard.js';
 import { recoveryRoutes } from './routes/recovery.js';
+import { registryRoutes } from './routes/registry.js';
 import { systemRoutes, type MetricsSource } from './routes/system.js';
 import './http-util.js';
 
@@ -42,8 +44,10 @@ export interface ServerOptions {
   readonly plugins?: readonly ((app: FastifyInstance, ctx: ServerContext) => void)[];
   /** Extra Prometheus lines. */
   readonly metrics?: readonly MetricsSource[];
-  /** Paths served without a token (exact, or prefixes ending in `/`). */
+  /** Paths served without a token (exact, or prefixes written `/ui/*`). */
   readonly publicPaths?: readonly string[];
+  /** Serve the dashboard at `/` (default true). */
+  readonly dashboard?: boolean;
 }
 
 /** A built server. */
@@ -74,9 +78,14 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
     importLimit: options.importLimit ?? 256 * 1024 * 1024,
   };
   const authority = new TokenAuthority(options.token, options.stateDir ?? kernel.stateDir);
-  const publicPaths = ['/health', ...(options.publicPaths ?? [])];
+  const withDashboard = options.dashboard ?? true;
+  const publicPaths = [
+    '/health',
+    ...(withDashboard ? DASHBOARD_PUBLIC_PATHS : []),
+    ...(options.publicPaths ?? []),
+  ];
   const isPublic = (path: string): boolean =>
-    publicPaths.some((p) => (p.endsWith('/') ? path.startsWith(p) : path === p));
+    publicPaths.some((p) => (p.endsWith('/*') ? path.startsWith(p.slice(0, -1)) : path === p));
 
   // Streamed uploads: hand the raw body to the route (which enforces its own limit).
   for (const type of ['application/x-ndjson', 'application/octet-stream', 'text/plain']) {
@@ -113,8 +122,10 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
   auditRoutes(app, ctx);
   approvalRoutes(app, ctx);
   recoveryRoutes(app, ctx);
+  registryRoutes(app, ctx);
   learningRoutes(app, ctx);
   eventRoutes(app, ctx);
+  if (withDashboard) dashboardRoutes(app);
   for (const plugin of options.plugins ?? []) plugin(app, ctx);
   systemRoutes(app, ctx, {
     openapi: () => openApiDocument(routes, ctx.version),

@@ -25,6 +25,9 @@ const STATUS: Readonly<Partial<Record<KernelErrorCode, number>>> = {
   CHAIN_BROKEN: 422,
   CLOSED: 503,
   STORAGE_ERROR: 503,
+  KEY_REQUIRED: 503,
+  CONFIG_NOT_FOUND: 404,
+  UNKNOWN_MODULE: 404,
 };
 
 /** A problem details body. */

@@ -11,6 +11,8 @@ export async function testKernel(
     store: 'memory:',
     stateDir: dir,
     logger: silentLogger,
+    registryKey: 'test registry key',
+    registryScryptCost: 1024,
     ...options,
   });
   return {

@@ -370,3 +370,93 @@ describe('HTTP API', () => {
     expect(resumed).toEqual(events.slice(1));
   });
 });
+
+describe('registry over HTTP', () => {
+  it('keeps secrets masked unless a reveal-scope token asks, and never leaks them', async () => {
+    const { server, auth, dir, kernel } = await setup();
+    const SECRET = 'sk-live-SUPER-SECRET-0042';
+    const put = await server.app.inject({
+      method: 'PUT',
+      url: '/api/config/api_token',
+      headers: auth,
+      payload: { value: SECRET, secret: true },
+    });
+    expect(put.statusCode).toBe(204);
+    await server.app.inject({
+      method: 'PUT',
+      url: '/api/config/max_threads',
+      headers: auth,
+      payload: { value: 8 },
+    });
+    const plain = await server.app.inject({
+      method: 'GET',
+      url: '/api/config/max_threads',
+      headers: auth,
+    });
+    expect(plain.json()).toMatchObject({ value: 8, secret: false });
+    const masked = await server.app.inject({
+      method: 'GET',
+      url: '/api/config/api_token?reveal=true',
+      headers: auth,
+    });
+    expect(masked.json()).toMatchObject({ secret: true, value: null, revealed: false });
+    const { token } = createToken(dir, { scope: 'reveal' });
+    const revealed = await server.app.inject({
+      method: 'GET',
+      url: '/api/config/api_token?reveal=true',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(revealed.json()).toMatchObject({ value: SECRET, revealed: true });
+    const list = await server.app.inject({ method: 'GET', url: '/api/config', headers: auth });
+    expect(list.body).not.toContain(SECRET);
+    const rotate = await server.app.inject({
+      method: 'POST',
+      url: '/api/config/rotate-key',
+      headers: auth,
+      payload: { newKey: 'another key string' },
+    });
+    expect(rotate.statusCode).toBe(403);
+    await kernel.audit.flush();
+    const audit = await server.app.inject({
+      method: 'GET',
+      url: '/api/audit?limit=1000',
+      headers: auth,
+    });
+    expect(audit.body).toContain('api_token');
+    expect(audit.body).not.toContain(SECRET);
+    const del = await server.app.inject({
+      method: 'DELETE',
+      url: '/api/config/api_token',
+      headers: auth,
+    });
+    expect(del.json()).toEqual({ deleted: true });
+    const gone = await server.app.inject({
+      method: 'GET',
+      url: '/api/config/api_token',
+      headers: auth,
+    });
+    expect(gone.json()).toMatchObject({ status: 404, code: 'CONFIG_NOT_FOUND' });
+    const modules = await server.app.inject({ method: 'GET', url: '/api/modules', headers: auth });
+    expect(modules.json()).toEqual({ modules: [] });
+  });
+});
+
+describe('dashboard', () => {
+  it('is served without a token, with a strict CSP, while the API stays protected', async () => {
+    const { server } = await setup();
+    const page = await server.app.inject({ method: 'GET', url: '/' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toContain('text/html');
+    expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(page.body).toContain('Pending approvals');
+    const js = await server.app.inject({ method: 'GET', url: '/ui/app.js' });
+    expect(js.statusCode).toBe(200);
+    const escape = await server.app.inject({ method: 'GET', url: '/ui/../package.json' });
+    expect([401, 404]).toContain(escape.statusCode);
+    expect(escape.body).not.toContain('"name": "kerno"');
+    expect((await server.app.inject({ method: 'GET', url: '/ui/secrets.txt' })).statusCode).toBe(
+      404,
+    );
+    expect((await server.app.inject({ method: 'GET', url: '/api/agents' })).statusCode).toBe(401);
+  });
+});

@@ -1,0 +1,55 @@
+/**
+ * The dashboard: static files from `web/` (no build step), served without a token — the page
+ * itself asks for one and sends it with every API call.
+ *
+ * @module
+ */
+import { readFile } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import { KernelError } from '../../errors.js';
+
+const WEB = new URL('../../../web/', import.meta.url);
+const FILES: Readonly<Record<string, string>> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
+};
+
+const CSP =
+  "default-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:";
+
+/** Paths the dashboard needs without a token. */
+export const DASHBOARD_PUBLIC_PATHS = ['/', '/ui/*'];
+
+/** Registers `/` and `/ui/*`. */
+export function dashboardRoutes(app: FastifyInstance): void {
+  const serve = async (name: string): Promise<{ body: Buffer; type: string }> => {
+    const type = FILES[name];
+    if (type === undefined) throw new KernelError('NOT_FOUND', `No dashboard file ${name}`);
+    return { body: await readFile(new URL(name, WEB)), type };
+  };
+  app.get(
+    '/',
+    { schema: { summary: 'The dashboard', tags: ['dashboard'] } },
+    async (_req, reply) => {
+      const f = await serve('index.html');
+      return reply
+        .type(f.type)
+        .header('cache-control', 'no-cache')
+        .header('content-security-policy', CSP)
+        .send(f.body);
+    },
+  );
+  app.get<{ Params: { file: string } }>(
+    '/ui/:file',
+    { schema: { summary: 'Dashboard assets', tags: ['dashboard'] } },
+    async (req, reply) => {
+      const f = await serve(req.params.file);
+      return reply
+        .type(f.type)
+        .header('cache-control', 'no-cache')
+        .header('content-security-policy', CSP)
+        .send(f.body);
+    },
+  );
+}
