@@ -90,7 +90,12 @@ export interface LogQuery {
   readonly limit?: number | undefined;
 }
 
-/** Called with each committed batch of a stream, in commit order. */
+/**
+ * Called after commits to a stream, in commit order. `records` holds the committed records when
+ * this process made them; a backend that also hears about other processes' commits (PostgreSQL
+ * LISTEN/NOTIFY) calls with an empty array — a wake-up to read the log. Readers that must not
+ * miss anything (followLog) always read from the log, never from `records` alone.
+ */
 export type LogListener = (records: readonly LogRecord[]) => void;
 
 /** The log port. */
@@ -112,7 +117,7 @@ export interface LogStore {
   getByKey(stream: string, key: string): Promise<LogRecord | undefined>;
   /** The stream's head. */
   head(stream: string): Promise<LogHead>;
-  /** Calls `listener` after each commit to `stream`. */
+  /** Calls `listener` after commits to `stream` (see {@link LogListener}). */
   onAppend(stream: string, listener: LogListener): () => void;
   /** Waits for every append accepted so far to be durable. */
   flush(): Promise<void>;
