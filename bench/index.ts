@@ -9,6 +9,7 @@ import { busSuite } from './suites/bus.js';
 import { learningSuite } from './suites/learning.js';
 import { ledgerSuite } from './suites/ledger.js';
 import { registrySuite } from './suites/registry.js';
+import { supervisorSuite } from './suites/supervisor.js';
 
 const SUITES: readonly BenchSuite[] = [
   busSuite,
@@ -16,6 +17,7 @@ const SUITES: readonly BenchSuite[] = [
   ledgerSuite,
   registrySuite,
   learningSuite,
+  supervisorSuite,
 ];
 
 function arg(name: string): string | undefined {

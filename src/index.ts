@@ -377,3 +377,68 @@ export type {
   CommitResult,
   RegistryStore,
 } from './storage/registry.js';
+
+export { createSupervisor, Supervisor, validateAgentSpec } from './supervisor/supervisor.js';
+export type { SupervisorOptions, SupervisorStatus, AgentHandle } from './supervisor/supervisor.js';
+export {
+  AGENT_STATUSES,
+  moduleStateOf,
+  failureFromError,
+  serviceUnavailable,
+} from './supervisor/agent.js';
+export type {
+  AgentStatus,
+  AgentKind,
+  AgentRef,
+  AgentContext,
+  AgentSpec,
+  AgentSpecBase,
+  FunctionAgentSpec,
+  ProcessAgentSpec,
+  SupervisorChildSpec,
+  NestedSupervisorSpec,
+  AgentApprovalRequest,
+  AgentApprovalDecision,
+  AgentLedgerOptions,
+  SupervisorServices,
+  ModuleStatePort,
+  AgentPatchContext,
+  AgentPatchResult,
+  AgentEndReason,
+  AgentOutcome,
+  AgentInfo,
+  AgentFailure,
+  FailureDirective,
+  FailureHook,
+} from './supervisor/agent.js';
+export {
+  RESTART_STRATEGIES,
+  RESTART_TYPES,
+  DEFAULT_RESTART_INTENSITY,
+  DEFAULT_BACKOFF,
+  resolveIntensity,
+  resolveBackoff,
+  backoffDelay,
+  shouldRestart,
+  restartScope,
+  createRestartIntensity,
+} from './supervisor/restart-strategy.js';
+export type {
+  RestartStrategy,
+  RestartType,
+  RestartIntensity,
+  BackoffPolicy,
+  RestartIntensityCounter,
+} from './supervisor/restart-strategy.js';
+export {
+  parseAgentMessage,
+  parseApprovalRequest,
+  MAX_AGENT_LINE,
+} from './supervisor/process-agent.js';
+export type { AgentMessage, AgentMessageId } from './supervisor/process-agent.js';
+export type {
+  AgentGroupInput,
+  AgentGroupOptions,
+  AgentGroupMember,
+  AgentGroupResult,
+} from './supervisor/agent-group.js';

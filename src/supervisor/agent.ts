@@ -1,0 +1,321 @@
+/**
+ * What a supervised agent is: its spec (an in-process function, an external process speaking
+ * JSON lines, or a nested supervisor), the context an in-process agent runs with, its statuses,
+ * and the ports the kernel plugs in (approvals and ledger, module states, the failure hook).
+ *
+ * @example
+ * import type { AgentSpec } from 'kerno';
+ * const researcher: AgentSpec = {
+ *   name: 'researcher',
+ *   restart: 'transient',
+ *   run: async (ctx) => {
+ *     ctx.output('searching…');
+ *     return 42;
+ *   },
+ * };
+ *
+ * @module
+ */
+import type { ModuleState } from '../bus/kernel-event.js';
+import { KernelError, errorMessage } from '../errors.js';
+import type { ContextItem, ExperienceEvent } from '../ledger/experience-event.js';
+import type { LedgerAppendOptions } from '../ledger/ledger.js';
+import { createFailureSignal, type FailureSignal } from '../recovery/recovery-types.js';
+import type { Clock } from '../util/clock.js';
+import type {
+  BackoffPolicy,
+  RestartIntensity,
+  RestartStrategy,
+  RestartType,
+} from './restart-strategy.js';
+
+/** Agent statuses (oxios `AgentStatus`, lower-case). */
+export const AGENT_STATUSES = ['starting', 'running', 'idle', 'stopped', 'failed'] as const;
+/** Where an agent is in its life. `idle` is `running`, waiting for work. */
+export type AgentStatus = (typeof AGENT_STATUSES)[number];
+
+/** The registry state an agent status maps to (running and idle are both `running`). */
+export function moduleStateOf(status: AgentStatus): ModuleState {
+  return status === 'idle' ? 'running' : status;
+}
+
+/** What kind of child a spec describes. */
+export type AgentKind = 'function' | 'process' | 'supervisor';
+
+/** Who an agent is, as the services and hooks see it. */
+export interface AgentRef {
+  readonly id: string;
+  readonly name: string;
+  /** The run, from 1 (the first start is attempt 1). */
+  readonly attempt: number;
+  /** Restarts so far. */
+  readonly restarts: number;
+}
+
+/** What an agent asks a human (maps onto the approval gate's request). */
+export interface AgentApprovalRequest {
+  /** One line a human can decide on. */
+  readonly summary: string;
+  readonly rationale?: string | null | undefined;
+  /** The action needing approval and the resource involved. */
+  readonly action?: string | undefined;
+  readonly resource?: string | undefined;
+  /** Labelled facts shown with the request. */
+  readonly context?: readonly ContextItem[] | undefined;
+  /**
+   * A stable key (e.g. `deploy:v42`): a restarted agent asking again with the same key finds
+   * the same gate, or its decision.
+   */
+  readonly key?: string | undefined;
+}
+
+/** A human's answer to an {@link AgentApprovalRequest}. */
+export interface AgentApprovalDecision {
+  readonly approved: boolean;
+  readonly reason?: string | null | undefined;
+}
+
+/** Envelope options an agent may pass with a ledger event. */
+export type AgentLedgerOptions = Pick<
+  LedgerAppendOptions,
+  'eventId' | 'tenantId' | 'correlationId'
+>;
+
+/**
+ * The kernel services agents reach through their context (in-process) or the protocol
+ * (processes). The kernel injects them; without them, calls fail with `SERVICE_UNAVAILABLE`.
+ */
+export interface SupervisorServices {
+  /** Opens an approval gate for `agent` and waits for the decision (or `signal`). */
+  requestApproval(
+    agent: AgentRef,
+    request: AgentApprovalRequest,
+    signal: AbortSignal,
+  ): Promise<AgentApprovalDecision>;
+  /** Appends an experience event on the agent's behalf. */
+  appendLedger(
+    agent: AgentRef,
+    event: ExperienceEvent,
+    options: AgentLedgerOptions,
+  ): Promise<unknown>;
+}
+
+/** What a module registry must offer to track agents (the kerno `Registry` fits as is). */
+export interface ModuleStatePort {
+  /** Registers (or re-registers) a module with a state. */
+  upsertModule(
+    module: {
+      readonly id: string;
+      readonly name: string;
+      readonly version: string;
+      readonly kind: 'native' | 'wasm';
+      readonly description?: string | null | undefined;
+    },
+    state: ModuleState,
+  ): Promise<unknown>;
+  /** Moves a registered module to `state`. */
+  setModuleState(id: string, state: ModuleState): Promise<void>;
+}
+
+/** The context an in-process agent runs with. */
+export interface AgentContext<C = unknown> {
+  readonly agentId: string;
+  readonly name: string;
+  /** This run, from 1. */
+  readonly attempt: number;
+  /** Restarts before this run. */
+  readonly restarts: number;
+  /** Aborted when the supervisor stops this run; stop promptly when it fires. */
+  readonly signal: AbortSignal;
+  /** The agent's config (a rollback may replace it between runs). */
+  readonly config: C;
+  /** The supervisor's clock. */
+  readonly clock: Clock;
+  /** Publishes `AgentOutput`. */
+  output(text: string): void;
+  /** Tells the supervisor the agent is alive (resets the heartbeat timeout). */
+  heartbeat(): void;
+  /** Marks the agent `idle` (waiting for work) until {@link AgentContext.busy}. */
+  idle(): void;
+  /** Marks the agent `running` again. */
+  busy(): void;
+  /** Asks a human; `SERVICE_UNAVAILABLE` when the kernel provides no approval service. */
+  requestApproval(request: AgentApprovalRequest): Promise<AgentApprovalDecision>;
+  /** Records an experience event; `SERVICE_UNAVAILABLE` when no ledger service is injected. */
+  appendLedger(event: ExperienceEvent, options?: AgentLedgerOptions): Promise<unknown>;
+}
+
+/** What a patch-forward step gets (the kernel's recovery wiring calls `spec.patch`). */
+export interface AgentPatchContext<C = unknown> {
+  readonly agentId: string;
+  readonly name: string;
+  readonly config: C;
+  readonly failure: FailureSignal;
+  readonly attempt: number;
+  readonly signal: AbortSignal;
+  readonly clock: Clock;
+}
+
+/** What a patch may hand back: a config to run the next attempt with. */
+export interface AgentPatchResult<C = unknown> {
+  readonly config?: C;
+}
+
+/** Fields every child spec shares. */
+export interface AgentSpecBase<C = unknown> {
+  /** A human name (need not be unique). */
+  readonly name: string;
+  /** When to restart (default `transient`: only after a failure). */
+  readonly restart?: RestartType | undefined;
+  /** Handed to the agent (`ctx.config`, or `KERNO_AGENT_CONFIG` for processes). */
+  readonly config?: C | undefined;
+  /** The module version recorded in the registry (default `0.0.0`). */
+  readonly version?: string | undefined;
+  readonly description?: string | undefined;
+  /** Fail the run when the agent is silent this long (no heartbeat, output or message). */
+  readonly heartbeatTimeoutMs?: number | undefined;
+  /**
+   * How long a stop waits: for a process, between SIGTERM and SIGKILL; for a function, for it
+   * to settle after its signal aborts before it is abandoned. Default: the supervisor's.
+   */
+  readonly shutdownMs?: number | undefined;
+  /** `AgentOutput.sessionId` (default: the agent's id). */
+  readonly sessionId?: string | undefined;
+  /** A patch-forward step, carried to the failure hook (the supervisor never calls it). */
+  readonly patch?: ((ctx: AgentPatchContext<C>) => Promise<AgentPatchResult<C> | void>) | undefined;
+}
+
+/** An in-process agent: an async function of its context. */
+export interface FunctionAgentSpec<C = unknown, R = unknown> extends AgentSpecBase<C> {
+  readonly run: (ctx: AgentContext<C>) => Promise<R> | R;
+}
+
+/** An external agent: a process speaking JSON lines on stdio (see docs/agent-protocol.md). */
+export interface ProcessAgentSpec<C = unknown> extends AgentSpecBase<C> {
+  readonly command: string;
+  readonly args?: readonly string[] | undefined;
+  /** Added to the environment (after the inherited one, unless `inheritEnv` is false). */
+  readonly env?: Readonly<Record<string, string>> | undefined;
+  /** Whether the process inherits this process's environment (default true). */
+  readonly inheritEnv?: boolean | undefined;
+  readonly cwd?: string | undefined;
+  /** Bytes of stderr kept for the failure message (default 8 KiB). */
+  readonly stderrLimit?: number | undefined;
+}
+
+/** Options of a nested supervisor. */
+export interface NestedSupervisorSpec {
+  /** Default `one_for_one`. */
+  readonly strategy?: RestartStrategy | undefined;
+  /** Fields not given are the parent's. */
+  readonly intensity?: Partial<RestartIntensity> | undefined;
+  /** Fields not given are the parent's. */
+  readonly backoff?: Partial<BackoffPolicy> | undefined;
+  /** Started in order, stopped in reverse. */
+  readonly children: readonly AgentSpec[];
+}
+
+/**
+ * A nested supervisor as a child: it runs until all its children have finished for good
+ * (a normal exit) or until it exceeds its restart intensity (a failure its parent handles).
+ */
+export interface SupervisorChildSpec extends AgentSpecBase<undefined> {
+  readonly supervisor: NestedSupervisorSpec;
+}
+
+/** Any child spec. */
+export type AgentSpec<C = unknown, R = unknown> =
+  FunctionAgentSpec<C, R> | ProcessAgentSpec<C> | SupervisorChildSpec;
+
+/** Why an agent finished for good. */
+export type AgentEndReason = 'completed' | 'failed' | 'stopped';
+
+/** How an agent ended (what `wait` resolves with). */
+export interface AgentOutcome<R = unknown> {
+  readonly id: string;
+  readonly name: string;
+  /** `completed`: the last run succeeded; `failed`: it failed and will not restart; `stopped`: killed. */
+  readonly reason: AgentEndReason;
+  readonly status: 'stopped' | 'failed';
+  /** The last successful run's result (a process's last `result` message). */
+  readonly result: R | undefined;
+  /** The last failure, when the agent did not complete. */
+  readonly failure: FailureSignal | null;
+  readonly restarts: number;
+}
+
+/** An agent as `list()` shows it. */
+export interface AgentInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly kind: AgentKind;
+  readonly status: AgentStatus;
+  readonly restart: RestartType;
+  readonly restarts: number;
+  /** The message of the last failure, if any. */
+  readonly lastError: string | null;
+  /** The OS process id of a running process agent. */
+  readonly pid: number | null;
+  /** Epoch ms of the latest start, and of the latest stop/exit. */
+  readonly startedAtMs: number | null;
+  readonly stoppedAtMs: number | null;
+  /** The supervisor the agent belongs to. */
+  readonly supervisorId: string;
+}
+
+/** What the failure hook learns about a failed child. */
+export interface AgentFailure {
+  readonly agent: AgentInfo;
+  /** The spec (with `patch`, if any). */
+  readonly spec: AgentSpec;
+  /** The config the failed run used. */
+  readonly config: unknown;
+  readonly signal: FailureSignal;
+  /** The thrown error (in-process) or undefined (process). */
+  readonly error: unknown;
+  /** The failed run's number, from 1. */
+  readonly attempt: number;
+  readonly restarts: number;
+  /** Aborted when the agent is killed or the supervisor closes while the hook runs. */
+  readonly cancel: AbortSignal;
+}
+
+/** What to do about a failed child. */
+export type FailureDirective =
+  | {
+      readonly action: 'restart';
+      /** Overrides the backoff delay. */
+      readonly delayMs?: number | undefined;
+      /** Runs from now on with this config (a rollback). */
+      readonly config?: unknown;
+    }
+  | { readonly action: 'stop' }
+  | { readonly action: 'default' };
+
+/** Called when a child fails, before the restart decision (the kernel's self-healing). */
+export type FailureHook = (failure: AgentFailure) => Promise<FailureDirective>;
+
+/** The error `ctx.requestApproval` / `ctx.appendLedger` throw when the kernel gave no service. */
+export function serviceUnavailable(what: 'requestApproval' | 'appendLedger'): KernelError {
+  return new KernelError(
+    'SERVICE_UNAVAILABLE',
+    `ctx.${what}() needs the kernel's ${what === 'requestApproval' ? 'approval gate' : 'ledger'}: ` +
+      'run the agent under kernel.supervisor, or pass `services` to createSupervisor()',
+  );
+}
+
+/**
+ * The failure signal of an in-process run: stage from `error.stage` (default `runtime`), the
+ * error's message, no exit code, `flaky_hint` from `error.flaky === true`.
+ */
+export function failureFromError(error: unknown): FailureSignal {
+  const e = (typeof error === 'object' && error !== null ? error : {}) as {
+    stage?: unknown;
+    flaky?: unknown;
+  };
+  return createFailureSignal(
+    typeof e.stage === 'string' ? e.stage : 'runtime',
+    errorMessage(error),
+    { exit_code: null, flaky_hint: e.flaky === true },
+  );
+}

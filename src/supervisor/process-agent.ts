@@ -1,0 +1,391 @@
+/**
+ * External agents: a child process in its own process group, speaking JSON lines on stdio
+ * (docs/agent-protocol.md). stdout carries messages to the kernel, stdin the kernel's answers,
+ * stderr is kept (bounded) for the failure message.
+ *
+ * @example
+ * import { parseAgentMessage } from 'kerno';
+ * parseAgentMessage('{"type":"output","text":"hello"}'); // { type: 'output', text: 'hello' }
+ * parseAgentMessage('not json'); // { type: 'unknown', text: 'not json' }
+ *
+ * @module
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { errorMessage } from '../errors.js';
+import { parseExperienceEvent } from '../ledger/experience-event.js';
+import { createFailureSignal } from '../recovery/recovery-types.js';
+import type { TimerHandle } from '../util/clock.js';
+import type {
+  AgentApprovalDecision,
+  AgentApprovalRequest,
+  AgentLedgerOptions,
+  ProcessAgentSpec,
+} from './agent.js';
+import { serviceUnavailable } from './agent.js';
+import { deferred, type RunHandle, type RunHost, type RunOutcome } from './run.js';
+
+/** An id an agent attaches to a request so it can match the answer. */
+export type AgentMessageId = string | number;
+
+/** A message from an agent to the kernel (one stdout line). */
+export type AgentMessage =
+  | { readonly type: 'output'; readonly text: string }
+  | {
+      readonly type: 'ledger';
+      readonly event: unknown;
+      readonly options: AgentLedgerOptions;
+      readonly id: AgentMessageId | undefined;
+    }
+  | {
+      readonly type: 'approval';
+      readonly request: unknown;
+      readonly id: AgentMessageId | undefined;
+    }
+  | { readonly type: 'heartbeat' }
+  | { readonly type: 'result'; readonly value: unknown }
+  | { readonly type: 'status'; readonly status: 'idle' | 'running' }
+  /** Not a protocol message: captured as output, verbatim. */
+  | { readonly type: 'unknown'; readonly text: string };
+
+/** Longest stdout line read as one message; longer lines are cut and captured as output. */
+export const MAX_AGENT_LINE = 1024 * 1024;
+const DEFAULT_STDERR_LIMIT = 8 * 1024;
+/** After the leader exits, how long to wait for its pipes to close before cutting them. */
+const PIPE_DRAIN_MS = 2_000;
+
+function messageId(value: unknown): AgentMessageId | undefined {
+  return typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))
+    ? value
+    : undefined;
+}
+
+function ledgerOptions(value: unknown): AgentLedgerOptions {
+  if (typeof value !== 'object' || value === null) return {};
+  const v = value as Record<string, unknown>;
+  const out: { eventId?: string; tenantId?: string | null; correlationId?: string | null } = {};
+  if (typeof v['eventId'] === 'string') out.eventId = v['eventId'];
+  if (typeof v['tenantId'] === 'string' || v['tenantId'] === null) out.tenantId = v['tenantId'];
+  if (typeof v['correlationId'] === 'string' || v['correlationId'] === null)
+    out.correlationId = v['correlationId'];
+  return out;
+}
+
+/** Parses one stdout line; anything that is not a known, well-formed message is `unknown`. */
+export function parseAgentMessage(line: string): AgentMessage {
+  const unknown: AgentMessage = { type: 'unknown', text: line };
+  if (!line.startsWith('{')) return unknown;
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return unknown;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return unknown;
+  const m = value as Record<string, unknown>;
+  switch (m['type']) {
+    case 'output':
+      return typeof m['text'] === 'string' ? { type: 'output', text: m['text'] } : unknown;
+    case 'ledger':
+      return 'event' in m
+        ? {
+            type: 'ledger',
+            event: m['event'],
+            options: ledgerOptions(m['options']),
+            id: messageId(m['id']),
+          }
+        : unknown;
+    case 'approval':
+      return 'request' in m
+        ? { type: 'approval', request: m['request'], id: messageId(m['id']) }
+        : unknown;
+    case 'heartbeat':
+      return { type: 'heartbeat' };
+    case 'result':
+      return { type: 'result', value: m['value'] ?? null };
+    case 'status':
+      return m['status'] === 'idle' || m['status'] === 'running'
+        ? { type: 'status', status: m['status'] }
+        : unknown;
+    default:
+      return unknown;
+  }
+}
+
+const optionalString = (v: unknown): boolean => v === undefined || typeof v === 'string';
+
+/** Checks an approval request from a process; returns it, or why it is not one. */
+export function parseApprovalRequest(value: unknown): AgentApprovalRequest | string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return 'request must be an object';
+  const r = value as Record<string, unknown>;
+  if (typeof r['summary'] !== 'string' || r['summary'] === '')
+    return 'request.summary must be a non-empty string';
+  if (r['rationale'] !== null && !optionalString(r['rationale']))
+    return 'request.rationale must be a string or null';
+  for (const key of ['action', 'resource', 'key'] as const)
+    if (!optionalString(r[key])) return `request.${key} must be a string`;
+  const context = r['context'];
+  if (
+    context !== undefined &&
+    !(
+      Array.isArray(context) &&
+      context.every(
+        (c: unknown) =>
+          typeof c === 'object' &&
+          c !== null &&
+          typeof (c as Record<string, unknown>)['label'] === 'string' &&
+          typeof (c as Record<string, unknown>)['value'] === 'string',
+      )
+    )
+  )
+    return 'request.context must be an array of {label, value} strings';
+  return {
+    summary: r['summary'],
+    rationale: (r['rationale'] as string | null | undefined) ?? null,
+    action: r['action'] as string | undefined,
+    resource: r['resource'] as string | undefined,
+    key: r['key'] as string | undefined,
+    context: context as AgentApprovalRequest['context'],
+  };
+}
+
+// Every live process group, so that a dying kernel takes its agents along.
+const liveGroups = new Set<number>();
+let exitHookInstalled = false;
+
+function trackGroup(pid: number): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL');
+    });
+  }
+  liveGroups.add(pid);
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is already gone.
+  }
+}
+
+function environment(spec: ProcessAgentSpec, host: RunHost): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = spec.inheritEnv === false ? {} : { ...process.env };
+  Object.assign(env, spec.env);
+  env['KERNO_AGENT_ID'] = host.ref.id;
+  env['KERNO_AGENT_NAME'] = host.ref.name;
+  env['KERNO_AGENT_ATTEMPT'] = String(host.ref.attempt);
+  env['KERNO_AGENT_RESTARTS'] = String(host.ref.restarts);
+  if (host.config !== undefined) env['KERNO_AGENT_CONFIG'] = JSON.stringify(host.config);
+  else delete env['KERNO_AGENT_CONFIG'];
+  return env;
+}
+
+/** Starts one run of a process agent. */
+export function startProcessRun(spec: ProcessAgentSpec, host: RunHost): RunHandle {
+  const done = deferred<RunOutcome>();
+  const ops = new AbortController();
+  let child: ChildProcessWithoutNullStreams;
+  try {
+    child = spawn(spec.command, spec.args ?? [], {
+      cwd: spec.cwd,
+      env: environment(spec, host),
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+      windowsHide: true,
+    });
+  } catch (error) {
+    done.resolve(startFailure(spec, error));
+    return { done: done.promise, stop: async () => undefined };
+  }
+
+  const pid = child.pid;
+  if (pid !== undefined) trackGroup(pid);
+  const stderrLimit = spec.stderrLimit ?? DEFAULT_STDERR_LIMIT;
+  let stderr = '';
+  let pending = '';
+  let result: unknown = undefined;
+  let approvals = 0;
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let finished = false;
+  let killTimer: TimerHandle | undefined;
+  let drainTimer: TimerHandle | undefined;
+
+  const finish = (outcome: RunOutcome): void => {
+    if (finished) return;
+    finished = true;
+    if (pid !== undefined) liveGroups.delete(pid);
+    if (killTimer !== undefined) host.clock.clearTimeout(killTimer);
+    if (drainTimer !== undefined) host.clock.clearTimeout(drainTimer);
+    ops.abort();
+    done.resolve(outcome);
+  };
+
+  const send = (message: Record<string, unknown>): void => {
+    if (finished || !child.stdin.writable) return;
+    child.stdin.write(JSON.stringify(message) + '\n');
+  };
+
+  const handle = (line: string): void => {
+    host.alive();
+    const message = parseAgentMessage(line);
+    switch (message.type) {
+      case 'output':
+        host.output(message.text);
+        return;
+      case 'unknown':
+        host.output(message.text);
+        return;
+      case 'heartbeat':
+        return;
+      case 'result':
+        result = message.value;
+        return;
+      case 'status':
+        host.setIdle(message.status === 'idle');
+        return;
+      case 'ledger':
+        void appendLedger(message.event, message.options, message.id);
+        return;
+      case 'approval':
+        approvals++;
+        void requestApproval(message.request, message.id ?? approvals);
+        return;
+    }
+  };
+
+  const appendLedger = async (
+    raw: unknown,
+    options: AgentLedgerOptions,
+    id: AgentMessageId | undefined,
+  ): Promise<void> => {
+    try {
+      const event = parseExperienceEvent(raw);
+      if (host.services === undefined) throw serviceUnavailable('appendLedger');
+      await host.services.appendLedger(host.ref, event, options);
+      if (id !== undefined) send({ type: 'ledger_ack', id, ok: true });
+    } catch (error) {
+      host.logger.warn('An agent ledger event was not recorded', {
+        agentId: host.ref.id,
+        error: errorMessage(error),
+      });
+      if (id !== undefined) send({ type: 'ledger_ack', id, ok: false, error: errorMessage(error) });
+    }
+  };
+
+  const requestApproval = async (raw: unknown, id: AgentMessageId): Promise<void> => {
+    let decision: AgentApprovalDecision;
+    const request = parseApprovalRequest(raw);
+    if (typeof request === 'string') {
+      decision = { approved: false, reason: `invalid approval request: ${request}` };
+    } else if (host.services === undefined) {
+      decision = { approved: false, reason: serviceUnavailable('requestApproval').message };
+    } else {
+      try {
+        decision = await host.services.requestApproval(host.ref, request, ops.signal);
+      } catch (error) {
+        // Fail closed: an approval that could not be obtained is a rejection.
+        decision = { approved: false, reason: `approval failed: ${errorMessage(error)}` };
+      }
+    }
+    const reply: Record<string, unknown> = {
+      type: 'approval_decision',
+      id,
+      approved: decision.approved === true,
+    };
+    if (decision.reason !== undefined && decision.reason !== null)
+      reply['reason'] = decision.reason;
+    send(reply);
+  };
+
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    pending += chunk;
+    let nl = pending.indexOf('\n');
+    while (nl !== -1) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      handle(line.endsWith('\r') ? line.slice(0, -1) : line);
+      nl = pending.indexOf('\n');
+    }
+    if (pending.length > MAX_AGENT_LINE) {
+      handle(pending.slice(0, MAX_AGENT_LINE));
+      pending = '';
+    }
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    stderr += chunk;
+    if (stderr.length > stderrLimit * 2) stderr = stderr.slice(-stderrLimit);
+  });
+  // The agent may exit without reading its answers: a broken pipe is not our failure.
+  child.stdin.on('error', () => undefined);
+
+  // Called once the leader has exited and its pipes are drained (or cut).
+  const settle = (): void => {
+    if (finished || exit === undefined) return;
+    if (pending.length > 0) {
+      handle(pending);
+      pending = '';
+    }
+    const tail = stderr.slice(-stderrLimit).trim();
+    const { code, signal } = exit;
+    if (code === 0) {
+      finish({ ok: true, value: result });
+      return;
+    }
+    const what =
+      code !== null ? `exited with code ${code}` : `was killed by ${signal ?? 'a signal'}`;
+    const message = tail === '' ? `Agent process "${spec.command}" ${what}` : tail;
+    finish({
+      ok: false,
+      failure: createFailureSignal('runtime', message, { exit_code: code }),
+      error: undefined,
+    });
+  };
+
+  child.once('spawn', () => host.started(pid ?? null));
+  child.on('error', (error) => {
+    if (pid === undefined) finish(startFailure(spec, error));
+    else host.logger.warn('Agent process error', { agentId: host.ref.id, error: error.message });
+  });
+  child.once('exit', (code, signal) => {
+    exit = { code, signal };
+    // Whatever the agent left behind in its group goes with it.
+    if (pid !== undefined) signalGroup(pid, 'SIGKILL');
+    drainTimer = host.clock.setTimeout(() => {
+      child.stdout.destroy();
+      child.stderr.destroy();
+      settle();
+    }, PIPE_DRAIN_MS);
+  });
+  child.once('close', () => settle());
+
+  return {
+    done: done.promise,
+    async stop(graceMs: number): Promise<void> {
+      if (!finished && exit === undefined && pid !== undefined && killTimer === undefined) {
+        if (graceMs <= 0) signalGroup(pid, 'SIGKILL');
+        else {
+          signalGroup(pid, 'SIGTERM');
+          if (Number.isFinite(graceMs))
+            killTimer = host.clock.setTimeout(() => signalGroup(pid, 'SIGKILL'), graceMs);
+        }
+      }
+      await done.promise;
+    },
+  };
+}
+
+function startFailure(spec: ProcessAgentSpec, error: unknown): RunOutcome {
+  return {
+    ok: false,
+    failure: createFailureSignal(
+      'runtime',
+      `Could not start agent process "${spec.command}": ${errorMessage(error)}`,
+    ),
+    error,
+  };
+}

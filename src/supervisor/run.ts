@@ -1,0 +1,55 @@
+/**
+ * One run of a child, as the supervisor drives it: the host callbacks a runner reports to and
+ * the handle it hands back. Internal to the supervisor.
+ *
+ * @module
+ */
+import type { FailureSignal } from '../recovery/recovery-types.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import type { AgentRef, SupervisorServices } from './agent.js';
+
+/** How a run ended. */
+export type RunOutcome =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly failure: FailureSignal; readonly error: unknown };
+
+/** What a runner reports to (the supervisor's side of one run). */
+export interface RunHost {
+  readonly ref: AgentRef;
+  readonly config: unknown;
+  readonly clock: Clock;
+  readonly services: SupervisorServices | undefined;
+  readonly logger: Logger;
+  /** The run is up (a process has spawned). */
+  started(pid: number | null): void;
+  /** The agent produced output. */
+  output(text: string): void;
+  /** The agent showed a sign of life. */
+  alive(): void;
+  /** The agent is waiting for work (`true`) or busy again (`false`). */
+  setIdle(idle: boolean): void;
+}
+
+/** A run in progress. */
+export interface RunHandle {
+  /** Settles exactly once, when the run has ended (or was abandoned by `stop`). */
+  readonly done: Promise<RunOutcome>;
+  /** Ends the run: abort (function) or SIGTERM then SIGKILL after `graceMs` (process). */
+  stop(graceMs: number): Promise<void>;
+}
+
+/** A promise with its resolver, for Node 20 (no `Promise.withResolvers`). */
+export interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+}
+
+/** Creates a {@link Deferred}. */
+export function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}

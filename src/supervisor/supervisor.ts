@@ -1,0 +1,1096 @@
+/**
+ * The supervisor: starts agents (in-process functions, external processes, nested supervisors),
+ * keeps their status and registry module state current, publishes every transition on the bus,
+ * and restarts them by OTP rules — strategy, restart type, restart intensity with escalation,
+ * exponential backoff with jitter on the injected clock. A failure hook lets the kernel's
+ * self-healing decide before the default rules apply.
+ *
+ * @example
+ * const supervisor = createSupervisor({ bus, strategy: 'one_for_one' });
+ * const agent = await supervisor.spawn({
+ *   name: 'researcher',
+ *   restart: 'transient',
+ *   run: async (ctx) => {
+ *     ctx.output('working');
+ *     return 42;
+ *   },
+ * });
+ * const outcome = await agent.wait(); // { reason: 'completed', result: 42, … }
+ * await supervisor.close();
+ *
+ * @module
+ */
+import type { EventBus } from '../bus/event-bus.js';
+import type { KernelEvent, ModuleState } from '../bus/kernel-event.js';
+import { KernelError, errorMessage } from '../errors.js';
+import { createFailureSignal, type FailureSignal } from '../recovery/recovery-types.js';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
+import { createUuidV7, type IdGenerator } from '../util/ids.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+import { systemRandom, type Random } from '../util/random.js';
+import {
+  failureFromError,
+  moduleStateOf,
+  serviceUnavailable,
+  type AgentApprovalDecision,
+  type AgentApprovalRequest,
+  type AgentContext,
+  type AgentEndReason,
+  type AgentInfo,
+  type AgentKind,
+  type AgentLedgerOptions,
+  type AgentOutcome,
+  type AgentRef,
+  type AgentSpec,
+  type AgentStatus,
+  type FailureDirective,
+  type FailureHook,
+  type FunctionAgentSpec,
+  type ModuleStatePort,
+  type NestedSupervisorSpec,
+  type ProcessAgentSpec,
+  type SupervisorChildSpec,
+  type SupervisorServices,
+} from './agent.js';
+import {
+  runAgentGroup,
+  type AgentGroupInput,
+  type AgentGroupOptions,
+  type AgentGroupResult,
+} from './agent-group.js';
+import { startProcessRun } from './process-agent.js';
+import {
+  RESTART_STRATEGIES,
+  RESTART_TYPES,
+  backoffDelay,
+  createRestartIntensity,
+  resolveBackoff,
+  resolveIntensity,
+  restartScope,
+  shouldRestart,
+  type BackoffPolicy,
+  type RestartIntensity,
+  type RestartIntensityCounter,
+  type RestartStrategy,
+  type RestartType,
+} from './restart-strategy.js';
+import { deferred, type Deferred, type RunHandle, type RunHost, type RunOutcome } from './run.js';
+import type { ExperienceEvent } from '../ledger/experience-event.js';
+
+/** Options for {@link createSupervisor}. */
+export interface SupervisorOptions {
+  /** The supervisor's id (`SupervisorEscalated.supervisorId`; default: a new UUIDv7). */
+  readonly id?: string | undefined;
+  /** A name for diagnostics (default `supervisor`). */
+  readonly name?: string | undefined;
+  /** Default `one_for_one`. */
+  readonly strategy?: RestartStrategy | undefined;
+  /** Default: 3 restarts in 5 s. */
+  readonly intensity?: Partial<RestartIntensity> | undefined;
+  /** Default: 100 ms doubling to 30 s, 20 % jitter. */
+  readonly backoff?: Partial<BackoffPolicy> | undefined;
+  /** Children started, in order, by {@link Supervisor.start}. */
+  readonly children?: readonly AgentSpec[] | undefined;
+  /** Where transitions are published (none: nothing is published). */
+  readonly bus?: EventBus | undefined;
+  readonly clock?: Clock | undefined;
+  /** Jitter and ids. */
+  readonly random?: Random | undefined;
+  readonly ids?: IdGenerator | undefined;
+  readonly logger?: Logger | undefined;
+  /** Approvals and ledger for agents (the kernel provides them). */
+  readonly services?: SupervisorServices | undefined;
+  /** Where each agent's module state is kept (the kernel's registry). */
+  readonly modules?: ModuleStatePort | undefined;
+  /** Consulted on every failure before the restart rules (the kernel's self-healing). */
+  readonly onFailure?: FailureHook | undefined;
+  /** Default stop grace for children that set none (default 5000 ms). */
+  readonly shutdownMs?: number | undefined;
+  /** Finished agents kept for `list`/`wait` before the oldest are forgotten (default 1000). */
+  readonly keepFinished?: number | undefined;
+}
+
+/** A supervisor's own state. */
+export type SupervisorStatus = 'running' | 'escalated' | 'closing' | 'closed';
+
+/** A started agent. */
+export interface AgentHandle<R = unknown> {
+  readonly id: string;
+  readonly name: string;
+  /** The agent now. */
+  info(): AgentInfo;
+  /** Resolves when the agent has finished for good (never rejects). */
+  wait(): Promise<AgentOutcome<R>>;
+  /** Stops the agent for good (no restart). */
+  kill(): Promise<AgentOutcome<R>>;
+}
+
+/** Creates a supervisor. Call {@link Supervisor.start} to start `options.children`. */
+export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
+  return new Supervisor(options);
+}
+
+interface Shared {
+  readonly bus: EventBus | undefined;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly ids: IdGenerator;
+  readonly logger: Logger;
+  readonly services: SupervisorServices | undefined;
+  readonly modules: ModuleStatePort | undefined;
+  readonly onFailure: FailureHook | undefined;
+  readonly shutdownMs: number;
+  readonly keepFinished: number;
+}
+
+/** The supervisor's side of a run, used by the agent context. */
+interface Internals {
+  readonly shared: Shared;
+  started(child: Child, gen: number, pid: number | null): void;
+  output(child: Child, gen: number, text: string): void;
+  alive(child: Child, gen: number): void;
+  idle(child: Child, gen: number, idle: boolean): void;
+}
+
+/**
+ * Set just before a nested supervisor is constructed, so that it shares its parent's bus, clock,
+ * services and hook without a public constructor parameter for it.
+ */
+let inheritedShared: Shared | undefined;
+
+const LIVE: ReadonlySet<AgentStatus> = new Set(['starting', 'running', 'idle']);
+
+/** One supervised child and its state across runs. */
+class Child {
+  status: AgentStatus = 'starting';
+  moduleState: ModuleState | undefined;
+  attempt = 0;
+  restarts = 0;
+  /** Restarts since the last run that lasted `resetMs`: the backoff exponent. */
+  consecutive = 0;
+  generation = 0;
+  /** The generation of the run in progress (0: none); later reports from other runs are ignored. */
+  activeGen = 0;
+  /** The pending delayed restart this child is part of. */
+  restartTimer: TimerHandle | undefined;
+  lastFailure: FailureSignal | null = null;
+  result: unknown = undefined;
+  pid: number | null = null;
+  startedAtMs: number | null = null;
+  stoppedAtMs: number | null = null;
+  run: RunHandle | undefined;
+  /** A stop is in progress: the run's end is the stopper's to handle. */
+  stopping = false;
+  /** Set when the heartbeat timed out: the run's end is this failure. */
+  heartbeatFailure: FailureSignal | undefined;
+  heartbeatTimer: TimerHandle | undefined;
+  hookCancel: AbortController | undefined;
+  nested: Supervisor | undefined;
+  outcome: AgentOutcome | undefined;
+  ended: Deferred<AgentOutcome> | undefined;
+  moduleWrite: Promise<void> | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly spec: AgentSpec,
+    readonly kind: AgentKind,
+    readonly restart: RestartType,
+    public config: unknown,
+  ) {}
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  ref(): AgentRef {
+    return { id: this.id, name: this.spec.name, attempt: this.attempt, restarts: this.restarts };
+  }
+}
+
+/** The context of one in-process run. */
+class FunctionContext implements AgentContext {
+  readonly #internals: Internals;
+  readonly #child: Child;
+  readonly #gen: number;
+  readonly signal: AbortSignal;
+  readonly attempt: number;
+  readonly restarts: number;
+  readonly config: unknown;
+
+  constructor(internals: Internals, child: Child, gen: number, signal: AbortSignal) {
+    this.#internals = internals;
+    this.#child = child;
+    this.#gen = gen;
+    this.signal = signal;
+    this.attempt = child.attempt;
+    this.restarts = child.restarts;
+    this.config = child.config;
+  }
+
+  get agentId(): string {
+    return this.#child.id;
+  }
+
+  get name(): string {
+    return this.#child.name;
+  }
+
+  get clock(): Clock {
+    return this.#internals.shared.clock;
+  }
+
+  output(text: string): void {
+    if (typeof text !== 'string')
+      throw new KernelError('INVALID_ARGUMENT', 'ctx.output() takes a string; JSON.stringify it');
+    this.#internals.output(this.#child, this.#gen, text);
+  }
+
+  heartbeat(): void {
+    this.#internals.alive(this.#child, this.#gen);
+  }
+
+  idle(): void {
+    this.#internals.idle(this.#child, this.#gen, true);
+  }
+
+  busy(): void {
+    this.#internals.idle(this.#child, this.#gen, false);
+  }
+
+  requestApproval(request: AgentApprovalRequest): Promise<AgentApprovalDecision> {
+    const services = this.#internals.shared.services;
+    if (services === undefined) return Promise.reject(serviceUnavailable('requestApproval'));
+    return services.requestApproval(this.#ref(), request, this.signal);
+  }
+
+  appendLedger(event: ExperienceEvent, options: AgentLedgerOptions = {}): Promise<unknown> {
+    const services = this.#internals.shared.services;
+    if (services === undefined) return Promise.reject(serviceUnavailable('appendLedger'));
+    return services.appendLedger(this.#ref(), event, options);
+  }
+
+  #ref(): AgentRef {
+    return {
+      id: this.#child.id,
+      name: this.#child.name,
+      attempt: this.attempt,
+      restarts: this.restarts,
+    };
+  }
+}
+
+function startFunctionRun(
+  internals: Internals,
+  child: Child,
+  gen: number,
+  run: (ctx: AgentContext) => unknown,
+  graceDefault: number,
+): RunHandle {
+  const controller = new AbortController();
+  const done = deferred<RunOutcome>();
+  const ctx = new FunctionContext(internals, child, gen, controller.signal);
+  internals.started(child, gen, null);
+  const fail = (error: unknown): void =>
+    done.resolve({ ok: false, failure: failureFromError(error), error });
+  try {
+    Promise.resolve(run(ctx)).then((value) => done.resolve({ ok: true, value }), fail);
+  } catch (error) {
+    fail(error);
+  }
+  return {
+    done: done.promise,
+    async stop(graceMs = graceDefault): Promise<void> {
+      controller.abort(
+        new KernelError('AGENT_STOPPED', `Agent "${child.name}" was stopped by its supervisor`),
+      );
+      const clock = internals.shared.clock;
+      // A function that ignores its signal cannot be killed: after the grace it is abandoned.
+      const timer = Number.isFinite(graceMs)
+        ? clock.setTimeout(() => {
+            const error = new KernelError(
+              'AGENT_STOPPED',
+              `Agent "${child.name}" ignored its abort signal for ${graceMs} ms and was abandoned`,
+            );
+            done.resolve({ ok: false, failure: failureFromError(error), error });
+          }, graceMs)
+        : undefined;
+      await done.promise;
+      if (timer !== undefined) clock.clearTimeout(timer);
+    },
+  };
+}
+
+function bad(message: string): KernelError {
+  return new KernelError('INVALID_ARGUMENT', message);
+}
+
+function kindOf(spec: AgentSpec): AgentKind {
+  if (typeof spec !== 'object' || spec === null)
+    throw bad('An agent spec must be an object with a name and one of run, command, supervisor');
+  const s = spec as Partial<FunctionAgentSpec & ProcessAgentSpec & SupervisorChildSpec>;
+  if (typeof s.name !== 'string' || s.name === '')
+    throw bad('An agent spec needs a non-empty string name');
+  const kinds = [s.run !== undefined, s.command !== undefined, s.supervisor !== undefined];
+  if (kinds.filter(Boolean).length !== 1)
+    throw bad(
+      `Agent "${s.name}" must have exactly one of run (a function), command (a process) or supervisor (nested children)`,
+    );
+  if (s.run !== undefined) {
+    if (typeof s.run !== 'function') throw bad(`Agent "${s.name}": run must be a function`);
+    return 'function';
+  }
+  if (s.command !== undefined) {
+    if (typeof s.command !== 'string' || s.command === '')
+      throw bad(`Agent "${s.name}": command must be a non-empty string`);
+    if (
+      s.args !== undefined &&
+      !(Array.isArray(s.args) && s.args.every((a) => typeof a === 'string'))
+    )
+      throw bad(`Agent "${s.name}": args must be an array of strings`);
+    if (
+      s.env !== undefined &&
+      (typeof s.env !== 'object' ||
+        s.env === null ||
+        !Object.values(s.env).every((v) => typeof v === 'string'))
+    )
+      throw bad(`Agent "${s.name}": env must map names to string values`);
+    if (s.cwd !== undefined && typeof s.cwd !== 'string')
+      throw bad(`Agent "${s.name}": cwd must be a string`);
+    return 'process';
+  }
+  const nested = s.supervisor as Partial<NestedSupervisorSpec> | null;
+  if (typeof nested !== 'object' || nested === null || !Array.isArray(nested.children))
+    throw bad(`Agent "${s.name}": supervisor must be an object with a children array`);
+  return 'supervisor';
+}
+
+function checkStrategy(strategy: unknown): RestartStrategy {
+  if (!RESTART_STRATEGIES.includes(strategy as RestartStrategy))
+    throw bad(`strategy must be one of ${RESTART_STRATEGIES.join(', ')}, got ${String(strategy)}`);
+  return strategy as RestartStrategy;
+}
+
+/** Checks a spec (recursively for nested supervisors); `INVALID_ARGUMENT` when it is wrong. */
+export function validateAgentSpec(spec: AgentSpec): AgentKind {
+  const kind = kindOf(spec);
+  if (spec.restart !== undefined && !RESTART_TYPES.includes(spec.restart))
+    throw bad(`Agent "${spec.name}": restart must be one of ${RESTART_TYPES.join(', ')}`);
+  const hb = spec.heartbeatTimeoutMs;
+  if (hb !== undefined && !(typeof hb === 'number' && hb > 0 && Number.isFinite(hb)))
+    throw bad(`Agent "${spec.name}": heartbeatTimeoutMs must be a positive number of ms`);
+  const sd = spec.shutdownMs;
+  if (sd !== undefined && !(typeof sd === 'number' && sd >= 0))
+    throw bad(`Agent "${spec.name}": shutdownMs must be a number ≥ 0 (Infinity waits forever)`);
+  if (spec.patch !== undefined && typeof spec.patch !== 'function')
+    throw bad(`Agent "${spec.name}": patch must be a function`);
+  if (kind === 'supervisor') {
+    const nested = (spec as SupervisorChildSpec).supervisor;
+    checkStrategy(nested.strategy ?? 'one_for_one');
+    resolveIntensity(nested.intensity);
+    resolveBackoff(nested.backoff);
+    for (const child of nested.children) validateAgentSpec(child);
+  }
+  return kind;
+}
+
+/**
+ * A supervisor of agents. Children start in order and stop in reverse; failures are handled
+ * one at a time, in order, like an OTP supervisor's mailbox.
+ */
+export class Supervisor implements AsyncDisposable {
+  /** The supervisor's id (a nested supervisor has its child entry's id). */
+  readonly id: string;
+  readonly name: string;
+  readonly #shared: Shared;
+  readonly #strategy: RestartStrategy;
+  readonly #backoff: BackoffPolicy;
+  readonly #resetMs: number;
+  readonly #intensityPolicy: RestartIntensity;
+  readonly #intensity: RestartIntensityCounter;
+  readonly #initial: readonly AgentSpec[];
+  readonly #children: Child[] = [];
+  readonly #byId = new Map<string, Child>();
+  readonly #finished: Child[] = [];
+  readonly #timers = new Set<TimerHandle>();
+  readonly #internals: Internals;
+  #queue: Promise<void> = Promise.resolve();
+  #status: SupervisorStatus = 'running';
+  #started = false;
+  #closing: Promise<void> | undefined;
+  /** Set for a nested supervisor: settles when it is done (all children finished, or escalated). */
+  #completion: Deferred<KernelError | undefined> | undefined;
+
+  /** Prefer {@link createSupervisor}. */
+  constructor(options: SupervisorOptions = {}) {
+    const shared = inheritedShared;
+    inheritedShared = undefined;
+    const clock = shared?.clock ?? options.clock ?? systemClock;
+    const random = shared?.random ?? options.random ?? systemRandom;
+    const shutdownMs = options.shutdownMs ?? 5_000;
+    if (typeof shutdownMs !== 'number' || !(shutdownMs >= 0))
+      throw bad('shutdownMs must be a number ≥ 0');
+    const keepFinished = options.keepFinished ?? 1_000;
+    if (!Number.isSafeInteger(keepFinished) || keepFinished < 0)
+      throw bad('keepFinished must be an integer ≥ 0');
+    if (options.onFailure !== undefined && typeof options.onFailure !== 'function')
+      throw bad('onFailure must be an async function returning a FailureDirective');
+    this.#shared = shared ?? {
+      bus: options.bus,
+      clock,
+      random,
+      ids: options.ids ?? createUuidV7({ clock, random }),
+      logger: options.logger ?? silentLogger,
+      services: options.services,
+      modules: options.modules,
+      onFailure: options.onFailure,
+      shutdownMs,
+      keepFinished,
+    };
+    this.id = options.id ?? this.#shared.ids();
+    this.name = options.name ?? 'supervisor';
+    this.#strategy = checkStrategy(options.strategy ?? 'one_for_one');
+    this.#intensityPolicy = resolveIntensity(options.intensity);
+    this.#intensity = createRestartIntensity(this.#intensityPolicy, clock);
+    this.#backoff = resolveBackoff(options.backoff);
+    this.#resetMs = this.#backoff.resetMs ?? this.#intensityPolicy.periodMs;
+    const initial = options.children ?? [];
+    for (const spec of initial) validateAgentSpec(spec);
+    this.#initial = initial;
+    this.#internals = {
+      shared: this.#shared,
+      started: (child, gen, pid) => this.#onStarted(child, gen, pid),
+      output: (child, gen, text) => {
+        if (gen !== child.activeGen) return;
+        this.#publish({
+          type: 'AgentOutput',
+          sessionId: child.spec.sessionId ?? child.id,
+          agentId: child.id,
+          output: text,
+        });
+        this.#armHeartbeat(child, gen);
+      },
+      alive: (child, gen) => {
+        if (gen === child.activeGen) this.#armHeartbeat(child, gen);
+      },
+      idle: (child, gen, idle) => {
+        if (gen !== child.activeGen) return;
+        if (idle && child.status === 'running') this.#setStatus(child, 'idle');
+        else if (!idle && child.status === 'idle') this.#setStatus(child, 'running');
+      },
+    };
+  }
+
+  /** `running`, `escalated` (gave up after too many restarts), `closing` or `closed`. */
+  get status(): SupervisorStatus {
+    return this.#status;
+  }
+
+  /** Starts `options.children` in order (once; later calls do nothing). */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    for (const spec of this.#initial) await this.#spawn(spec);
+    this.#checkCompletion();
+  }
+
+  /** Starts an agent after the existing children; resolves once it is running (or has ended). */
+  async spawn<C = unknown, R = unknown>(spec: AgentSpec<C, R>): Promise<AgentHandle<R>> {
+    const child = await this.#spawn(spec as AgentSpec);
+    return this.#handle<R>(child);
+  }
+
+  /** Starts an agent and waits until it has finished for good. */
+  async run<C = unknown, R = unknown>(spec: AgentSpec<C, R>): Promise<AgentOutcome<R>> {
+    return (await this.spawn(spec)).wait();
+  }
+
+  /** Starts a group of agents and waits for all of them (see {@link runAgentGroup}). */
+  group<R = unknown>(
+    input: AgentGroupInput,
+    options: AgentGroupOptions = {},
+  ): Promise<AgentGroupResult<R>> {
+    return runAgentGroup<R>(
+      {
+        ids: this.#shared.ids,
+        publish: (event) => this.#publish(event),
+        validate: (spec) => void validateAgentSpec(spec),
+        spawn: (spec) => this.spawn(spec),
+      },
+      input,
+      options,
+    );
+  }
+
+  /** Resolves when the agent has finished for good; `UNKNOWN_AGENT` for an unknown id. */
+  wait<R = unknown>(id: string): Promise<AgentOutcome<R>> {
+    const found = this.#find(id);
+    if (found === undefined) return Promise.reject(unknownAgent(id));
+    return waitFor<R>(found.child);
+  }
+
+  /** Stops an agent for good (SIGTERM, then SIGKILL after its grace, for a process). */
+  kill<R = unknown>(id: string): Promise<AgentOutcome<R>> {
+    const found = this.#find(id);
+    if (found === undefined) return Promise.reject(unknownAgent(id));
+    return found.owner.#kill<R>(found.child);
+  }
+
+  #kill<R>(child: Child): Promise<AgentOutcome<R>> {
+    if (child.outcome !== undefined) return waitFor<R>(child);
+    child.hookCancel?.abort();
+    return this.#enqueue(() => this.#end(child, 'stopped')).then(() => waitFor<R>(child));
+  }
+
+  /** One agent (this supervisor's or a nested one's), or undefined. */
+  get(id: string): AgentInfo | undefined {
+    const found = this.#find(id);
+    return found === undefined ? undefined : found.owner.#info(found.child);
+  }
+
+  /** Every agent, in start order, each nested supervisor followed by its own children. */
+  list(): AgentInfo[] {
+    const out: AgentInfo[] = [];
+    for (const child of this.#children) {
+      out.push(this.#info(child));
+      if (child.nested !== undefined) out.push(...child.nested.list());
+    }
+    return out;
+  }
+
+  /** Stops every child in reverse start order (no restarts), then waits for registry writes. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  /** Same as {@link Supervisor.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #close(): Promise<void> {
+    if (this.#status === 'running') this.#status = 'closing';
+    this.#cancelTimers();
+    for (const child of this.#children) child.hookCancel?.abort();
+    await this.#enqueue(() => this.#stopAll());
+    await Promise.all(this.#children.map((c) => c.moduleWrite ?? Promise.resolve()));
+    this.#status = 'closed';
+    this.#completion?.resolve(undefined);
+  }
+
+  // ── internals ──────────────────────────────────────────────────────────────────────────────
+
+  #find(id: string): { owner: Supervisor; child: Child } | undefined {
+    const child = this.#byId.get(id);
+    if (child !== undefined) return { owner: this, child };
+    for (const c of this.#children) {
+      if (c.nested === undefined) continue;
+      const found = c.nested.#find(id);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+
+  #handle<R>(child: Child): AgentHandle<R> {
+    return {
+      id: child.id,
+      name: child.name,
+      info: () => this.#info(child),
+      wait: () => waitFor<R>(child),
+      kill: () => this.#kill<R>(child),
+    };
+  }
+
+  #info(child: Child): AgentInfo {
+    return {
+      id: child.id,
+      name: child.name,
+      kind: child.kind,
+      status: child.status,
+      restart: child.restart,
+      restarts: child.restarts,
+      lastError: child.lastFailure?.message ?? null,
+      pid: child.pid,
+      startedAtMs: child.startedAtMs,
+      stoppedAtMs: child.stoppedAtMs,
+      supervisorId: this.id,
+    };
+  }
+
+  #assertOpen(): void {
+    if (this.#status === 'escalated')
+      throw new KernelError(
+        'SUPERVISOR_ESCALATED',
+        `Supervisor "${this.name}" gave up after exceeding its restart intensity; close it and create a new one`,
+        { details: { supervisorId: this.id } },
+      );
+    if (this.#status !== 'running')
+      throw new KernelError('CLOSED', `Supervisor "${this.name}" is closed; create a new one`);
+  }
+
+  async #spawn(spec: AgentSpec): Promise<Child> {
+    this.#assertOpen();
+    const kind = validateAgentSpec(spec);
+    const restart = spec.restart ?? 'transient';
+    const child = new Child(this.#shared.ids(), spec, kind, restart, spec.config);
+    this.#children.push(child);
+    this.#byId.set(child.id, child);
+    this.#publish({ type: 'AgentCreated', id: child.id, name: child.name });
+    this.#writeModule(child, 'starting');
+    await this.#enqueue(() => this.#startChild(child));
+    return child;
+  }
+
+  #enqueue(task: () => Promise<void> | void): Promise<void> {
+    const next = this.#queue.then(task);
+    this.#queue = next.catch((error: unknown) =>
+      this.#shared.logger.error('Supervisor task failed', {
+        supervisorId: this.id,
+        error: errorMessage(error),
+      }),
+    );
+    return next;
+  }
+
+  #publish(event: KernelEvent): void {
+    const bus = this.#shared.bus;
+    if (bus === undefined) return;
+    try {
+      bus.publish(event);
+    } catch (error) {
+      // The bus closes before the supervisor during a kernel shutdown.
+      this.#shared.logger.debug('Supervisor event not published', {
+        type: event.type,
+        error: errorMessage(error),
+      });
+    }
+  }
+
+  #setStatus(child: Child, status: AgentStatus): void {
+    child.status = status;
+    this.#writeModule(child, moduleStateOf(status));
+  }
+
+  #writeModule(child: Child, state: ModuleState): void {
+    const port = this.#shared.modules;
+    if (port === undefined || child.moduleState === state) return;
+    const first = child.moduleState === undefined;
+    child.moduleState = state;
+    const write = first
+      ? () =>
+          port.upsertModule(
+            {
+              id: child.id,
+              name: child.name,
+              version: child.spec.version ?? '0.0.0',
+              kind: 'native',
+              description: child.spec.description ?? null,
+            },
+            state,
+          )
+      : () => port.setModuleState(child.id, state);
+    child.moduleWrite = (child.moduleWrite ?? Promise.resolve()).then(write).then(
+      () => undefined,
+      (error: unknown) =>
+        this.#shared.logger.warn('Agent module state not recorded', {
+          agentId: child.id,
+          state,
+          error: errorMessage(error),
+        }),
+    );
+  }
+
+  #grace(child: Child): number {
+    if (child.spec.shutdownMs !== undefined) return child.spec.shutdownMs;
+    return child.kind === 'supervisor' ? Number.POSITIVE_INFINITY : this.#shared.shutdownMs;
+  }
+
+  /** Starts one run; resolves once it is running or has already ended. */
+  async #startChild(child: Child): Promise<void> {
+    if (child.outcome !== undefined || child.run !== undefined || this.#status !== 'running')
+      return;
+    const gen = ++child.generation;
+    child.activeGen = gen;
+    child.attempt++;
+    child.heartbeatFailure = undefined;
+    child.pid = null;
+    child.startedAtMs = this.#shared.clock.now();
+    this.#setStatus(child, 'starting');
+    let run: RunHandle;
+    let up: Promise<unknown> | undefined;
+    if (child.kind === 'process') {
+      const started = deferred<void>();
+      run = startProcessRun(child.spec as ProcessAgentSpec, this.#processHost(child, gen, started));
+      up = Promise.race([started.promise, run.done]);
+    } else {
+      const fn =
+        child.kind === 'function'
+          ? (child.spec as FunctionAgentSpec).run
+          : this.#nestedRun(child, (child.spec as SupervisorChildSpec).supervisor);
+      run = startFunctionRun(this.#internals, child, gen, fn, this.#grace(child));
+    }
+    child.run = run;
+    void run.done.then((outcome) => this.#onRunEnd(child, gen, outcome));
+    this.#armHeartbeat(child, gen);
+    if (up !== undefined) await up;
+  }
+
+  #processHost(child: Child, gen: number, started: Deferred<void>): RunHost {
+    const internals = this.#internals;
+    return {
+      ref: child.ref(),
+      config: child.config,
+      clock: this.#shared.clock,
+      services: this.#shared.services,
+      logger: this.#shared.logger,
+      started: (pid) => {
+        internals.started(child, gen, pid);
+        started.resolve();
+      },
+      output: (text) => internals.output(child, gen, text),
+      alive: () => internals.alive(child, gen),
+      setIdle: (idle) => internals.idle(child, gen, idle),
+    };
+  }
+
+  #nestedRun(child: Child, spec: NestedSupervisorSpec): (ctx: AgentContext) => Promise<undefined> {
+    return async (ctx) => {
+      inheritedShared = this.#shared;
+      const nested = new Supervisor({
+        id: child.id,
+        name: child.name,
+        strategy: spec.strategy,
+        intensity: { ...this.#intensityPolicy, ...spec.intensity },
+        backoff: { ...this.#backoff, ...spec.backoff },
+        children: spec.children,
+      });
+      const completion = deferred<KernelError | undefined>();
+      nested.#completion = completion;
+      child.nested = nested;
+      const stop = (): void => void nested.close();
+      ctx.signal.addEventListener('abort', stop, { once: true });
+      try {
+        await nested.start();
+        const escalation = await completion.promise;
+        if (escalation !== undefined) throw escalation;
+        return undefined;
+      } finally {
+        ctx.signal.removeEventListener('abort', stop);
+      }
+    };
+  }
+
+  #onStarted(child: Child, gen: number, pid: number | null): void {
+    if (gen !== child.activeGen) return;
+    child.pid = pid;
+    if (child.stopping) return;
+    this.#setStatus(child, 'running');
+    this.#publish({ type: 'AgentStarted', id: child.id });
+  }
+
+  #armHeartbeat(child: Child, gen: number): void {
+    const ms = child.spec.heartbeatTimeoutMs;
+    if (ms === undefined) return;
+    const clock = this.#shared.clock;
+    if (child.heartbeatTimer !== undefined) clock.clearTimeout(child.heartbeatTimer);
+    child.heartbeatTimer = clock.setTimeout(() => {
+      child.heartbeatTimer = undefined;
+      const run = child.run;
+      if (gen !== child.activeGen || run === undefined || child.stopping) return;
+      child.heartbeatFailure = createFailureSignal(
+        'runtime',
+        `Agent "${child.name}" sent no heartbeat for ${ms} ms`,
+      );
+      void run.stop(this.#grace(child));
+    }, ms);
+  }
+
+  #clearHeartbeat(child: Child): void {
+    if (child.heartbeatTimer === undefined) return;
+    this.#shared.clock.clearTimeout(child.heartbeatTimer);
+    child.heartbeatTimer = undefined;
+  }
+
+  #onRunEnd(child: Child, gen: number, ended: RunOutcome): void {
+    if (gen !== child.activeGen) return;
+    const now = this.#shared.clock.now();
+    child.activeGen = 0;
+    child.run = undefined;
+    child.pid = null;
+    child.stoppedAtMs = now;
+    this.#clearHeartbeat(child);
+    if (child.stopping || child.outcome !== undefined || this.#status !== 'running') return;
+    if (child.startedAtMs !== null && now - child.startedAtMs >= this.#resetMs)
+      child.consecutive = 0;
+    const outcome: RunOutcome =
+      child.heartbeatFailure === undefined
+        ? ended
+        : {
+            ok: false,
+            failure: child.heartbeatFailure,
+            error: new KernelError('HEARTBEAT_TIMEOUT', child.heartbeatFailure.message),
+          };
+    if (outcome.ok) {
+      child.result = outcome.value;
+      if (child.restart === 'permanent') {
+        this.#setStatus(child, 'stopped');
+        this.#publish({ type: 'AgentStopped', id: child.id });
+        void this.#enqueue(() => this.#restart(child, gen, undefined));
+      } else {
+        void this.#enqueue(() => this.#end(child, 'completed'));
+      }
+      return;
+    }
+    child.lastFailure = outcome.failure;
+    this.#setStatus(child, 'failed');
+    this.#publish({ type: 'AgentFailed', id: child.id, error: outcome.failure.message });
+    void this.#afterFailure(child, gen, outcome.failure, outcome.error);
+  }
+
+  async #afterFailure(
+    child: Child,
+    gen: number,
+    signal: FailureSignal,
+    error: unknown,
+  ): Promise<void> {
+    let directive: FailureDirective = { action: 'default' };
+    const hook = this.#shared.onFailure;
+    if (hook !== undefined) {
+      const cancel = new AbortController();
+      child.hookCancel = cancel;
+      try {
+        directive = checkDirective(
+          await hook({
+            agent: this.#info(child),
+            spec: child.spec,
+            config: child.config,
+            signal,
+            error,
+            attempt: child.attempt,
+            restarts: child.restarts,
+            cancel: cancel.signal,
+          }),
+        );
+      } catch (hookError) {
+        this.#shared.logger.error('The failure hook failed; applying the restart rules', {
+          agentId: child.id,
+          error: errorMessage(hookError),
+        });
+      } finally {
+        if (child.hookCancel === cancel) child.hookCancel = undefined;
+      }
+    }
+    await this.#enqueue(() => this.#decide(child, gen, directive));
+  }
+
+  async #decide(child: Child, gen: number, directive: FailureDirective): Promise<void> {
+    if (
+      gen !== child.generation ||
+      child.run !== undefined ||
+      child.outcome !== undefined ||
+      this.#status !== 'running'
+    )
+      return;
+    switch (directive.action) {
+      case 'stop':
+        await this.#end(child, 'failed');
+        return;
+      case 'restart':
+        if (directive.config !== undefined) child.config = directive.config;
+        await this.#restart(child, gen, directive.delayMs);
+        return;
+      default:
+        if (shouldRestart(child.restart, true)) await this.#restart(child, gen, undefined);
+        else await this.#end(child, 'failed');
+    }
+  }
+
+  async #restart(child: Child, gen: number, delayMs: number | undefined): Promise<void> {
+    if (gen !== child.generation || child.outcome !== undefined || this.#status !== 'running')
+      return;
+    if (!this.#intensity.tryRecord()) {
+      await this.#escalate(child);
+      return;
+    }
+    const index = this.#children.indexOf(child);
+    const scope = restartScope(
+      this.#strategy,
+      index,
+      this.#children.map((c) => c.outcome === undefined),
+    ).map((i) => this.#children[i]!);
+    for (let i = scope.length - 1; i >= 0; i--) {
+      const sibling = scope[i]!;
+      if (sibling !== child) await this.#stopRun(sibling);
+    }
+    const delay = Math.min(
+      0xffff_ffff,
+      Math.round(delayMs ?? backoffDelay(this.#backoff, child.consecutive, this.#shared.random)),
+    );
+    child.consecutive++;
+    for (const c of scope) {
+      this.#clearRestartTimer(c);
+      c.restarts++;
+      this.#publish({ type: 'AgentRestarted', id: c.id, restarts: c.restarts, delayMs: delay });
+    }
+    const startAll = async (): Promise<void> => {
+      for (const c of scope) await this.#startChild(c);
+    };
+    if (delay <= 0) {
+      await startAll();
+      return;
+    }
+    const timer = this.#shared.clock.setTimeout(() => {
+      this.#timers.delete(timer);
+      for (const c of scope) if (c.restartTimer === timer) c.restartTimer = undefined;
+      void this.#enqueue(startAll);
+    }, delay);
+    this.#timers.add(timer);
+    for (const c of scope) c.restartTimer = timer;
+  }
+
+  #clearRestartTimer(child: Child): void {
+    const timer = child.restartTimer;
+    if (timer === undefined) return;
+    child.restartTimer = undefined;
+    // A timer shared by a group restart stays armed while another member still waits on it.
+    if (this.#children.some((c) => c.restartTimer === timer)) return;
+    this.#shared.clock.clearTimeout(timer);
+    this.#timers.delete(timer);
+  }
+
+  /** Stops a child's current run without finishing it (it is about to restart). */
+  async #stopRun(child: Child): Promise<void> {
+    child.hookCancel?.abort();
+    const run = child.run;
+    const wasLive = LIVE.has(child.status);
+    if (run !== undefined) {
+      child.stopping = true;
+      try {
+        await run.stop(this.#grace(child));
+      } finally {
+        child.stopping = false;
+      }
+    }
+    if (wasLive) {
+      this.#setStatus(child, 'stopped');
+      this.#publish({ type: 'AgentStopped', id: child.id });
+    }
+    // A pending decision about its own failure is now stale.
+    child.generation++;
+  }
+
+  /** Finishes a child for good. */
+  async #end(child: Child, reason: AgentEndReason): Promise<void> {
+    if (child.outcome !== undefined) return;
+    this.#clearRestartTimer(child);
+    const wasLive = LIVE.has(child.status);
+    const run = child.run;
+    if (run !== undefined) {
+      child.stopping = true;
+      await run.stop(this.#grace(child));
+    }
+    const status = reason === 'failed' ? 'failed' : 'stopped';
+    this.#setStatus(child, status);
+    if (wasLive && status === 'stopped') this.#publish({ type: 'AgentStopped', id: child.id });
+    const outcome: AgentOutcome = {
+      id: child.id,
+      name: child.name,
+      reason,
+      status,
+      result: child.result,
+      failure: reason === 'completed' ? null : child.lastFailure,
+      restarts: child.restarts,
+    };
+    child.outcome = outcome;
+    child.nested = undefined;
+    child.ended?.resolve(outcome);
+    child.ended = undefined;
+    this.#forgetOld(child);
+    this.#checkCompletion();
+  }
+
+  #forgetOld(child: Child): void {
+    this.#finished.push(child);
+    while (this.#finished.length > this.#shared.keepFinished) {
+      const old = this.#finished.shift()!;
+      this.#byId.delete(old.id);
+      const at = this.#children.indexOf(old);
+      if (at !== -1) this.#children.splice(at, 1);
+    }
+  }
+
+  #checkCompletion(): void {
+    if (
+      this.#completion !== undefined &&
+      this.#started &&
+      this.#status === 'running' &&
+      this.#children.every((c) => c.outcome !== undefined)
+    )
+      this.#completion.resolve(undefined);
+  }
+
+  async #stopAll(): Promise<void> {
+    for (let i = this.#children.length - 1; i >= 0; i--) {
+      const child = this.#children[i];
+      if (child !== undefined) await this.#end(child, 'stopped');
+    }
+  }
+
+  async #escalate(child: Child): Promise<void> {
+    this.#status = 'escalated';
+    this.#cancelTimers();
+    const { maxRestarts, periodMs } = this.#intensityPolicy;
+    const reason =
+      `restart intensity exceeded: more than ${maxRestarts} restart(s) in ${periodMs} ms; ` +
+      `last failure of "${child.name}": ${child.lastFailure?.message ?? 'exited'}`;
+    for (let i = this.#children.length - 1; i >= 0; i--) {
+      const c = this.#children[i];
+      if (c !== undefined) {
+        c.hookCancel?.abort();
+        await this.#end(c, c.status === 'failed' ? 'failed' : 'stopped');
+      }
+    }
+    this.#publish({ type: 'SupervisorEscalated', supervisorId: this.id, reason });
+    this.#shared.logger.warn('Supervisor escalated', { supervisorId: this.id, reason });
+    this.#completion?.resolve(
+      new KernelError('SUPERVISOR_ESCALATED', `Supervisor "${this.name}" escalated: ${reason}`, {
+        details: { supervisorId: this.id },
+      }),
+    );
+  }
+
+  #cancelTimers(): void {
+    for (const timer of this.#timers) this.#shared.clock.clearTimeout(timer);
+    this.#timers.clear();
+  }
+}
+
+function waitFor<R>(child: Child): Promise<AgentOutcome<R>> {
+  if (child.outcome !== undefined) return Promise.resolve(child.outcome as AgentOutcome<R>);
+  child.ended ??= deferred<AgentOutcome>();
+  return child.ended.promise as Promise<AgentOutcome<R>>;
+}
+
+function unknownAgent(id: string): KernelError {
+  return new KernelError(
+    'UNKNOWN_AGENT',
+    `No agent with id "${id}" under this supervisor; list() shows the agents it knows (finished ones are forgotten after keepFinished)`,
+    { details: { agentId: id } },
+  );
+}
+
+function checkDirective(value: unknown): FailureDirective {
+  const d = value as Partial<{ action: unknown; delayMs: unknown }> | null | undefined;
+  if (d?.action === 'stop' || d?.action === 'default') return d as FailureDirective;
+  if (d?.action === 'restart') {
+    if (
+      d.delayMs !== undefined &&
+      !(typeof d.delayMs === 'number' && Number.isFinite(d.delayMs) && d.delayMs >= 0)
+    )
+      throw bad('A restart directive’s delayMs must be a finite number ≥ 0');
+    return d as FailureDirective;
+  }
+  throw bad(
+    `The failure hook must resolve to { action: 'restart' | 'stop' | 'default' }, got ${JSON.stringify(value) ?? String(value)}`,
+  );
+}
