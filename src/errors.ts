@@ -15,6 +15,9 @@ export type KernelErrorCode =
   // bus
   | 'INVALID_EVENT'
   | 'UNKNOWN_EVENT_TYPE'
+  | 'PUBLISH_OVERFLOW'
+  | 'PUBLISH_REJECTED'
+  | 'DEPENDENCY_MISSING'
   // storage, log, ledger
   | 'INVALID_STORE_URL'
   | 'STORAGE_ERROR'

@@ -442,3 +442,6 @@ export type {
   AgentGroupMember,
   AgentGroupResult,
 } from './supervisor/agent-group.js';
+
+export { createSelfHealing, agentConfigKeys } from './recovery/self-healing.js';
+export type { SelfHealing, SelfHealingOptions } from './recovery/self-healing.js';

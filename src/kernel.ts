@@ -24,6 +24,11 @@ import {
 import { createLedger, type Ledger } from './ledger/ledger.js';
 import { createRecoveryLogStore, type RecoveryLogStore } from './recovery/recovery-store.js';
 import { openRegistry, type Registry } from './registry/registry.js';
+import { createSelfHealing, type SelfHealing } from './recovery/self-healing.js';
+import type { RecoveryPolicy } from './recovery/recovery-types.js';
+import type { AgentSpec } from './supervisor/agent.js';
+import { createSupervisor, type AgentHandle, type Supervisor } from './supervisor/supervisor.js';
+import type { BackoffPolicy, RestartIntensity } from './supervisor/restart-strategy.js';
 import { openStorage } from './storage/open-storage.js';
 import type { Storage } from './storage/storage.js';
 import { systemClock, type Clock } from './util/clock.js';
@@ -55,6 +60,13 @@ export interface KernelOptions {
   readonly registryKey?: string;
   /** scrypt cost for a registry key created now (tests lower it). */
   readonly registryScryptCost?: number;
+  /** Recovery policy defaults for every agent (each agent's `recovery` overrides them). */
+  readonly recoveryPolicy?: Partial<RecoveryPolicy>;
+  /** A restarted agent healthy this long counts as recovered (default 10 s). */
+  readonly healthyAfterMs?: number;
+  /** The kernel supervisor's restart intensity (default 3 in 5 s) and backoff. */
+  readonly intensity?: Partial<RestartIntensity>;
+  readonly backoff?: Partial<BackoffPolicy>;
 }
 
 /** A running kernel. */
@@ -68,6 +80,14 @@ export interface Kernel extends AsyncDisposable {
   readonly recoveries: RecoveryLogStore;
   readonly learning: LearningStore;
   readonly registry: Registry;
+  /** The kernel's top supervisor: self-healing, approvals and ledger are wired in. */
+  readonly supervisor: Supervisor;
+  readonly selfHealing: SelfHealing;
+  /**
+   * Starts an agent under the kernel supervisor. Prefer this to `supervisor.spawn`: it also
+   * follows the agent's healthy runs, so rollback has a known-good config to return to.
+   */
+  spawn<C = unknown, R = unknown>(spec: AgentSpec<C, R>): Promise<AgentHandle<R>>;
   readonly recoveryDir: string;
   readonly clock: Clock;
   readonly random: Random;
@@ -162,8 +182,79 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel>
     });
 
     const recoveryDir = resolve(options.recoveryDir ?? join(stateDir, 'recovery'));
-    if (storage.kind !== 'memory' || options.recoveryDir !== undefined)
-      mkdirSync(recoveryDir, { recursive: true });
+    const writeArtifacts = storage.kind !== 'memory' || options.recoveryDir !== undefined;
+    if (writeArtifacts) mkdirSync(recoveryDir, { recursive: true });
+
+    const selfHealing = createSelfHealing({
+      bus,
+      ledger,
+      learning,
+      recoveries,
+      approvals,
+      registry,
+      artifactsDir: writeArtifacts ? recoveryDir : undefined,
+      clock,
+      ids,
+      logger,
+      ...(options.recoveryPolicy === undefined ? {} : { policy: options.recoveryPolicy }),
+      ...(options.healthyAfterMs === undefined ? {} : { healthyAfterMs: options.healthyAfterMs }),
+    });
+    const supervisor = createSupervisor({
+      name: 'kernel',
+      bus,
+      clock,
+      random,
+      ids,
+      logger,
+      modules: registry,
+      onFailure: selfHealing.hook,
+      ...(options.intensity === undefined ? {} : { intensity: options.intensity }),
+      ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+      services: {
+        requestApproval: async (agent, request, signal) => {
+          const d = await approvals.request(
+            { agentId: agent.id, agentName: agent.name, origin: 'agent', ...request },
+            { signal },
+          );
+          return { approved: d.approved, reason: d.reason };
+        },
+        appendLedger: (agent, event, opts) =>
+          ledger.append(event, { ...opts, correlationId: opts.correlationId ?? agent.id }),
+      },
+    });
+    const specs = new Map<string, AgentSpec>();
+    const spawn = async <C, R>(spec: AgentSpec<C, R>): Promise<AgentHandle<R>> => {
+      const handle = await supervisor.spawn(spec);
+      specs.set(spec.name, spec as AgentSpec);
+      if (spec.recovery !== false && !('supervisor' in spec)) {
+        selfHealing.track(handle.id, handle.name, spec.config, spec.healthyAfterMs);
+      }
+      return handle;
+    };
+    // An escalation decided after a restart (nobody waits for it here): approve re-runs the agent.
+    const offDecisions = approvals.onDecision((gate, decision) => {
+      if (gate.origin !== 'escalation' || !decision.approved || gate.agentName === null) return;
+      const spec = specs.get(gate.agentName);
+      const running = supervisor
+        .list()
+        .some(
+          (a) =>
+            a.name === gate.agentName &&
+            (a.status === 'running' || a.status === 'starting' || a.status === 'idle'),
+        );
+      if (spec === undefined || running || selfHealing.awaitingEscalation(gate.agentName)) return;
+      spawn(spec).catch((error: unknown) =>
+        logger.error('Could not re-run an agent after its escalation was approved', {
+          agent: gate.agentName,
+          error: errorMessage(error),
+        }),
+      );
+    });
+    cleanups.push(async () => {
+      offDecisions();
+      selfHealing.close();
+      await supervisor.close();
+    });
 
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> =>
@@ -188,6 +279,9 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel>
       recoveries,
       learning,
       registry,
+      supervisor,
+      selfHealing,
+      spawn,
       recoveryDir,
       clock,
       random,

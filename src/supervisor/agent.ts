@@ -20,7 +20,11 @@ import type { ModuleState } from '../bus/kernel-event.js';
 import { KernelError, errorMessage } from '../errors.js';
 import type { ContextItem, ExperienceEvent } from '../ledger/experience-event.js';
 import type { LedgerAppendOptions } from '../ledger/ledger.js';
-import { createFailureSignal, type FailureSignal } from '../recovery/recovery-types.js';
+import {
+  createFailureSignal,
+  type FailureSignal,
+  type RecoveryPolicy,
+} from '../recovery/recovery-types.js';
 import type { Clock } from '../util/clock.js';
 import type {
   BackoffPolicy,
@@ -181,6 +185,13 @@ export interface AgentSpecBase<C = unknown> {
   readonly shutdownMs?: number | undefined;
   /** `AgentOutput.sessionId` (default: the agent's id). */
   readonly sessionId?: string | undefined;
+  /**
+   * Self-healing (applied by the kernel's failure hook): overrides of the recovery policy
+   * defaults, or `false` for plain OTP restarts without the recovery loop.
+   */
+  readonly recovery?: Partial<RecoveryPolicy> | false | undefined;
+  /** Self-healing: a restarted run that keeps running this long counts as recovered (default 10 s). */
+  readonly healthyAfterMs?: number | undefined;
   /** A patch-forward step, carried to the failure hook (the supervisor never calls it). */
   readonly patch?: ((ctx: AgentPatchContext<C>) => Promise<AgentPatchResult<C> | void>) | undefined;
 }
