@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { errorMessage, isKernelError } from '../errors.js';
+import { registerAgentCommands } from './commands/agents.js';
 import { registerApprovalCommands } from './commands/approvals.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerEventCommands } from './commands/events.js';
@@ -14,6 +15,7 @@ import { registerRecoveryCommands } from './commands/recovery.js';
 import { registerRegistryCommands } from './commands/registry.js';
 import { registerStatusCommands } from './commands/status.js';
 import { registerTokenCommands } from './commands/tokens.js';
+import { registerUpCommand } from './commands/up.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { processIo, type CliContext, type CliIo } from './output.js';
 import { VERSION } from './version.js';
@@ -37,7 +39,9 @@ export function createProgram(ctx: CliContext): Command {
     .option('--token <token>', 'API token (default: KERNO_TOKEN or <state>/token)')
     .exitOverride()
     .showHelpAfterError('(run kerno --help for usage)');
+  registerUpCommand(program, ctx);
   registerStatusCommands(program, ctx);
+  registerAgentCommands(program, ctx);
   registerEventCommands(program, ctx);
   registerLedgerCommands(program, ctx);
   registerAuditCommands(program, ctx);

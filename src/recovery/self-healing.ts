@@ -321,7 +321,7 @@ export function createSelfHealing(options: SelfHealingOptions): SelfHealing {
           agentName: f.agent.name,
           key: `escalation:${log.run_id}`,
           origin: 'escalation',
-          summary: `Agent ${f.agent.name} keeps failing (${classifyFailure(last)}): restart it?`,
+          summary: `Agent ${f.agent.name} keeps failing (${classifyFailure(log.initial_failure)} failure: ${log.initial_failure.message.slice(0, 120)}): restart it?`,
           rationale: log.decisions
             .map((d) => `#${d.attempt} ${d.failure_class} → ${d.action}: ${d.rationale}`)
             .join('\n'),

@@ -17,6 +17,7 @@ import { TokenAuthority } from './auth.js';
 import type { ServerContext } from './context.js';
 import { EventFeed, type EventFeedOptions } from './event-feed.js';
 import { problemFor } from './problem.js';
+import { agentRoutes } from './routes/agents.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { eventRoutes } from './routes/events.js';
@@ -118,6 +119,7 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
     return reply.code(404).type('application/problem+json').send(problem);
   });
 
+  agentRoutes(app, ctx);
   ledgerRoutes(app, ctx);
   auditRoutes(app, ctx);
   approvalRoutes(app, ctx);

@@ -96,6 +96,7 @@ export function systemRoutes(
           'Event-stream clients cut off for falling behind',
           feed.cutOff,
         ),
+        ...agentMetrics(k.supervisor.list()),
         metric('process_resident_memory_bytes', 'gauge', 'Resident memory', mem.rss),
         metric('nodejs_heap_used_bytes', 'gauge', 'V8 heap in use', mem.heapUsed),
       ];
@@ -109,6 +110,28 @@ export function systemRoutes(
     { schema: { summary: 'This API, described in OpenAPI 3.1', tags: ['system'] } },
     () => options.openapi(),
   );
+}
+
+function agentMetrics(agents: readonly { status: string; restarts: number }[]): string[] {
+  const byStatus = new Map<string, number>();
+  let restarts = 0;
+  for (const a of agents) {
+    byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
+    restarts += a.restarts;
+  }
+  const lines = ['# HELP kerno_agents Supervised agents by status\n# TYPE kerno_agents gauge\n'];
+  for (const status of ['starting', 'running', 'idle', 'stopped', 'failed']) {
+    lines.push(`kerno_agents{status="${status}"} ${byStatus.get(status) ?? 0}\n`);
+  }
+  lines.push(
+    metric(
+      'kerno_agent_restarts_total',
+      'counter',
+      'Restarts of the agents the kernel knows',
+      restarts,
+    ),
+  );
+  return lines;
 }
 
 /** One Prometheus metric in text exposition format. */

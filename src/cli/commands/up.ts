@@ -1,0 +1,108 @@
+/**
+ * `kerno up`: the daemon. Opens the store and the bus, starts the HTTP API and the dashboard
+ * (127.0.0.1:7420 by default), prints the URL and the token, and shuts down cleanly on
+ * SIGINT/SIGTERM: agents stopped, event streams ended, stores closed, nothing lost.
+ *
+ * @module
+ */
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { startDemo } from '../../demo/demo-agents.js';
+import { KernelError } from '../../errors.js';
+import { createKernel, defaultStateDir } from '../../kernel.js';
+import { createServer } from '../../server/app.js';
+import { loadOrCreateAdminToken } from '../../server/auth.js';
+import { createStderrLogger, type LogLevel } from '../../util/logger.js';
+import { DAEMON_FILE } from '../client.js';
+import { opts } from '../common.js';
+import type { CliContext } from '../output.js';
+import { VERSION } from '../version.js';
+
+interface UpOptions {
+  store?: string;
+  bus?: string;
+  host: string;
+  port: string;
+  demo?: boolean;
+  logLevel: string;
+  demoPace?: string;
+}
+
+/** Registers `up`. */
+export function registerUpCommand(program: Command, ctx: CliContext): void {
+  program
+    .command('up')
+    .description('run the kerno daemon: HTTP API, live events and the dashboard')
+    .option(
+      '--store <url>',
+      'storage: sqlite:<path> (default KERNO_STORE or sqlite:<state>/kerno.db), memory:, postgres://…',
+    )
+    .option('--bus <url>', 'event bus: memory (default, or KERNO_BUS) or nats://host:4222')
+    .option('--host <host>', 'listen address (loopback by default)', '127.0.0.1')
+    .option('--port <port>', 'listen port (0 picks a free one)', '7420')
+    .option('--demo', 'also run the bundled demo agents')
+    .option('--log-level <level>', 'debug | info | warn | error', 'info')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = opts<UpOptions>(cmd);
+      const port = Number(o.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        throw new KernelError('INVALID_ARGUMENT', `--port must be 0–65535, got ${o.port}`);
+      }
+      const stateDir = o.home ?? defaultStateDir();
+      const logger = createStderrLogger(o.logLevel as LogLevel);
+      const kernel = await createKernel({
+        stateDir,
+        logger,
+        ...(o.store === undefined ? {} : { store: o.store }),
+        ...((o.bus ?? process.env['KERNO_BUS']) === undefined
+          ? {}
+          : { bus: (o.bus ?? process.env['KERNO_BUS'])! }),
+      });
+      let server;
+      try {
+        const { token, created } = loadOrCreateAdminToken(stateDir);
+        server = await createServer(kernel, { token, version: VERSION, stateDir });
+        const { url } = await server.listen({ host: o.host, port });
+        const daemonFile = join(stateDir, DAEMON_FILE);
+        writeFileSync(
+          daemonFile,
+          JSON.stringify({ url, pid: process.pid, startedAt: new Date().toISOString() }) + '\n',
+          { mode: 0o600 },
+        );
+        ctx.io.stdout(
+          [
+            `kerno ${VERSION} is up`,
+            `  API        ${url}/api  (OpenAPI: ${url}/api/openapi.json)`,
+            `  dashboard  ${url}/#token=${token}`,
+            `  token      ${token}${created ? '  (new; kept in ' + join(stateDir, 'token') + ')' : ''}`,
+            `  store      ${kernel.storage.url}`,
+            `  state      ${stateDir}`,
+            '',
+          ].join('\n'),
+        );
+        if (o.demo === true) {
+          await startDemo(
+            kernel,
+            process.env['KERNO_DEMO_PACE'] === undefined
+              ? {}
+              : { pace: Number(process.env['KERNO_DEMO_PACE']) },
+          );
+          ctx.io.stdout(
+            '  demo       agents started: ticker, flaky-tests, payments-sync, release-manager, summarizer, research team\n',
+          );
+        }
+        ctx.io.stdout('Press Ctrl-C to stop.\n');
+        const signal = await new Promise<NodeJS.Signals>((resolve) => {
+          process.once('SIGINT', () => resolve('SIGINT'));
+          process.once('SIGTERM', () => resolve('SIGTERM'));
+        });
+        ctx.io.stdout(`\n${signal}: stopping agents, closing the store …\n`);
+        rmSync(daemonFile, { force: true });
+      } finally {
+        await server?.close();
+        await kernel.close();
+      }
+      ctx.io.stdout('kerno stopped cleanly.\n');
+    });
+}

@@ -1,0 +1,123 @@
+/**
+ * /api/agents: list supervised agents, spawn a process agent, kill one.
+ *
+ * @module
+ */
+import type { FastifyInstance } from 'fastify';
+import { KernelError } from '../../errors.js';
+import { requireAdmin } from '../auth.js';
+import type { ServerContext } from '../context.js';
+
+interface SpawnBody {
+  name: string;
+  command: string;
+  args?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  restart?: 'permanent' | 'transient' | 'temporary';
+  config?: unknown;
+  recovery?:
+    | false
+    | {
+        max_attempts?: number;
+        max_flaky_retries?: number;
+        allow_patch_forward?: boolean;
+        allow_rollback?: boolean;
+      };
+}
+
+/** Registers the agent routes. */
+export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { kernel } = ctx;
+  app.get(
+    '/api/agents',
+    { schema: { summary: 'Supervised agents with status and restart counts', tags: ['agents'] } },
+    async (req) => {
+      requireAdmin(req.principal);
+      return { agents: kernel.supervisor.list() };
+    },
+  );
+  app.get<{ Params: { id: string } }>(
+    '/api/agents/:id',
+    { schema: { summary: 'One agent', tags: ['agents'] } },
+    async (req) => {
+      requireAdmin(req.principal);
+      const agent = kernel.supervisor.get(req.params.id);
+      if (agent === undefined)
+        throw new KernelError(
+          'NOT_FOUND',
+          `No agent ${req.params.id}; list them with GET /api/agents`,
+        );
+      return agent;
+    },
+  );
+  app.post<{ Body: SpawnBody }>(
+    '/api/agents',
+    {
+      schema: {
+        summary: 'Spawn a process agent (JSON lines on stdio; see docs/agent-protocol.md)',
+        tags: ['agents'],
+        body: {
+          type: 'object',
+          required: ['name', 'command'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 200 },
+            command: { type: 'string', minLength: 1, maxLength: 4096 },
+            args: { type: 'array', maxItems: 256, items: { type: 'string', maxLength: 65536 } },
+            env: { type: 'object', additionalProperties: { type: 'string', maxLength: 65536 } },
+            cwd: { type: 'string', maxLength: 4096 },
+            restart: { type: 'string', enum: ['permanent', 'transient', 'temporary'] },
+            config: {},
+            recovery: {
+              anyOf: [
+                { type: 'boolean', const: false },
+                {
+                  type: 'object',
+                  additionalProperties: false,
+                  properties: {
+                    max_attempts: { type: 'integer', minimum: 0, maximum: 100 },
+                    max_flaky_retries: { type: 'integer', minimum: 0, maximum: 100 },
+                    allow_patch_forward: { type: 'boolean' },
+                    allow_rollback: { type: 'boolean' },
+                  },
+                },
+              ],
+            },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      requireAdmin(req.principal);
+      const b = req.body;
+      const handle = await kernel.spawn({
+        name: b.name,
+        command: b.command,
+        ...(b.args === undefined ? {} : { args: b.args }),
+        ...(b.env === undefined ? {} : { env: b.env }),
+        ...(b.cwd === undefined ? {} : { cwd: b.cwd }),
+        ...(b.restart === undefined ? {} : { restart: b.restart }),
+        ...(b.config === undefined ? {} : { config: b.config }),
+        ...(b.recovery === undefined ? {} : { recovery: b.recovery }),
+      });
+      return reply.code(201).send(handle.info());
+    },
+  );
+  app.delete<{ Params: { id: string } }>(
+    '/api/agents/:id',
+    {
+      schema: {
+        summary: 'Stop an agent (SIGTERM, then SIGKILL after the grace period)',
+        tags: ['agents'],
+      },
+    },
+    async (req) => {
+      requireAdmin(req.principal);
+      if (kernel.supervisor.get(req.params.id) === undefined)
+        throw new KernelError('NOT_FOUND', `No agent ${req.params.id}`);
+      const outcome = await kernel.supervisor.kill(req.params.id);
+      return { id: req.params.id, reason: outcome.reason, status: outcome.status };
+    },
+  );
+}
