@@ -53,6 +53,9 @@ function setConn(text, cls) {
   el.className = `pill ${cls ?? ''}`;
 }
 
+/** Agent ids → names, so events read as "ticker: tick 3" rather than a UUID. */
+const agentNames = new Map();
+
 // ── live events ────────────────────────────────────────────────────────────────────────────
 const MAX_ROWS = 300;
 const perSecond = new Array(60).fill(0);
@@ -80,7 +83,9 @@ function addEvent(id, event) {
   li.className = classify(event.type);
   li.dataset.type = event.type;
   const { type, ...rest } = event;
-  li.innerHTML = `<span class="muted">#${esc(id)}</span><span class="type">${esc(type)}</span><span>${esc(JSON.stringify(rest))}</span>`;
+  const who = agentNames.get(rest.agentId ?? rest.id ?? rest.from ?? rest.moduleId);
+  const body = type === 'AgentOutput' ? rest.output : JSON.stringify(rest);
+  li.innerHTML = `<span class="muted">#${esc(id)}</span><span class="type">${esc(type)}</span><span>${who ? `<span class="agent">${esc(who)}</span> ` : ''}${esc(body)}</span>`;
   const list = $('timeline');
   list.prepend(li);
   while (list.children.length > MAX_ROWS) list.lastChild.remove();
@@ -127,6 +132,7 @@ async function follow() {
 const pending = new Set();
 let refreshTimer = null;
 function onEvent(event) {
+  if (event.type === 'AgentCreated') agentNames.set(event.id, event.name);
   if (/^Agent|^Supervisor|^Module|^Recovery/.test(event.type)) pending.add('agents');
   if (/^Approval/.test(event.type)) pending.add('approvals');
   if (/^Memory/.test(event.type) || event.type === 'RecoveryDecided') pending.add('patterns');
@@ -168,6 +174,7 @@ setInterval(() => {
 async function loadAgents() {
   try {
     const { agents } = await api('/api/agents');
+    for (const a of agents) agentNames.set(a.id, a.name);
     $('stat-agents').textContent = agents.length;
     $('agents').innerHTML =
       agents

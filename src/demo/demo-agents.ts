@@ -90,7 +90,7 @@ export async function startDemo(kernel: Kernel, options: DemoOptions = {}): Prom
     description: 'syncs payments; its v2 endpoint is down until an operator steps in',
     run: async (ctx) => {
       syncRuns++;
-      if (syncRuns <= 2) {
+      if (syncRuns === 1) {
         ctx.output(`connecting to ${String(ctx.config.endpoint)}`);
         await wait(800, ctx.signal);
         throw new StageError(

@@ -18,8 +18,11 @@ const FILES: Readonly<Record<string, string>> = {
 const CSP =
   "default-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:";
 
+const ICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1f6feb"/><path d="M4 3v10M4 8l6-5M4 8l6 5" stroke="#fff" stroke-width="2" fill="none"/></svg>';
+
 /** Paths the dashboard needs without a token. */
-export const DASHBOARD_PUBLIC_PATHS = ['/', '/ui/*'];
+export const DASHBOARD_PUBLIC_PATHS = ['/', '/ui/*', '/favicon.ico'];
 
 /** Registers `/` and `/ui/*`. */
 export function dashboardRoutes(app: FastifyInstance): void {
@@ -39,6 +42,12 @@ export function dashboardRoutes(app: FastifyInstance): void {
         .header('content-security-policy', CSP)
         .send(f.body);
     },
+  );
+  app.get(
+    '/favicon.ico',
+    { schema: { summary: 'The dashboard icon', tags: ['dashboard'] } },
+    (_req, reply) =>
+      reply.type('image/svg+xml').header('cache-control', 'max-age=86400').send(ICON),
   );
   app.get<{ Params: { file: string } }>(
     '/ui/:file',
