@@ -134,6 +134,8 @@ export class EventFeed {
             this.#wakeScheduled = true;
             setImmediate(() => {
               this.#wakeScheduled = false;
+              this.#sliceCache.clear();
+              this.#chunkCache.clear();
               for (const c of this.#clients) void this.#pump(c);
             });
           }
@@ -186,13 +188,10 @@ export class EventFeed {
           through = batch[batch.length - 1]!.seq;
         }
         if (frames.length === 0 && through === undefined) break;
-        for (const f of frames) {
-          if (f.seq <= c.cursor) continue;
-          c.cursor = f.seq;
-          if (c.types !== undefined && !c.types.has(f.type)) continue;
-          c.res.write(f.text);
-          this.#delivered++;
-        }
+        const chunk = this.#chunk(frames, c.cursor, c.types);
+        if (chunk.text !== '') c.res.write(chunk.text);
+        this.#delivered += chunk.count;
+        c.cursor = Math.max(c.cursor, chunk.last);
         // Records that are not kernel events (plain audit entries) are passed over.
         if (through !== undefined) c.cursor = Math.max(c.cursor, through);
         if (c.res.writableLength > this.#maxBuffered) {
@@ -215,6 +214,38 @@ export class EventFeed {
     }
   }
 
+  /**
+   * The frames after `cursor` as one string (one socket write per batch). Clients without a type
+   * filter that stand at the same cursor — the usual case — share the string.
+   */
+  #chunk(
+    frames: readonly Frame[],
+    cursor: number,
+    types: ReadonlySet<string> | undefined,
+  ): { text: string; count: number; last: number } {
+    const shared = types === undefined && frames === this.#lastRingSlice;
+    if (shared) {
+      const hit = this.#chunkCache.get(cursor);
+      if (hit !== undefined) return hit;
+    }
+    let text = '';
+    let count = 0;
+    let last = cursor;
+    for (const f of frames) {
+      if (f.seq <= cursor) continue;
+      last = f.seq;
+      if (types !== undefined && !types.has(f.type)) continue;
+      text += f.text;
+      count++;
+    }
+    const result = { text, count, last };
+    if (shared) this.#chunkCache.set(cursor, result);
+    return result;
+  }
+
+  #lastRingSlice: readonly Frame[] | undefined;
+  readonly #chunkCache = new Map<number, { text: string; count: number; last: number }>();
+
   #fromRing(after: number): Frame[] {
     const ring = this.#ring;
     // Binary search for the first frame with seq > after.
@@ -225,8 +256,19 @@ export class EventFeed {
       if (ring[mid]!.seq <= after) lo = mid + 1;
       else hi = mid;
     }
-    return ring.slice(lo, lo + 1024);
+    const key = ring.length === 0 ? -1 : (ring[lo]?.seq ?? -1);
+    const cached = this.#sliceCache.get(key);
+    if (cached !== undefined && cached.ringLength === ring.length) {
+      this.#lastRingSlice = cached.slice;
+      return cached.slice;
+    }
+    const slice = ring.slice(lo, lo + 1024);
+    this.#sliceCache.set(key, { slice, ringLength: ring.length });
+    this.#lastRingSlice = slice;
+    return slice;
   }
+
+  readonly #sliceCache = new Map<number, { slice: Frame[]; ringLength: number }>();
 
   #drainOrTimeout(c: Client): Promise<boolean> {
     return new Promise((resolve) => {
