@@ -4,10 +4,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { renderTable, type BenchRow, type BenchSuite } from './harness.js';
+import { apiSuite } from './suites/api.js';
 import { auditSuite } from './suites/audit.js';
 import { busSuite } from './suites/bus.js';
 import { learningSuite } from './suites/learning.js';
 import { ledgerSuite } from './suites/ledger.js';
+import { natsSuite } from './suites/nats.js';
+import { postgresSuite } from './suites/postgres.js';
 import { registrySuite } from './suites/registry.js';
 import { supervisorSuite } from './suites/supervisor.js';
 
@@ -18,6 +21,9 @@ const SUITES: readonly BenchSuite[] = [
   registrySuite,
   learningSuite,
   supervisorSuite,
+  apiSuite,
+  postgresSuite,
+  natsSuite,
 ];
 
 function arg(name: string): string | undefined {

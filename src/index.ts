@@ -67,6 +67,15 @@ export type {
 } from './bus/event-bus.js';
 export { createMemoryBus } from './bus/memory-bus.js';
 export type { MemoryBusOptions } from './bus/memory-bus.js';
+export { createNatsBus } from './bus/nats/nats-bus.js';
+export type {
+  NatsBus,
+  NatsBusOptions,
+  NatsBusStats,
+  NatsDeliverPolicy,
+} from './bus/nats/nats-bus.js';
+export { openBus, parseBusUrl } from './bus/open-bus.js';
+export type { OpenBusOptions, BusLocation } from './bus/open-bus.js';
 
 export {
   AUDIT_ACTION_FIELDS,
@@ -80,6 +89,7 @@ export { auditActionFor, auditActorFor, auditResourceFor } from './audit/from-ke
 export { AuditTrail, createAuditTrail, verifyAuditExport } from './audit/audit-trail.js';
 export type {
   AuditEntry,
+  AuditAttachOptions,
   AuditExport,
   AuditQuery,
   AuditTrailOptions,
@@ -445,3 +455,4 @@ export type {
 
 export { createSelfHealing, agentConfigKeys } from './recovery/self-healing.js';
 export type { SelfHealing, SelfHealingOptions } from './recovery/self-healing.js';
+export type { StorageLearningOptions } from './storage/storage.js';

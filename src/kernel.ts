@@ -14,13 +14,14 @@ import { join, resolve } from 'node:path';
 import { createApprovalGate, type ApprovalGate } from './approvals/approval-gate.js';
 import { createAuditTrail, type AuditTrail } from './audit/audit-trail.js';
 import type { EventBus } from './bus/event-bus.js';
-import { createMemoryBus } from './bus/memory-bus.js';
-import { KernelError, errorMessage } from './errors.js';
+import { openBus } from './bus/open-bus.js';
+import { errorMessage, isKernelError } from './errors.js';
 import {
   createLearningStore,
   openLearningStore,
   type LearningStore,
 } from './learning/learning-store.js';
+import type { LearningPersistence } from './learning/persistence.js';
 import { createLedger, type Ledger } from './ledger/ledger.js';
 import { createRecoveryLogStore, type RecoveryLogStore } from './recovery/recovery-store.js';
 import { openRegistry, type Registry } from './registry/registry.js';
@@ -43,7 +44,7 @@ export interface KernelOptions {
    * `KERNO_STORE`, else `sqlite:<stateDir>/kerno.db`.
    */
   readonly store?: string | Storage;
-  /** Bus: `memory` (default) or an event bus instance. */
+  /** Bus URL (`memory`, `nats://host:4222?tenant=…`; default `KERNO_BUS`, else memory) or a bus. */
   readonly bus?: string | EventBus;
   /** Folder for kerno's files (token, learning file, recovery artifacts). Default: `KERNO_HOME`, else `.kerno`. */
   readonly stateDir?: string;
@@ -113,17 +114,11 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel>
   const stateDir = resolve(options.stateDir ?? defaultStateDir());
   const storeUrl =
     options.store ?? process.env['KERNO_STORE'] ?? `sqlite:${join(stateDir, 'kerno.db')}`;
-  const storage = typeof storeUrl === 'string' ? await openStorage(storeUrl) : storeUrl;
+  const storage = typeof storeUrl === 'string' ? await openStorage(storeUrl, { logger }) : storeUrl;
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    let bus: EventBus;
-    if (options.bus === undefined || options.bus === 'memory') bus = createMemoryBus({ logger });
-    else if (typeof options.bus === 'string') {
-      throw new KernelError(
-        'INVALID_ARGUMENT',
-        `Unknown bus "${options.bus}"; use memory (nats:// comes with the scale-out transport)`,
-      );
-    } else bus = options.bus;
+    const busUrl = options.bus ?? process.env['KERNO_BUS'] ?? 'memory';
+    const bus: EventBus = typeof busUrl === 'string' ? await openBus(busUrl, { logger }) : busUrl;
     cleanups.push(() => bus.close());
 
     const audit = createAuditTrail({ log: storage.log, clock, logger });
@@ -149,31 +144,52 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel>
     });
     cleanups.push(() => registry.close());
 
+    // Learning records live in the store when it keeps them (PostgreSQL), else in an RVLS file
+    // beside it (SQLite), else in memory.
+    const inStore = options.learningFile === undefined && storage.openLearning !== undefined;
     const learningFile =
       options.learningFile === undefined
-        ? storage.kind === 'memory'
+        ? storage.kind === 'memory' || inStore
           ? null
           : join(stateDir, 'learning.rvls')
         : options.learningFile;
-    const learning =
-      learningFile === null
-        ? createLearningStore({ clock, logger, ids })
-        : await openLearningStore(learningFile, { clock, logger, ids });
+    let persistable = learningFile !== null;
+    let learning: LearningStore;
+    if (inStore) {
+      let persistence: LearningPersistence;
+      try {
+        persistence = await storage.openLearning!();
+        persistable = true;
+      } catch (error) {
+        if (!isKernelError(error, 'STORE_LOCKED')) throw error;
+        logger.warn(
+          'Another kernel holds the shared learning store: this one reads it and keeps its own learning in memory',
+          { store: storage.url },
+        );
+        persistence = await storage.openLearning!({ readOnly: true });
+      }
+      learning = createLearningStore({ persistence, clock, logger, ids });
+      await learning.load();
+    } else {
+      learning =
+        learningFile === null
+          ? createLearningStore({ clock, logger, ids })
+          : await openLearningStore(learningFile, { clock, logger, ids });
+    }
     // The learning store is changed by agents and the recovery loop alike: persist whatever is
     // dirty on a short interval (each persist is crash-safe) and once more on close.
     let persisting: Promise<void> = Promise.resolve();
     const persistLearning = (): Promise<void> =>
       (persisting = persisting.then(async () => {
-        if (learningFile !== null && learning.stats().isDirty) await learning.persist();
+        if (persistable && learning.stats().isDirty) await learning.persist();
       }));
-    const persistTimer =
-      learningFile === null
-        ? undefined
-        : setInterval(() => {
-            persistLearning().catch((error: unknown) =>
-              logger.error('Could not persist the learning store', { error: errorMessage(error) }),
-            );
-          }, options.learningPersistDelayMs ?? 1000);
+    const persistTimer = !persistable
+      ? undefined
+      : setInterval(() => {
+          persistLearning().catch((error: unknown) =>
+            logger.error('Could not persist the learning store', { error: errorMessage(error) }),
+          );
+        }, options.learningPersistDelayMs ?? 1000);
     persistTimer?.unref();
     cleanups.push(async () => {
       clearInterval(persistTimer);

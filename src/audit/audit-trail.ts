@@ -113,6 +113,12 @@ export interface AuditTrailOptions {
   readonly logger?: Logger;
 }
 
+/** Options for {@link AuditTrail.attach}. */
+export interface AuditAttachOptions {
+  /** Also record events other processes published on a shared bus (default false). */
+  readonly includeRemote?: boolean;
+}
+
 /** Counters the trail keeps about itself. */
 export interface AuditTrailStats {
   /** Appends accepted but not yet confirmed durable. */
@@ -182,9 +188,15 @@ export class AuditTrail {
    * Records every event published on `bus` from now on, in publish order. Nothing is dropped:
    * the trail listens with a synchronous handler, not a lagging subscription. Entries made in
    * one tick are appended as one batch. Returns a function that detaches the trail.
+   *
+   * Events another process published (a bus spanning processes, see `EventBus.isRemote`) are
+   * skipped unless `includeRemote` is set: when several kernels share one store, each writes only
+   * its own events, so every event is audited once.
    */
-  attach(bus: EventBus): () => void {
+  attach(bus: EventBus, options: AuditAttachOptions = {}): () => void {
+    const skipRemote = options.includeRemote !== true && bus.isRemote !== undefined;
     return bus.on('*', (event) => {
+      if (skipRemote && bus.isRemote!(event)) return;
       let entry: LogAppend;
       try {
         entry = this.#prepareEvent(event);

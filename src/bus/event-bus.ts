@@ -86,6 +86,12 @@ export interface EventBus extends AsyncDisposable {
   subscribe<T extends KernelEventType = KernelEventType>(
     options?: SubscribeOptions<T>,
   ): BusSubscription<KernelEventOf<T>>;
+  /**
+   * Whether `event` (an object this bus delivered) came from another process. Transports that
+   * span processes implement it so that per-process consumers, such as the audit trail, can keep
+   * to the events of their own process; a bus without it delivers only local events.
+   */
+  isRemote?(event: KernelEvent): boolean;
   /** Counters. */
   stats(): BusStats;
   /** Ends every subscription (after it drains what it has buffered) and refuses new publishes. */

@@ -1,6 +1,7 @@
 /**
  * Opens the storage a URL names: `memory:`, `sqlite:<path>` (the embedded default, e.g.
- * `sqlite:.kerno/kerno.db`), or `postgres://…` (scale-out). Backends are loaded on demand, so
+ * `sqlite:.kerno/kerno.db`), or `postgres://user@host/db?schema=kerno` (scale-out; needs the
+ * optional `pg` package). Backends are loaded on demand, so
  * the embedded path never loads a PostgreSQL driver.
  *
  * @example
@@ -11,6 +12,7 @@
  * @module
  */
 import { KernelError } from '../errors.js';
+import type { Logger } from '../util/logger.js';
 import type { Storage } from './storage.js';
 
 /** The store URL used when none is given. */
@@ -20,6 +22,10 @@ export const DEFAULT_STORE_URL = 'sqlite:.kerno/kerno.db';
 export interface OpenStorageOptions {
   /** SQLite: how long to wait for another process's write lock (ms). */
   readonly busyTimeoutMs?: number;
+  /** PostgreSQL: most pooled connections for reads and registry writes (default 8). */
+  readonly poolSize?: number;
+  /** PostgreSQL: receives connection warnings (a lost LISTEN connection, …). */
+  readonly logger?: Logger;
 }
 
 /** A parsed store URL. */
@@ -69,10 +75,13 @@ export async function openStorage(
         options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs },
       );
     }
-    case 'postgres':
-      throw new KernelError(
-        'INVALID_STORE_URL',
-        'PostgreSQL storage is not available in this build yet; use sqlite:<path> or memory:',
-      );
+    case 'postgres': {
+      // Loaded only here, so the embedded path never loads the PostgreSQL driver.
+      const { openPostgresStorage } = await import('./postgres/postgres-storage.js');
+      return openPostgresStorage(location.url, {
+        ...(options.poolSize === undefined ? {} : { poolSize: options.poolSize }),
+        ...(options.logger === undefined ? {} : { logger: options.logger }),
+      });
+    }
   }
 }

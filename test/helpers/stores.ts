@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStorage } from '../../src/storage/open-storage.js';
 import type { Storage } from '../../src/storage/storage.js';
+import { dropSchema, freshSchema, pgAvailable, pgUrl } from './postgres.js';
 
 /** A fresh temp folder, removed by the returned cleanup. */
 export function tempDir(prefix = 'kerno-test-'): { dir: string; cleanup: () => void } {
@@ -18,7 +19,7 @@ export interface BackendHarness {
   close(): Promise<void>;
 }
 
-/** Backend factories by name. PostgreSQL joins in the scale-out issue. */
+/** Backend factories by name (PostgreSQL only when its test server is reachable). */
 export const BACKENDS: Record<string, { durable: boolean; open: () => Promise<BackendHarness> }> = {
   memory: {
     durable: false,
@@ -49,4 +50,34 @@ export const BACKENDS: Record<string, { durable: boolean; open: () => Promise<Ba
       };
     },
   },
+  ...(pgAvailable
+    ? {
+        postgres: {
+          durable: true,
+          open: async () => {
+            // Each test gets its own schema, dropped at the end.
+            const schema = freshSchema();
+            const url = pgUrl(schema);
+            let current = await openStorage(url);
+            return {
+              get storage() {
+                return current;
+              },
+              reopen: async () => {
+                await current.close();
+                current = await openStorage(url);
+                return current;
+              },
+              close: async () => {
+                try {
+                  await current.close();
+                } finally {
+                  await dropSchema(schema);
+                }
+              },
+            };
+          },
+        },
+      }
+    : {}),
 };
