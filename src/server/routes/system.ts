@@ -52,6 +52,7 @@ export function systemRoutes(
           'Iterator subscriptions on the bus',
           bus.subscriptions,
         ),
+        ...transportMetrics(bus),
         metric('kerno_audit_head_seq', 'gauge', 'Entries in the audit trail', auditHead.seq),
         metric(
           'kerno_audit_failed_writes_total',
@@ -110,6 +111,51 @@ export function systemRoutes(
     { schema: { summary: 'This API, described in OpenAPI 3.1', tags: ['system'] } },
     () => options.openapi(),
   );
+}
+
+/** Counters of a bus that spans processes (NATS), when it has them. */
+function transportMetrics(stats: object): string[] {
+  const s = stats as Partial<
+    Record<'remoteReceived' | 'acked' | 'pendingPublications' | 'reconnects', number>
+  >;
+  const out: string[] = [];
+  if (s.remoteReceived !== undefined)
+    out.push(
+      metric(
+        'kerno_bus_remote_received_total',
+        'counter',
+        'Events received from other kernels',
+        s.remoteReceived,
+      ),
+    );
+  if (s.acked !== undefined)
+    out.push(
+      metric(
+        'kerno_bus_acked_total',
+        'counter',
+        'Publications acknowledged by the transport',
+        s.acked,
+      ),
+    );
+  if (s.pendingPublications !== undefined)
+    out.push(
+      metric(
+        'kerno_bus_pending_publications',
+        'gauge',
+        'Publications not yet acknowledged',
+        s.pendingPublications,
+      ),
+    );
+  if (s.reconnects !== undefined)
+    out.push(
+      metric(
+        'kerno_bus_reconnects_total',
+        'counter',
+        'Reconnections to the transport',
+        s.reconnects,
+      ),
+    );
+  return out;
 }
 
 function agentMetrics(agents: readonly { status: string; restarts: number }[]): string[] {
