@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type RouteOptions } from 'fastify';
 import { KernelError } from '../errors.js';
 import type { Kernel } from '../kernel.js';
-import { TokenAuthority } from './auth.js';
+import { TokenAuthority, authorize } from './auth.js';
 import type { ServerContext } from './context.js';
 import { EventFeed, type EventFeedOptions } from './event-feed.js';
 import { problemFor } from './problem.js';
@@ -102,6 +102,7 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
     const path = req.url.split('?', 1)[0]!;
     if (isPublic(path)) return;
     req.principal = authority.authenticate(req.headers.authorization);
+    authorize(req.principal, req.routeOptions.config.scope ?? 'admin');
   });
 
   app.setErrorHandler((error, _req, reply) => {

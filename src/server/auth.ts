@@ -137,12 +137,22 @@ export class TokenAuthority {
   }
 }
 
-/** Throws FORBIDDEN unless the principal is an admin. */
-export function requireAdmin(p: Principal): void {
+/** Who may call a route: any valid token (`tenant`), an admin token, or an admin token with reveal scope. */
+export type RouteScope = 'tenant' | 'admin' | 'reveal';
+
+/** Throws FORBIDDEN unless `p` may call a route of `scope`. The one place these rules live. */
+export function authorize(p: Principal, scope: RouteScope): void {
+  if (scope === 'tenant') return;
   if (p.kind !== 'admin') {
     throw new KernelError(
       'FORBIDDEN',
       `A tenant token (${p.tenant}) may only read and write its tenant's ledger records`,
+    );
+  }
+  if (scope === 'reveal' && !p.reveal) {
+    throw new KernelError(
+      'FORBIDDEN',
+      'This needs a token with the reveal scope (`kerno tokens create --reveal`)',
     );
   }
 }

@@ -7,12 +7,16 @@
 import { Transform, type Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import { KernelError } from '../errors.js';
-import type { Principal } from './auth.js';
+import type { Principal, RouteScope } from './auth.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the auth hook for every /api route. */
     principal: Principal;
+  }
+  interface FastifyContextConfig {
+    /** Who may call the route (default `admin`; checked by the auth hook). */
+    scope?: RouteScope;
   }
   interface FastifySchema {
     /** One line for the OpenAPI description. */

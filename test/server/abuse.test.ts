@@ -122,6 +122,51 @@ describe('hostile input', () => {
     }
   });
 
+  it('lets a tenant token reach only the tenant routes, and an admin token without reveal not rotate the key', async () => {
+    const { server, dir } = await setup();
+    const tenant = createToken(dir, { scope: 'tenant', tenant: 'acme' }).token;
+    const admin = createToken(dir, { scope: 'admin' }).token;
+    const spec = (
+      await server.app.inject({
+        method: 'GET',
+        url: '/api/openapi.json',
+        headers: { authorization: `Bearer ${tenant}` },
+      })
+    ).json<{ paths: Record<string, Record<string, unknown>> }>();
+    const tenantRoutes = new Set([
+      'get /api/ledger',
+      'post /api/ledger',
+      'post /api/ledger/import',
+      'get /api/ledger/export',
+      'get /api/openapi.json',
+    ]);
+    const seen: string[] = [];
+    for (const [path, methods] of Object.entries(spec.paths)) {
+      if (!path.startsWith('/api/') && path !== '/metrics') continue;
+      for (const method of Object.keys(methods)) {
+        const route = `${method} ${path}`;
+        seen.push(route);
+        const res = await server.app.inject({
+          method: method.toUpperCase() as 'GET',
+          url: path.replace(/\{[^}]+\}/g, 'x'),
+          headers: { authorization: `Bearer ${tenant}` },
+        });
+        if (tenantRoutes.has(route)) expect(res.statusCode, route).not.toBe(403);
+        else expect(res.statusCode, route).toBe(403);
+      }
+    }
+    expect(seen.length).toBeGreaterThan(25);
+    for (const route of tenantRoutes) expect(seen).toContain(route);
+    const rotate = await server.app.inject({
+      method: 'POST',
+      url: '/api/config/rotate-key',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      payload: '{"newKey":"a-new-key-string"}',
+    });
+    expect(rotate.statusCode).toBe(403);
+    expect(rotate.json()).toMatchObject({ code: 'FORBIDDEN' });
+  });
+
   it('validates query parameters instead of passing them to storage', async () => {
     const { server, auth } = await setup();
     for (const q of [

@@ -4,7 +4,6 @@
  * @module
  */
 import type { FastifyInstance } from 'fastify';
-import { requireAdmin } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { queryString } from '../http-util.js';
 
@@ -24,7 +23,6 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req) => {
-      requireAdmin(req.principal);
       const status = (queryString(req, 'status') ?? 'pending') as 'pending' | 'decided' | 'all';
       return { approvals: approvals.list({ status }) };
     },
@@ -49,7 +47,6 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req) => {
-      requireAdmin(req.principal);
       return approvals.approve(req.params.id, { by: req.body?.by ?? req.principal.label });
     },
   );
@@ -71,7 +68,6 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req) => {
-      requireAdmin(req.principal);
       return approvals.reject(req.params.id, {
         by: req.body?.by ?? req.principal.label,
         ...(req.body?.reason === undefined ? {} : { reason: req.body.reason }),

@@ -7,7 +7,6 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { importRvls } from '../../learning/learning-import.js';
 import { encodeRvlsChunks } from '../../learning/rvls.js';
-import { requireAdmin } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { limitStream, queryInt, queryString } from '../http-util.js';
 import { KernelError } from '../../errors.js';
@@ -18,8 +17,7 @@ export function learningRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get(
     '/api/learning/stats',
     { schema: { summary: 'Learning store statistics', tags: ['learning'] } },
-    async (req) => {
-      requireAdmin(req.principal);
+    async () => {
       return learning.stats();
     },
   );
@@ -36,7 +34,6 @@ export function learningRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req) => {
-      requireAdmin(req.principal);
       const domain = queryString(req, 'domain');
       const limit = queryInt(req, 'limit', { max: 10_000 }) ?? 100;
       const all =
@@ -63,7 +60,6 @@ export function learningRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req) => {
-      requireAdmin(req.principal);
       const q = queryString(req, 'q');
       if (q === undefined) throw new KernelError('INVALID_QUERY', 'q is required');
       const domain = queryString(req, 'domain');
@@ -87,7 +83,6 @@ export function learningRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req) => {
-      requireAdmin(req.principal);
       const body = limitStream(req.body as Readable, ctx.importLimit);
       const result = await importRvls(learning, body, {
         source: 'upload',
@@ -101,7 +96,6 @@ export function learningRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/api/learning/export',
     { schema: { summary: 'The learning store as an RVLS file', tags: ['learning'] } },
     (req, reply) => {
-      requireAdmin(req.principal);
       const snapshot = {
         patterns: learning.getAllPatterns(),
         trajectories: learning.getAllTrajectories(),

@@ -5,7 +5,6 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { KernelError } from '../../errors.js';
-import { requireAdmin } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { queryInt, queryString } from '../http-util.js';
 
@@ -25,7 +24,6 @@ export function recoveryRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req) => {
-      requireAdmin(req.principal);
       const limit = queryInt(req, 'limit', { max: 1000 }) ?? 50;
       const agent = queryString(req, 'agent');
       const runs =
@@ -39,7 +37,6 @@ export function recoveryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/api/recovery/:runId',
     { schema: { summary: 'One recovery run', tags: ['recovery'] } },
     async (req) => {
-      requireAdmin(req.principal);
       const run = await recoveries.get(req.params.runId);
       if (run === undefined)
         throw new KernelError('NOT_FOUND', `No recovery run ${req.params.runId}`);

@@ -6,7 +6,6 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { KernelError } from '../../errors.js';
-import { requireAdmin } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { queryString } from '../http-util.js';
 
@@ -27,8 +26,7 @@ export function registryRoutes(app: FastifyInstance, ctx: ServerContext): void {
         tags: ['registry'],
       },
     },
-    async (req) => {
-      requireAdmin(req.principal);
+    async () => {
       return { modules: await registry.listModules() };
     },
   );
@@ -37,8 +35,7 @@ export function registryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     {
       schema: { summary: 'Config keys with their secret flag (never values)', tags: ['registry'] },
     },
-    async (req) => {
-      requireAdmin(req.principal);
+    async () => {
       return { config: await registry.listConfig() };
     },
   );
@@ -57,7 +54,6 @@ export function registryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
     async (req) => {
       const p = req.principal;
-      requireAdmin(p);
       const key = req.params.key;
       const info = (await registry.listConfig()).find((c) => c.key === key);
       if (info === undefined) throw new KernelError('CONFIG_NOT_FOUND', `No config value "${key}"`);
@@ -92,7 +88,6 @@ export function registryRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req, reply) => {
-      requireAdmin(req.principal);
       await registry.setConfig(
         req.params.key,
         req.body.value,
@@ -105,13 +100,13 @@ export function registryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/api/config/:key',
     { schema: { summary: 'Delete a config value', tags: ['registry'], params: KEY } },
     async (req) => {
-      requireAdmin(req.principal);
       return { deleted: await registry.deleteConfig(req.params.key) };
     },
   );
   app.post<{ Body: { newKey: string } }>(
     '/api/config/rotate-key',
     {
+      config: { scope: 'reveal' },
       schema: {
         summary: 'Re-encrypt every secret under a new key string, atomically (reveal scope)',
         tags: ['registry'],
@@ -123,15 +118,6 @@ export function registryRoutes(app: FastifyInstance, ctx: ServerContext): void {
         },
       },
     },
-    async (req) => {
-      const p = req.principal;
-      if (p.kind !== 'admin' || !p.reveal) {
-        throw new KernelError(
-          'FORBIDDEN',
-          'Rotating the registry key needs a token with the reveal scope (`kerno tokens create --reveal`)',
-        );
-      }
-      return registry.rotateKey(req.body.newKey);
-    },
+    async (req) => registry.rotateKey(req.body.newKey),
   );
 }
