@@ -3,9 +3,9 @@
  *
  * @module
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Transform, pipeline, type Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { createAuditTrail, type AuditTrail } from '../audit/audit-trail.js';
 import { KernelError } from '../errors.js';
@@ -84,11 +84,7 @@ export async function readText(file: string): Promise<string> {
 }
 
 /** A file as a byte stream, reporting progress by bytes read. */
-export async function openInput(
-  file: string,
-  onBytes?: (read: number, total: number) => void,
-): Promise<Readable> {
-  const { statSync } = await import('node:fs');
+export function openInput(file: string, onBytes?: (read: number, total: number) => void): Readable {
   let total: number;
   try {
     total = statSync(file).size;
@@ -98,14 +94,19 @@ export async function openInput(
     });
   }
   const stream = createReadStream(file);
+  if (onBytes === undefined) return stream;
+  // Counts bytes as the consumer pulls them: a 'data' listener would start the flow before the
+  // consumer (e.g. a store still opening) is ready, and the bytes would be lost.
   let read = 0;
-  if (onBytes !== undefined) {
-    stream.on('data', (chunk: string | Buffer) => {
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
       read += chunk.length;
       onBytes(read, total);
-    });
-  }
-  return stream;
+      done(null, chunk);
+    },
+  });
+  pipeline(stream, counter, () => {});
+  return counter;
 }
 
 /** Parses a JSON option value with a usage error. */

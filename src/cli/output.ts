@@ -3,11 +3,15 @@
  *
  * @module
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /** Where a command writes. Injected so commands are testable in-process. */
 export interface CliIo {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
+  /** Writes a long stream to stdout, waiting when it is full (default: `stdout` per chunk). */
+  readonly pipeStdout?: (chunks: AsyncIterable<string | Uint8Array>) => Promise<void>;
   /** Whether stderr is a terminal (progress bars only then). */
   readonly isTty: boolean;
 }
@@ -23,8 +27,27 @@ export interface CliContext {
 export const processIo: CliIo = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  pipeStdout: async (chunks) => {
+    try {
+      await pipeline(Readable.from(chunks), process.stdout, { end: false });
+    } catch (error) {
+      // The reader went away (`kerno ledger export | head`): stop quietly, as Unix tools do.
+      if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
+    }
+  },
   isTty: process.stderr.isTTY === true,
 };
+
+/** Writes `chunks` to the command's stdout with back-pressure where the io supports it. */
+export async function writeStdout(
+  io: CliIo,
+  chunks: AsyncIterable<string | Uint8Array>,
+): Promise<void> {
+  if (io.pipeStdout !== undefined) return io.pipeStdout(chunks);
+  const decoder = new TextDecoder();
+  for await (const chunk of chunks)
+    io.stdout(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+}
 
 function cellText(c: unknown): string {
   if (c === undefined || c === null) return '';

@@ -73,7 +73,12 @@ describe('kerno CLI against a daemon', () => {
     const exp = await cli(...base, 'ledger', 'export', '--out', out);
     expect(exp.code).toBe(0);
     const { readFileSync } = await import('node:fs');
-    expect(readFileSync(out, 'utf8').trim().split('\n').length).toBeGreaterThanOrEqual(2);
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    expect(exp.stderr).toBe(`exported ${lines.length} records to ${out}\n`);
+    const toStdout = await cli(...base, 'ledger', 'export');
+    expect(toStdout.code).toBe(0);
+    expect(toStdout.stdout.trim().split('\n')).toEqual(lines);
   });
 
   it('verifies and exports the audit trail; a tampered export exits 1', async () => {
@@ -222,6 +227,34 @@ describe('kerno CLI on files and stores', () => {
     expect(JSON.parse(q.stdout)).toHaveLength(1);
     const v = await cli('audit', 'verify', '--store', url, '--json');
     expect(JSON.parse(v.stdout)).toMatchObject({ ok: true });
+    const out = join(dir, 'direct.ndjson');
+    const exp = await cli('ledger', 'export', '--store', url, '--out', out);
+    expect(exp.stderr).toBe(`exported 1 records to ${out}\n`);
+    const { readFileSync } = await import('node:fs');
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toMatchObject({
+      event: JSON.parse(budget) as unknown,
+    });
+    const toStdout = await cli('ledger', 'export', '--store', url);
+    expect(toStdout.stdout).toBe(readFileSync(out, 'utf8'));
+  });
+
+  it('imports a file into a store directly with --store (no bytes lost while the store opens)', async () => {
+    const url = `sqlite:${join(dir, 'imported.db')}`;
+    const file = join(dir, 'many.ndjson');
+    const lines = Array.from({ length: 5000 }, (_, i) =>
+      JSON.stringify({
+        event_id: `many-${i}`,
+        occurred_at: '2026-01-01T00:00:00Z',
+        tenant_id: null,
+        correlation_id: null,
+        event: JSON.parse(budget) as unknown,
+      }),
+    );
+    writeFileSync(file, lines.join('\n') + '\n');
+    const imp = await cli('ledger', 'import', file, '--store', url, '--json');
+    expect(JSON.parse(imp.stdout)).toEqual({ imported: 5000, duplicates: 0, skipped: 0 });
+    const again = await cli('ledger', 'import', file, '--store', url, '--json');
+    expect(JSON.parse(again.stdout)).toEqual({ imported: 0, duplicates: 5000, skipped: 0 });
   });
 
   it('doctor reports its checks', async () => {

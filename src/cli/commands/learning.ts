@@ -84,7 +84,7 @@ export function registerLearningCommands(program: Command, ctx: CliContext): voi
     .action(async (file: string, _o: unknown, cmd: Command) => {
       const o = opts<{ replaceEwc?: boolean }>(cmd);
       const progress = createProgress(ctx.io, 'importing');
-      const input = await openInput(file, (read, total) => progress.update(read, total));
+      const input = openInput(file, (read, total) => progress.update(read, total));
       const res = await daemon(o).request(
         'POST',
         `/api/learning/import${o.replaceEwc === true ? '?replaceEwc=true' : ''}`,

@@ -11,7 +11,7 @@ import { KernelError } from '../../errors.js';
 import type { ExperienceEvent, ExperienceEventKind } from '../../ledger/experience-event.js';
 import type { LedgerRecord } from '../../ledger/ledger.js';
 import { daemon, openInput, opts, parseJsonOption, print, readText, withStore } from '../common.js';
-import { createProgress, type CliContext } from '../output.js';
+import { createProgress, writeStdout, type CliContext } from '../output.js';
 
 interface QueryOpts {
   store?: string;
@@ -22,6 +22,16 @@ interface QueryOpts {
   correlation?: string;
   chain?: string;
   limit?: string;
+}
+
+function countLines(chunk: string | Uint8Array): number {
+  let n = 0;
+  if (typeof chunk === 'string') {
+    for (let i = chunk.indexOf('\n'); i !== -1; i = chunk.indexOf('\n', i + 1)) n++;
+  } else {
+    for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) n++;
+  }
+  return n;
 }
 
 function recordRows(records: readonly LedgerRecord[]) {
@@ -146,7 +156,7 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
     .action(async (file: string, _o: unknown, cmd: Command) => {
       const o = opts<{ skipInvalid?: boolean; store?: string }>(cmd);
       const progress = createProgress(ctx.io, 'importing');
-      const input = await openInput(file, (read, total) => progress.update(read, total));
+      const input = openInput(file, (read, total) => progress.update(read, total));
       let result: { imported: number; duplicates: number; skipped: number };
       try {
         if (o.store !== undefined) {
@@ -183,35 +193,25 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
     .option('--store <url>', 'export this store directly instead of the daemon')
     .action(async (_o: unknown, cmd: Command) => {
       const o = opts<{ out?: string; store?: string }>(cmd);
-      const sink = o.out === undefined ? undefined : createWriteStream(o.out);
-      const write = (line: string): void => {
-        if (sink === undefined) ctx.io.stdout(line);
-        else sink.write(line);
-      };
       let count = 0;
+      async function* counted(
+        chunks: AsyncIterable<string | Uint8Array>,
+      ): AsyncGenerator<string | Uint8Array> {
+        for await (const chunk of chunks) {
+          count += countLines(chunk);
+          yield chunk;
+        }
+      }
+      const emit = async (chunks: AsyncIterable<string | Uint8Array>): Promise<void> => {
+        if (o.out === undefined) await writeStdout(ctx.io, counted(chunks));
+        else await pipeline(Readable.from(counted(chunks)), createWriteStream(o.out));
+      };
       if (o.store !== undefined) {
-        await withStore(o.store, async (s) => {
-          for await (const line of s.ledger.exportNdjson()) {
-            write(line);
-            count++;
-          }
-        });
+        await withStore(o.store, (s) => emit(s.ledger.exportNdjson()));
       } else {
         const res = await daemon(o).request('GET', '/api/ledger/export');
-        if (sink !== undefined && res.body !== null) {
-          await pipeline(Readable.fromWeb(res.body as never), sink);
-          ctx.io.stderr(`exported to ${o.out}\n`);
-          return;
-        }
-        const text = await res.text();
-        count = text === '' ? 0 : text.split('\n').length - 1;
-        write(text);
+        if (res.body !== null) await emit(Readable.fromWeb(res.body as never));
       }
-      if (sink !== undefined) {
-        await new Promise<void>((resolve, reject) =>
-          sink.end((e?: Error | null) => (e ? reject(e) : resolve())),
-        );
-        ctx.io.stderr(`exported ${count} records to ${o.out}\n`);
-      }
+      if (o.out !== undefined) ctx.io.stderr(`exported ${count} records to ${o.out}\n`);
     });
 }
