@@ -93,33 +93,50 @@ function goalText(row: BenchRow): string {
   return `${g.kind === 'min' ? '≥' : '≤'} ${human(g.value)} ${row.unit}`;
 }
 
-/** Renders the rows as one table. */
-export function renderTable(rows: readonly BenchRow[]): string {
-  const head = ['group', 'benchmark', 'kerno', 'peer', 'peer value', 'ratio', 'goal', 'met'];
-  const body = rows.map((r) => {
-    const ratio = ratioOf(r);
-    const met = meetsGoal(r);
-    return [
-      r.group,
-      r.name,
-      `${human(r.value)} ${r.unit}`,
-      r.peer?.name ?? '',
-      r.peer === undefined ? '' : `${human(r.peer.value)} ${r.unit}`,
-      ratio === undefined ? '' : `${ratio.toFixed(2)}×`,
-      goalText(r),
-      met === undefined ? '' : met ? 'yes' : 'NO',
-    ];
-  });
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => c.padEnd(widths[i]!)).join(' │ ');
-  const sep = widths.map((w) => '─'.repeat(w)).join('─┼─');
-  const notes = rows.filter((r) => r.note !== undefined).map((r) => `  * ${r.name}: ${r.note}`);
+const HEAD = ['group', 'benchmark', 'kerno', 'peer', 'peer value', 'ratio', 'goal', 'met'];
+
+function cells(r: BenchRow): string[] {
+  const ratio = ratioOf(r);
+  const met = meetsGoal(r);
   return [
-    line(head),
-    sep,
-    ...body.map(line),
-    ...(notes.length > 0 ? ['', 'notes:', ...notes] : []),
+    r.group,
+    r.name,
+    `${human(r.value)} ${r.unit}`,
+    r.peer?.name ?? '',
+    r.peer === undefined ? '' : `${human(r.peer.value)} ${r.unit}`,
+    ratio === undefined ? '' : `${ratio.toFixed(2)}×`,
+    goalText(r),
+    met === undefined ? '' : met ? 'yes' : 'NO',
+  ];
+}
+
+function notes(rows: readonly BenchRow[], bullet: string): string[] {
+  return rows.filter((r) => r.note !== undefined).map((r) => `${bullet}${r.name}: ${r.note}`);
+}
+
+/** The rows as an aligned text table with the notes below. */
+export function renderTable(rows: readonly BenchRow[]): string {
+  const body = rows.map(cells);
+  const widths = HEAD.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (c: readonly string[]): string =>
+    c.map((cell, i) => cell.padEnd(widths[i]!)).join(' │ ');
+  const sep = widths.map((w) => '─'.repeat(w)).join('─┼─');
+  const n = notes(rows, '  * ');
+  return [line(HEAD), sep, ...body.map(line), ...(n.length > 0 ? ['', 'notes:', ...n] : [])].join(
+    '\n',
+  );
+}
+
+/** The rows as a Markdown table with the notes below (for docs/benchmarks.md). */
+export function renderMarkdown(rows: readonly BenchRow[]): string {
+  const line = (c: readonly string[]): string =>
+    `| ${c.map((cell) => cell.replace(/\|/g, '\\|')).join(' | ')} |`;
+  const n = notes(rows, '- ');
+  return [
+    line(HEAD),
+    line(HEAD.map(() => '---')),
+    ...rows.map((r) => line(cells(r))),
+    ...(n.length > 0 ? ['', 'Notes:', '', ...n] : []),
   ].join('\n');
 }
 

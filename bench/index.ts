@@ -1,9 +1,12 @@
 /**
  * `npm run bench`: every benchmark, side by side with its peer in the same run, in one table.
- * `npm run bench -- --only bus,audit` runs some suites; `--json <file>` also writes the rows.
+ * `npm run bench -- --only bus,audit` runs some suites; `--json <file>` also writes the rows,
+ * `--markdown <file>` the table as Markdown. Each suite runs in a fresh process (peers measured
+ * beside kerno in that same process), so no suite measures the heap and workers another left.
  */
+import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { renderTable, type BenchRow, type BenchSuite } from './harness.js';
+import { renderMarkdown, renderTable, type BenchRow, type BenchSuite } from './harness.js';
 import { apiSuite } from './suites/api.js';
 import { auditSuite } from './suites/audit.js';
 import { busSuite } from './suites/bus.js';
@@ -31,17 +34,54 @@ function arg(name: string): string | undefined {
   return i === -1 ? undefined : process.argv[i + 1];
 }
 
-const only = arg('--only')?.split(',');
-const rows: BenchRow[] = [];
-for (const suite of SUITES) {
-  if (only !== undefined && !only.includes(suite.name)) continue;
-  process.stderr.write(`running ${suite.name} …\n`);
-  const t0 = performance.now();
-  rows.push(...(await suite.run()));
-  process.stderr.write(
-    `  ${suite.name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
-  );
+/** Runs one suite in a fresh process, so no suite measures another's heap and workers. */
+function runIsolated(suite: BenchSuite): Promise<BenchRow[]> {
+  return new Promise((resolve, reject) => {
+    const child = fork(process.argv[1]!, ['--child', suite.name], {
+      execArgv: process.execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    let rows: BenchRow[] | undefined;
+    child.on('message', (message) => (rows = message as BenchRow[]));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (rows !== undefined) resolve(rows);
+      else reject(new Error(`suite ${suite.name} exited with ${signal ?? code} before reporting`));
+    });
+  });
 }
-console.log(renderTable(rows));
-const jsonFile = arg('--json');
-if (jsonFile !== undefined) writeFileSync(jsonFile, JSON.stringify(rows, null, 2) + '\n');
+
+const child = arg('--child');
+if (child !== undefined) {
+  const suite = SUITES.find((s) => s.name === child);
+  if (suite === undefined) throw new Error(`no suite ${child}`);
+  const rows = await suite.run();
+  process.send?.(rows, () => process.exit(0));
+} else {
+  const only = arg('--only')?.split(',');
+  const rows: BenchRow[] = [];
+  for (const suite of SUITES) {
+    if (only !== undefined && !only.includes(suite.name)) continue;
+    process.stderr.write(`running ${suite.name} …\n`);
+    const t0 = performance.now();
+    try {
+      rows.push(...(await runIsolated(suite)));
+    } catch (error) {
+      rows.push({
+        group: suite.name,
+        name: `${suite.name} suite`,
+        value: 0,
+        unit: '',
+        note: `failed: ${(error as Error).message}`,
+      });
+    }
+    process.stderr.write(
+      `  ${suite.name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+    );
+  }
+  console.log(renderTable(rows));
+  const jsonFile = arg('--json');
+  if (jsonFile !== undefined) writeFileSync(jsonFile, JSON.stringify(rows, null, 2) + '\n');
+  const markdownFile = arg('--markdown');
+  if (markdownFile !== undefined) writeFileSync(markdownFile, renderMarkdown(rows) + '\n');
+}
