@@ -8,9 +8,17 @@
  * @module
  */
 
+let lastMs = Number.NaN;
+let lastText = '';
+
 /** kerno's timestamp form: UTC, millisecond precision, `Z` suffix. */
 export function formatTimestamp(ms: number): string {
-  return new Date(ms).toISOString();
+  // Records made in the same millisecond (hundreds of them under load) share one string.
+  if (ms !== lastMs) {
+    lastText = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastText;
 }
 
 /** A parsed RFC 3339 instant with sub-millisecond precision kept. */

@@ -10,7 +10,7 @@ import {
   sleep,
   uuidV7Time,
 } from '../../src/index.js';
-import { formatChrono, parseRfc3339 } from '../../src/util/time.js';
+import { formatChrono, formatTimestamp, parseRfc3339 } from '../../src/util/time.js';
 
 describe('KernelError', () => {
   it('carries a code, a cause and details; the guard works structurally', () => {
@@ -114,6 +114,16 @@ describe('canonical JSON', () => {
 });
 
 describe('RFC 3339', () => {
+  it('formats kerno timestamps, alternating instants included', () => {
+    const a = Date.UTC(2026, 4, 14, 10, 0, 0, 123);
+    const b = a + 1;
+    expect([a, a, b, a, b, b].map(formatTimestamp)).toEqual(
+      [a, a, b, a, b, b].map((ms) => new Date(ms).toISOString()),
+    );
+    expect(formatTimestamp(0)).toBe('1970-01-01T00:00:00.000Z');
+    expect(() => formatTimestamp(Number.NaN)).toThrow(RangeError);
+  });
+
   it('parses offsets and up to nine fractional digits; formats like chrono', () => {
     const i = parseRfc3339('2026-05-14T12:00:00.123456789+02:00')!;
     expect(i.ms).toBe(Date.UTC(2026, 4, 14, 10, 0, 0, 123));
