@@ -274,7 +274,8 @@ export const ledgerSuite: BenchSuite = {
     );
 
     const latencies: number[] = [];
-    for (let q = 0; q < 1000; q++) {
+    // The first 200 queries warm the JIT and the page cache and are not counted.
+    for (let q = -200; q < 1000; q++) {
       const from = T0 + Math.floor(random.float() * (M / 2)) * 1000;
       const tenant = `tenant-${Math.floor(random.float() * 10)}`;
       const start = performance.now();
@@ -284,7 +285,7 @@ export const ledgerSuite: BenchSuite = {
         timeRange: { start: from, end: from + (M / 4) * 1000 },
         limit: 100,
       });
-      latencies.push(performance.now() - start);
+      if (q >= 0) latencies.push(performance.now() - start);
       if (result.length === 0) throw new Error('benchmark query found nothing');
     }
     rows.push({
