@@ -302,6 +302,7 @@ export const ledgerSuite: BenchSuite = {
       unit: 'ms',
       lowerIsBetter: true,
       goal: { kind: 'max', value: 2 },
+      note: '1000 random tenants and 250k-record windows, after 200 unmeasured warm-up queries',
     });
 
     const ac = new AbortController();
