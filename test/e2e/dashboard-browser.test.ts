@@ -68,7 +68,12 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
     // learned patterns and a ledger query
     await page.waitForSelector('#patterns tr td');
     await page.click('#ledger-form button');
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-live.png'), fullPage: true });
+    // Full-page shots from the top, so the sticky header sits where a reader expects it.
+    const shot = async (name: string): Promise<void> => {
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.screenshot({ path: join(ARTIFACTS, name), fullPage: true });
+    };
+    await shot('dashboard-live.png');
 
     // the release manager waits for a human: approve it in the UI
     const card = page.locator('[data-approval]', {
@@ -81,7 +86,7 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
       timeout: 20_000,
     });
     await expect.poll(() => card.count(), { timeout: 10_000 }).toBe(0);
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-approved.png'), fullPage: true });
+    await shot('dashboard-approved.png');
 
     // the escalated agent waits too: approve it and see it resume
     const escalated = page.locator('[data-approval]', { hasText: 'payments-sync' });
@@ -90,10 +95,11 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
     await page.waitForSelector('#timeline li:has-text("payments sync resumed")', {
       timeout: 20_000,
     });
-    await page.screenshot({
-      path: join(ARTIFACTS, 'dashboard-escalation-approved.png'),
-      fullPage: true,
+    // the agents panel follows: running again, with its restart counted
+    await page.waitForSelector('#agents tr[data-agent="payments-sync"] .status.running', {
+      timeout: 10_000,
     });
+    await shot('dashboard-escalation-approved.png');
     expect(errors).toEqual([]);
   }, 120_000);
 });
