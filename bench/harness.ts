@@ -22,6 +22,8 @@ export interface BenchRow {
   /** For latency rows: lower is better. */
   readonly lowerIsBetter?: boolean | undefined;
   readonly note?: string | undefined;
+  /** The suite failed: no figure was measured (the run exits 1). */
+  readonly failed?: boolean | undefined;
 }
 
 /** The ratio kerno/peer (or peer/kerno when lower is better), so >1 always means kerno is ahead. */
@@ -96,6 +98,7 @@ function goalText(row: BenchRow): string {
 const HEAD = ['group', 'benchmark', 'kerno', 'peer', 'peer value', 'ratio', 'goal', 'met'];
 
 function cells(r: BenchRow): string[] {
+  if (r.failed === true) return [r.group, r.name, 'FAILED', '', '', '', '', 'NO'];
   const ratio = ratioOf(r);
   const met = meetsGoal(r);
   return [
@@ -111,7 +114,9 @@ function cells(r: BenchRow): string[] {
 }
 
 function notes(rows: readonly BenchRow[], bullet: string): string[] {
-  return rows.filter((r) => r.note !== undefined).map((r) => `${bullet}${r.name}: ${r.note}`);
+  return rows
+    .filter((r) => r.note !== undefined)
+    .map((r) => `${bullet}${r.group} · ${r.name}: ${r.note}`);
 }
 
 /** The rows as an aligned text table with the notes below. */

@@ -34,6 +34,9 @@ function arg(name: string): string | undefined {
   return i === -1 ? undefined : process.argv[i + 1];
 }
 
+/** A suite still running after this long is killed and reported failed. */
+const SUITE_TIMEOUT_MS = Number(process.env['KERNO_BENCH_SUITE_TIMEOUT_MS'] ?? 20 * 60_000);
+
 /** Runs one suite in a fresh process, so no suite measures another's heap and workers. */
 function runIsolated(suite: BenchSuite): Promise<BenchRow[]> {
   return new Promise((resolve, reject) => {
@@ -42,11 +45,18 @@ function runIsolated(suite: BenchSuite): Promise<BenchRow[]> {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let rows: BenchRow[] | undefined;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, SUITE_TIMEOUT_MS);
     child.on('message', (message) => (rows = message as BenchRow[]));
     child.on('error', reject);
     child.on('exit', (code, signal) => {
+      clearTimeout(timer);
       if (rows !== undefined) resolve(rows);
-      else reject(new Error(`suite ${suite.name} exited with ${signal ?? code} before reporting`));
+      else if (timedOut) reject(new Error(`timed out after ${SUITE_TIMEOUT_MS / 60_000} min`));
+      else reject(new Error(`exited with ${signal ?? code} before reporting`));
     });
   });
 }
@@ -67,11 +77,14 @@ if (child !== undefined) {
     try {
       rows.push(...(await runIsolated(suite)));
     } catch (error) {
+      process.exitCode = 1;
+      process.stderr.write(`  ${suite.name} FAILED: ${(error as Error).message}\n`);
       rows.push({
         group: suite.name,
         name: `${suite.name} suite`,
         value: 0,
         unit: '',
+        failed: true,
         note: `failed: ${(error as Error).message}`,
       });
     }

@@ -84,6 +84,12 @@ export class DaemonClient {
       });
     } catch (error) {
       if ((error as Error).name === 'AbortError') throw error;
+      const local = localFileError(error);
+      if (local !== undefined) {
+        throw new KernelError('INVALID_ARGUMENT', `Cannot read ${local.path}: ${local.message}`, {
+          cause: local,
+        });
+      }
       throw new KernelError(
         'UNREACHABLE',
         `Cannot reach the kerno daemon at ${this.target.url}; start it with \`kerno up\`, or pass --url (or --store to work on a store directly)`,
@@ -112,4 +118,12 @@ export class DaemonClient {
     const res = await this.request(method, path, json === undefined ? {} : { json });
     return (await res.json()) as T;
   }
+}
+
+/** The file-system error behind a failed upload (the body stream failed, not the daemon). */
+function localFileError(error: unknown): (Error & { path: string }) | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (typeof (e as { path?: unknown }).path === 'string') return e as Error & { path: string };
+  }
+  return undefined;
 }

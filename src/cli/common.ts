@@ -87,7 +87,9 @@ export async function readText(file: string): Promise<string> {
 export function openInput(file: string, onBytes?: (read: number, total: number) => void): Readable {
   let total: number;
   try {
-    total = statSync(file).size;
+    const stat = statSync(file);
+    if (!stat.isFile()) throw new Error('not a regular file');
+    total = stat.size;
   } catch (error) {
     throw new KernelError('INVALID_ARGUMENT', `Cannot read ${file}: ${(error as Error).message}`, {
       cause: error,

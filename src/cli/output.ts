@@ -47,6 +47,8 @@ export async function writeStdout(
   const decoder = new TextDecoder();
   for await (const chunk of chunks)
     io.stdout(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+  const rest = decoder.decode();
+  if (rest !== '') io.stdout(rest);
 }
 
 function cellText(c: unknown): string {

@@ -69,6 +69,10 @@ describe('kerno CLI against a daemon', () => {
     );
     const imp = await cli(...base, 'ledger', 'import', file, '--json');
     expect(JSON.parse(imp.stdout)).toEqual({ imported: 2, duplicates: 0, skipped: 0 });
+    // a folder is bad input, not an unreachable daemon
+    const folder = await cli(...base, 'ledger', 'import', dir);
+    expect(folder.code).toBe(2);
+    expect(folder.stderr).toContain(`Cannot read ${dir}`);
     const out = join(dir, 'out.ndjson');
     const exp = await cli(...base, 'ledger', 'export', '--out', out);
     expect(exp.code).toBe(0);

@@ -62,6 +62,8 @@ try {
   // (with their fsync of the database file) stall commits ten times less often. +15-20% on
   // 64 concurrent ledger producers; durability is the WAL's and unchanged.
   db.pragma('wal_autocheckpoint = 10000');
+  // …and once a checkpoint has reset it, the WAL file shrinks back to at most 64 MiB.
+  db.pragma('journal_size_limit = 67108864');
   log = new LogWriter(db);
   registry = new RegistryWriter(db);
   tx = {
