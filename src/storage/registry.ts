@@ -10,6 +10,7 @@
  */
 import { MODULE_STATES, type ModuleState } from '../bus/kernel-event.js';
 import { KernelError } from '../errors.js';
+import { parseRfc3339 } from '../util/time.js';
 
 /** How a module runs (oxide-k `ModuleKind`, snake_case). */
 export const MODULE_KINDS = ['native', 'wasm'] as const;
@@ -114,4 +115,40 @@ export function unknownModule(id: string): KernelError {
     `No module "${id}" in the registry; register it with upsertModule first`,
     { details: { moduleId: id } },
   );
+}
+
+function corruptModule(what: string, id: string): KernelError {
+  return new KernelError(
+    'CORRUPT_VALUE',
+    `The registry row for module "${id}" has an invalid ${what}; fix or re-register the module with upsertModule`,
+    { details: { moduleId: id, column: what } },
+  );
+}
+
+/**
+ * Builds a module from a row in `id, name, version, kind, state, description, updated_at` order.
+ * `decode` turns a stored kind or state into its value (SQLite keeps them as JSON text, as
+ * oxide-k does). A bad row is a `CORRUPT_VALUE` naming the column.
+ */
+export function moduleFromRow(
+  row: readonly unknown[],
+  decode: (stored: unknown) => unknown = (stored) => stored,
+): ModuleRecord {
+  const id = String(row[0]);
+  const kind = decode(row[3]);
+  const state = decode(row[4]);
+  const updatedAt = row[6];
+  if (!isModuleKind(kind)) throw corruptModule('kind', id);
+  if (!isModuleState(state)) throw corruptModule('state', id);
+  if (typeof updatedAt !== 'string' || parseRfc3339(updatedAt) === undefined)
+    throw corruptModule('updated_at', id);
+  return {
+    id,
+    name: String(row[1]),
+    version: String(row[2]),
+    kind,
+    state,
+    description: (row[5] as string | null) ?? null,
+    updatedAt,
+  };
 }

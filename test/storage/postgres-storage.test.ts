@@ -116,6 +116,24 @@ describe.skipIf(!pgAvailable)(`postgres storage${pgSkipReason}`, () => {
     expect(a.url).not.toContain('@'); // no user or password
   });
 
+  it('reports a module row edited into nonsense as CORRUPT_VALUE naming the column', async () => {
+    const s = await storage();
+    await s.registry.upsertModule({
+      id: 'm1',
+      name: 'mirror',
+      version: '1.0.0',
+      kind: 'native',
+      state: 'running',
+      description: null,
+      updatedAt: '2026-05-14T10:00:00.000Z',
+    });
+    expect(await s.registry.getModule('m1')).toMatchObject({ state: 'running' });
+    await adminQuery(`UPDATE "${s.schema}".modules SET state = 'exploded' WHERE id = 'm1'`);
+    const error: unknown = await s.registry.getModule('m1').catch((e: unknown) => e);
+    expect(isKernelError(error) && error.code).toBe('CORRUPT_VALUE');
+    expect(isKernelError(error) && error.details).toEqual({ moduleId: 'm1', column: 'state' });
+  });
+
   it('is append-only in the database itself: UPDATE, DELETE and TRUNCATE are refused', async () => {
     const s = await storage();
     await createLedger({ log: s.log }).append(budget('c1'));

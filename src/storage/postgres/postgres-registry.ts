@@ -8,10 +8,9 @@
  */
 import { KernelError } from '../../errors.js';
 import type { ModuleState } from '../../bus/kernel-event.js';
-import { parseRfc3339 } from '../../util/time.js';
 import {
-  isModuleKind,
   isModuleState,
+  moduleFromRow,
   unknownModule,
   type CommitResult,
   type MetaCondition,
@@ -104,7 +103,7 @@ class PostgresRegistry implements RegistryStore {
       text: `SELECT ${MODULE_COLUMNS} FROM modules WHERE id = $1`,
       values: [id],
     });
-    return row === undefined ? undefined : rowToModule(row);
+    return row === undefined ? undefined : moduleFromRow(row);
   }
 
   async listModules(): Promise<ModuleRecord[]> {
@@ -112,7 +111,7 @@ class PostgresRegistry implements RegistryStore {
       name: 'kerno_reg_modules',
       text: `SELECT ${MODULE_COLUMNS} FROM modules ORDER BY id COLLATE "C"`,
     });
-    return rows.map(rowToModule);
+    return rows.map((row) => moduleFromRow(row));
   }
 
   async getConfigValue(key: string): Promise<string | undefined> {
@@ -230,34 +229,6 @@ async function putConfig(query: Query, c: StoredConfig): Promise<void> {
       'ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
     values: [c.key, c.value, c.updatedAt],
   });
-}
-
-function corrupt(what: string, id: string): KernelError {
-  return new KernelError(
-    'CORRUPT_VALUE',
-    `The registry row for module "${id}" has an invalid ${what}; fix or re-register the module with upsertModule`,
-    { details: { moduleId: id, column: what } },
-  );
-}
-
-function rowToModule(row: readonly unknown[]): ModuleRecord {
-  const id = String(row[0]);
-  const kind = row[3];
-  const state = row[4];
-  const updatedAt = row[6];
-  if (!isModuleKind(kind)) throw corrupt('kind', id);
-  if (!isModuleState(state)) throw corrupt('state', id);
-  if (typeof updatedAt !== 'string' || parseRfc3339(updatedAt) === undefined)
-    throw corrupt('updated_at', id);
-  return {
-    id,
-    name: String(row[1]),
-    version: String(row[2]),
-    kind,
-    state,
-    description: (row[5] as string | null) ?? null,
-    updatedAt,
-  };
 }
 
 function rowToConfig(row: readonly unknown[]): StoredConfig {

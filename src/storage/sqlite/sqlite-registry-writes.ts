@@ -7,12 +7,10 @@
  * @module
  */
 import type Database from 'better-sqlite3';
-import { KernelError } from '../../errors.js';
 import type { ModuleState } from '../../bus/kernel-event.js';
-import { parseRfc3339 } from '../../util/time.js';
 import {
-  isModuleKind,
   isModuleState,
+  moduleFromRow,
   unknownModule,
   type CommitResult,
   type MetaCondition,
@@ -25,14 +23,6 @@ import {
 /** Columns of `modules` as the readers select them (raw mode order). */
 export const MODULE_COLUMNS = 'id, name, version, kind, state, description, updated_at';
 
-function corrupt(what: string, id: string): KernelError {
-  return new KernelError(
-    'CORRUPT_VALUE',
-    `The registry row for module "${id}" has an invalid ${what}; fix or re-register the module with upsertModule`,
-    { details: { moduleId: id, column: what } },
-  );
-}
-
 /** Parses a JSON-text enum column (`"running"`), or returns undefined. */
 function jsonText(text: unknown): unknown {
   if (typeof text !== 'string') return undefined;
@@ -43,25 +33,9 @@ function jsonText(text: unknown): unknown {
   }
 }
 
-/** Builds a record from a raw row in {@link MODULE_COLUMNS} order; bad rows are `CORRUPT_VALUE`. */
+/** Builds a module from a raw row in {@link MODULE_COLUMNS} order (kind and state are JSON text). */
 export function rowToModule(row: readonly unknown[]): ModuleRecord {
-  const id = String(row[0]);
-  const kind = jsonText(row[3]);
-  const state = jsonText(row[4]);
-  const updatedAt = row[6];
-  if (!isModuleKind(kind)) throw corrupt('kind', id);
-  if (!isModuleState(state)) throw corrupt('state', id);
-  if (typeof updatedAt !== 'string' || parseRfc3339(updatedAt) === undefined)
-    throw corrupt('updated_at', id);
-  return {
-    id,
-    name: String(row[1]),
-    version: String(row[2]),
-    kind,
-    state,
-    description: (row[5] as string | null) ?? null,
-    updatedAt,
-  };
+  return moduleFromRow(row, jsonText);
 }
 
 const OK: CommitResult = { ok: true };
