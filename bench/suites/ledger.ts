@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
-import type { ExperienceEvent, ExperienceEventKind } from '../../src/ledger/experience-event.js';
 import { openStorage } from '../../src/storage/open-storage.js';
 import { migrateSqlite } from '../../src/storage/sqlite/migrations.js';
 import { createUuidV7 } from '../../src/util/ids.js';
 import { seededRandom } from '../../src/util/random.js';
+import { BENCH_KINDS, benchEvent } from '../fixtures.js';
 import { median, percentile, type BenchRow, type BenchSuite } from '../harness.js';
 import { importPeer } from '../peers.js';
 
@@ -20,47 +20,11 @@ function fresh(name: string): string {
   return file;
 }
 
-const KINDS: ExperienceEventKind[] = ['OutcomeRecorded', 'BudgetExceeded', 'FactPromoted'];
-function event(i: number, chain: string): ExperienceEvent {
-  switch (i % 3) {
-    case 0:
-      return {
-        type: 'OutcomeRecorded',
-        data: {
-          chain_id: chain,
-          step: 'Planning',
-          passed: i % 2 === 0,
-          stop_reason: null,
-          latency_ms: i % 997,
-          tokens: 420,
-          cost_microdollars: 12,
-          backend: 'local',
-        },
-      };
-    case 1:
-      return {
-        type: 'BudgetExceeded',
-        data: { chain_id: chain, resource: 'Tokens', limit: '1024', observed: '2048' },
-      };
-    default:
-      return {
-        type: 'FactPromoted',
-        data: {
-          proposal_id: `p-${i}`,
-          fact_id: `f-${i}`,
-          promoted_by: 'engine',
-          reason: 'validated',
-          requires_human: false,
-        },
-      };
-  }
-}
-
 /** A row as the log stores it, for the raw peers (same schema, no kerno in the way). */
 function rawRow(seq: number): unknown[] {
   const body = JSON.stringify({
     correlation_id: null,
-    event: event(seq, 'c'),
+    event: benchEvent(seq, 'c'),
     event_id: ids(),
     occurred_at: new Date().toISOString(),
     tenant_id: 't',
@@ -71,7 +35,7 @@ function rawRow(seq: number): unknown[] {
     Date.now(),
     ids(),
     `tenant-${seq % 10}`,
-    KINDS[seq % 3],
+    BENCH_KINDS[seq % 3],
     null,
     `run-${seq >> 4}`,
     'c',
@@ -100,7 +64,7 @@ async function producers(ledger: Ledger, count: number, perProducer: number): Pr
       let run = ids();
       for (let i = 0; i < perProducer; i++) {
         if (i % 16 === 0) run = ids();
-        await ledger.append(event(i, `chain-${p}`), {
+        await ledger.append(benchEvent(i, `chain-${p}`), {
           tenantId: `tenant-${p % 10}`,
           correlationId: run,
         });
@@ -134,7 +98,7 @@ async function emmett(file: string, count: number, perProducer: number): Promise
   await Promise.all(
     Array.from({ length: count }, async (_, p) => {
       for (let i = 0; i < perProducer; i++) {
-        const e = event(i, `chain-${p}`);
+        const e = benchEvent(i, `chain-${p}`);
         await store.appendToStream(`chain-${p}`, [{ type: e.type, data: e.data }]);
       }
     }),
@@ -260,7 +224,7 @@ export const ledgerSuite: BenchSuite = {
           occurred_at: new Date(T0 + n * 1000).toISOString(),
           tenant_id: `tenant-${Math.floor(random.float() * 10)}`,
           correlation_id: `run-${n >> 4}`,
-          event: event(n, `chain-${n >> 6}`),
+          event: benchEvent(n, `chain-${n >> 6}`),
         });
       }
       await ledger.appendMany(envelopes);

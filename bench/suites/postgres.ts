@@ -8,10 +8,10 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
-import type { ExperienceEvent } from '../../src/ledger/experience-event.js';
 import { openStorage } from '../../src/storage/open-storage.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { createUuidV7 } from '../../src/util/ids.js';
+import { benchEvent } from '../fixtures.js';
 import { median, type BenchRow, type BenchSuite } from '../harness.js';
 import { importPeer } from '../peers.js';
 
@@ -21,41 +21,6 @@ const BASE_URL =
   'postgres://postgres@127.0.0.1:5432/test';
 const ROUNDS = Number(process.env['KERNO_BENCH_PG_ROUNDS'] ?? 5);
 const ids = createUuidV7();
-
-function event(i: number, chain: string): ExperienceEvent {
-  switch (i % 3) {
-    case 0:
-      return {
-        type: 'OutcomeRecorded',
-        data: {
-          chain_id: chain,
-          step: 'Planning',
-          passed: i % 2 === 0,
-          stop_reason: null,
-          latency_ms: i % 997,
-          tokens: 420,
-          cost_microdollars: 12,
-          backend: 'local',
-        },
-      };
-    case 1:
-      return {
-        type: 'BudgetExceeded',
-        data: { chain_id: chain, resource: 'Tokens', limit: '1024', observed: '2048' },
-      };
-    default:
-      return {
-        type: 'FactPromoted',
-        data: {
-          proposal_id: `p-${i}`,
-          fact_id: `f-${i}`,
-          promoted_by: 'engine',
-          reason: 'validated',
-          requires_human: false,
-        },
-      };
-  }
-}
 
 function urlWith(params: Record<string, string>): string {
   const url = new URL(BASE_URL);
@@ -82,7 +47,7 @@ async function kernoProducers(ledger: Ledger, count: number, perProducer: number
       let run = ids();
       for (let i = 0; i < perProducer; i++) {
         if (i % 16 === 0) run = ids();
-        await ledger.append(event(i, `chain-${p}`), {
+        await ledger.append(benchEvent(i, `chain-${p}`), {
           tenantId: `tenant-${p % 10}`,
           correlationId: run,
         });
@@ -107,7 +72,7 @@ async function emmettProducers(
   await Promise.all(
     Array.from({ length: count }, async (_, p) => {
       for (let i = 0; i < perProducer; i++) {
-        const e = event(i, `chain-${p}`);
+        const e = benchEvent(i, `chain-${p}`);
         await store.appendToStream(`chain-${run}-${p}`, [{ type: e.type, data: e.data }]);
       }
     }),
@@ -127,7 +92,7 @@ async function rawLoop(
   for (let seq = from; seq < from + n; seq++) {
     const body = JSON.stringify({
       correlation_id: null,
-      event: event(seq, 'c'),
+      event: benchEvent(seq, 'c'),
       event_id: ids(),
       occurred_at: new Date().toISOString(),
       tenant_id: 't',
