@@ -5,7 +5,6 @@ import {
   defaultEwcState,
   encodeRvls,
   type LearningSnapshot,
-  type PatternRecord,
 } from '../../src/index.js';
 import {
   openPostgresStorage,
@@ -20,35 +19,7 @@ import {
   pgSkipReason,
   pgUrl,
 } from '../helpers/postgres.js';
-
-function pattern(id: string, strategy = `strategy ${id}`): PatternRecord {
-  return {
-    id,
-    strategy,
-    embedding_weights: { [id]: 0.5 },
-    success_rate: 0.5,
-    use_count: 1,
-    domain: 'd',
-    quality: 1,
-    is_long_term: true,
-    last_used: '2026-05-14T10:00:00.000000001Z',
-  };
-}
-
-const SNAPSHOT: LearningSnapshot = {
-  patterns: [pattern('a'), pattern('b')],
-  trajectories: [
-    {
-      id: 't',
-      steps: [{ input: 'i', output: 'o', duration_ms: 3, confidence: 0.25 }],
-      outcome: 'partial',
-      duration_ms: 3,
-      domain: 'd',
-      created_at: '2026-05-14T10:00:00Z',
-    },
-  ],
-  ewc: { tasks_learned: 1, protection_strength: 1000, task_weights: { x: [0.5] } },
-};
+import { SNAPSHOT, pattern } from '../helpers/learning.js';
 
 const plain = (s: LearningSnapshot | undefined) =>
   s === undefined ? undefined : { patterns: s.patterns, trajectories: s.trajectories, ewc: s.ewc };
