@@ -7,7 +7,7 @@
  * @module
  */
 import type Database from 'better-sqlite3';
-import type { ModuleState } from '../../bus/kernel-event.js';
+import type { ModuleState } from '../../model/module-state.js';
 import {
   isModuleState,
   moduleFromRow,

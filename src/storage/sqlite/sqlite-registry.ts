@@ -6,7 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import { KernelError, isKernelError } from '../../errors.js';
-import type { ModuleState } from '../../bus/kernel-event.js';
+import type { ModuleState } from '../../model/module-state.js';
 import type {
   CommitResult,
   MetaCondition,
