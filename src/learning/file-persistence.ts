@@ -16,7 +16,7 @@ import type { Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { acquireFileLock, type FileLock } from './file-lock.js';
 import type { LearningPersistence, LoadedLearning } from './persistence.js';
-import { createRvlsDecoder, encodeRvlsChunks, type LearningSnapshot } from './rvls.js';
+import { createRvlsDecoder, encodeRvlsChunks, type LearningSnapshot } from '../formats/rvls.js';
 
 /** Options for {@link openFileLearningPersistence}. */
 export interface FileLearningPersistenceOptions {

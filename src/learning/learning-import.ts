@@ -5,7 +5,7 @@
  * @module
  */
 import type { LearningStore } from './learning-store.js';
-import { readRvlsStream } from './rvls.js';
+import { readRvlsStream } from '../formats/rvls.js';
 
 /** What an import did. */
 export interface LearningImportResult {

@@ -45,7 +45,7 @@ import {
   type TrajectoryOutcome,
   type TrajectoryRecord,
   type TrajectoryStep,
-} from './records.js';
+} from '../formats/learning-records.js';
 
 /** Summary statistics (the reference's `RvfStoreStats`, plus what loading had to skip). */
 export interface LearningStoreStats {

@@ -9,7 +9,7 @@
  * @module
  */
 import { KernelError } from '../errors.js';
-import type { LearningSnapshot, SkippedRecord } from './rvls.js';
+import type { LearningSnapshot, SkippedRecord } from '../formats/rvls.js';
 
 /** A loaded snapshot, with what had to be skipped on the way. */
 export interface LoadedLearning extends LearningSnapshot {

@@ -17,7 +17,7 @@ import {
   RVLS_FOOTER,
   RVLS_HEADER,
   type LearningSnapshot,
-} from '../../learning/rvls.js';
+} from '../../formats/rvls.js';
 import {
   LOCK_CLASS,
   connectClient,
