@@ -336,16 +336,16 @@ export type {
 export { formatF32, formatF64, canonicalF32 } from './formats/serde-float.js';
 export { tokenize } from './learning/recall.js';
 export type { RecallHit } from './learning/recall.js';
-export { createMemoryLearningPersistence } from './learning/persistence.js';
+export { createMemoryLearningPersistence } from './storage/learning.js';
 export type {
   LearningPersistence,
   LoadedLearning,
   MemoryLearningPersistenceOptions,
-} from './learning/persistence.js';
+} from './storage/learning.js';
 export { openFileLearningPersistence } from './learning/file-persistence.js';
 export type { FileLearningPersistenceOptions } from './learning/file-persistence.js';
-export { acquireFileLock } from './learning/file-lock.js';
-export type { FileLock, FileLockOptions } from './learning/file-lock.js';
+export { acquireFileLock } from './storage/file-lock.js';
+export type { FileLock, FileLockOptions } from './storage/file-lock.js';
 
 export { createKernel, defaultStateDir } from './kernel.js';
 export type { Kernel, KernelOptions } from './kernel.js';

@@ -21,7 +21,7 @@ import {
   openLearningStore,
   type LearningStore,
 } from './learning/learning-store.js';
-import type { LearningPersistence } from './learning/persistence.js';
+import type { LearningPersistence } from './storage/learning.js';
 import { createLedger, type Ledger } from './ledger/ledger.js';
 import { createRecoveryLogStore, type RecoveryLogStore } from './recovery/recovery-store.js';
 import { openRegistry, type Registry } from './registry/registry.js';

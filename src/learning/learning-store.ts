@@ -28,7 +28,7 @@ import {
   createMemoryLearningPersistence,
   type LearningPersistence,
   type LoadedLearning,
-} from './persistence.js';
+} from '../storage/learning.js';
 import { RecallIndex, type RecallHit } from './recall.js';
 import {
   API_INPUT,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { LearningPersistence } from '../learning/persistence.js';
+import type { LearningPersistence } from './learning.js';
 import type { LogStore } from './log.js';
 import type { RegistryStore } from './registry.js';
 

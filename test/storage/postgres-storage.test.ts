@@ -4,7 +4,7 @@ import { createLedger } from '../../src/ledger/ledger.js';
 import { recordHash, type LogAppend } from '../../src/storage/log.js';
 import { openStorage, parseStoreUrl } from '../../src/storage/open-storage.js';
 import { clientConfig, parsePostgresUrl } from '../../src/storage/postgres/postgres-connection.js';
-import { POSTGRES_SCHEMA_VERSION } from '../../src/storage/postgres/migrations.js';
+import { POSTGRES_SCHEMA_VERSION } from '../../src/storage/postgres/postgres-migrations.js';
 import {
   openPostgresStorage,
   type PostgresStorage,

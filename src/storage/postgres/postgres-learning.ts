@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { KernelError } from '../../errors.js';
-import type { LearningPersistence, LoadedLearning } from '../../learning/persistence.js';
+import type { LearningPersistence, LoadedLearning } from '../learning.js';
 import {
   createRvlsDecoder,
   encodeRvlsRecord,

@@ -14,7 +14,7 @@ import { KernelError } from '../../errors.js';
 import type { Storage } from '../storage.js';
 import { createSqliteLog } from './sqlite-log.js';
 import { createSqliteRegistry } from './sqlite-registry.js';
-import { migrateSqlite } from './migrations.js';
+import { migrateSqlite } from './sqlite-migrations.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
 /** Options for {@link openSqliteStorage}. */
