@@ -244,7 +244,11 @@ export {
   isTerminalState,
   isGovernedArtifactState,
 } from './ledger/artifact-lifecycle.js';
-export { DEFAULT_MAX_LINE_LENGTH, encodeEnvelopeLine, readEnvelopeLines } from './formats/converge-ndjson.js';
+export {
+  DEFAULT_MAX_LINE_LENGTH,
+  encodeEnvelopeLine,
+  readEnvelopeLines,
+} from './formats/converge-ndjson.js';
 export type {
   EnvelopeLine,
   EnvelopeLineReader,
@@ -336,11 +340,12 @@ export type {
 export { formatF32, formatF64, canonicalF32 } from './formats/serde-float.js';
 export { tokenize } from './learning/recall.js';
 export type { RecallHit } from './learning/recall.js';
-export { createMemoryLearningPersistence } from './storage/learning.js';
+export { createMemoryLearningPersistence } from './storage/memory/memory-learning.js';
+export type { MemoryLearningPersistenceOptions } from './storage/memory/memory-learning.js';
 export type {
   LearningPersistence,
   LoadedLearning,
-  MemoryLearningPersistenceOptions,
+  StorageLearningOptions,
 } from './storage/learning.js';
 export { openFileLearningPersistence } from './learning/file-persistence.js';
 export type { FileLearningPersistenceOptions } from './learning/file-persistence.js';
@@ -455,4 +460,3 @@ export type {
 
 export { createSelfHealing, agentConfigKeys } from './recovery/self-healing.js';
 export type { SelfHealing, SelfHealingOptions } from './recovery/self-healing.js';
-export type { StorageLearningOptions } from './storage/storage.js';

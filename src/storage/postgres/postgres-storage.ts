@@ -16,9 +16,9 @@
  *
  * @module
  */
-import type { LearningPersistence } from '../learning.js';
+import type { LearningPersistence, StorageLearningOptions } from '../learning.js';
 import { silentLogger, type Logger } from '../../util/logger.js';
-import type { Storage, StorageLearningOptions } from '../storage.js';
+import type { Storage } from '../storage.js';
 import {
   clientConfig,
   connectClient,

@@ -89,6 +89,21 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    description: 'learning store records (RVLS lines)',
+    sql: `
+      -- One RVLS line per record; kind 0 pattern, 1 trajectory, 2 ewc. seq keeps the order in
+      -- which records were first stored, which is the store's order (an update keeps its seq).
+      CREATE TABLE learning_records (
+        seq  INTEGER PRIMARY KEY,
+        kind INTEGER NOT NULL,
+        id   TEXT    NOT NULL,
+        line TEXT    NOT NULL,
+        UNIQUE (kind, id)
+      );
+    `,
+  },
 ];
 
 /** The schema version this kerno writes. */

@@ -9,6 +9,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { isKernelError } from '../../errors.js';
+import { LearningWriter } from './sqlite-learning-writes.js';
 import { LogWriter } from './sqlite-log-writes.js';
 import { RegistryWriter } from './sqlite-registry-writes.js';
 import type {
@@ -41,6 +42,7 @@ function toWire(error: unknown): WireError {
 let db: Database.Database;
 let log: LogWriter;
 let registry: RegistryWriter;
+let learning: LearningWriter;
 let tx: {
   begin: Database.Statement;
   commit: Database.Statement;
@@ -66,6 +68,7 @@ try {
   db.pragma('journal_size_limit = 67108864');
   log = new LogWriter(db);
   registry = new RegistryWriter(db);
+  learning = new LearningWriter(db);
   tx = {
     begin: db.prepare('BEGIN IMMEDIATE'),
     commit: db.prepare('COMMIT'),
@@ -94,6 +97,8 @@ function run(op: WriteOp): unknown {
       return registry.deleteConfig(op.key);
     case 'registry.commit':
       return registry.commit(op.change);
+    case 'learning.save':
+      return learning.save(op);
   }
 }
 
@@ -101,7 +106,8 @@ function run(op: WriteOp): unknown {
 function needsSavepoint(op: WriteOp): boolean {
   // Registry ops other than `commit` check first and then run one statement, which SQLite
   // applies whole or not at all.
-  return op.kind === 'registry.commit';
+  // A learning save runs several statements: all of them or none.
+  return op.kind === 'registry.commit' || op.kind === 'learning.save';
 }
 
 function runBatch(id: number, ops: readonly WriteOp[]): void {
