@@ -70,7 +70,9 @@ export async function openStorage(
     }
     case 'sqlite': {
       const { openSqliteStorage } = await import('./sqlite/sqlite-storage.js');
+      const { loadSqlite } = await import('./sqlite/sqlite-driver.js');
       return openSqliteStorage(location.file, {
+        driver: await loadSqlite(),
         ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
         ...(options.logger === undefined ? {} : { logger: options.logger }),
       });

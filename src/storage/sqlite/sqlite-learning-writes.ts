@@ -4,16 +4,16 @@
  *
  * @module
  */
-import type Database from 'better-sqlite3';
+import type { SqliteDatabase, SqliteStatement } from './sqlite-driver.js';
 import type { LearningSaveOp } from './sqlite-writer-protocol.js';
 
 /** Prepared statements for {@link LearningSaveOp}s. */
 export class LearningWriter {
-  readonly #deleteAll: Database.Statement;
-  readonly #delete: Database.Statement;
-  readonly #upsert: Database.Statement;
+  readonly #deleteAll: SqliteStatement;
+  readonly #delete: SqliteStatement;
+  readonly #upsert: SqliteStatement;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqliteDatabase) {
     this.#deleteAll = db.prepare('DELETE FROM learning_records');
     this.#delete = db.prepare('DELETE FROM learning_records WHERE kind = ? AND id = ?');
     this.#upsert = db

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type Database from 'better-sqlite3';
+import type { SqliteDatabase, SqliteStatement } from './sqlite-driver.js';
 import { KernelError, errorMessage, isKernelError } from '../../errors.js';
 import type { LearningSnapshot } from '../../formats/rvls.js';
 import type { Clock } from '../../util/clock.js';
@@ -46,7 +46,7 @@ export interface SqliteLearningOptions extends StorageLearningOptions {
  * (throws `STORE_LOCKED` when another writer holds it).
  */
 export async function openSqliteLearning(
-  db: Database.Database,
+  db: SqliteDatabase,
   writer: SqliteWriter,
   options: SqliteLearningOptions,
 ): Promise<LearningPersistence> {
@@ -65,7 +65,7 @@ class SqliteLearning implements LearningPersistence {
   readonly location: string;
   readonly readOnly: boolean;
   readonly #writer: SqliteWriter;
-  readonly #lines: Database.Statement;
+  readonly #lines: SqliteStatement;
   readonly #lock: FileLock | undefined;
   readonly #onClose: (() => void) | undefined;
   /** What is stored, as this writer last saw it (undefined: read it before the next save). */
@@ -73,7 +73,7 @@ class SqliteLearning implements LearningPersistence {
   #closed = false;
 
   constructor(
-    db: Database.Database,
+    db: SqliteDatabase,
     writer: SqliteWriter,
     location: string,
     readOnly: boolean,

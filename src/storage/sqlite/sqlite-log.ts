@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type Database from 'better-sqlite3';
+import type { SqliteDatabase, SqliteStatement } from './sqlite-driver.js';
 import { KernelError } from '../../errors.js';
 import {
   GENESIS_HASH,
@@ -24,24 +24,24 @@ import { LOG_COLUMNS, rowToRecord } from './sqlite-log-writes.js';
 import type { SqliteWriter } from './sqlite-writer.js';
 
 /** Creates the log over an open read connection and a started writer. */
-export function createSqliteLog(db: Database.Database, writer: SqliteWriter): LogStore {
+export function createSqliteLog(db: SqliteDatabase, writer: SqliteWriter): LogStore {
   return new SqliteLog(db, writer);
 }
 
 class SqliteLog implements LogStore {
-  readonly #db: Database.Database;
+  readonly #db: SqliteDatabase;
   readonly #writer: SqliteWriter;
   readonly #listeners = new Map<string, Set<LogListener>>();
-  readonly #read: Database.Statement;
-  readonly #byKey: Database.Statement;
-  readonly #head: Database.Statement;
-  readonly #queries = new Map<string, Database.Statement>();
-  readonly #streamId: Database.Statement;
-  readonly #scan: Database.Statement;
+  readonly #read: SqliteStatement;
+  readonly #byKey: SqliteStatement;
+  readonly #head: SqliteStatement;
+  readonly #queries = new Map<string, SqliteStatement>();
+  readonly #streamId: SqliteStatement;
+  readonly #scan: SqliteStatement;
   readonly #ids = new Map<string, number>();
   #closed = false;
 
-  constructor(db: Database.Database, writer: SqliteWriter) {
+  constructor(db: SqliteDatabase, writer: SqliteWriter) {
     this.#db = db;
     this.#writer = writer;
     this.#read = db

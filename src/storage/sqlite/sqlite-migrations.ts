@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type Database from 'better-sqlite3';
+import type { SqliteDatabase } from './sqlite-driver.js';
 import { KernelError } from '../../errors.js';
 
 /** One schema step. */
@@ -110,7 +110,7 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version;
 
 /** Brings the database to {@link SQLITE_SCHEMA_VERSION}; refuses a newer one. */
-export function migrateSqlite(db: Database.Database, file: string): void {
+export function migrateSqlite(db: SqliteDatabase, file: string): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > SQLITE_SCHEMA_VERSION) throw schemaTooNew(file, current);
   if (current === SQLITE_SCHEMA_VERSION) return;

@@ -9,12 +9,12 @@
  */
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import { KernelError } from '../../errors.js';
 import type { Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
 import type { LearningPersistence, StorageLearningOptions } from '../learning.js';
 import type { Storage } from '../storage.js';
+import { loadSqlite, type SqliteDatabase, type SqliteModule } from './sqlite-driver.js';
 import { openSqliteLearning } from './sqlite-learning.js';
 import { createSqliteLog } from './sqlite-log.js';
 import { createSqliteRegistry } from './sqlite-registry.js';
@@ -23,6 +23,8 @@ import { SqliteWriter } from './sqlite-writer.js';
 
 /** Options for {@link openSqliteStorage}. */
 export interface SqliteStorageOptions {
+  /** The driver (default: the `better-sqlite3` package, loaded on demand). */
+  readonly driver?: SqliteModule;
   /** How long to wait for another process's write lock (default 5000 ms). */
   readonly busyTimeoutMs?: number;
   /** Receives warnings (a stale learning lock taken over). */
@@ -38,7 +40,8 @@ export async function openSqliteStorage(
 ): Promise<Storage> {
   const path = resolve(file);
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-  let db: Database.Database;
+  const Database = options.driver ?? (await loadSqlite());
+  let db: SqliteDatabase;
   try {
     const created = !existsSync(path);
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });

@@ -7,8 +7,9 @@
  * @module
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import Database from 'better-sqlite3';
+import BetterSqlite3 from 'better-sqlite3';
 import { isKernelError } from '../../errors.js';
+import type { SqliteDatabase, SqliteModule, SqliteStatement } from './sqlite-driver.js';
 import { LearningWriter } from './sqlite-learning-writes.js';
 import { LogWriter } from './sqlite-log-writes.js';
 import { RegistryWriter } from './sqlite-registry-writes.js';
@@ -25,6 +26,8 @@ const port = parentPort;
 if (port === null) throw new Error('sqlite-writer-worker must run as a worker thread');
 
 const data = workerData as WriterWorkerData;
+// The worker loads the driver itself (a module cannot cross threads), typed like the backend's.
+const Database: SqliteModule = BetterSqlite3;
 const send = (message: FromWorker): void => port.postMessage(message);
 
 function toWire(error: unknown): WireError {
@@ -39,17 +42,17 @@ function toWire(error: unknown): WireError {
   };
 }
 
-let db: Database.Database;
+let db: SqliteDatabase;
 let log: LogWriter;
 let registry: RegistryWriter;
 let learning: LearningWriter;
 let tx: {
-  begin: Database.Statement;
-  commit: Database.Statement;
-  rollback: Database.Statement;
-  savepoint: Database.Statement;
-  release: Database.Statement;
-  rollbackTo: Database.Statement;
+  begin: SqliteStatement;
+  commit: SqliteStatement;
+  rollback: SqliteStatement;
+  savepoint: SqliteStatement;
+  release: SqliteStatement;
+  rollbackTo: SqliteStatement;
 };
 try {
   db = new Database(data.file, { fileMustExist: true });
