@@ -21,6 +21,90 @@ const domainBoundary = {
   ],
 };
 
+/** Folders above the storage layer: storage and its opener never import them. */
+const aboveStorage = [
+  'bus',
+  'audit',
+  'ledger',
+  'registry',
+  'learning',
+  'recovery',
+  'supervisor',
+  'approvals',
+  'runs',
+  'policies',
+  'server',
+  'cli',
+  'mcp',
+  'client',
+  'demo',
+  'web',
+];
+
+/** Storage (ports, opener, backends) imports only storage/, model/, formats/, util/ and errors.ts. */
+const storageBoundary = (ownFolder = '') => ({
+  patterns: [
+    {
+      group: [
+        ...aboveStorage.map((folder) => `**/${folder}/**`),
+        '**/kernel.js',
+        '**/config.js',
+        '**/index.js',
+      ],
+      message:
+        'Storage imports only downward: storage/, model/, formats/, util/ and errors.ts. Move shared vocabulary to src/model/.',
+    },
+    {
+      group: ['**/storage/sqlite/**', '**/storage/postgres/**', '**/storage/memory/**']
+        .concat(['../sqlite/**', '../postgres/**', '../memory/**'])
+        .filter((g) => ownFolder === '' || !g.includes(ownFolder)),
+      message: 'A storage backend never imports another backend; share code through the ports.',
+    },
+    ...(ownFolder === ''
+      ? []
+      : [
+          {
+            group: ['better-sqlite3', 'pg', '@nats-io/*'].filter(
+              (d) =>
+                !(ownFolder === 'sqlite' && d === 'better-sqlite3') &&
+                !(ownFolder === 'postgres' && d === 'pg'),
+            ),
+            message: 'A backend loads only its own driver.',
+          },
+        ]),
+  ],
+});
+
+/** Every kerno folder and root file above model/ and formats/ (written as import paths). */
+const aboveCodecs = [...aboveStorage.map((folder) => `**/${folder}/**`), '**/storage/**']
+  .concat(['../storage.js', '../kernel.js', '../config.js', '../index.js'])
+  .concat(['**/kernel.js', '**/config.js', '**/index.js']);
+
+/** model/ is the bottom: it imports nothing of kerno but util/ and errors.ts. */
+const modelBoundary = {
+  patterns: [
+    {
+      group: [...aboveCodecs, '**/formats/**'],
+      message:
+        'src/model/ is shared vocabulary: it imports nothing of kerno but util/ and errors.ts.',
+    },
+  ],
+};
+
+/** formats/ are upstream codecs: they import only formats/, model/, util/ and errors.ts. */
+const formatsBoundary = {
+  patterns: [
+    {
+      group: aboveCodecs,
+      message: 'src/formats/ holds codecs only: import formats/, model/, util/ and errors.ts.',
+    },
+    {
+      group: ['better-sqlite3', 'pg', '@nats-io/*'],
+      message: 'Codecs never load a driver.',
+    },
+  ],
+};
+
 export default tseslint.config(
   {
     ignores: [
@@ -67,6 +151,22 @@ export default tseslint.config(
     ],
     ignores: ['src/bus/nats/**'],
     rules: { 'no-restricted-imports': ['error', domainBoundary] },
+  },
+  {
+    files: ['src/storage/*.ts'],
+    rules: { 'no-restricted-imports': ['error', storageBoundary()] },
+  },
+  ...['memory', 'sqlite', 'postgres'].map((backend) => ({
+    files: [`src/storage/${backend}/**`],
+    rules: { 'no-restricted-imports': ['error', storageBoundary(backend)] },
+  })),
+  {
+    files: ['src/model/**'],
+    rules: { 'no-restricted-imports': ['error', modelBoundary] },
+  },
+  {
+    files: ['src/formats/**'],
+    rules: { 'no-restricted-imports': ['error', formatsBoundary] },
   },
   {
     files: ['src/cli/**', 'bench/**', 'test/**', 'bin/**', 'scripts/**'],

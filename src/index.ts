@@ -83,8 +83,8 @@ export {
   parseAuditAction,
   encodeAuditAction,
   isAuditActionType,
-} from './audit/audit-action.js';
-export type { AuditAction, AuditActionType } from './audit/audit-action.js';
+} from './formats/oxios-audit-action.js';
+export type { AuditAction, AuditActionType } from './formats/oxios-audit-action.js';
 export { auditActionFor, auditActorFor, auditResourceFor } from './audit/from-kernel-event.js';
 export { AuditTrail, createAuditTrail, verifyAuditExport } from './audit/audit-trail.js';
 export type {
@@ -97,8 +97,8 @@ export type {
   AuditVerifyOptions,
   AuditVerifyResult,
 } from './audit/audit-trail.js';
-export { verifyOxiosExport, oxiosEntryHash } from './audit/oxios-export.js';
-export type { OxiosAuditEntry, OxiosVerifyResult } from './audit/oxios-export.js';
+export { verifyOxiosExport, oxiosEntryHash } from './formats/oxios-audit-export.js';
+export type { OxiosAuditEntry, OxiosVerifyResult } from './formats/oxios-audit-export.js';
 
 export { GENESIS_HASH, recordHash, describeBreak } from './storage/log.js';
 export type {
@@ -187,7 +187,7 @@ export {
   eventTraceLinkId,
   parseExperienceEvent,
   experienceEventSchema,
-} from './ledger/experience-event.js';
+} from './formats/converge-experience-event.js';
 export type {
   ExperienceEvent,
   ExperienceEventKind,
@@ -228,14 +228,14 @@ export type {
   GateVerdict,
   GateDecision,
   StopReason,
-} from './ledger/experience-event.js';
+} from './formats/converge-experience-event.js';
 export {
   createEnvelope,
   parseEnvelope,
   envelopeTimeMs,
   experienceEnvelopeSchema,
-} from './ledger/envelope.js';
-export type { ExperienceEnvelope, CreateEnvelopeOptions } from './ledger/envelope.js';
+} from './formats/converge-envelope.js';
+export type { ExperienceEnvelope, CreateEnvelopeOptions } from './formats/converge-envelope.js';
 export {
   GOVERNED_ARTIFACT_TRANSITIONS,
   allowedTransitions,
@@ -244,13 +244,17 @@ export {
   isTerminalState,
   isGovernedArtifactState,
 } from './ledger/artifact-lifecycle.js';
-export { DEFAULT_MAX_LINE_LENGTH, encodeEnvelopeLine, readEnvelopeLines } from './ledger/ndjson.js';
+export {
+  DEFAULT_MAX_LINE_LENGTH,
+  encodeEnvelopeLine,
+  readEnvelopeLines,
+} from './formats/converge-ndjson.js';
 export type {
   EnvelopeLine,
   EnvelopeLineReader,
   EnvelopeLineProblem,
   ReadEnvelopeLinesOptions,
-} from './ledger/ndjson.js';
+} from './formats/converge-ndjson.js';
 
 export { Ledger, createLedger } from './ledger/ledger.js';
 export type {
@@ -302,14 +306,14 @@ export {
   DEFAULT_PROTECTION_STRENGTH,
   defaultEwcState,
   canonicalTimestamp,
-} from './learning/records.js';
+} from './formats/learning-records.js';
 export type {
   PatternRecord,
   TrajectoryStep,
   TrajectoryRecord,
   TrajectoryOutcome,
   EwcState,
-} from './learning/records.js';
+} from './formats/learning-records.js';
 export {
   RVLS_HEADER,
   RVLS_FOOTER,
@@ -322,7 +326,7 @@ export {
   createRvlsDecoder,
   readRvlsStream,
   rvlsFileError,
-} from './learning/rvls.js';
+} from './formats/rvls.js';
 export type {
   RvlsRecord,
   RvlsDecoder,
@@ -332,20 +336,21 @@ export type {
   RvlsLineResult,
   LearningSnapshot,
   SkippedRecord,
-} from './learning/rvls.js';
-export { formatF32, formatF64, canonicalF32 } from './learning/serde-float.js';
+} from './formats/rvls.js';
+export { formatF32, formatF64, canonicalF32 } from './formats/serde-float.js';
 export { tokenize } from './learning/recall.js';
 export type { RecallHit } from './learning/recall.js';
-export { createMemoryLearningPersistence } from './learning/persistence.js';
+export { createMemoryLearningPersistence } from './storage/memory/memory-learning.js';
+export type { MemoryLearningPersistenceOptions } from './storage/memory/memory-learning.js';
 export type {
   LearningPersistence,
   LoadedLearning,
-  MemoryLearningPersistenceOptions,
-} from './learning/persistence.js';
+  StorageLearningOptions,
+} from './storage/learning.js';
 export { openFileLearningPersistence } from './learning/file-persistence.js';
 export type { FileLearningPersistenceOptions } from './learning/file-persistence.js';
-export { acquireFileLock } from './learning/file-lock.js';
-export type { FileLock, FileLockOptions } from './learning/file-lock.js';
+export { acquireFileLock } from './storage/file-lock.js';
+export type { FileLock, FileLockOptions } from './storage/file-lock.js';
 
 export { createKernel, defaultStateDir } from './kernel.js';
 export type { Kernel, KernelOptions } from './kernel.js';
@@ -455,4 +460,3 @@ export type {
 
 export { createSelfHealing, agentConfigKeys } from './recovery/self-healing.js';
 export type { SelfHealing, SelfHealingOptions } from './recovery/self-healing.js';
-export type { StorageLearningOptions } from './storage/storage.js';

@@ -15,13 +15,9 @@ import { createApprovalGate, type ApprovalGate } from './approvals/approval-gate
 import { createAuditTrail, type AuditTrail } from './audit/audit-trail.js';
 import type { EventBus } from './bus/event-bus.js';
 import { openBus } from './bus/open-bus.js';
-import { errorMessage, isKernelError } from './errors.js';
-import {
-  createLearningStore,
-  openLearningStore,
-  type LearningStore,
-} from './learning/learning-store.js';
-import type { LearningPersistence } from './learning/persistence.js';
+import { errorMessage } from './errors.js';
+import type { LearningStore } from './learning/learning-store.js';
+import { openLearning } from './learning/open-learning.js';
 import { createLedger, type Ledger } from './ledger/ledger.js';
 import { createRecoveryLogStore, type RecoveryLogStore } from './recovery/recovery-store.js';
 import { openRegistry, type Registry } from './registry/registry.js';
@@ -48,7 +44,10 @@ export interface KernelOptions {
   readonly bus?: string | EventBus;
   /** Folder for kerno's files (token, learning file, recovery artifacts). Default: `KERNO_HOME`, else `.kerno`. */
   readonly stateDir?: string;
-  /** The learning store's RVLS file; `null` keeps it in memory. Default: `<stateDir>/learning.rvls` (in memory for a `memory:` store). */
+  /**
+   * Keep learning in this RVLS file instead of the store; `null` keeps it in memory only.
+   * Default: in the store (an old `<stateDir>/learning.rvls` is imported once, then renamed).
+   */
   readonly learningFile?: string | null;
   /** Where recovery artifacts are written. Default: `<stateDir>/recovery`. */
   readonly recoveryDir?: string;
@@ -144,58 +143,18 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel>
     });
     cleanups.push(() => registry.close());
 
-    // Learning records live in the store when it keeps them (PostgreSQL), else in an RVLS file
-    // beside it (SQLite), else in memory.
-    const inStore = options.learningFile === undefined && storage.openLearning !== undefined;
-    const learningFile =
-      options.learningFile === undefined
-        ? storage.kind === 'memory' || inStore
-          ? null
-          : join(stateDir, 'learning.rvls')
-        : options.learningFile;
-    let persistable = learningFile !== null;
-    let learning: LearningStore;
-    if (inStore) {
-      let persistence: LearningPersistence;
-      try {
-        persistence = await storage.openLearning!();
-        persistable = true;
-      } catch (error) {
-        if (!isKernelError(error, 'STORE_LOCKED')) throw error;
-        logger.warn(
-          'Another kernel holds the shared learning store: this one reads it and keeps its own learning in memory',
-          { store: storage.url },
-        );
-        persistence = await storage.openLearning!({ readOnly: true });
-      }
-      learning = createLearningStore({ persistence, clock, logger, ids });
-      await learning.load();
-    } else {
-      learning =
-        learningFile === null
-          ? createLearningStore({ clock, logger, ids })
-          : await openLearningStore(learningFile, { clock, logger, ids });
-    }
-    // The learning store is changed by agents and the recovery loop alike: persist whatever is
-    // dirty on a short interval (each persist is crash-safe) and once more on close.
-    let persisting: Promise<void> = Promise.resolve();
-    const persistLearning = (): Promise<void> =>
-      (persisting = persisting.then(async () => {
-        if (persistable && learning.stats().isDirty) await learning.persist();
-      }));
-    const persistTimer = !persistable
-      ? undefined
-      : setInterval(() => {
-          persistLearning().catch((error: unknown) =>
-            logger.error('Could not persist the learning store', { error: errorMessage(error) }),
-          );
-        }, options.learningPersistDelayMs ?? 1000);
-    persistTimer?.unref();
-    cleanups.push(async () => {
-      clearInterval(persistTimer);
-      await persistLearning();
-      await learning.close();
+    const learning = await openLearning({
+      storage,
+      ...(options.learningFile === undefined ? {} : { file: options.learningFile }),
+      migrateFile: join(stateDir, 'learning.rvls'),
+      ...(options.learningPersistDelayMs === undefined
+        ? {}
+        : { autosaveMs: options.learningPersistDelayMs }),
+      clock,
+      logger,
+      ids,
     });
+    cleanups.push(() => learning.close());
 
     const recoveryDir = resolve(options.recoveryDir ?? join(stateDir, 'recovery'));
     const writeArtifacts = storage.kind !== 'memory' || options.recoveryDir !== undefined;
@@ -303,7 +262,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel>
       random,
       ids,
       logger,
-      persistLearning,
+      persistLearning: () => learning.flush(),
       close,
       [Symbol.asyncDispose]: close,
     };

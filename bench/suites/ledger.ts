@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { openStorage } from '../../src/storage/open-storage.js';
-import { migrateSqlite } from '../../src/storage/sqlite/migrations.js';
+import { migrateSqlite } from '../../src/storage/sqlite/sqlite-migrations.js';
 import { createUuidV7 } from '../../src/util/ids.js';
 import { seededRandom } from '../../src/util/random.js';
 import { BENCH_KINDS, benchEvent } from '../fixtures.js';

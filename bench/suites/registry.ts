@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openRegistry, type Registry } from '../../src/registry/registry.js';
 import { openStorage } from '../../src/storage/open-storage.js';
-import { migrateSqlite } from '../../src/storage/sqlite/migrations.js';
+import { migrateSqlite } from '../../src/storage/sqlite/sqlite-migrations.js';
 import { median, type BenchRow, type BenchSuite } from '../harness.js';
 
 const DIR = join(tmpdir(), 'kerno-bench');

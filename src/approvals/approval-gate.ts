@@ -26,7 +26,7 @@ import type {
   GateRequest,
   TimeoutAction,
   TimeoutPolicy,
-} from '../ledger/experience-event.js';
+} from '../formats/converge-experience-event.js';
 import { followLog } from '../storage/follow.js';
 import type { LogStore } from '../storage/log.js';
 import { canonicalJson } from '../util/canonical-json.js';

@@ -39,7 +39,7 @@ import {
   parseAuditAction,
   type AuditAction,
   type AuditActionType,
-} from './audit-action.js';
+} from '../formats/oxios-audit-action.js';
 import { auditActionFor, auditActorFor, auditResourceFor } from './from-kernel-event.js';
 
 /** One entry of the trail. Every field is covered by `hash`. */

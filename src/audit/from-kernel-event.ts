@@ -10,7 +10,7 @@ import {
   rustDisplayF64,
   type KernelEvent,
 } from '../bus/kernel-event.js';
-import type { AuditAction } from './audit-action.js';
+import type { AuditAction } from '../formats/oxios-audit-action.js';
 
 /** The audit action recorded for a kernel event. */
 export function auditActionFor(event: KernelEvent): AuditAction {

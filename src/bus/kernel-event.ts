@@ -18,23 +18,14 @@
  * @module
  */
 import { KernelError } from '../errors.js';
+import { MODULE_STATES, type ModuleState } from '../model/module-state.js';
+
+export { MODULE_STATES, type ModuleState };
 
 /** The phases of the Ouroboros loop (oxios_ouroboros::Phase). */
 export const PHASES = ['Interview', 'Seed', 'Execute', 'Evaluate', 'Evolve'] as const;
 /** An Ouroboros phase. */
 export type Phase = (typeof PHASES)[number];
-
-/** Lifecycle states of a module (oxide-k `ModuleState`, snake_case). */
-export const MODULE_STATES = [
-  'loaded',
-  'starting',
-  'running',
-  'stopping',
-  'stopped',
-  'failed',
-] as const;
-/** A module's lifecycle state. */
-export type ModuleState = (typeof MODULE_STATES)[number];
 
 /** Failure classes of the recovery engine (aivcs `FailureClass`). */
 export const FAILURE_CLASSES = ['build', 'test', 'runtime', 'integration', 'unknown'] as const;

@@ -9,7 +9,7 @@
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
 import type { Kernel } from '../kernel.js';
-import type { ExperienceEvent } from '../ledger/experience-event.js';
+import type { ExperienceEvent } from '../formats/converge-experience-event.js';
 import { sleep } from '../util/clock.js';
 import { formatChrono } from '../util/time.js';
 

@@ -14,9 +14,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { KernelError, errorMessage, isKernelError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { acquireFileLock, type FileLock } from './file-lock.js';
-import type { LearningPersistence, LoadedLearning } from './persistence.js';
-import { createRvlsDecoder, encodeRvlsChunks, type LearningSnapshot } from './rvls.js';
+import { acquireFileLock, type FileLock } from '../storage/file-lock.js';
+import type { LearningPersistence, LoadedLearning } from '../storage/learning.js';
+import { createRvlsDecoder, encodeRvlsChunks, type LearningSnapshot } from '../formats/rvls.js';
 
 /** Options for {@link openFileLearningPersistence}. */
 export interface FileLearningPersistenceOptions {

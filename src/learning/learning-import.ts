@@ -5,7 +5,7 @@
  * @module
  */
 import type { LearningStore } from './learning-store.js';
-import { readRvlsStream } from './rvls.js';
+import { readRvlsStream, type LearningSnapshot } from '../formats/rvls.js';
 
 /** What an import did. */
 export interface LearningImportResult {
@@ -26,14 +26,25 @@ export async function importRvls(
   options: { source: string; replaceEwc?: boolean },
 ): Promise<LearningImportResult> {
   const snapshot = await readRvlsStream(chunks, { source: options.source });
+  const replaceEwc = options.replaceEwc === true && snapshot.ewcRecords > 0;
+  return { ...mergeLearning(store, snapshot, replaceEwc), skipped: snapshot.skippedCount };
+}
+
+/**
+ * Merges a decoded snapshot into `store`: patterns and trajectories upserted by id, the EWC
+ * state replaced when `replaceEwc`. The one merge rule for imports and the first-open migration.
+ */
+export function mergeLearning(
+  store: LearningStore,
+  snapshot: LearningSnapshot,
+  replaceEwc: boolean,
+): Omit<LearningImportResult, 'skipped'> {
   for (const p of snapshot.patterns) store.savePattern(p);
   for (const t of snapshot.trajectories) store.saveTrajectory(t);
-  const replaceEwc = options.replaceEwc === true && snapshot.ewcRecords > 0;
   if (replaceEwc) store.saveEwc(snapshot.ewc);
   return {
     patterns: snapshot.patterns.length,
     trajectories: snapshot.trajectories.length,
     ewcReplaced: replaceEwc,
-    skipped: snapshot.skippedCount,
   };
 }

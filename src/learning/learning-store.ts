@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { KernelError } from '../errors.js';
+import { KernelError, errorMessage } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { createUuidV7, type IdGenerator } from '../util/ids.js';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -24,11 +24,8 @@ import {
   openFileLearningPersistence,
   type FileLearningPersistenceOptions,
 } from './file-persistence.js';
-import {
-  createMemoryLearningPersistence,
-  type LearningPersistence,
-  type LoadedLearning,
-} from './persistence.js';
+import type { LearningPersistence, LoadedLearning } from '../storage/learning.js';
+import type { TimerHandle } from '../util/clock.js';
 import { RecallIndex, type RecallHit } from './recall.js';
 import {
   API_INPUT,
@@ -45,7 +42,7 @@ import {
   type TrajectoryOutcome,
   type TrajectoryRecord,
   type TrajectoryStep,
-} from './records.js';
+} from '../formats/learning-records.js';
 
 /** Summary statistics (the reference's `RvfStoreStats`, plus what loading had to skip). */
 export interface LearningStoreStats {
@@ -89,6 +86,11 @@ export interface LearningStore extends AsyncDisposable {
   load(): Promise<LearningStoreStats>;
   /** Writes everything; calls never overlap and a call resolves once its changes are durable. */
   persist(): Promise<void>;
+  /**
+   * Persists if there are unsaved changes and the persistence is writable (a read-only or
+   * missing persistence keeps changes in memory); otherwise resolves at once.
+   */
+  flush(): Promise<void>;
   /** Saves a pattern (replacing one with the same id); returns the stored, normalised record. */
   savePattern(pattern: PatternRecord): PatternRecord;
   /** The pattern with this id. */
@@ -121,14 +123,27 @@ export interface LearningStore extends AsyncDisposable {
   recall(query: string, options?: RecallOptions): RecallHit[];
   /** Counts and the dirty flag. */
   stats(): LearningStoreStats;
-  /** Waits for pending persists, then releases the persistence (and its lock). */
+  /**
+   * Waits for pending persists (an autosaving store flushes once more), then releases the
+   * persistence (and its lock).
+   */
   close(): Promise<void>;
 }
 
 /** Options for {@link createLearningStore}. */
 export interface LearningStoreOptions {
-  /** Where records are persisted (default: in memory only). */
+  /**
+   * Where records are persisted. Without one the store keeps its records in memory only:
+   * `persist` just marks them saved and `load` keeps them.
+   */
   readonly persistence?: LearningPersistence;
+  /**
+   * Persist unsaved changes every this many ms (on `clock`) and once more on close. Ignored for a
+   * read-only or missing persistence. Default: only when `persist` or `flush` is called.
+   */
+  readonly autosaveMs?: number;
+  /** Receives autosave failures (default: `logger`). */
+  readonly onAutosaveError?: (error: unknown) => void;
   /** The source of `created_at` for {@link LearningStore.recordTrajectory}. */
   readonly clock?: Clock;
   /** Receives load warnings (skipped and duplicate records) and info lines. */
@@ -169,7 +184,10 @@ const MAX_LOGGED = 20;
 const U32_MAX = 0xffff_ffff;
 
 class Store implements LearningStore {
-  readonly #persistence: LearningPersistence;
+  readonly #persistence: LearningPersistence | undefined;
+  readonly #autosaveMs: number | undefined;
+  readonly #onAutosaveError: (error: unknown) => void;
+  #autosaveTimer: TimerHandle | undefined;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #ids: IdGenerator;
@@ -190,23 +208,50 @@ class Store implements LearningStore {
   #closed = false;
 
   constructor(options: LearningStoreOptions) {
-    this.#persistence = options.persistence ?? createMemoryLearningPersistence();
+    this.#persistence = options.persistence;
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
     this.#ids = options.ids ?? createUuidV7({ clock: this.#clock });
+    const writable = this.#persistence !== undefined && !this.#persistence.readOnly;
+    this.#autosaveMs = writable ? options.autosaveMs : undefined;
+    if (
+      this.#autosaveMs !== undefined &&
+      !(Number.isFinite(this.#autosaveMs) && this.#autosaveMs > 0)
+    ) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `autosaveMs must be a positive number of milliseconds (got ${String(options.autosaveMs)}).`,
+      );
+    }
+    this.#onAutosaveError =
+      options.onAutosaveError ??
+      ((error) =>
+        this.#logger.error('Could not persist the learning store', {
+          location: this.location,
+          error: errorMessage(error),
+        }));
+    this.#armAutosave();
   }
 
   get location(): string {
-    return this.#persistence.location;
+    return this.#persistence?.location ?? 'memory';
   }
 
   load(): Promise<LearningStoreStats> {
     if (this.#closed) return Promise.reject(this.#closedError());
+    const persistence = this.#persistence;
+    if (persistence === undefined) return Promise.resolve(this.stats());
     return this.#enqueue(async () => {
-      const loaded = await this.#persistence.load();
+      const loaded = await persistence.load();
       this.#replaceWith(loaded);
       return this.stats();
     });
+  }
+
+  flush(): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    if (this.#persistence?.readOnly === true || !this.stats().isDirty) return Promise.resolve();
+    return this.persist();
   }
 
   persist(): Promise<void> {
@@ -215,7 +260,7 @@ class Store implements LearningStore {
     const run = this.#enqueue(async () => {
       this.#nextPersist = undefined;
       const version = this.#version;
-      await this.#persistence.save({
+      await this.#persistence?.save({
         patterns: this.getAllPatterns(),
         trajectories: this.getAllTrajectories(),
         ewc: this.#ewc,
@@ -382,9 +427,16 @@ class Store implements LearningStore {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    if (this.#autosaveTimer !== undefined) this.#clock.clearTimeout(this.#autosaveTimer);
+    this.#autosaveTimer = undefined;
+    const last = this.#autosaveMs === undefined ? undefined : this.flush();
     this.#closed = true;
-    await this.#queue;
-    await this.#persistence.close();
+    try {
+      await last;
+    } finally {
+      await this.#queue;
+      await this.#persistence?.close();
+    }
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -393,6 +445,19 @@ class Store implements LearningStore {
 
   #changed(): void {
     this.#version++;
+  }
+
+  /** Schedules the next autosave; each one re-arms after it settles, so saves never pile up. */
+  #armAutosave(): void {
+    const ms = this.#autosaveMs;
+    if (ms === undefined || this.#closed) return;
+    this.#autosaveTimer = this.#clock.setTimeout(() => {
+      this.#autosaveTimer = undefined;
+      if (this.#closed) return;
+      this.flush()
+        .catch((error: unknown) => this.#onAutosaveError(error))
+        .finally(() => this.#armAutosave());
+    }, ms);
   }
 
   #assertOpen(): void {

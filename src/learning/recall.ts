@@ -29,8 +29,8 @@
  *
  * @module
  */
-import type { PatternRecord } from './records.js';
-import { timestampKey } from './records.js';
+import type { PatternRecord } from '../formats/learning-records.js';
+import { timestampKey } from '../formats/learning-records.js';
 
 /** One recalled pattern. */
 export interface RecallHit {

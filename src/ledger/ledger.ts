@@ -31,13 +31,13 @@ import { systemClock, type Clock } from '../util/clock.js';
 import { createUuidV7, type IdGenerator } from '../util/ids.js';
 import { parseRfc3339 } from '../util/time.js';
 import { assertTransition } from './artifact-lifecycle.js';
-import { encodeEnvelopeLine, readEnvelopeLines } from './ndjson.js';
+import { encodeEnvelopeLine, readEnvelopeLines } from '../formats/converge-ndjson.js';
 import {
   createEnvelope,
   envelopeTimeMs,
   parseEnvelope,
   type ExperienceEnvelope,
-} from './envelope.js';
+} from '../formats/converge-envelope.js';
 import {
   EXPERIENCE_EVENT_KINDS,
   eventChainId,
@@ -50,7 +50,7 @@ import {
   type GovernedArtifactState,
   type LifecycleEvent,
   type ReplayTrace,
-} from './experience-event.js';
+} from '../formats/converge-experience-event.js';
 
 /** A committed ledger record. */
 export interface LedgerRecord {

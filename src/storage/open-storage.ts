@@ -24,7 +24,7 @@ export interface OpenStorageOptions {
   readonly busyTimeoutMs?: number;
   /** PostgreSQL: most pooled connections for reads and registry writes (default 8). */
   readonly poolSize?: number;
-  /** PostgreSQL: receives connection warnings (a lost LISTEN connection, …). */
+  /** Receives warnings (PostgreSQL: a lost LISTEN connection, …; SQLite: a stale learning lock). */
   readonly logger?: Logger;
 }
 
@@ -70,10 +70,12 @@ export async function openStorage(
     }
     case 'sqlite': {
       const { openSqliteStorage } = await import('./sqlite/sqlite-storage.js');
-      return openSqliteStorage(
-        location.file,
-        options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs },
-      );
+      const { loadSqlite } = await import('./sqlite/sqlite-driver.js');
+      return openSqliteStorage(location.file, {
+        driver: await loadSqlite(),
+        ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
+        ...(options.logger === undefined ? {} : { logger: options.logger }),
+      });
     }
     case 'postgres': {
       // Loaded only here, so the embedded path never loads the PostgreSQL driver.

@@ -8,24 +8,17 @@
  *
  * @module
  */
-import { MODULE_STATES, type ModuleState } from '../bus/kernel-event.js';
 import { KernelError } from '../errors.js';
+import {
+  isModuleKind,
+  isModuleState,
+  MODULE_KINDS,
+  type ModuleKind,
+  type ModuleState,
+} from '../model/module-state.js';
 import { parseRfc3339 } from '../util/time.js';
 
-/** How a module runs (oxide-k `ModuleKind`, snake_case). */
-export const MODULE_KINDS = ['native', 'wasm'] as const;
-/** A module's execution layer. */
-export type ModuleKind = (typeof MODULE_KINDS)[number];
-
-/** Whether `value` is a {@link ModuleKind}. */
-export function isModuleKind(value: unknown): value is ModuleKind {
-  return (MODULE_KINDS as readonly unknown[]).includes(value);
-}
-
-/** Whether `value` is a {@link ModuleState}. */
-export function isModuleState(value: unknown): value is ModuleState {
-  return (MODULE_STATES as readonly unknown[]).includes(value);
-}
+export { isModuleKind, isModuleState, MODULE_KINDS, type ModuleKind };
 
 /** One row of the `modules` table (oxide-k `ModuleRecord`). */
 export interface ModuleRecord {

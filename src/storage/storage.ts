@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { LearningPersistence } from '../learning/persistence.js';
+import type { LearningPersistence, StorageLearningOptions } from './learning.js';
 import type { LogStore } from './log.js';
 import type { RegistryStore } from './registry.js';
 
@@ -21,18 +21,11 @@ export interface Storage extends AsyncDisposable {
   /** Module records and config (secrets arrive already encrypted). */
   readonly registry: RegistryStore;
   /**
-   * Opens the learning store's persistence inside this storage, for backends that keep learning
-   * records themselves (PostgreSQL). Absent on memory and SQLite, where the kernel keeps an RVLS
-   * file. A writable persistence is exclusive (`STORE_LOCKED` for a second writer); the caller
-   * closes it, and closing the storage closes it too.
+   * Opens the learning records this storage keeps (RVLS is their import/export format). A
+   * writable persistence is exclusive (`STORE_LOCKED` for a second writer, in this process or
+   * another); the caller closes it, and closing the storage closes it too.
    */
-  openLearning?(options?: StorageLearningOptions): Promise<LearningPersistence>;
+  openLearning(options?: StorageLearningOptions): Promise<LearningPersistence>;
   /** Flushes pending writes and releases connections. Idempotent. */
   close(): Promise<void>;
-}
-
-/** Options for {@link Storage.openLearning}. */
-export interface StorageLearningOptions {
-  /** Load only: takes no lock, and `save` is refused. */
-  readonly readOnly?: boolean;
 }

@@ -18,7 +18,7 @@
  */
 import type { ModuleState } from '../bus/kernel-event.js';
 import { KernelError, errorMessage } from '../errors.js';
-import type { ContextItem, ExperienceEvent } from '../ledger/experience-event.js';
+import type { ContextItem, ExperienceEvent } from '../formats/converge-experience-event.js';
 import type { LedgerAppendOptions } from '../ledger/ledger.js';
 import {
   createFailureSignal,

@@ -12,7 +12,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { errorMessage } from '../errors.js';
-import { parseExperienceEvent } from '../ledger/experience-event.js';
+import { parseExperienceEvent } from '../formats/converge-experience-event.js';
 import { createFailureSignal } from '../recovery/recovery-types.js';
 import type { TimerHandle } from '../util/clock.js';
 import type {

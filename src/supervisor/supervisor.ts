@@ -75,7 +75,7 @@ import {
   type RestartType,
 } from './restart-strategy.js';
 import { deferred, type Deferred, type RunHandle, type RunHost, type RunOutcome } from './run.js';
-import type { ExperienceEvent } from '../ledger/experience-event.js';
+import type { ExperienceEvent } from '../formats/converge-experience-event.js';
 
 /** Options for {@link createSupervisor}. */
 export interface SupervisorOptions {

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isKernelError, ManualClock } from '../../src/index.js';
 import { openRegistry, type Registry, type RegistryOptions } from '../../src/registry/registry.js';
 import { tempDir } from '../helpers/stores.js';
+import { SQLITE_SCHEMA_VERSION } from '../../src/storage/sqlite/sqlite-migrations.js';
 
 /** oxide-k's `migrate()`, verbatim. */
 const OXIDE_SCHEMA = `
@@ -210,7 +211,7 @@ describe('an unencrypted oxide-k database', () => {
     await closeAll();
 
     const { db, modules, config } = readAsOxide(file);
-    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
     const raw = db.prepare("SELECT kind, state, updated_at FROM modules WHERE id = 'new'").get();
     expect(raw).toEqual({
       kind: '"wasm"',

@@ -4,7 +4,7 @@ import { createLedger } from '../../src/ledger/ledger.js';
 import { recordHash, type LogAppend } from '../../src/storage/log.js';
 import { openStorage, parseStoreUrl } from '../../src/storage/open-storage.js';
 import { clientConfig, parsePostgresUrl } from '../../src/storage/postgres/postgres-connection.js';
-import { POSTGRES_SCHEMA_VERSION } from '../../src/storage/postgres/migrations.js';
+import { POSTGRES_SCHEMA_VERSION } from '../../src/storage/postgres/postgres-migrations.js';
 import {
   openPostgresStorage,
   type PostgresStorage,
@@ -388,10 +388,12 @@ describe.skipIf(!pgAvailable)(`postgres storage${pgSkipReason}`, () => {
   });
 });
 
-describe('storage kinds without their own learning records', () => {
-  it('leaves openLearning to PostgreSQL: memory and SQLite keep the RVLS file', async () => {
+describe('every storage kind keeps learning records', () => {
+  it('gives openLearning on memory too (SQLite and PostgreSQL run the learning contract)', async () => {
     const s = await openStorage('memory:');
-    expect('openLearning' in s).toBe(false);
+    const p = await s.openLearning();
+    expect(p.location).toBe('memory:#learning');
     await s.close();
+    await expect(p.load()).rejects.toMatchObject({ code: 'CLOSED' });
   });
 });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { isKernelError } from '../../src/index.js';
 import { createLedger } from '../../src/ledger/ledger.js';
 import { openStorage, parseStoreUrl } from '../../src/storage/open-storage.js';
-import { SQLITE_SCHEMA_VERSION } from '../../src/storage/sqlite/migrations.js';
+import { SQLITE_SCHEMA_VERSION } from '../../src/storage/sqlite/sqlite-migrations.js';
 import { tempDir } from '../helpers/stores.js';
 
 const budget = (chain: string) =>

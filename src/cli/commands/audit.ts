@@ -11,7 +11,7 @@ import {
   type AuditExport,
   type AuditVerifyResult,
 } from '../../audit/audit-trail.js';
-import { verifyOxiosExport } from '../../audit/oxios-export.js';
+import { verifyOxiosExport } from '../../formats/oxios-audit-export.js';
 import { KernelError } from '../../errors.js';
 import { daemon, opts, print, readText, withStore } from '../common.js';
 import { EXIT } from '../exit-codes.js';

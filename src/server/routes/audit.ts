@@ -4,7 +4,7 @@
  * @module
  */
 import type { FastifyInstance } from 'fastify';
-import type { AuditActionType } from '../../audit/audit-action.js';
+import type { AuditActionType } from '../../formats/oxios-audit-action.js';
 import type { ServerContext } from '../context.js';
 import { queryInt, queryList, queryString, queryTime } from '../http-util.js';
 

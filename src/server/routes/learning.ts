@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { importRvls } from '../../learning/learning-import.js';
-import { encodeRvlsChunks } from '../../learning/rvls.js';
+import { encodeRvlsChunks } from '../../formats/rvls.js';
 import type { ServerContext } from '../context.js';
 import { limitStream, queryInt, queryString } from '../http-util.js';
 import { KernelError } from '../../errors.js';

@@ -7,8 +7,8 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { KernelError } from '../../errors.js';
-import type { ExperienceEvent, ExperienceEventKind } from '../../ledger/experience-event.js';
-import { encodeEnvelopeLine } from '../../ledger/ndjson.js';
+import type { ExperienceEvent, ExperienceEventKind } from '../../formats/converge-experience-event.js';
+import { encodeEnvelopeLine } from '../../formats/converge-ndjson.js';
 import type { Principal } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { limitStream, queryInt, queryList, queryString, queryTime } from '../http-util.js';

@@ -4,7 +4,7 @@
  * @module
  */
 import { KernelError } from '../../errors.js';
-import type { ModuleState } from '../../bus/kernel-event.js';
+import type { ModuleState } from '../../model/module-state.js';
 import type {
   CommitResult,
   MetaCondition,

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Storage } from '../storage.js';
+import { createMemoryLearning } from './memory-learning.js';
 import { createMemoryLog, type MemoryLogOptions } from './memory-log.js';
 import { createMemoryRegistry } from './memory-registry.js';
 
@@ -17,12 +18,22 @@ export interface MemoryStorageOptions {
 export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage {
   const log = createMemoryLog(options.log);
   const registry = createMemoryRegistry();
+  const learning = createMemoryLearning({ location: 'memory:#learning' });
   let closed = false;
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
     await log.close();
     await registry.close();
+    learning.close();
   };
-  return { kind: 'memory', url: 'memory:', log, registry, close, [Symbol.asyncDispose]: close };
+  return {
+    kind: 'memory',
+    url: 'memory:',
+    log,
+    registry,
+    openLearning: (learningOptions) => Promise.resolve().then(() => learning.open(learningOptions)),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }

@@ -8,16 +8,21 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
-import { KernelError } from '../../errors.js';
-import type { LearningPersistence, LoadedLearning } from '../../learning/persistence.js';
+import type { LearningSnapshot } from '../../formats/rvls.js';
 import {
-  createRvlsDecoder,
-  encodeRvlsRecord,
-  RVLS_FOOTER,
-  RVLS_HEADER,
-  type LearningSnapshot,
-} from '../../learning/rvls.js';
+  decodeLearningLines,
+  learningClosedError,
+  learningLineDigest,
+  learningLockedError,
+  learningReadOnlyError,
+  learningRowKey,
+  learningRows,
+  planLearningSave,
+  storedAfterSave,
+  type LearningPersistence,
+  type LoadedLearning,
+  type StoredLearningRow,
+} from '../learning.js';
 import {
   LOCK_CLASS,
   connectClient,
@@ -35,22 +40,6 @@ export interface PostgresLearningOptions {
   readonly readOnly?: boolean;
   /** Called once when the persistence is closed. */
   readonly onClose?: () => void;
-}
-
-const PATTERN = 0;
-const TRAJECTORY = 1;
-const EWC = 2;
-
-interface StoredRow {
-  readonly seq: number;
-  readonly digest: string;
-}
-
-interface Line {
-  readonly kind: number;
-  readonly id: string;
-  readonly line: string;
-  readonly digest: string;
 }
 
 /**
@@ -78,7 +67,7 @@ class PostgresLearning implements LearningPersistence {
   /** The connection holding the lock; saves run on it, so they share its fate. */
   #client: PgClient | undefined;
   /** What is stored, as this writer last saw it (undefined: read it before the next save). */
-  #stored: Map<string, StoredRow> | undefined;
+  #stored: Map<string, StoredLearningRow> | undefined;
   #closed = false;
 
   constructor(
@@ -108,14 +97,7 @@ class PostgresLearning implements LearningPersistence {
         values: [LOCK_CLASS, `${this.#pgLocation.schema}:learning`],
         rowMode: 'array',
       });
-      if ((rows[0] as [boolean])[0] !== true) {
-        throw new KernelError(
-          'STORE_LOCKED',
-          `Another kerno process holds the learning store at ${this.location}; ` +
-            'stop it, or open the learning store read-only',
-          { details: { location: this.location } },
-        );
-      }
+      if ((rows[0] as [boolean])[0] !== true) throw learningLockedError(this.location);
     } catch (error) {
       await client.end().catch(() => undefined);
       client = undefined;
@@ -132,56 +114,34 @@ class PostgresLearning implements LearningPersistence {
       text: 'SELECT kind, id, seq, line FROM learning_records ORDER BY kind, seq',
       rowMode: 'array',
     });
-    if (rows.length === 0) {
-      this.#stored = new Map();
-      return undefined;
-    }
-    const decoder = createRvlsDecoder({ source: this.location });
-    decoder.push(Buffer.from(RVLS_HEADER, 'utf8'));
-    const stored = new Map<string, StoredRow>();
+    const stored = new Map<string, StoredLearningRow>();
+    const lines: string[] = [];
     for (const [kind, id, seq, line] of rows as [number, string, number, string][]) {
-      decoder.push(Buffer.from(line + '\n', 'utf8'));
-      stored.set(rowKey(kind, id), { seq, digest: md5(line) });
+      lines.push(line);
+      stored.set(learningRowKey(kind, id), { seq, digest: learningLineDigest(line) });
     }
-    decoder.push(Buffer.from(RVLS_FOOTER, 'utf8'));
-    const result = decoder.end();
     this.#stored = stored;
-    return {
-      patterns: result.patterns,
-      trajectories: result.trajectories,
-      ewc: result.ewc,
-      skippedCount: result.skippedCount,
-      skipped: result.skipped,
-    };
+    return decodeLearningLines(lines, this.location);
   }
 
   async save(snapshot: LearningSnapshot): Promise<void> {
     this.#assertOpen();
-    if (this.readOnly) {
-      throw new KernelError(
-        'INVALID_ARGUMENT',
-        `The learning store at ${this.location} was opened read-only; open it without readOnly to persist.`,
-      );
-    }
+    if (this.readOnly) throw learningReadOnlyError(this.location);
     if (this.#client === undefined) await this.lock();
     const client = this.#client!;
-    const lines = snapshotLines(snapshot);
+    const lines = learningRows(snapshot);
     try {
       const stored = this.#stored ?? (await readStored(client));
-      const incremental = keepsOrder(lines, stored);
-      const changed = incremental
-        ? lines.filter((l) => stored.get(rowKey(l.kind, l.id))?.digest !== l.digest)
-        : lines;
-      const keep = new Set(lines.map((l) => rowKey(l.kind, l.id)));
-      const removed = incremental ? [...stored.keys()].filter((k) => !keep.has(k)) : [];
+      const plan = planLearningSave(lines, stored);
+      const { upserts, removed } = plan;
       await client.query({ text: 'BEGIN' });
-      if (!incremental) await client.query({ text: 'DELETE FROM learning_records' });
+      if (plan.rewrite) await client.query({ text: 'DELETE FROM learning_records' });
       else if (removed.length > 0) {
         await client.query({
           text:
             'DELETE FROM learning_records l USING unnest($1::smallint[], $2::text[]) AS u(kind, id) ' +
             'WHERE l.kind = u.kind AND l.id = u.id',
-          values: [removed.map((k) => Number(k.slice(0, 1))), removed.map((k) => k.slice(2))],
+          values: [removed.map((r) => r[0]), removed.map((r) => r[1])],
         });
       }
       const { rows } = await client.query({
@@ -189,18 +149,11 @@ class PostgresLearning implements LearningPersistence {
           'INSERT INTO learning_records (kind, id, line) ' +
           'SELECT kind, id, line FROM unnest($1::smallint[], $2::text[], $3::text[]) WITH ORDINALITY AS u(kind, id, line, n) ORDER BY n ' +
           'ON CONFLICT (kind, id) DO UPDATE SET line = excluded.line RETURNING kind, id, seq',
-        values: [changed.map((l) => l.kind), changed.map((l) => l.id), changed.map((l) => l.line)],
+        values: [upserts.map((l) => l.kind), upserts.map((l) => l.id), upserts.map((l) => l.line)],
         rowMode: 'array',
       });
       await client.query({ text: 'COMMIT' });
-      const next = incremental ? stored : new Map<string, StoredRow>();
-      for (const k of removed) next.delete(k);
-      const digests = new Map(changed.map((l) => [rowKey(l.kind, l.id), l.digest]));
-      for (const [kind, id, seq] of rows as [number, string, number][]) {
-        const key = rowKey(kind, id);
-        next.set(key, { seq, digest: digests.get(key)! });
-      }
-      this.#stored = next;
+      this.#stored = storedAfterSave(stored, plan, rows as [number, string, number][]);
     } catch (error) {
       this.#stored = undefined;
       if (isConnectionError(error)) {
@@ -221,67 +174,17 @@ class PostgresLearning implements LearningPersistence {
   }
 
   #assertOpen(): void {
-    if (this.#closed) {
-      throw new KernelError(
-        'CLOSED',
-        `The learning store at ${this.location} is closed; open it again.`,
-      );
-    }
+    if (this.#closed) throw learningClosedError(this.location);
   }
 }
 
-function rowKey(kind: number, id: string): string {
-  return `${kind}:${id}`;
-}
-
-function md5(text: string): string {
-  return createHash('md5').update(text, 'utf8').digest('hex');
-}
-
-/** The snapshot as rows, in store order (a repeated id keeps its first place, last content). */
-function snapshotLines(snapshot: LearningSnapshot): Line[] {
-  const out = new Map<string, Line>();
-  const add = (kind: number, id: string, line: string): void => {
-    out.set(rowKey(kind, id), { kind, id, line, digest: md5(line) });
-  };
-  for (const p of snapshot.patterns)
-    add(PATTERN, p.id, encodeRvlsRecord({ type: 'pattern', data: p }));
-  for (const t of snapshot.trajectories)
-    add(TRAJECTORY, t.id, encodeRvlsRecord({ type: 'trajectory', data: t }));
-  add(EWC, '', encodeRvlsRecord({ type: 'ewc', data: snapshot.ewc }));
-  return [...out.values()];
-}
-
-/**
- * Whether writing only the changes keeps the snapshot's order: rows already stored appear in
- * the order they were stored, and every new row comes after all of them (new rows are numbered
- * after the old ones). Otherwise the save rewrites every row.
- */
-function keepsOrder(lines: readonly Line[], stored: ReadonlyMap<string, StoredRow>): boolean {
-  let kind = -1;
-  let lastSeq = -1;
-  let sawNew = false;
-  for (const l of lines) {
-    if (l.kind !== kind) {
-      kind = l.kind;
-      lastSeq = -1;
-      sawNew = false;
-    }
-    const row = stored.get(rowKey(l.kind, l.id));
-    if (row === undefined) sawNew = true;
-    else if (sawNew || row.seq < lastSeq) return false;
-    else lastSeq = row.seq;
-  }
-  return true;
-}
-
-async function readStored(client: PgClient): Promise<Map<string, StoredRow>> {
+async function readStored(client: PgClient): Promise<Map<string, StoredLearningRow>> {
   const { rows } = await client.query({
     text: 'SELECT kind, id, seq, md5(line) FROM learning_records',
     rowMode: 'array',
   });
-  const stored = new Map<string, StoredRow>();
+  const stored = new Map<string, StoredLearningRow>();
   for (const [kind, id, seq, digest] of rows as [number, string, number, string][])
-    stored.set(rowKey(kind, id), { seq, digest });
+    stored.set(learningRowKey(kind, id), { seq, digest });
   return stored;
 }

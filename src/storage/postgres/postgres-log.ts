@@ -8,6 +8,7 @@
  */
 import { KernelError } from '../../errors.js';
 import type { Logger } from '../../util/logger.js';
+import { buildLogQuery, type LogSqlDialect } from '../log-sql.js';
 import {
   GENESIS_HASH,
   validateAppend,
@@ -46,6 +47,17 @@ export function createPostgresLog(options: PostgresLogOptions): PostgresLogStore
 }
 
 const STREAM_ID = '(SELECT id FROM log_streams WHERE name = $1)';
+
+/** PostgreSQL's log query dialect: `$n` placeholders, the stream by name, kinds as an array. */
+const POSTGRES_LOG_SQL: LogSqlDialect = Object.freeze({
+  placeholder: (n: number) => `$${n}`,
+  columns: LOG_COLUMNS,
+  from: 'log_records r',
+  column: (name: string) => `r.${name}`,
+  stream: (p: string) => `r.stream = (SELECT id FROM log_streams WHERE name = ${p})`,
+  kindIn: (column: string, kinds: readonly string[], param: (value: unknown) => string) =>
+    `${column} = ANY(${param(kinds)}::text[])`,
+});
 
 class PostgresLog implements PostgresLogStore {
   readonly #reader: PostgresReader;
@@ -154,42 +166,7 @@ class PostgresLog implements PostgresLogStore {
     this.#open();
     validateQuery(q);
     if (q.limit === 0) return [];
-    const where: string[] = [`r.stream = ${STREAM_ID}`];
-    const values: unknown[] = [stream];
-    const param = (value: unknown): string => {
-      values.push(value);
-      return `$${values.length}`;
-    };
-    const eq = (column: string, value: string | undefined): void => {
-      if (value !== undefined) where.push(`r.${column} = ${param(value)}`);
-    };
-    eq('tenant', q.tenant);
-    const kinds = q.kinds !== undefined && q.kinds.length > 0 ? q.kinds : undefined;
-    if (kinds !== undefined) {
-      where.push(
-        kinds.length === 1
-          ? `r.kind = ${param(kinds[0])}`
-          : `r.kind = ANY(${param(kinds)}::text[])`,
-      );
-    }
-    eq('subject', q.subject);
-    eq('correlation', q.correlation);
-    eq('chain', q.chain);
-    if (q.time?.fromMs !== undefined) where.push(`r.time_ms >= ${param(Math.ceil(q.time.fromMs))}`);
-    if (q.time?.toMs !== undefined) where.push(`r.time_ms <= ${param(Math.floor(q.time.toMs))}`);
-    if (q.fromSeq !== undefined) where.push(`r.seq >= ${param(q.fromSeq)}`);
-    if (q.toSeq !== undefined) where.push(`r.seq <= ${param(q.toSeq)}`);
-    const byTime = q.orderBy === 'time';
-    const limited = q.limit !== undefined;
-    const order = byTime
-      ? limited
-        ? 'r.time_ms DESC, r.seq DESC'
-        : 'r.time_ms, r.seq'
-      : limited
-        ? 'r.seq DESC'
-        : 'r.seq';
-    const limit = limited ? ` LIMIT ${param(q.limit)}` : '';
-    const text = `SELECT ${LOG_COLUMNS} FROM log_records r WHERE ${where.join(' AND ')} ORDER BY ${order}${limit}`;
+    const { text, values, newestFirst } = buildLogQuery(POSTGRES_LOG_SQL, stream, q);
     const { rows } = await this.#reader.query('Querying the log failed', {
       name: statementName(text),
       text,
@@ -197,7 +174,7 @@ class PostgresLog implements PostgresLogStore {
       rowMode: 'array',
     });
     const records = (rows as unknown[][]).map((row) => rowToRecord(stream, row));
-    return limited ? records.reverse() : records;
+    return newestFirst ? records.reverse() : records;
   }
 
   onAppend(stream: string, listener: LogListener): () => void {

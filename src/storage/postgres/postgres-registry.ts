@@ -7,7 +7,7 @@
  * @module
  */
 import { KernelError } from '../../errors.js';
-import type { ModuleState } from '../../bus/kernel-event.js';
+import type { ModuleState } from '../../model/module-state.js';
 import {
   isModuleState,
   moduleFromRow,

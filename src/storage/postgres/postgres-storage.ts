@@ -16,9 +16,9 @@
  *
  * @module
  */
-import type { LearningPersistence } from '../../learning/persistence.js';
+import type { LearningPersistence, StorageLearningOptions } from '../learning.js';
 import { silentLogger, type Logger } from '../../util/logger.js';
-import type { Storage, StorageLearningOptions } from '../storage.js';
+import type { Storage } from '../storage.js';
 import {
   clientConfig,
   connectClient,
@@ -31,7 +31,7 @@ import { openPostgresLearning } from './postgres-learning.js';
 import { createPostgresLog, type PostgresLogStore } from './postgres-log.js';
 import { PostgresReader } from './postgres-reader.js';
 import { createPostgresRegistry } from './postgres-registry.js';
-import { migratePostgres } from './migrations.js';
+import { migratePostgres } from './postgres-migrations.js';
 
 /** Options for {@link openPostgresStorage}. */
 export interface PostgresStorageOptions {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type Database from 'better-sqlite3';
+import type { SqliteDatabase, SqliteStatement } from './sqlite-driver.js';
 import {
   GENESIS_HASH,
   chainRecords,
@@ -43,11 +43,11 @@ export function rowToRecord(stream: string, row: readonly unknown[]): LogRecord 
 
 /** Prepared statements and the per-batch caches. */
 export class LogWriter {
-  readonly #insert: Database.Statement;
-  readonly #byKey: Database.Statement;
-  readonly #head: Database.Statement;
-  readonly #streamId: Database.Statement;
-  readonly #newStream: Database.Statement;
+  readonly #insert: SqliteStatement;
+  readonly #byKey: SqliteStatement;
+  readonly #head: SqliteStatement;
+  readonly #streamId: SqliteStatement;
+  readonly #newStream: SqliteStatement;
   /** Stream ids known to be committed (they never change once created). */
   readonly #ids = new Map<string, number>();
   /** Ids learned in the current batch / op: kept only if it commits (a rollback undoes them). */
@@ -56,7 +56,7 @@ export class LogWriter {
   /** Heads read or written in the current batch transaction. */
   readonly #heads = new Map<string, { seq: number; hash: string }>();
 
-  constructor(db: Database.Database) {
+  constructor(db: SqliteDatabase) {
     this.#insert = db.prepare(
       'INSERT INTO log_records (stream, seq, time_ms, record_key, tenant, kind, subject, correlation, chain, body, prev_hash, hash) ' +
         'VALUES (?,?,?,?,?,?,?,?,?,?,?,?)',

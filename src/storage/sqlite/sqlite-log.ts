@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type Database from 'better-sqlite3';
+import type { SqliteDatabase, SqliteStatement } from './sqlite-driver.js';
 import { KernelError } from '../../errors.js';
 import {
   GENESIS_HASH,
@@ -21,27 +21,39 @@ import {
   type LogStore,
 } from '../log.js';
 import { LOG_COLUMNS, rowToRecord } from './sqlite-log-writes.js';
+import { buildLogQuery, type LogSqlDialect } from '../log-sql.js';
 import type { SqliteWriter } from './sqlite-writer.js';
 
 /** Creates the log over an open read connection and a started writer. */
-export function createSqliteLog(db: Database.Database, writer: SqliteWriter): LogStore {
+/** SQLite's log query dialect: `?` placeholders, the stream by id. */
+const SQLITE_LOG_SQL: LogSqlDialect = Object.freeze({
+  placeholder: () => '?',
+  columns: LOG_COLUMNS,
+  from: 'log_records',
+  column: (name: string) => name,
+  stream: (p: string) => `stream = ${p}`,
+  kindIn: (column: string, kinds: readonly string[], param: (value: unknown) => string) =>
+    `${column} IN (${kinds.map((k) => param(k)).join(',')})`,
+});
+
+export function createSqliteLog(db: SqliteDatabase, writer: SqliteWriter): LogStore {
   return new SqliteLog(db, writer);
 }
 
 class SqliteLog implements LogStore {
-  readonly #db: Database.Database;
+  readonly #db: SqliteDatabase;
   readonly #writer: SqliteWriter;
   readonly #listeners = new Map<string, Set<LogListener>>();
-  readonly #read: Database.Statement;
-  readonly #byKey: Database.Statement;
-  readonly #head: Database.Statement;
-  readonly #queries = new Map<string, Database.Statement>();
-  readonly #streamId: Database.Statement;
-  readonly #scan: Database.Statement;
+  readonly #read: SqliteStatement;
+  readonly #byKey: SqliteStatement;
+  readonly #head: SqliteStatement;
+  readonly #queries = new Map<string, SqliteStatement>();
+  readonly #streamId: SqliteStatement;
+  readonly #scan: SqliteStatement;
   readonly #ids = new Map<string, number>();
   #closed = false;
 
-  constructor(db: Database.Database, writer: SqliteWriter) {
+  constructor(db: SqliteDatabase, writer: SqliteWriter) {
     this.#db = db;
     this.#writer = writer;
     this.#read = db
@@ -172,50 +184,7 @@ class SqliteLog implements LogStore {
   #select(stream: string, q: LogQuery): LogRecord[] {
     const id = this.#id(stream);
     if (id === undefined) return [];
-    const where: string[] = ['stream = ?'];
-    const params: unknown[] = [id];
-    const eq = (column: string, value: string | undefined): void => {
-      if (value !== undefined) {
-        where.push(`${column} = ?`);
-        params.push(value);
-      }
-    };
-    eq('tenant', q.tenant);
-    const kinds = q.kinds !== undefined && q.kinds.length > 0 ? q.kinds : undefined;
-    if (kinds !== undefined) {
-      where.push(kinds.length === 1 ? 'kind = ?' : `kind IN (${kinds.map(() => '?').join(',')})`);
-      params.push(...kinds);
-    }
-    eq('subject', q.subject);
-    eq('correlation', q.correlation);
-    eq('chain', q.chain);
-    if (q.time?.fromMs !== undefined) {
-      where.push('time_ms >= ?');
-      params.push(Math.ceil(q.time.fromMs));
-    }
-    if (q.time?.toMs !== undefined) {
-      where.push('time_ms <= ?');
-      params.push(Math.floor(q.time.toMs));
-    }
-    if (q.fromSeq !== undefined) {
-      where.push('seq >= ?');
-      params.push(q.fromSeq);
-    }
-    if (q.toSeq !== undefined) {
-      where.push('seq <= ?');
-      params.push(q.toSeq);
-    }
-    const byTime = q.orderBy === 'time';
-    const limited = q.limit !== undefined;
-    const order = byTime
-      ? limited
-        ? 'time_ms DESC, seq DESC'
-        : 'time_ms, seq'
-      : limited
-        ? 'seq DESC'
-        : 'seq';
-    const sql = `SELECT ${LOG_COLUMNS} FROM log_records WHERE ${where.join(' AND ')} ORDER BY ${order}${limited ? ' LIMIT ?' : ''}`;
-    if (limited) params.push(q.limit);
+    const { text: sql, values: params, newestFirst } = buildLogQuery(SQLITE_LOG_SQL, id, q);
     let stmt = this.#queries.get(sql);
     if (stmt === undefined) {
       stmt = this.#db.prepare(sql).raw();
@@ -223,7 +192,7 @@ class SqliteLog implements LogStore {
       this.#queries.set(sql, stmt);
     }
     const records = (stmt.all(...params) as unknown[][]).map((row) => rowToRecord(stream, row));
-    return limited ? records.reverse() : records;
+    return newestFirst ? records.reverse() : records;
   }
 
   onAppend(stream: string, listener: LogListener): () => void {

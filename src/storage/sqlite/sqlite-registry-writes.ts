@@ -6,8 +6,8 @@
  *
  * @module
  */
-import type Database from 'better-sqlite3';
-import type { ModuleState } from '../../bus/kernel-event.js';
+import type { SqliteDatabase, SqliteStatement } from './sqlite-driver.js';
+import type { ModuleState } from '../../model/module-state.js';
 import {
   isModuleState,
   moduleFromRow,
@@ -43,17 +43,17 @@ const CONFLICT: CommitResult = { ok: false, reason: 'conflict' };
 
 /** Prepared statements for the registry's writes. */
 export class RegistryWriter {
-  readonly #state: Database.Statement;
-  readonly #upsertModule: Database.Statement;
-  readonly #setState: Database.Statement;
-  readonly #meta: Database.Statement;
-  readonly #putMeta: Database.Statement;
-  readonly #deleteMeta: Database.Statement;
-  readonly #putConfig: Database.Statement;
-  readonly #deleteConfig: Database.Statement;
-  readonly #allConfig: Database.Statement;
+  readonly #state: SqliteStatement;
+  readonly #upsertModule: SqliteStatement;
+  readonly #setState: SqliteStatement;
+  readonly #meta: SqliteStatement;
+  readonly #putMeta: SqliteStatement;
+  readonly #deleteMeta: SqliteStatement;
+  readonly #putConfig: SqliteStatement;
+  readonly #deleteConfig: SqliteStatement;
+  readonly #allConfig: SqliteStatement;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqliteDatabase) {
     this.#state = db.prepare('SELECT state FROM modules WHERE id = ?').pluck();
     this.#upsertModule = db.prepare(
       `INSERT INTO modules (${MODULE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ` +

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type Database from 'better-sqlite3';
+import type { SqliteDatabase, SqliteStatement } from './sqlite-driver.js';
 import { KernelError, isKernelError } from '../../errors.js';
-import type { ModuleState } from '../../bus/kernel-event.js';
+import type { ModuleState } from '../../model/module-state.js';
 import type {
   CommitResult,
   MetaCondition,
@@ -22,7 +22,7 @@ import type { RegistryWriteOp, WriteResults } from './sqlite-writer-protocol.js'
 
 /** Creates the registry store over an open read connection and a started writer. */
 export function createSqliteRegistry(
-  db: Database.Database,
+  db: SqliteDatabase,
   writer: SqliteWriter,
 ): RegistryStore & { close(): Promise<void> } {
   return new SqliteRegistry(db, writer);
@@ -30,15 +30,15 @@ export function createSqliteRegistry(
 
 class SqliteRegistry implements RegistryStore {
   readonly #writer: SqliteWriter;
-  readonly #module: Database.Statement;
-  readonly #modules: Database.Statement;
-  readonly #value: Database.Statement;
-  readonly #config: Database.Statement;
-  readonly #configs: Database.Statement;
-  readonly #meta: Database.Statement;
+  readonly #module: SqliteStatement;
+  readonly #modules: SqliteStatement;
+  readonly #value: SqliteStatement;
+  readonly #config: SqliteStatement;
+  readonly #configs: SqliteStatement;
+  readonly #meta: SqliteStatement;
   #closed = false;
 
-  constructor(db: Database.Database, writer: SqliteWriter) {
+  constructor(db: SqliteDatabase, writer: SqliteWriter) {
     this.#writer = writer;
     this.#module = db.prepare(`SELECT ${MODULE_COLUMNS} FROM modules WHERE id = ?`).raw();
     this.#modules = db.prepare(`SELECT ${MODULE_COLUMNS} FROM modules ORDER BY id`).raw();

@@ -9,18 +9,28 @@
  */
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import { KernelError } from '../../errors.js';
+import type { Clock } from '../../util/clock.js';
+import type { Logger } from '../../util/logger.js';
+import type { LearningPersistence, StorageLearningOptions } from '../learning.js';
 import type { Storage } from '../storage.js';
+import { loadSqlite, type SqliteDatabase, type SqliteModule } from './sqlite-driver.js';
+import { openSqliteLearning } from './sqlite-learning.js';
 import { createSqliteLog } from './sqlite-log.js';
 import { createSqliteRegistry } from './sqlite-registry.js';
-import { migrateSqlite } from './migrations.js';
+import { migrateSqlite } from './sqlite-migrations.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
 /** Options for {@link openSqliteStorage}. */
 export interface SqliteStorageOptions {
+  /** The driver (default: the `better-sqlite3` package, loaded on demand). */
+  readonly driver?: SqliteModule;
   /** How long to wait for another process's write lock (default 5000 ms). */
   readonly busyTimeoutMs?: number;
+  /** Receives warnings (a stale learning lock taken over). */
+  readonly logger?: Logger;
+  /** Judges the age of an unreadable learning lock file. */
+  readonly clock?: Clock;
 }
 
 /** Opens (creating if needed) a SQLite store at `file`, migrating its schema. */
@@ -30,7 +40,8 @@ export async function openSqliteStorage(
 ): Promise<Storage> {
   const path = resolve(file);
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-  let db: Database.Database;
+  const Database = options.driver ?? (await loadSqlite());
+  let db: SqliteDatabase;
   try {
     const created = !existsSync(path);
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -74,11 +85,28 @@ export async function openSqliteStorage(
   }
   const log = createSqliteLog(db, writer);
   const registry = createSqliteRegistry(db, writer);
+  const learnings = new Set<LearningPersistence>();
+  const openLearning = async (
+    learningOptions: StorageLearningOptions = {},
+  ): Promise<LearningPersistence> => {
+    if (closing !== undefined)
+      throw new KernelError('CLOSED', `The SQLite store ${path} is closed; open it again.`);
+    const persistence = await openSqliteLearning(db, writer, {
+      ...learningOptions,
+      file: path,
+      onClose: () => learnings.delete(persistence),
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+    });
+    learnings.add(persistence);
+    return persistence;
+  };
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await log.close();
       await registry.close();
+      for (const l of [...learnings]) await l.close();
       await writer.close();
       try {
         db.pragma('optimize'); // keeps the query planner's statistics current (SQLite's advice)
@@ -92,6 +120,7 @@ export async function openSqliteStorage(
     url: `sqlite:${path}`,
     log,
     registry,
+    openLearning,
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -4,7 +4,7 @@
  * @module
  */
 import type { LogAppend, LogRecord } from '../log.js';
-import type { ModuleState } from '../../bus/kernel-event.js';
+import type { ModuleState } from '../../model/module-state.js';
 import type {
   CommitResult,
   MetaCondition,
@@ -15,13 +15,24 @@ import type {
 } from '../registry.js';
 
 /** A write the worker performs inside the batch transaction (each op in its own savepoint). */
-export type WriteOp = LogAppendOp | RegistryWriteOp;
+export type WriteOp = LogAppendOp | RegistryWriteOp | LearningSaveOp;
 
 /** Append entries to a log stream (see `LogStore.append`). */
 export interface LogAppendOp {
   readonly kind: 'log.append';
   readonly stream: string;
   readonly entries: readonly LogAppend[];
+}
+
+/** Save the learning records (see `storage/learning.ts`'s save plan). */
+export interface LearningSaveOp {
+  readonly kind: 'learning.save';
+  /** Delete every row first. */
+  readonly rewrite: boolean;
+  /** `[kind, id]` of rows to delete. */
+  readonly removed: readonly (readonly [number, string])[];
+  /** `[kind, id, line]` of rows to insert or update, in store order. */
+  readonly upserts: readonly (readonly [number, string, string])[];
 }
 
 /** What the worker answers for a {@link LogAppendOp}. */
@@ -64,6 +75,8 @@ export interface WriteResults {
   'registry.setConfig': CommitResult;
   'registry.deleteConfig': StoredConfig | null;
   'registry.commit': CommitResult;
+  /** The seq of each upserted row, in order. */
+  'learning.save': number[];
 }
 
 /** A serialisable error (KernelError fields). */

@@ -7,8 +7,10 @@
  * @module
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import Database from 'better-sqlite3';
+import BetterSqlite3 from 'better-sqlite3';
 import { isKernelError } from '../../errors.js';
+import type { SqliteDatabase, SqliteModule, SqliteStatement } from './sqlite-driver.js';
+import { LearningWriter } from './sqlite-learning-writes.js';
 import { LogWriter } from './sqlite-log-writes.js';
 import { RegistryWriter } from './sqlite-registry-writes.js';
 import type {
@@ -24,6 +26,8 @@ const port = parentPort;
 if (port === null) throw new Error('sqlite-writer-worker must run as a worker thread');
 
 const data = workerData as WriterWorkerData;
+// The worker loads the driver itself (a module cannot cross threads), typed like the backend's.
+const Database: SqliteModule = BetterSqlite3;
 const send = (message: FromWorker): void => port.postMessage(message);
 
 function toWire(error: unknown): WireError {
@@ -38,16 +42,17 @@ function toWire(error: unknown): WireError {
   };
 }
 
-let db: Database.Database;
+let db: SqliteDatabase;
 let log: LogWriter;
 let registry: RegistryWriter;
+let learning: LearningWriter;
 let tx: {
-  begin: Database.Statement;
-  commit: Database.Statement;
-  rollback: Database.Statement;
-  savepoint: Database.Statement;
-  release: Database.Statement;
-  rollbackTo: Database.Statement;
+  begin: SqliteStatement;
+  commit: SqliteStatement;
+  rollback: SqliteStatement;
+  savepoint: SqliteStatement;
+  release: SqliteStatement;
+  rollbackTo: SqliteStatement;
 };
 try {
   db = new Database(data.file, { fileMustExist: true });
@@ -66,6 +71,7 @@ try {
   db.pragma('journal_size_limit = 67108864');
   log = new LogWriter(db);
   registry = new RegistryWriter(db);
+  learning = new LearningWriter(db);
   tx = {
     begin: db.prepare('BEGIN IMMEDIATE'),
     commit: db.prepare('COMMIT'),
@@ -94,6 +100,8 @@ function run(op: WriteOp): unknown {
       return registry.deleteConfig(op.key);
     case 'registry.commit':
       return registry.commit(op.change);
+    case 'learning.save':
+      return learning.save(op);
   }
 }
 
@@ -101,7 +109,8 @@ function run(op: WriteOp): unknown {
 function needsSavepoint(op: WriteOp): boolean {
   // Registry ops other than `commit` check first and then run one statement, which SQLite
   // applies whole or not at all.
-  return op.kind === 'registry.commit';
+  // A learning save runs several statements: all of them or none.
+  return op.kind === 'registry.commit' || op.kind === 'learning.save';
 }
 
 function runBatch(id: number, ops: readonly WriteOp[]): void {

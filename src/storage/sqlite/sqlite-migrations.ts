@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type Database from 'better-sqlite3';
+import type { SqliteDatabase } from './sqlite-driver.js';
 import { KernelError } from '../../errors.js';
 
 /** One schema step. */
@@ -89,13 +89,28 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    description: 'learning store records (RVLS lines)',
+    sql: `
+      -- One RVLS line per record; kind 0 pattern, 1 trajectory, 2 ewc. seq keeps the order in
+      -- which records were first stored, which is the store's order (an update keeps its seq).
+      CREATE TABLE learning_records (
+        seq  INTEGER PRIMARY KEY,
+        kind INTEGER NOT NULL,
+        id   TEXT    NOT NULL,
+        line TEXT    NOT NULL,
+        UNIQUE (kind, id)
+      );
+    `,
+  },
 ];
 
 /** The schema version this kerno writes. */
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version;
 
 /** Brings the database to {@link SQLITE_SCHEMA_VERSION}; refuses a newer one. */
-export function migrateSqlite(db: Database.Database, file: string): void {
+export function migrateSqlite(db: SqliteDatabase, file: string): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > SQLITE_SCHEMA_VERSION) throw schemaTooNew(file, current);
   if (current === SQLITE_SCHEMA_VERSION) return;

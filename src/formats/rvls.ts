@@ -33,7 +33,7 @@ import {
   type PatternRecord,
   type ReadContext,
   type TrajectoryRecord,
-} from './records.js';
+} from './learning-records.js';
 
 /** The file's first bytes. */
 export const RVLS_HEADER = 'RVLS\n';

@@ -27,7 +27,7 @@ import {
   occurredAtSchema,
   parseExperienceEvent,
   type ExperienceEvent,
-} from './experience-event.js';
+} from './converge-experience-event.js';
 
 /** An experience event with its envelope metadata, exactly as converge serialises it. */
 export interface ExperienceEnvelope {

@@ -15,7 +15,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { KernelError } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { formatChrono, parseRfc3339 } from '../util/time.js';
-import { encodeAuditAction, parseAuditAction, type AuditAction } from './audit-action.js';
+import { encodeAuditAction, parseAuditAction, type AuditAction } from './oxios-audit-action.js';
 
 /** An entry of an oxios audit export. */
 export interface OxiosAuditEntry {

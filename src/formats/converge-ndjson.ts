@@ -15,7 +15,7 @@
  * @module
  */
 import { KernelError, isKernelError } from '../errors.js';
-import { parseEnvelope, type ExperienceEnvelope } from './envelope.js';
+import { parseEnvelope, type ExperienceEnvelope } from './converge-envelope.js';
 
 /** Default cap on one line's length, in UTF-16 code units (16 Mi). */
 export const DEFAULT_MAX_LINE_LENGTH = 16 * 1024 * 1024;
