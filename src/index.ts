@@ -86,11 +86,17 @@ export {
 } from './formats/oxios-audit-action.js';
 export type { AuditAction, AuditActionType } from './formats/oxios-audit-action.js';
 export { auditActionFor, auditActorFor, auditResourceFor } from './audit/from-kernel-event.js';
-export { AuditTrail, createAuditTrail, verifyAuditExport } from './audit/audit-trail.js';
+export {
+  AuditTrail,
+  auditedEvent,
+  createAuditTrail,
+  verifyAuditExport,
+} from './audit/audit-trail.js';
 export type {
   AuditEntry,
   AuditAttachOptions,
   AuditExport,
+  AuditFollowOptions,
   AuditQuery,
   AuditTrailOptions,
   AuditTrailStats,
@@ -110,6 +116,7 @@ export type {
   LogQuery,
   LogListener,
   ChainBreak,
+  VerifyBreak,
   VerifyResult,
   TimeRangeMs,
 } from './storage/log.js';
@@ -291,7 +298,14 @@ export type {
 export { createRecoveryLogStore } from './recovery/recovery-store.js';
 export type { RecoveryLogStore, StoredRecovery } from './recovery/recovery-store.js';
 export { followLog } from './storage/follow.js';
-export type { FollowOptions } from './storage/follow.js';
+export type { FollowOptions, LogFollow } from './storage/follow.js';
+export { LogView, createLogView } from './storage/log-view.js';
+export type {
+  LogCodec,
+  LogViewOptions,
+  LogViewFollowOptions,
+  LogVerifyOptions,
+} from './storage/log-view.js';
 
 export { createLearningStore, openLearningStore } from './learning/learning-store.js';
 export type {

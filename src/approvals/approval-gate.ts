@@ -27,8 +27,8 @@ import type {
   TimeoutAction,
   TimeoutPolicy,
 } from '../formats/converge-experience-event.js';
-import { followLog } from '../storage/follow.js';
 import type { LogStore } from '../storage/log.js';
+import { createLogView, type LogCodec, type LogView } from '../storage/log-view.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { sha256Hex } from '../util/digest.js';
@@ -142,6 +142,33 @@ interface DecidedRecord {
   readonly timed_out: boolean;
 }
 
+type GateRecord = RequestedRecord | DecidedRecord;
+
+/** A gate record to append, with the time it is stamped with. */
+interface GateAppend {
+  readonly timeMs: number;
+  readonly record: GateRecord;
+}
+
+/** Gate records on the log: unique keys `req:<id>` / `dec:<id>`; an unreadable body is `null`. */
+const GATE_CODEC: LogCodec<GateAppend, GateRecord | null> = {
+  encode: ({ timeMs, record }) => ({
+    timeMs,
+    body: canonicalJson(record),
+    key: `${record.type === 'requested' ? 'req' : 'dec'}:${record.id}`,
+    kind: record.type,
+    subject: record.id,
+  }),
+  decode: (r) => {
+    try {
+      return JSON.parse(r.body) as GateRecord;
+    } catch {
+      return null;
+    }
+  },
+  committed: (_r, { record }) => record,
+};
+
 interface GateState {
   record: RequestedRecord;
   decision: ApprovalDecision | null;
@@ -164,49 +191,41 @@ export function approvalIdFor(agentName: string, key: string): string {
 
 /** The approval gate. */
 export class ApprovalGate implements AsyncDisposable {
-  readonly #log: LogStore;
+  readonly #view: LogView<GateAppend, GateRecord | null>;
   readonly #bus: EventBus | undefined;
   readonly #ledger: Ledger | undefined;
   readonly #clock: Clock;
   readonly #ids: IdGenerator;
   readonly #logger: Logger;
-  readonly #stream: string;
-  readonly #pollMs: number;
   readonly #gates = new Map<string, GateState>();
   readonly #listeners = new Set<DecisionListener>();
   readonly #stop = new AbortController();
   #started: Promise<void> | undefined;
   #follower: Promise<void> | undefined;
-  #seen = 0;
 
   constructor(options: ApprovalGateOptions) {
-    this.#log = options.log;
     this.#bus = options.bus;
     this.#ledger = options.ledger;
     this.#clock = options.clock ?? systemClock;
     this.#ids = options.ids ?? createUuidV7({ clock: this.#clock });
     this.#logger = options.logger ?? silentLogger;
-    this.#stream = options.stream ?? 'approvals';
-    this.#pollMs = options.pollMs ?? 500;
+    this.#view = createLogView({
+      log: options.log,
+      stream: options.stream ?? 'approvals',
+      codec: GATE_CODEC,
+      clock: this.#clock,
+      pollMs: options.pollMs,
+    });
   }
 
   /** Loads the stored gates (re-arming pending timeouts) and follows new ones. Idempotent. */
   start(): Promise<void> {
     this.#started ??= (async () => {
-      // Load everything committed so far, then follow in the background.
-      for (;;) {
-        const batch = await this.#log.scan(this.#stream, this.#seen, 5000);
-        for (const r of batch) this.#apply(r.body, r.seq);
-        if (batch.length < 5000) break;
-      }
-      const follow = followLog(this.#log, this.#stream, {
-        fromSeq: this.#seen,
-        signal: this.#stop.signal,
-        pollMs: this.#pollMs,
-      });
+      // Replay everything committed so far, then keep following in the background.
+      const follow = this.#view.follow({ signal: this.#stop.signal });
       this.#follower = (async () => {
         try {
-          for await (const r of follow) this.#apply(r.body, r.seq);
+          for await (const record of follow) this.#apply(record);
         } catch (error) {
           if (!this.#stop.signal.aborted) {
             this.#logger.error('The approval gate stopped following the store', {
@@ -215,6 +234,7 @@ export class ApprovalGate implements AsyncDisposable {
           }
         }
       })();
+      await follow.caughtUp;
     })();
     return this.#started;
   }
@@ -273,21 +293,13 @@ export class ApprovalGate implements AsyncDisposable {
       correlation_id: input.correlationId ?? null,
     };
     try {
-      await this.#log.append(this.#stream, [
-        {
-          timeMs: now,
-          body: canonicalJson(record),
-          key: `req:${id}`,
-          kind: 'requested',
-          subject: id,
-        },
-      ]);
+      await this.#view.append([{ timeMs: now, record }]);
     } catch (error) {
       // Another kernel (or an earlier run) opened the same keyed gate first: use that one.
       if (!isKernelError(error, 'CONFLICT')) throw error;
     }
-    const stored = await this.#log.getByKey(this.#stream, `req:${id}`);
-    if (stored !== undefined) this.#apply(stored.body, 0);
+    const stored = await this.#view.get(`req:${id}`);
+    if (stored !== undefined) this.#apply(stored);
     const state = this.#gates.get(id);
     if (state === undefined)
       throw new KernelError('INTERNAL', `Gate ${id} was written but cannot be read back`);
@@ -376,22 +388,14 @@ export class ApprovalGate implements AsyncDisposable {
     };
     const record: DecidedRecord = { type: 'decided', id: key, decision, timed_out: timedOut };
     try {
-      await this.#log.append(this.#stream, [
-        {
-          timeMs: now,
-          body: canonicalJson(record),
-          key: `dec:${key}`,
-          kind: 'decided',
-          subject: key,
-        },
-      ]);
+      await this.#view.append([{ timeMs: now, record }]);
     } catch (error) {
       if (!isKernelError(error, 'CONFLICT')) throw error;
-      const stored = await this.#log.getByKey(this.#stream, `dec:${key}`);
-      if (stored !== undefined) this.#apply(stored.body, 0);
+      const stored = await this.#view.get(`dec:${key}`);
+      if (stored !== undefined) this.#apply(stored);
       throw alreadyDecided(state.decision ?? toDecision(key, record));
     }
-    this.#apply(canonicalJson(record), 0);
+    this.#apply(record);
     const result = state.decision ?? toDecision(key, record);
     this.#bus?.publish({ type: 'ApprovalResolved', id: key, approved });
     if (this.#ledger !== undefined) {
@@ -415,13 +419,9 @@ export class ApprovalGate implements AsyncDisposable {
   }
 
   /** Folds one stored record into the in-memory view (own writes and other kernels' alike). */
-  #apply(body: string, seq: number): void {
-    if (seq > this.#seen) this.#seen = seq;
-    let rec: RequestedRecord | DecidedRecord;
-    try {
-      rec = JSON.parse(body) as RequestedRecord | DecidedRecord;
-    } catch {
-      this.#logger.error('Skipping an unreadable approval record', { seq });
+  #apply(rec: GateRecord | null): void {
+    if (rec === null) {
+      this.#logger.error('Skipping an unreadable approval record');
       return;
     }
     if (rec.type === 'requested') {

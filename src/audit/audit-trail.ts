@@ -12,22 +12,24 @@
  * trail.attach(bus);
  * const head = await trail.head();
  * const result = await trail.verify({ expectedHead: head });
+ * for await (const entry of trail.follow({ after: head.seq, signal })) show(entry);
  *
  * @module
  */
 import type { EventBus } from '../bus/event-bus.js';
 import { canonicalKernelEventJson, type KernelEvent } from '../bus/kernel-event.js';
 import { KernelError, errorMessage } from '../errors.js';
+import type { LogFollow } from '../storage/follow.js';
 import {
   ChainVerifier,
   GENESIS_HASH,
-  describeBreak,
-  type ChainBreak,
-  type LogAppend,
+  type LogBody,
   type LogHead,
   type LogRecord,
   type LogStore,
+  type VerifyResult,
 } from '../storage/log.js';
+import { createLogView, type LogCodec, type LogView } from '../storage/log-view.js';
 import { canonicalJson, type JsonValue } from '../util/canonical-json.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -80,18 +82,18 @@ export interface AuditVerifyOptions {
   readonly onProgress?: ((verified: number, total: number) => void) | undefined;
 }
 
-/** What {@link AuditTrail.verify} found. */
-export type AuditVerifyResult =
-  | { readonly ok: true; readonly verified: number; readonly head: { seq: number; hash: string } }
-  | {
-      readonly ok: false;
-      readonly verified: number;
-      /** The first seq that failed. */
-      readonly seq: number;
-      readonly reason: ChainBreak['reason'];
-      readonly message: string;
-      readonly broken: ChainBreak;
-    };
+/** What {@link AuditTrail.verify} found: the log's one {@link VerifyResult} shape. */
+export type AuditVerifyResult = VerifyResult;
+
+/** Options for {@link AuditTrail.follow}. */
+export interface AuditFollowOptions {
+  /** Deliver entries after this seq (default 0: everything still held). */
+  readonly after?: number | undefined;
+  /** Ends the iteration when aborted. */
+  readonly signal?: AbortSignal | undefined;
+  /** How often to look for entries other processes wrote (default: the trail's `pollMs`). */
+  readonly pollMs?: number | undefined;
+}
 
 /** The JSON document {@link AuditTrail.export} writes. */
 export interface AuditExport {
@@ -111,6 +113,10 @@ export interface AuditTrailOptions {
   readonly stream?: string;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /** How far ahead of the clock an entry's time may be before `verify` flags it (default 60 s). */
+  readonly clockSkewMs?: number | undefined;
+  /** How often followers look for entries other processes wrote (default 500 ms). */
+  readonly pollMs?: number | undefined;
 }
 
 /** Options for {@link AuditTrail.attach}. */
@@ -132,26 +138,30 @@ export function createAuditTrail(options: AuditTrailOptions): AuditTrail {
   return new AuditTrail(options);
 }
 
-const VERIFY_BATCH = 10_000;
 /** Most bus events batched into one log append. */
 const MAX_BATCH = 10_000;
 
 /** The audit trail. */
 export class AuditTrail {
-  readonly #log: LogStore;
-  readonly #stream: string;
+  readonly #view: LogView<AuditInput, AuditEntry>;
   readonly #clock: Clock;
   readonly #logger: Logger;
   #pending = 0;
   #failedWrites = 0;
-  #batch: LogAppend[] = [];
+  #batch: AuditInput[] = [];
   #scheduled = false;
 
   constructor(options: AuditTrailOptions) {
-    this.#log = options.log;
-    this.#stream = options.stream ?? 'audit';
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
+    this.#view = createLogView({
+      log: options.log,
+      stream: options.stream ?? 'audit',
+      codec: AUDIT_CODEC,
+      clock: this.#clock,
+      clockSkewMs: options.clockSkewMs,
+      pollMs: options.pollMs,
+    });
   }
 
   /** Records an entry; resolves with it once it is durable. */
@@ -162,26 +172,17 @@ export class AuditTrail {
     metadata: JsonValue | null = null,
   ): Promise<AuditEntry> {
     const checked = parseAuditAction(action);
-    const entry = this.#prepare(actor, checked, resource, metadata);
+    const input = this.#prepare(actor, checked, resource, metadata);
     this.#drain(); // keep bus entries made earlier in this tick ahead of this one
-    const [r] = await this.#log.append(this.#stream, [entry]);
-    return {
-      seq: r!.seq,
-      timestamp: formatTimestamp(r!.timeMs),
-      actor,
-      action: checked,
-      resource,
-      prevHash: r!.prevHash,
-      hash: r!.hash,
-      metadata,
-    };
+    const [entry] = await this.#view.append([input]);
+    return entry!;
   }
 
   /** Records a kernel event (action and actor as oxios maps them; the event itself as metadata). */
   recordEvent(event: KernelEvent): Promise<AuditEntry> {
-    const entry = this.#prepareEvent(event);
+    const input = this.#prepareEvent(event);
     this.#drain();
-    return this.#log.append(this.#stream, [entry]).then(([r]) => toEntry(r!));
+    return this.#view.append([input]).then(([entry]) => entry!);
   }
 
   /**
@@ -197,9 +198,9 @@ export class AuditTrail {
     const skipRemote = options.includeRemote !== true && bus.isRemote !== undefined;
     return bus.on('*', (event) => {
       if (skipRemote && bus.isRemote!(event)) return;
-      let entry: LogAppend;
+      let input: AuditInput;
       try {
-        entry = this.#prepareEvent(event);
+        input = this.#prepareEvent(event);
       } catch (error) {
         this.#failedWrites++;
         this.#logger.error('Could not encode a kernel event for the audit trail', {
@@ -208,7 +209,7 @@ export class AuditTrail {
         });
         return;
       }
-      this.#batch.push(entry);
+      this.#batch.push(input);
       if (this.#batch.length >= MAX_BATCH) this.#drain();
       else if (!this.#scheduled) {
         this.#scheduled = true;
@@ -228,7 +229,7 @@ export class AuditTrail {
     if (batch.length === 0) return;
     this.#batch = [];
     this.#pending += batch.length;
-    this.#log.append(this.#stream, batch).then(
+    this.#view.write(batch).then(
       () => {
         this.#pending -= batch.length;
       },
@@ -243,13 +244,15 @@ export class AuditTrail {
     );
   }
 
-  #prepareEvent(event: KernelEvent): LogAppend {
-    return this.#entry(
-      auditActorFor(event),
-      auditActionFor(event),
-      auditResourceFor(event),
-      '{"event":' + canonicalKernelEventJson(event) + '}',
-    );
+  #prepareEvent(event: KernelEvent): AuditInput {
+    return {
+      timeMs: this.#clock.now(),
+      actor: auditActorFor(event),
+      action: auditActionFor(event),
+      resource: auditResourceFor(event),
+      metadata: { event: event as unknown as JsonValue },
+      metadataJson: '{"event":' + canonicalKernelEventJson(event) + '}',
+    };
   }
 
   #prepare(
@@ -257,23 +260,17 @@ export class AuditTrail {
     action: AuditAction,
     resource: string,
     metadata: JsonValue | null,
-  ): LogAppend {
+  ): AuditInput {
     if (typeof actor !== 'string' || typeof resource !== 'string') {
       throw new KernelError('INVALID_ARGUMENT', 'An audit entry needs a string actor and resource');
     }
-    return this.#entry(actor, action, resource, canonicalJson(metadata));
-  }
-
-  #entry(actor: string, action: AuditAction, resource: string, metadataJson: string): LogAppend {
     return {
       timeMs: this.#clock.now(),
-      body: auditBody(actor, action, resource, metadataJson),
-      key: undefined,
-      tenant: undefined,
-      kind: action.type,
-      subject: actor,
-      correlation: undefined,
-      chain: undefined,
+      actor,
+      action,
+      resource,
+      metadata,
+      metadataJson: canonicalJson(metadata),
     };
   }
 
@@ -291,7 +288,7 @@ export class AuditTrail {
         }
       }
     }
-    const records = await this.#log.query(this.#stream, {
+    return this.#view.query({
       subject: query.actor,
       kinds: types,
       fromSeq: query.fromSeq,
@@ -300,19 +297,35 @@ export class AuditTrail {
       limit: query.limit,
       orderBy: 'seq',
     });
-    return records.map(toEntry);
+  }
+
+  /** Up to `limit` entries after seq `after`, oldest first (paging through the trail). */
+  entriesAfter(after: number, limit: number): Promise<AuditEntry[]> {
+    this.#drain();
+    return this.#view.read(after, limit);
+  }
+
+  /**
+   * Replays the entries after `after`, then follows new ones as they become durable — in seq
+   * order, with no gap and no duplicate — until `signal` aborts. `caughtUp` resolves once the
+   * replay is done. A seq is a resume position: pass the last one seen as `after`.
+   * {@link auditedEvent} gives the kernel event an entry records.
+   */
+  follow(options: AuditFollowOptions = {}): LogFollow<AuditEntry> {
+    this.#drain();
+    return this.#view.follow(options);
   }
 
   /** The trail's head: record it to detect a truncated tail later. */
   head(): Promise<LogHead> {
     this.#drain();
-    return this.#log.head(this.#stream);
+    return this.#view.head();
   }
 
   /** Waits until every entry accepted so far is durable. */
   flush(): Promise<void> {
     this.#drain();
-    return this.#log.flush();
+    return this.#view.flush();
   }
 
   /** Counters. */
@@ -321,41 +334,22 @@ export class AuditTrail {
   }
 
   /**
-   * Recomputes every hash from the anchor (or genesis) to the head and reports the first entry
-   * that does not verify, and why.
+   * Recomputes every hash from the anchor (or genesis) to the head and reports every entry that
+   * does not verify, and why (the first one flat, for callers that want one).
    */
-  async verify(options: AuditVerifyOptions = {}): Promise<AuditVerifyResult> {
+  verify(options: AuditVerifyOptions = {}): Promise<AuditVerifyResult> {
     this.#drain();
-    const head = await this.#log.head(this.#stream);
-    const start = head.anchor ?? { seq: 0, hash: GENESIS_HASH };
-    const verifier = new ChainVerifier(this.#stream, start, {
-      nowMs: this.#clock.now() + 1,
-      expectedHead: options.expectedHead,
-    });
-    let after = start.seq;
-    const total = head.seq - start.seq;
-    for (;;) {
-      const batch = await this.#log.read(this.#stream, after, VERIFY_BATCH);
-      if (batch.length === 0) break;
-      if (!verifier.feed(batch)) break;
-      after = batch[batch.length - 1]!.seq;
-      options.onProgress?.(after - start.seq, total);
-      if (batch.length < VERIFY_BATCH) break;
-    }
-    return toVerifyResult(verifier.finish());
+    return this.#view.verify(options);
   }
 
   /** The whole trail as a JSON document (see {@link verifyAuditExport}). */
   async export(): Promise<AuditExport> {
     this.#drain();
-    const head = await this.#log.head(this.#stream);
+    const head = await this.#view.head();
     const entries: AuditEntry[] = [];
-    let after = head.firstSeq - 1;
-    for (;;) {
-      const batch = await this.#log.read(this.#stream, after, VERIFY_BATCH);
-      for (const r of batch) entries.push(toEntry(r));
-      if (batch.length < VERIFY_BATCH) break;
-      after = batch[batch.length - 1]!.seq;
+    for await (const entry of this.#view.replay({ after: head.firstSeq - 1 })) {
+      if (entry.seq > head.seq) break;
+      entries.push(entry);
     }
     return {
       format: 'kerno.audit',
@@ -407,7 +401,52 @@ interface AuditBody {
   resource: string;
 }
 
-function toEntry(r: LogRecord): AuditEntry {
+/** An entry about to be written: its time is taken when it happened, not when it is written. */
+interface AuditInput {
+  readonly timeMs: number;
+  readonly actor: string;
+  readonly action: AuditAction;
+  readonly resource: string;
+  readonly metadata: JsonValue | null;
+  readonly metadataJson: string;
+}
+
+const AUDIT_CODEC: LogCodec<AuditInput, AuditEntry> = {
+  encode: (e) => ({
+    timeMs: e.timeMs,
+    body: auditBody(e.actor, e.action, e.resource, e.metadataJson),
+    key: undefined,
+    tenant: undefined,
+    kind: e.action.type,
+    subject: e.actor,
+    correlation: undefined,
+    chain: undefined,
+  }),
+  decode: toEntry,
+  committed: (r, e) => ({
+    seq: r.seq,
+    timestamp: formatTimestamp(r.timeMs),
+    actor: e.actor,
+    action: e.action,
+    resource: e.resource,
+    prevHash: r.prevHash,
+    hash: r.hash,
+    metadata: e.metadata,
+  }),
+};
+
+/**
+ * The kernel event an entry records (entries written by {@link AuditTrail.attach} or
+ * {@link AuditTrail.recordEvent}), or undefined for a plain entry.
+ */
+export function auditedEvent(entry: AuditEntry): KernelEvent | undefined {
+  const event = (entry.metadata as { readonly event?: { readonly type?: unknown } } | null)?.event;
+  if (typeof event !== 'object' || event === null || typeof event.type !== 'string')
+    return undefined;
+  return event as KernelEvent;
+}
+
+function toEntry(r: LogBody): AuditEntry {
   const body = JSON.parse(r.body) as AuditBody;
   return {
     seq: r.seq,
@@ -418,18 +457,6 @@ function toEntry(r: LogRecord): AuditEntry {
     prevHash: r.prevHash,
     hash: r.hash,
     metadata: body.metadata,
-  };
-}
-
-function toVerifyResult(result: ReturnType<ChainVerifier['finish']>): AuditVerifyResult {
-  if (result.ok) return result;
-  return {
-    ok: false,
-    verified: result.verified,
-    seq: result.broken.seq,
-    reason: result.broken.reason,
-    message: describeBreak(result.broken),
-    broken: result.broken,
   };
 }
 
@@ -505,5 +532,5 @@ export function verifyAuditExport(
     records.push(entryToRecord(stream, e));
   }
   verifier.feed(records);
-  return toVerifyResult(verifier.finish());
+  return verifier.finish();
 }

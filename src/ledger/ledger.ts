@@ -13,19 +13,21 @@
  * @module
  */
 import { KernelError } from '../errors.js';
-import {
-  ChainVerifier,
-  GENESIS_HASH,
-  describeBreak,
-  type ChainBreak,
-  type LogAppend,
-  type LogBody,
-  type LogHead,
-  type LogQuery,
-  type LogRecord,
-  type LogStore,
+import type { LogFollow } from '../storage/follow.js';
+import type {
+  LogAppend,
+  LogBody,
+  LogHead,
+  LogQuery,
+  LogStore,
+  VerifyResult,
 } from '../storage/log.js';
-import { followLog } from '../storage/follow.js';
+import {
+  createLogView,
+  type LogCodec,
+  type LogVerifyOptions,
+  type LogView,
+} from '../storage/log-view.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { createUuidV7, type IdGenerator } from '../util/ids.js';
@@ -112,16 +114,8 @@ export interface LedgerSubscribeOptions {
   readonly pollMs?: number;
 }
 
-/** What {@link Ledger.verify} found. */
-export type LedgerVerifyResult =
-  | { readonly ok: true; readonly verified: number; readonly head: { seq: number; hash: string } }
-  | {
-      readonly ok: false;
-      readonly verified: number;
-      readonly position: number;
-      readonly reason: ChainBreak['reason'];
-      readonly message: string;
-    };
+/** What {@link Ledger.verify} found: the log's one {@link VerifyResult} shape (`seq` = position). */
+export type LedgerVerifyResult = VerifyResult;
 
 /** Options for {@link createLedger}. */
 export interface LedgerOptions {
@@ -132,6 +126,8 @@ export interface LedgerOptions {
   readonly clock?: Clock;
   /** Event id generator (default UUIDv7 on `clock`). */
   readonly ids?: IdGenerator;
+  /** How far ahead of the clock `occurred_at` may be before `verify` flags it (default 60 s). */
+  readonly clockSkewMs?: number | undefined;
 }
 
 /** Creates a ledger view over a log. */
@@ -141,23 +137,27 @@ export function createLedger(options: LedgerOptions): Ledger {
 
 /** The experience ledger. */
 export class Ledger {
-  readonly #log: LogStore;
-  readonly #stream: string;
+  readonly #view: LogView<ExperienceEnvelope, LedgerRecord>;
   readonly #clock: Clock;
   readonly #ids: IdGenerator;
   /** Per-artifact queue, so transitions of one artifact are checked and written one at a time. */
   readonly #artifactLocks = new Map<string, Promise<void>>();
 
   constructor(options: LedgerOptions) {
-    this.#log = options.log;
-    this.#stream = options.stream ?? 'experience';
     this.#clock = options.clock ?? systemClock;
     this.#ids = options.ids ?? createUuidV7({ clock: this.#clock });
+    this.#view = createLogView({
+      log: options.log,
+      stream: options.stream ?? 'experience',
+      codec: LEDGER_CODEC,
+      clock: this.#clock,
+      clockSkewMs: options.clockSkewMs,
+    });
   }
 
   /** The log stream this ledger lives in. */
   get stream(): string {
-    return this.#stream;
+    return this.#view.stream;
   }
 
   /**
@@ -171,9 +171,8 @@ export class Ledger {
       const existing = await this.get(options.eventId);
       if (existing !== undefined && sameButTime(existing.envelope, envelope)) return existing;
     }
-    const entry = toAppend(envelope);
-    const [record] = await this.#log.append(this.#stream, [entry]);
-    return withEnvelope(record!, entry, envelope);
+    const [record] = await this.#view.append([envelope]);
+    return record!;
   }
 
   /**
@@ -181,10 +180,7 @@ export class Ledger {
    * if one is invalid or conflicts, nothing is stored.
    */
   async appendMany(envelopes: readonly unknown[]): Promise<LedgerRecord[]> {
-    const parsed = envelopes.map((e) => parseEnvelope(e));
-    const entries = parsed.map(toAppend);
-    const records = await this.#log.append(this.#stream, entries);
-    return records.map((r, i) => withEnvelope(r, entries[i]!, parsed[i]!));
+    return this.#view.append(envelopes.map((e) => parseEnvelope(e)));
   }
 
   /** Appends one envelope as it is (validated). Idempotent by `event_id`. */
@@ -206,14 +202,12 @@ export class Ledger {
 
   /** The record with this `event_id`, if any. */
   async get(eventId: string): Promise<LedgerRecord | undefined> {
-    const r = await this.#log.getByKey(this.#stream, eventId);
-    return r === undefined ? undefined : toRecord(r);
+    return this.#view.get(eventId);
   }
 
   /** Records matching `query`, oldest first; with `limit`, the newest `limit` matches. */
   async query(query: LedgerQuery = {}): Promise<LedgerRecord[]> {
-    const records = await this.#log.query(this.#stream, toLogQuery(query));
-    return records.map(toRecord);
+    return this.#view.query(toLogQuery(query));
   }
 
   /**
@@ -262,14 +256,14 @@ export class Ledger {
 
   /** The state the artifact's latest recorded transition reached, or undefined if none. */
   async artifactState(artifactId: string): Promise<GovernedArtifactState | undefined> {
-    const [latest] = await this.#log.query(this.#stream, {
+    const [latest] = await this.#view.query({
       subject: artifactId,
       kinds: ['ArtifactStateTransitioned'],
       limit: 1,
       orderBy: 'seq',
     });
     if (latest === undefined) return undefined;
-    const env = toRecord(latest).envelope;
+    const env = latest.envelope;
     return env.event.type === 'ArtifactStateTransitioned'
       ? env.event.data.event.to_state
       : undefined;
@@ -277,78 +271,45 @@ export class Ledger {
 
   /** The latest trace recorded under `traceLinkId` (`ReplayTraceRecorded`), if any. */
   async getTraceLink(traceLinkId: string): Promise<ReplayTrace | undefined> {
-    const [latest] = await this.#log.query(this.#stream, {
+    const [latest] = await this.#view.query({
       subject: traceLinkId,
       kinds: ['ReplayTraceRecorded'],
       limit: 1,
       orderBy: 'seq',
     });
     if (latest === undefined) return undefined;
-    const event = toRecord(latest).envelope.event;
+    const event = latest.envelope.event;
     return event.type === 'ReplayTraceRecorded' ? event.data.trace_link : undefined;
   }
 
   /** The ledger's head: record `{ seq, hash }` to detect a truncated tail later. */
   head(): Promise<LogHead> {
-    return this.#log.head(this.#stream);
+    return this.#view.head();
   }
 
   /** Waits until every append accepted so far is durable. */
   flush(): Promise<void> {
-    return this.#log.flush();
+    return this.#view.flush();
   }
 
-  /** Recomputes every record's hash and reports the first position that does not verify. */
-  async verify(
-    options: {
-      expectedHead?: { seq: number; hash: string };
-      onProgress?: (verified: number, total: number) => void;
-    } = {},
-  ): Promise<LedgerVerifyResult> {
-    const head = await this.#log.head(this.#stream);
-    const start = head.anchor ?? { seq: 0, hash: GENESIS_HASH };
-    const verifier = new ChainVerifier(this.#stream, start, {
-      nowMs: this.#clock.now() + 60_000,
-      expectedHead: options.expectedHead,
-    });
-    let after = start.seq;
-    for (;;) {
-      const batch = await this.#log.read(this.#stream, after, 10_000);
-      if (batch.length === 0 || !verifier.feed(batch)) break;
-      after = batch[batch.length - 1]!.seq;
-      options.onProgress?.(after - start.seq, head.seq - start.seq);
-    }
-    const result = verifier.finish();
-    if (result.ok) return result;
-    return {
-      ok: false,
-      verified: result.verified,
-      position: result.broken.seq,
-      reason: result.broken.reason,
-      message: describeBreak(result.broken),
-    };
+  /** Recomputes every record's hash and reports every position that does not verify. */
+  verify(options: LogVerifyOptions = {}): Promise<LedgerVerifyResult> {
+    return this.#view.verify(options);
   }
 
   /**
    * Replays every record after `fromPosition`, then follows new appends — with no gap and no
-   * duplicate, whatever races with it. Ends when `signal` aborts (or on `break`).
+   * duplicate, whatever races with it. Ends when `signal` aborts (or on `break`). `caughtUp`
+   * resolves once the replay is done.
    */
-  subscribe(options: LedgerSubscribeOptions = {}): AsyncIterableIterator<LedgerRecord> {
-    return this.#follow(options);
-  }
-
-  async *#follow(options: LedgerSubscribeOptions): AsyncGenerator<LedgerRecord, void, undefined> {
-    const accept = toPredicate(options.filter);
-    const follow = followLog(this.#log, this.#stream, {
-      fromSeq: options.fromPosition ?? 0,
+  subscribe(options: LedgerSubscribeOptions = {}): LogFollow<LedgerRecord> {
+    return this.#view.follow({
+      after: options.fromPosition ?? 0,
       signal: options.signal,
-      ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-      ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+      filter: toPredicate(options.filter),
+      batchSize: options.batchSize,
+      pollMs: options.pollMs,
     });
-    for await (const body of follow) {
-      const record = toRecord(body);
-      if (accept(record)) yield record;
-    }
   }
 
   /**
@@ -377,9 +338,9 @@ export class Ledger {
     let batch: ExperienceEnvelope[] = [];
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return;
-      const before = (await this.#log.head(this.#stream)).seq;
-      const records = await this.#log.append(this.#stream, batch.map(toAppend));
-      const fresh = new Set(records.filter((r) => r.seq > before).map((r) => r.seq)).size;
+      const before = (await this.#view.head()).seq;
+      const records = await this.#view.append(batch);
+      const fresh = new Set(records.filter((r) => r.position > before).map((r) => r.position)).size;
       result.imported += fresh;
       result.duplicates += batch.length - fresh;
       result.skipped = reader.skipped;
@@ -424,13 +385,7 @@ export class Ledger {
   async *envelopes(
     options: { fromPosition?: number } = {},
   ): AsyncGenerator<ExperienceEnvelope, void, undefined> {
-    let after = options.fromPosition ?? 0;
-    for (;;) {
-      const batch = await this.#log.scan(this.#stream, after, 10_000);
-      for (const r of batch) yield toRecord(r).envelope;
-      if (batch.length < 10_000) return;
-      after = batch[batch.length - 1]!.seq;
-    }
+    for await (const r of this.#view.replay({ after: options.fromPosition })) yield r.envelope;
   }
 }
 
@@ -470,12 +425,12 @@ function subjectOf(event: ExperienceEvent): string | undefined {
   }
 }
 
-/** The record for an append: reuses the envelope in hand unless the log answered with a stored one. */
-function withEnvelope(r: LogRecord, entry: LogAppend, envelope: ExperienceEnvelope): LedgerRecord {
-  return r.body === entry.body
-    ? { position: r.seq, envelope, prevHash: r.prevHash, hash: r.hash }
-    : toRecord(r);
-}
+const LEDGER_CODEC: LogCodec<ExperienceEnvelope, LedgerRecord> = {
+  encode: toAppend,
+  decode: toRecord,
+  // Reuse the envelope in hand rather than re-parsing the body just written.
+  committed: (r, envelope) => ({ position: r.seq, envelope, prevHash: r.prevHash, hash: r.hash }),
+};
 
 function toRecord(r: LogBody): LedgerRecord {
   // Stored bodies were validated on append and are covered by the hash chain: parse, don't re-validate.

@@ -6,6 +6,7 @@
  * @module
  */
 import type { LogStore } from '../storage/log.js';
+import { createLogView, type LogCodec } from '../storage/log-view.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { parseRfc3339 } from '../util/time.js';
 import { classifyFailure } from './classify.js';
@@ -29,32 +30,30 @@ export interface RecoveryLogStore {
   get(runId: string): Promise<StoredRecovery | undefined>;
 }
 
+/** Recovery runs on the log: keyed by run id, kind = failure class, subject = agent. */
+const RECOVERY_CODEC: LogCodec<StoredRecovery, StoredRecovery> = {
+  encode: (stored) => ({
+    timeMs: parseRfc3339(stored.log.evaluated_at)?.ms ?? 0,
+    body: canonicalJson({ agent: stored.agent, log: stored.log }),
+    key: stored.log.run_id,
+    kind: classifyFailure(stored.log.initial_failure),
+    subject: stored.agent,
+  }),
+  decode: (r) => JSON.parse(r.body) as StoredRecovery,
+};
+
 /** Creates the store over `log` (stream `recovery`). */
 export function createRecoveryLogStore(log: LogStore, stream = 'recovery'): RecoveryLogStore {
-  const parse = (body: string): StoredRecovery => JSON.parse(body) as StoredRecovery;
+  const view = createLogView({ log, stream, codec: RECOVERY_CODEC });
   return {
     async record(agent, recovery) {
-      await log.append(stream, [
-        {
-          timeMs: parseRfc3339(recovery.evaluated_at)?.ms ?? 0,
-          body: canonicalJson({ agent, log: recovery }),
-          key: recovery.run_id,
-          kind: classifyFailure(recovery.initial_failure),
-          subject: agent,
-        },
-      ]);
+      await view.append([{ agent, log: recovery }]);
     },
     async forAgent(agent, limit = 50) {
-      const records = await log.query(stream, { subject: agent, limit, orderBy: 'seq' });
-      return records.map((r) => parse(r.body).log);
+      const stored = await view.query({ subject: agent, limit, orderBy: 'seq' });
+      return stored.map((s) => s.log);
     },
-    async recent(limit = 50) {
-      const records = await log.query(stream, { limit, orderBy: 'seq' });
-      return records.map((r) => parse(r.body));
-    },
-    async get(runId) {
-      const r = await log.getByKey(stream, runId);
-      return r === undefined ? undefined : parse(r.body);
-    },
+    recent: (limit = 50) => view.query({ limit, orderBy: 'seq' }),
+    get: (runId) => view.get(runId),
   };
 }

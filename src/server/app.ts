@@ -40,7 +40,7 @@ export interface ServerOptions {
   /** Largest streamed import (NDJSON, RVLS), bytes (default 256 MiB). */
   readonly importLimit?: number;
   readonly version?: string;
-  readonly feed?: Omit<EventFeedOptions, 'log' | 'logger'>;
+  readonly feed?: Omit<EventFeedOptions, 'audit' | 'logger'>;
   /** Extra route registrations (agents, registry, dashboard …). */
   readonly plugins?: readonly ((app: FastifyInstance, ctx: ServerContext) => void)[];
   /** Extra Prometheus lines. */
@@ -69,7 +69,7 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
     forceCloseConnections: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
-  const feed = new EventFeed({ log: kernel.storage.log, logger: kernel.logger, ...options.feed });
+  const feed = new EventFeed({ audit: kernel.audit, logger: kernel.logger, ...options.feed });
   await feed.start();
   const ctx: ServerContext = {
     kernel,

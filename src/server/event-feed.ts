@@ -1,6 +1,6 @@
 /**
  * The live event feed behind `GET /api/events` (Server-Sent Events). Kernel events reach the
- * audit trail, which is durable and numbered: the feed follows it once, keeps the newest events in
+ * audit trail, which is durable and numbered: the feed follows it once (`audit.follow()`), keeps the newest events in
  * a ring, and fans them out to every client. Each SSE `id` is the event's audit seq, so a client
  * that reconnects with `Last-Event-ID` resumes exactly where it stopped — from the ring, or from
  * the store when it fell further behind. A client that stops reading is cut off after a while
@@ -9,9 +9,8 @@
  * @module
  */
 import type { ServerResponse } from 'node:http';
+import { auditedEvent, type AuditEntry, type AuditTrail } from '../audit/audit-trail.js';
 import { errorMessage } from '../errors.js';
-import { followLog } from '../storage/follow.js';
-import type { LogBody, LogStore } from '../storage/log.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 
 interface Frame {
@@ -22,9 +21,8 @@ interface Frame {
 
 /** Options for {@link EventFeed}. */
 export interface EventFeedOptions {
-  readonly log: LogStore;
-  /** The audit stream (default `audit`). */
-  readonly stream?: string;
+  /** The audit trail whose kernel events are streamed. */
+  readonly audit: AuditTrail;
   /** Recent events kept for fast fan-out and short resumes (default 16384). */
   readonly ringSize?: number;
   /** Bytes queued for one client before it counts as stalled (default 4 MiB). */
@@ -51,19 +49,14 @@ export interface FeedSubscription {
   readonly lastEventId?: number | undefined;
 }
 
-function frameOf(r: LogBody): Frame | undefined {
-  try {
-    const body = JSON.parse(r.body) as { metadata?: { event?: { type?: unknown } } };
-    const event = body.metadata?.event;
-    if (event === undefined || typeof event.type !== 'string') return undefined;
-    return {
-      seq: r.seq,
-      type: event.type,
-      text: `id: ${r.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`,
-    };
-  } catch {
-    return undefined;
-  }
+function frameOf(entry: AuditEntry): Frame | undefined {
+  const event = auditedEvent(entry);
+  if (event === undefined) return undefined;
+  return {
+    seq: entry.seq,
+    type: event.type,
+    text: `id: ${entry.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`,
+  };
 }
 
 class Client {
@@ -81,8 +74,7 @@ class Client {
 
 /** The SSE fan-out hub. */
 export class EventFeed {
-  readonly #log: LogStore;
-  readonly #stream: string;
+  readonly #audit: AuditTrail;
   readonly #ringSize: number;
   readonly #maxBuffered: number;
   readonly #stallMs: number;
@@ -97,8 +89,7 @@ export class EventFeed {
   #follower: Promise<void> | undefined;
 
   constructor(options: EventFeedOptions) {
-    this.#log = options.log;
-    this.#stream = options.stream ?? 'audit';
+    this.#audit = options.audit;
     this.#ringSize = options.ringSize ?? 16_384;
     this.#maxBuffered = options.maxBufferedBytes ?? 4 * 1024 * 1024;
     this.#stallMs = options.stallTimeoutMs ?? 10_000;
@@ -113,9 +104,9 @@ export class EventFeed {
 
   /** Starts following the audit stream from its current head. */
   async start(): Promise<void> {
-    this.#head = (await this.#log.head(this.#stream)).seq;
-    const follow = followLog(this.#log, this.#stream, {
-      fromSeq: this.#head,
+    this.#head = (await this.#audit.head()).seq;
+    const follow = this.#audit.follow({
+      after: this.#head,
       signal: this.#stop.signal,
       pollMs: 200,
     });
@@ -182,7 +173,7 @@ export class EventFeed {
           frames = this.#fromRing(c.cursor);
         } else {
           // Fell behind the ring (or resumed from long ago): read from the store.
-          const batch = await this.#log.scan(this.#stream, c.cursor, 1000);
+          const batch = await this.#audit.entriesAfter(c.cursor, 1000);
           if (batch.length === 0) break;
           frames = batch.map(frameOf).filter((f): f is Frame => f !== undefined);
           through = batch[batch.length - 1]!.seq;

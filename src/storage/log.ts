@@ -297,7 +297,7 @@ export function orderAndLimit(records: LogRecord[], q: LogQuery): LogRecord[] {
     : records;
 }
 
-/** Why verification stopped. */
+/** A break in a chain: why, and at which seq. */
 export type ChainBreak =
   | {
       readonly reason: 'hash_mismatch';
@@ -325,10 +325,43 @@ export type ChainBreak =
     }
   | { readonly reason: 'future_timestamp'; readonly seq: number; readonly timeMs: number };
 
-/** The result of verifying a chain. */
+/**
+ * A break as verification reports it: the {@link ChainBreak}, the stored hash of the record it
+ * was found at (`null` when that record is missing) and a sentence for humans.
+ */
+export type VerifyBreak = ChainBreak & { readonly hash: string | null; readonly message: string };
+
+/** Fields every {@link VerifyResult} has. */
+interface VerifyCounts {
+  /** Records that verify before the first break (all of them when `ok`). */
+  readonly verified: number;
+  /** Records read and checked, breaks included. */
+  readonly checked: number;
+  /** The last record checked (`seq`, stored `hash`): the start when none was. */
+  readonly head: { readonly seq: number; readonly hash: string };
+  /** Every break, in seq order, at most `maxBreaks` of them. */
+  readonly breaks: readonly VerifyBreak[];
+  /** How many breaks were found in all (can exceed `breaks.length`). */
+  readonly breakCount: number;
+}
+
+/**
+ * The result of verifying a chain — the one shape every verifier (audit trail, ledger, any log
+ * view, an audit export) answers with. Verification does not stop at a break: `breaks` lists
+ * them all (capped, with `breakCount`), and a failed result also names the first one flat
+ * (`seq`, `reason`, `message`, `broken`) for callers that only want one.
+ */
 export type VerifyResult =
-  | { readonly ok: true; readonly verified: number; readonly head: { seq: number; hash: string } }
-  | { readonly ok: false; readonly verified: number; readonly broken: ChainBreak };
+  | (VerifyCounts & { readonly ok: true })
+  | (VerifyCounts & {
+      readonly ok: false;
+      /** Seq of the first break. */
+      readonly seq: number;
+      readonly reason: ChainBreak['reason'];
+      readonly message: string;
+      /** The first break. */
+      readonly broken: VerifyBreak;
+    });
 
 /** Options for {@link ChainVerifier}. */
 export interface ChainVerifierOptions {
@@ -339,17 +372,26 @@ export interface ChainVerifierOptions {
    * hash, is reported as `truncated`.
    */
   readonly expectedHead?: { readonly seq: number; readonly hash: string } | undefined;
+  /** Most breaks listed in the result (default 100, at least 1); all are counted. */
+  readonly maxBreaks?: number | undefined;
 }
 
-/** A verifier fed records in order; call {@link ChainVerifier.finish} at the end. */
+/**
+ * A verifier fed records in order; call {@link ChainVerifier.finish} at the end. It checks every
+ * record and goes on past a break (re-anchoring on the stored record), so one bad record cannot
+ * hide a later one.
+ */
 export class ChainVerifier {
   #expectSeq: number;
   #prev: string;
   #verified = 0;
-  #broken: ChainBreak | undefined;
+  #checked = 0;
+  #breakCount = 0;
+  readonly #breaks: VerifyBreak[] = [];
   readonly #stream: string;
   readonly #nowMs: number | undefined;
   readonly #expectedHead: { readonly seq: number; readonly hash: string } | undefined;
+  readonly #maxBreaks: number;
 
   /** @param start where the records begin: `{ seq: 0, hash: GENESIS_HASH }` or a prune anchor. */
   constructor(
@@ -362,66 +404,80 @@ export class ChainVerifier {
     this.#prev = start.hash;
     this.#nowMs = options.nowMs;
     this.#expectedHead = options.expectedHead;
+    this.#maxBreaks = Math.max(1, options.maxBreaks ?? 100);
   }
 
-  /** Checks the next batch; returns false once the chain is broken. */
-  feed(records: readonly LogRecord[]): boolean {
-    if (this.#broken !== undefined) return false;
+  /** Checks the next batch (records in seq order). */
+  feed(records: readonly LogRecord[]): void {
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      if (r.seq !== this.#expectSeq) {
-        this.#broken = {
-          reason: 'seq_gap',
-          seq: this.#expectSeq,
-          expected: this.#expectSeq,
-          found: r.seq,
-        };
-        return false;
-      }
-      if (r.prevHash !== this.#prev) {
-        this.#broken = {
-          reason: 'prev_hash_mismatch',
-          seq: r.seq,
-          expected: this.#prev,
-          found: r.prevHash,
-        };
-        return false;
-      }
-      const expected = recordHash(this.#stream, r.seq, r, this.#prev);
-      if (expected !== r.hash) {
-        this.#broken = { reason: 'hash_mismatch', seq: r.seq, expected, found: r.hash };
-        return false;
-      }
-      if (this.#nowMs !== undefined && r.timeMs > this.#nowMs) {
-        this.#broken = { reason: 'future_timestamp', seq: r.seq, timeMs: r.timeMs };
-        return false;
-      }
-      const head = this.#expectedHead;
-      if (head !== undefined && r.seq === head.seq && r.hash !== head.hash) {
-        this.#broken = { reason: 'truncated', seq: r.seq, expected: head.hash, found: r.hash };
-        return false;
-      }
+      const found = this.#check(r);
+      if (found === undefined) {
+        if (this.#breakCount === 0) this.#verified++;
+      } else this.#report(found, r.hash);
+      this.#checked++;
       this.#prev = r.hash;
-      this.#expectSeq++;
-      this.#verified++;
+      this.#expectSeq = r.seq + 1;
     }
-    return true;
+  }
+
+  /** The first thing wrong with `r`, if anything. */
+  #check(r: LogRecord): ChainBreak | undefined {
+    const gap = r.seq !== this.#expectSeq;
+    if (gap) {
+      this.#report(
+        { reason: 'seq_gap', seq: this.#expectSeq, expected: this.#expectSeq, found: r.seq },
+        null,
+      );
+    } else if (r.prevHash !== this.#prev) {
+      return { reason: 'prev_hash_mismatch', seq: r.seq, expected: this.#prev, found: r.prevHash };
+    }
+    const expected = recordHash(this.#stream, r.seq, r, r.prevHash);
+    if (expected !== r.hash)
+      return { reason: 'hash_mismatch', seq: r.seq, expected, found: r.hash };
+    if (this.#nowMs !== undefined && r.timeMs > this.#nowMs) {
+      return { reason: 'future_timestamp', seq: r.seq, timeMs: r.timeMs };
+    }
+    const head = this.#expectedHead;
+    if (head !== undefined && r.seq === head.seq && r.hash !== head.hash) {
+      return { reason: 'truncated', seq: r.seq, expected: head.hash, found: r.hash };
+    }
+    return undefined;
+  }
+
+  #report(b: ChainBreak, hash: string | null): void {
+    this.#breakCount++;
+    if (this.#breaks.length < this.#maxBreaks)
+      this.#breaks.push({ ...b, hash, message: describeBreak(b) });
   }
 
   /** Ends verification and reports. */
   finish(): VerifyResult {
-    if (this.#broken !== undefined)
-      return { ok: false, verified: this.#verified, broken: this.#broken };
     const last = this.#expectSeq - 1;
-    const head = this.#expectedHead;
-    if (head !== undefined && last < head.seq) {
-      return {
-        ok: false,
-        verified: this.#verified,
-        broken: { reason: 'truncated', seq: last + 1, expected: head.hash, found: 'missing' },
-      };
+    const expectedHead = this.#expectedHead;
+    if (expectedHead !== undefined && last < expectedHead.seq) {
+      this.#report(
+        { reason: 'truncated', seq: last + 1, expected: expectedHead.hash, found: 'missing' },
+        null,
+      );
     }
-    return { ok: true, verified: this.#verified, head: { seq: last, hash: this.#prev } };
+    const counts: VerifyCounts = {
+      verified: this.#verified,
+      checked: this.#checked,
+      head: { seq: last, hash: this.#prev },
+      breaks: this.#breaks,
+      breakCount: this.#breakCount,
+    };
+    const first = this.#breaks[0];
+    if (first === undefined) return { ok: true, ...counts };
+    return {
+      ok: false,
+      ...counts,
+      seq: first.seq,
+      reason: first.reason,
+      message: first.message,
+      broken: first,
+    };
   }
 }
 

@@ -52,7 +52,10 @@ describe('audit trail', () => {
     expect(await trail.verify()).toEqual({
       ok: true,
       verified: 5,
+      checked: 5,
       head: { seq: 5, hash: entries[4]!.hash },
+      breaks: [],
+      breakCount: 0,
     });
   });
 

@@ -347,7 +347,10 @@ export function ledgerContract(name: string, open: () => Promise<BackendHarness>
       expect(await ledger.verify({ expectedHead: head })).toEqual({
         ok: true,
         verified: 20,
+        checked: 20,
         head: { seq: 20, hash: head.hash },
+        breaks: [],
+        breakCount: 0,
       });
     });
 

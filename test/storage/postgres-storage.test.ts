@@ -158,7 +158,7 @@ describe.skipIf(!pgAvailable)(`postgres storage${pgSkipReason}`, () => {
     await adminQuery(`UPDATE ${table} SET body = replace(body, 'c3', 'cX') WHERE seq = 4`);
     expect(await ledger.verify()).toMatchObject({
       ok: false,
-      position: 4,
+      seq: 4,
       reason: 'hash_mismatch',
       verified: 3,
     });

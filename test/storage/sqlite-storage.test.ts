@@ -71,7 +71,7 @@ describe('SQLite store', () => {
     db.close();
     const storage = await openStorage(`sqlite:${file}`);
     const result = await createLedger({ log: storage.log }).verify();
-    expect(result).toMatchObject({ ok: false, position: 4, reason: 'hash_mismatch', verified: 3 });
+    expect(result).toMatchObject({ ok: false, seq: 4, reason: 'hash_mismatch', verified: 3 });
     await storage.close();
     cleanup();
   });

@@ -1,0 +1,59 @@
+/**
+ * The public surface: `import 'kerno'` stays light (no HTTP server, no PostgreSQL or NATS
+ * driver); the edges and upstream codecs live behind their own subpath exports.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+const fixtures = join(root, 'test/fixtures/module-graph');
+const dir = mkdtempSync(join(tmpdir(), 'kerno-surface-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The packages (node_modules folders) that importing `entry` loads at run time. */
+function packagesLoadedBy(entry: string): Set<string> {
+  const log = join(dir, `modules-${Math.random().toString(36).slice(2)}.txt`);
+  execFileSync(
+    process.execPath,
+    ['--import', join(fixtures, 'register.mjs'), join(fixtures, 'probe.mjs'), entry],
+    { env: { ...process.env, KERNO_MODULE_LOG: log }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const packages = new Set<string>();
+  for (const url of readFileSync(log, 'utf8').split('\n')) {
+    const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+    if (m !== null) packages.add(m[1]!);
+  }
+  return packages;
+}
+
+const exportsMap = (
+  JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    exports: Record<string, { import: string }>;
+  }
+).exports;
+
+describe('public surface', () => {
+  it('import "kerno" loads no HTTP server, PostgreSQL or NATS driver', () => {
+    const loaded = packagesLoadedBy(join(root, exportsMap['.']!.import));
+    for (const heavy of ['fastify', 'pg', '@nats-io/transport-node', '@nats-io/jetstream']) {
+      expect(loaded.has(heavy), `kerno loads ${heavy}`).toBe(false);
+    }
+    expect(loaded.has('zod')).toBe(true);
+  });
+
+  it('kerno/server brings the HTTP edge (the probe sees what is loaded)', () => {
+    expect(packagesLoadedBy(join(root, exportsMap['./server']!.import)).has('fastify')).toBe(true);
+  });
+
+  it('every subpath export resolves to a built module', async () => {
+    for (const sub of ['.', './server', './formats', './testing', './client'].filter(
+      (s) => s in exportsMap,
+    )) {
+      const mod = (await import(join(root, exportsMap[sub]!.import))) as Record<string, unknown>;
+      expect(Object.keys(mod).length, `${sub} exports something`).toBeGreaterThan(0);
+    }
+  });
+});
