@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KernelError, type KernelErrorCode } from '../errors.js';
+import { KernelError, isKernelErrorCode } from '../errors.js';
 import { defaultStateDir } from '../kernel.js';
 
 /** Where `kerno up` records the daemon it started. */
@@ -103,8 +103,14 @@ export class DaemonClient {
     } catch {
       // not problem details
     }
-    const code = (problem.code ??
-      (res.status === 401 ? 'UNAUTHORIZED' : 'INTERNAL')) as KernelErrorCode;
+    // A code this kerno does not know (a newer daemon, or Fastify's own 4xx) keeps its status class.
+    const code = isKernelErrorCode(problem.code)
+      ? problem.code
+      : res.status === 401
+        ? 'UNAUTHORIZED'
+        : res.status >= 400 && res.status < 500
+          ? 'INVALID_ARGUMENT'
+          : 'INTERNAL';
     const hint = res.status === 401 ? ' (check --token, KERNO_TOKEN or <state>/token)' : '';
     throw new KernelError(
       code,
