@@ -6,52 +6,118 @@
  * @module
  */
 
-/** Every error code kerno raises. Grouped by the part of the kernel that raises it. */
-export type KernelErrorCode =
+/** Every error code kerno raises, grouped by the part of the kernel that raises it. */
+export const KERNEL_ERROR_CODES = Object.freeze([
   // general
-  | 'INVALID_ARGUMENT'
-  | 'CLOSED'
-  | 'INTERNAL'
+  'INVALID_ARGUMENT',
+  'CLOSED',
+  'INTERNAL',
   // bus
-  | 'INVALID_EVENT'
-  | 'UNKNOWN_EVENT_TYPE'
-  | 'PUBLISH_OVERFLOW'
-  | 'PUBLISH_REJECTED'
-  | 'DEPENDENCY_MISSING'
+  'INVALID_EVENT',
+  'UNKNOWN_EVENT_TYPE',
+  'PUBLISH_OVERFLOW',
+  'PUBLISH_REJECTED',
+  'DEPENDENCY_MISSING',
   // storage, log, ledger
-  | 'INVALID_STORE_URL'
-  | 'STORAGE_ERROR'
-  | 'SCHEMA_TOO_NEW'
-  | 'INVALID_QUERY'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'ILLEGAL_TRANSITION'
+  'INVALID_STORE_URL',
+  'STORAGE_ERROR',
+  'SCHEMA_TOO_NEW',
+  'INVALID_QUERY',
+  'NOT_FOUND',
+  'CONFLICT',
+  'ILLEGAL_TRANSITION',
   // audit
-  | 'CHAIN_BROKEN'
-  | 'INVALID_EXPORT'
+  'CHAIN_BROKEN',
+  'INVALID_EXPORT',
   // recovery
-  | 'DIGEST_MISMATCH'
-  | 'INVALID_ARTIFACT'
+  'DIGEST_MISMATCH',
+  'INVALID_ARTIFACT',
   // learning store
-  | 'INVALID_RVLS_FILE'
-  | 'STORE_LOCKED'
+  'INVALID_RVLS_FILE',
+  'STORE_LOCKED',
   // HTTP edge, CLI
-  | 'UNAUTHORIZED'
-  | 'FORBIDDEN'
-  | 'UNREACHABLE'
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'UNREACHABLE',
   // registry
-  | 'CONFIG_NOT_FOUND'
-  | 'UNKNOWN_MODULE'
-  | 'CORRUPT_VALUE'
-  | 'KEY_REQUIRED'
-  | 'WRONG_KEY'
-  | 'DECRYPT_FAILED'
+  'CONFIG_NOT_FOUND',
+  'UNKNOWN_MODULE',
+  'CORRUPT_VALUE',
+  'KEY_REQUIRED',
+  'WRONG_KEY',
+  'DECRYPT_FAILED',
   // supervisor
-  | 'UNKNOWN_AGENT'
-  | 'AGENT_STOPPED'
-  | 'SERVICE_UNAVAILABLE'
-  | 'SUPERVISOR_ESCALATED'
-  | 'HEARTBEAT_TIMEOUT';
+  'UNKNOWN_AGENT',
+  'AGENT_STOPPED',
+  'SERVICE_UNAVAILABLE',
+  'SUPERVISOR_ESCALATED',
+  'HEARTBEAT_TIMEOUT',
+] as const);
+
+/** A stable, machine-readable reason for a {@link KernelError}. */
+export type KernelErrorCode = (typeof KERNEL_ERROR_CODES)[number];
+
+const CODES: ReadonlySet<string> = new Set(KERNEL_ERROR_CODES);
+
+/** Whether `code` is one of kerno's error codes (e.g. one read back from an HTTP answer). */
+export function isKernelErrorCode(code: unknown): code is KernelErrorCode {
+  return typeof code === 'string' && CODES.has(code);
+}
+
+/**
+ * What a user can do about each code: the edges (HTTP problem details, the CLI) add it to the
+ * error's own message, so every answer says what to do even where the message only says what
+ * went wrong. Total, so a new code cannot be added without one.
+ */
+export const ERROR_HINTS: Readonly<Record<KernelErrorCode, string>> = Object.freeze({
+  INVALID_ARGUMENT: 'Correct the argument the message names and try again.',
+  CLOSED: 'The kernel or store is shutting down; open it again (or restart the daemon).',
+  INTERNAL: 'This is a bug in kerno: the daemon log has the details; please report it.',
+  INVALID_EVENT: 'Fix the event field the message names, or send a large payload by reference.',
+  UNKNOWN_EVENT_TYPE:
+    'Use one of the kernel event types (KERNEL_EVENT_TYPES; the API’s OpenAPI document lists them).',
+  PUBLISH_OVERFLOW:
+    'Check that the NATS server is up and keeping pace, or raise maxPendingPublications.',
+  PUBLISH_REJECTED: 'Check the NATS server log and stream limits; the daemon log names the reason.',
+  DEPENDENCY_MISSING: 'Install the optional package the message names next to kerno.',
+  INVALID_STORE_URL:
+    'Use memory:, sqlite:<path> or postgres://user@host/db (--store or KERNO_STORE).',
+  STORAGE_ERROR: 'Check that the store (KERNO_STORE or --store) is reachable and writable.',
+  SCHEMA_TOO_NEW: 'A newer kerno wrote this store: upgrade kerno to open it.',
+  INVALID_QUERY: 'Correct the query parameter the message names.',
+  NOT_FOUND: 'Check the id or path; list the records to see what exists.',
+  CONFLICT: 'Someone changed it first: read it again and retry.',
+  ILLEGAL_TRANSITION: 'Read the current state first; only the transitions the message names apply.',
+  CHAIN_BROKEN:
+    'The hash chain does not verify: the record named was changed or removed; restore from a backup.',
+  INVALID_EXPORT: 'Give a file written by `kerno audit export` (or by oxios with --oxios).',
+  DIGEST_MISMATCH: 'The artifact was changed after it was written; restore or rewrite it.',
+  INVALID_ARTIFACT: 'Give a recovery artifact written by kerno (or aivcs).',
+  INVALID_RVLS_FILE: 'Give an RVLS file (one JSON record per line) written by kerno or ruvector.',
+  STORE_LOCKED:
+    'Another process holds the store: stop it, or work through its daemon (drop --store).',
+  UNAUTHORIZED: 'Pass a valid token: --token, KERNO_TOKEN or <state>/token.',
+  FORBIDDEN:
+    'Use a token with the scope the message names (`kerno tokens create`, with --reveal for secrets).',
+  UNREACHABLE: 'Start the daemon with `kerno up`, or pass --url (or --store to skip the daemon).',
+  CONFIG_NOT_FOUND: 'Set the config value first (`kerno config set <key> <value>`).',
+  UNKNOWN_MODULE: 'Check the module id; `kerno modules ls` lists the modules.',
+  CORRUPT_VALUE: 'The stored value is damaged: set it again, or delete it.',
+  KEY_REQUIRED:
+    'Start the kernel with the registry key: set KERNO_REGISTRY_KEY (or the registryKey option).',
+  WRONG_KEY:
+    'Start the kernel with the key this registry was created or last rotated with, in KERNO_REGISTRY_KEY (OXIDE_REGISTRY_KEY for an oxide-k registry).',
+  DECRYPT_FAILED:
+    'The secret does not decrypt with the registry key in KERNO_REGISTRY_KEY (OXIDE_REGISTRY_KEY for oxide-k): start the kernel with the key it was written with, or set the secret again.',
+  UNKNOWN_AGENT: 'Check the agent id; `kerno agents ls` lists the running agents.',
+  AGENT_STOPPED:
+    'The agent has stopped: spawn it again (`kerno agents spawn`) before sending it work.',
+  SERVICE_UNAVAILABLE: 'Run the agent under the kernel supervisor, which provides the service.',
+  SUPERVISOR_ESCALATED:
+    'The supervisor gave up after too many restarts: fix the cause in its log, then start it again.',
+  HEARTBEAT_TIMEOUT:
+    'The agent went silent: check that it is alive, or raise its heartbeatTimeoutMs.',
+});
 
 const BRAND = Symbol.for('kerno.KernelError');
 

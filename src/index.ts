@@ -11,7 +11,14 @@
  *
  * @module
  */
-export { KernelError, isKernelError, errorMessage } from './errors.js';
+export {
+  KernelError,
+  isKernelError,
+  isKernelErrorCode,
+  errorMessage,
+  KERNEL_ERROR_CODES,
+  ERROR_HINTS,
+} from './errors.js';
 export type { KernelErrorCode, KernelErrorOptions } from './errors.js';
 
 export { systemClock, ManualClock, sleep } from './util/clock.js';
@@ -275,7 +282,7 @@ export type {
   LedgerOptions,
 } from './ledger/ledger.js';
 
-export { openStorage, parseStoreUrl, DEFAULT_STORE_URL } from './storage/open-storage.js';
+export { openStorage, parseStoreUrl } from './storage/open-storage.js';
 export type { OpenStorageOptions, StoreLocation } from './storage/open-storage.js';
 export type { Storage, StorageKind } from './storage/storage.js';
 export { createMemoryStorage } from './storage/memory/memory-storage.js';
@@ -366,19 +373,30 @@ export type { FileLearningPersistenceOptions } from './learning/file-persistence
 export { acquireFileLock } from './storage/file-lock.js';
 export type { FileLock, FileLockOptions } from './storage/file-lock.js';
 
-export { createKernel, defaultStateDir } from './kernel.js';
-export type { Kernel, KernelOptions } from './kernel.js';
+export { createKernel } from './kernel.js';
+export type { Kernel, KernelCore, KernelOptions } from './kernel.js';
+export {
+  resolveConfig,
+  prepareStateDir,
+  DEFAULT_HOME,
+  DEFAULT_BUS_URL,
+  KERNO_HOME_ENV,
+  KERNO_STORE_ENV,
+  KERNO_BUS_ENV,
+  KERNO_REGISTRY_KEY_ENV,
+  OXIDE_REGISTRY_KEY_ENV,
+  KERNO_NEW_REGISTRY_KEY_ENV,
+  KERNO_URL_ENV,
+  KERNO_TOKEN_ENV,
+  KERNO_DEMO_PACE_ENV,
+} from './config.js';
+export type { ConfigOptions, KernoConfig } from './config.js';
 export { importRvls } from './learning/learning-import.js';
 export type { LearningImportResult } from './learning/learning-import.js';
 export { createServer } from './server/app.js';
 export type { KernoServer, ServerOptions } from './server/app.js';
 
-export {
-  Registry,
-  openRegistry,
-  KERNO_REGISTRY_KEY_ENV,
-  OXIDE_REGISTRY_KEY_ENV,
-} from './registry/registry.js';
+export { Registry, openRegistry } from './registry/registry.js';
 export type {
   ModuleMetadata,
   ConfigInfo,

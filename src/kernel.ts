@@ -2,6 +2,10 @@
  * The composition root: `createKernel(options)` opens the store, the bus and every part on them,
  * wires them together, and gives one object to use and to close.
  *
+ * Settings left out come from {@link resolveConfig} (environment, then defaults). With
+ * `agents: false` the kernel opens the same storage, bus, audit trail, ledger, approvals,
+ * registry and learning store but no supervisor: what a tool working on a store needs.
+ *
  * @example
  * const kernel = await createKernel({ store: 'sqlite:.kerno/kerno.db' });
  * await kernel.ledger.append(event, { tenantId: 't1' });
@@ -9,12 +13,12 @@
  *
  * @module
  */
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createApprovalGate, type ApprovalGate } from './approvals/approval-gate.js';
 import { createAuditTrail, type AuditTrail } from './audit/audit-trail.js';
 import type { EventBus } from './bus/event-bus.js';
 import { openBus } from './bus/open-bus.js';
+import { prepareStateDir, resolveConfig, type KernoConfig } from './config.js';
 import { errorMessage } from './errors.js';
 import type { LearningStore } from './learning/learning-store.js';
 import { openLearning } from './learning/open-learning.js';
@@ -40,6 +44,11 @@ export interface KernelOptions {
    * `KERNO_STORE`, else `sqlite:<stateDir>/kerno.db`.
    */
   readonly store?: string | Storage;
+  /**
+   * Whether to run agents (default `true`). `false` opens every part on the store but no
+   * supervisor or self-healing: the kernel a tool (the CLI's `--store`) works through.
+   */
+  readonly agents?: boolean;
   /** Bus URL (`memory`, `nats://host:4222?tenant=…`; default `KERNO_BUS`, else memory) or a bus. */
   readonly bus?: string | EventBus;
   /** Folder for kerno's files (token, learning file, recovery artifacts). Default: `KERNO_HOME`, else `.kerno`. */
@@ -49,7 +58,7 @@ export interface KernelOptions {
    * Default: in the store (an old `<stateDir>/learning.rvls` is imported once, then renamed).
    */
   readonly learningFile?: string | null;
-  /** Where recovery artifacts are written. Default: `<stateDir>/recovery`. */
+  /** Where recovery artifacts are written. Default: `<stateDir>/recovery`, none for a `memory:` store. */
   readonly recoveryDir?: string;
   readonly clock?: Clock;
   readonly random?: Random;
@@ -58,6 +67,8 @@ export interface KernelOptions {
   readonly learningPersistDelayMs?: number;
   /** The registry's key string (default: `KERNO_REGISTRY_KEY`). */
   readonly registryKey?: string;
+  /** An encrypted oxide-k registry's key string (default: `OXIDE_REGISTRY_KEY`). */
+  readonly oxideRegistryKey?: string;
   /** scrypt cost for a registry key created now (tests lower it). */
   readonly registryScryptCost?: number;
   /** Recovery policy defaults for every agent (each agent's `recovery` overrides them). */
@@ -69,8 +80,10 @@ export interface KernelOptions {
   readonly backoff?: Partial<BackoffPolicy>;
 }
 
-/** A running kernel. */
-export interface Kernel extends AsyncDisposable {
+/** A kernel without agents (`agents: false`): every part on the store, no supervisor. */
+export interface KernelCore extends AsyncDisposable {
+  /** The resolved configuration (secrets in it are not enumerable). */
+  readonly config: KernoConfig;
   readonly stateDir: string;
   readonly storage: Storage;
   readonly bus: EventBus;
@@ -80,15 +93,8 @@ export interface Kernel extends AsyncDisposable {
   readonly recoveries: RecoveryLogStore;
   readonly learning: LearningStore;
   readonly registry: Registry;
-  /** The kernel's top supervisor: self-healing, approvals and ledger are wired in. */
-  readonly supervisor: Supervisor;
-  readonly selfHealing: SelfHealing;
-  /**
-   * Starts an agent under the kernel supervisor. Prefer this to `supervisor.spawn`: it also
-   * follows the agent's healthy runs, so rollback has a known-good config to return to.
-   */
-  spawn<C = unknown, R = unknown>(spec: AgentSpec<C, R>): Promise<AgentHandle<R>>;
-  readonly recoveryDir: string;
+  /** Where recovery artifacts are written; `undefined` when they are not (a `memory:` store). */
+  readonly recoveryDir: string | undefined;
   readonly clock: Clock;
   readonly random: Random;
   readonly ids: IdGenerator;
@@ -99,25 +105,42 @@ export interface Kernel extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** The state folder: `KERNO_HOME`, else `.kerno` in the working directory. */
-export function defaultStateDir(): string {
-  return resolve(process.env['KERNO_HOME'] ?? '.kerno');
+/** A running kernel. */
+export interface Kernel extends KernelCore {
+  /** The kernel's top supervisor: self-healing, approvals and ledger are wired in. */
+  readonly supervisor: Supervisor;
+  readonly selfHealing: SelfHealing;
+  /**
+   * Starts an agent under the kernel supervisor. Prefer this to `supervisor.spawn`: it also
+   * follows the agent's healthy runs, so rollback has a known-good config to return to.
+   */
+  spawn<C = unknown, R = unknown>(spec: AgentSpec<C, R>): Promise<AgentHandle<R>>;
 }
 
+/** Opens a kernel without agents (see {@link KernelOptions.agents}). */
+export async function createKernel(options: KernelOptions & { agents: false }): Promise<KernelCore>;
 /** Opens a kernel. */
-export async function createKernel(options: KernelOptions = {}): Promise<Kernel> {
+export async function createKernel(options?: KernelOptions): Promise<Kernel>;
+export async function createKernel(options: KernelOptions = {}): Promise<Kernel | KernelCore> {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? systemRandom;
   const logger = options.logger ?? createStderrLogger('warn');
   const ids = createUuidV7({ clock, random });
-  const stateDir = resolve(options.stateDir ?? defaultStateDir());
-  const storeUrl =
-    options.store ?? process.env['KERNO_STORE'] ?? `sqlite:${join(stateDir, 'kerno.db')}`;
-  const storage = typeof storeUrl === 'string' ? await openStorage(storeUrl, { logger }) : storeUrl;
+  const config = resolveConfig({
+    home: options.stateDir,
+    store: typeof options.store === 'object' ? options.store.url : options.store,
+    bus: typeof options.bus === 'object' ? undefined : options.bus,
+    recoveryDir: options.recoveryDir,
+    registryKey: options.registryKey,
+    oxideRegistryKey: options.oxideRegistryKey,
+  });
+  const stateDir = config.home;
+  const storage =
+    typeof options.store === 'object' ? options.store : await openStorage(config.store, { logger });
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const busUrl = options.bus ?? process.env['KERNO_BUS'] ?? 'memory';
-    const bus: EventBus = typeof busUrl === 'string' ? await openBus(busUrl, { logger }) : busUrl;
+    const bus: EventBus =
+      typeof options.bus === 'object' ? options.bus : await openBus(config.bus, { logger });
     cleanups.push(() => bus.close());
 
     const audit = createAuditTrail({ log: storage.log, clock, logger });
@@ -136,7 +159,8 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel>
       bus,
       clock,
       random,
-      ...(options.registryKey === undefined ? {} : { key: options.registryKey }),
+      ...(config.registryKey === undefined ? {} : { key: config.registryKey }),
+      ...(config.oxideRegistryKey === undefined ? {} : { oxideKey: config.oxideRegistryKey }),
       ...(options.registryScryptCost === undefined
         ? {}
         : { scryptCost: options.registryScryptCost }),
@@ -156,9 +180,40 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel>
     });
     cleanups.push(() => learning.close());
 
-    const recoveryDir = resolve(options.recoveryDir ?? join(stateDir, 'recovery'));
-    const writeArtifacts = storage.kind !== 'memory' || options.recoveryDir !== undefined;
-    if (writeArtifacts) mkdirSync(recoveryDir, { recursive: true });
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> =>
+      (closing ??= (async () => {
+        for (const cleanup of [...cleanups].reverse()) {
+          try {
+            await cleanup();
+          } catch (error) {
+            logger.error('A kernel part failed to close cleanly', { error: errorMessage(error) });
+          }
+        }
+        await storage.close();
+      })());
+    const core: KernelCore = {
+      config,
+      stateDir,
+      storage,
+      bus,
+      audit,
+      ledger,
+      approvals,
+      recoveries,
+      learning,
+      registry,
+      recoveryDir: config.recoveryDir,
+      clock,
+      random,
+      ids,
+      logger,
+      persistLearning: () => learning.flush(),
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+    if (options.agents === false) return core;
+    prepareStateDir(config);
 
     const selfHealing = createSelfHealing({
       bus,
@@ -167,7 +222,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel>
       recoveries,
       approvals,
       registry,
-      artifactsDir: writeArtifacts ? recoveryDir : undefined,
+      artifactsDir: config.recoveryDir,
       clock,
       ids,
       logger,
@@ -231,41 +286,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel>
       await supervisor.close();
     });
 
-    let closing: Promise<void> | undefined;
-    const close = (): Promise<void> =>
-      (closing ??= (async () => {
-        for (const cleanup of [...cleanups].reverse()) {
-          try {
-            await cleanup();
-          } catch (error) {
-            logger.error('A kernel part failed to close cleanly', { error: errorMessage(error) });
-          }
-        }
-        await storage.close();
-      })());
-
-    return {
-      stateDir,
-      storage,
-      bus,
-      audit,
-      ledger,
-      approvals,
-      recoveries,
-      learning,
-      registry,
-      supervisor,
-      selfHealing,
-      spawn,
-      recoveryDir,
-      clock,
-      random,
-      ids,
-      logger,
-      persistLearning: () => learning.flush(),
-      close,
-      [Symbol.asyncDispose]: close,
-    };
+    return { ...core, supervisor, selfHealing, spawn };
   } catch (error) {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     await storage.close();

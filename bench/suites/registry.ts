@@ -63,8 +63,8 @@ export const registrySuite: BenchSuite = {
     // ── getConfig vs a raw point read of the same table, same file, same run ──────────────
     const file = fresh('registry-read.db');
     const storage = await openStorage(`sqlite:${file}`);
-    const reg = await openRegistry({ storage, env: {}, key: 'bench-key' });
-    const noMemo = await openRegistry({ storage, env: {}, key: 'bench-key', secretMemo: 0 });
+    const reg = await openRegistry({ storage, key: 'bench-key' });
+    const noMemo = await openRegistry({ storage, key: 'bench-key', secretMemo: 0 });
     for (let i = 0; i < 1000; i++) await reg.setConfig(`filler.${i}`, { ...VALUE, i });
     await reg.setConfig('plain', VALUE);
     await reg.setConfig('secret', VALUE, { secret: true });
@@ -131,7 +131,7 @@ export const registrySuite: BenchSuite = {
     naive.close();
 
     const wStorage = await openStorage(`sqlite:${fresh('registry-write.db')}`);
-    const wReg = await openRegistry({ storage: wStorage, env: {}, key: 'bench-key' });
+    const wReg = await openRegistry({ storage: wStorage, key: 'bench-key' });
     await writers(wReg, 64, 10, false); // warm up
     const plainWrites = await writers(wReg, 64, 150, false);
     const secretWrites = await writers(wReg, 64, 150, true);

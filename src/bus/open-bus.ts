@@ -6,10 +6,11 @@
  * `nats://127.0.0.1:4222?tenant=acme&subjectPrefix=kerno&stream=kerno_acme`.
  *
  * @example
- * const bus = await openBus(process.env.KERNO_BUS ?? 'memory');
+ * const bus = await openBus(resolveConfig().bus);
  *
  * @module
  */
+import { resolveConfig } from '../config.js';
 import { KernelError } from '../errors.js';
 import type { EventBus } from './event-bus.js';
 import { createMemoryBus, type MemoryBusOptions } from './memory-bus.js';
@@ -65,8 +66,11 @@ export function parseBusUrl(url: string): BusLocation {
   );
 }
 
-/** Opens the bus named by `url` (`memory` when omitted). */
-export async function openBus(url = 'memory', options: OpenBusOptions = {}): Promise<EventBus> {
+/** Opens the bus named by `url` (default: the configured bus, `KERNO_BUS`, else `memory`). */
+export async function openBus(
+  url: string = resolveConfig().bus,
+  options: OpenBusOptions = {},
+): Promise<EventBus> {
   const location = parseBusUrl(url);
   if (location.kind === 'memory') return createMemoryBus(options);
   const { createNatsBus } = await import('./nats/nats-bus.js');

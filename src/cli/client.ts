@@ -6,8 +6,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KernelError, type KernelErrorCode } from '../errors.js';
-import { defaultStateDir } from '../kernel.js';
+import { KernelError, isKernelErrorCode } from '../errors.js';
+import { resolveConfig } from '../config.js';
 
 /** Where `kerno up` records the daemon it started. */
 export const DAEMON_FILE = 'daemon.json';
@@ -27,8 +27,9 @@ export interface ConnectOptions {
 
 /** Resolves the daemon URL (`--url`, `KERNO_URL`, `<state>/daemon.json`, 127.0.0.1:7420) and token. */
 export function resolveDaemon(options: ConnectOptions = {}): DaemonTarget {
-  const state = options.home ?? defaultStateDir();
-  let url = options.url ?? process.env['KERNO_URL'];
+  const config = resolveConfig(options);
+  const state = config.home;
+  let url = config.url;
   if (url === undefined) {
     const file = join(state, DAEMON_FILE);
     if (existsSync(file)) {
@@ -39,7 +40,7 @@ export function resolveDaemon(options: ConnectOptions = {}): DaemonTarget {
       }
     }
   }
-  let token = options.token ?? process.env['KERNO_TOKEN'];
+  let token = config.token;
   if (token === undefined) {
     const file = join(state, 'token');
     if (existsSync(file)) token = readFileSync(file, 'utf8').trim();
@@ -103,8 +104,14 @@ export class DaemonClient {
     } catch {
       // not problem details
     }
-    const code = (problem.code ??
-      (res.status === 401 ? 'UNAUTHORIZED' : 'INTERNAL')) as KernelErrorCode;
+    // A code this kerno does not know (a newer daemon, or Fastify's own 4xx) keeps its status class.
+    const code = isKernelErrorCode(problem.code)
+      ? problem.code
+      : res.status === 401
+        ? 'UNAUTHORIZED'
+        : res.status >= 400 && res.status < 500
+          ? 'INVALID_ARGUMENT'
+          : 'INTERNAL';
     const hint = res.status === 401 ? ' (check --token, KERNO_TOKEN or <state>/token)' : '';
     throw new KernelError(
       code,

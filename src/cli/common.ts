@@ -7,11 +7,8 @@ import { createReadStream, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Transform, pipeline, type Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { createAuditTrail, type AuditTrail } from '../audit/audit-trail.js';
 import { KernelError } from '../errors.js';
-import { createLedger, type Ledger } from '../ledger/ledger.js';
-import { openStorage } from '../storage/open-storage.js';
-import type { Storage } from '../storage/storage.js';
+import { createKernel, type KernelCore } from '../kernel.js';
 import { DaemonClient, resolveDaemon } from './client.js';
 import { formatTable, type CliContext } from './output.js';
 
@@ -33,27 +30,26 @@ export function daemon(o: GlobalOptions): DaemonClient {
   return new DaemonClient(resolveDaemon({ url: o.url, token: o.token, home: o.home }));
 }
 
-/** Parts opened directly on a store (no daemon). */
-export interface DirectStore {
-  readonly storage: Storage;
-  readonly ledger: Ledger;
-  readonly audit: AuditTrail;
-}
-
-/** Opens `url` for the duration of `fn`. */
+/**
+ * Opens a kernel without agents on the store `url` (no daemon) for the duration of `fn`: the same
+ * composition root as `kerno up`, so the ledger, audit trail, approvals and registry are the ones
+ * the daemon would use. Its events stay in this process (a memory bus), and it keeps no learning
+ * file, so it never contends with a daemon on the same store for that file's lock.
+ */
 export async function withStore<T>(
   url: string,
-  fn: (store: DirectStore) => Promise<T>,
+  fn: (kernel: KernelCore) => Promise<T>,
 ): Promise<T> {
-  const storage = await openStorage(url);
+  const kernel = await createKernel({
+    agents: false,
+    store: url,
+    bus: 'memory',
+    learningFile: null,
+  });
   try {
-    return await fn({
-      storage,
-      ledger: createLedger({ log: storage.log }),
-      audit: createAuditTrail({ log: storage.log }),
-    });
+    return await fn(kernel);
   } finally {
-    await storage.close();
+    await kernel.close();
   }
 }
 

@@ -11,40 +11,55 @@ export const EXIT = Object.freeze({
   OK: 0,
   /** A check found a failure (a broken chain, a digest mismatch …). */
   FAILURE_FOUND: 1,
-  /** Bad usage: unknown command or option, invalid argument. */
+  /** Bad usage: unknown command or option, invalid argument, a wrong or missing key. */
   USAGE: 2,
-  /** The daemon or the store could not be reached. */
+  /** The daemon or the store could not be reached (or cannot be opened by this kerno). */
   UNREACHABLE: 3,
 });
 
-const UNREACHABLE_CODES: ReadonlySet<KernelErrorCode> = new Set<KernelErrorCode>([
-  'STORAGE_ERROR',
-  'CLOSED',
-  'UNREACHABLE',
-  'STORE_LOCKED',
-  'SCHEMA_TOO_NEW',
-]);
-const USAGE_CODES: ReadonlySet<KernelErrorCode> = new Set<KernelErrorCode>([
-  'INVALID_ARGUMENT',
-  'INVALID_EVENT',
-  'UNKNOWN_EVENT_TYPE',
-  'INVALID_QUERY',
-  'INVALID_STORE_URL',
-  'INVALID_EXPORT',
-  'INVALID_RVLS_FILE',
-  'INVALID_ARTIFACT',
-  'NOT_FOUND',
-  'CONFIG_NOT_FOUND',
-  'UNKNOWN_MODULE',
-  'KEY_REQUIRED',
-]);
+/** One of the {@link EXIT} codes. */
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
-/** The exit code for an error thrown by a command. */
-export function exitCodeFor(error: unknown): number {
-  if (!isKernelError(error)) return EXIT.FAILURE_FOUND;
-  if (UNREACHABLE_CODES.has(error.code)) return EXIT.UNREACHABLE;
-  if (USAGE_CODES.has(error.code)) return EXIT.USAGE;
-  // Everything else is a failure the command found: a broken chain, a digest mismatch, a
-  // conflict, a refused token …
-  return EXIT.FAILURE_FOUND;
+/** The exit code of every error code. Total: the compiler refuses a new code nobody mapped. */
+export const EXIT_CODES: Readonly<Record<KernelErrorCode, ExitCode>> = Object.freeze({
+  INVALID_ARGUMENT: EXIT.USAGE,
+  CLOSED: EXIT.UNREACHABLE,
+  INTERNAL: EXIT.FAILURE_FOUND,
+  INVALID_EVENT: EXIT.USAGE,
+  UNKNOWN_EVENT_TYPE: EXIT.USAGE,
+  PUBLISH_OVERFLOW: EXIT.UNREACHABLE,
+  PUBLISH_REJECTED: EXIT.UNREACHABLE,
+  DEPENDENCY_MISSING: EXIT.FAILURE_FOUND,
+  INVALID_STORE_URL: EXIT.USAGE,
+  STORAGE_ERROR: EXIT.UNREACHABLE,
+  SCHEMA_TOO_NEW: EXIT.UNREACHABLE,
+  INVALID_QUERY: EXIT.USAGE,
+  NOT_FOUND: EXIT.USAGE,
+  CONFLICT: EXIT.FAILURE_FOUND,
+  ILLEGAL_TRANSITION: EXIT.FAILURE_FOUND,
+  CHAIN_BROKEN: EXIT.FAILURE_FOUND,
+  INVALID_EXPORT: EXIT.USAGE,
+  DIGEST_MISMATCH: EXIT.FAILURE_FOUND,
+  INVALID_ARTIFACT: EXIT.USAGE,
+  INVALID_RVLS_FILE: EXIT.USAGE,
+  STORE_LOCKED: EXIT.UNREACHABLE,
+  UNAUTHORIZED: EXIT.FAILURE_FOUND,
+  FORBIDDEN: EXIT.FAILURE_FOUND,
+  UNREACHABLE: EXIT.UNREACHABLE,
+  CONFIG_NOT_FOUND: EXIT.USAGE,
+  UNKNOWN_MODULE: EXIT.USAGE,
+  CORRUPT_VALUE: EXIT.FAILURE_FOUND,
+  KEY_REQUIRED: EXIT.USAGE,
+  WRONG_KEY: EXIT.USAGE,
+  DECRYPT_FAILED: EXIT.FAILURE_FOUND,
+  UNKNOWN_AGENT: EXIT.USAGE,
+  AGENT_STOPPED: EXIT.FAILURE_FOUND,
+  SERVICE_UNAVAILABLE: EXIT.FAILURE_FOUND,
+  SUPERVISOR_ESCALATED: EXIT.FAILURE_FOUND,
+  HEARTBEAT_TIMEOUT: EXIT.FAILURE_FOUND,
+});
+
+/** The exit code for an error thrown by a command (anything not a KernelError is a failure). */
+export function exitCodeFor(error: unknown): ExitCode {
+  return isKernelError(error) ? EXIT_CODES[error.code] : EXIT.FAILURE_FOUND;
 }

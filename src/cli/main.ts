@@ -4,7 +4,7 @@
  * @module
  */
 import { Command, CommanderError } from 'commander';
-import { errorMessage, isKernelError } from '../errors.js';
+import { ERROR_HINTS, errorMessage, isKernelError } from '../errors.js';
 import { registerAgentCommands } from './commands/agents.js';
 import { registerApprovalCommands } from './commands/approvals.js';
 import { registerAuditCommands } from './commands/audit.js';
@@ -68,7 +68,11 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
         : EXIT.USAGE;
     }
     const code = exitCodeFor(error);
-    io.stderr(`kerno: ${isKernelError(error) ? `${error.code}: ` : ''}${errorMessage(error)}\n`);
+    io.stderr(
+      isKernelError(error)
+        ? `kerno: ${error.code}: ${errorMessage(error)}\n  ${ERROR_HINTS[error.code]}\n`
+        : `kerno: ${errorMessage(error)}\n`,
+    );
     return code;
   }
 }

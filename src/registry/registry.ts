@@ -8,16 +8,16 @@
  *
  * Two formats:
  * - **kerno** (registries kerno creates): plain values and secrets side by side; the key string
- *   (`KERNO_REGISTRY_KEY` or `key`) is stretched with scrypt and a per-registry salt; values are
+ *   (`key`; the kernel passes `KERNO_REGISTRY_KEY`, see `config.ts`) is stretched with scrypt and a per-registry salt; values are
  *   bound to their key name; a wrong key fails at open; `rotateKey` re-encrypts atomically.
  * - **oxide-k** (a SQLite database oxide-k created): values are written the way oxide-k writes
- *   them so oxide-k keeps reading them — with `OXIDE_REGISTRY_KEY` (or `oxideKey`) every value is
+ *   them so oxide-k keeps reading them — with `oxideKey` (`OXIDE_REGISTRY_KEY`) every value is
  *   encrypted in oxide-k's format, without it values are plain JSON and secrets are refused.
  *   `upgradeEncryption()` converts the registry to kerno's format (oxide-k can then no longer
  *   read its secrets).
  *
  * @example
- * const registry = await openRegistry({ storage, bus, key: process.env.KERNO_REGISTRY_KEY });
+ * const registry = await openRegistry({ storage, bus, key: resolveConfig().registryKey });
  * await registry.setConfig('max_threads', 8);
  * await registry.setConfig('api_token', 'tok_…', { secret: true });
  * await registry.getConfig<string>('api_token'); // 'tok_…'
@@ -28,7 +28,6 @@
 import { KernelError, isKernelError } from '../errors.js';
 import type { EventBus } from '../bus/event-bus.js';
 import { MODULE_STATES, type ModuleState } from '../bus/kernel-event.js';
-import { openStorage } from '../storage/open-storage.js';
 import {
   MODULE_KINDS,
   REGISTRY_FORMAT_META,
@@ -52,11 +51,6 @@ import {
   looksLikeOxideCiphertext,
   parseCipherMeta,
 } from './config-cipher.js';
-
-/** Environment variable holding the key string of a kerno-format registry. */
-export const KERNO_REGISTRY_KEY_ENV = 'KERNO_REGISTRY_KEY';
-/** Environment variable holding oxide-k's key string (oxide-k's own name for it). */
-export const OXIDE_REGISTRY_KEY_ENV = 'OXIDE_REGISTRY_KEY';
 
 const CIPHER_META = 'cipher';
 /** How many times a multi-row change retries when another process wrote in between. */
@@ -110,22 +104,17 @@ export interface RekeyResult {
 
 /** Options for {@link openRegistry}. */
 export interface RegistryOptions {
-  /** The storage to keep the registry in: an open {@link Storage} (shared, not closed by the
-   * registry) or a store URL (opened and owned). Default: `memory:`. */
-  readonly storage?: Storage | string;
-  /** A registry store port directly (instead of `storage`). */
-  readonly store?: RegistryStore;
+  /** The storage the registry lives in (shared: the registry never opens or closes it). */
+  readonly storage: Pick<Storage, 'registry'>;
   /** Every committed change is published here (and reaches an attached audit trail). */
   readonly bus?: EventBus;
   readonly clock?: Clock;
   /** Nonces and salts (default: crypto-strong). */
   readonly random?: Random;
-  /** Key string of a kerno-format registry (default: `KERNO_REGISTRY_KEY`). */
-  readonly key?: string;
-  /** Key string of an encrypted oxide-k registry (default: `OXIDE_REGISTRY_KEY`). */
-  readonly oxideKey?: string;
-  /** Where the key variables are read (default: `process.env`). */
-  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Key string of a kerno-format registry (`resolveConfig().registryKey` reads `KERNO_REGISTRY_KEY`). */
+  readonly key?: string | undefined;
+  /** Key string of an encrypted oxide-k registry (`resolveConfig().oxideRegistryKey`). */
+  readonly oxideKey?: string | undefined;
   /** scrypt cost N for keys this registry creates (default 2^15; lower it only in tests). */
   readonly scryptCost?: number;
   /**
@@ -197,28 +186,15 @@ function isJson(text: string): boolean {
 }
 
 /** Opens the registry on a storage, loading (or, on first use, creating) its key. */
-export async function openRegistry(options: RegistryOptions = {}): Promise<Registry> {
-  let owned: Storage | undefined;
-  let store = options.store;
-  if (store === undefined) {
-    const storage = options.storage ?? 'memory:';
-    if (typeof storage === 'string') owned = await openStorage(storage);
-    store = (owned ?? (storage as Storage)).registry;
-  }
-  try {
-    const registry = new Registry(store, options, owned);
-    await registry.load();
-    return registry;
-  } catch (error) {
-    await owned?.close();
-    throw error;
-  }
+export async function openRegistry(options: RegistryOptions): Promise<Registry> {
+  const registry = new Registry(options.storage.registry, options);
+  await registry.load();
+  return registry;
 }
 
 /** The state registry (see the module comment). Create it with {@link openRegistry}. */
 export class Registry implements AsyncDisposable {
   readonly #store: RegistryStore;
-  readonly #owned: Storage | undefined;
   readonly #bus: EventBus | undefined;
   readonly #clock: Clock;
   readonly #random: Random;
@@ -237,17 +213,15 @@ export class Registry implements AsyncDisposable {
   #closed = false;
 
   /** @internal Use {@link openRegistry}. */
-  constructor(store: RegistryStore, options: RegistryOptions, owned?: Storage) {
-    const env = options.env ?? process.env;
+  constructor(store: RegistryStore, options: RegistryOptions) {
     this.#store = store;
-    this.#owned = owned;
     this.#bus = options.bus;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? systemRandom;
     this.#scryptCost = options.scryptCost;
     this.#memoLimit = Math.max(0, Math.floor(options.secretMemo ?? DEFAULT_SECRET_MEMO));
-    this.#keyString = nonEmpty(options.key) ?? nonEmpty(env[KERNO_REGISTRY_KEY_ENV]);
-    this.#oxideKeyString = nonEmpty(options.oxideKey) ?? nonEmpty(env[OXIDE_REGISTRY_KEY_ENV]);
+    this.#keyString = nonEmpty(options.key);
+    this.#oxideKeyString = nonEmpty(options.oxideKey);
   }
 
   /** @internal Reads the format and loads the key (run once by {@link openRegistry}). */
@@ -753,7 +727,7 @@ export class Registry implements AsyncDisposable {
     if (this.#rekeying === gate) this.#rekeying = undefined;
   }
 
-  /** Closes the registry (and the storage it opened itself, if any). Idempotent. */
+  /** Closes the registry (not its storage, which its opener owns). Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -761,7 +735,6 @@ export class Registry implements AsyncDisposable {
     this.#cipher = undefined;
     this.#oxide = undefined;
     if (this.#rekeying !== undefined) await this.#rekeying;
-    await this.#owned?.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -4,31 +4,51 @@
  *
  * @module
  */
-import { isKernelError, type KernelErrorCode } from '../errors.js';
+import { ERROR_HINTS, isKernelError, type KernelErrorCode } from '../errors.js';
 
-const STATUS: Readonly<Partial<Record<KernelErrorCode, number>>> = {
+/**
+ * The HTTP status of every error code. Total: the compiler refuses a new code nobody mapped.
+ * Only `INTERNAL` is a 500 (its message stays in the log); a code a client can act on never is.
+ */
+export const HTTP_STATUS: Readonly<Record<KernelErrorCode, number>> = Object.freeze({
   INVALID_ARGUMENT: 400,
+  CLOSED: 503,
+  INTERNAL: 500,
   INVALID_EVENT: 400,
   UNKNOWN_EVENT_TYPE: 400,
-  INVALID_QUERY: 400,
-  INVALID_EXPORT: 400,
-  INVALID_ARTIFACT: 400,
-  INVALID_RVLS_FILE: 400,
+  PUBLISH_OVERFLOW: 503,
+  PUBLISH_REJECTED: 503,
+  DEPENDENCY_MISSING: 503,
   INVALID_STORE_URL: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
+  STORAGE_ERROR: 503,
+  SCHEMA_TOO_NEW: 503,
+  INVALID_QUERY: 400,
   NOT_FOUND: 404,
   CONFLICT: 409,
   ILLEGAL_TRANSITION: 409,
-  STORE_LOCKED: 409,
-  DIGEST_MISMATCH: 422,
   CHAIN_BROKEN: 422,
-  CLOSED: 503,
-  STORAGE_ERROR: 503,
-  KEY_REQUIRED: 503,
+  INVALID_EXPORT: 400,
+  DIGEST_MISMATCH: 422,
+  INVALID_ARTIFACT: 400,
+  INVALID_RVLS_FILE: 400,
+  STORE_LOCKED: 409,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  UNREACHABLE: 503,
   CONFIG_NOT_FOUND: 404,
   UNKNOWN_MODULE: 404,
-};
+  CORRUPT_VALUE: 409,
+  KEY_REQUIRED: 503,
+  WRONG_KEY: 503,
+  DECRYPT_FAILED: 409,
+  UNKNOWN_AGENT: 404,
+  AGENT_STOPPED: 409,
+  SERVICE_UNAVAILABLE: 503,
+  SUPERVISOR_ESCALATED: 503,
+  HEARTBEAT_TIMEOUT: 503,
+});
+
+const INTERNAL_DETAIL = 'The kernel failed; see its log for details';
 
 /** A problem details body. */
 export interface Problem {
@@ -37,6 +57,8 @@ export interface Problem {
   readonly status: number;
   readonly detail: string;
   readonly code: string;
+  /** What the client can do about it. */
+  readonly hint?: string;
   readonly details?: Readonly<Record<string, unknown>>;
 }
 
@@ -53,21 +75,17 @@ const TITLES: Readonly<Record<number, string>> = {
   503: 'Service Unavailable',
 };
 
-/** The HTTP status for a KernelError code (500 for anything unexpected). */
-export function statusFor(code: string): number {
-  return STATUS[code as KernelErrorCode] ?? 500;
-}
-
 /** Builds the problem details for any thrown value. Internal errors never leak their message. */
 export function problemFor(error: unknown): Problem {
   if (isKernelError(error)) {
-    const status = statusFor(error.code);
+    const status = HTTP_STATUS[error.code];
     return {
       type: `https://kerno.dev/problems/${error.code.toLowerCase().replace(/_/g, '-')}`,
       title: TITLES[status] ?? 'Error',
       status,
-      detail: status === 500 ? 'The kernel failed; see its log for details' : error.message,
+      detail: status === 500 ? INTERNAL_DETAIL : error.message,
       code: error.code,
+      hint: ERROR_HINTS[error.code],
       ...(error.details === undefined || status === 500 ? {} : { details: error.details }),
     };
   }
@@ -98,7 +116,8 @@ export function problemFor(error: unknown): Problem {
     type: 'https://kerno.dev/problems/internal',
     title: TITLES[500]!,
     status: 500,
-    detail: 'The kernel failed; see its log for details',
+    detail: INTERNAL_DETAIL,
     code: 'INTERNAL',
+    hint: ERROR_HINTS.INTERNAL,
   };
 }

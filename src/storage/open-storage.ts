@@ -2,7 +2,8 @@
  * Opens the storage a URL names: `memory:`, `sqlite:<path>` (the embedded default, e.g.
  * `sqlite:.kerno/kerno.db`), or `postgres://user@host/db?schema=kerno` (scale-out; needs the
  * optional `pg` package). Backends are loaded on demand, so
- * the embedded path never loads a PostgreSQL driver.
+ * the embedded path never loads a PostgreSQL driver. Without a URL it opens the configured one
+ * (`KERNO_STORE`, else `sqlite:<state folder>/kerno.db`; see `config.ts`).
  *
  * @example
  * const storage = await openStorage('sqlite:.kerno/kerno.db');
@@ -11,12 +12,10 @@
  *
  * @module
  */
+import { resolveConfig } from '../config.js';
 import { KernelError } from '../errors.js';
 import type { Logger } from '../util/logger.js';
 import type { Storage } from './storage.js';
-
-/** The store URL used when none is given. */
-export const DEFAULT_STORE_URL = 'sqlite:.kerno/kerno.db';
 
 /** Options for {@link openStorage}. */
 export interface OpenStorageOptions {
@@ -57,9 +56,9 @@ export function parseStoreUrl(url: string): StoreLocation {
   );
 }
 
-/** Opens the storage named by `url`. */
+/** Opens the storage named by `url` (default: the configured store, {@link resolveConfig}). */
 export async function openStorage(
-  url: string = DEFAULT_STORE_URL,
+  url: string = resolveConfig().store,
   options: OpenStorageOptions = {},
 ): Promise<Storage> {
   const location = parseStoreUrl(url);

@@ -130,8 +130,21 @@ describe('kerno CLI against a daemon', () => {
   });
 
   it('tails events with a limit', async () => {
-    const tail = cli(...base, 'events', 'tail', '--type', 'AgentStarted', '--limit', '2', '--json');
-    await new Promise((r) => setTimeout(r, 100));
+    // Resume from the current head: the events below are seen however late the stream connects.
+    await kernel.audit.flush();
+    const { seq } = await kernel.audit.head();
+    const tail = cli(
+      ...base,
+      'events',
+      'tail',
+      '--since',
+      String(seq),
+      '--type',
+      'AgentStarted',
+      '--limit',
+      '2',
+      '--json',
+    );
     const ID = '67e55044-10b1-426f-9247-bb680e5fe0c8';
     kernel.bus.publish({ type: 'AgentStarted', id: ID });
     kernel.bus.publish({ type: 'AgentStopped', id: ID });

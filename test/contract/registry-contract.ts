@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { isKernelError, ManualClock, createMemoryBus } from '../../src/index.js';
 import type { KernelEvent } from '../../src/bus/kernel-event.js';
+import { resolveConfig } from '../../src/config.js';
 import { openRegistry, type Registry, type RegistryOptions } from '../../src/registry/registry.js';
 import type { BackendHarness } from '../helpers/stores.js';
 
@@ -51,7 +52,6 @@ export function registryContract(
         storage: h.storage,
         bus,
         clock,
-        env: {},
         scryptCost: COST,
         ...extra,
       });
@@ -267,7 +267,8 @@ export function registryContract(
         await reg.setConfig('api_token', 'x', { secret: true });
         const e = await expectCode(registry({ key: 'wrong' }), 'WRONG_KEY');
         expect(e.message).toMatch(/KERNO_REGISTRY_KEY/);
-        const env = await registry({ env: { KERNO_REGISTRY_KEY: 'right' } });
+        const { registryKey } = resolveConfig({ env: { KERNO_REGISTRY_KEY: 'right' } });
+        const env = await registry({ key: registryKey });
         expect(await env.getConfig('api_token')).toBe('x');
       });
 

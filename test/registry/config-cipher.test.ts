@@ -108,7 +108,7 @@ describe('kerno config cipher', () => {
 
     const storage = await openStorage('memory:');
     await storage.registry.commit({ setMeta: [{ name: 'cipher', value: '{"v":1}' }] });
-    expect(await asyncCodeOf(openRegistry({ storage, env: {}, key: 'k' }))).toBe('CORRUPT_VALUE');
+    expect(await asyncCodeOf(openRegistry({ storage, key: 'k' }))).toBe('CORRUPT_VALUE');
     await storage.close();
   });
 

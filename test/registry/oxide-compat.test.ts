@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isKernelError, ManualClock } from '../../src/index.js';
+import { resolveConfig } from '../../src/config.js';
 import { openRegistry, type Registry, type RegistryOptions } from '../../src/registry/registry.js';
+import { openStorage } from '../../src/storage/open-storage.js';
+import type { Storage } from '../../src/storage/storage.js';
 import { tempDir } from '../helpers/stores.js';
 import { SQLITE_SCHEMA_VERSION } from '../../src/storage/sqlite/sqlite-migrations.js';
 
@@ -76,8 +79,9 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<Error> {
 
 const cleanups: (() => void)[] = [];
 const registries: Registry[] = [];
+const storages: Storage[] = [];
 afterEach(async () => {
-  for (const r of registries.splice(0)) await r.close();
+  await closeAll();
   for (const c of cleanups.splice(0)) c();
 });
 
@@ -122,9 +126,10 @@ function oxideDatabase(oxideKey?: string): string {
 }
 
 async function open(file: string, options: Partial<RegistryOptions> = {}): Promise<Registry> {
+  const storage = await openStorage(`sqlite:${file}`);
+  storages.push(storage);
   const r = await openRegistry({
-    storage: `sqlite:${file}`,
-    env: {},
+    storage,
     clock: new ManualClock(Date.UTC(2026, 4, 15, 8, 30, 0, 250)),
     scryptCost: 2 ** 10,
     ...options,
@@ -135,6 +140,7 @@ async function open(file: string, options: Partial<RegistryOptions> = {}): Promi
 
 async function closeAll(): Promise<void> {
   for (const r of registries.splice(0)) await r.close();
+  for (const s of storages.splice(0)) await s.close();
 }
 
 /** Reads the file the way oxide-k does: its statements, its decoding. */
@@ -265,7 +271,9 @@ describe('an encrypted oxide-k database', () => {
 
   it('is read with OXIDE_REGISTRY_KEY; kerno writes oxide-k ciphertext oxide-k decrypts', async () => {
     const file = oxideDatabase(KEY);
-    const reg = await open(file, { env: { OXIDE_REGISTRY_KEY: KEY } });
+    const reg = await open(file, {
+      oxideKey: resolveConfig({ env: { OXIDE_REGISTRY_KEY: KEY } }).oxideRegistryKey,
+    });
     expect(reg.info()).toEqual({ format: 'oxide-k', encryption: 'oxide-k' });
     expect(await reg.getConfig('api_token')).toBe('my-super-secret-token');
     expect(await reg.getConfig('endpoint')).toEqual({ url: 'https://example.com', retries: 3 });

@@ -53,7 +53,7 @@ describe('secrets at rest', () => {
       const logger = createMemoryLogger();
       const audit = createAuditTrail({ log: storage.log, logger });
       audit.attach(bus);
-      const reg = await openRegistry({ storage, bus, env: {}, key: 'k1', scryptCost: 2 ** 10 });
+      const reg = await openRegistry({ storage, bus, key: 'k1', scryptCost: 2 ** 10 });
 
       await reg.setConfig('api_token', SECRET, { secret: true });
       await reg.setConfig('nested', { token: SECRET_2, list: [SECRET_2] }, { secret: true });
@@ -118,7 +118,7 @@ describe('audit', () => {
     const bus = createMemoryBus();
     const audit = createAuditTrail({ log: storage.log });
     audit.attach(bus);
-    const reg = await openRegistry({ storage, bus, env: {}, key: 'k', scryptCost: 2 ** 10 });
+    const reg = await openRegistry({ storage, bus, key: 'k', scryptCost: 2 ** 10 });
     await reg.setConfig('api_token', SECRET, { secret: true });
     await reg.setConfig('max_threads', PLAIN);
     await reg.deleteConfig('max_threads');

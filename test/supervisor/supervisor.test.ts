@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  createMemoryStorage,
   createSupervisor,
   isKernelError,
   openRegistry,
@@ -55,7 +56,7 @@ describe('running agents', () => {
   });
 
   it('shows idle agents and maps statuses to registry module states', async () => {
-    const registry = await openRegistry({ storage: 'memory:' });
+    const registry = await openRegistry({ storage: createMemoryStorage() });
     const { supervisor, bus } = harness({ modules: registry });
     let wake!: () => void;
     const agent = await supervisor.spawn({

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { resolveConfig } from '../../config.js';
 import { KernelError } from '../../errors.js';
 import { daemon, opts, print } from '../common.js';
 import type { CliContext } from '../output.js';
@@ -106,7 +107,7 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
       const newKey =
         o.newKeyFile !== undefined
           ? (await readFile(o.newKeyFile, 'utf8')).trim()
-          : process.env['KERNO_NEW_REGISTRY_KEY'];
+          : resolveConfig().newRegistryKey;
       if (newKey === undefined || newKey === '') {
         throw new KernelError(
           'INVALID_ARGUMENT',

@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { errorMessage } from '../../errors.js';
-import { defaultStateDir } from '../../kernel.js';
+import { resolveConfig } from '../../config.js';
 import { openStorage, parseStoreUrl } from '../../storage/open-storage.js';
 import { resolveDaemon } from '../client.js';
 import { daemon, opts, print } from '../common.js';
@@ -87,7 +87,8 @@ export function registerStatusCommands(program: Command, ctx: CliContext): void 
         `Node ${process.versions.node} (kerno needs >= 20.19)`,
       );
 
-      const home = o.home ?? defaultStateDir();
+      const config = resolveConfig(o);
+      const home = config.home;
       if (!existsSync(home))
         add('state folder', 'warn', `${home} does not exist yet (created by \`kerno up\`)`);
       else {
@@ -109,7 +110,7 @@ export function registerStatusCommands(program: Command, ctx: CliContext): void 
         }
       }
 
-      const storeUrl = o.store ?? process.env['KERNO_STORE'] ?? `sqlite:${join(home, 'kerno.db')}`;
+      const storeUrl = config.store;
       try {
         const storage = await openStorage(storeUrl);
         const head = await storage.log.head('audit');
@@ -133,8 +134,8 @@ export function registerStatusCommands(program: Command, ctx: CliContext): void 
           `${u.hostname}:${u.port || 5432}`,
         );
       }
-      const bus = process.env['KERNO_BUS'];
-      if (bus !== undefined && bus.startsWith('nats://')) {
+      const bus = config.bus;
+      if (bus.startsWith('nats://')) {
         const u = new URL(bus);
         add(
           'nats',
@@ -143,7 +144,7 @@ export function registerStatusCommands(program: Command, ctx: CliContext): void 
         );
       }
 
-      const target = resolveDaemon({ url: o.url, token: o.token, home });
+      const target = resolveDaemon(o);
       try {
         const res = await fetch(`${target.url}/health`, { signal: AbortSignal.timeout(2000) });
         add('daemon', res.ok ? 'ok' : 'warn', `${target.url} answers ${res.status}`);

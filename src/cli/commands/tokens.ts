@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { KernelError } from '../../errors.js';
-import { defaultStateDir } from '../../kernel.js';
+import { resolveConfig } from '../../config.js';
 import { createToken, readTokens } from '../../server/auth.js';
 import { opts, print } from '../common.js';
 import type { CliContext } from '../output.js';
@@ -31,7 +31,7 @@ export function registerTokenCommands(program: Command, ctx: CliContext): void {
         );
       }
       const scope = o.tenant !== undefined ? 'tenant' : o.reveal === true ? 'reveal' : 'admin';
-      const { token, record } = createToken(o.home ?? defaultStateDir(), {
+      const { token, record } = createToken(resolveConfig(o).home, {
         scope,
         ...(o.tenant === undefined ? {} : { tenant: o.tenant }),
         ...(o.label === undefined ? {} : { label: o.label }),
@@ -49,7 +49,7 @@ export function registerTokenCommands(program: Command, ctx: CliContext): void {
     .option('--json', 'print JSON')
     .action((_o: unknown, cmd: Command) => {
       const o = opts(cmd);
-      const list = readTokens(o.home ?? defaultStateDir()).map(({ sha256: _h, ...rest }) => rest);
+      const list = readTokens(resolveConfig(o).home).map(({ sha256: _h, ...rest }) => rest);
       print(ctx, o, list, () => ({
         headers: ['label', 'scope', 'tenant', 'created'],
         rows: list.map((t) => [t.label, t.scope, t.tenant ?? '', t.created_at]),

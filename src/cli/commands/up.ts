@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { startDemo } from '../../demo/demo-agents.js';
 import { KernelError } from '../../errors.js';
-import { createKernel, defaultStateDir } from '../../kernel.js';
+import { createKernel } from '../../kernel.js';
 import { createServer } from '../../server/app.js';
 import { loadOrCreateAdminToken } from '../../server/auth.js';
 import { createStderrLogger, type LogLevel } from '../../util/logger.js';
@@ -49,16 +49,14 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
         throw new KernelError('INVALID_ARGUMENT', `--port must be 0–65535, got ${o.port}`);
       }
-      const stateDir = o.home ?? defaultStateDir();
       const logger = createStderrLogger(o.logLevel as LogLevel);
       const kernel = await createKernel({
-        stateDir,
         logger,
+        ...(o.home === undefined ? {} : { stateDir: o.home }),
         ...(o.store === undefined ? {} : { store: o.store }),
-        ...((o.bus ?? process.env['KERNO_BUS']) === undefined
-          ? {}
-          : { bus: (o.bus ?? process.env['KERNO_BUS'])! }),
+        ...(o.bus === undefined ? {} : { bus: o.bus }),
       });
+      const { stateDir, config } = kernel;
       let server;
       try {
         const { token, created } = loadOrCreateAdminToken(stateDir);
@@ -82,12 +80,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           ].join('\n'),
         );
         if (o.demo === true) {
-          await startDemo(
-            kernel,
-            process.env['KERNO_DEMO_PACE'] === undefined
-              ? {}
-              : { pace: Number(process.env['KERNO_DEMO_PACE']) },
-          );
+          await startDemo(kernel, config.demoPace === undefined ? {} : { pace: config.demoPace });
           ctx.io.stdout(
             '  demo       agents started: ticker, flaky-tests, payments-sync, release-manager, summarizer, research team\n',
           );
