@@ -418,8 +418,10 @@ export type {
   AgentOutcome,
   AgentInfo,
   AgentFailure,
-  FailureDirective,
-  FailureHook,
+  FailureDecision,
+  FailurePolicy,
+  AgentHealthReport,
+  SupervisorHealthListener,
 } from './supervisor/agent.js';
 export {
   RESTART_STRATEGIES,
@@ -453,6 +455,14 @@ export type {
   AgentGroupResult,
 } from './supervisor/agent-group.js';
 
-export { createSelfHealing, agentConfigKeys } from './recovery/self-healing.js';
+export { createSelfHealing } from './recovery/self-healing.js';
 export type { SelfHealing, SelfHealingOptions } from './recovery/self-healing.js';
+export { agentConfigKeys, createKnownGoodConfigs } from './recovery/known-good.js';
+export type { KnownGoodConfigs } from './recovery/known-good.js';
+export { regressionPolicy } from './recovery/regression-policy.js';
+export type { RegressionPolicyOptions } from './recovery/regression-policy.js';
+export { recordRecoveryOutcome, recoveryOutcomeEvent } from './recovery/recovery-outcome.js';
+export type { RecoveryOutcomeSinks, RecoveryIncidentInfo } from './recovery/recovery-outcome.js';
+export { rerunOnLateApproval } from './recovery/late-escalation.js';
+export type { LateApprovalOptions, RerunTarget } from './recovery/late-escalation.js';
 export type { StorageLearningOptions } from './storage/storage.js';

@@ -18,6 +18,7 @@
  * @module
  */
 import { KernelError } from '../errors.js';
+import { FAILURE_CLASSES, RECOVERY_ACTIONS } from '../model/failure.js';
 
 /** The phases of the Ouroboros loop (oxios_ouroboros::Phase). */
 export const PHASES = ['Interview', 'Seed', 'Execute', 'Evaluate', 'Evolve'] as const;
@@ -36,10 +37,7 @@ export const MODULE_STATES = [
 /** A module's lifecycle state. */
 export type ModuleState = (typeof MODULE_STATES)[number];
 
-/** Failure classes of the recovery engine (aivcs `FailureClass`). */
-export const FAILURE_CLASSES = ['build', 'test', 'runtime', 'integration', 'unknown'] as const;
-/** Recovery actions (aivcs `RecoveryAction`). */
-export const RECOVERY_ACTIONS = ['retry', 'patch_forward', 'rollback', 'escalate'] as const;
+export { FAILURE_CLASSES, RECOVERY_ACTIONS } from '../model/failure.js';
 
 /** How one field of a kernel event is typed on the wire. */
 export type FieldSpec =

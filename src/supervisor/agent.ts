@@ -1,7 +1,7 @@
 /**
  * What a supervised agent is: its spec (an in-process function, an external process speaking
  * JSON lines, or a nested supervisor), the context an in-process agent runs with, its statuses,
- * and the ports the kernel plugs in (approvals and ledger, module states, the failure hook).
+ * and the ports the kernel plugs in (approvals and ledger, module states, the recovery policy).
  *
  * @example
  * import type { AgentSpec } from 'kerno';
@@ -20,11 +20,7 @@ import type { ModuleState } from '../bus/kernel-event.js';
 import { KernelError, errorMessage } from '../errors.js';
 import type { ContextItem, ExperienceEvent } from '../ledger/experience-event.js';
 import type { LedgerAppendOptions } from '../ledger/ledger.js';
-import {
-  createFailureSignal,
-  type FailureSignal,
-  type RecoveryPolicy,
-} from '../recovery/recovery-types.js';
+import { createFailureSignal, type FailureSignal, type RecoveryPolicy } from '../model/failure.js';
 import type { Clock } from '../util/clock.js';
 import type {
   BackoffPolicy,
@@ -186,13 +182,16 @@ export interface AgentSpecBase<C = unknown> {
   /** `AgentOutput.sessionId` (default: the agent's id). */
   readonly sessionId?: string | undefined;
   /**
-   * Self-healing (applied by the kernel's failure hook): overrides of the recovery policy
+   * Self-healing (read by the kernel's recovery policy): overrides of the recovery policy
    * defaults, or `false` for plain OTP restarts without the recovery loop.
    */
   readonly recovery?: Partial<RecoveryPolicy> | false | undefined;
-  /** Self-healing: a restarted run that keeps running this long counts as recovered (default 10 s). */
+  /**
+   * A run that keeps running this long is reported healthy (a restarted one counts as recovered,
+   * its config becomes the known-good one). Default: the supervisor's (10 s).
+   */
   readonly healthyAfterMs?: number | undefined;
-  /** A patch-forward step, carried to the failure hook (the supervisor never calls it). */
+  /** A patch-forward step, carried to the recovery policy (the supervisor never calls it). */
   readonly patch?: ((ctx: AgentPatchContext<C>) => Promise<AgentPatchResult<C> | void>) | undefined;
 }
 
@@ -274,7 +273,7 @@ export interface AgentInfo {
   readonly supervisorId: string;
 }
 
-/** What the failure hook learns about a failed child. */
+/** What the recovery policy learns about a failed child. */
 export interface AgentFailure {
   readonly agent: AgentInfo;
   /** The spec (with `patch`, if any). */
@@ -287,24 +286,52 @@ export interface AgentFailure {
   /** The failed run's number, from 1. */
   readonly attempt: number;
   readonly restarts: number;
-  /** Aborted when the agent is killed or the supervisor closes while the hook runs. */
+  /** Aborted when the agent is killed or the supervisor closes while the decision is pending. */
   readonly cancel: AbortSignal;
 }
 
-/** What to do about a failed child. */
-export type FailureDirective =
+/**
+ * What to do about a failed child. `retry`, `patch_forward` and `rollback` restart it (the last
+ * two with a new config); `escalate` keeps it down until `approved` settles (true: restart);
+ * `give_up` finishes it as failed; `default` applies the plain OTP restart rules.
+ */
+export type FailureDecision =
   | {
-      readonly action: 'restart';
+      readonly action: 'retry';
       /** Overrides the backoff delay. */
       readonly delayMs?: number | undefined;
-      /** Runs from now on with this config (a rollback). */
-      readonly config?: unknown;
     }
-  | { readonly action: 'stop' }
+  | {
+      readonly action: 'patch_forward' | 'rollback';
+      /** The config the next run uses (and every run after it). */
+      readonly config: unknown;
+      readonly delayMs?: number | undefined;
+    }
+  | { readonly action: 'escalate'; readonly approved: Promise<boolean> }
+  | { readonly action: 'give_up' }
   | { readonly action: 'default' };
 
-/** Called when a child fails, before the restart decision (the kernel's self-healing). */
-export type FailureHook = (failure: AgentFailure) => Promise<FailureDirective>;
+/**
+ * The recovery policy the supervisor asks on every failure: failure in, decision out (the
+ * kernel's self-healing). A rejection applies the OTP restart rules.
+ */
+export type FailurePolicy = (failure: AgentFailure) => Promise<FailureDecision>;
+
+/** What the supervisor reports about a child's health (see {@link SupervisorHealthListener}). */
+export interface AgentHealthReport {
+  /**
+   * `healthy`: the run stayed up `healthyAfterMs`, or completed; `ended`: the agent finished for
+   * good (after a `healthy` report when it completed).
+   */
+  readonly kind: 'healthy' | 'ended';
+  readonly agent: AgentInfo;
+  readonly spec: AgentSpec;
+  /** The config of the run reported on. */
+  readonly config: unknown;
+}
+
+/** Told when a run proved healthy and when an agent finished (the kernel's self-healing). */
+export type SupervisorHealthListener = (report: AgentHealthReport) => void;
 
 /** The error `ctx.requestApproval` / `ctx.appendLedger` throw when the kernel gave no service. */
 export function serviceUnavailable(what: 'requestApproval' | 'appendLedger'): KernelError {

@@ -13,7 +13,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { errorMessage } from '../errors.js';
 import { parseExperienceEvent } from '../ledger/experience-event.js';
-import { createFailureSignal } from '../recovery/recovery-types.js';
+import { createFailureSignal } from '../model/failure.js';
 import type { TimerHandle } from '../util/clock.js';
 import type {
   AgentApprovalDecision,
@@ -22,7 +22,8 @@ import type {
   ProcessAgentSpec,
 } from './agent.js';
 import { serviceUnavailable } from './agent.js';
-import { deferred, type RunHandle, type RunHost, type RunOutcome } from './run.js';
+import { deferred } from '../util/deferred.js';
+import type { RunHandle, RunHost, RunOutcome } from './run.js';
 
 /** An id an agent attaches to a request so it can match the answer. */
 export type AgentMessageId = string | number;

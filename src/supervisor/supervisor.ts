@@ -2,8 +2,8 @@
  * The supervisor: starts agents (in-process functions, external processes, nested supervisors),
  * keeps their status and registry module state current, publishes every transition on the bus,
  * and restarts them by OTP rules — strategy, restart type, restart intensity with escalation,
- * exponential backoff with jitter on the injected clock. A failure hook lets the kernel's
- * self-healing decide before the default rules apply.
+ * exponential backoff with jitter on the injected clock. On a failure it asks a recovery policy
+ * (the kernel's self-healing) what to do, and reports each run that proved healthy.
  *
  * @example
  * const supervisor = createSupervisor({ bus, strategy: 'one_for_one' });
@@ -23,33 +23,31 @@
 import type { EventBus } from '../bus/event-bus.js';
 import type { KernelEvent, ModuleState } from '../bus/kernel-event.js';
 import { KernelError, errorMessage } from '../errors.js';
-import { createFailureSignal, type FailureSignal } from '../recovery/recovery-types.js';
+import { createFailureSignal, type FailureSignal } from '../model/failure.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
+import { deferred, type Deferred } from '../util/deferred.js';
 import { createUuidV7, type IdGenerator } from '../util/ids.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { systemRandom, type Random } from '../util/random.js';
 import {
-  failureFromError,
   moduleStateOf,
-  serviceUnavailable,
-  type AgentApprovalDecision,
-  type AgentApprovalRequest,
   type AgentContext,
   type AgentEndReason,
+  type AgentHealthReport,
   type AgentInfo,
   type AgentKind,
-  type AgentLedgerOptions,
   type AgentOutcome,
   type AgentRef,
   type AgentSpec,
   type AgentStatus,
-  type FailureDirective,
-  type FailureHook,
+  type FailureDecision,
+  type FailurePolicy,
   type FunctionAgentSpec,
   type ModuleStatePort,
   type NestedSupervisorSpec,
   type ProcessAgentSpec,
   type SupervisorChildSpec,
+  type SupervisorHealthListener,
   type SupervisorServices,
 } from './agent.js';
 import {
@@ -58,6 +56,7 @@ import {
   type AgentGroupOptions,
   type AgentGroupResult,
 } from './agent-group.js';
+import { startFunctionRun } from './function-agent.js';
 import { startProcessRun } from './process-agent.js';
 import {
   RESTART_STRATEGIES,
@@ -74,8 +73,7 @@ import {
   type RestartStrategy,
   type RestartType,
 } from './restart-strategy.js';
-import { deferred, type Deferred, type RunHandle, type RunHost, type RunOutcome } from './run.js';
-import type { ExperienceEvent } from '../ledger/experience-event.js';
+import type { RunHandle, RunHost, RunOutcome } from './run.js';
 
 /** Options for {@link createSupervisor}. */
 export interface SupervisorOptions {
@@ -102,8 +100,12 @@ export interface SupervisorOptions {
   readonly services?: SupervisorServices | undefined;
   /** Where each agent's module state is kept (the kernel's registry). */
   readonly modules?: ModuleStatePort | undefined;
-  /** Consulted on every failure before the restart rules (the kernel's self-healing). */
-  readonly onFailure?: FailureHook | undefined;
+  /** Asked on every failure what to do (the kernel's self-healing); none: the restart rules. */
+  readonly recovery?: FailurePolicy | undefined;
+  /** Told when a run proved healthy and when an agent finished for good. */
+  readonly onHealth?: SupervisorHealthListener | undefined;
+  /** A run up this long is reported healthy, unless its spec says otherwise (default 10 s). */
+  readonly healthyAfterMs?: number | undefined;
   /** Default stop grace for children that set none (default 5000 ms). */
   readonly shutdownMs?: number | undefined;
   /** Finished agents kept for `list`/`wait` before the oldest are forgotten (default 1000). */
@@ -138,18 +140,11 @@ interface Shared {
   readonly logger: Logger;
   readonly services: SupervisorServices | undefined;
   readonly modules: ModuleStatePort | undefined;
-  readonly onFailure: FailureHook | undefined;
+  readonly recovery: FailurePolicy | undefined;
+  readonly onHealth: SupervisorHealthListener | undefined;
+  readonly healthyAfterMs: number;
   readonly shutdownMs: number;
   readonly keepFinished: number;
-}
-
-/** The supervisor's side of a run, used by the agent context. */
-interface Internals {
-  readonly shared: Shared;
-  started(child: Child, gen: number, pid: number | null): void;
-  output(child: Child, gen: number, text: string): void;
-  alive(child: Child, gen: number): void;
-  idle(child: Child, gen: number, idle: boolean): void;
 }
 
 /**
@@ -184,6 +179,9 @@ class Child {
   /** Set when the heartbeat timed out: the run's end is this failure. */
   heartbeatFailure: FailureSignal | undefined;
   heartbeatTimer: TimerHandle | undefined;
+  /** Fires when the run has been up `healthyAfterMs`. */
+  healthTimer: TimerHandle | undefined;
+  /** Aborts the pending recovery decision (kill, close). */
   hookCancel: AbortController | undefined;
   nested: Supervisor | undefined;
   outcome: AgentOutcome | undefined;
@@ -205,119 +203,6 @@ class Child {
   ref(): AgentRef {
     return { id: this.id, name: this.spec.name, attempt: this.attempt, restarts: this.restarts };
   }
-}
-
-/** The context of one in-process run. */
-class FunctionContext implements AgentContext {
-  readonly #internals: Internals;
-  readonly #child: Child;
-  readonly #gen: number;
-  readonly signal: AbortSignal;
-  readonly attempt: number;
-  readonly restarts: number;
-  readonly config: unknown;
-
-  constructor(internals: Internals, child: Child, gen: number, signal: AbortSignal) {
-    this.#internals = internals;
-    this.#child = child;
-    this.#gen = gen;
-    this.signal = signal;
-    this.attempt = child.attempt;
-    this.restarts = child.restarts;
-    this.config = child.config;
-  }
-
-  get agentId(): string {
-    return this.#child.id;
-  }
-
-  get name(): string {
-    return this.#child.name;
-  }
-
-  get clock(): Clock {
-    return this.#internals.shared.clock;
-  }
-
-  output(text: string): void {
-    if (typeof text !== 'string')
-      throw new KernelError('INVALID_ARGUMENT', 'ctx.output() takes a string; JSON.stringify it');
-    this.#internals.output(this.#child, this.#gen, text);
-  }
-
-  heartbeat(): void {
-    this.#internals.alive(this.#child, this.#gen);
-  }
-
-  idle(): void {
-    this.#internals.idle(this.#child, this.#gen, true);
-  }
-
-  busy(): void {
-    this.#internals.idle(this.#child, this.#gen, false);
-  }
-
-  requestApproval(request: AgentApprovalRequest): Promise<AgentApprovalDecision> {
-    const services = this.#internals.shared.services;
-    if (services === undefined) return Promise.reject(serviceUnavailable('requestApproval'));
-    return services.requestApproval(this.#ref(), request, this.signal);
-  }
-
-  appendLedger(event: ExperienceEvent, options: AgentLedgerOptions = {}): Promise<unknown> {
-    const services = this.#internals.shared.services;
-    if (services === undefined) return Promise.reject(serviceUnavailable('appendLedger'));
-    return services.appendLedger(this.#ref(), event, options);
-  }
-
-  #ref(): AgentRef {
-    return {
-      id: this.#child.id,
-      name: this.#child.name,
-      attempt: this.attempt,
-      restarts: this.restarts,
-    };
-  }
-}
-
-function startFunctionRun(
-  internals: Internals,
-  child: Child,
-  gen: number,
-  run: (ctx: AgentContext) => unknown,
-  graceDefault: number,
-): RunHandle {
-  const controller = new AbortController();
-  const done = deferred<RunOutcome>();
-  const ctx = new FunctionContext(internals, child, gen, controller.signal);
-  internals.started(child, gen, null);
-  const fail = (error: unknown): void =>
-    done.resolve({ ok: false, failure: failureFromError(error), error });
-  try {
-    Promise.resolve(run(ctx)).then((value) => done.resolve({ ok: true, value }), fail);
-  } catch (error) {
-    fail(error);
-  }
-  return {
-    done: done.promise,
-    async stop(graceMs = graceDefault): Promise<void> {
-      controller.abort(
-        new KernelError('AGENT_STOPPED', `Agent "${child.name}" was stopped by its supervisor`),
-      );
-      const clock = internals.shared.clock;
-      // A function that ignores its signal cannot be killed: after the grace it is abandoned.
-      const timer = Number.isFinite(graceMs)
-        ? clock.setTimeout(() => {
-            const error = new KernelError(
-              'AGENT_STOPPED',
-              `Agent "${child.name}" ignored its abort signal for ${graceMs} ms and was abandoned`,
-            );
-            done.resolve({ ok: false, failure: failureFromError(error), error });
-          }, graceMs)
-        : undefined;
-      await done.promise;
-      if (timer !== undefined) clock.clearTimeout(timer);
-    },
-  };
 }
 
 function bad(message: string): KernelError {
@@ -412,7 +297,8 @@ export class Supervisor implements AsyncDisposable {
   readonly #byId = new Map<string, Child>();
   readonly #finished: Child[] = [];
   readonly #timers = new Set<TimerHandle>();
-  readonly #internals: Internals;
+  /** The spec each name was last spawned with (for a re-run after a late approval). */
+  readonly #specs = new Map<string, AgentSpec>();
   #queue: Promise<void> = Promise.resolve();
   #status: SupervisorStatus = 'running';
   #started = false;
@@ -432,8 +318,13 @@ export class Supervisor implements AsyncDisposable {
     const keepFinished = options.keepFinished ?? 1_000;
     if (!Number.isSafeInteger(keepFinished) || keepFinished < 0)
       throw bad('keepFinished must be an integer ≥ 0');
-    if (options.onFailure !== undefined && typeof options.onFailure !== 'function')
-      throw bad('onFailure must be an async function returning a FailureDirective');
+    if (options.recovery !== undefined && typeof options.recovery !== 'function')
+      throw bad('recovery must be an async function returning a FailureDecision');
+    if (options.onHealth !== undefined && typeof options.onHealth !== 'function')
+      throw bad('onHealth must be a function');
+    const healthyAfterMs = options.healthyAfterMs ?? 10_000;
+    if (!(typeof healthyAfterMs === 'number' && healthyAfterMs >= 0))
+      throw bad('healthyAfterMs must be a number of ms ≥ 0');
     this.#shared = shared ?? {
       bus: options.bus,
       clock,
@@ -442,7 +333,9 @@ export class Supervisor implements AsyncDisposable {
       logger: options.logger ?? silentLogger,
       services: options.services,
       modules: options.modules,
-      onFailure: options.onFailure,
+      recovery: options.recovery,
+      onHealth: options.onHealth,
+      healthyAfterMs,
       shutdownMs,
       keepFinished,
     };
@@ -456,28 +349,6 @@ export class Supervisor implements AsyncDisposable {
     const initial = options.children ?? [];
     for (const spec of initial) validateAgentSpec(spec);
     this.#initial = initial;
-    this.#internals = {
-      shared: this.#shared,
-      started: (child, gen, pid) => this.#onStarted(child, gen, pid),
-      output: (child, gen, text) => {
-        if (gen !== child.activeGen) return;
-        this.#publish({
-          type: 'AgentOutput',
-          sessionId: child.spec.sessionId ?? child.id,
-          agentId: child.id,
-          output: text,
-        });
-        this.#armHeartbeat(child, gen);
-      },
-      alive: (child, gen) => {
-        if (gen === child.activeGen) this.#armHeartbeat(child, gen);
-      },
-      idle: (child, gen, idle) => {
-        if (gen !== child.activeGen) return;
-        if (idle && child.status === 'running') this.#setStatus(child, 'idle');
-        else if (!idle && child.status === 'idle') this.#setStatus(child, 'running');
-      },
-    };
   }
 
   /** `running`, `escalated` (gave up after too many restarts), `closing` or `closed`. */
@@ -539,6 +410,11 @@ export class Supervisor implements AsyncDisposable {
     if (child.outcome !== undefined) return waitFor<R>(child);
     child.hookCancel?.abort();
     return this.#enqueue(() => this.#end(child, 'stopped')).then(() => waitFor<R>(child));
+  }
+
+  /** The spec an agent of this name was last spawned with here, or undefined. */
+  lastSpec(name: string): AgentSpec | undefined {
+    return this.#specs.get(name);
   }
 
   /** One agent (this supervisor's or a nested one's), or undefined. */
@@ -635,6 +511,7 @@ export class Supervisor implements AsyncDisposable {
     const child = new Child(this.#shared.ids(), spec, kind, restart, spec.config);
     this.#children.push(child);
     this.#byId.set(child.id, child);
+    this.#specs.set(spec.name, spec);
     this.#publish({ type: 'AgentCreated', id: child.id, name: child.name });
     this.#writeModule(child, 'starting');
     await this.#enqueue(() => this.#startChild(child));
@@ -720,14 +597,14 @@ export class Supervisor implements AsyncDisposable {
     let up: Promise<unknown> | undefined;
     if (child.kind === 'process') {
       const started = deferred<void>();
-      run = startProcessRun(child.spec as ProcessAgentSpec, this.#processHost(child, gen, started));
+      run = startProcessRun(child.spec as ProcessAgentSpec, this.#host(child, gen, started));
       up = Promise.race([started.promise, run.done]);
     } else {
       const fn =
         child.kind === 'function'
           ? (child.spec as FunctionAgentSpec).run
           : this.#nestedRun(child, (child.spec as SupervisorChildSpec).supervisor);
-      run = startFunctionRun(this.#internals, child, gen, fn, this.#grace(child));
+      run = startFunctionRun(fn, this.#host(child, gen, undefined), this.#grace(child));
     }
     child.run = run;
     void run.done.then((outcome) => this.#onRunEnd(child, gen, outcome));
@@ -735,8 +612,8 @@ export class Supervisor implements AsyncDisposable {
     if (up !== undefined) await up;
   }
 
-  #processHost(child: Child, gen: number, started: Deferred<void>): RunHost {
-    const internals = this.#internals;
+  /** The supervisor's side of one run; reports from an older run are ignored. */
+  #host(child: Child, gen: number, started: Deferred<void> | undefined): RunHost {
     return {
       ref: child.ref(),
       config: child.config,
@@ -744,12 +621,27 @@ export class Supervisor implements AsyncDisposable {
       services: this.#shared.services,
       logger: this.#shared.logger,
       started: (pid) => {
-        internals.started(child, gen, pid);
-        started.resolve();
+        this.#onStarted(child, gen, pid);
+        started?.resolve();
       },
-      output: (text) => internals.output(child, gen, text),
-      alive: () => internals.alive(child, gen),
-      setIdle: (idle) => internals.idle(child, gen, idle),
+      output: (text) => {
+        if (gen !== child.activeGen) return;
+        this.#publish({
+          type: 'AgentOutput',
+          sessionId: child.spec.sessionId ?? child.id,
+          agentId: child.id,
+          output: text,
+        });
+        this.#armHeartbeat(child, gen);
+      },
+      alive: () => {
+        if (gen === child.activeGen) this.#armHeartbeat(child, gen);
+      },
+      setIdle: (idle) => {
+        if (gen !== child.activeGen) return;
+        if (idle && child.status === 'running') this.#setStatus(child, 'idle');
+        else if (!idle && child.status === 'idle') this.#setStatus(child, 'running');
+      },
     };
   }
 
@@ -786,6 +678,37 @@ export class Supervisor implements AsyncDisposable {
     if (child.stopping) return;
     this.#setStatus(child, 'running');
     this.#publish({ type: 'AgentStarted', id: child.id });
+    this.#armHealth(child, gen);
+  }
+
+  /** A run still up after `healthyAfterMs` is reported healthy. */
+  #armHealth(child: Child, gen: number): void {
+    if (this.#shared.onHealth === undefined) return;
+    this.#clearHealth(child);
+    const ms = child.spec.healthyAfterMs ?? this.#shared.healthyAfterMs;
+    child.healthTimer = this.#shared.clock.setTimeout(() => {
+      child.healthTimer = undefined;
+      if (gen === child.activeGen && !child.stopping) this.#report(child, 'healthy');
+    }, ms);
+  }
+
+  #clearHealth(child: Child): void {
+    if (child.healthTimer === undefined) return;
+    this.#shared.clock.clearTimeout(child.healthTimer);
+    child.healthTimer = undefined;
+  }
+
+  #report(child: Child, kind: AgentHealthReport['kind']): void {
+    const listener = this.#shared.onHealth;
+    if (listener === undefined) return;
+    try {
+      listener({ kind, agent: this.#info(child), spec: child.spec, config: child.config });
+    } catch (error) {
+      this.#shared.logger.error('The health listener failed', {
+        agentId: child.id,
+        error: errorMessage(error),
+      });
+    }
   }
 
   #armHeartbeat(child: Child, gen: number): void {
@@ -819,6 +742,7 @@ export class Supervisor implements AsyncDisposable {
     child.pid = null;
     child.stoppedAtMs = now;
     this.#clearHeartbeat(child);
+    this.#clearHealth(child);
     if (child.stopping || child.outcome !== undefined || this.#status !== 'running') return;
     if (child.startedAtMs !== null && now - child.startedAtMs >= this.#resetMs)
       child.consecutive = 0;
@@ -832,6 +756,7 @@ export class Supervisor implements AsyncDisposable {
           };
     if (outcome.ok) {
       child.result = outcome.value;
+      this.#report(child, 'healthy');
       if (child.restart === 'permanent') {
         this.#setStatus(child, 'stopped');
         this.#publish({ type: 'AgentStopped', id: child.id });
@@ -847,20 +772,21 @@ export class Supervisor implements AsyncDisposable {
     void this.#afterFailure(child, gen, outcome.failure, outcome.error);
   }
 
+  /** Asks the recovery policy (outside the queue: it may wait for a human), then applies. */
   async #afterFailure(
     child: Child,
     gen: number,
     signal: FailureSignal,
     error: unknown,
   ): Promise<void> {
-    let directive: FailureDirective = { action: 'default' };
-    const hook = this.#shared.onFailure;
-    if (hook !== undefined) {
+    let decision: FailureDecision = { action: 'default' };
+    const policy = this.#shared.recovery;
+    if (policy !== undefined) {
       const cancel = new AbortController();
       child.hookCancel = cancel;
       try {
-        directive = checkDirective(
-          await hook({
+        decision = checkDecision(
+          await policy({
             agent: this.#info(child),
             spec: child.spec,
             config: child.config,
@@ -871,19 +797,22 @@ export class Supervisor implements AsyncDisposable {
             cancel: cancel.signal,
           }),
         );
-      } catch (hookError) {
-        this.#shared.logger.error('The failure hook failed; applying the restart rules', {
+        if (decision.action === 'escalate')
+          decision = (await decision.approved) ? { action: 'retry' } : { action: 'give_up' };
+      } catch (policyError) {
+        this.#shared.logger.error('The recovery policy failed; applying the restart rules', {
           agentId: child.id,
-          error: errorMessage(hookError),
+          error: errorMessage(policyError),
         });
+        decision = { action: 'default' };
       } finally {
         if (child.hookCancel === cancel) child.hookCancel = undefined;
       }
     }
-    await this.#enqueue(() => this.#decide(child, gen, directive));
+    await this.#enqueue(() => this.#decide(child, gen, decision));
   }
 
-  async #decide(child: Child, gen: number, directive: FailureDirective): Promise<void> {
+  async #decide(child: Child, gen: number, decision: FailureDecision): Promise<void> {
     if (
       gen !== child.generation ||
       child.run !== undefined ||
@@ -891,13 +820,17 @@ export class Supervisor implements AsyncDisposable {
       this.#status !== 'running'
     )
       return;
-    switch (directive.action) {
-      case 'stop':
+    switch (decision.action) {
+      case 'give_up':
         await this.#end(child, 'failed');
         return;
-      case 'restart':
-        if (directive.config !== undefined) child.config = directive.config;
-        await this.#restart(child, gen, directive.delayMs);
+      case 'patch_forward':
+      case 'rollback':
+        child.config = decision.config;
+        await this.#restart(child, gen, decision.delayMs);
+        return;
+      case 'retry':
+        await this.#restart(child, gen, decision.delayMs);
         return;
       default:
         if (shouldRestart(child.restart, true)) await this.#restart(child, gen, undefined);
@@ -1005,6 +938,7 @@ export class Supervisor implements AsyncDisposable {
     child.nested = undefined;
     child.ended?.resolve(outcome);
     child.ended = undefined;
+    this.#report(child, 'ended');
     this.#forgetOld(child);
     this.#checkCompletion();
   }
@@ -1079,18 +1013,27 @@ function unknownAgent(id: string): KernelError {
   );
 }
 
-function checkDirective(value: unknown): FailureDirective {
-  const d = value as Partial<{ action: unknown; delayMs: unknown }> | null | undefined;
-  if (d?.action === 'stop' || d?.action === 'default') return d as FailureDirective;
-  if (d?.action === 'restart') {
-    if (
-      d.delayMs !== undefined &&
-      !(typeof d.delayMs === 'number' && Number.isFinite(d.delayMs) && d.delayMs >= 0)
-    )
-      throw bad('A restart directive’s delayMs must be a finite number ≥ 0');
-    return d as FailureDirective;
-  }
-  throw bad(
-    `The failure hook must resolve to { action: 'restart' | 'stop' | 'default' }, got ${JSON.stringify(value) ?? String(value)}`,
-  );
+const DECISIONS: ReadonlySet<unknown> = new Set([
+  'retry',
+  'patch_forward',
+  'rollback',
+  'escalate',
+  'give_up',
+  'default',
+]);
+
+function checkDecision(value: unknown): FailureDecision {
+  const d = value as Partial<{ action: unknown; delayMs: unknown; approved: unknown }> | null;
+  if (typeof d !== 'object' || d === null || !DECISIONS.has(d.action))
+    throw bad(
+      `The recovery policy must resolve to { action: ${[...DECISIONS].join(' | ')} }, got ${JSON.stringify(value) ?? String(value)}`,
+    );
+  if (
+    d.delayMs !== undefined &&
+    !(typeof d.delayMs === 'number' && Number.isFinite(d.delayMs) && d.delayMs >= 0)
+  )
+    throw bad('A decision’s delayMs must be a finite number ≥ 0');
+  if (d.action === 'escalate' && !(d.approved instanceof Promise))
+    throw bad('An escalate decision needs `approved`: a promise of the human’s answer');
+  return d as FailureDecision;
 }

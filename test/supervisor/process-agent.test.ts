@@ -155,7 +155,7 @@ describe('process agents', () => {
   it('restarts a crashing process; the failure carries the stderr tail and the exit code', async () => {
     const failures: AgentFailure[] = [];
     const { supervisor } = realHarness({
-      onFailure: async (f) => {
+      recovery: async (f) => {
         failures.push(f);
         return { action: 'default' };
       },

@@ -5,7 +5,7 @@ import {
   openRegistry,
   type AgentFailure,
   type AgentSpec,
-  type FailureDirective,
+  type FailureDecision,
   type KernelEvent,
 } from '../../src/index.js';
 import { controllable, events, harness, namesOf, nextEvent, story } from './helpers.js';
@@ -533,12 +533,12 @@ describe('nested supervisors', () => {
   });
 });
 
-describe('failure hook', () => {
-  it('builds the failure signal from the error and carries the spec (with patch) to the hook', async () => {
+describe('recovery policy', () => {
+  it('builds the failure signal from the error and carries the spec (with patch) to the policy', async () => {
     const failures: AgentFailure[] = [];
     const patch = async (): Promise<void> => undefined;
     const { supervisor } = harness({
-      onFailure: async (failure) => {
+      recovery: async (failure) => {
         failures.push(failure);
         return { action: 'default' };
       },
@@ -572,9 +572,9 @@ describe('failure hook', () => {
     await supervisor.close();
   });
 
-  it('restart with a replaced config and an explicit delay (a rollback)', async () => {
+  it('rollback restarts with a replaced config after an explicit delay', async () => {
     const { supervisor, bus, clock } = harness({
-      onFailure: async () => ({ action: 'restart', delayMs: 250, config: { version: 'v1' } }),
+      recovery: async () => ({ action: 'rollback', delayMs: 250, config: { version: 'v1' } }),
     });
     const configs: unknown[] = [];
     const restart = nextEvent(bus, 'AgentRestarted');
@@ -598,8 +598,8 @@ describe('failure hook', () => {
     expect(configs).toEqual([{ version: 'v2' }, { version: 'v1' }]);
   });
 
-  it('stop gives up on a permanent child; hook-directed restarts still count towards intensity', async () => {
-    const stopper = harness({ onFailure: async () => ({ action: 'stop' }) });
+  it('give_up ends a permanent child; policy-directed restarts still count towards intensity', async () => {
+    const stopper = harness({ recovery: async () => ({ action: 'give_up' }) });
     const stopped = await stopper.supervisor.run({
       name: 'p',
       restart: 'permanent',
@@ -611,7 +611,7 @@ describe('failure hook', () => {
 
     const restarter = harness({
       intensity: { maxRestarts: 3, periodMs: 1_000 },
-      onFailure: async (): Promise<FailureDirective> => ({ action: 'restart' }),
+      recovery: async (): Promise<FailureDecision> => ({ action: 'retry' }),
     });
     const escalated = nextEvent(restarter.bus, 'SupervisorEscalated');
     const outcome = await restarter.supervisor.run({
@@ -625,18 +625,18 @@ describe('failure hook', () => {
     expect(outcome).toMatchObject({ reason: 'failed', restarts: 3 });
   });
 
-  it('a throwing hook falls back to the restart rules; a kill during the hook cancels it', async () => {
+  it('a throwing policy falls back to the restart rules; a kill during the decision cancels it', async () => {
     let calls = 0;
     const { supervisor, bus } = harness({
-      onFailure: async (failure) => {
+      recovery: async (failure) => {
         calls++;
-        if (calls === 1) throw new Error('hook bug');
+        if (calls === 1) throw new Error('policy bug');
         return new Promise((resolve) =>
-          failure.cancel.addEventListener('abort', () => resolve({ action: 'restart' })),
+          failure.cancel.addEventListener('abort', () => resolve({ action: 'retry' })),
         );
       },
     });
-    // After the hook throws, the default rules restart the transient agent; it fails again.
+    // After the policy throws, the default rules restart the transient agent; it fails again.
     const twoFailures = events(bus, 'AgentFailed', 2);
     const agent = await supervisor.spawn({
       name: 'x',
