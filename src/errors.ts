@@ -51,7 +51,8 @@ export type KernelErrorCode =
   | 'AGENT_STOPPED'
   | 'SERVICE_UNAVAILABLE'
   | 'SUPERVISOR_ESCALATED'
-  | 'HEARTBEAT_TIMEOUT';
+  | 'HEARTBEAT_TIMEOUT'
+  | 'FAILED_TO_START_CHILD';
 
 const BRAND = Symbol.for('kerno.KernelError');
 

@@ -388,10 +388,19 @@ export type {
   RegistryStore,
 } from './storage/registry.js';
 
-export { createSupervisor, Supervisor, validateAgentSpec } from './supervisor/supervisor.js';
-export type { SupervisorOptions, SupervisorStatus, AgentHandle } from './supervisor/supervisor.js';
+export { createSupervisor, Supervisor } from './supervisor/supervisor.js';
+export { validateAgentSpec } from './supervisor/agent-spec.js';
+export type {
+  SupervisorOptions,
+  SupervisorStatus,
+  SupervisorStats,
+  ChildCounts,
+  SpawnOptions,
+  AgentHandle,
+} from './supervisor/supervisor.js';
 export {
   AGENT_STATUSES,
+  AUTO_SHUTDOWNS,
   moduleStateOf,
   failureFromError,
   serviceUnavailable,
@@ -415,6 +424,7 @@ export type {
   AgentPatchContext,
   AgentPatchResult,
   AgentEndReason,
+  AutoShutdown,
   AgentOutcome,
   AgentInfo,
   AgentFailure,

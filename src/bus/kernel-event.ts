@@ -95,6 +95,11 @@ export const KERNEL_EVENT_FIELDS = {
   },
   /** A supervisor restarted a child after a failure or exit. */
   AgentRestarted: { id: 'uuid', restarts: 'u32', delayMs: 'u32' },
+  /**
+   * A stopped in-process agent ignored its abort signal for `graceMs` and was abandoned: it may
+   * still be running alongside its replacement (a function cannot be killed).
+   */
+  AgentAbandoned: { id: 'uuid', graceMs: 'u32' },
   /** A supervisor exceeded its restart intensity and gave up. */
   SupervisorEscalated: { supervisorId: 'string', reason: 'string' },
 } as const satisfies Record<string, Record<string, FieldSpec>>;

@@ -19,6 +19,7 @@ const STATUS: Readonly<Partial<Record<KernelErrorCode, number>>> = {
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  FAILED_TO_START_CHILD: 422,
   ILLEGAL_TRANSITION: 409,
   STORE_LOCKED: 409,
   DIGEST_MISMATCH: 422,

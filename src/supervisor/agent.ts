@@ -139,6 +139,11 @@ export interface AgentContext<C = unknown> {
   idle(): void;
   /** Marks the agent `running` again. */
   busy(): void;
+  /**
+   * Says the agent is ready: with `awaitReady`, the supervisor counts it as started only now
+   * (a failure before this aborts the start). Without `awaitReady` it does nothing.
+   */
+  ready(): void;
   /** Asks a human; `SERVICE_UNAVAILABLE` when the kernel provides no approval service. */
   requestApproval(request: AgentApprovalRequest): Promise<AgentApprovalDecision>;
   /** Records an experience event; `SERVICE_UNAVAILABLE` when no ledger service is injected. */
@@ -165,6 +170,23 @@ export interface AgentPatchResult<C = unknown> {
 export interface AgentSpecBase<C = unknown> {
   /** A human name (need not be unique). */
   readonly name: string;
+  /**
+   * A key unique among the supervisor's children (OTP's child id); a second child with the same
+   * `childId` is refused while the first is known. The supervisor's child functions
+   * (`terminateChild`, `restartChild`, `deleteChild`) take it as well as the agent id.
+   */
+  readonly childId?: string | undefined;
+  /**
+   * Counts as started only once it says it is ready (`ctx.ready()`, or a `{"type":"ready"}`
+   * line from a process). A failure before that aborts the start (`FAILED_TO_START_CHILD`).
+   */
+  readonly awaitReady?: boolean | undefined;
+  /**
+   * A significant child: its exit (normal, or after it is no longer restarted) can shut its
+   * supervisor down, by the supervisor's `autoShutdown` (OTP 24's significant children). Only a
+   * `transient` or `temporary` child can be significant.
+   */
+  readonly significant?: boolean | undefined;
   /** When to restart (default `transient`: only after a failure). */
   readonly restart?: RestartType | undefined;
   /** Handed to the agent (`ctx.config`, or `KERNO_AGENT_CONFIG` for processes). */
@@ -223,11 +245,27 @@ export interface NestedSupervisorSpec {
   readonly backoff?: Partial<BackoffPolicy> | undefined;
   /** Started in order, stopped in reverse. */
   readonly children: readonly AgentSpec[];
+  /**
+   * When the supervisor shuts itself down (a normal exit towards its parent): `never` (default,
+   * as OTP: it runs, even empty, until stopped or it gives up), `any_significant` (when one
+   * significant child has exited), `all_significant` (when every significant child has).
+   */
+  readonly autoShutdown?: AutoShutdown | undefined;
+  /**
+   * The spec dynamic children start from (OTP's `simple_one_for_one`):
+   * `supervisor.startChild(nestedId, { config })` starts one more copy.
+   */
+  readonly template?: AgentSpec | undefined;
 }
 
+/** OTP's `auto_shutdown` values, camel-free as in OTP. */
+export const AUTO_SHUTDOWNS = ['never', 'any_significant', 'all_significant'] as const;
+/** When a supervisor shuts itself down after its significant children exit. */
+export type AutoShutdown = (typeof AUTO_SHUTDOWNS)[number];
+
 /**
- * A nested supervisor as a child: it runs until all its children have finished for good
- * (a normal exit) or until it exceeds its restart intensity (a failure its parent handles).
+ * A nested supervisor as a child: it runs until its `autoShutdown` rule ends it (a normal exit),
+ * it is stopped, or it exceeds its restart intensity (a failure its parent handles).
  */
 export interface SupervisorChildSpec extends AgentSpecBase<undefined> {
   readonly supervisor: NestedSupervisorSpec;

@@ -80,6 +80,10 @@ class FunctionContext implements AgentContext {
     this.#host.setIdle(false);
   }
 
+  ready(): void {
+    this.#host.ready();
+  }
+
   requestApproval(request: AgentApprovalRequest): Promise<AgentApprovalDecision> {
     const services = this.#host.services;
     if (services === undefined) return Promise.reject(serviceUnavailable('requestApproval'));
@@ -125,6 +129,7 @@ export function startFunctionRun(
               'AGENT_STOPPED',
               `Agent "${name}" ignored its abort signal for ${graceMs} ms and was abandoned`,
             );
+            host.abandoned(graceMs);
             done.resolve({ ok: false, failure: failureFromError(error), error });
           }, graceMs)
         : undefined;

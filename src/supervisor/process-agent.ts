@@ -43,6 +43,8 @@ export type AgentMessage =
       readonly id: AgentMessageId | undefined;
     }
   | { readonly type: 'heartbeat' }
+  /** The agent is ready (counts for a spec with `awaitReady`). */
+  | { readonly type: 'ready' }
   | { readonly type: 'result'; readonly value: unknown }
   | { readonly type: 'status'; readonly status: 'idle' | 'running' }
   /** Not a protocol message: captured as output, verbatim. */
@@ -101,6 +103,8 @@ export function parseAgentMessage(line: string): AgentMessage {
         : unknown;
     case 'heartbeat':
       return { type: 'heartbeat' };
+    case 'ready':
+      return { type: 'ready' };
     case 'result':
       return { type: 'result', value: m['value'] ?? null };
     case 'status':
@@ -240,6 +244,9 @@ export function startProcessRun(spec: ProcessAgentSpec, host: RunHost): RunHandl
         host.output(message.text);
         return;
       case 'heartbeat':
+        return;
+      case 'ready':
+        host.ready();
         return;
       case 'result':
         result = message.value;

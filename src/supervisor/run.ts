@@ -21,8 +21,12 @@ export interface RunHost {
   readonly clock: Clock;
   readonly services: SupervisorServices | undefined;
   readonly logger: Logger;
-  /** The run is up (a process has spawned). */
+  /** The run is up (a process has spawned, a function was called). */
   started(pid: number | null): void;
+  /** The agent said it is ready (`ctx.ready()`, a `ready` message). */
+  ready(): void;
+  /** A stop gave up waiting after `graceMs`: the run may still be going (a function). */
+  abandoned(graceMs: number): void;
   /** The agent produced output. */
   output(text: string): void;
   /** The agent showed a sign of life. */

@@ -40,6 +40,7 @@ import {
   type AgentRef,
   type AgentSpec,
   type AgentStatus,
+  type AutoShutdown,
   type FailureDecision,
   type FailurePolicy,
   type FunctionAgentSpec,
@@ -56,11 +57,11 @@ import {
   type AgentGroupOptions,
   type AgentGroupResult,
 } from './agent-group.js';
+import { validateAgentSpec } from './agent-spec.js';
 import { startFunctionRun } from './function-agent.js';
 import { startProcessRun } from './process-agent.js';
 import {
   RESTART_STRATEGIES,
-  RESTART_TYPES,
   backoffDelay,
   createRestartIntensity,
   resolveBackoff,
@@ -110,10 +111,38 @@ export interface SupervisorOptions {
   readonly shutdownMs?: number | undefined;
   /** Finished agents kept for `list`/`wait` before the oldest are forgotten (default 1000). */
   readonly keepFinished?: number | undefined;
+  /** When the supervisor closes itself after significant children exit (default `never`). */
+  readonly autoShutdown?: AutoShutdown | undefined;
+  /** Called once if the supervisor gives up (see {@link Supervisor.escalated}). */
+  readonly onEscalated?: ((error: KernelError) => void) | undefined;
 }
 
-/** A supervisor's own state. */
-export type SupervisorStatus = 'running' | 'escalated' | 'closing' | 'closed';
+/** Counts a supervisor tree keeps (see {@link Supervisor.stats}). */
+export interface SupervisorStats {
+  /** Runs of in-process agents abandoned after ignoring their abort signal past the grace. */
+  readonly abandoned: number;
+}
+
+/** OTP's `count_children`: this supervisor's own children that are not finished. */
+export interface ChildCounts {
+  /** Children known (running, starting, waiting to restart or terminated). */
+  readonly specs: number;
+  /** Children with a run in progress. */
+  readonly active: number;
+  /** Nested supervisors among `specs`. */
+  readonly supervisors: number;
+  /** Agents (functions and processes) among `specs`. */
+  readonly workers: number;
+}
+
+/** Options of {@link Supervisor.spawn}. */
+export interface SpawnOptions {
+  /** The agent id of a nested supervisor to start the agent under (a dynamic child). */
+  readonly under?: string | undefined;
+}
+
+/** A supervisor's own state (`failed`: its start was aborted, see {@link Supervisor.start}). */
+export type SupervisorStatus = 'running' | 'escalated' | 'failed' | 'closing' | 'closed';
 
 /** A started agent. */
 export interface AgentHandle<R = unknown> {
@@ -145,6 +174,7 @@ interface Shared {
   readonly healthyAfterMs: number;
   readonly shutdownMs: number;
   readonly keepFinished: number;
+  readonly stats: { abandoned: number };
 }
 
 /**
@@ -184,6 +214,14 @@ class Child {
   /** Aborts the pending recovery decision (kill, close). */
   hookCancel: AbortController | undefined;
   nested: Supervisor | undefined;
+  /** The generation whose run said it is ready (`awaitReady`), or has started. */
+  readyGen = 0;
+  readyWait: Deferred<void> | undefined;
+  /** The first start is in progress: a failure before ready aborts it (OTP start semantics). */
+  initialStart = true;
+  startFailure: FailureSignal | undefined;
+  /** Stopped by `terminateChild`: kept, not restarted, until `restartChild` or `deleteChild`. */
+  terminated = false;
   outcome: AgentOutcome | undefined;
   ended: Deferred<AgentOutcome> | undefined;
   moduleWrite: Promise<void> | undefined;
@@ -200,6 +238,11 @@ class Child {
     return this.spec.name;
   }
 
+  /** Starts only once it says it is ready (a nested supervisor: once its children started). */
+  get awaitsReady(): boolean {
+    return this.kind === 'supervisor' || this.spec.awaitReady === true;
+  }
+
   ref(): AgentRef {
     return { id: this.id, name: this.spec.name, attempt: this.attempt, restarts: this.restarts };
   }
@@ -209,73 +252,10 @@ function bad(message: string): KernelError {
   return new KernelError('INVALID_ARGUMENT', message);
 }
 
-function kindOf(spec: AgentSpec): AgentKind {
-  if (typeof spec !== 'object' || spec === null)
-    throw bad('An agent spec must be an object with a name and one of run, command, supervisor');
-  const s = spec as Partial<FunctionAgentSpec & ProcessAgentSpec & SupervisorChildSpec>;
-  if (typeof s.name !== 'string' || s.name === '')
-    throw bad('An agent spec needs a non-empty string name');
-  const kinds = [s.run !== undefined, s.command !== undefined, s.supervisor !== undefined];
-  if (kinds.filter(Boolean).length !== 1)
-    throw bad(
-      `Agent "${s.name}" must have exactly one of run (a function), command (a process) or supervisor (nested children)`,
-    );
-  if (s.run !== undefined) {
-    if (typeof s.run !== 'function') throw bad(`Agent "${s.name}": run must be a function`);
-    return 'function';
-  }
-  if (s.command !== undefined) {
-    if (typeof s.command !== 'string' || s.command === '')
-      throw bad(`Agent "${s.name}": command must be a non-empty string`);
-    if (
-      s.args !== undefined &&
-      !(Array.isArray(s.args) && s.args.every((a) => typeof a === 'string'))
-    )
-      throw bad(`Agent "${s.name}": args must be an array of strings`);
-    if (
-      s.env !== undefined &&
-      (typeof s.env !== 'object' ||
-        s.env === null ||
-        !Object.values(s.env).every((v) => typeof v === 'string'))
-    )
-      throw bad(`Agent "${s.name}": env must map names to string values`);
-    if (s.cwd !== undefined && typeof s.cwd !== 'string')
-      throw bad(`Agent "${s.name}": cwd must be a string`);
-    return 'process';
-  }
-  const nested = s.supervisor as Partial<NestedSupervisorSpec> | null;
-  if (typeof nested !== 'object' || nested === null || !Array.isArray(nested.children))
-    throw bad(`Agent "${s.name}": supervisor must be an object with a children array`);
-  return 'supervisor';
-}
-
 function checkStrategy(strategy: unknown): RestartStrategy {
   if (!RESTART_STRATEGIES.includes(strategy as RestartStrategy))
     throw bad(`strategy must be one of ${RESTART_STRATEGIES.join(', ')}, got ${String(strategy)}`);
   return strategy as RestartStrategy;
-}
-
-/** Checks a spec (recursively for nested supervisors); `INVALID_ARGUMENT` when it is wrong. */
-export function validateAgentSpec(spec: AgentSpec): AgentKind {
-  const kind = kindOf(spec);
-  if (spec.restart !== undefined && !RESTART_TYPES.includes(spec.restart))
-    throw bad(`Agent "${spec.name}": restart must be one of ${RESTART_TYPES.join(', ')}`);
-  const hb = spec.heartbeatTimeoutMs;
-  if (hb !== undefined && !(typeof hb === 'number' && hb > 0 && Number.isFinite(hb)))
-    throw bad(`Agent "${spec.name}": heartbeatTimeoutMs must be a positive number of ms`);
-  const sd = spec.shutdownMs;
-  if (sd !== undefined && !(typeof sd === 'number' && sd >= 0))
-    throw bad(`Agent "${spec.name}": shutdownMs must be a number ≥ 0 (Infinity waits forever)`);
-  if (spec.patch !== undefined && typeof spec.patch !== 'function')
-    throw bad(`Agent "${spec.name}": patch must be a function`);
-  if (kind === 'supervisor') {
-    const nested = (spec as SupervisorChildSpec).supervisor;
-    checkStrategy(nested.strategy ?? 'one_for_one');
-    resolveIntensity(nested.intensity);
-    resolveBackoff(nested.backoff);
-    for (const child of nested.children) validateAgentSpec(child);
-  }
-  return kind;
 }
 
 /**
@@ -303,8 +283,13 @@ export class Supervisor implements AsyncDisposable {
   #status: SupervisorStatus = 'running';
   #started = false;
   #closing: Promise<void> | undefined;
-  /** Set for a nested supervisor: settles when it is done (all children finished, or escalated). */
+  /** Set for a nested supervisor: settles when it is done (closed, shut down, or escalated). */
   #completion: Deferred<KernelError | undefined> | undefined;
+  readonly #autoShutdown: AutoShutdown;
+  #autoShut = false;
+  #template: AgentSpec | undefined;
+  readonly #escalated = deferred<KernelError>();
+  readonly #onEscalated: ((error: KernelError) => void) | undefined;
 
   /** Prefer {@link createSupervisor}. */
   constructor(options: SupervisorOptions = {}) {
@@ -338,6 +323,7 @@ export class Supervisor implements AsyncDisposable {
       healthyAfterMs,
       shutdownMs,
       keepFinished,
+      stats: { abandoned: 0 },
     };
     this.id = options.id ?? this.#shared.ids();
     this.name = options.name ?? 'supervisor';
@@ -349,25 +335,143 @@ export class Supervisor implements AsyncDisposable {
     const initial = options.children ?? [];
     for (const spec of initial) validateAgentSpec(spec);
     this.#initial = initial;
+    const autoShutdown = options.autoShutdown ?? 'never';
+    if (!['never', 'any_significant', 'all_significant'].includes(autoShutdown))
+      throw bad('autoShutdown must be one of never, any_significant, all_significant');
+    this.#autoShutdown = autoShutdown;
+    if (options.onEscalated !== undefined && typeof options.onEscalated !== 'function')
+      throw bad('onEscalated must be a function');
+    this.#onEscalated = options.onEscalated;
   }
 
-  /** `running`, `escalated` (gave up after too many restarts), `closing` or `closed`. */
+  /**
+   * `running`, `escalated` (gave up after too many restarts), `failed` (a child failed to
+   * start), `closing` or `closed`.
+   */
   get status(): SupervisorStatus {
     return this.#status;
   }
 
-  /** Starts `options.children` in order (once; later calls do nothing). */
+  /**
+   * Resolves with the `SUPERVISOR_ESCALATED` error if this supervisor gives up (restart
+   * intensity exceeded); pending while it runs. The kernel's root supervisor giving up leaves
+   * the kernel unable to start agents: react to it (the daemon exits non-zero).
+   */
+  get escalated(): Promise<KernelError> {
+    return this.#escalated.promise;
+  }
+
+  /** Counts kept across the supervisor tree. */
+  stats(): SupervisorStats {
+    return { abandoned: this.#shared.stats.abandoned };
+  }
+
+  /**
+   * Starts `options.children` in order, each once it is started (ready, for `awaitReady`
+   * children; a nested supervisor once its own children are). A child that fails before it is
+   * started aborts the start as OTP does: no later child is started, the earlier ones are
+   * stopped in reverse order, the status is `failed` and this rejects with
+   * `FAILED_TO_START_CHILD`. Later calls do nothing.
+   */
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    for (const spec of this.#initial) await this.#spawn(spec);
-    this.#checkCompletion();
+    for (const spec of this.#initial) {
+      const child = this.#add(spec);
+      const failure = await this.#enqueue(() => this.#startChild(child));
+      if (failure !== undefined) {
+        await this.#enqueue(() => this.#abortStart());
+        throw failedToStart(this, child, failure, 'no later child was started');
+      }
+    }
   }
 
-  /** Starts an agent after the existing children; resolves once it is running (or has ended). */
-  async spawn<C = unknown, R = unknown>(spec: AgentSpec<C, R>): Promise<AgentHandle<R>> {
-    const child = await this.#spawn(spec as AgentSpec);
+  /**
+   * Starts an agent after the existing children; resolves once it is started (ready, for
+   * `awaitReady`) or has ended. One that fails before it is started is not kept: this rejects
+   * with `FAILED_TO_START_CHILD`. `options.under` starts it under a nested supervisor.
+   */
+  async spawn<C = unknown, R = unknown>(
+    spec: AgentSpec<C, R>,
+    options: SpawnOptions = {},
+  ): Promise<AgentHandle<R>> {
+    if (options.under !== undefined) return this.#nestedById(options.under).spawn(spec);
+    const child = this.#add(spec as AgentSpec);
+    const failure = await this.#enqueue(() => this.#startChild(child));
+    if (failure !== undefined) {
+      await this.#enqueue(() => this.#end(child, 'failed'));
+      this.#forget(child);
+      throw failedToStart(this, child, failure, 'it was not kept');
+    }
     return this.#handle<R>(child);
+  }
+
+  /**
+   * Starts one more child of a nested supervisor from its `template` (OTP's
+   * `simple_one_for_one`), with `overrides` (a name, a config) applied.
+   */
+  startChild<R = unknown>(
+    under: string,
+    overrides: { readonly name?: string; readonly config?: unknown } = {},
+  ): Promise<AgentHandle<R>> {
+    const nested = this.#nestedById(under);
+    const template = nested.#template;
+    if (template === undefined)
+      return Promise.reject(
+        bad(
+          `Nested supervisor ${under} has no template; give its spec supervisor.template, or spawn a full spec with { under }`,
+        ),
+      );
+    return nested.spawn({ ...template, ...overrides } as AgentSpec) as Promise<AgentHandle<R>>;
+  }
+
+  /**
+   * OTP's `terminate_child`: stops a child (by agent id or `childId`) without forgetting it; it is
+   * not restarted until {@link Supervisor.restartChild}. A temporary child is finished instead.
+   */
+  async terminateChild(id: string): Promise<void> {
+    const { owner, child } = this.#lookup(id);
+    await owner.#enqueue(() => owner.#terminate(child));
+  }
+
+  /** OTP's `restart_child`: starts a terminated child again; `CONFLICT` while it runs. */
+  async restartChild<R = unknown>(id: string): Promise<AgentHandle<R>> {
+    const { owner, child } = this.#lookup(id);
+    const refused = await owner.#enqueue(async () => {
+      if (!child.terminated) return notTerminated(child, 'restartChild');
+      child.terminated = false;
+      await owner.#startChild(child);
+      return undefined;
+    });
+    if (refused !== undefined) throw refused;
+    return owner.#handle<R>(child);
+  }
+
+  /**
+   * OTP's `delete_child`: forgets a terminated child (its waiters get a `stopped` outcome);
+   * `CONFLICT` while it runs.
+   */
+  async deleteChild(id: string): Promise<void> {
+    const { owner, child } = this.#lookup(id);
+    const refused = await owner.#enqueue(async () => {
+      if (!child.terminated) return notTerminated(child, 'deleteChild');
+      await owner.#end(child, 'stopped');
+      owner.#forget(child);
+      return undefined;
+    });
+    if (refused !== undefined) throw refused;
+  }
+
+  /** OTP's `count_children` for this supervisor's own children. */
+  countChildren(): ChildCounts {
+    const known = this.#children.filter((c) => c.outcome === undefined);
+    const supervisors = known.filter((c) => c.kind === 'supervisor').length;
+    return {
+      specs: known.length,
+      active: known.filter((c) => c.run !== undefined).length,
+      supervisors,
+      workers: known.length - supervisors,
+    };
   }
 
   /** Starts an agent and waits until it has finished for good. */
@@ -404,6 +508,49 @@ export class Supervisor implements AsyncDisposable {
     const found = this.#find(id);
     if (found === undefined) return Promise.reject(unknownAgent(id));
     return found.owner.#kill<R>(found.child);
+  }
+
+  #nestedById(id: string): Supervisor {
+    const nested = this.#find(id)?.child.nested;
+    if (nested === undefined)
+      throw new KernelError(
+        'UNKNOWN_AGENT',
+        `No running nested supervisor with id "${id}"; list() shows the agents (kind "supervisor")`,
+        { details: { agentId: id } },
+      );
+    return nested;
+  }
+
+  /** Finds a child by agent id (anywhere in the tree) or by `childId` (among own children). */
+  #lookup(id: string): { owner: Supervisor; child: Child } {
+    const found =
+      this.#find(id) ??
+      this.#children
+        .filter((c) => c.outcome === undefined && c.spec.childId === id)
+        .map((child) => ({ owner: this as Supervisor, child }))[0];
+    if (found === undefined) throw unknownAgent(id);
+    return found;
+  }
+
+  async #terminate(child: Child): Promise<void> {
+    if (child.outcome !== undefined || child.terminated) return;
+    if (child.restart === 'temporary') {
+      child.hookCancel?.abort();
+      await this.#end(child, 'stopped');
+      return;
+    }
+    this.#clearRestartTimer(child);
+    await this.#stopRun(child);
+    child.terminated = true;
+    this.#setStatus(child, 'stopped');
+  }
+
+  #forget(child: Child): void {
+    this.#byId.delete(child.id);
+    for (const list of [this.#children, this.#finished]) {
+      const at = list.indexOf(child);
+      if (at !== -1) list.splice(at, 1);
+    }
   }
 
   #kill<R>(child: Child): Promise<AgentOutcome<R>> {
@@ -504,9 +651,20 @@ export class Supervisor implements AsyncDisposable {
       throw new KernelError('CLOSED', `Supervisor "${this.name}" is closed; create a new one`);
   }
 
-  async #spawn(spec: AgentSpec): Promise<Child> {
+  /** Adds a child (not yet started). */
+  #add(spec: AgentSpec): Child {
     this.#assertOpen();
     const kind = validateAgentSpec(spec);
+    const key = spec.childId;
+    if (
+      key !== undefined &&
+      this.#children.some((c) => c.outcome === undefined && c.spec.childId === key)
+    )
+      throw new KernelError(
+        'CONFLICT',
+        `Supervisor "${this.name}" already has a child with childId "${key}"; deleteChild it first or use another childId`,
+        { details: { supervisorId: this.id, childId: key } },
+      );
     const restart = spec.restart ?? 'transient';
     const child = new Child(this.#shared.ids(), spec, kind, restart, spec.config);
     this.#children.push(child);
@@ -514,17 +672,18 @@ export class Supervisor implements AsyncDisposable {
     this.#specs.set(spec.name, spec);
     this.#publish({ type: 'AgentCreated', id: child.id, name: child.name });
     this.#writeModule(child, 'starting');
-    await this.#enqueue(() => this.#startChild(child));
     return child;
   }
 
-  #enqueue(task: () => Promise<void> | void): Promise<void> {
+  #enqueue<T>(task: () => Promise<T> | T): Promise<T> {
     const next = this.#queue.then(task);
-    this.#queue = next.catch((error: unknown) =>
-      this.#shared.logger.error('Supervisor task failed', {
-        supervisorId: this.id,
-        error: errorMessage(error),
-      }),
+    this.#queue = next.then(
+      () => undefined,
+      (error: unknown) =>
+        this.#shared.logger.error('Supervisor task failed', {
+          supervisorId: this.id,
+          error: errorMessage(error),
+        }),
     );
     return next;
   }
@@ -582,10 +741,13 @@ export class Supervisor implements AsyncDisposable {
     return child.kind === 'supervisor' ? Number.POSITIVE_INFINITY : this.#shared.shutdownMs;
   }
 
-  /** Starts one run; resolves once it is running or has already ended. */
-  async #startChild(child: Child): Promise<void> {
+  /**
+   * Starts one run; resolves once it is started (ready, for a child that awaits readiness) or
+   * has ended. Resolves with the failure when the child's first start failed before that.
+   */
+  async #startChild(child: Child): Promise<FailureSignal | undefined> {
     if (child.outcome !== undefined || child.run !== undefined || this.#status !== 'running')
-      return;
+      return undefined;
     const gen = ++child.generation;
     child.activeGen = gen;
     child.attempt++;
@@ -593,27 +755,46 @@ export class Supervisor implements AsyncDisposable {
     child.pid = null;
     child.startedAtMs = this.#shared.clock.now();
     this.#setStatus(child, 'starting');
+    const ready = deferred<void>();
+    child.readyWait = ready;
+    const host = this.#host(child, gen);
     let run: RunHandle;
-    let up: Promise<unknown> | undefined;
     if (child.kind === 'process') {
-      const started = deferred<void>();
-      run = startProcessRun(child.spec as ProcessAgentSpec, this.#host(child, gen, started));
-      up = Promise.race([started.promise, run.done]);
+      run = startProcessRun(child.spec as ProcessAgentSpec, host);
     } else {
       const fn =
         child.kind === 'function'
           ? (child.spec as FunctionAgentSpec).run
           : this.#nestedRun(child, (child.spec as SupervisorChildSpec).supervisor);
-      run = startFunctionRun(fn, this.#host(child, gen, undefined), this.#grace(child));
+      run = startFunctionRun(fn, host, this.#grace(child));
     }
     child.run = run;
     void run.done.then((outcome) => this.#onRunEnd(child, gen, outcome));
     this.#armHeartbeat(child, gen);
-    if (up !== undefined) await up;
+    await Promise.race([ready.promise, run.done]);
+    child.readyWait = undefined;
+    child.initialStart = false;
+    const failure = child.startFailure;
+    child.startFailure = undefined;
+    return failure;
+  }
+
+  /** A child failed to start: stop the children started so far, in reverse; `failed`. */
+  async #abortStart(): Promise<void> {
+    if (this.#status !== 'running') return;
+    this.#status = 'failed';
+    this.#cancelTimers();
+    for (let i = this.#children.length - 1; i >= 0; i--) {
+      const c = this.#children[i];
+      if (c !== undefined) {
+        c.hookCancel?.abort();
+        await this.#end(c, c.status === 'failed' ? 'failed' : 'stopped');
+      }
+    }
   }
 
   /** The supervisor's side of one run; reports from an older run are ignored. */
-  #host(child: Child, gen: number, started: Deferred<void> | undefined): RunHost {
+  #host(child: Child, gen: number): RunHost {
     return {
       ref: child.ref(),
       config: child.config,
@@ -621,8 +802,24 @@ export class Supervisor implements AsyncDisposable {
       services: this.#shared.services,
       logger: this.#shared.logger,
       started: (pid) => {
-        this.#onStarted(child, gen, pid);
-        started?.resolve();
+        if (gen !== child.activeGen) return;
+        child.pid = pid;
+        if (!child.awaitsReady) this.#onReady(child, gen);
+      },
+      ready: () => {
+        if (child.awaitsReady) this.#onReady(child, gen);
+      },
+      abandoned: (graceMs) => {
+        this.#shared.stats.abandoned++;
+        this.#publish({
+          type: 'AgentAbandoned',
+          id: child.id,
+          graceMs: Math.min(0xffff_ffff, Math.round(graceMs)),
+        });
+        this.#shared.logger.warn(
+          'An in-process agent ignored its abort signal and was abandoned; it may still be running',
+          { agentId: child.id, name: child.name, graceMs },
+        );
       },
       output: (text) => {
         if (gen !== child.activeGen) return;
@@ -655,14 +852,17 @@ export class Supervisor implements AsyncDisposable {
         intensity: { ...this.#intensityPolicy, ...spec.intensity },
         backoff: { ...this.#backoff, ...spec.backoff },
         children: spec.children,
+        autoShutdown: spec.autoShutdown,
       });
       const completion = deferred<KernelError | undefined>();
       nested.#completion = completion;
+      nested.#template = spec.template;
       child.nested = nested;
       const stop = (): void => void nested.close();
       ctx.signal.addEventListener('abort', stop, { once: true });
       try {
         await nested.start();
+        ctx.ready();
         const escalation = await completion.promise;
         if (escalation !== undefined) throw escalation;
         return undefined;
@@ -672,9 +872,10 @@ export class Supervisor implements AsyncDisposable {
     };
   }
 
-  #onStarted(child: Child, gen: number, pid: number | null): void {
-    if (gen !== child.activeGen) return;
-    child.pid = pid;
+  #onReady(child: Child, gen: number): void {
+    if (gen !== child.activeGen || child.readyGen === gen) return;
+    child.readyGen = gen;
+    child.readyWait?.resolve();
     if (child.stopping) return;
     this.#setStatus(child, 'running');
     this.#publish({ type: 'AgentStarted', id: child.id });
@@ -754,6 +955,14 @@ export class Supervisor implements AsyncDisposable {
             failure: child.heartbeatFailure,
             error: new KernelError('HEARTBEAT_TIMEOUT', child.heartbeatFailure.message),
           };
+    if (!outcome.ok && child.initialStart && child.readyGen !== gen) {
+      // Failed before it started: the starter aborts (OTP `failed_to_start_child`), no restart.
+      child.lastFailure = outcome.failure;
+      child.startFailure = outcome.failure;
+      this.#setStatus(child, 'failed');
+      this.#publish({ type: 'AgentFailed', id: child.id, error: outcome.failure.message });
+      return;
+    }
     if (outcome.ok) {
       child.result = outcome.value;
       this.#report(child, 'healthy');
@@ -846,15 +1055,21 @@ export class Supervisor implements AsyncDisposable {
       return;
     }
     const index = this.#children.indexOf(child);
-    const scope = restartScope(
+    let scope = restartScope(
       this.#strategy,
       index,
-      this.#children.map((c) => c.outcome === undefined),
+      this.#children.map((c) => c.outcome === undefined && !c.terminated),
     ).map((i) => this.#children[i]!);
+    // Stopped in reverse order; a temporary sibling is never restarted: it is finished (OTP).
     for (let i = scope.length - 1; i >= 0; i--) {
       const sibling = scope[i]!;
-      if (sibling !== child) await this.#stopRun(sibling);
+      if (sibling === child) continue;
+      if (sibling.restart === 'temporary') {
+        sibling.hookCancel?.abort();
+        await this.#end(sibling, 'stopped');
+      } else await this.#stopRun(sibling);
     }
+    scope = scope.filter((c) => c.outcome === undefined);
     const delay = Math.min(
       0xffff_ffff,
       Math.round(delayMs ?? backoffDelay(this.#backoff, child.consecutive, this.#shared.random)),
@@ -940,7 +1155,18 @@ export class Supervisor implements AsyncDisposable {
     child.ended = undefined;
     this.#report(child, 'ended');
     this.#forgetOld(child);
-    this.#checkCompletion();
+    if (child.spec.significant === true && reason !== 'stopped') this.#checkAutoShutdown();
+  }
+
+  /** OTP's `auto_shutdown`: a significant child exited; close when the rule says so. */
+  #checkAutoShutdown(): void {
+    if (this.#autoShutdown === 'never' || this.#autoShut || this.#status !== 'running') return;
+    const all = this.#children.filter((c) => c.spec.significant === true);
+    if (this.#autoShutdown === 'all_significant' && all.some((c) => c.outcome === undefined))
+      return;
+    this.#autoShut = true;
+    // Called inside a queued task: close() queues its stop after it.
+    void this.close();
   }
 
   #forgetOld(child: Child): void {
@@ -951,16 +1177,6 @@ export class Supervisor implements AsyncDisposable {
       const at = this.#children.indexOf(old);
       if (at !== -1) this.#children.splice(at, 1);
     }
-  }
-
-  #checkCompletion(): void {
-    if (
-      this.#completion !== undefined &&
-      this.#started &&
-      this.#status === 'running' &&
-      this.#children.every((c) => c.outcome !== undefined)
-    )
-      this.#completion.resolve(undefined);
   }
 
   async #stopAll(): Promise<void> {
@@ -986,11 +1202,18 @@ export class Supervisor implements AsyncDisposable {
     }
     this.#publish({ type: 'SupervisorEscalated', supervisorId: this.id, reason });
     this.#shared.logger.warn('Supervisor escalated', { supervisorId: this.id, reason });
-    this.#completion?.resolve(
-      new KernelError('SUPERVISOR_ESCALATED', `Supervisor "${this.name}" escalated: ${reason}`, {
-        details: { supervisorId: this.id },
-      }),
+    const error = new KernelError(
+      'SUPERVISOR_ESCALATED',
+      `Supervisor "${this.name}" escalated: ${reason}`,
+      { details: { supervisorId: this.id } },
     );
+    this.#completion?.resolve(error);
+    this.#escalated.resolve(error);
+    try {
+      this.#onEscalated?.(error);
+    } catch (hookError) {
+      this.#shared.logger.error('onEscalated failed', { error: errorMessage(hookError) });
+    }
   }
 
   #cancelTimers(): void {
@@ -1003,6 +1226,27 @@ function waitFor<R>(child: Child): Promise<AgentOutcome<R>> {
   if (child.outcome !== undefined) return Promise.resolve(child.outcome as AgentOutcome<R>);
   child.ended ??= deferred<AgentOutcome>();
   return child.ended.promise as Promise<AgentOutcome<R>>;
+}
+
+function failedToStart(
+  supervisor: Supervisor,
+  child: Child,
+  failure: FailureSignal,
+  consequence: string,
+): KernelError {
+  return new KernelError(
+    'FAILED_TO_START_CHILD',
+    `Supervisor "${supervisor.name}" could not start "${child.name}": it failed before it was started (${failure.message}); ${consequence}. Fix the agent, or have it call ready() only once it can work`,
+    { details: { supervisorId: supervisor.id, agentId: child.id } },
+  );
+}
+
+function notTerminated(child: Child, what: string): KernelError {
+  return new KernelError(
+    'CONFLICT',
+    `Agent "${child.name}" is ${child.outcome === undefined ? child.status : 'finished'}, not terminated; terminateChild it before ${what}`,
+    { details: { agentId: child.id } },
+  );
 }
 
 function unknownAgent(id: string): KernelError {
