@@ -52,6 +52,7 @@ export const KERNEL_ERROR_CODES = Object.freeze([
   'SERVICE_UNAVAILABLE',
   'SUPERVISOR_ESCALATED',
   'HEARTBEAT_TIMEOUT',
+  'FAILED_TO_START_CHILD',
 ] as const);
 
 /** A stable, machine-readable reason for a {@link KernelError}. */
@@ -117,6 +118,8 @@ export const ERROR_HINTS: Readonly<Record<KernelErrorCode, string>> = Object.fre
     'The supervisor gave up after too many restarts: fix the cause in its log, then start it again.',
   HEARTBEAT_TIMEOUT:
     'The agent went silent: check that it is alive, or raise its heartbeatTimeoutMs.',
+  FAILED_TO_START_CHILD:
+    'A child failed before it was ready, so the start was aborted: fix the child the message names (its error is the cause), then start again.',
 });
 
 const BRAND = Symbol.for('kerno.KernelError');

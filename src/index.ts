@@ -425,10 +425,19 @@ export type {
   RegistryStore,
 } from './storage/registry.js';
 
-export { createSupervisor, Supervisor, validateAgentSpec } from './supervisor/supervisor.js';
-export type { SupervisorOptions, SupervisorStatus, AgentHandle } from './supervisor/supervisor.js';
+export { createSupervisor, Supervisor } from './supervisor/supervisor.js';
+export { validateAgentSpec } from './supervisor/agent-spec.js';
+export type {
+  SupervisorOptions,
+  SupervisorStatus,
+  SupervisorStats,
+  ChildCounts,
+  SpawnOptions,
+  AgentHandle,
+} from './supervisor/supervisor.js';
 export {
   AGENT_STATUSES,
+  AUTO_SHUTDOWNS,
   moduleStateOf,
   failureFromError,
   serviceUnavailable,
@@ -452,11 +461,14 @@ export type {
   AgentPatchContext,
   AgentPatchResult,
   AgentEndReason,
+  AutoShutdown,
   AgentOutcome,
   AgentInfo,
   AgentFailure,
-  FailureDirective,
-  FailureHook,
+  FailureDecision,
+  FailurePolicy,
+  AgentHealthReport,
+  SupervisorHealthListener,
 } from './supervisor/agent.js';
 export {
   RESTART_STRATEGIES,
@@ -490,5 +502,13 @@ export type {
   AgentGroupResult,
 } from './supervisor/agent-group.js';
 
-export { createSelfHealing, agentConfigKeys } from './recovery/self-healing.js';
+export { createSelfHealing } from './recovery/self-healing.js';
 export type { SelfHealing, SelfHealingOptions } from './recovery/self-healing.js';
+export { agentConfigKeys, createKnownGoodConfigs } from './recovery/known-good.js';
+export type { KnownGoodConfigs } from './recovery/known-good.js';
+export { regressionPolicy } from './recovery/regression-policy.js';
+export type { RegressionPolicyOptions } from './recovery/regression-policy.js';
+export { recordRecoveryOutcome, recoveryOutcomeEvent } from './recovery/recovery-outcome.js';
+export type { RecoveryOutcomeSinks, RecoveryIncidentInfo } from './recovery/recovery-outcome.js';
+export { rerunOnLateApproval } from './recovery/late-escalation.js';
+export type { LateApprovalOptions, RerunTarget } from './recovery/late-escalation.js';

@@ -110,10 +110,7 @@ export interface Kernel extends KernelCore {
   /** The kernel's top supervisor: self-healing, approvals and ledger are wired in. */
   readonly supervisor: Supervisor;
   readonly selfHealing: SelfHealing;
-  /**
-   * Starts an agent under the kernel supervisor. Prefer this to `supervisor.spawn`: it also
-   * follows the agent's healthy runs, so rollback has a known-good config to return to.
-   */
+  /** Starts an agent under the kernel supervisor (the same as `supervisor.spawn`). */
   spawn<C = unknown, R = unknown>(spec: AgentSpec<C, R>): Promise<AgentHandle<R>>;
 }
 
@@ -227,7 +224,6 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       ids,
       logger,
       ...(options.recoveryPolicy === undefined ? {} : { policy: options.recoveryPolicy }),
-      ...(options.healthyAfterMs === undefined ? {} : { healthyAfterMs: options.healthyAfterMs }),
     });
     const supervisor = createSupervisor({
       name: 'kernel',
@@ -237,7 +233,9 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       ids,
       logger,
       modules: registry,
-      onFailure: selfHealing.hook,
+      recovery: selfHealing.policy,
+      onHealth: selfHealing.onHealth,
+      healthyAfterMs: options.healthyAfterMs,
       ...(options.intensity === undefined ? {} : { intensity: options.intensity }),
       ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
       services: {
@@ -252,38 +250,12 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
           ledger.append(event, { ...opts, correlationId: opts.correlationId ?? agent.id }),
       },
     });
-    const specs = new Map<string, AgentSpec>();
-    const spawn = async <C, R>(spec: AgentSpec<C, R>): Promise<AgentHandle<R>> => {
-      const handle = await supervisor.spawn(spec);
-      specs.set(spec.name, spec as AgentSpec);
-      if (spec.recovery !== false && !('supervisor' in spec)) {
-        selfHealing.track(handle.id, handle.name, spec.config, spec.healthyAfterMs);
-      }
-      return handle;
-    };
-    // An escalation decided after a restart (nobody waits for it here): approve re-runs the agent.
-    const offDecisions = approvals.onDecision((gate, decision) => {
-      if (gate.origin !== 'escalation' || !decision.approved || gate.agentName === null) return;
-      const spec = specs.get(gate.agentName);
-      const running = supervisor
-        .list()
-        .some(
-          (a) =>
-            a.name === gate.agentName &&
-            (a.status === 'running' || a.status === 'starting' || a.status === 'idle'),
-        );
-      if (spec === undefined || running || selfHealing.awaitingEscalation(gate.agentName)) return;
-      spawn(spec).catch((error: unknown) =>
-        logger.error('Could not re-run an agent after its escalation was approved', {
-          agent: gate.agentName,
-          error: errorMessage(error),
-        }),
-      );
-    });
+    const detachHealing = selfHealing.attach(supervisor);
+    const spawn = <C, R>(spec: AgentSpec<C, R>): Promise<AgentHandle<R>> => supervisor.spawn(spec);
     cleanups.push(async () => {
-      offDecisions();
-      selfHealing.close();
+      detachHealing();
       await supervisor.close();
+      selfHealing.close();
     });
 
     return { ...core, supervisor, selfHealing, spawn };

@@ -76,6 +76,8 @@ export function auditActionFor(event: KernelEvent): AuditAction {
       return other(
         `agent_restarted:${event.id}:restarts=${event.restarts}:delay_ms=${event.delayMs}`,
       );
+    case 'AgentAbandoned':
+      return other(`agent_abandoned:${event.id}:grace_ms=${event.graceMs}`);
     case 'SupervisorEscalated':
       return other(`supervisor_escalated:${event.supervisorId}:${event.reason}`);
   }
@@ -89,6 +91,7 @@ export function auditActorFor(event: KernelEvent): string {
     case 'AgentStopped':
     case 'AgentFailed':
     case 'AgentRestarted':
+    case 'AgentAbandoned':
       return event.id;
     case 'MessageReceived':
       return event.from;

@@ -21,16 +21,14 @@ import { KernelError } from '../errors.js';
 import { MODULE_STATES, type ModuleState } from '../model/module-state.js';
 
 export { MODULE_STATES, type ModuleState };
+import { FAILURE_CLASSES, RECOVERY_ACTIONS } from '../model/failure.js';
 
 /** The phases of the Ouroboros loop (oxios_ouroboros::Phase). */
 export const PHASES = ['Interview', 'Seed', 'Execute', 'Evaluate', 'Evolve'] as const;
 /** An Ouroboros phase. */
 export type Phase = (typeof PHASES)[number];
 
-/** Failure classes of the recovery engine (aivcs `FailureClass`). */
-export const FAILURE_CLASSES = ['build', 'test', 'runtime', 'integration', 'unknown'] as const;
-/** Recovery actions (aivcs `RecoveryAction`). */
-export const RECOVERY_ACTIONS = ['retry', 'patch_forward', 'rollback', 'escalate'] as const;
+export { FAILURE_CLASSES, RECOVERY_ACTIONS } from '../model/failure.js';
 
 /** How one field of a kernel event is typed on the wire. */
 export type FieldSpec =
@@ -88,6 +86,11 @@ export const KERNEL_EVENT_FIELDS = {
   },
   /** A supervisor restarted a child after a failure or exit. */
   AgentRestarted: { id: 'uuid', restarts: 'u32', delayMs: 'u32' },
+  /**
+   * A stopped in-process agent ignored its abort signal for `graceMs` and was abandoned: it may
+   * still be running alongside its replacement (a function cannot be killed).
+   */
+  AgentAbandoned: { id: 'uuid', graceMs: 'u32' },
   /** A supervisor exceeded its restart intensity and gave up. */
   SupervisorEscalated: { supervisorId: 'string', reason: 'string' },
 } as const satisfies Record<string, Record<string, FieldSpec>>;

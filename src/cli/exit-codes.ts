@@ -57,6 +57,7 @@ export const EXIT_CODES: Readonly<Record<KernelErrorCode, ExitCode>> = Object.fr
   SERVICE_UNAVAILABLE: EXIT.FAILURE_FOUND,
   SUPERVISOR_ESCALATED: EXIT.FAILURE_FOUND,
   HEARTBEAT_TIMEOUT: EXIT.FAILURE_FOUND,
+  FAILED_TO_START_CHILD: EXIT.FAILURE_FOUND,
 });
 
 /** The exit code for an error thrown by a command (anything not a KernelError is a failure). */

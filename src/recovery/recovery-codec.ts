@@ -11,7 +11,7 @@
  * @module
  */
 import { z } from 'zod';
-import { FAILURE_CLASSES, RECOVERY_ACTIONS } from '../bus/kernel-event.js';
+import { FAILURE_CLASSES, RECOVERY_ACTIONS } from '../model/failure.js';
 import { KernelError } from '../errors.js';
 import type { KernelErrorCode } from '../errors.js';
 import { formatChrono, parseRfc3339 } from '../util/time.js';

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { RECOVERY_ACTIONS } from '../bus/kernel-event.js';
+import { RECOVERY_ACTIONS } from '../model/failure.js';
 import { KernelError, errorMessage } from '../errors.js';
 import { systemClock } from '../util/clock.js';
 import type { Clock } from '../util/clock.js';
@@ -82,6 +82,104 @@ export interface RecoveryLoopOptions {
 export const RECOVERY_STAGE = 'recovery';
 
 /**
+ * One recovery run, one attempt at a time: the state of {@link executeRecoveryLoop}, for a caller
+ * that learns each attempt's result later (the kernel's self-healing learns it from the
+ * supervisor). Call {@link RecoveryRun.decide} for the next action, {@link RecoveryRun.failed}
+ * when it did not hold, and {@link RecoveryRun.finish} for the log.
+ */
+export class RecoveryRun {
+  readonly runId: string;
+  readonly initial: FailureSignal;
+  readonly policy: RecoveryPolicy;
+  readonly #clock: Clock;
+  readonly #decideAction: DecideRecoveryAction | undefined;
+  readonly #decisions: RecoveryDecision[] = [];
+  #current: FailureSignal;
+  #flakyRetriesUsed = 0;
+  #attemptsUsed = 0;
+
+  /** Throws `INVALID_ARGUMENT` for an invalid run id, failure or policy. */
+  constructor(
+    runId: string,
+    initialFailure: FailureSignal,
+    policy: RecoveryPolicy,
+    options: RecoveryLoopOptions = {},
+  ) {
+    if (typeof runId !== 'string') {
+      throw new KernelError('INVALID_ARGUMENT', 'A recovery run needs a string run id.');
+    }
+    this.runId = runId;
+    this.initial = parseFailureSignal(initialFailure, 'initial failure');
+    this.policy = parseRecoveryPolicy(policy);
+    this.#clock = options.clock ?? systemClock;
+    this.#decideAction = options.decideAction;
+    this.#current = this.initial;
+  }
+
+  /** The failure being repaired now. */
+  get current(): FailureSignal {
+    return this.#current;
+  }
+
+  /**
+   * Decides and records the next attempt's action; `undefined` when no attempt is left. After
+   * an `escalate` decision the run is over (finish it as `failed`).
+   */
+  decide(): RecoveryDecision | undefined {
+    if (this.#attemptsUsed >= this.policy.max_attempts) return undefined;
+    const attempt = ++this.#attemptsUsed;
+    const failureClass = classifyFailure(this.#current);
+    const proposed = decideRecoveryAction(
+      failureClass,
+      this.#current,
+      this.policy,
+      this.#flakyRetriesUsed,
+    );
+    const choice =
+      this.#decideAction === undefined
+        ? proposed
+        : checkChoice(
+            this.#decideAction({
+              attempt,
+              failureClass,
+              signal: this.#current,
+              policy: this.policy,
+              flakyRetriesUsed: this.#flakyRetriesUsed,
+              proposed,
+            }) ?? proposed,
+          );
+    if (choice.action === 'retry' && this.#current.flaky_hint) this.#flakyRetriesUsed++;
+    const decision: RecoveryDecision = {
+      attempt,
+      failure_class: failureClass,
+      action: choice.action,
+      rationale: choice.rationale,
+    };
+    this.#decisions.push(decision);
+    return decision;
+  }
+
+  /** The last attempt did not hold; `next` (when given) is the failure to repair now. */
+  failed(next: FailureSignal | null): void {
+    if (next !== null) this.#current = next;
+  }
+
+  /** The run's log: `recovered` (no final failure) or `failed` (the current failure). */
+  finish(outcome: RecoveryOutcome): RecoveryLog {
+    return {
+      run_id: this.runId,
+      policy: this.policy,
+      initial_failure: this.initial,
+      decisions: [...this.#decisions],
+      outcome,
+      attempts_used: this.#attemptsUsed,
+      final_failure: outcome === 'recovered' ? null : this.#current,
+      evaluated_at: formatChrono(Math.floor(this.#clock.now()), 'Z'),
+    };
+  }
+}
+
+/**
  * Runs at most `policy.max_attempts` attempts. Each attempt classifies the current failure,
  * decides an action and records the decision; `escalate` ends the loop as `failed` without
  * calling `applyAction`; a successful attempt ends it as `recovered`; otherwise `next_failure`
@@ -104,69 +202,29 @@ export async function executeRecoveryLoop(
   if (typeof runId !== 'string') {
     throw new KernelError('INVALID_ARGUMENT', 'executeRecoveryLoop needs a string run id.');
   }
-  const initial = parseFailureSignal(initialFailure, 'initial failure');
-  const checkedPolicy = parseRecoveryPolicy(policy);
-  const clock = options.clock ?? systemClock;
-  let current = initial;
-  const decisions: RecoveryDecision[] = [];
-  let flakyRetriesUsed = 0;
-  let attemptsUsed = 0;
-
-  const finish = (outcome: RecoveryOutcome, finalFailure: FailureSignal | null): RecoveryLog => ({
-    run_id: runId,
-    policy: checkedPolicy,
-    initial_failure: initial,
-    decisions,
-    outcome,
-    attempts_used: attemptsUsed,
-    final_failure: finalFailure,
-    evaluated_at: formatChrono(Math.floor(clock.now()), 'Z'),
-  });
-
-  for (let attempt = 1; attempt <= checkedPolicy.max_attempts; attempt++) {
-    attemptsUsed = attempt;
-    const failureClass = classifyFailure(current);
-    const proposed = decideRecoveryAction(failureClass, current, checkedPolicy, flakyRetriesUsed);
-    const choice =
-      options.decideAction === undefined
-        ? proposed
-        : checkChoice(
-            options.decideAction({
-              attempt,
-              failureClass,
-              signal: current,
-              policy: checkedPolicy,
-              flakyRetriesUsed,
-              proposed,
-            }) ?? proposed,
-          );
-    if (choice.action === 'retry' && current.flaky_hint) flakyRetriesUsed++;
-    decisions.push({
-      attempt,
-      failure_class: failureClass,
-      action: choice.action,
-      rationale: choice.rationale,
-    });
-    if (choice.action === 'escalate') return finish('failed', current);
-
+  const run = new RecoveryRun(runId, initialFailure, policy, options);
+  for (let decision = run.decide(); decision !== undefined; decision = run.decide()) {
+    if (decision.action === 'escalate') return run.finish('failed');
     let result: RecoveryAttemptResult;
     try {
-      result = parseRecoveryAttemptResult(await applyAction(attempt, choice.action, current));
+      result = parseRecoveryAttemptResult(
+        await applyAction(decision.attempt, decision.action, run.current),
+      );
     } catch (error) {
       result = {
         success: false,
         next_failure: {
           stage: RECOVERY_STAGE,
-          message: `${choice.action} attempt ${attempt} threw: ${errorMessage(error)}`,
+          message: `${decision.action} attempt ${decision.attempt} threw: ${errorMessage(error)}`,
           exit_code: null,
           flaky_hint: false,
         },
       };
     }
-    if (result.success) return finish('recovered', null);
-    if (result.next_failure !== null) current = result.next_failure;
+    if (result.success) return run.finish('recovered');
+    run.failed(result.next_failure);
   }
-  return finish('failed', current);
+  return run.finish('failed');
 }
 
 function checkChoice(choice: RecoveryChoice): RecoveryChoice {

@@ -9,14 +9,22 @@
  *
  * @module
  */
-import type { FAILURE_CLASSES, RECOVERY_ACTIONS } from '../bus/kernel-event.js';
 import { KernelError } from '../errors.js';
+import type {
+  FailureClass,
+  FailureSignal,
+  RecoveryAction,
+  RecoveryPolicy,
+} from '../model/failure.js';
 
-/** Coarse failure taxonomy used by the recovery planner (aivcs `FailureClass`). */
-export type FailureClass = (typeof FAILURE_CLASSES)[number];
-
-/** The action chosen for one recovery attempt (aivcs `RecoveryAction`). */
-export type RecoveryAction = (typeof RECOVERY_ACTIONS)[number];
+export { createFailureSignal } from '../model/failure.js';
+export type {
+  FailureClass,
+  FailureSignal,
+  FailureSignalOptions,
+  RecoveryAction,
+  RecoveryPolicy,
+} from '../model/failure.js';
 
 /** Final states of a recovery loop (aivcs `RecoveryOutcome`). */
 export const RECOVERY_OUTCOMES = ['recovered', 'failed'] as const;
@@ -31,30 +39,6 @@ export const REGRESSION_RECOMMENDATIONS = [
 ] as const;
 /** What a regression check advises before recovery starts. */
 export type RegressionRecommendation = (typeof REGRESSION_RECOMMENDATIONS)[number];
-
-/** A structured failure from a verification or runtime stage (aivcs `FailureSignal`). */
-export interface FailureSignal {
-  /** The stage that failed, e.g. `build`, `test`, `deploy`. */
-  readonly stage: string;
-  /** The failure text (compiler output, assertion, panic message …). */
-  readonly message: string;
-  /** The process exit code (a Rust `i32`), or `null` when there was none. */
-  readonly exit_code: number | null;
-  /** Whether the failure is suspected to be flaky (a retry may pass). */
-  readonly flaky_hint: boolean;
-}
-
-/** Limits and permissions of one recovery loop (aivcs `RecoveryPolicy`). Counts are `u32`. */
-export interface RecoveryPolicy {
-  /** Attempts before the loop gives up (default 3). */
-  readonly max_attempts: number;
-  /** Plain retries allowed for a flaky test failure (default 1). */
-  readonly max_flaky_retries: number;
-  /** Whether build/test failures may be patched forward (default true). */
-  readonly allow_patch_forward: boolean;
-  /** Whether runtime/integration failures may be rolled back (default true). */
-  readonly allow_rollback: boolean;
-}
 
 /** One auditable decision in the recovery timeline (aivcs `RecoveryDecision`). */
 export interface RecoveryDecision {
@@ -118,38 +102,6 @@ export const DEFAULT_RECOVERY_POLICY: RecoveryPolicy = Object.freeze({
   allow_patch_forward: true,
   allow_rollback: true,
 });
-
-/** Optional fields of {@link createFailureSignal}. */
-export interface FailureSignalOptions {
-  /** The exit code (a 32-bit signed integer). */
-  readonly exit_code?: number | null;
-  /** Whether the failure is suspected to be flaky. */
-  readonly flaky_hint?: boolean;
-}
-
-/** Builds a {@link FailureSignal} (aivcs `FailureSignal::new`: no exit code, not flaky). */
-export function createFailureSignal(
-  stage: string,
-  message: string,
-  options: FailureSignalOptions = {},
-): FailureSignal {
-  const exitCode = options.exit_code ?? null;
-  if (typeof stage !== 'string' || typeof message !== 'string') {
-    throw new KernelError('INVALID_ARGUMENT', 'A failure signal needs a string stage and message.');
-  }
-  if (exitCode !== null && !isInt(exitCode, -(2 ** 31), 2 ** 31 - 1)) {
-    throw new KernelError(
-      'INVALID_ARGUMENT',
-      `exit_code ${String(exitCode)} is not a 32-bit signed integer; pass an integer or null.`,
-    );
-  }
-  return Object.freeze({
-    stage,
-    message,
-    exit_code: exitCode,
-    flaky_hint: options.flaky_hint ?? false,
-  });
-}
 
 /** Builds a frozen {@link RecoveryPolicy} from {@link DEFAULT_RECOVERY_POLICY} and overrides. */
 export function createRecoveryPolicy(overrides: Partial<RecoveryPolicy> = {}): RecoveryPolicy {

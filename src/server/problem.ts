@@ -25,6 +25,7 @@ export const HTTP_STATUS: Readonly<Record<KernelErrorCode, number>> = Object.fre
   INVALID_QUERY: 400,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  FAILED_TO_START_CHILD: 422,
   ILLEGAL_TRANSITION: 409,
   CHAIN_BROKEN: 422,
   INVALID_EXPORT: 400,

@@ -1,7 +1,7 @@
 /**
  * What a supervised agent is: its spec (an in-process function, an external process speaking
  * JSON lines, or a nested supervisor), the context an in-process agent runs with, its statuses,
- * and the ports the kernel plugs in (approvals and ledger, module states, the failure hook).
+ * and the ports the kernel plugs in (approvals and ledger, module states, the recovery policy).
  *
  * @example
  * import type { AgentSpec } from 'kerno';
@@ -20,11 +20,7 @@ import type { ModuleState } from '../bus/kernel-event.js';
 import { KernelError, errorMessage } from '../errors.js';
 import type { ContextItem, ExperienceEvent } from '../formats/converge-experience-event.js';
 import type { LedgerAppendOptions } from '../ledger/ledger.js';
-import {
-  createFailureSignal,
-  type FailureSignal,
-  type RecoveryPolicy,
-} from '../recovery/recovery-types.js';
+import { createFailureSignal, type FailureSignal, type RecoveryPolicy } from '../model/failure.js';
 import type { Clock } from '../util/clock.js';
 import type {
   BackoffPolicy,
@@ -143,6 +139,11 @@ export interface AgentContext<C = unknown> {
   idle(): void;
   /** Marks the agent `running` again. */
   busy(): void;
+  /**
+   * Says the agent is ready: with `awaitReady`, the supervisor counts it as started only now
+   * (a failure before this aborts the start). Without `awaitReady` it does nothing.
+   */
+  ready(): void;
   /** Asks a human; `SERVICE_UNAVAILABLE` when the kernel provides no approval service. */
   requestApproval(request: AgentApprovalRequest): Promise<AgentApprovalDecision>;
   /** Records an experience event; `SERVICE_UNAVAILABLE` when no ledger service is injected. */
@@ -169,6 +170,23 @@ export interface AgentPatchResult<C = unknown> {
 export interface AgentSpecBase<C = unknown> {
   /** A human name (need not be unique). */
   readonly name: string;
+  /**
+   * A key unique among the supervisor's children (OTP's child id); a second child with the same
+   * `childId` is refused while the first is known. The supervisor's child functions
+   * (`terminateChild`, `restartChild`, `deleteChild`) take it as well as the agent id.
+   */
+  readonly childId?: string | undefined;
+  /**
+   * Counts as started only once it says it is ready (`ctx.ready()`, or a `{"type":"ready"}`
+   * line from a process). A failure before that aborts the start (`FAILED_TO_START_CHILD`).
+   */
+  readonly awaitReady?: boolean | undefined;
+  /**
+   * A significant child: its exit (normal, or after it is no longer restarted) can shut its
+   * supervisor down, by the supervisor's `autoShutdown` (OTP 24's significant children). Only a
+   * `transient` or `temporary` child can be significant.
+   */
+  readonly significant?: boolean | undefined;
   /** When to restart (default `transient`: only after a failure). */
   readonly restart?: RestartType | undefined;
   /** Handed to the agent (`ctx.config`, or `KERNO_AGENT_CONFIG` for processes). */
@@ -186,13 +204,16 @@ export interface AgentSpecBase<C = unknown> {
   /** `AgentOutput.sessionId` (default: the agent's id). */
   readonly sessionId?: string | undefined;
   /**
-   * Self-healing (applied by the kernel's failure hook): overrides of the recovery policy
+   * Self-healing (read by the kernel's recovery policy): overrides of the recovery policy
    * defaults, or `false` for plain OTP restarts without the recovery loop.
    */
   readonly recovery?: Partial<RecoveryPolicy> | false | undefined;
-  /** Self-healing: a restarted run that keeps running this long counts as recovered (default 10 s). */
+  /**
+   * A run that keeps running this long is reported healthy (a restarted one counts as recovered,
+   * its config becomes the known-good one). Default: the supervisor's (10 s).
+   */
   readonly healthyAfterMs?: number | undefined;
-  /** A patch-forward step, carried to the failure hook (the supervisor never calls it). */
+  /** A patch-forward step, carried to the recovery policy (the supervisor never calls it). */
   readonly patch?: ((ctx: AgentPatchContext<C>) => Promise<AgentPatchResult<C> | void>) | undefined;
 }
 
@@ -224,11 +245,27 @@ export interface NestedSupervisorSpec {
   readonly backoff?: Partial<BackoffPolicy> | undefined;
   /** Started in order, stopped in reverse. */
   readonly children: readonly AgentSpec[];
+  /**
+   * When the supervisor shuts itself down (a normal exit towards its parent): `never` (default,
+   * as OTP: it runs, even empty, until stopped or it gives up), `any_significant` (when one
+   * significant child has exited), `all_significant` (when every significant child has).
+   */
+  readonly autoShutdown?: AutoShutdown | undefined;
+  /**
+   * The spec dynamic children start from (OTP's `simple_one_for_one`):
+   * `supervisor.startChild(nestedId, { config })` starts one more copy.
+   */
+  readonly template?: AgentSpec | undefined;
 }
 
+/** OTP's `auto_shutdown` values, camel-free as in OTP. */
+export const AUTO_SHUTDOWNS = ['never', 'any_significant', 'all_significant'] as const;
+/** When a supervisor shuts itself down after its significant children exit. */
+export type AutoShutdown = (typeof AUTO_SHUTDOWNS)[number];
+
 /**
- * A nested supervisor as a child: it runs until all its children have finished for good
- * (a normal exit) or until it exceeds its restart intensity (a failure its parent handles).
+ * A nested supervisor as a child: it runs until its `autoShutdown` rule ends it (a normal exit),
+ * it is stopped, or it exceeds its restart intensity (a failure its parent handles).
  */
 export interface SupervisorChildSpec extends AgentSpecBase<undefined> {
   readonly supervisor: NestedSupervisorSpec;
@@ -274,7 +311,7 @@ export interface AgentInfo {
   readonly supervisorId: string;
 }
 
-/** What the failure hook learns about a failed child. */
+/** What the recovery policy learns about a failed child. */
 export interface AgentFailure {
   readonly agent: AgentInfo;
   /** The spec (with `patch`, if any). */
@@ -287,24 +324,52 @@ export interface AgentFailure {
   /** The failed run's number, from 1. */
   readonly attempt: number;
   readonly restarts: number;
-  /** Aborted when the agent is killed or the supervisor closes while the hook runs. */
+  /** Aborted when the agent is killed or the supervisor closes while the decision is pending. */
   readonly cancel: AbortSignal;
 }
 
-/** What to do about a failed child. */
-export type FailureDirective =
+/**
+ * What to do about a failed child. `retry`, `patch_forward` and `rollback` restart it (the last
+ * two with a new config); `escalate` keeps it down until `approved` settles (true: restart);
+ * `give_up` finishes it as failed; `default` applies the plain OTP restart rules.
+ */
+export type FailureDecision =
   | {
-      readonly action: 'restart';
+      readonly action: 'retry';
       /** Overrides the backoff delay. */
       readonly delayMs?: number | undefined;
-      /** Runs from now on with this config (a rollback). */
-      readonly config?: unknown;
     }
-  | { readonly action: 'stop' }
+  | {
+      readonly action: 'patch_forward' | 'rollback';
+      /** The config the next run uses (and every run after it). */
+      readonly config: unknown;
+      readonly delayMs?: number | undefined;
+    }
+  | { readonly action: 'escalate'; readonly approved: Promise<boolean> }
+  | { readonly action: 'give_up' }
   | { readonly action: 'default' };
 
-/** Called when a child fails, before the restart decision (the kernel's self-healing). */
-export type FailureHook = (failure: AgentFailure) => Promise<FailureDirective>;
+/**
+ * The recovery policy the supervisor asks on every failure: failure in, decision out (the
+ * kernel's self-healing). A rejection applies the OTP restart rules.
+ */
+export type FailurePolicy = (failure: AgentFailure) => Promise<FailureDecision>;
+
+/** What the supervisor reports about a child's health (see {@link SupervisorHealthListener}). */
+export interface AgentHealthReport {
+  /**
+   * `healthy`: the run stayed up `healthyAfterMs`, or completed; `ended`: the agent finished for
+   * good (after a `healthy` report when it completed).
+   */
+  readonly kind: 'healthy' | 'ended';
+  readonly agent: AgentInfo;
+  readonly spec: AgentSpec;
+  /** The config of the run reported on. */
+  readonly config: unknown;
+}
+
+/** Told when a run proved healthy and when an agent finished (the kernel's self-healing). */
+export type SupervisorHealthListener = (report: AgentHealthReport) => void;
 
 /** The error `ctx.requestApproval` / `ctx.appendLedger` throw when the kernel gave no service. */
 export function serviceUnavailable(what: 'requestApproval' | 'appendLedger'): KernelError {

@@ -13,7 +13,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { errorMessage } from '../errors.js';
 import { parseExperienceEvent } from '../formats/converge-experience-event.js';
-import { createFailureSignal } from '../recovery/recovery-types.js';
+import { createFailureSignal } from '../model/failure.js';
 import type { TimerHandle } from '../util/clock.js';
 import type {
   AgentApprovalDecision,
@@ -22,7 +22,8 @@ import type {
   ProcessAgentSpec,
 } from './agent.js';
 import { serviceUnavailable } from './agent.js';
-import { deferred, type RunHandle, type RunHost, type RunOutcome } from './run.js';
+import { deferred } from '../util/deferred.js';
+import type { RunHandle, RunHost, RunOutcome } from './run.js';
 
 /** An id an agent attaches to a request so it can match the answer. */
 export type AgentMessageId = string | number;
@@ -42,6 +43,8 @@ export type AgentMessage =
       readonly id: AgentMessageId | undefined;
     }
   | { readonly type: 'heartbeat' }
+  /** The agent is ready (counts for a spec with `awaitReady`). */
+  | { readonly type: 'ready' }
   | { readonly type: 'result'; readonly value: unknown }
   | { readonly type: 'status'; readonly status: 'idle' | 'running' }
   /** Not a protocol message: captured as output, verbatim. */
@@ -100,6 +103,8 @@ export function parseAgentMessage(line: string): AgentMessage {
         : unknown;
     case 'heartbeat':
       return { type: 'heartbeat' };
+    case 'ready':
+      return { type: 'ready' };
     case 'result':
       return { type: 'result', value: m['value'] ?? null };
     case 'status':
@@ -239,6 +244,9 @@ export function startProcessRun(spec: ProcessAgentSpec, host: RunHost): RunHandl
         host.output(message.text);
         return;
       case 'heartbeat':
+        return;
+      case 'ready':
+        host.ready();
         return;
       case 'result':
         result = message.value;

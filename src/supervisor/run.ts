@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { FailureSignal } from '../recovery/recovery-types.js';
+import type { FailureSignal } from '../model/failure.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { AgentRef, SupervisorServices } from './agent.js';
@@ -21,8 +21,12 @@ export interface RunHost {
   readonly clock: Clock;
   readonly services: SupervisorServices | undefined;
   readonly logger: Logger;
-  /** The run is up (a process has spawned). */
+  /** The run is up (a process has spawned, a function was called). */
   started(pid: number | null): void;
+  /** The agent said it is ready (`ctx.ready()`, a `ready` message). */
+  ready(): void;
+  /** A stop gave up waiting after `graceMs`: the run may still be going (a function). */
+  abandoned(graceMs: number): void;
   /** The agent produced output. */
   output(text: string): void;
   /** The agent showed a sign of life. */
@@ -37,19 +41,4 @@ export interface RunHandle {
   readonly done: Promise<RunOutcome>;
   /** Ends the run: abort (function) or SIGTERM then SIGKILL after `graceMs` (process). */
   stop(graceMs: number): Promise<void>;
-}
-
-/** A promise with its resolver, for Node 20 (no `Promise.withResolvers`). */
-export interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-}
-
-/** Creates a {@link Deferred}. */
-export function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
 }

@@ -2,8 +2,8 @@
  * The supervisor: starts agents (in-process functions, external processes, nested supervisors),
  * keeps their status and registry module state current, publishes every transition on the bus,
  * and restarts them by OTP rules — strategy, restart type, restart intensity with escalation,
- * exponential backoff with jitter on the injected clock. A failure hook lets the kernel's
- * self-healing decide before the default rules apply.
+ * exponential backoff with jitter on the injected clock. On a failure it asks a recovery policy
+ * (the kernel's self-healing) what to do, and reports each run that proved healthy.
  *
  * @example
  * const supervisor = createSupervisor({ bus, strategy: 'one_for_one' });
@@ -23,33 +23,32 @@
 import type { EventBus } from '../bus/event-bus.js';
 import type { KernelEvent, ModuleState } from '../bus/kernel-event.js';
 import { KernelError, errorMessage } from '../errors.js';
-import { createFailureSignal, type FailureSignal } from '../recovery/recovery-types.js';
+import { createFailureSignal, type FailureSignal } from '../model/failure.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
+import { deferred, type Deferred } from '../util/deferred.js';
 import { createUuidV7, type IdGenerator } from '../util/ids.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { systemRandom, type Random } from '../util/random.js';
 import {
-  failureFromError,
   moduleStateOf,
-  serviceUnavailable,
-  type AgentApprovalDecision,
-  type AgentApprovalRequest,
   type AgentContext,
   type AgentEndReason,
+  type AgentHealthReport,
   type AgentInfo,
   type AgentKind,
-  type AgentLedgerOptions,
   type AgentOutcome,
   type AgentRef,
   type AgentSpec,
   type AgentStatus,
-  type FailureDirective,
-  type FailureHook,
+  type AutoShutdown,
+  type FailureDecision,
+  type FailurePolicy,
   type FunctionAgentSpec,
   type ModuleStatePort,
   type NestedSupervisorSpec,
   type ProcessAgentSpec,
   type SupervisorChildSpec,
+  type SupervisorHealthListener,
   type SupervisorServices,
 } from './agent.js';
 import {
@@ -58,10 +57,11 @@ import {
   type AgentGroupOptions,
   type AgentGroupResult,
 } from './agent-group.js';
+import { validateAgentSpec } from './agent-spec.js';
+import { startFunctionRun } from './function-agent.js';
 import { startProcessRun } from './process-agent.js';
 import {
   RESTART_STRATEGIES,
-  RESTART_TYPES,
   backoffDelay,
   createRestartIntensity,
   resolveBackoff,
@@ -74,8 +74,7 @@ import {
   type RestartStrategy,
   type RestartType,
 } from './restart-strategy.js';
-import { deferred, type Deferred, type RunHandle, type RunHost, type RunOutcome } from './run.js';
-import type { ExperienceEvent } from '../formats/converge-experience-event.js';
+import type { RunHandle, RunHost, RunOutcome } from './run.js';
 
 /** Options for {@link createSupervisor}. */
 export interface SupervisorOptions {
@@ -102,16 +101,48 @@ export interface SupervisorOptions {
   readonly services?: SupervisorServices | undefined;
   /** Where each agent's module state is kept (the kernel's registry). */
   readonly modules?: ModuleStatePort | undefined;
-  /** Consulted on every failure before the restart rules (the kernel's self-healing). */
-  readonly onFailure?: FailureHook | undefined;
+  /** Asked on every failure what to do (the kernel's self-healing); none: the restart rules. */
+  readonly recovery?: FailurePolicy | undefined;
+  /** Told when a run proved healthy and when an agent finished for good. */
+  readonly onHealth?: SupervisorHealthListener | undefined;
+  /** A run up this long is reported healthy, unless its spec says otherwise (default 10 s). */
+  readonly healthyAfterMs?: number | undefined;
   /** Default stop grace for children that set none (default 5000 ms). */
   readonly shutdownMs?: number | undefined;
   /** Finished agents kept for `list`/`wait` before the oldest are forgotten (default 1000). */
   readonly keepFinished?: number | undefined;
+  /** When the supervisor closes itself after significant children exit (default `never`). */
+  readonly autoShutdown?: AutoShutdown | undefined;
+  /** Called once if the supervisor gives up (see {@link Supervisor.escalated}). */
+  readonly onEscalated?: ((error: KernelError) => void) | undefined;
 }
 
-/** A supervisor's own state. */
-export type SupervisorStatus = 'running' | 'escalated' | 'closing' | 'closed';
+/** Counts a supervisor tree keeps (see {@link Supervisor.stats}). */
+export interface SupervisorStats {
+  /** Runs of in-process agents abandoned after ignoring their abort signal past the grace. */
+  readonly abandoned: number;
+}
+
+/** OTP's `count_children`: this supervisor's own children that are not finished. */
+export interface ChildCounts {
+  /** Children known (running, starting, waiting to restart or terminated). */
+  readonly specs: number;
+  /** Children with a run in progress. */
+  readonly active: number;
+  /** Nested supervisors among `specs`. */
+  readonly supervisors: number;
+  /** Agents (functions and processes) among `specs`. */
+  readonly workers: number;
+}
+
+/** Options of {@link Supervisor.spawn}. */
+export interface SpawnOptions {
+  /** The agent id of a nested supervisor to start the agent under (a dynamic child). */
+  readonly under?: string | undefined;
+}
+
+/** A supervisor's own state (`failed`: its start was aborted, see {@link Supervisor.start}). */
+export type SupervisorStatus = 'running' | 'escalated' | 'failed' | 'closing' | 'closed';
 
 /** A started agent. */
 export interface AgentHandle<R = unknown> {
@@ -138,18 +169,12 @@ interface Shared {
   readonly logger: Logger;
   readonly services: SupervisorServices | undefined;
   readonly modules: ModuleStatePort | undefined;
-  readonly onFailure: FailureHook | undefined;
+  readonly recovery: FailurePolicy | undefined;
+  readonly onHealth: SupervisorHealthListener | undefined;
+  readonly healthyAfterMs: number;
   readonly shutdownMs: number;
   readonly keepFinished: number;
-}
-
-/** The supervisor's side of a run, used by the agent context. */
-interface Internals {
-  readonly shared: Shared;
-  started(child: Child, gen: number, pid: number | null): void;
-  output(child: Child, gen: number, text: string): void;
-  alive(child: Child, gen: number): void;
-  idle(child: Child, gen: number, idle: boolean): void;
+  readonly stats: { abandoned: number };
 }
 
 /**
@@ -184,8 +209,19 @@ class Child {
   /** Set when the heartbeat timed out: the run's end is this failure. */
   heartbeatFailure: FailureSignal | undefined;
   heartbeatTimer: TimerHandle | undefined;
+  /** Fires when the run has been up `healthyAfterMs`. */
+  healthTimer: TimerHandle | undefined;
+  /** Aborts the pending recovery decision (kill, close). */
   hookCancel: AbortController | undefined;
   nested: Supervisor | undefined;
+  /** The generation whose run said it is ready (`awaitReady`), or has started. */
+  readyGen = 0;
+  readyWait: Deferred<void> | undefined;
+  /** The first start is in progress: a failure before ready aborts it (OTP start semantics). */
+  initialStart = true;
+  startFailure: FailureSignal | undefined;
+  /** Stopped by `terminateChild`: kept, not restarted, until `restartChild` or `deleteChild`. */
+  terminated = false;
   outcome: AgentOutcome | undefined;
   ended: Deferred<AgentOutcome> | undefined;
   moduleWrite: Promise<void> | undefined;
@@ -202,195 +238,24 @@ class Child {
     return this.spec.name;
   }
 
+  /** Starts only once it says it is ready (a nested supervisor: once its children started). */
+  get awaitsReady(): boolean {
+    return this.kind === 'supervisor' || this.spec.awaitReady === true;
+  }
+
   ref(): AgentRef {
     return { id: this.id, name: this.spec.name, attempt: this.attempt, restarts: this.restarts };
   }
-}
-
-/** The context of one in-process run. */
-class FunctionContext implements AgentContext {
-  readonly #internals: Internals;
-  readonly #child: Child;
-  readonly #gen: number;
-  readonly signal: AbortSignal;
-  readonly attempt: number;
-  readonly restarts: number;
-  readonly config: unknown;
-
-  constructor(internals: Internals, child: Child, gen: number, signal: AbortSignal) {
-    this.#internals = internals;
-    this.#child = child;
-    this.#gen = gen;
-    this.signal = signal;
-    this.attempt = child.attempt;
-    this.restarts = child.restarts;
-    this.config = child.config;
-  }
-
-  get agentId(): string {
-    return this.#child.id;
-  }
-
-  get name(): string {
-    return this.#child.name;
-  }
-
-  get clock(): Clock {
-    return this.#internals.shared.clock;
-  }
-
-  output(text: string): void {
-    if (typeof text !== 'string')
-      throw new KernelError('INVALID_ARGUMENT', 'ctx.output() takes a string; JSON.stringify it');
-    this.#internals.output(this.#child, this.#gen, text);
-  }
-
-  heartbeat(): void {
-    this.#internals.alive(this.#child, this.#gen);
-  }
-
-  idle(): void {
-    this.#internals.idle(this.#child, this.#gen, true);
-  }
-
-  busy(): void {
-    this.#internals.idle(this.#child, this.#gen, false);
-  }
-
-  requestApproval(request: AgentApprovalRequest): Promise<AgentApprovalDecision> {
-    const services = this.#internals.shared.services;
-    if (services === undefined) return Promise.reject(serviceUnavailable('requestApproval'));
-    return services.requestApproval(this.#ref(), request, this.signal);
-  }
-
-  appendLedger(event: ExperienceEvent, options: AgentLedgerOptions = {}): Promise<unknown> {
-    const services = this.#internals.shared.services;
-    if (services === undefined) return Promise.reject(serviceUnavailable('appendLedger'));
-    return services.appendLedger(this.#ref(), event, options);
-  }
-
-  #ref(): AgentRef {
-    return {
-      id: this.#child.id,
-      name: this.#child.name,
-      attempt: this.attempt,
-      restarts: this.restarts,
-    };
-  }
-}
-
-function startFunctionRun(
-  internals: Internals,
-  child: Child,
-  gen: number,
-  run: (ctx: AgentContext) => unknown,
-  graceDefault: number,
-): RunHandle {
-  const controller = new AbortController();
-  const done = deferred<RunOutcome>();
-  const ctx = new FunctionContext(internals, child, gen, controller.signal);
-  internals.started(child, gen, null);
-  const fail = (error: unknown): void =>
-    done.resolve({ ok: false, failure: failureFromError(error), error });
-  try {
-    Promise.resolve(run(ctx)).then((value) => done.resolve({ ok: true, value }), fail);
-  } catch (error) {
-    fail(error);
-  }
-  return {
-    done: done.promise,
-    async stop(graceMs = graceDefault): Promise<void> {
-      controller.abort(
-        new KernelError('AGENT_STOPPED', `Agent "${child.name}" was stopped by its supervisor`),
-      );
-      const clock = internals.shared.clock;
-      // A function that ignores its signal cannot be killed: after the grace it is abandoned.
-      const timer = Number.isFinite(graceMs)
-        ? clock.setTimeout(() => {
-            const error = new KernelError(
-              'AGENT_STOPPED',
-              `Agent "${child.name}" ignored its abort signal for ${graceMs} ms and was abandoned`,
-            );
-            done.resolve({ ok: false, failure: failureFromError(error), error });
-          }, graceMs)
-        : undefined;
-      await done.promise;
-      if (timer !== undefined) clock.clearTimeout(timer);
-    },
-  };
 }
 
 function bad(message: string): KernelError {
   return new KernelError('INVALID_ARGUMENT', message);
 }
 
-function kindOf(spec: AgentSpec): AgentKind {
-  if (typeof spec !== 'object' || spec === null)
-    throw bad('An agent spec must be an object with a name and one of run, command, supervisor');
-  const s = spec as Partial<FunctionAgentSpec & ProcessAgentSpec & SupervisorChildSpec>;
-  if (typeof s.name !== 'string' || s.name === '')
-    throw bad('An agent spec needs a non-empty string name');
-  const kinds = [s.run !== undefined, s.command !== undefined, s.supervisor !== undefined];
-  if (kinds.filter(Boolean).length !== 1)
-    throw bad(
-      `Agent "${s.name}" must have exactly one of run (a function), command (a process) or supervisor (nested children)`,
-    );
-  if (s.run !== undefined) {
-    if (typeof s.run !== 'function') throw bad(`Agent "${s.name}": run must be a function`);
-    return 'function';
-  }
-  if (s.command !== undefined) {
-    if (typeof s.command !== 'string' || s.command === '')
-      throw bad(`Agent "${s.name}": command must be a non-empty string`);
-    if (
-      s.args !== undefined &&
-      !(Array.isArray(s.args) && s.args.every((a) => typeof a === 'string'))
-    )
-      throw bad(`Agent "${s.name}": args must be an array of strings`);
-    if (
-      s.env !== undefined &&
-      (typeof s.env !== 'object' ||
-        s.env === null ||
-        !Object.values(s.env).every((v) => typeof v === 'string'))
-    )
-      throw bad(`Agent "${s.name}": env must map names to string values`);
-    if (s.cwd !== undefined && typeof s.cwd !== 'string')
-      throw bad(`Agent "${s.name}": cwd must be a string`);
-    return 'process';
-  }
-  const nested = s.supervisor as Partial<NestedSupervisorSpec> | null;
-  if (typeof nested !== 'object' || nested === null || !Array.isArray(nested.children))
-    throw bad(`Agent "${s.name}": supervisor must be an object with a children array`);
-  return 'supervisor';
-}
-
 function checkStrategy(strategy: unknown): RestartStrategy {
   if (!RESTART_STRATEGIES.includes(strategy as RestartStrategy))
     throw bad(`strategy must be one of ${RESTART_STRATEGIES.join(', ')}, got ${String(strategy)}`);
   return strategy as RestartStrategy;
-}
-
-/** Checks a spec (recursively for nested supervisors); `INVALID_ARGUMENT` when it is wrong. */
-export function validateAgentSpec(spec: AgentSpec): AgentKind {
-  const kind = kindOf(spec);
-  if (spec.restart !== undefined && !RESTART_TYPES.includes(spec.restart))
-    throw bad(`Agent "${spec.name}": restart must be one of ${RESTART_TYPES.join(', ')}`);
-  const hb = spec.heartbeatTimeoutMs;
-  if (hb !== undefined && !(typeof hb === 'number' && hb > 0 && Number.isFinite(hb)))
-    throw bad(`Agent "${spec.name}": heartbeatTimeoutMs must be a positive number of ms`);
-  const sd = spec.shutdownMs;
-  if (sd !== undefined && !(typeof sd === 'number' && sd >= 0))
-    throw bad(`Agent "${spec.name}": shutdownMs must be a number ≥ 0 (Infinity waits forever)`);
-  if (spec.patch !== undefined && typeof spec.patch !== 'function')
-    throw bad(`Agent "${spec.name}": patch must be a function`);
-  if (kind === 'supervisor') {
-    const nested = (spec as SupervisorChildSpec).supervisor;
-    checkStrategy(nested.strategy ?? 'one_for_one');
-    resolveIntensity(nested.intensity);
-    resolveBackoff(nested.backoff);
-    for (const child of nested.children) validateAgentSpec(child);
-  }
-  return kind;
 }
 
 /**
@@ -412,13 +277,19 @@ export class Supervisor implements AsyncDisposable {
   readonly #byId = new Map<string, Child>();
   readonly #finished: Child[] = [];
   readonly #timers = new Set<TimerHandle>();
-  readonly #internals: Internals;
+  /** The spec each name was last spawned with (for a re-run after a late approval). */
+  readonly #specs = new Map<string, AgentSpec>();
   #queue: Promise<void> = Promise.resolve();
   #status: SupervisorStatus = 'running';
   #started = false;
   #closing: Promise<void> | undefined;
-  /** Set for a nested supervisor: settles when it is done (all children finished, or escalated). */
+  /** Set for a nested supervisor: settles when it is done (closed, shut down, or escalated). */
   #completion: Deferred<KernelError | undefined> | undefined;
+  readonly #autoShutdown: AutoShutdown;
+  #autoShut = false;
+  #template: AgentSpec | undefined;
+  readonly #escalated = deferred<KernelError>();
+  readonly #onEscalated: ((error: KernelError) => void) | undefined;
 
   /** Prefer {@link createSupervisor}. */
   constructor(options: SupervisorOptions = {}) {
@@ -432,8 +303,13 @@ export class Supervisor implements AsyncDisposable {
     const keepFinished = options.keepFinished ?? 1_000;
     if (!Number.isSafeInteger(keepFinished) || keepFinished < 0)
       throw bad('keepFinished must be an integer ≥ 0');
-    if (options.onFailure !== undefined && typeof options.onFailure !== 'function')
-      throw bad('onFailure must be an async function returning a FailureDirective');
+    if (options.recovery !== undefined && typeof options.recovery !== 'function')
+      throw bad('recovery must be an async function returning a FailureDecision');
+    if (options.onHealth !== undefined && typeof options.onHealth !== 'function')
+      throw bad('onHealth must be a function');
+    const healthyAfterMs = options.healthyAfterMs ?? 10_000;
+    if (!(typeof healthyAfterMs === 'number' && healthyAfterMs >= 0))
+      throw bad('healthyAfterMs must be a number of ms ≥ 0');
     this.#shared = shared ?? {
       bus: options.bus,
       clock,
@@ -442,9 +318,12 @@ export class Supervisor implements AsyncDisposable {
       logger: options.logger ?? silentLogger,
       services: options.services,
       modules: options.modules,
-      onFailure: options.onFailure,
+      recovery: options.recovery,
+      onHealth: options.onHealth,
+      healthyAfterMs,
       shutdownMs,
       keepFinished,
+      stats: { abandoned: 0 },
     };
     this.id = options.id ?? this.#shared.ids();
     this.name = options.name ?? 'supervisor';
@@ -456,47 +335,143 @@ export class Supervisor implements AsyncDisposable {
     const initial = options.children ?? [];
     for (const spec of initial) validateAgentSpec(spec);
     this.#initial = initial;
-    this.#internals = {
-      shared: this.#shared,
-      started: (child, gen, pid) => this.#onStarted(child, gen, pid),
-      output: (child, gen, text) => {
-        if (gen !== child.activeGen) return;
-        this.#publish({
-          type: 'AgentOutput',
-          sessionId: child.spec.sessionId ?? child.id,
-          agentId: child.id,
-          output: text,
-        });
-        this.#armHeartbeat(child, gen);
-      },
-      alive: (child, gen) => {
-        if (gen === child.activeGen) this.#armHeartbeat(child, gen);
-      },
-      idle: (child, gen, idle) => {
-        if (gen !== child.activeGen) return;
-        if (idle && child.status === 'running') this.#setStatus(child, 'idle');
-        else if (!idle && child.status === 'idle') this.#setStatus(child, 'running');
-      },
-    };
+    const autoShutdown = options.autoShutdown ?? 'never';
+    if (!['never', 'any_significant', 'all_significant'].includes(autoShutdown))
+      throw bad('autoShutdown must be one of never, any_significant, all_significant');
+    this.#autoShutdown = autoShutdown;
+    if (options.onEscalated !== undefined && typeof options.onEscalated !== 'function')
+      throw bad('onEscalated must be a function');
+    this.#onEscalated = options.onEscalated;
   }
 
-  /** `running`, `escalated` (gave up after too many restarts), `closing` or `closed`. */
+  /**
+   * `running`, `escalated` (gave up after too many restarts), `failed` (a child failed to
+   * start), `closing` or `closed`.
+   */
   get status(): SupervisorStatus {
     return this.#status;
   }
 
-  /** Starts `options.children` in order (once; later calls do nothing). */
+  /**
+   * Resolves with the `SUPERVISOR_ESCALATED` error if this supervisor gives up (restart
+   * intensity exceeded); pending while it runs. The kernel's root supervisor giving up leaves
+   * the kernel unable to start agents: react to it (the daemon exits non-zero).
+   */
+  get escalated(): Promise<KernelError> {
+    return this.#escalated.promise;
+  }
+
+  /** Counts kept across the supervisor tree. */
+  stats(): SupervisorStats {
+    return { abandoned: this.#shared.stats.abandoned };
+  }
+
+  /**
+   * Starts `options.children` in order, each once it is started (ready, for `awaitReady`
+   * children; a nested supervisor once its own children are). A child that fails before it is
+   * started aborts the start as OTP does: no later child is started, the earlier ones are
+   * stopped in reverse order, the status is `failed` and this rejects with
+   * `FAILED_TO_START_CHILD`. Later calls do nothing.
+   */
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    for (const spec of this.#initial) await this.#spawn(spec);
-    this.#checkCompletion();
+    for (const spec of this.#initial) {
+      const child = this.#add(spec);
+      const failure = await this.#enqueue(() => this.#startChild(child));
+      if (failure !== undefined) {
+        await this.#enqueue(() => this.#abortStart());
+        throw failedToStart(this, child, failure, 'no later child was started');
+      }
+    }
   }
 
-  /** Starts an agent after the existing children; resolves once it is running (or has ended). */
-  async spawn<C = unknown, R = unknown>(spec: AgentSpec<C, R>): Promise<AgentHandle<R>> {
-    const child = await this.#spawn(spec as AgentSpec);
+  /**
+   * Starts an agent after the existing children; resolves once it is started (ready, for
+   * `awaitReady`) or has ended. One that fails before it is started is not kept: this rejects
+   * with `FAILED_TO_START_CHILD`. `options.under` starts it under a nested supervisor.
+   */
+  async spawn<C = unknown, R = unknown>(
+    spec: AgentSpec<C, R>,
+    options: SpawnOptions = {},
+  ): Promise<AgentHandle<R>> {
+    if (options.under !== undefined) return this.#nestedById(options.under).spawn(spec);
+    const child = this.#add(spec as AgentSpec);
+    const failure = await this.#enqueue(() => this.#startChild(child));
+    if (failure !== undefined) {
+      await this.#enqueue(() => this.#end(child, 'failed'));
+      this.#forget(child);
+      throw failedToStart(this, child, failure, 'it was not kept');
+    }
     return this.#handle<R>(child);
+  }
+
+  /**
+   * Starts one more child of a nested supervisor from its `template` (OTP's
+   * `simple_one_for_one`), with `overrides` (a name, a config) applied.
+   */
+  startChild<R = unknown>(
+    under: string,
+    overrides: { readonly name?: string; readonly config?: unknown } = {},
+  ): Promise<AgentHandle<R>> {
+    const nested = this.#nestedById(under);
+    const template = nested.#template;
+    if (template === undefined)
+      return Promise.reject(
+        bad(
+          `Nested supervisor ${under} has no template; give its spec supervisor.template, or spawn a full spec with { under }`,
+        ),
+      );
+    return nested.spawn({ ...template, ...overrides } as AgentSpec) as Promise<AgentHandle<R>>;
+  }
+
+  /**
+   * OTP's `terminate_child`: stops a child (by agent id or `childId`) without forgetting it; it is
+   * not restarted until {@link Supervisor.restartChild}. A temporary child is finished instead.
+   */
+  async terminateChild(id: string): Promise<void> {
+    const { owner, child } = this.#lookup(id);
+    await owner.#enqueue(() => owner.#terminate(child));
+  }
+
+  /** OTP's `restart_child`: starts a terminated child again; `CONFLICT` while it runs. */
+  async restartChild<R = unknown>(id: string): Promise<AgentHandle<R>> {
+    const { owner, child } = this.#lookup(id);
+    const refused = await owner.#enqueue(async () => {
+      if (!child.terminated) return notTerminated(child, 'restartChild');
+      child.terminated = false;
+      await owner.#startChild(child);
+      return undefined;
+    });
+    if (refused !== undefined) throw refused;
+    return owner.#handle<R>(child);
+  }
+
+  /**
+   * OTP's `delete_child`: forgets a terminated child (its waiters get a `stopped` outcome);
+   * `CONFLICT` while it runs.
+   */
+  async deleteChild(id: string): Promise<void> {
+    const { owner, child } = this.#lookup(id);
+    const refused = await owner.#enqueue(async () => {
+      if (!child.terminated) return notTerminated(child, 'deleteChild');
+      await owner.#end(child, 'stopped');
+      owner.#forget(child);
+      return undefined;
+    });
+    if (refused !== undefined) throw refused;
+  }
+
+  /** OTP's `count_children` for this supervisor's own children. */
+  countChildren(): ChildCounts {
+    const known = this.#children.filter((c) => c.outcome === undefined);
+    const supervisors = known.filter((c) => c.kind === 'supervisor').length;
+    return {
+      specs: known.length,
+      active: known.filter((c) => c.run !== undefined).length,
+      supervisors,
+      workers: known.length - supervisors,
+    };
   }
 
   /** Starts an agent and waits until it has finished for good. */
@@ -535,10 +510,58 @@ export class Supervisor implements AsyncDisposable {
     return found.owner.#kill<R>(found.child);
   }
 
+  #nestedById(id: string): Supervisor {
+    const nested = this.#find(id)?.child.nested;
+    if (nested === undefined)
+      throw new KernelError(
+        'UNKNOWN_AGENT',
+        `No running nested supervisor with id "${id}"; list() shows the agents (kind "supervisor")`,
+        { details: { agentId: id } },
+      );
+    return nested;
+  }
+
+  /** Finds a child by agent id (anywhere in the tree) or by `childId` (among own children). */
+  #lookup(id: string): { owner: Supervisor; child: Child } {
+    const found =
+      this.#find(id) ??
+      this.#children
+        .filter((c) => c.outcome === undefined && c.spec.childId === id)
+        .map((child) => ({ owner: this as Supervisor, child }))[0];
+    if (found === undefined) throw unknownAgent(id);
+    return found;
+  }
+
+  async #terminate(child: Child): Promise<void> {
+    if (child.outcome !== undefined || child.terminated) return;
+    if (child.restart === 'temporary') {
+      child.hookCancel?.abort();
+      await this.#end(child, 'stopped');
+      return;
+    }
+    this.#clearRestartTimer(child);
+    await this.#stopRun(child);
+    child.terminated = true;
+    this.#setStatus(child, 'stopped');
+  }
+
+  #forget(child: Child): void {
+    this.#byId.delete(child.id);
+    for (const list of [this.#children, this.#finished]) {
+      const at = list.indexOf(child);
+      if (at !== -1) list.splice(at, 1);
+    }
+  }
+
   #kill<R>(child: Child): Promise<AgentOutcome<R>> {
     if (child.outcome !== undefined) return waitFor<R>(child);
     child.hookCancel?.abort();
     return this.#enqueue(() => this.#end(child, 'stopped')).then(() => waitFor<R>(child));
+  }
+
+  /** The spec an agent of this name was last spawned with here, or undefined. */
+  lastSpec(name: string): AgentSpec | undefined {
+    return this.#specs.get(name);
   }
 
   /** One agent (this supervisor's or a nested one's), or undefined. */
@@ -628,26 +651,39 @@ export class Supervisor implements AsyncDisposable {
       throw new KernelError('CLOSED', `Supervisor "${this.name}" is closed; create a new one`);
   }
 
-  async #spawn(spec: AgentSpec): Promise<Child> {
+  /** Adds a child (not yet started). */
+  #add(spec: AgentSpec): Child {
     this.#assertOpen();
     const kind = validateAgentSpec(spec);
+    const key = spec.childId;
+    if (
+      key !== undefined &&
+      this.#children.some((c) => c.outcome === undefined && c.spec.childId === key)
+    )
+      throw new KernelError(
+        'CONFLICT',
+        `Supervisor "${this.name}" already has a child with childId "${key}"; deleteChild it first or use another childId`,
+        { details: { supervisorId: this.id, childId: key } },
+      );
     const restart = spec.restart ?? 'transient';
     const child = new Child(this.#shared.ids(), spec, kind, restart, spec.config);
     this.#children.push(child);
     this.#byId.set(child.id, child);
+    this.#specs.set(spec.name, spec);
     this.#publish({ type: 'AgentCreated', id: child.id, name: child.name });
     this.#writeModule(child, 'starting');
-    await this.#enqueue(() => this.#startChild(child));
     return child;
   }
 
-  #enqueue(task: () => Promise<void> | void): Promise<void> {
+  #enqueue<T>(task: () => Promise<T> | T): Promise<T> {
     const next = this.#queue.then(task);
-    this.#queue = next.catch((error: unknown) =>
-      this.#shared.logger.error('Supervisor task failed', {
-        supervisorId: this.id,
-        error: errorMessage(error),
-      }),
+    this.#queue = next.then(
+      () => undefined,
+      (error: unknown) =>
+        this.#shared.logger.error('Supervisor task failed', {
+          supervisorId: this.id,
+          error: errorMessage(error),
+        }),
     );
     return next;
   }
@@ -705,10 +741,13 @@ export class Supervisor implements AsyncDisposable {
     return child.kind === 'supervisor' ? Number.POSITIVE_INFINITY : this.#shared.shutdownMs;
   }
 
-  /** Starts one run; resolves once it is running or has already ended. */
-  async #startChild(child: Child): Promise<void> {
+  /**
+   * Starts one run; resolves once it is started (ready, for a child that awaits readiness) or
+   * has ended. Resolves with the failure when the child's first start failed before that.
+   */
+  async #startChild(child: Child): Promise<FailureSignal | undefined> {
     if (child.outcome !== undefined || child.run !== undefined || this.#status !== 'running')
-      return;
+      return undefined;
     const gen = ++child.generation;
     child.activeGen = gen;
     child.attempt++;
@@ -716,27 +755,46 @@ export class Supervisor implements AsyncDisposable {
     child.pid = null;
     child.startedAtMs = this.#shared.clock.now();
     this.#setStatus(child, 'starting');
+    const ready = deferred<void>();
+    child.readyWait = ready;
+    const host = this.#host(child, gen);
     let run: RunHandle;
-    let up: Promise<unknown> | undefined;
     if (child.kind === 'process') {
-      const started = deferred<void>();
-      run = startProcessRun(child.spec as ProcessAgentSpec, this.#processHost(child, gen, started));
-      up = Promise.race([started.promise, run.done]);
+      run = startProcessRun(child.spec as ProcessAgentSpec, host);
     } else {
       const fn =
         child.kind === 'function'
           ? (child.spec as FunctionAgentSpec).run
           : this.#nestedRun(child, (child.spec as SupervisorChildSpec).supervisor);
-      run = startFunctionRun(this.#internals, child, gen, fn, this.#grace(child));
+      run = startFunctionRun(fn, host, this.#grace(child));
     }
     child.run = run;
     void run.done.then((outcome) => this.#onRunEnd(child, gen, outcome));
     this.#armHeartbeat(child, gen);
-    if (up !== undefined) await up;
+    await Promise.race([ready.promise, run.done]);
+    child.readyWait = undefined;
+    child.initialStart = false;
+    const failure = child.startFailure;
+    child.startFailure = undefined;
+    return failure;
   }
 
-  #processHost(child: Child, gen: number, started: Deferred<void>): RunHost {
-    const internals = this.#internals;
+  /** A child failed to start: stop the children started so far, in reverse; `failed`. */
+  async #abortStart(): Promise<void> {
+    if (this.#status !== 'running') return;
+    this.#status = 'failed';
+    this.#cancelTimers();
+    for (let i = this.#children.length - 1; i >= 0; i--) {
+      const c = this.#children[i];
+      if (c !== undefined) {
+        c.hookCancel?.abort();
+        await this.#end(c, c.status === 'failed' ? 'failed' : 'stopped');
+      }
+    }
+  }
+
+  /** The supervisor's side of one run; reports from an older run are ignored. */
+  #host(child: Child, gen: number): RunHost {
     return {
       ref: child.ref(),
       config: child.config,
@@ -744,12 +802,43 @@ export class Supervisor implements AsyncDisposable {
       services: this.#shared.services,
       logger: this.#shared.logger,
       started: (pid) => {
-        internals.started(child, gen, pid);
-        started.resolve();
+        if (gen !== child.activeGen) return;
+        child.pid = pid;
+        if (!child.awaitsReady) this.#onReady(child, gen);
       },
-      output: (text) => internals.output(child, gen, text),
-      alive: () => internals.alive(child, gen),
-      setIdle: (idle) => internals.idle(child, gen, idle),
+      ready: () => {
+        if (child.awaitsReady) this.#onReady(child, gen);
+      },
+      abandoned: (graceMs) => {
+        this.#shared.stats.abandoned++;
+        this.#publish({
+          type: 'AgentAbandoned',
+          id: child.id,
+          graceMs: Math.min(0xffff_ffff, Math.round(graceMs)),
+        });
+        this.#shared.logger.warn(
+          'An in-process agent ignored its abort signal and was abandoned; it may still be running',
+          { agentId: child.id, name: child.name, graceMs },
+        );
+      },
+      output: (text) => {
+        if (gen !== child.activeGen) return;
+        this.#publish({
+          type: 'AgentOutput',
+          sessionId: child.spec.sessionId ?? child.id,
+          agentId: child.id,
+          output: text,
+        });
+        this.#armHeartbeat(child, gen);
+      },
+      alive: () => {
+        if (gen === child.activeGen) this.#armHeartbeat(child, gen);
+      },
+      setIdle: (idle) => {
+        if (gen !== child.activeGen) return;
+        if (idle && child.status === 'running') this.#setStatus(child, 'idle');
+        else if (!idle && child.status === 'idle') this.#setStatus(child, 'running');
+      },
     };
   }
 
@@ -763,14 +852,17 @@ export class Supervisor implements AsyncDisposable {
         intensity: { ...this.#intensityPolicy, ...spec.intensity },
         backoff: { ...this.#backoff, ...spec.backoff },
         children: spec.children,
+        autoShutdown: spec.autoShutdown,
       });
       const completion = deferred<KernelError | undefined>();
       nested.#completion = completion;
+      nested.#template = spec.template;
       child.nested = nested;
       const stop = (): void => void nested.close();
       ctx.signal.addEventListener('abort', stop, { once: true });
       try {
         await nested.start();
+        ctx.ready();
         const escalation = await completion.promise;
         if (escalation !== undefined) throw escalation;
         return undefined;
@@ -780,12 +872,44 @@ export class Supervisor implements AsyncDisposable {
     };
   }
 
-  #onStarted(child: Child, gen: number, pid: number | null): void {
-    if (gen !== child.activeGen) return;
-    child.pid = pid;
+  #onReady(child: Child, gen: number): void {
+    if (gen !== child.activeGen || child.readyGen === gen) return;
+    child.readyGen = gen;
+    child.readyWait?.resolve();
     if (child.stopping) return;
     this.#setStatus(child, 'running');
     this.#publish({ type: 'AgentStarted', id: child.id });
+    this.#armHealth(child, gen);
+  }
+
+  /** A run still up after `healthyAfterMs` is reported healthy. */
+  #armHealth(child: Child, gen: number): void {
+    if (this.#shared.onHealth === undefined) return;
+    this.#clearHealth(child);
+    const ms = child.spec.healthyAfterMs ?? this.#shared.healthyAfterMs;
+    child.healthTimer = this.#shared.clock.setTimeout(() => {
+      child.healthTimer = undefined;
+      if (gen === child.activeGen && !child.stopping) this.#report(child, 'healthy');
+    }, ms);
+  }
+
+  #clearHealth(child: Child): void {
+    if (child.healthTimer === undefined) return;
+    this.#shared.clock.clearTimeout(child.healthTimer);
+    child.healthTimer = undefined;
+  }
+
+  #report(child: Child, kind: AgentHealthReport['kind']): void {
+    const listener = this.#shared.onHealth;
+    if (listener === undefined) return;
+    try {
+      listener({ kind, agent: this.#info(child), spec: child.spec, config: child.config });
+    } catch (error) {
+      this.#shared.logger.error('The health listener failed', {
+        agentId: child.id,
+        error: errorMessage(error),
+      });
+    }
   }
 
   #armHeartbeat(child: Child, gen: number): void {
@@ -819,6 +943,7 @@ export class Supervisor implements AsyncDisposable {
     child.pid = null;
     child.stoppedAtMs = now;
     this.#clearHeartbeat(child);
+    this.#clearHealth(child);
     if (child.stopping || child.outcome !== undefined || this.#status !== 'running') return;
     if (child.startedAtMs !== null && now - child.startedAtMs >= this.#resetMs)
       child.consecutive = 0;
@@ -830,8 +955,17 @@ export class Supervisor implements AsyncDisposable {
             failure: child.heartbeatFailure,
             error: new KernelError('HEARTBEAT_TIMEOUT', child.heartbeatFailure.message),
           };
+    if (!outcome.ok && child.initialStart && child.readyGen !== gen) {
+      // Failed before it started: the starter aborts (OTP `failed_to_start_child`), no restart.
+      child.lastFailure = outcome.failure;
+      child.startFailure = outcome.failure;
+      this.#setStatus(child, 'failed');
+      this.#publish({ type: 'AgentFailed', id: child.id, error: outcome.failure.message });
+      return;
+    }
     if (outcome.ok) {
       child.result = outcome.value;
+      this.#report(child, 'healthy');
       if (child.restart === 'permanent') {
         this.#setStatus(child, 'stopped');
         this.#publish({ type: 'AgentStopped', id: child.id });
@@ -847,20 +981,21 @@ export class Supervisor implements AsyncDisposable {
     void this.#afterFailure(child, gen, outcome.failure, outcome.error);
   }
 
+  /** Asks the recovery policy (outside the queue: it may wait for a human), then applies. */
   async #afterFailure(
     child: Child,
     gen: number,
     signal: FailureSignal,
     error: unknown,
   ): Promise<void> {
-    let directive: FailureDirective = { action: 'default' };
-    const hook = this.#shared.onFailure;
-    if (hook !== undefined) {
+    let decision: FailureDecision = { action: 'default' };
+    const policy = this.#shared.recovery;
+    if (policy !== undefined) {
       const cancel = new AbortController();
       child.hookCancel = cancel;
       try {
-        directive = checkDirective(
-          await hook({
+        decision = checkDecision(
+          await policy({
             agent: this.#info(child),
             spec: child.spec,
             config: child.config,
@@ -871,19 +1006,22 @@ export class Supervisor implements AsyncDisposable {
             cancel: cancel.signal,
           }),
         );
-      } catch (hookError) {
-        this.#shared.logger.error('The failure hook failed; applying the restart rules', {
+        if (decision.action === 'escalate')
+          decision = (await decision.approved) ? { action: 'retry' } : { action: 'give_up' };
+      } catch (policyError) {
+        this.#shared.logger.error('The recovery policy failed; applying the restart rules', {
           agentId: child.id,
-          error: errorMessage(hookError),
+          error: errorMessage(policyError),
         });
+        decision = { action: 'default' };
       } finally {
         if (child.hookCancel === cancel) child.hookCancel = undefined;
       }
     }
-    await this.#enqueue(() => this.#decide(child, gen, directive));
+    await this.#enqueue(() => this.#decide(child, gen, decision));
   }
 
-  async #decide(child: Child, gen: number, directive: FailureDirective): Promise<void> {
+  async #decide(child: Child, gen: number, decision: FailureDecision): Promise<void> {
     if (
       gen !== child.generation ||
       child.run !== undefined ||
@@ -891,13 +1029,17 @@ export class Supervisor implements AsyncDisposable {
       this.#status !== 'running'
     )
       return;
-    switch (directive.action) {
-      case 'stop':
+    switch (decision.action) {
+      case 'give_up':
         await this.#end(child, 'failed');
         return;
-      case 'restart':
-        if (directive.config !== undefined) child.config = directive.config;
-        await this.#restart(child, gen, directive.delayMs);
+      case 'patch_forward':
+      case 'rollback':
+        child.config = decision.config;
+        await this.#restart(child, gen, decision.delayMs);
+        return;
+      case 'retry':
+        await this.#restart(child, gen, decision.delayMs);
         return;
       default:
         if (shouldRestart(child.restart, true)) await this.#restart(child, gen, undefined);
@@ -913,15 +1055,21 @@ export class Supervisor implements AsyncDisposable {
       return;
     }
     const index = this.#children.indexOf(child);
-    const scope = restartScope(
+    let scope = restartScope(
       this.#strategy,
       index,
-      this.#children.map((c) => c.outcome === undefined),
+      this.#children.map((c) => c.outcome === undefined && !c.terminated),
     ).map((i) => this.#children[i]!);
+    // Stopped in reverse order; a temporary sibling is never restarted: it is finished (OTP).
     for (let i = scope.length - 1; i >= 0; i--) {
       const sibling = scope[i]!;
-      if (sibling !== child) await this.#stopRun(sibling);
+      if (sibling === child) continue;
+      if (sibling.restart === 'temporary') {
+        sibling.hookCancel?.abort();
+        await this.#end(sibling, 'stopped');
+      } else await this.#stopRun(sibling);
     }
+    scope = scope.filter((c) => c.outcome === undefined);
     const delay = Math.min(
       0xffff_ffff,
       Math.round(delayMs ?? backoffDelay(this.#backoff, child.consecutive, this.#shared.random)),
@@ -1005,8 +1153,20 @@ export class Supervisor implements AsyncDisposable {
     child.nested = undefined;
     child.ended?.resolve(outcome);
     child.ended = undefined;
+    this.#report(child, 'ended');
     this.#forgetOld(child);
-    this.#checkCompletion();
+    if (child.spec.significant === true && reason !== 'stopped') this.#checkAutoShutdown();
+  }
+
+  /** OTP's `auto_shutdown`: a significant child exited; close when the rule says so. */
+  #checkAutoShutdown(): void {
+    if (this.#autoShutdown === 'never' || this.#autoShut || this.#status !== 'running') return;
+    const all = this.#children.filter((c) => c.spec.significant === true);
+    if (this.#autoShutdown === 'all_significant' && all.some((c) => c.outcome === undefined))
+      return;
+    this.#autoShut = true;
+    // Called inside a queued task: close() queues its stop after it.
+    void this.close();
   }
 
   #forgetOld(child: Child): void {
@@ -1017,16 +1177,6 @@ export class Supervisor implements AsyncDisposable {
       const at = this.#children.indexOf(old);
       if (at !== -1) this.#children.splice(at, 1);
     }
-  }
-
-  #checkCompletion(): void {
-    if (
-      this.#completion !== undefined &&
-      this.#started &&
-      this.#status === 'running' &&
-      this.#children.every((c) => c.outcome !== undefined)
-    )
-      this.#completion.resolve(undefined);
   }
 
   async #stopAll(): Promise<void> {
@@ -1052,11 +1202,18 @@ export class Supervisor implements AsyncDisposable {
     }
     this.#publish({ type: 'SupervisorEscalated', supervisorId: this.id, reason });
     this.#shared.logger.warn('Supervisor escalated', { supervisorId: this.id, reason });
-    this.#completion?.resolve(
-      new KernelError('SUPERVISOR_ESCALATED', `Supervisor "${this.name}" escalated: ${reason}`, {
-        details: { supervisorId: this.id },
-      }),
+    const error = new KernelError(
+      'SUPERVISOR_ESCALATED',
+      `Supervisor "${this.name}" escalated: ${reason}`,
+      { details: { supervisorId: this.id } },
     );
+    this.#completion?.resolve(error);
+    this.#escalated.resolve(error);
+    try {
+      this.#onEscalated?.(error);
+    } catch (hookError) {
+      this.#shared.logger.error('onEscalated failed', { error: errorMessage(hookError) });
+    }
   }
 
   #cancelTimers(): void {
@@ -1071,6 +1228,27 @@ function waitFor<R>(child: Child): Promise<AgentOutcome<R>> {
   return child.ended.promise as Promise<AgentOutcome<R>>;
 }
 
+function failedToStart(
+  supervisor: Supervisor,
+  child: Child,
+  failure: FailureSignal,
+  consequence: string,
+): KernelError {
+  return new KernelError(
+    'FAILED_TO_START_CHILD',
+    `Supervisor "${supervisor.name}" could not start "${child.name}": it failed before it was started (${failure.message}); ${consequence}. Fix the agent, or have it call ready() only once it can work`,
+    { details: { supervisorId: supervisor.id, agentId: child.id } },
+  );
+}
+
+function notTerminated(child: Child, what: string): KernelError {
+  return new KernelError(
+    'CONFLICT',
+    `Agent "${child.name}" is ${child.outcome === undefined ? child.status : 'finished'}, not terminated; terminateChild it before ${what}`,
+    { details: { agentId: child.id } },
+  );
+}
+
 function unknownAgent(id: string): KernelError {
   return new KernelError(
     'UNKNOWN_AGENT',
@@ -1079,18 +1257,27 @@ function unknownAgent(id: string): KernelError {
   );
 }
 
-function checkDirective(value: unknown): FailureDirective {
-  const d = value as Partial<{ action: unknown; delayMs: unknown }> | null | undefined;
-  if (d?.action === 'stop' || d?.action === 'default') return d as FailureDirective;
-  if (d?.action === 'restart') {
-    if (
-      d.delayMs !== undefined &&
-      !(typeof d.delayMs === 'number' && Number.isFinite(d.delayMs) && d.delayMs >= 0)
-    )
-      throw bad('A restart directive’s delayMs must be a finite number ≥ 0');
-    return d as FailureDirective;
-  }
-  throw bad(
-    `The failure hook must resolve to { action: 'restart' | 'stop' | 'default' }, got ${JSON.stringify(value) ?? String(value)}`,
-  );
+const DECISIONS: ReadonlySet<unknown> = new Set([
+  'retry',
+  'patch_forward',
+  'rollback',
+  'escalate',
+  'give_up',
+  'default',
+]);
+
+function checkDecision(value: unknown): FailureDecision {
+  const d = value as Partial<{ action: unknown; delayMs: unknown; approved: unknown }> | null;
+  if (typeof d !== 'object' || d === null || !DECISIONS.has(d.action))
+    throw bad(
+      `The recovery policy must resolve to { action: ${[...DECISIONS].join(' | ')} }, got ${JSON.stringify(value) ?? String(value)}`,
+    );
+  if (
+    d.delayMs !== undefined &&
+    !(typeof d.delayMs === 'number' && Number.isFinite(d.delayMs) && d.delayMs >= 0)
+  )
+    throw bad('A decision’s delayMs must be a finite number ≥ 0');
+  if (d.action === 'escalate' && !(d.approved instanceof Promise))
+    throw bad('An escalate decision needs `approved`: a promise of the human’s answer');
+  return d as FailureDecision;
 }

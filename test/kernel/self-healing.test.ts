@@ -270,4 +270,22 @@ describe('self-healing through the kernel', () => {
     expect(reran).toBe(true);
     expect(existsSync(join(t.dir, 'recovery'))).toBe(true);
   });
+
+  it('kernel.supervisor.spawn tracks known-good configs like kernel.spawn: a run healthy for healthyAfterMs', async () => {
+    const { kernel, clock } = await kernelFor();
+    const key = agentConfigKeys.knownGood('steady');
+    const handle = await kernel.supervisor.spawn({
+      name: 'steady',
+      config: { version: 3 },
+      run: (ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', resolve)),
+    });
+    const recorded = next(kernel, 'ConfigChanged', (e) => e.key === key);
+    clock.advance(999);
+    await settle();
+    expect(await kernel.registry.tryGetConfig(key)).toBeUndefined();
+    clock.advance(1);
+    await recorded;
+    expect(await kernel.registry.getConfig(key)).toEqual({ version: 3 });
+    await handle.kill();
+  });
 });

@@ -155,7 +155,7 @@ describe('process agents', () => {
   it('restarts a crashing process; the failure carries the stderr tail and the exit code', async () => {
     const failures: AgentFailure[] = [];
     const { supervisor } = realHarness({
-      onFailure: async (f) => {
+      recovery: async (f) => {
         failures.push(f);
         return { action: 'default' };
       },
@@ -186,13 +186,10 @@ describe('process agents', () => {
     });
     expect(killed.failure).toMatchObject({ exit_code: null, stage: 'runtime' });
     expect(killed.failure?.message).toMatch(/killed by SIGKILL/);
-    const missing = await supervisor.run({
-      name: 'ghost',
-      restart: 'temporary',
-      command: '/nonexistent/agent-binary',
-    });
-    expect(missing.reason).toBe('failed');
-    expect(missing.failure?.message).toMatch(/Could not start agent process.*ENOENT/);
+    // A process that cannot be spawned failed to start (OTP): spawn rejects, nothing restarts.
+    await expect(
+      supervisor.run({ name: 'ghost', restart: 'permanent', command: '/nonexistent/agent-binary' }),
+    ).rejects.toThrow(/FAILED|could not start "ghost".*Could not start agent process.*ENOENT/);
     await supervisor.close();
   });
 

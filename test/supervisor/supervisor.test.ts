@@ -6,9 +6,10 @@ import {
   openRegistry,
   type AgentFailure,
   type AgentSpec,
-  type FailureDirective,
+  type FailureDecision,
   type KernelEvent,
 } from '../../src/index.js';
+import { deferred } from '../../src/util/deferred.js';
 import { controllable, events, harness, namesOf, nextEvent, story } from './helpers.js';
 
 const parked = (name: string, control: ReturnType<typeof controllable>): AgentSpec => ({
@@ -485,14 +486,15 @@ describe('nested supervisors', () => {
     await supervisor.close();
   });
 
-  it('a nested supervisor completes when its children have finished, and lists them under it', async () => {
+  it('a nested supervisor with auto_shutdown all_significant completes when its significant children have exited, and lists them under it', async () => {
     const control = controllable();
     const { supervisor } = harness();
     const team = await supervisor.spawn({
       name: 'team',
       supervisor: {
+        autoShutdown: 'all_significant',
         children: [
-          { name: 'x', run: control.run },
+          { name: 'x', significant: true, run: control.run },
           { name: 'y', run: control.run },
         ],
       },
@@ -504,9 +506,10 @@ describe('nested supervisors', () => {
       ['y', 'function', true],
     ]);
     const y = listed[2]!;
-    expect((await supervisor.kill(y.id)).reason).toBe('stopped');
+    const yDone = supervisor.wait(y.id);
     control.finish('x', 1);
     expect(await team.wait()).toMatchObject({ reason: 'completed' });
+    expect(await yDone).toMatchObject({ reason: 'stopped' });
     await supervisor.close();
   });
 
@@ -534,12 +537,12 @@ describe('nested supervisors', () => {
   });
 });
 
-describe('failure hook', () => {
-  it('builds the failure signal from the error and carries the spec (with patch) to the hook', async () => {
+describe('recovery policy', () => {
+  it('builds the failure signal from the error and carries the spec (with patch) to the policy', async () => {
     const failures: AgentFailure[] = [];
     const patch = async (): Promise<void> => undefined;
     const { supervisor } = harness({
-      onFailure: async (failure) => {
+      recovery: async (failure) => {
         failures.push(failure);
         return { action: 'default' };
       },
@@ -573,9 +576,9 @@ describe('failure hook', () => {
     await supervisor.close();
   });
 
-  it('restart with a replaced config and an explicit delay (a rollback)', async () => {
+  it('rollback restarts with a replaced config after an explicit delay', async () => {
     const { supervisor, bus, clock } = harness({
-      onFailure: async () => ({ action: 'restart', delayMs: 250, config: { version: 'v1' } }),
+      recovery: async () => ({ action: 'rollback', delayMs: 250, config: { version: 'v1' } }),
     });
     const configs: unknown[] = [];
     const restart = nextEvent(bus, 'AgentRestarted');
@@ -599,8 +602,8 @@ describe('failure hook', () => {
     expect(configs).toEqual([{ version: 'v2' }, { version: 'v1' }]);
   });
 
-  it('stop gives up on a permanent child; hook-directed restarts still count towards intensity', async () => {
-    const stopper = harness({ onFailure: async () => ({ action: 'stop' }) });
+  it('give_up ends a permanent child; policy-directed restarts still count towards intensity', async () => {
+    const stopper = harness({ recovery: async () => ({ action: 'give_up' }) });
     const stopped = await stopper.supervisor.run({
       name: 'p',
       restart: 'permanent',
@@ -612,7 +615,7 @@ describe('failure hook', () => {
 
     const restarter = harness({
       intensity: { maxRestarts: 3, periodMs: 1_000 },
-      onFailure: async (): Promise<FailureDirective> => ({ action: 'restart' }),
+      recovery: async (): Promise<FailureDecision> => ({ action: 'retry' }),
     });
     const escalated = nextEvent(restarter.bus, 'SupervisorEscalated');
     const outcome = await restarter.supervisor.run({
@@ -626,18 +629,18 @@ describe('failure hook', () => {
     expect(outcome).toMatchObject({ reason: 'failed', restarts: 3 });
   });
 
-  it('a throwing hook falls back to the restart rules; a kill during the hook cancels it', async () => {
+  it('a throwing policy falls back to the restart rules; a kill during the decision cancels it', async () => {
     let calls = 0;
     const { supervisor, bus } = harness({
-      onFailure: async (failure) => {
+      recovery: async (failure) => {
         calls++;
-        if (calls === 1) throw new Error('hook bug');
+        if (calls === 1) throw new Error('policy bug');
         return new Promise((resolve) =>
-          failure.cancel.addEventListener('abort', () => resolve({ action: 'restart' })),
+          failure.cancel.addEventListener('abort', () => resolve({ action: 'retry' })),
         );
       },
     });
-    // After the hook throws, the default rules restart the transient agent; it fails again.
+    // After the policy throws, the default rules restart the transient agent; it fails again.
     const twoFailures = events(bus, 'AgentFailed', 2);
     const agent = await supervisor.spawn({
       name: 'x',
@@ -738,5 +741,135 @@ describe('disposal', () => {
     }
     expect(outer.status).toBe('closed');
     expect(outer.list()[0]!.status).toBe('stopped');
+  });
+});
+
+describe('OTP fidelity (issue 13)', () => {
+  it('a temporary sibling is stopped and not restarted by one_for_all', async () => {
+    const control = controllable();
+    const { supervisor, events: all } = harness({ strategy: 'one_for_all' });
+    const temp = await supervisor.spawn({ name: 'temp', restart: 'temporary', run: control.run });
+    await supervisor.spawn({ name: 'worker', restart: 'permanent', run: control.run });
+    control.fail('worker', new Error('crash'));
+    expect(await temp.wait()).toMatchObject({ reason: 'stopped', restarts: 0 });
+    expect(all.filter((e) => e.type === 'AgentStarted' && e.id === temp.id)).toHaveLength(1);
+    await supervisor.close();
+  });
+
+  it('start() awaits a nested supervisor depth-first: [p1, sub(s1, s2), p3] starts s2 before p3', async () => {
+    const control = controllable();
+    const { supervisor, events: all } = harness({
+      children: [
+        parked('p1', control),
+        {
+          name: 'sub',
+          restart: 'permanent',
+          supervisor: { children: [parked('s1', control), parked('s2', control)] },
+        },
+        parked('p3', control),
+      ],
+    });
+    await supervisor.start();
+    const names = namesOf(all);
+    expect(
+      all.filter((e) => e.type === 'AgentStarted').map((e) => names.get((e as { id: string }).id)),
+    ).toEqual(['p1', 's1', 's2', 'sub', 'p3']);
+    await supervisor.close();
+  });
+
+  it('an empty permanent nested supervisor keeps running (no restart loop)', async () => {
+    const { supervisor, events: all } = harness();
+    const sub = await supervisor.spawn({
+      name: 'empty',
+      restart: 'permanent',
+      supervisor: { children: [] },
+    });
+    expect(sub.info().status).toBe('running');
+    expect(all.filter((e) => e.type === 'AgentRestarted')).toHaveLength(0);
+    await supervisor.close();
+  });
+
+  it('a child failing before ready aborts start() with FAILED_TO_START_CHILD; no later sibling starts', async () => {
+    const { supervisor, events: all } = harness({
+      children: [
+        {
+          name: 'a',
+          restart: 'permanent',
+          run: (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)),
+        },
+        {
+          name: 'b',
+          awaitReady: true,
+          run: async () => {
+            throw new Error('no database');
+          },
+        },
+        { name: 'c', run: () => 'never' },
+      ],
+    });
+    await expect(supervisor.start()).rejects.toSatisfy((e) =>
+      isKernelError(e, 'FAILED_TO_START_CHILD'),
+    );
+    expect(supervisor.status).toBe('failed');
+    expect(namesOf(all).size).toBe(2);
+    expect(all.filter((e) => e.type === 'AgentRestarted')).toHaveLength(0);
+  });
+
+  it('an abandoned function is reported as AgentAbandoned and counted', async () => {
+    const { supervisor, bus, clock } = harness();
+    const asked = deferred<unknown>();
+    const agent = await supervisor.spawn({
+      name: 'stubborn',
+      shutdownMs: 100,
+      run: (ctx) =>
+        new Promise(() => ctx.signal.addEventListener('abort', () => asked.resolve(undefined))),
+    });
+    const abandoned = nextEvent(bus, 'AgentAbandoned');
+    const killed = agent.kill();
+    await asked.promise;
+    clock.advance(100);
+    expect(await abandoned).toEqual({ type: 'AgentAbandoned', id: agent.id, graceMs: 100 });
+    await killed;
+    expect(supervisor.stats().abandoned).toBe(1);
+  });
+
+  it('a root supervisor that gives up resolves escalated and calls onEscalated', async () => {
+    let seen: unknown;
+    const { supervisor } = harness({
+      intensity: { maxRestarts: 0, periodMs: 1_000 },
+      onEscalated: (e) => (seen = e),
+    });
+    await supervisor.spawn({ name: 'x', run: () => Promise.reject(new Error('boom')) });
+    const error = await supervisor.escalated;
+    expect(isKernelError(error, 'SUPERVISOR_ESCALATED')).toBe(true);
+    expect(seen).toBe(error);
+  });
+
+  it('rejects unknown spec keys, duplicate childIds; terminate/restart/delete/count children', async () => {
+    const control = controllable();
+    const { supervisor } = harness();
+    await expect(
+      supervisor.spawn({ name: 'x', run: () => 1, signifcant: true } as unknown as AgentSpec),
+    ).rejects.toThrow(/unknown key "signifcant".*allowed: name/);
+    const w = await supervisor.spawn({
+      name: 'w',
+      childId: 'w1',
+      restart: 'permanent',
+      run: control.run,
+    });
+    await expect(
+      supervisor.spawn({ name: 'w', childId: 'w1', run: control.run }),
+    ).rejects.toSatisfy((e) => isKernelError(e, 'CONFLICT'));
+    await supervisor.terminateChild('w1');
+    expect(supervisor.countChildren()).toEqual({ specs: 1, active: 0, supervisors: 0, workers: 1 });
+    await supervisor.restartChild(w.id);
+    expect(supervisor.countChildren().active).toBe(1);
+    await expect(supervisor.deleteChild(w.id)).rejects.toSatisfy((e) =>
+      isKernelError(e, 'CONFLICT'),
+    );
+    await supervisor.terminateChild(w.id);
+    await supervisor.deleteChild(w.id);
+    expect(supervisor.countChildren().specs).toBe(0);
+    await supervisor.close();
   });
 });

@@ -86,9 +86,15 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           );
         }
         ctx.io.stdout('Press Ctrl-C to stop.\n');
-        const signal = await new Promise<NodeJS.Signals>((resolve) => {
+        const signal = await new Promise<NodeJS.Signals | 'escalated'>((resolve) => {
           process.once('SIGINT', () => resolve('SIGINT'));
           process.once('SIGTERM', () => resolve('SIGTERM'));
+          // The root supervisor gave up: exit non-zero so a process manager restarts the daemon.
+          void kernel.supervisor.escalated.then((error) => {
+            ctx.io.stderr(`kerno: ${error.message}; exiting so the daemon is restarted\n`);
+            process.exitCode = 1;
+            resolve('escalated');
+          });
         });
         ctx.io.stdout(`\n${signal}: stopping agents, closing the store …\n`);
         rmSync(daemonFile, { force: true });

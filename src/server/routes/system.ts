@@ -15,16 +15,23 @@ export function systemRoutes(
   ctx: ServerContext,
   options: { openapi: () => unknown; metrics: MetricsSource[] },
 ): void {
-  app.get('/health', { schema: { summary: 'Liveness: no auth', tags: ['system'] } }, async () => {
-    const head = await ctx.kernel.audit.head();
-    return {
-      status: 'ok',
-      version: ctx.version,
-      store: ctx.kernel.storage.kind,
-      uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000),
-      auditHead: head.seq,
-    };
-  });
+  app.get(
+    '/health',
+    { schema: { summary: 'Liveness: no auth', tags: ['system'] } },
+    async (_req, reply) => {
+      const head = await ctx.kernel.audit.head();
+      // The root supervisor gave up: the kernel cannot start agents, so it is not healthy.
+      const escalated = ctx.kernel.supervisor.status === 'escalated';
+      if (escalated) void reply.code(503);
+      return {
+        status: escalated ? 'unhealthy' : 'ok',
+        version: ctx.version,
+        store: ctx.kernel.storage.kind,
+        uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000),
+        auditHead: head.seq,
+      };
+    },
+  );
 
   app.get(
     '/metrics',
@@ -96,6 +103,12 @@ export function systemRoutes(
           feed.cutOff,
         ),
         ...agentMetrics(k.supervisor.list()),
+        metric(
+          'kerno_agents_abandoned_total',
+          'counter',
+          'In-process agent runs abandoned after ignoring their abort signal',
+          k.supervisor.stats().abandoned,
+        ),
         metric('process_resident_memory_bytes', 'gauge', 'Resident memory', mem.rss),
         metric('nodejs_heap_used_bytes', 'gauge', 'V8 heap in use', mem.heapUsed),
       ];
