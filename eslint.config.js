@@ -30,6 +30,8 @@ export default tseslint.config(
       'test-artifacts/**',
       '.scratch/**',
       'bench/peers/**',
+      '.stryker-tmp/**',
+      'reports/**',
     ],
   },
   js.configs.recommended,
