@@ -114,6 +114,8 @@ export default tseslint.config(
       'test-artifacts/**',
       '.scratch/**',
       'bench/peers/**',
+      '.stryker-tmp/**',
+      'reports/**',
     ],
   },
   js.configs.recommended,

@@ -602,13 +602,12 @@ class StreamDecoder implements RvlsDecoder {
       if (this.#tooLong) {
         this.#tooLong = false;
         this.#skip(`line longer than ${this.#maxLine} characters`);
-      } else if (this.#partial !== '') {
+      } else {
+        // The limit holds for lines inside one chunk too, so the chunking never changes a result.
         const line = this.#partial + text.slice(start, nl);
         this.#partial = '';
         if (line.length > this.#maxLine) this.#skip(`line longer than ${this.#maxLine} characters`);
         else this.#line(line);
-      } else {
-        this.#line(text.slice(start, nl));
       }
       start = nl + 1;
     }

@@ -97,7 +97,9 @@ function validScrypt(kdf: unknown): kdf is ScryptParams {
     (r as number) <= 32 &&
     Number.isInteger(p) &&
     (p as number) >= 1 &&
-    (p as number) <= 16
+    (p as number) <= 16 &&
+    // scrypt takes 128·N·r bytes: a tampered row must not make opening allocate more than 1 GiB.
+    128 * (N as number) * (r as number) <= 2 ** 30
   );
 }
 
