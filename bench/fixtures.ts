@@ -2,7 +2,10 @@
  * The experience events the ledger benchmarks append (SQLite and PostgreSQL alike): three kinds
  * in turn, so kind filters and indexes see a realistic mix.
  */
-import type { ExperienceEvent, ExperienceEventKind } from '../src/formats/converge-experience-event.js';
+import type {
+  ExperienceEvent,
+  ExperienceEventKind,
+} from '../src/formats/converge-experience-event.js';
 
 /** The kinds {@link benchEvent} cycles through, in order. */
 export const BENCH_KINDS: readonly ExperienceEventKind[] = [

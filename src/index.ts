@@ -393,8 +393,6 @@ export {
 export type { ConfigOptions, KernoConfig } from './config.js';
 export { importRvls } from './learning/learning-import.js';
 export type { LearningImportResult } from './learning/learning-import.js';
-export { createServer } from './server/app.js';
-export type { KernoServer, ServerOptions } from './server/app.js';
 
 export { Registry, openRegistry } from './registry/registry.js';
 export type {

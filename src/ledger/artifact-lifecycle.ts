@@ -17,7 +17,10 @@
  * @module
  */
 import { KernelError } from '../errors.js';
-import { GOVERNED_ARTIFACT_STATES, type GovernedArtifactState } from '../formats/converge-experience-event.js';
+import {
+  GOVERNED_ARTIFACT_STATES,
+  type GovernedArtifactState,
+} from '../formats/converge-experience-event.js';
 
 /** Every allowed transition, by source state. Terminal states map to an empty list. */
 export const GOVERNED_ARTIFACT_TRANSITIONS: Readonly<

@@ -2,8 +2,8 @@
  * Opens the storage a URL names: `memory:`, `sqlite:<path>` (the embedded default, e.g.
  * `sqlite:.kerno/kerno.db`), or `postgres://user@host/db?schema=kerno` (scale-out; needs the
  * optional `pg` package). Backends are loaded on demand, so
- * the embedded path never loads a PostgreSQL driver. Without a URL it opens the configured one
- * (`KERNO_STORE`, else `sqlite:<state folder>/kerno.db`; see `config.ts`).
+ * the embedded path never loads a PostgreSQL driver. The caller resolves which URL (`config.ts`:
+ * `--store`, `KERNO_STORE`, else `sqlite:<state folder>/kerno.db`); storage reads no environment.
  *
  * @example
  * const storage = await openStorage('sqlite:.kerno/kerno.db');
@@ -12,7 +12,6 @@
  *
  * @module
  */
-import { resolveConfig } from '../config.js';
 import { KernelError } from '../errors.js';
 import type { Logger } from '../util/logger.js';
 import type { Storage } from './storage.js';
@@ -56,11 +55,8 @@ export function parseStoreUrl(url: string): StoreLocation {
   );
 }
 
-/** Opens the storage named by `url` (default: the configured store, {@link resolveConfig}). */
-export async function openStorage(
-  url: string = resolveConfig().store,
-  options: OpenStorageOptions = {},
-): Promise<Storage> {
+/** Opens the storage named by `url`. */
+export async function openStorage(url: string, options: OpenStorageOptions = {}): Promise<Storage> {
   const location = parseStoreUrl(url);
   switch (location.kind) {
     case 'memory': {

@@ -8,7 +8,10 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { KernelError } from '../../errors.js';
-import type { ExperienceEvent, ExperienceEventKind } from '../../formats/converge-experience-event.js';
+import type {
+  ExperienceEvent,
+  ExperienceEventKind,
+} from '../../formats/converge-experience-event.js';
 import type { LedgerRecord } from '../../ledger/ledger.js';
 import { daemon, openInput, opts, parseJsonOption, print, readText, withStore } from '../common.js';
 import { createProgress, writeStdout, type CliContext } from '../output.js';

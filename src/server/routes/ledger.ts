@@ -7,7 +7,10 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { KernelError } from '../../errors.js';
-import type { ExperienceEvent, ExperienceEventKind } from '../../formats/converge-experience-event.js';
+import type {
+  ExperienceEvent,
+  ExperienceEventKind,
+} from '../../formats/converge-experience-event.js';
 import { encodeEnvelopeLine } from '../../formats/converge-ndjson.js';
 import type { Principal } from '../auth.js';
 import type { ServerContext } from '../context.js';

@@ -13,8 +13,8 @@ import {
   decodeRvlsLine,
   readRvlsStream,
   type RvlsDecodeResult,
-} from '../../src/learning/rvls.js';
-import type { PatternRecord } from '../../src/learning/records.js';
+} from '../../src/formats/rvls.js';
+import type { PatternRecord } from '../../src/formats/learning-records.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
