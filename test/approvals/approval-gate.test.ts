@@ -132,7 +132,7 @@ describe('approval gate', () => {
     const p = gate.request({ agentId: AGENT, summary: 'x' }, { signal: ac.signal });
     await until(() => gate.list().length === 1);
     ac.abort();
-    await expect(p).rejects.toBeDefined();
+    await expect(p).rejects.toMatchObject({ name: 'AbortError' });
     expect(gate.list()).toHaveLength(1);
   });
 
