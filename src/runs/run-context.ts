@@ -79,7 +79,10 @@ export interface RunApprovalDecision {
 export interface RunContext {
   readonly runId: string;
   readonly agent: string;
-  /** Aborted when the run is cancelled or the kernel closes. */
+  /**
+   * Aborted when the run is cancelled, the kernel closes, or the run suspends to wait (its
+   * execution is then over; the run goes on in a new execution when the wait ends).
+   */
   readonly signal: AbortSignal;
   /** Runs `fn` once, records its JSON result, and returns it; a replay returns the record. */
   step<T>(
@@ -248,6 +251,8 @@ export class RunExecution implements RunContext {
     if (!this.#suspended) {
       this.#suspended = true;
       this.#onSuspend(s);
+      // The execution is over: a process agent behind it stops, steps in flight are told.
+      this.#abort.abort(new KernelError('CLOSED', `Run ${this.runId} is suspended (${s.kind})`));
     }
     return never;
   }

@@ -431,8 +431,8 @@ export class RunEngine implements Runs {
       ]);
       if (run.execution !== execution || run.ended !== undefined || this.#closed) return;
       run.execution = undefined;
-      if (outcome.kind === 'aborted') return;
-      if (outcome.kind === 'suspended') {
+      if (outcome.kind === 'aborted' && suspended.s === undefined) return;
+      if (outcome.kind === 'suspended' || outcome.kind === 'aborted') {
         this.#suspend(run, suspended.s!);
         return;
       }
