@@ -1,3 +1,4 @@
+/* eslint-disable no-console -- an example program: its output is the point */
 // A durable run you can kill: `node examples/durable-run.mjs`, press Ctrl-C (or kill -9) while
 // it works, run it again — finished steps are not done again; the run goes on where it stopped.
 import { createKernel } from 'kerno';

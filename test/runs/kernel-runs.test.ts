@@ -39,7 +39,7 @@ describe('durable runs in the kernel', () => {
       },
     };
     try {
-      const first = await open(dir, [deployer as AgentDefinition<never, unknown>]);
+      const first = await open(dir, [deployer]);
       const run = await first.start('deployer', { version: '42' });
       const waiting = await new Promise<string>((resolve) => {
         const off = first.runs.onStatus((r) => {
@@ -69,7 +69,7 @@ describe('durable runs in the kernel', () => {
       await tool.approvals.approve(pending[0]!.id, { by: 'alice' });
       await tool.close();
 
-      const second = await open(dir, [deployer as AgentDefinition<never, unknown>]);
+      const second = await open(dir, [deployer]);
       const info = await second.runs.wait(run.id);
       expect(info.status).toBe('completed');
       expect(info.result).toEqual({ deployed: true, n: 1, by: 'alice' });
