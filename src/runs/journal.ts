@@ -68,7 +68,7 @@ export type RunIndexEntry =
     };
 
 /** A run-index record as read back, with its position. */
-export type StoredRunIndexEntry = RunIndexEntry & { readonly seq: number };
+export type StoredRunIndexEntry = RunIndexEntry & { readonly seq: number; readonly hash: string };
 
 /** A journal record. `call` is the position of the kernel call in the run (0, 1, 2 …). */
 export type JournalEntry =
@@ -134,8 +134,8 @@ export type JournalEntry =
       readonly atMs: number;
     };
 
-/** A journal record as read back, with its position. */
-export type StoredJournalEntry = JournalEntry & { readonly seq: number };
+/** A journal record as read back, with its position and hash (the chain link retention anchors). */
+export type StoredJournalEntry = JournalEntry & { readonly seq: number; readonly hash: string };
 
 /** The record key a journal entry is stored under (unique within the run's journal). */
 export function journalKey(entry: JournalEntry): string {
@@ -162,9 +162,9 @@ function timeOf(entry: JournalEntry, fallbackMs: number): number {
   return 'atMs' in entry ? entry.atMs : fallbackMs;
 }
 
-function decodeBody<T>(record: LogBody, what: string): T & { seq: number } {
+function decodeBody<T>(record: LogBody, what: string): T & { seq: number; hash: string } {
   try {
-    return { ...(JSON.parse(record.body) as T), seq: record.seq };
+    return { ...(JSON.parse(record.body) as T), seq: record.seq, hash: record.hash };
   } catch {
     throw new KernelError(
       'CORRUPT_VALUE',
@@ -187,7 +187,7 @@ function journalCodec(
       correlation: runId,
     }),
     decode: (record) => decodeBody<JournalEntry>(record, 'Journal'),
-    committed: (record, entry) => ({ ...entry, seq: record.seq }),
+    committed: (record, entry) => ({ ...entry, seq: record.seq, hash: record.hash }),
   };
 }
 
@@ -201,7 +201,7 @@ const INDEX_CODEC: LogCodec<RunIndexEntry, StoredRunIndexEntry> = {
     correlation: entry.id,
   }),
   decode: (record) => decodeBody<RunIndexEntry>(record, 'Run index'),
-  committed: (record, entry) => ({ ...entry, seq: record.seq }),
+  committed: (record, entry) => ({ ...entry, seq: record.seq, hash: record.hash }),
 };
 
 /** The run index view. */

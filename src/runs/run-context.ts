@@ -167,6 +167,8 @@ export class RunExecution implements RunContext {
   readonly #onSuspend: (s: Suspension) => void;
   #calls = 0;
   #suspended = false;
+  /** The journal's last record known here (what the run's end anchors). */
+  head: { seq: number; hash: string } = { seq: 0, hash: '0'.repeat(64) };
   /** Steps this execution ran (not replayed). */
   executedSteps = 0;
 
@@ -197,6 +199,7 @@ export class RunExecution implements RunContext {
   }
 
   #index(e: StoredJournalEntry): void {
+    if (e.seq > this.head.seq) this.head = { seq: e.seq, hash: e.hash };
     if (e.type === 'signal') {
       this.#signals.push(e);
       return;

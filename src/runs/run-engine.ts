@@ -158,6 +158,8 @@ interface RunState {
   execution?: RunExecution | undefined;
   /** Set when something arrived for the run while it was executing: execute again at suspend. */
   dirty: boolean;
+  /** The input, while this kernel just started the run (its journal is known to be empty). */
+  fresh?: { input: string } | undefined;
   suspension?: Suspension | undefined;
   waiters: { done(): void; fail(error: unknown): void }[];
 }
@@ -338,7 +340,9 @@ export class RunEngine implements Runs {
     };
     try {
       const [stored] = await this.#index.append([entry]);
+      const created = !this.#runs.has(id);
       this.#apply(stored!);
+      if (created && stored!.seq > 0) this.#runs.get(id)!.fresh = { input: text };
     } catch (error) {
       if (!(error instanceof KernelError && error.code === 'CONFLICT')) throw error;
       const stored = await this.#index.get(`${id}:started`);
@@ -350,20 +354,57 @@ export class RunEngine implements Runs {
   }
 
   #handle<O>(id: string): RunHandle<O> {
-    return {
-      id,
-      result: async () => {
-        const info = await this.wait(id);
-        if (info.status === 'completed') return info.result as O;
-        if (info.status === 'cancelled') {
-          throw new KernelError('RUN_CANCELLED', `Run ${id} was cancelled`);
-        }
-        throw new KernelError(
-          'RUN_FAILED',
-          `Run ${id} failed: ${info.error?.name ?? 'Error'}: ${info.error?.message ?? 'unknown error'}`,
-        );
-      },
-    };
+    return { id, result: () => this.#result<O>(id) };
+  }
+
+  /** The run's result from its end record (no journal read). */
+  async #result<O>(id: string): Promise<O> {
+    const run = this.#require(id);
+    if (run.ended === undefined) await this.#ended(run);
+    const ended = run.ended!;
+    if (ended.status === 'completed') return fromJsonText(ended.result) as O;
+    if (ended.status === 'cancelled') {
+      throw new KernelError(
+        'RUN_CANCELLED',
+        `Run ${id} was cancelled: ${ended.error?.message ?? ''}`,
+      );
+    }
+    throw new KernelError(
+      'RUN_FAILED',
+      `Run ${id} failed: ${ended.error?.name ?? 'Error'}: ${ended.error?.message ?? 'unknown error'}`,
+    );
+  }
+
+  #ended(run: RunState, signal?: AbortSignal): Promise<void> {
+    if (run.ended !== undefined) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = run.waiters.indexOf(waiter);
+        if (i >= 0) run.waiters.splice(i, 1);
+        reject(asError(signal?.reason));
+      };
+      const waiter = {
+        done: (): void => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        fail: (error: unknown): void => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(asError(error));
+        },
+      };
+      if (signal?.aborted === true) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      run.waiters.push(waiter);
+    });
+  }
+
+  async #inputOf(id: string): Promise<string> {
+    const started = await this.#index.get(`${id}:started`);
+    if (started?.type !== 'run.started') {
+      throw new KernelError('NOT_FOUND', `Run ${id} has no start record in the run index`);
+    }
+    return started.input;
   }
 
   #journal(id: string): LogView<JournalEntry, StoredJournalEntry> {
@@ -390,14 +431,14 @@ export class RunEngine implements Runs {
     const journal = this.#journal(run.id);
     let execution: RunExecution | undefined;
     try {
-      const [entries, started] = await Promise.all([
-        readJournal(journal),
-        this.#index.get(`${run.id}:started`),
-      ]);
+      // A run this kernel has just started has an empty journal and its input in hand: no reads.
+      const fresh = run.fresh;
+      run.fresh = undefined;
+      const [entries, inputText] =
+        fresh !== undefined
+          ? [[], fresh.input]
+          : await Promise.all([readJournal(journal), this.#inputOf(run.id)]);
       if (run.ended !== undefined || this.#closed) return;
-      if (started?.type !== 'run.started') {
-        throw new KernelError('NOT_FOUND', `Run ${run.id} has no start record in the run index`);
-      }
       const suspended: { s?: Suspension } = {};
       let resolveSuspend!: () => void;
       const suspendedP = new Promise<void>((resolve) => (resolveSuspend = resolve));
@@ -418,7 +459,7 @@ export class RunEngine implements Runs {
         },
       });
       run.execution = execution;
-      const input = fromJsonText(started.input) as never;
+      const input = fromJsonText(inputText) as never;
       const outcome = await Promise.race([
         Promise.resolve()
           .then(() => definition.run(execution!, input))
@@ -441,13 +482,13 @@ export class RunEngine implements Runs {
         try {
           text = toJsonText(outcome.value, `The result of run ${run.id}`);
         } catch (error) {
-          await this.#end(run, 'failed', undefined, recordError(error));
+          await this.#end(run, 'failed', undefined, recordError(error), execution.head);
           return;
         }
-        await this.#end(run, 'completed', text, undefined);
+        await this.#end(run, 'completed', text, undefined, execution.head);
         return;
       }
-      await this.#end(run, 'failed', undefined, recordError(outcome.error));
+      await this.#end(run, 'failed', undefined, recordError(outcome.error), execution.head);
     } catch (error) {
       if (run.execution === execution) run.execution = undefined;
       if (this.#closed || run.ended !== undefined) return;
@@ -542,8 +583,9 @@ export class RunEngine implements Runs {
     status: 'completed' | 'failed' | 'cancelled',
     result: string | undefined,
     error: RecordedError | undefined,
+    known?: { seq: number; hash: string },
   ): Promise<void> {
-    const head = await this.#journal(run.id).head();
+    const head = known ?? (await this.#journal(run.id).head());
     const entry: RunIndexEntry = {
       type: 'run.ended',
       id: run.id,
@@ -698,30 +740,10 @@ export class RunEngine implements Runs {
     };
   }
 
-  wait(id: string, options: { signal?: AbortSignal } = {}): Promise<RunInfo> {
+  async wait(id: string, options: { signal?: AbortSignal } = {}): Promise<RunInfo> {
     const run = this.#require(id);
-    if (run.ended !== undefined) return this.get(id);
-    return new Promise<RunInfo>((resolve, reject) => {
-      const signal = options.signal;
-      const onAbort = (): void => {
-        const i = run.waiters.indexOf(waiter);
-        if (i >= 0) run.waiters.splice(i, 1);
-        reject(asError(signal?.reason));
-      };
-      const waiter = {
-        done: (): void => {
-          signal?.removeEventListener('abort', onAbort);
-          this.get(id).then(resolve, reject);
-        },
-        fail: (error: unknown): void => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(asError(error));
-        },
-      };
-      if (signal?.aborted === true) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      run.waiters.push(waiter);
-    });
+    await this.#ended(run, options.signal);
+    return this.get(id);
   }
 
   #assertOpen(): void {
