@@ -716,7 +716,11 @@ export class RunEngine implements Runs {
         });
       }
     }
-    const s = run.suspension;
+    // A run not executing here (another kernel's, or read by a kernel without agents): where
+    // its journal shows it stopped to wait.
+    const s =
+      run.suspension ??
+      (run.ended === undefined && run.execution === undefined ? lastWait(entries) : undefined);
     const waitingFor: RunWait | undefined =
       s === undefined
         ? undefined
@@ -730,8 +734,12 @@ export class RunEngine implements Runs {
               }
             : { kind: 'approval', gate: s.gate };
     const ended = run.ended;
+    const summary = this.#summary(run);
     return {
-      ...this.#summary(run),
+      ...summary,
+      ...(s !== undefined && run.suspension === undefined && summary.status === 'pending'
+        ? { status: s.kind === 'sleep' ? ('sleeping' as const) : ('waiting' as const) }
+        : {}),
       input: started?.type === 'run.started' ? fromJsonText(started.input) : null,
       ...(ended?.result === undefined ? {} : { result: fromJsonText(ended.result) }),
       steps,
@@ -772,6 +780,26 @@ export class RunEngine implements Runs {
     }
     await Promise.allSettled([...this.#inflight]);
   }
+}
+
+/** The wait the journal's last call left open, if any. */
+function lastWait(entries: readonly StoredJournalEntry[]): Suspension | undefined {
+  let last: Exclude<StoredJournalEntry, { type: 'signal' }> | undefined;
+  let resolved = false;
+  for (const e of entries) {
+    if (e.type === 'signal') continue;
+    if (last === undefined || e.call > last.call) {
+      last = e;
+      resolved = false;
+    } else if (e.call === last.call && (e.type === 'wait.done' || e.type === 'approval.done')) {
+      resolved = true;
+    }
+  }
+  if (last === undefined || resolved) return undefined;
+  if (last.type === 'sleep') return { kind: 'sleep', wakeAtMs: last.wakeAtMs };
+  if (last.type === 'wait') return { kind: 'wait', name: last.name, deadlineMs: last.deadlineMs };
+  if (last.type === 'approval') return { kind: 'approval', gate: last.gate };
+  return undefined;
 }
 
 function asError(reason: unknown): Error {
