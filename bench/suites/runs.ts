@@ -370,11 +370,12 @@ async function dbosSystem(tag: string): Promise<RunSystem> {
 
 // ── LangGraph.js + SqliteSaver ───────────────────────────────────────────────────────────────
 
+/** The graph's state: the input and each node's result (channels may not share a node's name). */
 interface GraphState {
   i: number;
-  a?: unknown;
-  b?: unknown;
-  c?: unknown;
+  outA?: unknown;
+  outB?: unknown;
+  outC?: unknown;
 }
 interface GraphBuilder {
   addNode(name: string, fn: (state: GraphState) => Promise<Partial<GraphState>>): GraphBuilder;
@@ -402,14 +403,14 @@ async function langGraphSystem(file: string): Promise<RunSystem> {
   const saver = SqliteSaver.fromConnString(file); // its defaults: WAL, SQLite's WAL synchronous
   const State = Annotation.Root({
     i: Annotation(),
-    a: Annotation(),
-    b: Annotation(),
-    c: Annotation(),
+    outA: Annotation(),
+    outB: Annotation(),
+    outC: Annotation(),
   });
   const graph = new StateGraph(State)
-    .addNode('a', async (s) => ({ a: stepResult(s.i) }))
-    .addNode('b', async (s) => ({ b: stepResult(s.i) }))
-    .addNode('c', async (s) => ({ c: stepResult(s.i) }))
+    .addNode('a', async (s) => ({ outA: stepResult(s.i) }))
+    .addNode('b', async (s) => ({ outB: stepResult(s.i) }))
+    .addNode('c', async (s) => ({ outC: stepResult(s.i) }))
     .addEdge(START, 'a')
     .addEdge('a', 'b')
     .addEdge('b', 'c')
@@ -422,7 +423,7 @@ async function langGraphSystem(file: string): Promise<RunSystem> {
     async run(i) {
       started++;
       const state = await graph.invoke({ i }, { configurable: { thread_id: `${threads}-${i}` } });
-      return state.c;
+      return state.outC;
     },
     bytes: async () => sqliteRowBytes(saver.db, 'checkpoints') + sqliteRowBytes(saver.db, 'writes'),
     started: () => started,
@@ -688,7 +689,8 @@ export const runsSuite: BenchSuite = {
           ? 0
           : median(sqlite.figures['64 concurrent'].steps),
       unit: 'steps/s',
-      goal: { kind: 'min', value: 30_000 },
+      // No goal without a figure: an unmeasured row must not read as a missed goal.
+      goal: sqlite.system === undefined ? undefined : { kind: 'min', value: 30_000 },
       note: sqlite.system === undefined ? `not measured: ${sqlite.problem}` : undefined,
     });
     rows.push({
