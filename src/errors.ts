@@ -53,6 +53,12 @@ export const KERNEL_ERROR_CODES = Object.freeze([
   'SUPERVISOR_ESCALATED',
   'HEARTBEAT_TIMEOUT',
   'FAILED_TO_START_CHILD',
+  // durable runs
+  'NONDETERMINISM',
+  'NOT_SERIALIZABLE',
+  'TIMEOUT',
+  'RUN_FAILED',
+  'RUN_CANCELLED',
 ] as const);
 
 /** A stable, machine-readable reason for a {@link KernelError}. */
@@ -120,6 +126,15 @@ export const ERROR_HINTS: Readonly<Record<KernelErrorCode, string>> = Object.fre
     'The agent went silent: check that it is alive, or raise its heartbeatTimeoutMs.',
   FAILED_TO_START_CHILD:
     'A child failed before it was ready, so the start was aborted: fix the child the message names (its error is the cause), then start again.',
+  NONDETERMINISM:
+    'The run replayed different calls than its journal holds: keep ctx calls in the same order for a run (give changed code a new agent version, and let old runs finish on the old code).',
+  NOT_SERIALIZABLE:
+    'Return plain JSON from steps and runs (objects, arrays, strings, finite numbers, booleans, null); convert dates with toISOString().',
+  TIMEOUT:
+    'It took longer than its timeout: raise timeoutMs, or handle the timeout in the run (catch the error).',
+  RUN_FAILED:
+    'See the run with `kerno runs show <id>` (or kernel.runs.get) for the failed step and its error.',
+  RUN_CANCELLED: 'The run was cancelled; start a new run if the work is still wanted.',
 });
 
 const BRAND = Symbol.for('kerno.KernelError');

@@ -510,3 +510,29 @@ export { recordRecoveryOutcome, recoveryOutcomeEvent } from './recovery/recovery
 export type { RecoveryOutcomeSinks, RecoveryIncidentInfo } from './recovery/recovery-outcome.js';
 export { rerunOnLateApproval } from './recovery/late-escalation.js';
 export type { LateApprovalOptions, RerunTarget } from './recovery/late-escalation.js';
+
+// Durable runs
+export { createRunEngine, RunEngine } from './runs/run-engine.js';
+export type {
+  AgentDefinition,
+  RunHandle,
+  RunInfo,
+  RunListQuery,
+  RunStepInfo,
+  RunSummary,
+  RunWait,
+  Runs,
+  RunApprovals,
+  RunEngineOptions,
+} from './runs/run-engine.js';
+export { StepFailedError } from './runs/run-context.js';
+export type {
+  RunContext,
+  StepOptions,
+  StepRetryPolicy,
+  StepScope,
+  RunApprovalRequest,
+  RunApprovalDecision,
+} from './runs/run-context.js';
+export { RUN_INDEX_STREAM, journalStream, journalView, runIndexView } from './runs/journal.js';
+export type { RunStatus, JournalEntry, RunIndexEntry, RecordedError } from './runs/journal.js';

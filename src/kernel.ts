@@ -32,6 +32,14 @@ import { createSupervisor, type AgentHandle, type Supervisor } from './superviso
 import type { BackoffPolicy, RestartIntensity } from './supervisor/restart-strategy.js';
 import { openStorage } from './storage/open-storage.js';
 import type { Storage } from './storage/storage.js';
+import {
+  createRunEngine,
+  type AgentDefinition,
+  type RunApprovals,
+  type RunEngine,
+  type RunHandle,
+  type Runs,
+} from './runs/run-engine.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { createUuidV7, type IdGenerator } from './util/ids.js';
 import { createStderrLogger, type Logger } from './util/logger.js';
@@ -78,6 +86,18 @@ export interface KernelOptions {
   /** The kernel supervisor's restart intensity (default 3 in 5 s) and backoff. */
   readonly intensity?: Partial<RestartIntensity>;
   readonly backoff?: Partial<BackoffPolicy>;
+  /**
+   * Durable agents to define at open, so their unfinished runs resume at once (the same as
+   * calling `kernel.define` for each right after).
+   */
+  readonly define?: readonly AgentDefinition<never, unknown>[];
+  /**
+   * Who owns the runs this kernel starts (default `'local'`). A kernel resumes only its own
+   * unfinished runs: give each kernel sharing one PostgreSQL store its own stable owner.
+   */
+  readonly runOwner?: string;
+  /** Longest durable sleep kept in memory; longer ones suspend the run (default 5000 ms). */
+  readonly runHoldMs?: number;
 }
 
 /** A kernel without agents (`agents: false`): every part on the store, no supervisor. */
@@ -93,6 +113,8 @@ export interface KernelCore extends AsyncDisposable {
   readonly recoveries: RecoveryLogStore;
   readonly learning: LearningStore;
   readonly registry: Registry;
+  /** Durable runs: get, list, wait, cancel (a kernel without agents reads them, runs none). */
+  readonly runs: Runs;
   /** Where recovery artifacts are written; `undefined` when they are not (a `memory:` store). */
   readonly recoveryDir: string | undefined;
   readonly clock: Clock;
@@ -112,6 +134,16 @@ export interface Kernel extends KernelCore {
   readonly selfHealing: SelfHealing;
   /** Starts an agent under the kernel supervisor (the same as `supervisor.spawn`). */
   spawn<C = unknown, R = unknown>(spec: AgentSpec<C, R>): Promise<AgentHandle<R>>;
+  /** Defines a durable agent; its unfinished runs owned by this kernel resume. */
+  define<I, O>(definition: AgentDefinition<I, O>): void;
+  /** Starts a durable run of a defined agent (with `id`, idempotently). */
+  start<O = unknown>(
+    agent: string,
+    input?: unknown,
+    options?: { id?: string },
+  ): Promise<RunHandle<O>>;
+  /** Sends a durable signal into a run (`ctx.waitForSignal(name)` takes it). */
+  signal(runId: string, name: string, payload?: unknown, options?: { id?: string }): Promise<void>;
 }
 
 /** Opens a kernel without agents (see {@link KernelOptions.agents}). */
@@ -164,6 +196,35 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     });
     cleanups.push(() => registry.close());
 
+    const runApprovals: RunApprovals = {
+      open: async (key, run, request) => {
+        const gate = await approvals.open({
+          agentId: run.id,
+          agentName: run.agent,
+          key,
+          origin: 'agent',
+          correlationId: run.id,
+          summary: request.summary,
+          ...(request.rationale === undefined ? {} : { rationale: request.rationale }),
+          ...(request.action === undefined ? {} : { action: request.action }),
+          ...(request.resource === undefined ? {} : { resource: request.resource }),
+        });
+        return { gate: gate.id, decision: runDecision(gate.decision) };
+      },
+      decision: (gate) => runDecision(approvals.get(gate)?.decision ?? null),
+      onDecision: (listener) => approvals.onDecision((gate) => listener(gate.id)),
+    };
+    const runs: RunEngine = await createRunEngine({
+      log: storage.log,
+      clock,
+      ids,
+      logger,
+      approvals: runApprovals,
+      ...(options.runOwner === undefined ? {} : { owner: options.runOwner }),
+      ...(options.runHoldMs === undefined ? {} : { holdMs: options.runHoldMs }),
+    });
+    cleanups.push(() => runs.close());
+
     const learning = await openLearning({
       storage,
       ...(options.learningFile === undefined ? {} : { file: options.learningFile }),
@@ -200,6 +261,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       recoveries,
       learning,
       registry,
+      runs,
       recoveryDir: config.recoveryDir,
       clock,
       random,
@@ -258,10 +320,27 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       selfHealing.close();
     });
 
-    return { ...core, supervisor, selfHealing, spawn };
+    for (const definition of options.define ?? []) runs.define(definition);
+    return {
+      ...core,
+      supervisor,
+      selfHealing,
+      spawn,
+      define: (definition) => runs.define(definition),
+      start: (agent, input, opts) => runs.start(agent, input, opts),
+      signal: (runId, name, payload, opts) => runs.signal(runId, name, payload, opts),
+    };
   } catch (error) {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     await storage.close();
     throw error;
   }
+}
+
+function runDecision(
+  decision: { approved: boolean; reason: string | null; decidedBy: string } | null,
+): { approved: boolean; reason: string | null; decidedBy: string } | null {
+  return decision === null
+    ? null
+    : { approved: decision.approved, reason: decision.reason, decidedBy: decision.decidedBy };
 }

@@ -1,0 +1,301 @@
+/**
+ * The run journal on the log. Two kinds of stream hold a durable run:
+ *
+ * - the **run index** (`runs`): one `run.started` record (agent, version, input, owner) and one
+ *   `run.ended` record (status, result or error, and the journal's head) per run. Keys
+ *   `<runId>:started` / `<runId>:ended` make both idempotent, and a second, different end of the
+ *   same run (two kernels, or a cancel racing a completion) a `CONFLICT`: a run ends once.
+ * - one **journal** per run (`run:<runId>`): what the run's code asked the kernel and what came
+ *   of it — a step's result or failure, a sleep's wake time, a signal, a wait's outcome, an
+ *   approval. Each record's key is the step's key, so a step is recorded at most once; a replay
+ *   returns the recorded result instead of running the step again.
+ *
+ * Every record is hash-chained like every other log record; a finished run's journal can be
+ * dropped by retention while the index (which carries the journal's last `{ seq, hash }`) keeps
+ * verifying.
+ *
+ * @module
+ */
+import { KernelError } from '../errors.js';
+import type { LogAppend, LogBody, LogStore } from '../storage/log.js';
+import { createLogView, type LogCodec, type LogView } from '../storage/log-view.js';
+
+/** The stream holding every run's start and end. */
+export const RUN_INDEX_STREAM = 'runs';
+
+/** The stream holding one run's journal. */
+export function journalStream(runId: string): string {
+  return `run:${runId}`;
+}
+
+/** Where a run stands. */
+export type RunStatus =
+  'pending' | 'running' | 'sleeping' | 'waiting' | 'completed' | 'failed' | 'cancelled';
+
+/** The statuses a run ends in. */
+export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['completed', 'failed', 'cancelled']);
+
+/** A recorded error: what survives of a thrown value in the journal. */
+export interface RecordedError {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: string | undefined;
+}
+
+/** A run-index record. */
+export type RunIndexEntry =
+  | {
+      readonly type: 'run.started';
+      readonly id: string;
+      readonly agent: string;
+      readonly version: string;
+      /** JSON text of the input. */
+      readonly input: string;
+      readonly owner: string;
+      readonly atMs: number;
+    }
+  | {
+      readonly type: 'run.ended';
+      readonly id: string;
+      readonly agent: string;
+      readonly status: 'completed' | 'failed' | 'cancelled';
+      /** JSON text of the result (completed runs that returned a value). */
+      readonly result?: string | undefined;
+      readonly error?: RecordedError | undefined;
+      /** The journal's head when the run ended: its chain stays verifiable after retention. */
+      readonly journal: { readonly seq: number; readonly hash: string };
+      readonly atMs: number;
+    };
+
+/** A run-index record as read back, with its position. */
+export type StoredRunIndexEntry = RunIndexEntry & { readonly seq: number };
+
+/** A journal record. `call` is the position of the kernel call in the run (0, 1, 2 …). */
+export type JournalEntry =
+  | {
+      readonly type: 'step';
+      readonly key: string;
+      readonly call: number;
+      /** JSON text of the result; absent when the step returned `undefined`. */
+      readonly result?: string | undefined;
+      readonly attempts: number;
+      readonly atMs: number;
+    }
+  | {
+      readonly type: 'step.failed';
+      readonly key: string;
+      readonly call: number;
+      readonly error: RecordedError;
+      readonly attempts: number;
+      readonly atMs: number;
+    }
+  | {
+      readonly type: 'sleep';
+      readonly key: string;
+      readonly call: number;
+      readonly wakeAtMs: number;
+    }
+  | {
+      readonly type: 'wait';
+      readonly key: string;
+      readonly call: number;
+      readonly name: string;
+      readonly deadlineMs: number | null;
+    }
+  | {
+      readonly type: 'wait.done';
+      readonly key: string;
+      readonly call: number;
+      /** The journal seq of the signal taken, or `null` when the wait timed out. */
+      readonly signal: number | null;
+      readonly atMs: number;
+    }
+  | {
+      readonly type: 'signal';
+      readonly key: string;
+      readonly name: string;
+      /** JSON text of the payload; absent for `undefined`. */
+      readonly payload?: string | undefined;
+      readonly atMs: number;
+    }
+  | {
+      readonly type: 'approval';
+      readonly key: string;
+      readonly call: number;
+      readonly gate: string;
+    }
+  | {
+      readonly type: 'approval.done';
+      readonly key: string;
+      readonly call: number;
+      readonly approved: boolean;
+      readonly reason: string | null;
+      readonly decidedBy: string;
+      readonly atMs: number;
+    };
+
+/** A journal record as read back, with its position. */
+export type StoredJournalEntry = JournalEntry & { readonly seq: number };
+
+/** The record key a journal entry is stored under (unique within the run's journal). */
+export function journalKey(entry: JournalEntry): string {
+  switch (entry.type) {
+    case 'step':
+    case 'step.failed':
+      return `step:${entry.key}`;
+    case 'sleep':
+      return `sleep:${entry.key}`;
+    case 'wait':
+      return `wait:${entry.key}`;
+    case 'wait.done':
+      return `wait.done:${entry.key}`;
+    case 'signal':
+      return `signal:${entry.key}`;
+    case 'approval':
+      return `approval:${entry.key}`;
+    case 'approval.done':
+      return `approval.done:${entry.key}`;
+  }
+}
+
+function timeOf(entry: JournalEntry, fallbackMs: number): number {
+  return 'atMs' in entry ? entry.atMs : fallbackMs;
+}
+
+function decodeBody<T>(record: LogBody, what: string): T & { seq: number } {
+  try {
+    return { ...(JSON.parse(record.body) as T), seq: record.seq };
+  } catch {
+    throw new KernelError(
+      'CORRUPT_VALUE',
+      `${what} record ${record.stream}#${String(record.seq)} is not JSON; verify the log (kerno audit verify)`,
+    );
+  }
+}
+
+/** The journal codec: the body is the entry's JSON, the kind its type. */
+function journalCodec(
+  runId: string,
+  nowMs: () => number,
+): LogCodec<JournalEntry, StoredJournalEntry> {
+  return {
+    encode: (entry: JournalEntry): LogAppend => ({
+      timeMs: timeOf(entry, nowMs()),
+      body: JSON.stringify(entry),
+      key: journalKey(entry),
+      kind: entry.type,
+      correlation: runId,
+    }),
+    decode: (record) => decodeBody<JournalEntry>(record, 'Journal'),
+    committed: (record, entry) => ({ ...entry, seq: record.seq }),
+  };
+}
+
+const INDEX_CODEC: LogCodec<RunIndexEntry, StoredRunIndexEntry> = {
+  encode: (entry: RunIndexEntry): LogAppend => ({
+    timeMs: entry.atMs,
+    body: JSON.stringify(entry),
+    key: `${entry.id}:${entry.type === 'run.started' ? 'started' : 'ended'}`,
+    kind: entry.type,
+    subject: entry.agent,
+    correlation: entry.id,
+  }),
+  decode: (record) => decodeBody<RunIndexEntry>(record, 'Run index'),
+  committed: (record, entry) => ({ ...entry, seq: record.seq }),
+};
+
+/** The run index view. */
+export function runIndexView(log: LogStore): LogView<RunIndexEntry, StoredRunIndexEntry> {
+  return createLogView({ log, stream: RUN_INDEX_STREAM, codec: INDEX_CODEC });
+}
+
+/** One run's journal view. */
+export function journalView(
+  log: LogStore,
+  runId: string,
+  nowMs: () => number,
+): LogView<JournalEntry, StoredJournalEntry> {
+  return createLogView({ log, stream: journalStream(runId), codec: journalCodec(runId, nowMs) });
+}
+
+/** Reads a whole journal, oldest first. */
+export async function readJournal(
+  view: LogView<JournalEntry, StoredJournalEntry>,
+): Promise<StoredJournalEntry[]> {
+  const out: StoredJournalEntry[] = [];
+  for await (const entry of view.replay()) out.push(entry);
+  return out;
+}
+
+/**
+ * JSON text for a value that must survive a replay unchanged, or a typed `NOT_SERIALIZABLE`
+ * error naming where it is not plain JSON. `undefined` (a step that returns nothing) gives
+ * `undefined`. Dates, Maps, class instances, functions, bigints, symbols and non-finite numbers
+ * are refused: they would come back from the journal as something else.
+ */
+export function toJsonText(value: unknown, what: string): string | undefined {
+  if (value === undefined) return undefined;
+  checkPlainJson(value, what, new Set());
+  return JSON.stringify(value);
+}
+
+function notSerializable(path: string, found: string): KernelError {
+  return new KernelError(
+    'NOT_SERIALIZABLE',
+    `${path} is ${found}, which the journal cannot record as it is; return plain JSON (objects, arrays, strings, finite numbers, booleans, null) — e.g. a date as toISOString()`,
+  );
+}
+
+function checkPlainJson(value: unknown, path: string, seen: Set<object>): void {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) throw notSerializable(path, String(value));
+      return;
+    case 'object':
+      break;
+    default:
+      throw notSerializable(path, `a ${typeof value}`);
+  }
+  if (value === null) return;
+  if (seen.has(value)) throw notSerializable(path, 'a circular reference');
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (item === undefined) throw notSerializable(`${path}[${String(i)}]`, 'undefined');
+      checkPlainJson(item, `${path}[${String(i)}]`, seen);
+    }
+  } else {
+    const proto: unknown = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) {
+      const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
+      throw notSerializable(path, `a ${name}`);
+    }
+    for (const [k, v] of Object.entries(value)) {
+      if (v === undefined) continue; // dropped by JSON, as a plain object literal would expect
+      checkPlainJson(v, `${path}.${k}`, seen);
+    }
+  }
+  seen.delete(value);
+}
+
+/** Parses JSON text written by {@link toJsonText} (`undefined` stays `undefined`). */
+export function fromJsonText(text: string | undefined): unknown {
+  return text === undefined ? undefined : JSON.parse(text);
+}
+
+/** What survives of a thrown value. */
+export function recordError(error: unknown): RecordedError {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return {
+      name: error.name,
+      message: error.message,
+      ...(typeof code === 'string' ? { code } : {}),
+    };
+  }
+  return { name: 'Error', message: String(error) };
+}

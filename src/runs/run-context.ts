@@ -1,0 +1,528 @@
+/**
+ * One execution of a durable run: the `ctx` an agent's `run` function gets. Every kernel call
+ * (`step`, `sleep`, `waitForSignal`, `requestApproval`) takes the next *call position*; on a
+ * replay the journal's record at that position answers it — a finished step returns its
+ * recorded result without running again. A call that finds a different record at its position
+ * fails the run with `NONDETERMINISM`, naming both.
+ *
+ * A run that must wait (a sleep longer than `holdMs`, a signal, an approval) is *suspended*: its
+ * wait is on the journal, the call's promise never settles, and the execution is dropped, so a
+ * waiting run holds no memory beyond its records. The engine runs the function again from the
+ * top when the wait is over; the journal carries it back to where it stopped.
+ *
+ * @module
+ */
+import { KernelError } from '../errors.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { LogView } from '../storage/log-view.js';
+import {
+  fromJsonText,
+  journalKey,
+  recordError,
+  toJsonText,
+  type JournalEntry,
+  type RecordedError,
+  type StoredJournalEntry,
+} from './journal.js';
+
+/** What a step's function is handed. */
+export interface StepScope {
+  /**
+   * `<runId>:<stepKey>`: the same on every attempt and every replay. Pass it to the side effect
+   * that must happen exactly once (a payment API's idempotency key, a unique row id).
+   */
+  readonly idempotencyKey: string;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  /** Aborted when the step times out, the run is cancelled or the kernel closes. */
+  readonly signal: AbortSignal;
+}
+
+/** How a step retries. */
+export interface StepRetryPolicy {
+  /** Attempts in all, the first included (default 1: no retry). */
+  readonly attempts?: number;
+  /** Wait before the second attempt (default 100 ms); multiplied by `factor` after each. */
+  readonly backoffMs?: number;
+  readonly factor?: number;
+  /** Longest wait between attempts (default 30 s). */
+  readonly maxBackoffMs?: number;
+  /** Which errors are retried (default: all but the kernel's own typed errors). */
+  readonly retryIf?: (error: unknown) => boolean;
+}
+
+/** Options for `ctx.step`. */
+export interface StepOptions {
+  /** An explicit step key (default: `<name>#<occurrence>`, so a step in a loop gets one per turn). */
+  readonly key?: string;
+  readonly retry?: StepRetryPolicy;
+  /** Fails the attempt with `TIMEOUT` after this many ms (its signal is aborted). */
+  readonly timeoutMs?: number;
+}
+
+/** An approval a run asks for. */
+export interface RunApprovalRequest {
+  readonly summary: string;
+  readonly rationale?: string;
+  readonly action?: string;
+  readonly resource?: string;
+}
+
+/** The decision a run gets back. */
+export interface RunApprovalDecision {
+  readonly approved: boolean;
+  readonly reason: string | null;
+  readonly decidedBy: string;
+}
+
+/** The context a durable run's function gets. */
+export interface RunContext {
+  readonly runId: string;
+  readonly agent: string;
+  /**
+   * Aborted when the run is cancelled, the kernel closes, or the run suspends to wait (its
+   * execution is then over; the run goes on in a new execution when the wait ends).
+   */
+  readonly signal: AbortSignal;
+  /** Runs `fn` once, records its JSON result, and returns it; a replay returns the record. */
+  step<T>(
+    name: string,
+    fn: (scope: StepScope) => Promise<T> | T,
+    options?: StepOptions,
+  ): Promise<T>;
+  /** Sleeps durably: the run wakes at the recorded time even across restarts. */
+  sleep(ms: number): Promise<void>;
+  /** Sleeps durably until `at`. */
+  sleepUntil(at: Date | number): Promise<void>;
+  /**
+   * Waits for `kernel.signal(runId, name, payload)` and returns the payload. Signals are queued:
+   * one sent before the wait is taken by it. With `timeoutMs`, rejects with `TIMEOUT` after it.
+   */
+  waitForSignal<T = unknown>(name: string, options?: { readonly timeoutMs?: number }): Promise<T>;
+  /** Opens an approval gate and waits (durably) for its decision. */
+  requestApproval(request: RunApprovalRequest): Promise<RunApprovalDecision>;
+}
+
+/** Why an execution stopped without ending the run. */
+export type Suspension =
+  | { readonly kind: 'sleep'; readonly wakeAtMs: number }
+  | { readonly kind: 'wait'; readonly name: string; readonly deadlineMs: number | null }
+  | { readonly kind: 'approval'; readonly gate: string };
+
+/** What an execution needs from the engine. */
+export interface ExecutionHost {
+  readonly clock: Clock;
+  /** Sleeps at most this long in memory; a longer wait suspends the run. */
+  readonly holdMs: number;
+  /** Opens (or finds) the run's keyed approval gate; resolves with its id and decision if any. */
+  openApproval(
+    key: string,
+    request: RunApprovalRequest,
+  ): Promise<{ gate: string; decision: RunApprovalDecision | null }>;
+  /** The decision of a gate, once decided. */
+  approvalDecision(gate: string): RunApprovalDecision | null;
+}
+
+/** A step that failed after its attempts, as the run's code sees it (live and on replay alike). */
+export class StepFailedError extends Error {
+  override readonly name = 'StepFailedError';
+  readonly code = 'STEP_FAILED';
+  constructor(
+    readonly stepKey: string,
+    readonly recorded: RecordedError,
+    options?: { cause?: unknown },
+  ) {
+    super(`Step '${stepKey}' failed: ${recorded.name}: ${recorded.message}`, options);
+  }
+}
+
+const never = new Promise<never>(() => undefined);
+
+const FAMILY: Record<JournalEntry['type'], string> = {
+  step: 'step',
+  'step.failed': 'step',
+  sleep: 'sleep',
+  wait: 'wait',
+  'wait.done': 'wait',
+  signal: 'signal',
+  approval: 'approval',
+  'approval.done': 'approval',
+};
+
+function describeCall(entry: { type: JournalEntry['type']; key: string }): string {
+  return `${FAMILY[entry.type]} '${entry.key}'`;
+}
+
+/** One execution of a run over its journal. */
+export class RunExecution implements RunContext {
+  readonly runId: string;
+  readonly agent: string;
+  readonly #journal: LogView<JournalEntry, StoredJournalEntry>;
+  readonly #host: ExecutionHost;
+  readonly #abort = new AbortController();
+  readonly #byCall = new Map<number, StoredJournalEntry[]>();
+  readonly #signals: StoredJournalEntry[] = [];
+  readonly #consumed = new Set<number>();
+  readonly #occurrences = new Map<string, number>();
+  readonly #onSuspend: (s: Suspension) => void;
+  #calls = 0;
+  #suspended = false;
+  /** Steps this execution ran (not replayed). */
+  executedSteps = 0;
+
+  constructor(options: {
+    runId: string;
+    agent: string;
+    journal: LogView<JournalEntry, StoredJournalEntry>;
+    entries: readonly StoredJournalEntry[];
+    host: ExecutionHost;
+    onSuspend: (s: Suspension) => void;
+  }) {
+    this.runId = options.runId;
+    this.agent = options.agent;
+    this.#journal = options.journal;
+    this.#host = options.host;
+    this.#onSuspend = options.onSuspend;
+    for (const e of options.entries) this.#index(e);
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /** Stops the execution (cancel or kernel close): pending calls never settle, steps are aborted. */
+  abort(reason: unknown): void {
+    this.#suspended = true;
+    this.#abort.abort(reason);
+  }
+
+  #index(e: StoredJournalEntry): void {
+    if (e.type === 'signal') {
+      this.#signals.push(e);
+      return;
+    }
+    if (e.type === 'wait.done' && e.signal !== null) this.#consumed.add(e.signal);
+    const list = this.#byCall.get(e.call);
+    if (list === undefined) this.#byCall.set(e.call, [e]);
+    else list.push(e);
+  }
+
+  /** Takes the next call position; checks that the journal recorded the same call there. */
+  #next(family: string, key: string): { call: number; recorded: StoredJournalEntry[] } {
+    const call = this.#calls++;
+    const recorded = this.#byCall.get(call) ?? [];
+    const first = recorded[0];
+    if (first !== undefined && (FAMILY[first.type] !== family || first.key !== key)) {
+      throw new KernelError(
+        'NONDETERMINISM',
+        `Run ${this.runId} asked for ${family} '${key}' at call ${String(call)}, but its journal recorded ${describeCall(first)} there: the agent's code changed or does not make the same calls in the same order on a replay`,
+      );
+    }
+    return { call, recorded };
+  }
+
+  #occurrence(name: string): number {
+    const n = (this.#occurrences.get(name) ?? 0) + 1;
+    this.#occurrences.set(name, n);
+    return n;
+  }
+
+  async #append(entry: JournalEntry): Promise<StoredJournalEntry> {
+    try {
+      const [stored] = await this.#journal.append([entry]);
+      this.#index(stored!);
+      return stored!;
+    } catch (error) {
+      // The same key with other content: another execution of this run recorded it first
+      // (a step still in flight when the run was woken again). The first record wins.
+      if (error instanceof KernelError && error.code === 'CONFLICT') {
+        const stored = await this.#journal.get(journalKey(entry));
+        if (stored !== undefined) return stored;
+      }
+      throw error;
+    }
+  }
+
+  #live(): Promise<never> | undefined {
+    return this.#suspended ? never : undefined;
+  }
+
+  #suspend(s: Suspension): Promise<never> {
+    if (!this.#suspended) {
+      this.#suspended = true;
+      this.#onSuspend(s);
+      // The execution is over: a process agent behind it stops, steps in flight are told.
+      this.#abort.abort(new KernelError('CLOSED', `Run ${this.runId} is suspended (${s.kind})`));
+    }
+    return never;
+  }
+
+  async step<T>(
+    name: string,
+    fn: (scope: StepScope) => Promise<T> | T,
+    options: StepOptions = {},
+  ): Promise<T> {
+    const stopped = this.#live();
+    if (stopped !== undefined) return stopped;
+    if (typeof name !== 'string' || name === '') {
+      throw new KernelError('INVALID_ARGUMENT', 'ctx.step needs a non-empty name');
+    }
+    const key = options.key ?? `${name}#${String(this.#occurrence(name))}`;
+    const { call, recorded } = this.#next('step', key);
+    const done = recorded.find((e) => e.type === 'step' || e.type === 'step.failed');
+    if (done !== undefined) return this.#replayStep<T>(done);
+
+    const attempts = Math.max(1, Math.floor(options.retry?.attempts ?? 1));
+    let attempt = 0;
+    for (;;) {
+      attempt++;
+      let value: T;
+      try {
+        value = await this.#attempt(key, fn, attempt, options.timeoutMs);
+      } catch (error) {
+        if (this.#suspended) return never;
+        if (attempt < attempts && retryable(error, options.retry)) {
+          await this.#backoff(attempt, options.retry);
+          if (this.#suspended) return never;
+          continue;
+        }
+        const stored = await this.#append({
+          type: 'step.failed',
+          key,
+          call,
+          error: recordError(error),
+          attempts: attempt,
+          atMs: this.#host.clock.now(),
+        });
+        if (stored.type === 'step.failed') {
+          throw new StepFailedError(key, stored.error, { cause: error });
+        }
+        return this.#replayStep<T>(stored);
+      }
+      const text = toJsonText(value, `The result of step '${key}'`);
+      this.executedSteps++;
+      const stored = await this.#append({
+        type: 'step',
+        key,
+        call,
+        ...(text === undefined ? {} : { result: text }),
+        attempts: attempt,
+        atMs: this.#host.clock.now(),
+      });
+      if (stored.type === 'step' && stored.result === text) return value;
+      return this.#replayStep<T>(stored);
+    }
+  }
+
+  #replayStep<T>(entry: StoredJournalEntry): T {
+    if (entry.type === 'step') return fromJsonText(entry.result) as T;
+    if (entry.type === 'step.failed') throw new StepFailedError(entry.key, entry.error);
+    throw new KernelError('INTERNAL', `Journal entry ${String(entry.seq)} is not a step`);
+  }
+
+  async #attempt<T>(
+    key: string,
+    fn: (scope: StepScope) => Promise<T> | T,
+    attempt: number,
+    timeoutMs: number | undefined,
+  ): Promise<T> {
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(this.#abort.signal.reason);
+    this.#abort.signal.addEventListener('abort', onAbort, { once: true });
+    let timer: TimerHandle | undefined;
+    try {
+      const work = Promise.resolve().then(() =>
+        fn({ idempotencyKey: `${this.runId}:${key}`, attempt, signal: controller.signal }),
+      );
+      if (timeoutMs === undefined) return await work;
+      return await new Promise<T>((resolve, reject) => {
+        timer = this.#host.clock.setTimeout(() => {
+          const error = new KernelError(
+            'TIMEOUT',
+            `Step '${key}' took longer than ${String(timeoutMs)} ms (attempt ${String(attempt)})`,
+          );
+          controller.abort(error);
+          reject(error);
+        }, timeoutMs);
+        work.then(resolve, reject);
+      });
+    } finally {
+      if (timer !== undefined) this.#host.clock.clearTimeout(timer);
+      this.#abort.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  #backoff(attempt: number, policy: StepRetryPolicy | undefined): Promise<void> {
+    const base = policy?.backoffMs ?? 100;
+    const factor = policy?.factor ?? 2;
+    const ms = Math.min(policy?.maxBackoffMs ?? 30_000, base * factor ** (attempt - 1));
+    return this.#wait(ms);
+  }
+
+  /** An in-memory wait that ends early (without error) when the execution is aborted. */
+  #wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const signal = this.#abort.signal;
+      const done = (): void => {
+        this.#host.clock.clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = this.#host.clock.setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  sleep(ms: number): Promise<void> {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+      return Promise.reject(
+        new KernelError(
+          'INVALID_ARGUMENT',
+          `ctx.sleep needs a duration in ms ≥ 0, got ${String(ms)}`,
+        ),
+      );
+    }
+    return this.#sleep(() => this.#host.clock.now() + ms);
+  }
+
+  sleepUntil(at: Date | number): Promise<void> {
+    const ms = at instanceof Date ? at.getTime() : at;
+    if (typeof ms !== 'number' || !Number.isFinite(ms)) {
+      return Promise.reject(
+        new KernelError('INVALID_ARGUMENT', 'ctx.sleepUntil needs a Date or epoch milliseconds'),
+      );
+    }
+    return this.#sleep(() => ms);
+  }
+
+  async #sleep(wakeAt: () => number): Promise<void> {
+    const stopped = this.#live();
+    if (stopped !== undefined) return stopped;
+    const key = `sleep#${String(this.#occurrence('\u0000sleep'))}`;
+    const { call, recorded } = this.#next('sleep', key);
+    let wakeAtMs: number;
+    const rec = recorded[0];
+    if (rec?.type === 'sleep') wakeAtMs = rec.wakeAtMs;
+    else {
+      wakeAtMs = Math.round(wakeAt());
+      const stored = await this.#append({ type: 'sleep', key, call, wakeAtMs });
+      if (stored.type === 'sleep') wakeAtMs = stored.wakeAtMs;
+    }
+    const remaining = wakeAtMs - this.#host.clock.now();
+    if (remaining <= 0) return;
+    if (remaining <= this.#host.holdMs) {
+      await this.#wait(remaining);
+      if (this.#suspended) return never;
+      return;
+    }
+    return this.#suspend({ kind: 'sleep', wakeAtMs });
+  }
+
+  async waitForSignal<T = unknown>(
+    name: string,
+    options: { readonly timeoutMs?: number } = {},
+  ): Promise<T> {
+    const stopped = this.#live();
+    if (stopped !== undefined) return stopped;
+    if (typeof name !== 'string' || name === '') {
+      throw new KernelError('INVALID_ARGUMENT', 'ctx.waitForSignal needs a non-empty signal name');
+    }
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs !== undefined && (!Number.isFinite(timeoutMs) || timeoutMs < 0)) {
+      throw new KernelError('INVALID_ARGUMENT', `timeoutMs must be ≥ 0, got ${String(timeoutMs)}`);
+    }
+    const key = `${name}#${String(this.#occurrence(`\u0000signal:${name}`))}`;
+    const { call, recorded } = this.#next('wait', key);
+    const done = recorded.find((e) => e.type === 'wait.done');
+    if (done?.type === 'wait.done') return this.#signalOutcome<T>(key, done.signal);
+    const started = recorded.find((e) => e.type === 'wait');
+    let deadlineMs: number | null;
+    if (started?.type === 'wait') deadlineMs = started.deadlineMs;
+    else {
+      deadlineMs = timeoutMs === undefined ? null : this.#host.clock.now() + timeoutMs;
+      await this.#append({ type: 'wait', key, call, name, deadlineMs });
+    }
+    const signal = this.#signals.find(
+      (s) => s.type === 'signal' && s.name === name && !this.#consumed.has(s.seq),
+    );
+    if (signal !== undefined) {
+      this.#consumed.add(signal.seq);
+      const stored = await this.#append({
+        type: 'wait.done',
+        key,
+        call,
+        signal: signal.seq,
+        atMs: this.#host.clock.now(),
+      });
+      return this.#signalOutcome<T>(key, stored.type === 'wait.done' ? stored.signal : signal.seq);
+    }
+    if (deadlineMs !== null && deadlineMs <= this.#host.clock.now()) {
+      const stored = await this.#append({
+        type: 'wait.done',
+        key,
+        call,
+        signal: null,
+        atMs: this.#host.clock.now(),
+      });
+      return this.#signalOutcome<T>(key, stored.type === 'wait.done' ? stored.signal : null);
+    }
+    return this.#suspend({ kind: 'wait', name, deadlineMs });
+  }
+
+  #signalOutcome<T>(key: string, seq: number | null): T {
+    if (seq === null) {
+      throw new KernelError('TIMEOUT', `No signal for wait '${key}' arrived before its timeout`);
+    }
+    const signal = this.#signals.find((s) => s.seq === seq);
+    if (signal?.type !== 'signal') {
+      throw new KernelError(
+        'CORRUPT_VALUE',
+        `Run ${this.runId}: wait '${key}' took signal #${String(seq)}, which its journal does not hold`,
+      );
+    }
+    return fromJsonText(signal.payload) as T;
+  }
+
+  async requestApproval(request: RunApprovalRequest): Promise<RunApprovalDecision> {
+    const stopped = this.#live();
+    if (stopped !== undefined) return stopped;
+    if (typeof request !== 'object' || request === null || typeof request.summary !== 'string') {
+      throw new KernelError('INVALID_ARGUMENT', 'ctx.requestApproval needs { summary: string }');
+    }
+    const key = `approval#${String(this.#occurrence('\u0000approval'))}`;
+    const { call, recorded } = this.#next('approval', key);
+    const done = recorded.find((e) => e.type === 'approval.done');
+    if (done?.type === 'approval.done') {
+      return { approved: done.approved, reason: done.reason, decidedBy: done.decidedBy };
+    }
+    const opened = recorded.find((e) => e.type === 'approval');
+    let gate: string;
+    let decision: RunApprovalDecision | null;
+    if (opened?.type === 'approval') {
+      gate = opened.gate;
+      decision = this.#host.approvalDecision(gate);
+    } else {
+      ({ gate, decision } = await this.#host.openApproval(`${this.runId}:${key}`, request));
+      await this.#append({ type: 'approval', key, call, gate });
+    }
+    if (decision === null) return this.#suspend({ kind: 'approval', gate });
+    const stored = await this.#append({
+      type: 'approval.done',
+      key,
+      call,
+      approved: decision.approved,
+      reason: decision.reason,
+      decidedBy: decision.decidedBy,
+      atMs: this.#host.clock.now(),
+    });
+    if (stored.type === 'approval.done') {
+      return { approved: stored.approved, reason: stored.reason, decidedBy: stored.decidedBy };
+    }
+    return decision;
+  }
+}
+
+function retryable(error: unknown, policy: StepRetryPolicy | undefined): boolean {
+  if (policy?.retryIf !== undefined) return policy.retryIf(error);
+  return !(error instanceof KernelError) || error.code === 'TIMEOUT';
+}

@@ -1,0 +1,771 @@
+/**
+ * Durable runs: `define` an agent, `start` a run of it, and the engine drives the run to its end
+ * through every crash and restart. The run index and each run's journal live on the log
+ * (`journal.ts`); the engine keeps only a projection of the index in memory (which runs exist,
+ * where they stand) and the executions in flight.
+ *
+ * When the engine opens it replays the index and resumes every unfinished run it owns whose
+ * agent is defined (and, for an agent defined later, at `define`). A resumed run executes its
+ * function again from the top; the journal answers every call it had already made.
+ *
+ * A waiting run (a long sleep, a signal, an approval) is suspended: one wake-up entry in a
+ * time-ordered queue behind a single timer, nothing else in memory.
+ *
+ * @module
+ */
+import { KernelError, errorMessage } from '../errors.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { IdGenerator } from '../util/ids.js';
+import type { Logger } from '../util/logger.js';
+import type { LogStore } from '../storage/log.js';
+import type { LogView } from '../storage/log-view.js';
+import {
+  fromJsonText,
+  journalView,
+  readJournal,
+  recordError,
+  runIndexView,
+  toJsonText,
+  type JournalEntry,
+  type RecordedError,
+  type RunIndexEntry,
+  type RunStatus,
+  type StoredJournalEntry,
+  type StoredRunIndexEntry,
+} from './journal.js';
+import {
+  RunExecution,
+  type RunApprovalDecision,
+  type RunApprovalRequest,
+  type RunContext,
+  type Suspension,
+} from './run-context.js';
+
+/** A durable agent: a name, a version, and the function a run executes. */
+export interface AgentDefinition<I = unknown, O = unknown> {
+  readonly name: string;
+  /** Recorded with every run (default `'1'`), so a replay under other code can be told apart. */
+  readonly version?: string;
+  readonly run: (ctx: RunContext, input: I) => Promise<O> | O;
+}
+
+/** A started run. */
+export interface RunHandle<O = unknown> {
+  readonly id: string;
+  /** The run's result once it completed; rejects with `RUN_FAILED` / `RUN_CANCELLED`. */
+  result(): Promise<O>;
+}
+
+/** A step as `runs.get` shows it. */
+export interface RunStepInfo {
+  readonly key: string;
+  readonly status: 'completed' | 'failed';
+  readonly attempts: number;
+  readonly atMs: number;
+  readonly result?: unknown;
+  readonly error?: RecordedError;
+}
+
+/** What a run is waiting for. */
+export type RunWait =
+  | { readonly kind: 'sleep'; readonly until: string }
+  | { readonly kind: 'signal'; readonly name: string; readonly until: string | null }
+  | { readonly kind: 'approval'; readonly gate: string };
+
+/** A run as the kernel knows it. */
+export interface RunInfo {
+  readonly id: string;
+  readonly agent: string;
+  readonly version: string;
+  readonly status: RunStatus;
+  readonly input: unknown;
+  readonly result?: unknown;
+  readonly error?: RecordedError;
+  readonly owner: string;
+  readonly startedAt: string;
+  readonly endedAt?: string;
+  readonly steps: readonly RunStepInfo[];
+  readonly waitingFor?: RunWait;
+  /** Records in the run's journal. */
+  readonly journalLength: number;
+}
+
+/** One row of `runs.list`. */
+export interface RunSummary {
+  readonly id: string;
+  readonly agent: string;
+  readonly version: string;
+  readonly status: RunStatus;
+  readonly owner: string;
+  readonly startedAt: string;
+  readonly endedAt?: string;
+  readonly error?: RecordedError;
+}
+
+/** Filters for `runs.list`. */
+export interface RunListQuery {
+  readonly agent?: string;
+  readonly status?: RunStatus | readonly RunStatus[];
+  /** Newest first; default 100. */
+  readonly limit?: number;
+}
+
+/** Options for {@link createRunEngine}. */
+export interface RunEngineOptions {
+  readonly log: LogStore;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly logger: Logger;
+  /** Who owns the runs this engine starts; it resumes only its own (default `'local'`). */
+  readonly owner?: string;
+  /** Longest sleep kept in memory; longer ones suspend the run (default 5000 ms). */
+  readonly holdMs?: number;
+  /** The approval gates `ctx.requestApproval` opens. */
+  readonly approvals?: RunApprovals;
+}
+
+/** What the engine needs of the approval gate. */
+export interface RunApprovals {
+  open(
+    key: string,
+    run: { id: string; agent: string },
+    request: RunApprovalRequest,
+  ): Promise<{ gate: string; decision: RunApprovalDecision | null }>;
+  decision(gate: string): RunApprovalDecision | null;
+  /** Calls back with a gate id once it is decided; returns the unsubscribe. */
+  onDecision(listener: (gate: string) => void): () => void;
+}
+
+/** The runs API (`kernel.runs`). */
+export interface Runs {
+  get(id: string): Promise<RunInfo>;
+  list(query?: RunListQuery): RunSummary[];
+  cancel(id: string, reason?: string): Promise<RunSummary>;
+  /** Resolves with the run once it has ended. */
+  wait(id: string, options?: { signal?: AbortSignal }): Promise<RunInfo>;
+  /** Calls `listener` whenever a run changes status in this kernel. */
+  onStatus(listener: (run: RunSummary) => void): () => void;
+}
+
+interface RunState {
+  id: string;
+  agent: string;
+  version: string;
+  owner: string;
+  startedAtMs: number;
+  status: RunStatus;
+  ended?: Extract<RunIndexEntry, { type: 'run.ended' }>;
+  execution?: RunExecution | undefined;
+  /** Set when something arrived for the run while it was executing: execute again at suspend. */
+  dirty: boolean;
+  suspension?: Suspension | undefined;
+  waiters: { done(): void; fail(error: unknown): void }[];
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The durable-run engine. */
+export class RunEngine implements Runs {
+  readonly #log: LogStore;
+  readonly #clock: Clock;
+  readonly #ids: IdGenerator;
+  readonly #logger: Logger;
+  readonly #owner: string;
+  readonly #holdMs: number;
+  readonly #approvals: RunApprovals | undefined;
+  readonly #index: LogView<RunIndexEntry, StoredRunIndexEntry>;
+  readonly #definitions = new Map<string, AgentDefinition<never, unknown>>();
+  readonly #runs = new Map<string, RunState>();
+  readonly #journals = new Map<string, LogView<JournalEntry, StoredJournalEntry>>();
+  /** Wake-ups, earliest first. */
+  #wakeups: { atMs: number; id: string }[] = [];
+  #timer: TimerHandle | undefined;
+  #timerAt = Infinity;
+  readonly #follow = new AbortController();
+  #opened = false;
+  #closed = false;
+  #detachApprovals: (() => void) | undefined;
+  readonly #inflight = new Set<Promise<void>>();
+  readonly #listeners = new Set<(run: RunSummary) => void>();
+
+  constructor(options: RunEngineOptions) {
+    this.#log = options.log;
+    this.#clock = options.clock;
+    this.#ids = options.ids;
+    this.#logger = options.logger;
+    this.#owner = options.owner ?? 'local';
+    this.#holdMs = options.holdMs ?? 5000;
+    this.#approvals = options.approvals;
+    this.#index = runIndexView(options.log);
+  }
+
+  /** Replays the run index, then follows it; resumes the defined agents' unfinished runs. */
+  async open(): Promise<void> {
+    const live = this.#index.follow({ signal: this.#follow.signal });
+    const caughtUp = live.caughtUp;
+    void (async () => {
+      try {
+        for await (const entry of live) this.#apply(entry);
+      } catch (error) {
+        if (!this.#closed) {
+          this.#logger.error('The run index follower stopped', { error: errorMessage(error) });
+        }
+      }
+    })();
+    await caughtUp;
+    this.#detachApprovals = this.#approvals?.onDecision((gate) => {
+      for (const run of this.#runs.values()) {
+        if (run.suspension?.kind === 'approval' && run.suspension.gate === gate) this.#wake(run);
+      }
+    });
+    this.#opened = true;
+    for (const run of this.#runs.values()) this.#resumeIfMine(run);
+  }
+
+  #apply(entry: StoredRunIndexEntry): void {
+    if (entry.type === 'run.started') {
+      if (this.#runs.has(entry.id)) return;
+      this.#runs.set(entry.id, {
+        id: entry.id,
+        agent: entry.agent,
+        version: entry.version,
+        owner: entry.owner,
+        startedAtMs: entry.atMs,
+        status: 'pending',
+        dirty: false,
+        waiters: [],
+      });
+      this.#changed(this.#runs.get(entry.id)!);
+      return;
+    }
+    const run = this.#runs.get(entry.id);
+    if (run === undefined || run.ended !== undefined) return;
+    this.#finish(run, entry);
+  }
+
+  #finish(run: RunState, ended: Extract<RunIndexEntry, { type: 'run.ended' }>): void {
+    run.ended = ended;
+    run.status = ended.status;
+    run.suspension = undefined;
+    run.execution?.abort(new KernelError('RUN_CANCELLED', `Run ${run.id} ended: ${ended.status}`));
+    run.execution = undefined;
+    this.#changed(run);
+    for (const w of run.waiters.splice(0)) w.done();
+  }
+
+  #resumeIfMine(run: RunState): void {
+    if (run.ended !== undefined || run.execution !== undefined || run.owner !== this.#owner) return;
+    if (run.suspension !== undefined) return;
+    if (!this.#definitions.has(run.agent)) return;
+    this.#execute(run);
+  }
+
+  /** Calls `listener` whenever a run changes status here (started, suspended, resumed, ended). */
+  onStatus(listener: (run: RunSummary) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(run: RunState): void {
+    if (this.#listeners.size === 0) return;
+    const summary = this.#summary(run);
+    for (const l of this.#listeners) {
+      try {
+        l(summary);
+      } catch (error) {
+        this.#logger.warn('A run status listener threw', { error: errorMessage(error) });
+      }
+    }
+  }
+
+  /** Defines (or redefines) an agent; its unfinished runs owned here resume. */
+  define<I, O>(definition: AgentDefinition<I, O>): void {
+    if (typeof definition !== 'object' || definition === null) {
+      throw new KernelError('INVALID_ARGUMENT', 'define needs { name, run }');
+    }
+    if (
+      typeof definition.name !== 'string' ||
+      !/^[A-Za-z0-9][\w.-]{0,127}$/.test(definition.name)
+    ) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `An agent name is 1-128 letters, digits, '.', '_' or '-', got ${JSON.stringify(definition.name)}`,
+      );
+    }
+    if (typeof definition.run !== 'function') {
+      throw new KernelError('INVALID_ARGUMENT', `Agent '${definition.name}' needs a run function`);
+    }
+    if (definition.version !== undefined && typeof definition.version !== 'string') {
+      throw new KernelError('INVALID_ARGUMENT', `Agent '${definition.name}': version is a string`);
+    }
+    this.#definitions.set(definition.name, definition);
+    if (!this.#opened) return;
+    for (const run of this.#runs.values())
+      if (run.agent === definition.name) this.#resumeIfMine(run);
+  }
+
+  /** The names of the defined agents. */
+  definitions(): string[] {
+    return [...this.#definitions.keys()];
+  }
+
+  /** Starts a run. With `id`, starting the same id again returns the existing run. */
+  async start<O = unknown>(
+    agent: string,
+    input?: unknown,
+    options: { readonly id?: string } = {},
+  ): Promise<RunHandle<O>> {
+    this.#assertOpen();
+    const definition = this.#definitions.get(agent);
+    if (definition === undefined) {
+      throw new KernelError(
+        'UNKNOWN_AGENT',
+        `No agent '${agent}' is defined here; define it with kernel.define({ name: '${agent}', run }) first`,
+      );
+    }
+    const text = toJsonText(input ?? null, 'The run input') ?? 'null';
+    const id = options.id ?? this.#ids();
+    const existing = this.#runs.get(id);
+    if (existing !== undefined) return this.#handle<O>(id);
+    const entry: RunIndexEntry = {
+      type: 'run.started',
+      id,
+      agent,
+      version: definition.version ?? '1',
+      input: text,
+      owner: this.#owner,
+      atMs: this.#clock.now(),
+    };
+    try {
+      const [stored] = await this.#index.append([entry]);
+      this.#apply(stored!);
+    } catch (error) {
+      if (!(error instanceof KernelError && error.code === 'CONFLICT')) throw error;
+      const stored = await this.#index.get(`${id}:started`);
+      if (stored !== undefined) this.#apply(stored);
+    }
+    const run = this.#runs.get(id)!;
+    this.#resumeIfMine(run);
+    return this.#handle<O>(id);
+  }
+
+  #handle<O>(id: string): RunHandle<O> {
+    return {
+      id,
+      result: async () => {
+        const info = await this.wait(id);
+        if (info.status === 'completed') return info.result as O;
+        if (info.status === 'cancelled') {
+          throw new KernelError('RUN_CANCELLED', `Run ${id} was cancelled`);
+        }
+        throw new KernelError(
+          'RUN_FAILED',
+          `Run ${id} failed: ${info.error?.name ?? 'Error'}: ${info.error?.message ?? 'unknown error'}`,
+        );
+      },
+    };
+  }
+
+  #journal(id: string): LogView<JournalEntry, StoredJournalEntry> {
+    let view = this.#journals.get(id);
+    if (view === undefined) {
+      view = journalView(this.#log, id, () => this.#clock.now());
+      this.#journals.set(id, view);
+    }
+    return view;
+  }
+
+  #execute(run: RunState): void {
+    const definition = this.#definitions.get(run.agent);
+    if (definition === undefined) return;
+    run.status = 'running';
+    run.suspension = undefined;
+    run.dirty = false;
+    this.#changed(run);
+    const task = this.#drive(run, definition).finally(() => this.#inflight.delete(task));
+    this.#inflight.add(task);
+  }
+
+  async #drive(run: RunState, definition: AgentDefinition<never, unknown>): Promise<void> {
+    const journal = this.#journal(run.id);
+    let execution: RunExecution | undefined;
+    try {
+      const [entries, started] = await Promise.all([
+        readJournal(journal),
+        this.#index.get(`${run.id}:started`),
+      ]);
+      if (run.ended !== undefined || this.#closed) return;
+      if (started?.type !== 'run.started') {
+        throw new KernelError('NOT_FOUND', `Run ${run.id} has no start record in the run index`);
+      }
+      const suspended: { s?: Suspension } = {};
+      let resolveSuspend!: () => void;
+      const suspendedP = new Promise<void>((resolve) => (resolveSuspend = resolve));
+      execution = new RunExecution({
+        runId: run.id,
+        agent: run.agent,
+        journal,
+        entries,
+        host: {
+          clock: this.#clock,
+          holdMs: this.#holdMs,
+          openApproval: (key, request) => this.#openApproval(key, run, request),
+          approvalDecision: (gate) => this.#approvals?.decision(gate) ?? null,
+        },
+        onSuspend: (s) => {
+          suspended.s = s;
+          resolveSuspend();
+        },
+      });
+      run.execution = execution;
+      const input = fromJsonText(started.input) as never;
+      const outcome = await Promise.race([
+        Promise.resolve()
+          .then(() => definition.run(execution!, input))
+          .then(
+            (value) => ({ kind: 'returned' as const, value }),
+            (error: unknown) => ({ kind: 'threw' as const, error }),
+          ),
+        suspendedP.then(() => ({ kind: 'suspended' as const })),
+        aborted(execution.signal).then(() => ({ kind: 'aborted' as const })),
+      ]);
+      if (run.execution !== execution || run.ended !== undefined || this.#closed) return;
+      run.execution = undefined;
+      if (outcome.kind === 'aborted' && suspended.s === undefined) return;
+      if (outcome.kind === 'suspended' || outcome.kind === 'aborted') {
+        this.#suspend(run, suspended.s!);
+        return;
+      }
+      if (outcome.kind === 'returned') {
+        let text: string | undefined;
+        try {
+          text = toJsonText(outcome.value, `The result of run ${run.id}`);
+        } catch (error) {
+          await this.#end(run, 'failed', undefined, recordError(error));
+          return;
+        }
+        await this.#end(run, 'completed', text, undefined);
+        return;
+      }
+      await this.#end(run, 'failed', undefined, recordError(outcome.error));
+    } catch (error) {
+      if (run.execution === execution) run.execution = undefined;
+      if (this.#closed || run.ended !== undefined) return;
+      // The journal or index could not be read or written: the run is not lost, it resumes on
+      // the next open (or the next wake-up).
+      run.status = 'pending';
+      this.#changed(run);
+      this.#logger.error('A durable run stopped on a storage error; it resumes on the next open', {
+        run: run.id,
+        agent: run.agent,
+        error: errorMessage(error),
+      });
+    }
+  }
+
+  async #openApproval(
+    key: string,
+    run: RunState,
+    request: RunApprovalRequest,
+  ): Promise<{ gate: string; decision: RunApprovalDecision | null }> {
+    if (this.#approvals === undefined) {
+      throw new KernelError(
+        'SERVICE_UNAVAILABLE',
+        'This kernel has no approval gate; open it with createKernel to use ctx.requestApproval',
+      );
+    }
+    return this.#approvals.open(key, { id: run.id, agent: run.agent }, request);
+  }
+
+  #suspend(run: RunState, s: Suspension): void {
+    run.suspension = s;
+    run.status = s.kind === 'sleep' ? 'sleeping' : 'waiting';
+    this.#changed(run);
+    if (s.kind === 'sleep') this.#schedule(run.id, s.wakeAtMs);
+    else if (s.kind === 'wait' && s.deadlineMs !== null) this.#schedule(run.id, s.deadlineMs);
+    else if (s.kind === 'approval' && this.#approvals?.decision(s.gate) != null) run.dirty = true;
+    if (run.dirty) this.#wake(run);
+  }
+
+  #wake(run: RunState): void {
+    if (run.ended !== undefined || this.#closed) return;
+    if (run.execution !== undefined) {
+      run.dirty = true;
+      return;
+    }
+    if (run.owner !== this.#owner) return;
+    this.#execute(run);
+  }
+
+  #schedule(id: string, atMs: number): void {
+    const list = this.#wakeups;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid]!.atMs <= atMs) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, { atMs, id });
+    this.#arm();
+  }
+
+  #arm(): void {
+    const next = this.#wakeups[0];
+    if (next === undefined || this.#closed) return;
+    if (this.#timer !== undefined && this.#timerAt <= next.atMs) return;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timerAt = next.atMs;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, next.atMs - this.#clock.now()));
+    this.#timer = this.#clock.setTimeout(() => this.#fire(), delay);
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = this.#clock.now();
+    let due = 0;
+    while (due < this.#wakeups.length && this.#wakeups[due]!.atMs <= now) due++;
+    const fired = this.#wakeups.splice(0, due);
+    for (const { id, atMs } of fired) {
+      const run = this.#runs.get(id);
+      const s = run?.suspension;
+      if (run === undefined || s === undefined) continue;
+      const at = s.kind === 'sleep' ? s.wakeAtMs : s.kind === 'wait' ? s.deadlineMs : null;
+      if (at === atMs) this.#wake(run);
+    }
+    this.#arm();
+  }
+
+  async #end(
+    run: RunState,
+    status: 'completed' | 'failed' | 'cancelled',
+    result: string | undefined,
+    error: RecordedError | undefined,
+  ): Promise<void> {
+    const head = await this.#journal(run.id).head();
+    const entry: RunIndexEntry = {
+      type: 'run.ended',
+      id: run.id,
+      agent: run.agent,
+      status,
+      ...(result === undefined ? {} : { result }),
+      ...(error === undefined ? {} : { error }),
+      journal: { seq: head.seq, hash: head.hash },
+      atMs: this.#clock.now(),
+    };
+    try {
+      const [stored] = await this.#index.append([entry]);
+      this.#apply(stored!);
+    } catch (e) {
+      if (!(e instanceof KernelError && e.code === 'CONFLICT')) throw e;
+      const stored = await this.#index.get(`${run.id}:ended`);
+      if (stored !== undefined) this.#apply(stored);
+    }
+  }
+
+  /** Sends a durable signal into a run (queued until a `waitForSignal` takes it). */
+  async signal(
+    id: string,
+    name: string,
+    payload?: unknown,
+    options: { id?: string } = {},
+  ): Promise<void> {
+    this.#assertOpen();
+    const run = this.#require(id);
+    if (typeof name !== 'string' || name === '') {
+      throw new KernelError('INVALID_ARGUMENT', 'A signal needs a non-empty name');
+    }
+    if (run.ended !== undefined) {
+      throw new KernelError(
+        'ILLEGAL_TRANSITION',
+        `Run ${id} has already ended (${run.ended.status}); only a running or waiting run takes signals`,
+      );
+    }
+    const text = toJsonText(payload, `The payload of signal '${name}'`);
+    await this.#journal(id).append([
+      {
+        type: 'signal',
+        key: options.id ?? this.#ids(),
+        name,
+        ...(text === undefined ? {} : { payload: text }),
+        atMs: this.#clock.now(),
+      },
+    ]);
+    this.#wake(run);
+  }
+
+  async cancel(id: string, reason = 'cancelled'): Promise<RunSummary> {
+    this.#assertOpen();
+    const run = this.#require(id);
+    if (run.ended === undefined) {
+      await this.#end(run, 'cancelled', undefined, { name: 'RunCancelled', message: reason });
+    }
+    return this.#summary(run);
+  }
+
+  #require(id: string): RunState {
+    const run = this.#runs.get(id);
+    if (run === undefined) {
+      throw new KernelError('NOT_FOUND', `No run ${id}; list the runs with kernel.runs.list()`);
+    }
+    return run;
+  }
+
+  #summary(run: RunState): RunSummary {
+    return {
+      id: run.id,
+      agent: run.agent,
+      version: run.version,
+      status: run.status,
+      owner: run.owner,
+      startedAt: new Date(run.startedAtMs).toISOString(),
+      ...(run.ended === undefined ? {} : { endedAt: new Date(run.ended.atMs).toISOString() }),
+      ...(run.ended?.error === undefined ? {} : { error: run.ended.error }),
+    };
+  }
+
+  list(query: RunListQuery = {}): RunSummary[] {
+    const statuses =
+      query.status === undefined
+        ? undefined
+        : new Set<RunStatus>(typeof query.status === 'string' ? [query.status] : query.status);
+    const limit = query.limit ?? 100;
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `limit must be a positive integer, got ${String(limit)}`,
+      );
+    }
+    const out: RunSummary[] = [];
+    const all = [...this.#runs.values()];
+    for (let i = all.length - 1; i >= 0 && out.length < limit; i--) {
+      const run = all[i]!;
+      if (query.agent !== undefined && run.agent !== query.agent) continue;
+      if (statuses !== undefined && !statuses.has(run.status)) continue;
+      out.push(this.#summary(run));
+    }
+    return out;
+  }
+
+  async get(id: string): Promise<RunInfo> {
+    const run = this.#require(id);
+    const [started, entries] = await Promise.all([
+      this.#index.get(`${id}:started`),
+      readJournal(this.#journal(id)),
+    ]);
+    const steps: RunStepInfo[] = [];
+    for (const e of entries) {
+      if (e.type === 'step') {
+        steps.push({
+          key: e.key,
+          status: 'completed',
+          attempts: e.attempts,
+          atMs: e.atMs,
+          ...(e.result === undefined ? {} : { result: fromJsonText(e.result) }),
+        });
+      } else if (e.type === 'step.failed') {
+        steps.push({
+          key: e.key,
+          status: 'failed',
+          attempts: e.attempts,
+          atMs: e.atMs,
+          error: e.error,
+        });
+      }
+    }
+    const s = run.suspension;
+    const waitingFor: RunWait | undefined =
+      s === undefined
+        ? undefined
+        : s.kind === 'sleep'
+          ? { kind: 'sleep', until: new Date(s.wakeAtMs).toISOString() }
+          : s.kind === 'wait'
+            ? {
+                kind: 'signal',
+                name: s.name,
+                until: s.deadlineMs === null ? null : new Date(s.deadlineMs).toISOString(),
+              }
+            : { kind: 'approval', gate: s.gate };
+    const ended = run.ended;
+    return {
+      ...this.#summary(run),
+      input: started?.type === 'run.started' ? fromJsonText(started.input) : null,
+      ...(ended?.result === undefined ? {} : { result: fromJsonText(ended.result) }),
+      steps,
+      ...(waitingFor === undefined ? {} : { waitingFor }),
+      journalLength: entries.length,
+    };
+  }
+
+  wait(id: string, options: { signal?: AbortSignal } = {}): Promise<RunInfo> {
+    const run = this.#require(id);
+    if (run.ended !== undefined) return this.get(id);
+    return new Promise<RunInfo>((resolve, reject) => {
+      const signal = options.signal;
+      const onAbort = (): void => {
+        const i = run.waiters.indexOf(waiter);
+        if (i >= 0) run.waiters.splice(i, 1);
+        reject(asError(signal?.reason));
+      };
+      const waiter = {
+        done: (): void => {
+          signal?.removeEventListener('abort', onAbort);
+          this.get(id).then(resolve, reject);
+        },
+        fail: (error: unknown): void => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(asError(error));
+        },
+      };
+      if (signal?.aborted === true) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      run.waiters.push(waiter);
+    });
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new KernelError('CLOSED', 'The kernel is closed');
+    if (!this.#opened) throw new KernelError('CLOSED', 'The run engine is not open yet');
+  }
+
+  /**
+   * Stops: executions in flight are abandoned where they stand (their journal keeps what they
+   * finished; they resume on the next open), timers are cleared, pending `wait`s reject.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#follow.abort();
+    this.#detachApprovals?.();
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    const closed = new KernelError(
+      'CLOSED',
+      'The kernel closed; the run resumes when it opens again',
+    );
+    for (const run of this.#runs.values()) {
+      run.execution?.abort(closed);
+      run.execution = undefined;
+      for (const w of run.waiters.splice(0)) w.fail(closed);
+    }
+    await Promise.allSettled([...this.#inflight]);
+  }
+}
+
+function asError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new KernelError('CLOSED', String(reason));
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
+/** Creates (and opens) a run engine. */
+export async function createRunEngine(options: RunEngineOptions): Promise<RunEngine> {
+  const engine = new RunEngine(options);
+  await engine.open();
+  return engine;
+}
