@@ -13,8 +13,8 @@
  * interleave the systems (the machine is shared) and the table shows medians. Bytes per step
  * are the stored row bytes of each system's journal (no indexes) over the steps it ran.
  *
- * Until the runs feature lands on the kernel (`kernel.define` missing), the kerno rows are
- * marked "kerno not built yet" and the peers are still measured.
+ * A peer that cannot be opened (PostgreSQL unreachable, a peer missing) gives a "skipped" row;
+ * kerno failing fails the suite.
  *
  * Knobs: `KERNO_BENCH_RUNS_ROUNDS` (default 3), `KERNO_BENCH_RUNS_SCALE` (default 1, multiplies
  * the run counts), `KERNO_BENCH_PG_URL` (else `KERNO_TEST_PG_URL`, else the local server).
@@ -204,61 +204,36 @@ export async function journalBytes(kernel: KernelCore): Promise<number> {
 
 // ── kerno ────────────────────────────────────────────────────────────────────────────────────
 
-/** The runs API the kernel is getting (issue 16), as this suite calls it. */
-interface RunsApi {
-  define(agent: {
-    readonly name: string;
-    readonly version: string;
-    run(
-      ctx: { step<T>(name: string, fn: () => Promise<T>): Promise<T> },
-      input: { i: number },
-    ): Promise<unknown>;
-  }): unknown;
-  start(
-    agent: string,
-    input: unknown,
-  ): Promise<{ readonly id: string; result(): Promise<unknown> }>;
-  readonly runs: { get(id: string): Promise<{ readonly status: string } | undefined> };
-}
-
-/** Why kerno has no figure: the runs feature is not on the kernel yet. */
-class NotBuiltYet extends Error {}
-
 async function kernoSystem(name: string, store: string, stateDir: string): Promise<RunSystem> {
   const kernel = await createKernel({ store, bus: 'memory', stateDir });
-  // TODO(issue 16): drop this cast once `define`/`start`/`runs` are on the Kernel type.
-  const api = kernel as unknown as Partial<RunsApi>;
-  if (typeof api.define !== 'function' || typeof api.start !== 'function') {
-    await kernel.close();
-    throw new NotBuiltYet('kernel.define is missing');
-  }
-  api.define({
+  kernel.define({
     name: 'three',
     version: '1',
-    run: async (ctx, input) => {
+    run: async (ctx, input: { i: number }) => {
       await ctx.step('a', async () => stepResult(input.i));
       await ctx.step('b', async () => stepResult(input.i));
       return ctx.step('c', async () => stepResult(input.i));
     },
   });
-  const start = api.start.bind(kernel);
   let started = 0;
   let lastId: string | undefined;
   return {
     name,
     async run(i) {
       started++;
-      const run = await start('three', { i });
+      const run = await kernel.start('three', { i });
       lastId = run.id;
       return run.result();
     },
     bytes: () => journalBytes(kernel),
     started: () => started,
     async durability() {
-      // A finished run reads back as completed: the journal is what the kernel answers from.
-      if (lastId !== undefined && api.runs !== undefined) {
-        const status = (await api.runs.get(lastId))?.status;
-        if (status !== 'completed') throw new Error(`${name}: last run is ${String(status)}`);
+      // The kernel answers a finished run from its journal: the last one reads back completed
+      // with its three steps.
+      if (lastId !== undefined) {
+        const info = await kernel.runs.get(lastId);
+        if (info.status !== 'completed' || info.steps.length !== STEPS_PER_RUN)
+          throw new Error(`${name}: last run is ${info.status} with ${info.steps.length} steps`);
       }
       return store.startsWith('sqlite:')
         ? 'kerno: WAL, synchronous=FULL (fsync before a step returns), group commit'
@@ -506,23 +481,29 @@ interface Slot {
   readonly name: string;
   system?: RunSystem;
   problem?: string;
-  notBuilt?: boolean;
   figures: Figures;
   bytesPerStep?: number;
   durability?: string;
 }
 
-async function open(name: string, make: () => Promise<RunSystem>): Promise<Slot> {
+/** A peer's slot: a peer that fails to open is reported skipped, not failed. */
+async function openPeer(name: string, make: () => Promise<RunSystem>): Promise<Slot> {
   try {
     return { name, system: await make(), figures: emptyFigures() };
   } catch (error) {
-    return {
-      name,
-      problem: (error as Error).message,
-      notBuilt: error instanceof NotBuiltYet,
-      figures: emptyFigures(),
-    };
+    return { name, problem: (error as Error).message, figures: emptyFigures() };
   }
+}
+
+/** kerno's slot: skipped only when its store is unreachable; any other failure fails the suite. */
+async function openKerno(
+  name: string,
+  unreachable: string | undefined,
+  make: () => Promise<RunSystem>,
+): Promise<Slot> {
+  return unreachable === undefined
+    ? { name, system: await make(), figures: emptyFigures() }
+    : { name, problem: unreachable, figures: emptyFigures() };
 }
 
 function pgReachable(): Promise<string | undefined> {
@@ -540,13 +521,16 @@ function pairRows(
   goals: { stepsRatio16: number; latency16?: number },
 ): BenchRow[] {
   const rows: BenchRow[] = [];
-  const unmeasured = kerno.system === undefined;
-  const tag = kerno.notBuilt === true ? ' [kerno not built yet]' : '';
-  const kernoNote = unmeasured
-    ? kerno.notBuilt === true
-      ? `kerno not built yet (${kerno.problem}); peer measured`
-      : `kerno skipped: ${kerno.problem}`
-    : undefined;
+  if (kerno.system === undefined) {
+    rows.push({
+      group: GROUP,
+      name: `${kerno.name} vs ${peer.name}`,
+      value: 0,
+      unit: '',
+      note: `skipped: ${kerno.problem}`,
+    });
+    return rows;
+  }
   if (peer.system === undefined) {
     rows.push({
       group: GROUP,
@@ -563,20 +547,20 @@ function pairRows(
     const is16 = l.concurrency === 16;
     rows.push({
       group: GROUP,
-      name: `${kerno.name}, 3-step runs, ${l.label}${tag}`,
+      name: `${kerno.name}, 3-step runs, ${l.label}`,
       value: fig(kerno, l.label, 'steps'),
       unit: 'steps/s',
       peer: { name: peer.name, value: fig(peer, l.label, 'steps') },
       goal: is16 ? { kind: 'ratio-min', value: goals.stepsRatio16 } : undefined,
       note: is16
-        ? [kernoNote, kerno.durability, peer.durability].filter((s) => s !== undefined).join('; ')
+        ? [kerno.durability, peer.durability].filter((s) => s !== undefined).join('; ')
         : undefined,
     });
   }
   for (const l of LOADS) {
     rows.push({
       group: GROUP,
-      name: `${kerno.name}, p50 run latency, ${l.label}${tag}`,
+      name: `${kerno.name}, p50 run latency, ${l.label}`,
       value: fig(kerno, l.label, 'p50'),
       unit: 'ms',
       lowerIsBetter: true,
@@ -589,7 +573,7 @@ function pairRows(
   }
   rows.push({
     group: GROUP,
-    name: `${kerno.name}, bytes stored per step${tag}`,
+    name: `${kerno.name}, bytes stored per step`,
     value: kerno.bytesPerStep ?? 0,
     unit: 'B/step',
     lowerIsBetter: true,
@@ -610,29 +594,10 @@ export const runsSuite: BenchSuite = {
     mkdirSync(dir, { recursive: true });
     const kernoSchema = `kerno_bench_runs_${tag}`;
     const pgProblem = await pgReachable();
-    const pgUrl = (() => {
-      const url = new URL(BASE_URL);
-      url.searchParams.set('schema', kernoSchema);
-      return url.toString();
-    })();
+    const pgUrl = new URL(BASE_URL);
+    pgUrl.searchParams.set('schema', kernoSchema);
 
-    const slots = {
-      kernoSqlite: await open('kerno SQLite', () =>
-        kernoSystem('kerno SQLite', `sqlite:${join(dir, 'kerno.db')}`, join(dir, 'home-sqlite')),
-      ),
-      langGraph: await open('LangGraph.js + SqliteSaver', () =>
-        langGraphSystem(join(dir, 'langgraph.db')),
-      ),
-      kernoPg: await open('kerno PostgreSQL', () =>
-        pgProblem !== undefined
-          ? Promise.reject(new Error(pgProblem))
-          : kernoSystem('kerno PostgreSQL', pgUrl, join(dir, 'home-pg')),
-      ),
-      dbos: await open('DBOS Transact', () =>
-        pgProblem !== undefined ? Promise.reject(new Error(pgProblem)) : dbosSystem(tag),
-      ),
-    };
-    const all = Object.values(slots);
+    const all: Slot[] = [];
     const rawMs: number[] = [];
     const counters = new Map<Slot, number>();
     const nextFirst = (slot: Slot, n: number): number => {
@@ -640,8 +605,39 @@ export const runsSuite: BenchSuite = {
       counters.set(slot, first + n);
       return first;
     };
+    /** Opens a slot and keeps it for measuring and closing. */
+    const keep = async (slot: Promise<Slot>): Promise<Slot> => {
+      const s = await slot;
+      all.push(s);
+      return s;
+    };
 
+    let slots: Record<'kernoSqlite' | 'langGraph' | 'kernoPg' | 'dbos', Slot>;
     try {
+      slots = {
+        kernoSqlite: await keep(
+          openKerno('kerno SQLite', undefined, () =>
+            kernoSystem(
+              'kerno SQLite',
+              `sqlite:${join(dir, 'kerno.db')}`,
+              join(dir, 'home-sqlite'),
+            ),
+          ),
+        ),
+        langGraph: await keep(
+          openPeer('LangGraph.js + SqliteSaver', () => langGraphSystem(join(dir, 'langgraph.db'))),
+        ),
+        kernoPg: await keep(
+          openKerno('kerno PostgreSQL', pgProblem, () =>
+            kernoSystem('kerno PostgreSQL', pgUrl.toString(), join(dir, 'home-pg')),
+          ),
+        ),
+        dbos: await keep(
+          openPeer('DBOS Transact', () =>
+            pgProblem !== undefined ? Promise.reject(new Error(pgProblem)) : dbosSystem(tag),
+          ),
+        ),
+      };
       // Warm up (JIT, pools, page cache), then interleave the systems load by load, round by
       // round, so each pair meets the same conditions on a shared machine.
       for (const slot of all)
@@ -679,23 +675,20 @@ export const runsSuite: BenchSuite = {
       ...pairRows(slots.kernoSqlite, slots.langGraph, { stepsRatio16: 8 }),
     ];
     const sqlite = slots.kernoSqlite;
-    const notBuilt = sqlite.notBuilt === true ? ' [kerno not built yet]' : '';
     const seq = sqlite.figures['sequential'].steps;
     rows.push({
       group: GROUP,
-      name: `kerno SQLite, 3-step runs, 64 concurrent, absolute${notBuilt}`,
+      name: `kerno SQLite, 3-step runs, 64 concurrent, absolute`,
       value:
         sqlite.figures['64 concurrent'].steps.length === 0
           ? 0
           : median(sqlite.figures['64 concurrent'].steps),
       unit: 'steps/s',
-      // No goal without a figure: an unmeasured row must not read as a missed goal.
-      goal: sqlite.system === undefined ? undefined : { kind: 'min', value: 30_000 },
-      note: sqlite.system === undefined ? `not measured: ${sqlite.problem}` : undefined,
+      goal: { kind: 'min', value: 30_000 },
     });
     rows.push({
       group: GROUP,
-      name: `kerno SQLite, one run alone: time per step${notBuilt}`,
+      name: `kerno SQLite, one run alone: time per step`,
       value: seq.length === 0 ? 0 : 1000 / median(seq),
       unit: 'ms',
       lowerIsBetter: true,
