@@ -332,7 +332,7 @@ async function dbosSystem(tag: string): Promise<RunSystem> {
         const sync = (await c.query('SHOW synchronous_commit')).rows[0] as {
           synchronous_commit: string;
         };
-        return `DBOS: a write transaction per step, synchronous_commit=${sync.synchronous_commit} (server default; DBOS sets none)`;
+        return `DBOS: each step's output committed before the step returns, synchronous_commit=${sync.synchronous_commit} (the server's; DBOS sets none)`;
       }),
     async close() {
       await DBOS.shutdown();
@@ -579,7 +579,8 @@ function pairRows(
     lowerIsBetter: true,
     peer: { name: peer.name, value: peer.bytesPerStep ?? 0 },
     note:
-      'stored row bytes (values and row headers, no indexes) of every record or row the runs left, over the steps run; ' +
+      'stored row bytes of every record or row the runs left, over the steps run, no indexes ' +
+      '(PostgreSQL: pg_column_size of each row, its header included; SQLite: each value’s bytes, numbers 8); ' +
       `kerno: log records of the run streams; ${peer.name === 'DBOS Transact' ? 'DBOS: every table of its system schema (workflow_status, operation_outputs, …)' : 'LangGraph: its checkpoints and writes tables'}`,
   });
   return rows;
