@@ -15,6 +15,7 @@ import { ledgerSuite } from './suites/ledger.js';
 import { natsSuite } from './suites/nats.js';
 import { postgresSuite } from './suites/postgres.js';
 import { registrySuite } from './suites/registry.js';
+import { runsSuite } from './suites/runs.js';
 import { supervisorSuite } from './suites/supervisor.js';
 
 const SUITES: readonly BenchSuite[] = [
@@ -27,6 +28,7 @@ const SUITES: readonly BenchSuite[] = [
   apiSuite,
   postgresSuite,
   natsSuite,
+  runsSuite,
 ];
 
 function arg(name: string): string | undefined {

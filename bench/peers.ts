@@ -3,17 +3,31 @@
  * tree). This installs them on first use and imports them from there.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const PEERS = join(import.meta.dirname, 'peers');
 
-/** Installs bench/peers once (npm ci when a lock file exists). */
+/**
+ * Whether every dependency bench/peers/package.json names is installed: a checkout whose
+ * node_modules predates a newly added peer installs again instead of skipping that peer.
+ */
+function installed(): boolean {
+  if (!existsSync(join(PEERS, 'node_modules/.package-lock.json'))) return false;
+  const manifest = JSON.parse(readFileSync(join(PEERS, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+  };
+  return Object.keys(manifest.dependencies ?? {}).every((name) =>
+    existsSync(join(PEERS, 'node_modules', name, 'package.json')),
+  );
+}
+
+/** Installs bench/peers on first use, and again when a peer was added (npm ci when a lock file exists). */
 export function ensurePeers(): void {
-  if (existsSync(join(PEERS, 'node_modules/.package-lock.json'))) return;
-  process.stderr.write('installing benchmark peers into bench/peers (first run only) …\n');
+  if (installed()) return;
+  process.stderr.write('installing benchmark peers into bench/peers …\n');
   const lock = existsSync(join(PEERS, 'package-lock.json'));
   execFileSync('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund'], {
     cwd: PEERS,
