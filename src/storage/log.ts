@@ -119,10 +119,28 @@ export interface LogStore {
   head(stream: string): Promise<LogHead>;
   /** Calls `listener` after commits to `stream` (see {@link LogListener}). */
   onAppend(stream: string, listener: LogListener): () => void;
+  /**
+   * Retention: deletes the stream's records up to and including `throughSeq` (clamped to the
+   * head), keeping the last deleted one's `{ seq, hash }` as the stream's anchor — what remains
+   * still verifies from it, and the head (so the next append's chain) does not move. Pruning
+   * through a seq already pruned does nothing. Resolves with the number of records removed, once
+   * durable. The only way records ever leave the log.
+   */
+  prune(stream: string, throughSeq: number): Promise<number>;
   /** Waits for every append accepted so far to be durable. */
   flush(): Promise<void>;
   /** Flushes, then releases resources. */
   close(): Promise<void>;
+}
+
+/** Checks a prune bound (a non-negative integer seq). */
+export function validatePruneSeq(stream: string, throughSeq: number): void {
+  if (!Number.isSafeInteger(throughSeq) || throughSeq < 0) {
+    throw new KernelError(
+      'INVALID_ARGUMENT',
+      `Pruning ${stream} needs a seq ≥ 0 to prune through, got ${String(throughSeq)}`,
+    );
+  }
 }
 
 /** `prevHash` of a stream's first record. */

@@ -36,6 +36,7 @@ export function tamperable(inner: LogStore): TamperableLog {
       return { ...h, seq: keep, hash: last?.hash ?? GENESIS_HASH };
     },
     onAppend: (stream, l) => inner.onAppend(stream, l),
+    prune: (stream, throughSeq) => inner.prune(stream, throughSeq),
     flush: () => inner.flush(),
     close: () => inner.close(),
   };

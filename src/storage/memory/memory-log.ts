@@ -13,6 +13,7 @@ import {
   orderAndLimit,
   sameContent,
   validateAppend,
+  validatePruneSeq,
   validateQuery,
   type LogAnchor,
   type LogAppend,
@@ -60,9 +61,13 @@ class MemoryStream {
     return this.size === 0 ? this.lastSeq + 1 : this.records[this.offset]!.seq;
   }
 
-  prune(capacity: number): void {
-    const excess = this.size - capacity;
-    if (excess <= 0) return;
+  prune(capacity: number): number {
+    return this.drop(this.size - capacity);
+  }
+
+  /** Drops the oldest `excess` live records, keeping the last one as the anchor. */
+  drop(excess: number): number {
+    if (excess <= 0) return 0;
     for (let i = this.offset; i < this.offset + excess; i++) {
       const r = this.records[i]!;
       if (r.key !== undefined) this.keys.delete(r.key);
@@ -74,6 +79,7 @@ class MemoryStream {
       this.records = this.records.slice(this.offset);
       this.offset = 0;
     }
+    return excess;
   }
 }
 
@@ -93,6 +99,14 @@ class MemoryLog implements LogStore {
       this.#streams.set(name, s);
     }
     return s;
+  }
+
+  async prune(stream: string, throughSeq: number): Promise<number> {
+    if (this.#closed) throw new KernelError('CLOSED', 'The log is closed');
+    validatePruneSeq(stream, throughSeq);
+    const s = this.#streams.get(stream);
+    if (s === undefined || s.size === 0) return 0;
+    return s.drop(Math.min(throughSeq, s.lastSeq) - s.firstSeq() + 1);
   }
 
   // async: a throw becomes a rejection

@@ -12,6 +12,7 @@ import { buildLogQuery, type LogSqlDialect } from '../log-sql.js';
 import {
   GENESIS_HASH,
   validateAppend,
+  validatePruneSeq,
   validateQuery,
   type LogAppend,
   type LogBody,
@@ -152,14 +153,43 @@ class PostgresLog implements PostgresLogStore {
     this.#open();
     const { rows } = await this.#reader.query('Reading the log head failed', {
       name: 'kerno_log_head',
-      text: "SELECT head_seq, encode(head_hash, 'hex') FROM log_streams WHERE name = $1",
+      text:
+        "SELECT head_seq, encode(head_hash, 'hex'), anchor_seq, encode(anchor_hash, 'hex') " +
+        'FROM log_streams WHERE name = $1',
       values: [stream],
       rowMode: 'array',
     });
-    const row = rows[0] as [number, string] | undefined;
-    return row === undefined
-      ? { seq: 0, hash: GENESIS_HASH, firstSeq: 1, anchor: undefined }
-      : { seq: row[0], hash: row[1], firstSeq: 1, anchor: undefined };
+    const row = rows[0] as [number, string, number, string | null] | undefined;
+    if (row === undefined) return { seq: 0, hash: GENESIS_HASH, firstSeq: 1, anchor: undefined };
+    const anchor = row[2] > 0 && row[3] !== null ? { seq: Number(row[2]), hash: row[3] } : undefined;
+    return { seq: row[0], hash: row[1], firstSeq: (anchor?.seq ?? 0) + 1, anchor };
+  }
+
+  async prune(stream: string, throughSeq: number): Promise<number> {
+    this.#open();
+    validatePruneSeq(stream, throughSeq);
+    return this.#reader.transaction('Pruning the log failed', async (query) => {
+      const { rows } = await query({
+        text: 'SELECT id, head_seq, anchor_seq FROM log_streams WHERE name = $1 FOR UPDATE',
+        values: [stream],
+        rowMode: 'array',
+      });
+      const row = rows[0] as [number, number | string, number | string] | undefined;
+      if (row === undefined) return 0;
+      const through = Math.min(throughSeq, Number(row[1]));
+      if (through <= Number(row[2])) return 0;
+      await query({
+        text:
+          'UPDATE log_streams SET anchor_seq = $2, anchor_hash = ' +
+          '(SELECT hash FROM log_records WHERE stream = $1 AND seq = $2) WHERE id = $1',
+        values: [row[0], through],
+      });
+      const deleted = await query({
+        text: 'DELETE FROM log_records WHERE stream = $1 AND seq <= $2',
+        values: [row[0], through],
+      });
+      return deleted.rowCount ?? 0;
+    });
   }
 
   async query(stream: string, q: LogQuery): Promise<LogRecord[]> {

@@ -118,6 +118,26 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    description: 'log retention: prune anchors (records leave the log only through a prune)',
+    sql: `
+      -- A pruned stream keeps its last pruned record's seq and hash: the survivors verify from
+      -- it; the head (and the next append's chain) is unchanged.
+      ALTER TABLE log_streams ADD COLUMN anchor_seq bigint NOT NULL DEFAULT 0;
+      ALTER TABLE log_streams ADD COLUMN anchor_hash bytea;
+      CREATE OR REPLACE FUNCTION log_records_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'DELETE' THEN
+          IF OLD.seq <= (SELECT anchor_seq FROM log_streams WHERE id = OLD.stream) THEN
+            RETURN OLD;
+          END IF;
+        END IF;
+        RAISE EXCEPTION 'kerno log is append-only: records cannot be %d; append a correction instead (retention prunes a stream''s oldest records and keeps an anchor)',
+          lower(TG_OP) USING ERRCODE = 'restrict_violation';
+      END $$;
+    `,
+  },
 ];
 
 /** The schema version this kerno writes. */

@@ -14,7 +14,7 @@ import {
   type LogAppend,
   type LogRecord,
 } from '../log.js';
-import type { LogAppendOp, LogAppendResult } from './sqlite-writer-protocol.js';
+import type { LogAppendOp, LogAppendResult, LogPruneOp } from './sqlite-writer-protocol.js';
 
 /**
  * Columns of `log_records` as the readers select them (raw mode order). Hashes are stored as
@@ -22,6 +22,10 @@ import type { LogAppendOp, LogAppendResult } from './sqlite-writer-protocol.js';
  */
 export const LOG_COLUMNS =
   'seq, time_ms, record_key, tenant, kind, subject, correlation, chain, body, lower(hex(prev_hash)), lower(hex(hash))';
+
+/** A pruned stream's anchor (`anchor_seq, hex hash`), or no row when it was never pruned. */
+export const ANCHOR_SQL =
+  'SELECT anchor_seq, lower(hex(anchor_hash)) FROM log_streams WHERE id = ? AND anchor_seq > 0';
 
 /** Builds a record from a raw row in {@link LOG_COLUMNS} order. */
 export function rowToRecord(stream: string, row: readonly unknown[]): LogRecord {
@@ -48,6 +52,10 @@ export class LogWriter {
   readonly #head: SqliteStatement;
   readonly #streamId: SqliteStatement;
   readonly #newStream: SqliteStatement;
+  readonly #anchor: SqliteStatement;
+  readonly #hashAt: SqliteStatement;
+  readonly #setAnchor: SqliteStatement;
+  readonly #deleteThrough: SqliteStatement;
   /** Stream ids known to be committed (they never change once created). */
   readonly #ids = new Map<string, number>();
   /** Ids learned in the current batch / op: kept only if it commits (a rollback undoes them). */
@@ -71,6 +79,12 @@ export class LogWriter {
       .raw();
     this.#streamId = db.prepare('SELECT id FROM log_streams WHERE name = ?').pluck();
     this.#newStream = db.prepare('INSERT INTO log_streams (name) VALUES (?)');
+    this.#anchor = db.prepare(ANCHOR_SQL).raw();
+    this.#hashAt = db.prepare('SELECT hash FROM log_records WHERE stream = ? AND seq = ?').pluck();
+    this.#setAnchor = db.prepare(
+      'UPDATE log_streams SET anchor_seq = ?, anchor_hash = ? WHERE id = ?',
+    );
+    this.#deleteThrough = db.prepare('DELETE FROM log_records WHERE stream = ? AND seq <= ?');
   }
 
   /** Ends an op: what it learned is kept only if its savepoint was released. */
@@ -166,10 +180,23 @@ export class LogWriter {
     };
   }
 
+  /** Prunes a stream through a seq, keeping the anchor (see `LogStore.prune`). */
+  prune(op: LogPruneOp): number {
+    const sid = this.#lookupId(op.stream);
+    if (sid === undefined) return 0;
+    const head = this.#currentHead(op.stream, sid);
+    const through = Math.min(op.throughSeq, head.seq);
+    const anchor = this.#anchor.get(sid) as [number, string] | undefined;
+    if (through <= (anchor?.[0] ?? 0)) return 0;
+    const hash = this.#hashAt.get(sid, through) as Uint8Array;
+    this.#setAnchor.run(through, hash, sid);
+    return this.#deleteThrough.run(sid, through).changes;
+  }
+
   #currentHead(stream: string, sid: number): { seq: number; hash: string } {
     let head = this.#heads.get(stream);
     if (head === undefined) {
-      const row = this.#head.get(sid) as [number, string] | undefined;
+      const row = (this.#head.get(sid) ?? this.#anchor.get(sid)) as [number, string] | undefined;
       head = row === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: row[0], hash: row[1] };
       this.#heads.set(stream, head);
     }

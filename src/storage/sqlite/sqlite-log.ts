@@ -11,6 +11,7 @@ import {
   GENESIS_HASH,
   makeRecord,
   validateAppend,
+  validatePruneSeq,
   validateQuery,
   type LogAppend,
   type LogBody,
@@ -20,7 +21,7 @@ import {
   type LogRecord,
   type LogStore,
 } from '../log.js';
-import { LOG_COLUMNS, rowToRecord } from './sqlite-log-writes.js';
+import { ANCHOR_SQL, LOG_COLUMNS, rowToRecord } from './sqlite-log-writes.js';
 import { buildLogQuery, type LogSqlDialect } from '../log-sql.js';
 import type { SqliteWriter } from './sqlite-writer.js';
 
@@ -47,6 +48,7 @@ class SqliteLog implements LogStore {
   readonly #read: SqliteStatement;
   readonly #byKey: SqliteStatement;
   readonly #head: SqliteStatement;
+  readonly #anchor: SqliteStatement;
   readonly #queries = new Map<string, SqliteStatement>();
   readonly #streamId: SqliteStatement;
   readonly #scan: SqliteStatement;
@@ -75,6 +77,7 @@ class SqliteLog implements LogStore {
       )
       .raw();
     this.#streamId = db.prepare('SELECT id FROM log_streams WHERE name = ?').pluck();
+    this.#anchor = db.prepare(ANCHOR_SQL).raw();
   }
 
   /** The stream's id, or undefined while it has no committed record. */
@@ -107,6 +110,12 @@ class SqliteLog implements LogStore {
     const out = result.slots.map((slot) => (typeof slot === 'number' ? fresh[slot]! : slot));
     if (fresh.length > 0) this.#notify(stream, fresh);
     return out;
+  }
+
+  async prune(stream: string, throughSeq: number): Promise<number> {
+    if (this.#closed) throw new KernelError('CLOSED', 'The log is closed');
+    validatePruneSeq(stream, throughSeq);
+    return this.#writer.submit({ kind: 'log.prune', stream, throughSeq });
   }
 
   #notify(stream: string, records: readonly LogRecord[]): void {
@@ -165,11 +174,16 @@ class SqliteLog implements LogStore {
   head(stream: string): Promise<LogHead> {
     return this.#guard(() => {
       const id = this.#id(stream);
-      const row =
-        id === undefined ? undefined : (this.#head.get(id) as [number, string] | undefined);
-      return row === undefined
-        ? { seq: 0, hash: GENESIS_HASH, firstSeq: 1, anchor: undefined }
-        : { seq: row[0], hash: row[1], firstSeq: 1, anchor: undefined };
+      if (id === undefined) return { seq: 0, hash: GENESIS_HASH, firstSeq: 1, anchor: undefined };
+      const row = this.#head.get(id) as [number, string] | undefined;
+      const a = this.#anchor.get(id) as [number, string] | undefined;
+      const anchor = a === undefined ? undefined : { seq: a[0], hash: a[1] };
+      if (row === undefined) {
+        return anchor === undefined
+          ? { seq: 0, hash: GENESIS_HASH, firstSeq: 1, anchor: undefined }
+          : { seq: anchor.seq, hash: anchor.hash, firstSeq: anchor.seq + 1, anchor };
+      }
+      return { seq: row[0], hash: row[1], firstSeq: (anchor?.seq ?? 0) + 1, anchor };
     });
   }
 

@@ -104,6 +104,20 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    description: 'log retention: prune anchors (records leave the log only through a prune)',
+    sql: `
+      -- A pruned stream keeps its last pruned record's seq and hash: the survivors verify from
+      -- it and the next append chains on the head as before.
+      ALTER TABLE log_streams ADD COLUMN anchor_seq INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE log_streams ADD COLUMN anchor_hash BLOB;
+      DROP TRIGGER log_records_no_delete;
+      CREATE TRIGGER log_records_no_delete BEFORE DELETE ON log_records
+      WHEN OLD.seq > (SELECT anchor_seq FROM log_streams WHERE id = OLD.stream)
+      BEGIN SELECT RAISE(ABORT, 'kerno log is append-only: records cannot be deleted (retention prunes a stream''s oldest records and keeps an anchor)'); END;
+    `,
+  },
 ];
 
 /** The schema version this kerno writes. */

@@ -15,7 +15,14 @@ import type {
 } from '../registry.js';
 
 /** A write the worker performs inside the batch transaction (each op in its own savepoint). */
-export type WriteOp = LogAppendOp | RegistryWriteOp | LearningSaveOp;
+export type WriteOp = LogAppendOp | LogPruneOp | RegistryWriteOp | LearningSaveOp;
+
+/** Prune a log stream through a seq (see `LogStore.prune`). */
+export interface LogPruneOp {
+  readonly kind: 'log.prune';
+  readonly stream: string;
+  readonly throughSeq: number;
+}
 
 /** Append entries to a log stream (see `LogStore.append`). */
 export interface LogAppendOp {
@@ -70,6 +77,8 @@ export type RegistryWriteOp =
 /** The result type of each op kind. */
 export interface WriteResults {
   'log.append': LogAppendResult;
+  /** Records removed. */
+  'log.prune': number;
   'registry.upsertModule': ModuleWriteResult;
   'registry.setModuleState': ModuleWriteResult;
   'registry.setConfig': CommitResult;

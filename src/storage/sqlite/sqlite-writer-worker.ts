@@ -90,6 +90,8 @@ function run(op: WriteOp): unknown {
   switch (op.kind) {
     case 'log.append':
       return log.append(op);
+    case 'log.prune':
+      return log.prune(op);
     case 'registry.upsertModule':
       return registry.upsertModule(op.record);
     case 'registry.setModuleState':
@@ -110,7 +112,7 @@ function needsSavepoint(op: WriteOp): boolean {
   // Registry ops other than `commit` check first and then run one statement, which SQLite
   // applies whole or not at all.
   // A learning save runs several statements: all of them or none.
-  return op.kind === 'registry.commit' || op.kind === 'learning.save';
+  return op.kind === 'registry.commit' || op.kind === 'learning.save' || op.kind === 'log.prune';
 }
 
 function runBatch(id: number, ops: readonly WriteOp[]): void {
