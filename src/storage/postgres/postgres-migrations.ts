@@ -127,9 +127,14 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       ALTER TABLE log_streams ADD COLUMN anchor_seq bigint NOT NULL DEFAULT 0;
       ALTER TABLE log_streams ADD COLUMN anchor_hash bytea;
       CREATE OR REPLACE FUNCTION log_records_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE
+        anchor bigint;
       BEGIN
         IF TG_OP = 'DELETE' THEN
-          IF OLD.seq <= (SELECT anchor_seq FROM log_streams WHERE id = OLD.stream) THEN
+          -- The table's own schema: the deleting session's search_path may not include it.
+          EXECUTE format('SELECT anchor_seq FROM %I.log_streams WHERE id = $1', TG_TABLE_SCHEMA)
+            INTO anchor USING OLD.stream;
+          IF OLD.seq <= anchor THEN
             RETURN OLD;
           END IF;
         END IF;
