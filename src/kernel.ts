@@ -38,6 +38,7 @@ import {
   type RunApprovals,
   type RunEngine,
   type RunHandle,
+  type RunRetention,
   type Runs,
 } from './runs/run-engine.js';
 import { systemClock, type Clock } from './util/clock.js';
@@ -98,6 +99,11 @@ export interface KernelOptions {
   readonly runOwner?: string;
   /** Longest durable sleep kept in memory; longer ones suspend the run (default 5000 ms). */
   readonly runHoldMs?: number;
+  /**
+   * Retention of finished runs' journals (default: 7 days, at most the newest 10 000, checked
+   * hourly); `false` keeps them all.
+   */
+  readonly runRetention?: RunRetention | false;
 }
 
 /** A kernel without agents (`agents: false`): every part on the store, no supervisor. */
@@ -222,6 +228,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       approvals: runApprovals,
       ...(options.runOwner === undefined ? {} : { owner: options.runOwner }),
       ...(options.runHoldMs === undefined ? {} : { holdMs: options.runHoldMs }),
+      ...(options.runRetention === undefined ? {} : { retention: options.runRetention }),
     });
     cleanups.push(() => runs.close());
 

@@ -65,6 +65,14 @@ export type RunIndexEntry =
       /** The journal's head when the run ended: its chain stays verifiable after retention. */
       readonly journal: { readonly seq: number; readonly hash: string };
       readonly atMs: number;
+    }
+  | {
+      /** Retention removed the finished run's journal (its end record keeps the journal's head). */
+      readonly type: 'run.pruned';
+      readonly id: string;
+      readonly agent: string;
+      readonly removed: number;
+      readonly atMs: number;
     };
 
 /** A run-index record as read back, with its position. */
@@ -195,7 +203,7 @@ const INDEX_CODEC: LogCodec<RunIndexEntry, StoredRunIndexEntry> = {
   encode: (entry: RunIndexEntry): LogAppend => ({
     timeMs: entry.atMs,
     body: JSON.stringify(entry),
-    key: `${entry.id}:${entry.type === 'run.started' ? 'started' : 'ended'}`,
+    key: `${entry.id}:${entry.type.slice(4)}`,
     kind: entry.type,
     subject: entry.agent,
     correlation: entry.id,

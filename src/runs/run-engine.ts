@@ -21,6 +21,7 @@ import type { LogStore } from '../storage/log.js';
 import type { LogView } from '../storage/log-view.js';
 import {
   fromJsonText,
+  journalStream,
   journalView,
   readJournal,
   recordError,
@@ -88,6 +89,8 @@ export interface RunInfo {
   readonly waitingFor?: RunWait;
   /** Records in the run's journal. */
   readonly journalLength: number;
+  /** Retention removed the journal (`steps` is then empty). */
+  readonly journalPruned?: boolean;
 }
 
 /** One row of `runs.list`. */
@@ -116,12 +119,25 @@ export interface RunEngineOptions {
   readonly clock: Clock;
   readonly ids: IdGenerator;
   readonly logger: Logger;
+  /**
+   * How long finished runs keep their journals: older than `maxAgeMs` (default 7 days), or
+   * beyond the newest `keepFinished` (default 10 000), a journal is pruned (its run's start and
+   * end records stay). Applied at open and every `everyMs` (default 1 h); `false` keeps all.
+   */
+  readonly retention?: RunRetention | false;
   /** Who owns the runs this engine starts; it resumes only its own (default `'local'`). */
   readonly owner?: string;
   /** Longest sleep kept in memory; longer ones suspend the run (default 5000 ms). */
   readonly holdMs?: number;
   /** The approval gates `ctx.requestApproval` opens. */
   readonly approvals?: RunApprovals;
+}
+
+/** Retention of finished runs' journals. */
+export interface RunRetention {
+  readonly maxAgeMs?: number;
+  readonly keepFinished?: number;
+  readonly everyMs?: number;
 }
 
 /** What the engine needs of the approval gate. */
@@ -158,6 +174,8 @@ interface RunState {
   execution?: RunExecution | undefined;
   /** Set when something arrived for the run while it was executing: execute again at suspend. */
   dirty: boolean;
+  /** Retention removed its journal. */
+  pruned?: boolean;
   /** The input, while this kernel just started the run (its journal is known to be empty). */
   fresh?: { input: string } | undefined;
   suspension?: Suspension | undefined;
@@ -189,6 +207,8 @@ export class RunEngine implements Runs {
   #detachApprovals: (() => void) | undefined;
   readonly #inflight = new Set<Promise<void>>();
   readonly #listeners = new Set<(run: RunSummary) => void>();
+  readonly #retention: Required<RunRetention> | undefined;
+  #retentionTimer: TimerHandle | undefined;
 
   constructor(options: RunEngineOptions) {
     this.#log = options.log;
@@ -199,6 +219,23 @@ export class RunEngine implements Runs {
     this.#holdMs = options.holdMs ?? 5000;
     this.#approvals = options.approvals;
     this.#index = runIndexView(options.log);
+    const r = options.retention;
+    this.#retention =
+      r === false
+        ? undefined
+        : {
+            maxAgeMs: r?.maxAgeMs ?? 7 * 24 * 3_600_000,
+            keepFinished: r?.keepFinished ?? 10_000,
+            everyMs: r?.everyMs ?? 3_600_000,
+          };
+    for (const [k, v] of Object.entries(this.#retention ?? {})) {
+      if (!Number.isSafeInteger(v) || v < 0) {
+        throw new KernelError(
+          'INVALID_ARGUMENT',
+          `retention.${k} must be an integer ≥ 0, got ${String(v)}`,
+        );
+      }
+    }
   }
 
   /** Replays the run index, then follows it; resumes the defined agents' unfinished runs. */
@@ -222,6 +259,59 @@ export class RunEngine implements Runs {
     });
     this.#opened = true;
     for (const run of this.#runs.values()) this.#resumeIfMine(run);
+    if (this.#retention !== undefined) this.#scheduleRetention(0);
+  }
+
+  #scheduleRetention(ms: number): void {
+    if (this.#closed || this.#retention === undefined) return;
+    this.#retentionTimer = this.#clock.setTimeout(() => {
+      this.prune().then(
+        () => this.#scheduleRetention(this.#retention!.everyMs),
+        (error: unknown) => {
+          this.#logger.warn('Pruning finished runs failed; it is tried again later', {
+            error: errorMessage(error),
+          });
+          this.#scheduleRetention(this.#retention!.everyMs);
+        },
+      );
+    }, ms);
+  }
+
+  /**
+   * Prunes the journals of finished runs past the retention policy (or `policy`): the oldest
+   * beyond `keepFinished`, and any that ended more than `maxAgeMs` ago. A pruned run keeps its
+   * start and end records (result, error, and the journal's final head); `get` shows no steps.
+   */
+  async prune(policy: RunRetention = {}): Promise<{ runs: number; records: number }> {
+    const maxAgeMs = policy.maxAgeMs ?? this.#retention?.maxAgeMs ?? Infinity;
+    const keep = policy.keepFinished ?? this.#retention?.keepFinished ?? Infinity;
+    const now = this.#clock.now();
+    const finished = [...this.#runs.values()].filter(
+      (r) => r.ended !== undefined && r.pruned !== true,
+    );
+    finished.sort((a, b) => b.ended!.atMs - a.ended!.atMs);
+    let runs = 0;
+    let records = 0;
+    for (let i = 0; i < finished.length; i++) {
+      const run = finished[i]!;
+      const ended = run.ended!;
+      if (i < keep && now - ended.atMs <= maxAgeMs) continue;
+      if (this.#closed) break;
+      const removed = await this.#log.prune(journalStream(run.id), ended.journal.seq);
+      try {
+        const [stored] = await this.#index.append([
+          { type: 'run.pruned', id: run.id, agent: run.agent, removed, atMs: this.#clock.now() },
+        ]);
+        this.#apply(stored!);
+      } catch (error) {
+        if (!(error instanceof KernelError && error.code === 'CONFLICT')) throw error;
+        run.pruned = true; // another kernel pruned it first
+      }
+      this.#journals.delete(run.id);
+      runs++;
+      records += removed;
+    }
+    return { runs, records };
   }
 
   #apply(entry: StoredRunIndexEntry): void {
@@ -241,7 +331,12 @@ export class RunEngine implements Runs {
       return;
     }
     const run = this.#runs.get(entry.id);
-    if (run === undefined || run.ended !== undefined) return;
+    if (run === undefined) return;
+    if (entry.type === 'run.pruned') {
+      run.pruned = true;
+      return;
+    }
+    if (run.ended !== undefined) return;
     this.#finish(run, entry);
   }
 
@@ -745,6 +840,7 @@ export class RunEngine implements Runs {
       steps,
       ...(waitingFor === undefined ? {} : { waitingFor }),
       journalLength: entries.length,
+      ...(run.pruned === true ? { journalPruned: true } : {}),
     };
   }
 
@@ -769,6 +865,7 @@ export class RunEngine implements Runs {
     this.#follow.abort();
     this.#detachApprovals?.();
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    if (this.#retentionTimer !== undefined) this.#clock.clearTimeout(this.#retentionTimer);
     const closed = new KernelError(
       'CLOSED',
       'The kernel closed; the run resumes when it opens again',

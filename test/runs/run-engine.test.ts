@@ -9,7 +9,7 @@ import {
   type RunInfo,
   type RunSummary,
 } from '../../src/runs/run-engine.js';
-import { journalView } from '../../src/runs/journal.js';
+import { journalView, runIndexView } from '../../src/runs/journal.js';
 import type { RunContext } from '../../src/runs/run-context.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { createUuidV7 } from '../../src/util/ids.js';
@@ -349,6 +349,44 @@ for (const [name, backend] of Object.entries(BACKENDS)) {
       expect(executions).toBe(1);
       await expect(runs.start('nobody')).rejects.toMatchObject({ code: 'UNKNOWN_AGENT' });
       await expect(runs.get('no-such-run')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    });
+
+    it('prunes finished runs past retention; their results stay and everything verifies', async () => {
+      const runs = await engine();
+      runs.define({
+        name: 'small',
+        run: async (ctx: RunContext, input: number) => {
+          await ctx.step('a', () => input);
+          return ctx.step('b', () => input * 2);
+        },
+      });
+      const ids: string[] = [];
+      for (let i = 1; i <= 3; i++) {
+        const run = await runs.start('small', i);
+        await run.result();
+        ids.push(run.id);
+        clock.advance(1000);
+      }
+      await expect(runs.prune({ keepFinished: 1 })).resolves.toEqual({ runs: 2, records: 4 });
+      await expect(runs.prune({ keepFinished: 1 })).resolves.toEqual({ runs: 0, records: 0 });
+      const old = await runs.get(ids[0]!);
+      expect(old).toMatchObject({ status: 'completed', result: 2, steps: [], journalPruned: true });
+      expect((await runs.get(ids[2]!)).steps).toHaveLength(2);
+      const log = harness.storage.log;
+      const journal = journalView(log, ids[0]!, () => clock.now());
+      expect(await journal.verify()).toMatchObject({ ok: true, verified: 0 });
+      expect((await journal.head()).anchor?.seq).toBe(2);
+      expect(await runIndexView(log).verify()).toMatchObject({ ok: true });
+      // by age: the last one ended 1 s ago — kept at 1.5 s, pruned once it is 2 s old
+      await expect(runs.prune({ maxAgeMs: 1500, keepFinished: 10 })).resolves.toEqual({
+        runs: 0,
+        records: 0,
+      });
+      clock.advance(1000);
+      await expect(runs.prune({ maxAgeMs: 1500, keepFinished: 10 })).resolves.toEqual({
+        runs: 1,
+        records: 2,
+      });
     });
   });
 }
