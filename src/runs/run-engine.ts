@@ -720,15 +720,30 @@ export class RunEngine implements Runs {
       );
     }
     const text = toJsonText(payload, `The payload of signal '${name}'`);
-    await this.#journal(id).append([
-      {
-        type: 'signal',
-        key: options.id ?? this.#ids(),
-        name,
-        ...(text === undefined ? {} : { payload: text }),
-        atMs: this.#clock.now(),
-      },
-    ]);
+    const key = options.id ?? this.#ids();
+    const journal = this.#journal(id);
+    try {
+      await journal.append([
+        {
+          type: 'signal',
+          key,
+          name,
+          ...(text === undefined ? {} : { payload: text }),
+          atMs: this.#clock.now(),
+        },
+      ]);
+    } catch (error) {
+      // The same signal id again (a retried request): delivered once, unless it says otherwise.
+      if (!(error instanceof KernelError && error.code === 'CONFLICT')) throw error;
+      const stored = await journal.get(`signal:${key}`);
+      if (stored?.type !== 'signal' || stored.name !== name || stored.payload !== text) {
+        throw new KernelError(
+          'CONFLICT',
+          `Signal id ${key} was already sent to run ${id} with another name or payload; use a new id`,
+        );
+      }
+      return;
+    }
     this.#wake(run);
   }
 

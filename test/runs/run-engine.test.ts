@@ -388,5 +388,68 @@ for (const [name, backend] of Object.entries(BACKENDS)) {
         records: 2,
       });
     });
+
+    it('replays parallel steps by call position, and cancels a run mid-step (its signal aborts)', async () => {
+      const runs = await engine();
+      let aborted: unknown;
+      const started = deferred<void>();
+      runs.define({
+        name: 'fan',
+        run: async (ctx: RunContext) => {
+          const [x, y] = await Promise.all([
+            ctx.step('x', async () => 'x'),
+            ctx.step('y', async () => 'y'),
+          ]);
+          await ctx.step('slow', ({ signal }) => {
+            started.resolve();
+            return new Promise((_, reject) => {
+              signal.addEventListener('abort', () => {
+                aborted = signal.reason;
+                reject(new Error('aborted'));
+              });
+            });
+          });
+          return [x, y];
+        },
+      });
+      const run = await runs.start('fan');
+      await started.promise;
+      const info = await runs.get(run.id);
+      expect(info.steps.map((st) => st.key).sort()).toEqual(['x#1', 'y#1']);
+      await runs.cancel(run.id, 'operator said stop');
+      await expect(run.result()).rejects.toMatchObject({ code: 'RUN_CANCELLED' });
+      expect(aborted).toMatchObject({ code: 'RUN_CANCELLED' });
+      const after = await runs.get(run.id);
+      expect(after.status).toBe('cancelled');
+      expect(after.error?.message).toBe('operator said stop');
+      // the aborted step did not record a failure after the cancel
+      expect(after.steps.map((st) => st.key).sort()).toEqual(['x#1', 'y#1']);
+    });
+
+    it('a signal sent twice with the same id is delivered once', async () => {
+      const runs = await engine();
+      runs.define({
+        name: 'two-answers',
+        run: async (ctx: RunContext) => {
+          const a = await ctx.waitForSignal('v');
+          const b = await ctx.waitForSignal('v', { timeoutMs: 1000 }).catch(() => 'none');
+          return [a, b];
+        },
+      });
+      const run = await runs.start('two-answers');
+      await runs.signal(run.id, 'v', 1, { id: 'sig-1' });
+      clock.advance(10); // a retry, later
+      await runs.signal(run.id, 'v', 1, { id: 'sig-1' });
+      await expect(runs.signal(run.id, 'v', 2, { id: 'sig-1' })).rejects.toMatchObject({
+        code: 'CONFLICT',
+      });
+      await until(
+        runs,
+        run.id,
+        (r) => r.waitingFor?.kind === 'signal' && r.waitingFor.until !== null,
+      );
+      clock.advance(1000);
+      await expect(run.result()).resolves.toEqual([1, 'none']);
+    });
   });
 }
