@@ -181,18 +181,17 @@ function decodeBody<T>(record: LogBody, what: string): T & { seq: number; hash: 
   }
 }
 
-/** The journal codec: the body is the entry's JSON, the kind its type. */
-function journalCodec(
-  runId: string,
-  nowMs: () => number,
-): LogCodec<JournalEntry, StoredJournalEntry> {
+/**
+ * The journal codec: the body is the entry's JSON, the kind its type. No correlation: the stream
+ * names the run, and one index fewer per record is a faster step.
+ */
+function journalCodec(nowMs: () => number): LogCodec<JournalEntry, StoredJournalEntry> {
   return {
     encode: (entry: JournalEntry): LogAppend => ({
       timeMs: timeOf(entry, nowMs()),
       body: JSON.stringify(entry),
       key: journalKey(entry),
       kind: entry.type,
-      correlation: runId,
     }),
     decode: (record) => decodeBody<JournalEntry>(record, 'Journal'),
     committed: (record, entry) => ({ ...entry, seq: record.seq, hash: record.hash }),
@@ -206,7 +205,6 @@ const INDEX_CODEC: LogCodec<RunIndexEntry, StoredRunIndexEntry> = {
     key: `${entry.id}:${entry.type.slice(4)}`,
     kind: entry.type,
     subject: entry.agent,
-    correlation: entry.id,
   }),
   decode: (record) => decodeBody<RunIndexEntry>(record, 'Run index'),
   committed: (record, entry) => ({ ...entry, seq: record.seq, hash: record.hash }),
@@ -223,7 +221,7 @@ export function journalView(
   runId: string,
   nowMs: () => number,
 ): LogView<JournalEntry, StoredJournalEntry> {
-  return createLogView({ log, stream: journalStream(runId), codec: journalCodec(runId, nowMs) });
+  return createLogView({ log, stream: journalStream(runId), codec: journalCodec(nowMs) });
 }
 
 /** Reads a whole journal, oldest first. */
