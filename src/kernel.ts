@@ -104,6 +104,11 @@ export interface KernelOptions {
    * hourly); `false` keeps them all.
    */
   readonly runRetention?: RunRetention | false;
+  /**
+   * Several kernels on one PostgreSQL store: take over the unfinished runs of a kernel that has
+   * not said it is alive for this long (ms). Give each kernel its own `runOwner`.
+   */
+  readonly runLeaseMs?: number;
 }
 
 /** A kernel without agents (`agents: false`): every part on the store, no supervisor. */
@@ -229,6 +234,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       ...(options.runOwner === undefined ? {} : { owner: options.runOwner }),
       ...(options.runHoldMs === undefined ? {} : { holdMs: options.runHoldMs }),
       ...(options.runRetention === undefined ? {} : { retention: options.runRetention }),
+      ...(options.runLeaseMs === undefined ? {} : { leaseMs: options.runLeaseMs }),
     });
     cleanups.push(() => runs.close());
 

@@ -67,6 +67,22 @@ export type RunIndexEntry =
       readonly atMs: number;
     }
   | {
+      /** Another kernel took the run over (generation `gen`, from 1); the key makes it unique. */
+      readonly type: 'run.owner';
+      readonly id: string;
+      readonly agent: string;
+      readonly owner: string;
+      readonly gen: number;
+      readonly atMs: number;
+    }
+  | {
+      /** Something arrived for the run (a signal sent by another kernel): its owner wakes it. */
+      readonly type: 'run.nudge';
+      readonly id: string;
+      readonly agent: string;
+      readonly atMs: number;
+    }
+  | {
       /** Retention removed the finished run's journal (its end record keeps the journal's head). */
       readonly type: 'run.pruned';
       readonly id: string;
@@ -202,13 +218,37 @@ const INDEX_CODEC: LogCodec<RunIndexEntry, StoredRunIndexEntry> = {
   encode: (entry: RunIndexEntry): LogAppend => ({
     timeMs: entry.atMs,
     body: JSON.stringify(entry),
-    key: `${entry.id}:${entry.type.slice(4)}`,
+    key:
+      entry.type === 'run.nudge'
+        ? undefined
+        : entry.type === 'run.owner'
+          ? `${entry.id}:owner:${String(entry.gen)}`
+          : `${entry.id}:${entry.type.slice(4)}`,
     kind: entry.type,
     subject: entry.agent,
   }),
   decode: (record) => decodeBody<RunIndexEntry>(record, 'Run index'),
   committed: (record, entry) => ({ ...entry, seq: record.seq, hash: record.hash }),
 };
+
+/** The stream where kernels that take over runs say they are alive. */
+export const RUN_OWNERS_STREAM = 'run-owners';
+
+/** A liveness record. */
+export interface OwnerBeat {
+  readonly owner: string;
+  readonly atMs: number;
+}
+
+const BEAT_CODEC: LogCodec<OwnerBeat, OwnerBeat & { seq: number }> = {
+  encode: (beat) => ({ timeMs: beat.atMs, body: JSON.stringify(beat), subject: beat.owner }),
+  decode: (record) => decodeBody<OwnerBeat>(record, 'Run owner'),
+};
+
+/** The liveness view. */
+export function ownerBeatsView(log: LogStore): LogView<OwnerBeat, OwnerBeat & { seq: number }> {
+  return createLogView({ log, stream: RUN_OWNERS_STREAM, codec: BEAT_CODEC });
+}
 
 /** The run index view. */
 export function runIndexView(log: LogStore): LogView<RunIndexEntry, StoredRunIndexEntry> {

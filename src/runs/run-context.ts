@@ -121,6 +121,8 @@ export interface ExecutionHost {
   ): Promise<{ gate: string; decision: RunApprovalDecision | null }>;
   /** The decision of a gate, once decided. */
   approvalDecision(gate: string): RunApprovalDecision | null;
+  /** Whether this kernel still owns the run (another kernel may have taken it over). */
+  owns(): boolean;
 }
 
 /** A step that failed after its attempts, as the run's code sees it (live and on replay alike). */
@@ -275,6 +277,11 @@ export class RunExecution implements RunContext {
     const done = recorded.find((e) => e.type === 'step' || e.type === 'step.failed');
     if (done !== undefined) return this.#replayStep<T>(done);
 
+    if (!this.#host.owns()) {
+      // Taken over by another kernel: this execution stops before running anything.
+      this.abort(new KernelError('CONFLICT', `Run ${this.runId} is now owned by another kernel`));
+      return never;
+    }
     const attempts = Math.max(1, Math.floor(options.retry?.attempts ?? 1));
     let attempt = 0;
     for (;;) {

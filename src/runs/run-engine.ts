@@ -23,6 +23,7 @@ import {
   fromJsonText,
   journalStream,
   journalView,
+  ownerBeatsView,
   readJournal,
   recordError,
   runIndexView,
@@ -125,6 +126,13 @@ export interface RunEngineOptions {
    * end records stay). Applied at open and every `everyMs` (default 1 h); `false` keeps all.
    */
   readonly retention?: RunRetention | false;
+  /**
+   * Take over the runs of kernels that died (several kernels on one PostgreSQL store): this
+   * kernel says it is alive every `leaseMs / 3` and takes over unfinished runs whose owner has
+   * not for `leaseMs` — each takeover is a unique `run.owner` record, so one kernel wins it. A
+   * kernel that cannot say it is alive for `leaseMs` stops executing. Needs a unique `owner`.
+   */
+  readonly leaseMs?: number;
   /** Who owns the runs this engine starts; it resumes only its own (default `'local'`). */
   readonly owner?: string;
   /** Longest sleep kept in memory; longer ones suspend the run (default 5000 ms). */
@@ -176,6 +184,8 @@ interface RunState {
   dirty: boolean;
   /** Retention removed its journal. */
   pruned?: boolean;
+  /** How many times the run was taken over (its latest `run.owner` generation). */
+  gen: number;
   /** The input, while this kernel just started the run (its journal is known to be empty). */
   fresh?: { input: string } | undefined;
   suspension?: Suspension | undefined;
@@ -208,6 +218,14 @@ export class RunEngine implements Runs {
   readonly #inflight = new Set<Promise<void>>();
   readonly #listeners = new Set<(run: RunSummary) => void>();
   readonly #retention: Required<RunRetention> | undefined;
+  readonly #leaseMs: number | undefined;
+  readonly #beats: ReturnType<typeof ownerBeatsView>;
+  /** Last time (their clock) each kernel that takes over runs said it was alive. */
+  readonly #lastSeen = new Map<string, number>();
+  #lastBeatOkMs = 0;
+  /** This kernel could not say it is alive for too long: it stops executing runs. */
+  #fenced = false;
+  #leaseTimer: TimerHandle | undefined;
   #retentionTimer: TimerHandle | undefined;
 
   constructor(options: RunEngineOptions) {
@@ -219,6 +237,17 @@ export class RunEngine implements Runs {
     this.#holdMs = options.holdMs ?? 5000;
     this.#approvals = options.approvals;
     this.#index = runIndexView(options.log);
+    this.#beats = ownerBeatsView(options.log);
+    this.#leaseMs = options.leaseMs;
+    if (
+      this.#leaseMs !== undefined &&
+      (!Number.isSafeInteger(this.#leaseMs) || this.#leaseMs < 30)
+    ) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `leaseMs must be an integer ≥ 30, got ${String(this.#leaseMs)}`,
+      );
+    }
     const r = options.retention;
     this.#retention =
       r === false
@@ -260,6 +289,109 @@ export class RunEngine implements Runs {
     this.#opened = true;
     for (const run of this.#runs.values()) this.#resumeIfMine(run);
     if (this.#retention !== undefined) this.#scheduleRetention(0);
+    if (this.#leaseMs !== undefined) await this.#startLeases(this.#leaseMs);
+  }
+
+  async #startLeases(leaseMs: number): Promise<void> {
+    const live = this.#beats.follow({ signal: this.#follow.signal });
+    const caughtUp = live.caughtUp;
+    void (async () => {
+      try {
+        for await (const beat of live) {
+          const seen = this.#lastSeen.get(beat.owner) ?? 0;
+          if (beat.atMs > seen) this.#lastSeen.set(beat.owner, beat.atMs);
+        }
+      } catch (error) {
+        if (!this.#closed)
+          this.#logger.error('The run owner follower stopped', { error: errorMessage(error) });
+      }
+    })();
+    await caughtUp;
+    await this.#beat();
+    this.#leaseTick(leaseMs);
+  }
+
+  #leaseTick(leaseMs: number): void {
+    if (this.#closed) return;
+    this.#leaseTimer = this.#clock.setTimeout(
+      () => {
+        void this.#beat().then(() => {
+          this.#takeOver(leaseMs);
+          this.#leaseTick(leaseMs);
+        });
+      },
+      Math.floor(leaseMs / 3),
+    );
+  }
+
+  /** Says this kernel is alive; fences itself when it could not for a whole lease. */
+  async #beat(): Promise<void> {
+    const now = this.#clock.now();
+    try {
+      const [stored] = await this.#beats.append([{ owner: this.#owner, atMs: now }]);
+      this.#lastBeatOkMs = now;
+      if (this.#fenced) {
+        this.#fenced = false;
+        this.#logger.warn('Run owner is alive again; resuming its runs', { owner: this.#owner });
+        for (const run of this.#runs.values()) this.#resumeIfMine(run);
+      }
+      // Keep the liveness stream short: only recent beats matter.
+      if (stored !== undefined && stored.seq % 256 === 0)
+        await this.#log.prune(this.#beats.stream, stored.seq - 128);
+    } catch (error) {
+      if (this.#closed) return;
+      this.#logger.warn('Could not record that this kernel is alive', {
+        error: errorMessage(error),
+      });
+      if (!this.#fenced && now - this.#lastBeatOkMs >= (this.#leaseMs ?? 0) * (2 / 3)) {
+        this.#fenced = true;
+        this.#logger.error(
+          "Stopping this kernel's run executions: it could not say it is alive, so another kernel may take its runs",
+          { owner: this.#owner },
+        );
+        for (const run of this.#runs.values()) {
+          if (run.owner !== this.#owner || run.execution === undefined) continue;
+          run.execution.abort(new KernelError('CLOSED', 'This kernel lost its lease'));
+          run.execution = undefined;
+          run.status = 'pending';
+        }
+      }
+    }
+  }
+
+  /** Takes over unfinished runs whose owner has not said it is alive for a lease. */
+  #takeOver(leaseMs: number): void {
+    if (this.#fenced || this.#closed) return;
+    const now = this.#clock.now();
+    for (const run of this.#runs.values()) {
+      if (run.ended !== undefined || run.owner === this.#owner) continue;
+      if (!this.#definitions.has(run.agent)) continue;
+      const seen = this.#lastSeen.get(run.owner);
+      if (seen === undefined || now - seen < leaseMs) continue;
+      const gen = run.gen + 1;
+      this.#index
+        .append([
+          { type: 'run.owner', id: run.id, agent: run.agent, owner: this.#owner, gen, atMs: now },
+        ])
+        .then(
+          ([stored]) => {
+            this.#logger.warn('Took over a run whose kernel stopped', {
+              run: run.id,
+              from: run.owner,
+            });
+            this.#apply(stored!);
+          },
+          (error: unknown) => {
+            // CONFLICT: another kernel took it first (its record reaches the projection).
+            if (!(error instanceof KernelError && error.code === 'CONFLICT')) {
+              this.#logger.warn('Taking over a run failed', {
+                run: run.id,
+                error: errorMessage(error),
+              });
+            }
+          },
+        );
+    }
   }
 
   #scheduleRetention(ms: number): void {
@@ -326,6 +458,7 @@ export class RunEngine implements Runs {
         status: 'pending',
         dirty: false,
         waiters: [],
+        gen: 0,
       });
       this.#changed(this.#runs.get(entry.id)!);
       return;
@@ -337,6 +470,28 @@ export class RunEngine implements Runs {
       return;
     }
     if (run.ended !== undefined) return;
+    if (entry.type === 'run.owner') {
+      if (entry.gen <= run.gen) return;
+      const lost = run.owner === this.#owner && entry.owner !== this.#owner;
+      run.owner = entry.owner;
+      run.gen = entry.gen;
+      if (lost) {
+        // Fenced: another kernel took the run over; stop executing it here.
+        run.execution?.abort(
+          new KernelError('CONFLICT', `Run ${run.id} was taken over by ${entry.owner}`),
+        );
+        run.execution = undefined;
+        run.suspension = undefined;
+        run.status = 'pending';
+      }
+      this.#changed(run);
+      this.#resumeIfMine(run);
+      return;
+    }
+    if (entry.type === 'run.nudge') {
+      if (run.owner === this.#owner) this.#wake(run);
+      return;
+    }
     this.#finish(run, entry);
   }
 
@@ -547,6 +702,7 @@ export class RunEngine implements Runs {
           holdMs: this.#holdMs,
           openApproval: (key, request) => this.#openApproval(key, run, request),
           approvalDecision: (gate) => this.#approvals?.decision(gate) ?? null,
+          owns: () => run.owner === this.#owner && !this.#fenced,
         },
         onSuspend: (s) => {
           suspended.s = s;
@@ -744,7 +900,12 @@ export class RunEngine implements Runs {
       }
       return;
     }
-    this.#wake(run);
+    if (run.owner === this.#owner) this.#wake(run);
+    else {
+      await this.#index.append([
+        { type: 'run.nudge', id, agent: run.agent, atMs: this.#clock.now() },
+      ]);
+    }
   }
 
   async cancel(id: string, reason = 'cancelled'): Promise<RunSummary> {
@@ -881,6 +1042,7 @@ export class RunEngine implements Runs {
     this.#detachApprovals?.();
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     if (this.#retentionTimer !== undefined) this.#clock.clearTimeout(this.#retentionTimer);
+    if (this.#leaseTimer !== undefined) this.#clock.clearTimeout(this.#leaseTimer);
     const closed = new KernelError(
       'CLOSED',
       'The kernel closed; the run resumes when it opens again',
