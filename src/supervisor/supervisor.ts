@@ -57,6 +57,7 @@ import {
   type AgentGroupOptions,
   type AgentGroupResult,
 } from './agent-group.js';
+import { createOutputLimiter, type OutputLimiter, type OutputLimits } from './output-limiter.js';
 import { validateAgentSpec } from './agent-spec.js';
 import { startFunctionRun } from './function-agent.js';
 import { startProcessRun } from './process-agent.js';
@@ -115,6 +116,12 @@ export interface SupervisorOptions {
   readonly autoShutdown?: AutoShutdown | undefined;
   /** Called once if the supervisor gives up (see {@link Supervisor.escalated}). */
   readonly onEscalated?: ((error: KernelError) => void) | undefined;
+  /**
+   * Per-agent limits on output before it becomes `AgentOutput` events (see
+   * {@link createOutputLimiter}; defaults: 256 KiB/s, 1 MiB burst, 16 KiB lines), or `false`
+   * for none. Lost output is reported as `OutputTruncated`.
+   */
+  readonly outputLimits?: OutputLimits | false | undefined;
 }
 
 /** Counts a supervisor tree keeps (see {@link Supervisor.stats}). */
@@ -175,6 +182,7 @@ interface Shared {
   readonly shutdownMs: number;
   readonly keepFinished: number;
   readonly stats: { abandoned: number };
+  readonly outputLimits: OutputLimits | false;
 }
 
 /**
@@ -196,6 +204,8 @@ class Child {
   generation = 0;
   /** The generation of the run in progress (0: none); later reports from other runs are ignored. */
   activeGen = 0;
+  /** Rate-limits and coalesces this child's output (made on its first output). */
+  output: OutputLimiter | undefined;
   /** The pending delayed restart this child is part of. */
   restartTimer: TimerHandle | undefined;
   lastFailure: FailureSignal | null = null;
@@ -324,6 +334,7 @@ export class Supervisor implements AsyncDisposable {
       shutdownMs,
       keepFinished,
       stats: { abandoned: 0 },
+      outputLimits: options.outputLimits ?? {},
     };
     this.id = options.id ?? this.#shared.ids();
     this.name = options.name ?? 'supervisor';
@@ -793,6 +804,35 @@ export class Supervisor implements AsyncDisposable {
     }
   }
 
+  /** The child's output gate: every line goes through it to `AgentOutput`. */
+  #output(child: Child): OutputLimiter {
+    if (child.output !== undefined) return child.output;
+    const emit = (text: string): void =>
+      this.#publish({
+        type: 'AgentOutput',
+        sessionId: child.spec.sessionId ?? child.id,
+        agentId: child.id,
+        output: text,
+      });
+    const limits = this.#shared.outputLimits;
+    child.output =
+      limits === false
+        ? { write: emit, close: () => undefined }
+        : createOutputLimiter({
+            clock: this.#shared.clock,
+            limits,
+            emit,
+            onTruncated: (loss) => {
+              this.#publish({ type: 'OutputTruncated', agentId: child.id, ...loss });
+              this.#shared.logger.warn('Agent output over its limits was dropped', {
+                agentId: child.id,
+                ...loss,
+              });
+            },
+          });
+    return child.output;
+  }
+
   /** The supervisor's side of one run; reports from an older run are ignored. */
   #host(child: Child, gen: number): RunHost {
     return {
@@ -823,12 +863,7 @@ export class Supervisor implements AsyncDisposable {
       },
       output: (text) => {
         if (gen !== child.activeGen) return;
-        this.#publish({
-          type: 'AgentOutput',
-          sessionId: child.spec.sessionId ?? child.id,
-          agentId: child.id,
-          output: text,
-        });
+        this.#output(child).write(text);
         this.#armHeartbeat(child, gen);
       },
       alive: () => {
@@ -937,6 +972,7 @@ export class Supervisor implements AsyncDisposable {
 
   #onRunEnd(child: Child, gen: number, ended: RunOutcome): void {
     if (gen !== child.activeGen) return;
+    child.output?.close(); // its last coalesced lines and any loss notice, before its exit event
     const now = this.#shared.clock.now();
     child.activeGen = 0;
     child.run = undefined;
