@@ -41,6 +41,11 @@ export interface OutputLimiter {
   write(line: string): void;
   /** Emits what is coalesced and reports outstanding losses (agent stopped). */
   close(): void;
+  /**
+   * How long until the bucket holds a line's worth again (ms; 0 when it does): a reader that
+   * can pause (a process agent's pipe) waits that long instead of having lines dropped.
+   */
+  waitMs(): number;
 }
 
 const DEFAULTS = {
@@ -126,6 +131,11 @@ export function createOutputLimiter(options: {
     close() {
       flush();
       report();
+    },
+    waitMs() {
+      refill();
+      const want = Math.min(limits.maxLineBytes, limits.burstBytes);
+      return tokens >= want ? 0 : Math.ceil(((want - tokens) * 1000) / limits.bytesPerSecond);
     },
   };
 }

@@ -817,7 +817,7 @@ export class Supervisor implements AsyncDisposable {
     const limits = this.#shared.outputLimits;
     child.output =
       limits === false
-        ? { write: emit, close: () => undefined }
+        ? { write: emit, close: () => undefined, waitMs: () => 0 }
         : createOutputLimiter({
             clock: this.#shared.clock,
             limits,
@@ -866,6 +866,7 @@ export class Supervisor implements AsyncDisposable {
         this.#output(child).write(text);
         this.#armHeartbeat(child, gen);
       },
+      outputWaitMs: () => (gen === child.activeGen ? this.#output(child).waitMs() : 0),
       alive: () => {
         if (gen === child.activeGen) this.#armHeartbeat(child, gen);
       },

@@ -58,6 +58,18 @@ describe('output limiter', () => {
     expect(written).toBeGreaterThan(1000 * 10 * 0.9);
   });
 
+  it("tells a pausable reader how long to wait for a line's worth of budget", () => {
+    const h = gate({ bytesPerSecond: 1000, burstBytes: 1000, maxLineBytes: 100 });
+    expect(h.limiter.waitMs()).toBe(0);
+    h.limiter.write('x'.repeat(100).repeat(1).padEnd(100, 'x'));
+    for (let i = 0; i < 9; i++) h.limiter.write('x'.repeat(100));
+    expect(h.limiter.waitMs()).toBe(100); // 0 left, 100 wanted at 1000/s
+    h.clock.advance(60);
+    expect(h.limiter.waitMs()).toBe(40);
+    h.clock.advance(40);
+    expect(h.limiter.waitMs()).toBe(0);
+  });
+
   it('cuts a line longer than maxLineBytes and counts it', () => {
     const h = gate({ maxLineBytes: 5 });
     h.limiter.write('0123456789');
