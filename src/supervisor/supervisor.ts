@@ -57,6 +57,7 @@ import {
   type AgentGroupOptions,
   type AgentGroupResult,
 } from './agent-group.js';
+import type { ProcessGroupRecorder } from './process-groups.js';
 import { createOutputLimiter, type OutputLimiter, type OutputLimits } from './output-limiter.js';
 import { validateAgentSpec } from './agent-spec.js';
 import { startFunctionRun } from './function-agent.js';
@@ -122,6 +123,8 @@ export interface SupervisorOptions {
    * for none. Lost output is reported as `OutputTruncated`.
    */
   readonly outputLimits?: OutputLimits | false | undefined;
+  /** Told each process agent's group as it starts and ends (the kernel records them in a file). */
+  readonly processGroups?: ProcessGroupRecorder | undefined;
 }
 
 /** Counts a supervisor tree keeps (see {@link Supervisor.stats}). */
@@ -183,6 +186,7 @@ interface Shared {
   readonly keepFinished: number;
   readonly stats: { abandoned: number };
   readonly outputLimits: OutputLimits | false;
+  readonly processGroups: ProcessGroupRecorder | undefined;
 }
 
 /**
@@ -335,6 +339,7 @@ export class Supervisor implements AsyncDisposable {
       keepFinished,
       stats: { abandoned: 0 },
       outputLimits: options.outputLimits ?? {},
+      processGroups: options.processGroups,
     };
     this.id = options.id ?? this.#shared.ids();
     this.name = options.name ?? 'supervisor';
@@ -844,6 +849,8 @@ export class Supervisor implements AsyncDisposable {
       started: (pid) => {
         if (gen !== child.activeGen) return;
         child.pid = pid;
+        if (pid !== null && 'command' in child.spec)
+          this.#shared.processGroups?.started(pid);
         if (!child.awaitsReady) this.#onReady(child, gen);
       },
       ready: () => {
@@ -974,6 +981,7 @@ export class Supervisor implements AsyncDisposable {
   #onRunEnd(child: Child, gen: number, ended: RunOutcome): void {
     if (gen !== child.activeGen) return;
     child.output?.close(); // its last coalesced lines and any loss notice, before its exit event
+    if (child.pid !== null) this.#shared.processGroups?.ended(child.pid);
     const now = this.#shared.clock.now();
     child.activeGen = 0;
     child.run = undefined;
