@@ -8,6 +8,7 @@ import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { renderMarkdown, renderTable, type BenchRow, type BenchSuite } from './harness.js';
 import { apiSuite } from './suites/api.js';
+import { floodSuite } from './suites/flood.js';
 import { auditSuite } from './suites/audit.js';
 import { busSuite } from './suites/bus.js';
 import { learningSuite } from './suites/learning.js';
@@ -26,6 +27,7 @@ const SUITES: readonly BenchSuite[] = [
   learningSuite,
   supervisorSuite,
   apiSuite,
+  floodSuite,
   postgresSuite,
   natsSuite,
   runsSuite,

@@ -13,7 +13,9 @@
  *
  * @module
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { createProcessGroupFile, reapProcessGroups } from './supervisor/process-groups.js';
 import { createApprovalGate, type ApprovalGate } from './approvals/approval-gate.js';
 import { createAuditTrail, type AuditTrail } from './audit/audit-trail.js';
 import type { EventBus } from './bus/event-bus.js';
@@ -300,8 +302,14 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       logger,
       ...(options.recoveryPolicy === undefined ? {} : { policy: options.recoveryPolicy }),
     });
+    // Agents a crashed predecessor (kill -9: no exit hook ran) left running are reaped first.
+    const groupsFile = join(stateDir, 'agent-groups.json');
+    const processGroups = existsSync(stateDir)
+      ? (reapProcessGroups(groupsFile, logger), createProcessGroupFile(groupsFile, logger))
+      : undefined;
     const supervisor = createSupervisor({
       name: 'kernel',
+      processGroups,
       bus,
       clock,
       random,

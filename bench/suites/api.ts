@@ -8,7 +8,7 @@ import { createServer } from '../../src/server/app.js';
 import { silentLogger } from '../../src/util/logger.js';
 import type { BenchRow, BenchSuite } from '../harness.js';
 
-const TOKEN = 'kerno_bench_token_0123456789abcdef0123';
+export const TOKEN = 'kerno_bench_token_0123456789abcdef0123';
 const BODY = JSON.stringify({
   event: {
     type: 'BudgetExceeded',
@@ -18,7 +18,7 @@ const BODY = JSON.stringify({
 });
 
 /** Keep-alive POST load: `concurrency` requests in flight for `seconds`; returns requests/s. */
-async function load(
+export async function load(
   port: number,
   path: string,
   seconds: number,

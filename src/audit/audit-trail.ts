@@ -31,7 +31,7 @@ import {
 } from '../storage/log.js';
 import { createLogView, type LogCodec, type LogView } from '../storage/log-view.js';
 import { canonicalJson, type JsonValue } from '../util/canonical-json.js';
-import { systemClock, type Clock } from '../util/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { formatTimestamp, parseTimestamp } from '../util/time.js';
 import {
@@ -117,6 +117,17 @@ export interface AuditTrailOptions {
   readonly clockSkewMs?: number | undefined;
   /** How often followers look for entries other processes wrote (default 500 ms). */
   readonly pollMs?: number | undefined;
+  /**
+   * Entries held in memory (waiting for the store) before async callers are held back: past it,
+   * {@link AuditTrail.append}, {@link AuditTrail.recordEvent} and {@link AuditTrail.whenAccepting}
+   * wait until the store takes entries again (default 100,000). Bus events are synchronous and
+   * are still kept past the bound — the trail never drops one — and counted in `overBound`.
+   */
+  readonly maxBuffered?: number | undefined;
+  /** First retry delay after a failed write (default 50 ms); doubles up to `maxRetryDelayMs`. */
+  readonly retryDelayMs?: number | undefined;
+  /** Longest retry delay (default 5 s). */
+  readonly maxRetryDelayMs?: number | undefined;
 }
 
 /** Options for {@link AuditTrail.attach}. */
@@ -129,8 +140,20 @@ export interface AuditAttachOptions {
 export interface AuditTrailStats {
   /** Appends accepted but not yet confirmed durable. */
   readonly pending: number;
-  /** Appends that failed to reach the log (each was logged). */
+  /**
+   * Entries given up on: only events that could not even be encoded, and entries still held
+   * when the trail was closed during an outage (each logged). A failed write is retried, never
+   * counted here.
+   */
   readonly failedWrites: number;
+  /** Write attempts that failed and were retried. */
+  readonly retries: number;
+  /** Outages so far (a run of failed writes ended by a durable one, or still going). */
+  readonly outages: number;
+  /** Whether the trail is in an outage now (its last write failed). */
+  readonly inOutage: boolean;
+  /** Bus events taken while the buffer was past `maxBuffered`. */
+  readonly overBound: number;
 }
 
 /** Creates an audit trail over a log. */
@@ -141,19 +164,53 @@ export function createAuditTrail(options: AuditTrailOptions): AuditTrail {
 /** Most bus events batched into one log append. */
 const MAX_BATCH = 10_000;
 
-/** The audit trail. */
+/** One entry waiting for the store, with the caller waiting for it (if any). */
+interface Queued {
+  readonly input: AuditInput;
+  readonly resolve?: (entry: AuditEntry) => void;
+  readonly reject?: (error: unknown) => void;
+}
+
+/** An outage: the first failed write and how many attempts failed since. */
+interface Outage {
+  readonly startedMs: number;
+  failures: number;
+  lastError: string;
+}
+
+/**
+ * The audit trail.
+ *
+ * Writes go through one queue, in order, one store append at a time (everything queued while a
+ * write is in flight goes into the next one, up to {@link MAX_BATCH}: the trail's own group
+ * commit). A failed write is retried with backoff, on the injected clock, until it is durable;
+ * an outage is logged once when it starts and once when it ends, and counted in {@link stats}.
+ */
 export class AuditTrail {
   readonly #view: LogView<AuditInput, AuditEntry>;
   readonly #clock: Clock;
   readonly #logger: Logger;
-  #pending = 0;
+  readonly #maxBuffered: number;
+  readonly #retryDelayMs: number;
+  readonly #maxRetryDelayMs: number;
+  #queue: Queued[] = [];
+  #writing = false;
   #failedWrites = 0;
-  #batch: AuditInput[] = [];
-  #scheduled = false;
+  #retries = 0;
+  #outages = 0;
+  #overBound = 0;
+  #outage: Outage | undefined;
+  #closed = false;
+  #idleWaiters: (() => void)[] = [];
+  #roomWaiters: (() => void)[] = [];
+  #retryTimer: { handle: TimerHandle; wake: () => void } | undefined;
 
   constructor(options: AuditTrailOptions) {
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
+    this.#maxBuffered = positive(options.maxBuffered, 100_000, 'maxBuffered');
+    this.#retryDelayMs = positive(options.retryDelayMs, 50, 'retryDelayMs');
+    this.#maxRetryDelayMs = positive(options.maxRetryDelayMs, 5_000, 'maxRetryDelayMs');
     this.#view = createLogView({
       log: options.log,
       stream: options.stream ?? 'audit',
@@ -164,7 +221,7 @@ export class AuditTrail {
     });
   }
 
-  /** Records an entry; resolves with it once it is durable. */
+  /** Records an entry; resolves with it once it is durable (waits while the buffer is full). */
   async append(
     actor: string,
     action: AuditAction,
@@ -173,22 +230,31 @@ export class AuditTrail {
   ): Promise<AuditEntry> {
     const checked = parseAuditAction(action);
     const input = this.#prepare(actor, checked, resource, metadata);
-    this.#drain(); // keep bus entries made earlier in this tick ahead of this one
-    const [entry] = await this.#view.append([input]);
-    return entry!;
+    await this.whenAccepting();
+    return this.#enqueueWaiting(input);
   }
 
   /** Records a kernel event (action and actor as oxios maps them; the event itself as metadata). */
-  recordEvent(event: KernelEvent): Promise<AuditEntry> {
+  async recordEvent(event: KernelEvent): Promise<AuditEntry> {
     const input = this.#prepareEvent(event);
-    this.#drain();
-    return this.#view.append([input]).then(([entry]) => entry!);
+    await this.whenAccepting();
+    return this.#enqueueWaiting(input);
+  }
+
+  /**
+   * Resolves when the trail's buffer is below `maxBuffered` (at once, usually): a producer that
+   * can wait (an agent's output reader) awaits it before publishing more — the back-pressure a
+   * synchronous bus cannot give.
+   */
+  whenAccepting(): Promise<void> {
+    if (this.#queue.length < this.#maxBuffered || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
   /**
    * Records every event published on `bus` from now on, in publish order. Nothing is dropped:
-   * the trail listens with a synchronous handler, not a lagging subscription. Entries made in
-   * one tick are appended as one batch. Returns a function that detaches the trail.
+   * the trail listens with a synchronous handler, not a lagging subscription, and a failed
+   * write is retried until it is durable. Returns a function that detaches the trail.
    *
    * Events another process published (a bus spanning processes, see `EventBus.isRemote`) are
    * skipped unless `includeRemote` is set: when several kernels share one store, each writes only
@@ -209,39 +275,129 @@ export class AuditTrail {
         });
         return;
       }
-      this.#batch.push(input);
-      if (this.#batch.length >= MAX_BATCH) this.#drain();
-      else if (!this.#scheduled) {
-        this.#scheduled = true;
-        queueMicrotask(this.#drainTask);
-      }
+      if (this.#queue.length >= this.#maxBuffered) this.#overBound++;
+      this.#queue.push({ input });
+      this.#schedule();
     });
   }
 
-  readonly #drainTask = (): void => {
-    this.#scheduled = false;
-    this.#drain();
-  };
+  /**
+   * Stops retrying: entries still held are given up (counted in `failedWrites`, logged once)
+   * and their callers rejected. For shutting down while the store is unreachable; call
+   * {@link flush} first to wait for them instead.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#retryTimer?.wake();
+    for (const wake of this.#roomWaiters.splice(0)) wake();
+  }
 
-  /** Hands the batched entries to the log (in order). */
-  #drain(): void {
-    const batch = this.#batch;
-    if (batch.length === 0) return;
-    this.#batch = [];
-    this.#pending += batch.length;
-    this.#view.write(batch).then(
-      () => {
-        this.#pending -= batch.length;
-      },
-      (error: unknown) => {
-        this.#pending -= batch.length;
-        this.#failedWrites += batch.length;
-        this.#logger.error('The audit trail could not write entries', {
-          entries: batch.length,
-          error: errorMessage(error),
-        });
-      },
+  #enqueueWaiting(input: AuditInput): Promise<AuditEntry> {
+    if (this.#closed) return Promise.reject(closedError());
+    return new Promise<AuditEntry>((resolve, reject) => {
+      this.#queue.push({ input, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  #scheduled = false;
+
+  /** Starts a write on the next microtask, so entries made in one tick go as one batch. */
+  #schedule(): void {
+    if (this.#scheduled || this.#writing) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      void this.#pump();
+    });
+  }
+
+  /** Writes the queue, in order, one batch at a time, retrying a failed batch until durable. */
+  async #pump(): Promise<void> {
+    if (this.#writing) return;
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0) {
+        if (this.#closed && this.#outage !== undefined) {
+          this.#giveUp();
+          break;
+        }
+        const batch = this.#queue.slice(0, MAX_BATCH);
+        let entries: AuditEntry[];
+        try {
+          entries = await this.#view.append(batch.map((q) => q.input));
+        } catch (error) {
+          this.#failed(error);
+          await this.#backoff();
+          continue;
+        }
+        this.#queue.splice(0, batch.length);
+        if (this.#outage !== undefined) this.#recovered();
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve?.(entries[i]!);
+        if (this.#queue.length < this.#maxBuffered) {
+          for (const wake of this.#roomWaiters.splice(0)) wake();
+        }
+      }
+    } finally {
+      this.#writing = false;
+      if (this.#queue.length === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+    }
+  }
+
+  #failed(error: unknown): void {
+    this.#retries++;
+    const message = errorMessage(error);
+    if (this.#outage === undefined) {
+      this.#outages++;
+      this.#outage = { startedMs: this.#clock.now(), failures: 1, lastError: message };
+      this.#logger.error('The audit trail cannot write: holding entries and retrying', {
+        entries: this.#queue.length,
+        error: message,
+      });
+    } else {
+      this.#outage.failures++;
+      this.#outage.lastError = message;
+    }
+  }
+
+  #recovered(): void {
+    const outage = this.#outage!;
+    this.#outage = undefined;
+    this.#logger.warn('The audit trail writes again: outage over', {
+      durationMs: this.#clock.now() - outage.startedMs,
+      failedAttempts: outage.failures,
+      lastError: outage.lastError,
+    });
+  }
+
+  /** Waits the backoff for the current outage (doubling, capped), on the trail's clock. */
+  #backoff(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const failures = this.#outage?.failures ?? 1;
+    const delay = Math.min(
+      this.#maxRetryDelayMs,
+      this.#retryDelayMs * 2 ** Math.min(failures - 1, 30),
     );
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        if (this.#retryTimer === undefined) return;
+        this.#clock.clearTimeout(this.#retryTimer.handle);
+        this.#retryTimer = undefined;
+        resolve();
+      };
+      this.#retryTimer = { handle: this.#clock.setTimeout(wake, delay), wake };
+    });
+  }
+
+  #giveUp(): void {
+    const lost = this.#queue.splice(0);
+    this.#failedWrites += lost.length;
+    this.#logger.error('The audit trail was closed during an outage: entries not written', {
+      entries: lost.length,
+      lastError: this.#outage?.lastError,
+    });
+    for (const q of lost) q.reject?.(closedError());
   }
 
   #prepareEvent(event: KernelEvent): AuditInput {
@@ -276,7 +432,7 @@ export class AuditTrail {
 
   /** Entries matching `query`, oldest first. */
   async entries(query: AuditQuery = {}): Promise<AuditEntry[]> {
-    this.#drain();
+    await this.#settled();
     const types = query.actionTypes;
     if (types !== undefined) {
       for (const t of types) {
@@ -300,8 +456,8 @@ export class AuditTrail {
   }
 
   /** Up to `limit` entries after seq `after`, oldest first (paging through the trail). */
-  entriesAfter(after: number, limit: number): Promise<AuditEntry[]> {
-    this.#drain();
+  async entriesAfter(after: number, limit: number): Promise<AuditEntry[]> {
+    await this.#settled();
     return this.#view.read(after, limit);
   }
 
@@ -312,39 +468,64 @@ export class AuditTrail {
    * {@link auditedEvent} gives the kernel event an entry records.
    */
   follow(options: AuditFollowOptions = {}): LogFollow<AuditEntry> {
-    this.#drain();
+    this.#schedule();
     return this.#view.follow(options);
   }
 
   /** The trail's head: record it to detect a truncated tail later. */
-  head(): Promise<LogHead> {
-    this.#drain();
+  async head(): Promise<LogHead> {
+    await this.#settled();
     return this.#view.head();
   }
 
-  /** Waits until every entry accepted so far is durable. */
-  flush(): Promise<void> {
-    this.#drain();
-    return this.#view.flush();
+  /**
+   * Waits for entries queued so far to be written, so a read sees what was recorded before it
+   * — except during an outage, where a read answers from the store as it is.
+   */
+  #settled(): Promise<void> {
+    if (this.#outage !== undefined) return Promise.resolve();
+    if (this.#queue.length === 0 && !this.#writing && !this.#scheduled) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.#idleWaiters.push(resolve);
+      this.#schedule();
+    });
+  }
+
+  /** Waits until every entry accepted so far is durable (through an outage, however long). */
+  async flush(): Promise<void> {
+    if (this.#queue.length > 0 || this.#writing || this.#scheduled) {
+      await new Promise<void>((resolve) => {
+        this.#idleWaiters.push(resolve);
+        this.#schedule();
+      });
+    }
+    await this.#view.flush();
   }
 
   /** Counters. */
   stats(): AuditTrailStats {
-    return { pending: this.#pending + this.#batch.length, failedWrites: this.#failedWrites };
+    return {
+      pending: this.#queue.length,
+      failedWrites: this.#failedWrites,
+      retries: this.#retries,
+      outages: this.#outages,
+      inOutage: this.#outage !== undefined,
+      overBound: this.#overBound,
+    };
   }
 
   /**
    * Recomputes every hash from the anchor (or genesis) to the head and reports every entry that
    * does not verify, and why (the first one flat, for callers that want one).
    */
-  verify(options: AuditVerifyOptions = {}): Promise<AuditVerifyResult> {
-    this.#drain();
+  async verify(options: AuditVerifyOptions = {}): Promise<AuditVerifyResult> {
+    await this.#settled();
     return this.#view.verify(options);
   }
 
   /** The whole trail as a JSON document (see {@link verifyAuditExport}). */
   async export(): Promise<AuditExport> {
-    this.#drain();
+    await this.#settled();
     const head = await this.#view.head();
     const entries: AuditEntry[] = [];
     for await (const entry of this.#view.replay({ after: head.firstSeq - 1 })) {
@@ -359,6 +540,18 @@ export class AuditTrail {
       entries,
     };
   }
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new KernelError('INVALID_ARGUMENT', `${name} must be a positive number, got ${value}`);
+  }
+  return value;
+}
+
+function closedError(): KernelError {
+  return new KernelError('CLOSED', 'The audit trail is closed');
 }
 
 function toMs(value: string | number | undefined, name: string): number | undefined {

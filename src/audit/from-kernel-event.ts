@@ -80,6 +80,10 @@ export function auditActionFor(event: KernelEvent): AuditAction {
       return other(`agent_abandoned:${event.id}:grace_ms=${event.graceMs}`);
     case 'SupervisorEscalated':
       return other(`supervisor_escalated:${event.supervisorId}:${event.reason}`);
+    case 'OutputTruncated':
+      return other(
+        `output_truncated:${event.agentId}:dropped_lines=${event.droppedLines}:dropped_bytes=${event.droppedBytes}:truncated_lines=${event.truncatedLines}`,
+      );
   }
 }
 
@@ -96,6 +100,7 @@ export function auditActorFor(event: KernelEvent): string {
     case 'MessageReceived':
       return event.from;
     case 'AgentOutput':
+    case 'OutputTruncated':
     case 'AgentGroupMemberCompleted':
     case 'RecoveryDecided':
       return event.agentId;

@@ -93,6 +93,13 @@ export const KERNEL_EVENT_FIELDS = {
   AgentAbandoned: { id: 'uuid', graceMs: 'u32' },
   /** A supervisor exceeded its restart intensity and gave up. */
   SupervisorEscalated: { supervisorId: 'string', reason: 'string' },
+  /** An agent's output went over its limits: lines dropped (rate) or cut (length) since the last notice. */
+  OutputTruncated: {
+    agentId: 'uuid',
+    droppedLines: 'usize',
+    droppedBytes: 'usize',
+    truncatedLines: 'usize',
+  },
 } as const satisfies Record<string, Record<string, FieldSpec>>;
 
 type Spec = typeof KERNEL_EVENT_FIELDS;

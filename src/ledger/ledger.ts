@@ -34,6 +34,7 @@ import { createUuidV7, type IdGenerator } from '../util/ids.js';
 import { parseRfc3339 } from '../util/time.js';
 import { assertTransition } from './artifact-lifecycle.js';
 import { encodeEnvelopeLine, readEnvelopeLines } from '../formats/converge-ndjson.js';
+import { createSpool, type Spool } from './import-spool.js';
 import {
   createEnvelope,
   envelopeTimeMs,
@@ -313,11 +314,19 @@ export class Ledger {
   }
 
   /**
-   * Imports converge envelope NDJSON (a file stream, chunks of text or bytes). Envelopes are
-   * validated and appended in atomic batches; an envelope already in the ledger with the same
-   * content is counted as a duplicate, not stored twice. A malformed line stops the import
-   * (`INVALID_EVENT` naming the line) unless `onError: 'skip'`. A conflicting id stops it with
-   * `CONFLICT`; earlier batches stay imported.
+   * Imports converge envelope NDJSON (a file stream, chunks of text or bytes), all or nothing
+   * for anything the file itself can get wrong, without holding it in memory.
+   *
+   * Two passes: the first reads the input once, validates every line (JSON, envelope, tenant
+   * with `requireTenant`, `event_id` already in the ledger with other content) and spools the
+   * valid envelopes to a temporary file; a bad line stops it with a typed error naming the line
+   * (`INVALID_EVENT`, `FORBIDDEN`, `CONFLICT`, each with `details.line`) and nothing is stored.
+   * Only then does the second pass append the spooled envelopes in atomic batches. An envelope
+   * already in the ledger with the same content is counted as a duplicate, not stored twice.
+   * With `onError: 'skip'` malformed lines are skipped (counted) instead.
+   *
+   * What is not covered: the store failing during the second pass (the batches appended so far
+   * stay; importing the same file again is idempotent and finishes the job).
    */
   async importNdjson(
     source: AsyncIterable<string | Uint8Array>,
@@ -325,53 +334,65 @@ export class Ledger {
       onError?: 'throw' | 'skip';
       batchSize?: number;
       onProgress?: (progress: { imported: number; duplicates: number; skipped: number }) => void;
-      /**
-       * Every envelope must belong to this tenant. The whole input is then read and checked
-       * before anything is stored, so a foreign record leaves the ledger untouched (`FORBIDDEN`).
-       */
+      /** Every envelope must belong to this tenant (`FORBIDDEN` naming the line otherwise). */
       requireTenant?: string;
     } = {},
   ): Promise<{ imported: number; duplicates: number; skipped: number }> {
     const batchSize = options.batchSize ?? 1000;
+    const spool = await createSpool();
+    try {
+      const skipped = await this.#validateInto(source, spool, options);
+      await spool.close();
+      const result = { imported: 0, duplicates: 0, skipped };
+      let batch: ExperienceEnvelope[] = [];
+      const flush = async (): Promise<void> => {
+        if (batch.length === 0) return;
+        const before = (await this.#view.head()).seq;
+        const records = await this.#view.append(batch);
+        const fresh = new Set(records.filter((r) => r.position > before).map((r) => r.position))
+          .size;
+        result.imported += fresh;
+        result.duplicates += batch.length - fresh;
+        batch = [];
+        options.onProgress?.({ ...result });
+      };
+      for await (const { envelope } of readEnvelopeLines(spool.read())) {
+        batch.push(envelope);
+        if (batch.length >= batchSize) await flush();
+      }
+      await flush();
+      return result;
+    } finally {
+      await spool.remove();
+    }
+  }
+
+  /** The first import pass: checks every line and spools the valid envelopes; answers skipped. */
+  async #validateInto(
+    source: AsyncIterable<string | Uint8Array>,
+    spool: Spool,
+    options: { onError?: 'throw' | 'skip'; requireTenant?: string },
+  ): Promise<number> {
     const reader = readEnvelopeLines(source, { onError: options.onError ?? 'throw' });
-    const result = { imported: 0, duplicates: 0, skipped: 0 };
-    let batch: ExperienceEnvelope[] = [];
-    const flush = async (): Promise<void> => {
-      if (batch.length === 0) return;
-      const before = (await this.#view.head()).seq;
-      const records = await this.#view.append(batch);
-      const fresh = new Set(records.filter((r) => r.position > before).map((r) => r.position)).size;
-      result.imported += fresh;
-      result.duplicates += batch.length - fresh;
-      result.skipped = reader.skipped;
-      batch = [];
-      options.onProgress?.({ ...result });
-    };
-    if (options.requireTenant !== undefined) {
-      const all: ExperienceEnvelope[] = [];
-      for await (const { envelope, line } of reader) {
-        if (envelope.tenant_id !== options.requireTenant) {
-          throw new KernelError(
-            'FORBIDDEN',
-            `Line ${line} belongs to tenant ${JSON.stringify(envelope.tenant_id)}; this token may only import tenant ${JSON.stringify(options.requireTenant)}. Nothing was imported.`,
-            { details: { line } },
-          );
-        }
-        all.push(envelope);
+    for await (const { envelope, line } of reader) {
+      if (options.requireTenant !== undefined && envelope.tenant_id !== options.requireTenant) {
+        throw new KernelError(
+          'FORBIDDEN',
+          `Line ${line} belongs to tenant ${JSON.stringify(envelope.tenant_id)}; this token may only import tenant ${JSON.stringify(options.requireTenant)}. Nothing was imported.`,
+          { details: { line } },
+        );
       }
-      for (let i = 0; i < all.length; i += batchSize) {
-        batch = all.slice(i, i + batchSize);
-        await flush();
+      const existing = await this.#view.get(envelope.event_id);
+      if (existing !== undefined && canonicalJson(existing.envelope) !== canonicalJson(envelope)) {
+        throw new KernelError(
+          'CONFLICT',
+          `Line ${line}: event_id ${JSON.stringify(envelope.event_id)} is already in the ledger with other content. Nothing was imported.`,
+          { details: { line } },
+        );
       }
-      return { ...result, skipped: reader.skipped };
+      await spool.write(encodeEnvelopeLine(envelope));
     }
-    for await (const { envelope } of reader) {
-      batch.push(envelope);
-      if (batch.length >= batchSize) await flush();
-    }
-    await flush();
-    result.skipped = reader.skipped;
-    return result;
+    return reader.skipped;
   }
 
   /** The ledger as converge envelope NDJSON lines (each ends with `\n`), oldest first. */

@@ -14,7 +14,7 @@
  * @module
  */
 import { open, readFile, rename, stat, unlink, link } from 'node:fs/promises';
-import { unlinkSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import { KernelError, errorMessage } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -57,14 +57,49 @@ function installExitHook(): void {
   });
 }
 
-/** Whether a process with this pid is running (EPERM: it runs under another user). */
+/**
+ * Whether a process with this pid is running (EPERM: it runs under another user). A zombie — a
+ * process killed (say `kill -9` of a daemon) whose parent has not reaped it yet — still answers
+ * `kill(pid, 0)` but is dead: on Linux its `/proc/<pid>/stat` state (`Z`/`X`) says so, so a
+ * restart right after a crash takes the lock over instead of failing `STORE_LOCKED`.
+ */
 export function processIsAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+  const stat = procStat(pid);
+  return stat === undefined || (stat.state !== 'Z' && stat.state !== 'X');
+}
+
+/** State and start time (clock ticks since boot) of a process, from Linux's /proc; else undefined. */
+function procStat(pid: number): { state: string; start: string } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the last ')'
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const state = fields[0];
+  const start = fields[19];
+  return state === undefined || start === undefined ? undefined : { state, start };
+}
+
+/**
+ * Whether the lock's owner still runs: the pid is alive and, when the lock recorded the
+ * owner's start time, the process with that pid now is the same one (not a reused pid).
+ */
+function ownerIsAlive(
+  owner: { pid: number; start: string | undefined },
+  isAlive: (pid: number) => boolean,
+): boolean {
+  if (!isAlive(owner.pid)) return false;
+  if (owner.start === undefined) return true;
+  const now = procStat(owner.pid);
+  return now === undefined || now.start === owner.start;
 }
 
 /**
@@ -80,7 +115,8 @@ export async function acquireFileLock(
   const clock = options.clock ?? systemClock;
   const isAlive = options.isAlive ?? processIsAlive;
   const unreadableStaleMs = options.unreadableStaleMs ?? 10_000;
-  const content = `${process.pid}\n`;
+  const start = procStat(process.pid)?.start;
+  const content = start === undefined ? `${process.pid}\n` : `${process.pid} ${start}\n`;
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
       const fh = await open(lockPath, 'wx', 0o644);
@@ -104,8 +140,11 @@ export async function acquireFileLock(
     }
     const seen = await readLock(lockPath);
     if (seen === undefined) continue; // removed meanwhile: try again
-    const pid = parsePid(seen);
-    if (pid !== undefined && isAlive(pid)) throw lockedError(target, lockPath, pid);
+    const owner = parseOwner(seen);
+    const pid = owner?.pid;
+    if (owner !== undefined && ownerIsAlive(owner, isAlive)) {
+      throw lockedError(target, lockPath, owner.pid);
+    }
     if (pid === undefined && !(await olderThan(lockPath, unreadableStaleMs, clock))) {
       throw lockedError(target, lockPath, undefined); // probably being written right now
     }
@@ -128,7 +167,7 @@ export async function acquireFileLock(
       // Someone replaced the stale lock with a live one between our read and our rename: put it back.
       await link(aside, lockPath).catch(() => undefined);
       await unlink(aside).catch(() => undefined);
-      throw lockedError(target, lockPath, moved === undefined ? undefined : parsePid(moved));
+      throw lockedError(target, lockPath, moved === undefined ? undefined : parseOwner(moved)?.pid);
     }
     await unlink(aside).catch(() => undefined);
     logger.warn('Took over a stale lock left by a process that is no longer running', {
@@ -173,11 +212,12 @@ async function olderThan(path: string, ms: number, clock: Clock): Promise<boolea
   }
 }
 
-function parsePid(text: string): number | undefined {
-  const m = /^(\d{1,10})\s*$/.exec(text);
+/** The owner a lock file names: `<pid>` or `<pid> <start time>` (older locks hold the pid only). */
+function parseOwner(text: string): { pid: number; start: string | undefined } | undefined {
+  const m = /^(\d{1,10})(?: (\d{1,20}))?\s*$/.exec(text);
   if (m === null) return undefined;
   const pid = Number(m[1]);
-  return pid > 0 ? pid : undefined;
+  return pid > 0 ? { pid, start: m[2] } : undefined;
 }
 
 function lockedError(

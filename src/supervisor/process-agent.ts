@@ -218,11 +218,13 @@ export function startProcessRun(spec: ProcessAgentSpec, host: RunHost): RunHandl
   let killTimer: TimerHandle | undefined;
   let drainTimer: TimerHandle | undefined;
 
+  let resumeTimer: TimerHandle | undefined;
   const finish = (outcome: RunOutcome): void => {
     if (finished) return;
     finished = true;
     if (pid !== undefined) liveGroups.delete(pid);
     if (killTimer !== undefined) host.clock.clearTimeout(killTimer);
+    if (resumeTimer !== undefined) host.clock.clearTimeout(resumeTimer);
     if (drainTimer !== undefined) host.clock.clearTimeout(drainTimer);
     ops.abort();
     done.resolve(outcome);
@@ -311,16 +313,27 @@ export function startProcessRun(spec: ProcessAgentSpec, host: RunHost): RunHandl
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (chunk: string) => {
     pending += chunk;
+    // scan by index: slicing the rest after each line would copy a big chunk once per line
+    let start = 0;
     let nl = pending.indexOf('\n');
     while (nl !== -1) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
+      const line = pending.slice(start, nl);
+      start = nl + 1;
       handle(line.endsWith('\r') ? line.slice(0, -1) : line);
-      nl = pending.indexOf('\n');
+      nl = pending.indexOf('\n', start);
     }
+    pending = start === 0 ? pending : pending.slice(start);
     if (pending.length > MAX_AGENT_LINE) {
       handle(pending.slice(0, MAX_AGENT_LINE));
       pending = '';
+    }
+    const waitMs = host.outputWaitMs?.() ?? 0;
+    if (waitMs > 0 && resumeTimer === undefined) {
+      child.stdout.pause();
+      resumeTimer = host.clock.setTimeout(() => {
+        resumeTimer = undefined;
+        child.stdout.resume();
+      }, waitMs);
     }
   });
   child.stderr.setEncoding('utf8');

@@ -29,6 +29,12 @@ export interface RunHost {
   abandoned(graceMs: number): void;
   /** The agent produced output. */
   output(text: string): void;
+  /**
+   * How long to stop reading the agent's output (ms, 0: read on): a process agent pauses its
+   * stdout pipe that long, so a flooding agent blocks on its own writes instead of having its
+   * lines dropped (back-pressure from the output limiter).
+   */
+  outputWaitMs?(): number;
   /** The agent showed a sign of life. */
   alive(): void;
   /** The agent is waiting for work (`true`) or busy again (`false`). */

@@ -57,6 +57,8 @@ import {
   type AgentGroupOptions,
   type AgentGroupResult,
 } from './agent-group.js';
+import type { ProcessGroupRecorder } from './process-groups.js';
+import { createOutputLimiter, type OutputLimiter, type OutputLimits } from './output-limiter.js';
 import { validateAgentSpec } from './agent-spec.js';
 import { startFunctionRun } from './function-agent.js';
 import { startProcessRun } from './process-agent.js';
@@ -115,6 +117,14 @@ export interface SupervisorOptions {
   readonly autoShutdown?: AutoShutdown | undefined;
   /** Called once if the supervisor gives up (see {@link Supervisor.escalated}). */
   readonly onEscalated?: ((error: KernelError) => void) | undefined;
+  /**
+   * Per-agent limits on output before it becomes `AgentOutput` events (see
+   * {@link createOutputLimiter}; defaults: 256 KiB/s, 1 MiB burst, 16 KiB lines), or `false`
+   * for none. Lost output is reported as `OutputTruncated`.
+   */
+  readonly outputLimits?: OutputLimits | false | undefined;
+  /** Told each process agent's group as it starts and ends (the kernel records them in a file). */
+  readonly processGroups?: ProcessGroupRecorder | undefined;
 }
 
 /** Counts a supervisor tree keeps (see {@link Supervisor.stats}). */
@@ -175,6 +185,8 @@ interface Shared {
   readonly shutdownMs: number;
   readonly keepFinished: number;
   readonly stats: { abandoned: number };
+  readonly outputLimits: OutputLimits | false;
+  readonly processGroups: ProcessGroupRecorder | undefined;
 }
 
 /**
@@ -196,6 +208,8 @@ class Child {
   generation = 0;
   /** The generation of the run in progress (0: none); later reports from other runs are ignored. */
   activeGen = 0;
+  /** Rate-limits and coalesces this child's output (made on its first output). */
+  output: OutputLimiter | undefined;
   /** The pending delayed restart this child is part of. */
   restartTimer: TimerHandle | undefined;
   lastFailure: FailureSignal | null = null;
@@ -324,6 +338,8 @@ export class Supervisor implements AsyncDisposable {
       shutdownMs,
       keepFinished,
       stats: { abandoned: 0 },
+      outputLimits: options.outputLimits ?? {},
+      processGroups: options.processGroups,
     };
     this.id = options.id ?? this.#shared.ids();
     this.name = options.name ?? 'supervisor';
@@ -793,6 +809,35 @@ export class Supervisor implements AsyncDisposable {
     }
   }
 
+  /** The child's output gate: every line goes through it to `AgentOutput`. */
+  #output(child: Child): OutputLimiter {
+    if (child.output !== undefined) return child.output;
+    const emit = (text: string): void =>
+      this.#publish({
+        type: 'AgentOutput',
+        sessionId: child.spec.sessionId ?? child.id,
+        agentId: child.id,
+        output: text,
+      });
+    const limits = this.#shared.outputLimits;
+    child.output =
+      limits === false
+        ? { write: emit, close: () => undefined, waitMs: () => 0 }
+        : createOutputLimiter({
+            clock: this.#shared.clock,
+            limits,
+            emit,
+            onTruncated: (loss) => {
+              this.#publish({ type: 'OutputTruncated', agentId: child.id, ...loss });
+              this.#shared.logger.warn('Agent output over its limits was dropped', {
+                agentId: child.id,
+                ...loss,
+              });
+            },
+          });
+    return child.output;
+  }
+
   /** The supervisor's side of one run; reports from an older run are ignored. */
   #host(child: Child, gen: number): RunHost {
     return {
@@ -804,6 +849,8 @@ export class Supervisor implements AsyncDisposable {
       started: (pid) => {
         if (gen !== child.activeGen) return;
         child.pid = pid;
+        if (pid !== null && 'command' in child.spec)
+          this.#shared.processGroups?.started(pid);
         if (!child.awaitsReady) this.#onReady(child, gen);
       },
       ready: () => {
@@ -823,14 +870,10 @@ export class Supervisor implements AsyncDisposable {
       },
       output: (text) => {
         if (gen !== child.activeGen) return;
-        this.#publish({
-          type: 'AgentOutput',
-          sessionId: child.spec.sessionId ?? child.id,
-          agentId: child.id,
-          output: text,
-        });
+        this.#output(child).write(text);
         this.#armHeartbeat(child, gen);
       },
+      outputWaitMs: () => (gen === child.activeGen ? this.#output(child).waitMs() : 0),
       alive: () => {
         if (gen === child.activeGen) this.#armHeartbeat(child, gen);
       },
@@ -937,6 +980,8 @@ export class Supervisor implements AsyncDisposable {
 
   #onRunEnd(child: Child, gen: number, ended: RunOutcome): void {
     if (gen !== child.activeGen) return;
+    child.output?.close(); // its last coalesced lines and any loss notice, before its exit event
+    if (child.pid !== null) this.#shared.processGroups?.ended(child.pid);
     const now = this.#shared.clock.now();
     child.activeGen = 0;
     child.run = undefined;

@@ -267,6 +267,6 @@ describe('attached to the bus', () => {
     await trail.flush();
     const head = await trail.head();
     expect(head.seq).toBe(N);
-    expect(trail.stats()).toEqual({ pending: 0, failedWrites: 0 });
+    expect(trail.stats()).toMatchObject({ pending: 0, failedWrites: 0 });
   }, 120_000);
 });

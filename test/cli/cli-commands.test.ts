@@ -235,6 +235,10 @@ describe('kerno CLI on files and stores', () => {
     const bad = await cli('learning', 'inspect', join(dir, 'bad.rvls'));
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('INVALID_RVLS_FILE');
+    const missing = await cli('learning', 'inspect', join(dir, 'no-such.rvls'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('NOT_FOUND');
+    expect(missing.stderr).toContain('no-such.rvls');
   });
 
   it('works on a store directly with --store', async () => {

@@ -24,8 +24,9 @@ function realHarness(options: SupervisorOptions = {}) {
   return { supervisor, bus, all };
 }
 
+/** The agent's output lines (lines of one tick are coalesced into one event: split them back). */
 const outputsOf = (all: readonly KernelEvent[], id: string): string[] =>
-  all.flatMap((e) => (e.type === 'AgentOutput' && e.agentId === id ? [e.output] : []));
+  all.flatMap((e) => (e.type === 'AgentOutput' && e.agentId === id ? e.output.split('\n') : []));
 
 describe('protocol parsing', () => {
   it('reads every message type and treats anything else as output', () => {
@@ -107,7 +108,8 @@ describe('process agents', () => {
     });
     expect(outcome.reason).toBe('completed');
     expect(outcome.result).toEqual({ approved: true, config: { summary: 'Deploy v42?' } });
-    expect(outputsOf(all, outcome.id)).toEqual([
+    expect(outputsOf(all, outcome.id).flatMap((o) => o.split('\n'))).toEqual([
+      // lines of one tick are coalesced
       'hello from proto attempt 1',
       'this line is not JSON',
       '{"type":"mystery","detail":1}',

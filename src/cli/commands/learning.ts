@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
+import { KernelError } from '../../errors.js';
 import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { openLearningStore } from '../../learning/learning-store.js';
@@ -23,6 +24,7 @@ export function registerLearningCommands(program: Command, ctx: CliContext): voi
     .option('--json', 'print JSON')
     .action(async (file: string, _o: unknown, cmd: Command) => {
       const o = opts(cmd);
+      await mustExist(file);
       const store = await openLearningStore(file, { readOnly: true });
       try {
         const stats = store.stats();
@@ -132,4 +134,19 @@ function printHits(ctx: CliContext, o: { json?: boolean }, hits: readonly Recall
       h.pattern.strategy.slice(0, 80),
     ]),
   }));
+}
+
+/**
+ * A file to inspect must exist: opening a missing path read-only would summarise an empty
+ * store and exit 0, hiding a typo.
+ */
+async function mustExist(file: string): Promise<void> {
+  try {
+    await stat(file);
+  } catch (e) {
+    throw new KernelError('NOT_FOUND', `No such file: ${file}`, {
+      cause: e,
+      details: { path: file },
+    });
+  }
 }

@@ -66,6 +66,30 @@ export function systemRoutes(
           k.audit.stats().failedWrites,
         ),
         metric(
+          'kerno_audit_write_retries_total',
+          'counter',
+          'Audit writes that failed and were retried',
+          k.audit.stats().retries,
+        ),
+        metric(
+          'kerno_audit_outages_total',
+          'counter',
+          'Runs of failed audit writes (each ended by a durable one, or still going)',
+          k.audit.stats().outages,
+        ),
+        metric(
+          'kerno_audit_in_outage',
+          'gauge',
+          'Whether the audit trail cannot write now (1) or writes (0)',
+          k.audit.stats().inOutage ? 1 : 0,
+        ),
+        metric(
+          'kerno_audit_pending',
+          'gauge',
+          'Audit entries held, not yet durable',
+          k.audit.stats().pending,
+        ),
+        metric(
           'kerno_ledger_head_position',
           'gauge',
           'Records in the experience ledger',

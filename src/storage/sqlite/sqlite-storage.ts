@@ -65,6 +65,7 @@ export async function openSqliteStorage(
   }
   try {
     migrateSqlite(db, path);
+    probeWritable(db, path);
   } catch (error) {
     db.close();
     if (error instanceof KernelError) throw error;
@@ -124,4 +125,26 @@ export async function openSqliteStorage(
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * Fails now if the file cannot be written (read-only file, folder or mount, immutable file):
+ * SQLite would otherwise open it read-only without a word, and a daemon would say "up" and
+ * answer 503 to every write. The probe writes the schema inside a transaction it rolls back.
+ */
+function probeWritable(db: SqliteDatabase, path: string): void {
+  try {
+    db.exec('BEGIN IMMEDIATE; CREATE TABLE kerno_write_probe (x); ROLLBACK');
+  } catch (error) {
+    try {
+      db.exec('ROLLBACK');
+    } catch {
+      // no transaction open
+    }
+    throw new KernelError(
+      'STORAGE_ERROR',
+      `The SQLite store ${path} is read-only (${(error as Error).message}): kerno needs to write it. Check the file's and its folder's permissions (and attributes, e.g. lsattr), or the mount.`,
+      { cause: error, details: { file: path, readOnly: true } },
+    );
+  }
 }
