@@ -849,8 +849,7 @@ export class Supervisor implements AsyncDisposable {
       started: (pid) => {
         if (gen !== child.activeGen) return;
         child.pid = pid;
-        if (pid !== null && 'command' in child.spec)
-          this.#shared.processGroups?.started(pid);
+        if (pid !== null && 'command' in child.spec) this.#shared.processGroups?.started(pid);
         if (!child.awaitsReady) this.#onReady(child, gen);
       },
       ready: () => {

@@ -45,6 +45,7 @@ function flakyLog(): LogStore & {
     getByKey: inner.getByKey.bind(inner),
     head: inner.head.bind(inner),
     onAppend: inner.onAppend.bind(inner),
+    prune: inner.prune.bind(inner),
     flush: inner.flush.bind(inner),
     close: inner.close.bind(inner),
     down: false,

@@ -161,7 +161,8 @@ class PostgresLog implements PostgresLogStore {
     });
     const row = rows[0] as [number, string, number, string | null] | undefined;
     if (row === undefined) return { seq: 0, hash: GENESIS_HASH, firstSeq: 1, anchor: undefined };
-    const anchor = row[2] > 0 && row[3] !== null ? { seq: Number(row[2]), hash: row[3] } : undefined;
+    const anchor =
+      row[2] > 0 && row[3] !== null ? { seq: Number(row[2]), hash: row[3] } : undefined;
     return { seq: row[0], hash: row[1], firstSeq: (anchor?.seq ?? 0) + 1, anchor };
   }
 
