@@ -171,6 +171,25 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', formatsBoundary] },
   },
   {
+    // A separate rule from no-restricted-imports, so the folder fences above still apply.
+    files: ['src/**'],
+    ignores: ['src/testing/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/testing/**', 'vitest'],
+              message:
+                'src/testing/ (the contract suites, kerno/testing) is only imported by tests: kerno itself never loads it or vitest.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['src/cli/**', 'bench/**', 'test/**', 'bin/**', 'scripts/**'],
     rules: { 'no-console': 'off' },
   },

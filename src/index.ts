@@ -160,7 +160,7 @@ export {
   parseRecoveryLog,
   encodeRecoveryLog,
   decodeRecoveryLog,
-} from './recovery/recovery-codec.js';
+} from './formats/aivcs-recovery.js';
 export { executeRecoveryLoop, RECOVERY_STAGE } from './recovery/recovery-loop.js';
 export type {
   ApplyRecoveryAction,

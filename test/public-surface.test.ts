@@ -38,7 +38,13 @@ const exportsMap = (
 describe('public surface', () => {
   it('import "kerno" loads no HTTP server, PostgreSQL or NATS driver', () => {
     const loaded = packagesLoadedBy(join(root, exportsMap['.']!.import));
-    for (const heavy of ['fastify', 'pg', '@nats-io/transport-node', '@nats-io/jetstream']) {
+    for (const heavy of [
+      'fastify',
+      'pg',
+      '@nats-io/transport-node',
+      '@nats-io/jetstream',
+      'vitest',
+    ]) {
       expect(loaded.has(heavy), `kerno loads ${heavy}`).toBe(false);
     }
     expect(loaded.has('zod')).toBe(true);
@@ -48,8 +54,13 @@ describe('public surface', () => {
     expect(packagesLoadedBy(join(root, exportsMap['./server']!.import)).has('fastify')).toBe(true);
   });
 
+  it('kerno/testing is its own subpath: the contract suites, built on vitest', () => {
+    expect(exportsMap['./testing']?.import).toBe('./dist/testing/index.js');
+    expect(packagesLoadedBy(join(root, exportsMap['./testing']!.import)).has('vitest')).toBe(true);
+  });
+
   it('every subpath export resolves to a built module', async () => {
-    for (const sub of ['.', './server', './formats'].filter((s) => s in exportsMap)) {
+    for (const sub of ['.', './server', './formats', './testing'].filter((s) => s in exportsMap)) {
       const mod = (await import(join(root, exportsMap[sub]!.import))) as Record<string, unknown>;
       expect(Object.keys(mod).length, `${sub} exports something`).toBeGreaterThan(0);
     }

@@ -1,6 +1,6 @@
 /**
  * `kerno/formats`: the upstream formats kerno reads and writes — RVLS learning files (oxios /
- * ruvector), oxios audit actions and exports, converge experience envelopes, events and NDJSON.
+ * ruvector), oxios audit actions and exports, aivcs recovery logs, converge experience envelopes, events and NDJSON.
  * `kerno` re-exports them too; this entry loads only the codecs.
  *
  * @example
@@ -9,6 +9,7 @@
  *
  * @module
  */
+export * from './aivcs-recovery.js';
 export * from './converge-envelope.js';
 export * from './converge-experience-event.js';
 export * from './converge-ndjson.js';

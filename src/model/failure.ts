@@ -80,3 +80,51 @@ export function createFailureSignal(
     flaky_hint: options.flaky_hint ?? false,
   });
 }
+
+/** Final states of a recovery loop (aivcs `RecoveryOutcome`). */
+export const RECOVERY_OUTCOMES = ['recovered', 'failed'] as const;
+/** How a recovery loop ended. */
+export type RecoveryOutcome = (typeof RECOVERY_OUTCOMES)[number];
+
+/** One auditable decision in the recovery timeline (aivcs `RecoveryDecision`). */
+export interface RecoveryDecision {
+  /** The attempt number, from 1. */
+  readonly attempt: number;
+  /** The class of the failure the decision answered. */
+  readonly failure_class: FailureClass;
+  /** The action chosen. */
+  readonly action: RecoveryAction;
+  /** Why, in words. */
+  readonly rationale: string;
+}
+
+/** What one repair attempt reports back (aivcs `RecoveryAttemptResult`). */
+export interface RecoveryAttemptResult {
+  /** Whether the failure is gone. */
+  readonly success: boolean;
+  /** The failure seen after the attempt, when it differs from the one being repaired. */
+  readonly next_failure: FailureSignal | null;
+}
+
+/** The full, auditable record of a recovery loop (aivcs `RecoveryLog`); fields in serde order. */
+export interface RecoveryLog {
+  /** The run this recovery belongs to; also the artifact's directory name. */
+  readonly run_id: string;
+  /** The policy the loop ran under. */
+  readonly policy: RecoveryPolicy;
+  /** The failure that started the loop. */
+  readonly initial_failure: FailureSignal;
+  /** Every decision, in attempt order. */
+  readonly decisions: readonly RecoveryDecision[];
+  /** How the loop ended. */
+  readonly outcome: RecoveryOutcome;
+  /** Attempts started (an escalation counts as an attempt, as in the reference). */
+  readonly attempts_used: number;
+  /** The failure still present when the loop failed; `null` when it recovered. */
+  readonly final_failure: FailureSignal | null;
+  /**
+   * When the loop finished, as chrono's serde form of `DateTime<Utc>`: RFC 3339, UTC, `Z`, with
+   * 0, 3, 6 or 9 fractional digits (kept as text so nanoseconds written by aivcs survive).
+   */
+  readonly evaluated_at: string;
+}

@@ -19,7 +19,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KernelError } from '../errors.js';
 import { digestsEqual, sha256Hex } from '../util/digest.js';
-import { decodeRecoveryLog, encodeRecoveryLog } from './recovery-codec.js';
+import { decodeRecoveryLog, encodeRecoveryLog } from '../formats/aivcs-recovery.js';
 import type { RecoveryLog } from './recovery-types.js';
 
 /** File name of the artifact's JSON. */

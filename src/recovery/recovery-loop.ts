@@ -25,7 +25,7 @@ import {
   parseFailureSignal,
   parseRecoveryAttemptResult,
   parseRecoveryPolicy,
-} from './recovery-codec.js';
+} from '../formats/aivcs-recovery.js';
 import type {
   FailureClass,
   FailureSignal,

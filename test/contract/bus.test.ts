@@ -6,7 +6,7 @@ import {
   natsSkipReason,
   uniquePrefix,
 } from '../helpers/nats.js';
-import { busContract } from './bus-contract.js';
+import { busContract } from '../../src/testing/bus-contract.js';
 
 busContract('memory', async (options) => {
   const bus = createMemoryBus(options);

@@ -1,4 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ledgerContract } from '../../src/testing/ledger-contract.js';
 import { BACKENDS } from '../helpers/stores.js';
-import { ledgerContract } from './ledger-contract.js';
 
-for (const [name, backend] of Object.entries(BACKENDS)) ledgerContract(name, () => backend.open());
+const convergeEnvelopes = JSON.parse(
+  readFileSync(join(import.meta.dirname, '../fixtures/ledger/converge-envelopes.json'), 'utf8'),
+) as unknown[];
+
+for (const [name, backend] of Object.entries(BACKENDS)) {
+  ledgerContract(name, () => backend.open(), { convergeEnvelopes });
+}

@@ -1,5 +1,5 @@
 import { BACKENDS } from '../helpers/stores.js';
-import { logContract } from './log-contract.js';
+import { logContract } from '../../src/testing/log-contract.js';
 
 for (const [name, backend] of Object.entries(BACKENDS)) {
   logContract(

@@ -49,6 +49,7 @@ function collect(
   d: Daemon,
   types: string,
   until: (events: { id: number; data: Record<string, unknown> }[]) => boolean,
+  onConnected: () => void = () => undefined,
 ): Promise<{ id: number; data: Record<string, unknown> }[]> {
   return new Promise((resolve, reject) => {
     const got: { id: number; data: Record<string, unknown> }[] = [];
@@ -56,6 +57,8 @@ function collect(
       `${d.url}/api/events?types=${types}`,
       { headers: { authorization: `Bearer ${d.token}` } },
       (res) => {
+        // The feed registers a client before it sends the headers: from here on nothing is missed.
+        onConnected();
         let buf = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
@@ -139,9 +142,17 @@ describe.skipIf(!runnable)(`three kernels on one PostgreSQL and one NATS${pgSkip
 
   it('shows one kernel’s events on the others', async () => {
     const [a, b, c] = daemons as [Daemon, Daemon, Daemon];
-    const seenB = collect(b, 'AgentCreated', (ev) => ev.some((e) => e.data['name'] === 'from-a'));
-    const seenC = collect(c, 'AgentCreated', (ev) => ev.some((e) => e.data['name'] === 'from-a'));
-    await new Promise((r) => setTimeout(r, 300));
+    let connected = 0;
+    let bothConnected!: () => void;
+    const subscribed = new Promise<void>((r) => (bothConnected = r));
+    const onConnected = (): void => {
+      if (++connected === 2) bothConnected();
+    };
+    const fromA = (ev: { data: Record<string, unknown> }[]) =>
+      ev.some((e) => e.data['name'] === 'from-a');
+    const seenB = collect(b, 'AgentCreated', fromA, onConnected);
+    const seenC = collect(c, 'AgentCreated', fromA, onConnected);
+    await subscribed;
     await api(a, 'POST', '/api/agents', {
       name: 'from-a',
       command: process.execPath,

@@ -6,6 +6,7 @@ import { createKernel } from '../../src/kernel.js';
 import { createServer } from '../../src/server/app.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { tempDir } from '../helpers/stores.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CHILD = join(import.meta.dirname, 'fixtures/sse-clients.ts');
 const SECONDS = Number(process.env['KERNO_LOAD_SECONDS'] ?? 30);
@@ -78,10 +79,29 @@ describe('event stream under load', () => {
         await kernel.audit.flush();
         const endSeq = (await kernel.audit.head()).seq;
         expect(endSeq - startSeq).toBe(RATE * SECONDS);
-        // let the streams drain
-        for (let i = 0; i < 200 && server.feed.stats().headSeq < endSeq; i++)
-          await new Promise((r) => setTimeout(r, 50));
-        await new Promise((r) => setTimeout(r, 2000));
+        // wait until the feed has followed the audit trail to the end, then every client read it
+        await waitFor(
+          () => server.feed.stats().headSeq >= endSeq,
+          'the feed to reach the head',
+          30_000,
+        );
+        const drained = new Promise<void>((resolve) => {
+          const onData = (): void => {
+            if (out.includes('drained\n')) {
+              child.stdout.off('data', onData);
+              resolve();
+            }
+          };
+          child.stdout.on('data', onData);
+        });
+        child.stdin.write(`drained ${endSeq}\n`);
+        await drained;
+        // the stalled client's socket fills up and the feed cuts it off
+        await waitFor(
+          () => server.feed.stats().cutOff >= 1,
+          'the stalled client to be cut off',
+          30_000,
+        );
 
         child.stdin.write('report\n');
         const report = await new Promise<

@@ -46,12 +46,4 @@ export function everyEvent(seeds: readonly number[] = [1, 2, 3]): KernelEvent[] 
 }
 
 /** Collects up to `n` items from an async iterator. */
-export async function take<T>(iter: AsyncIterator<T>, n: number): Promise<T[]> {
-  const out: T[] = [];
-  while (out.length < n) {
-    const r = await iter.next();
-    if (r.done === true) break;
-    out.push(r.value);
-  }
-  return out;
-}
+export { take } from '../../src/testing/harness.js';

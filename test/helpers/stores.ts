@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStorage } from '../../src/storage/open-storage.js';
-import type { Storage } from '../../src/storage/storage.js';
+import type { BackendHarness } from '../../src/testing/harness.js';
 import { dropSchema, freshSchema, pgAvailable, pgUrl } from './postgres.js';
 
 /** A fresh temp folder, removed by the returned cleanup. */
@@ -11,13 +11,7 @@ export function tempDir(prefix = 'kerno-test-'): { dir: string; cleanup: () => v
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** A storage backend the contract suites run against. */
-export interface BackendHarness {
-  readonly storage: Storage;
-  /** Closes and opens the same store again (durable backends only). */
-  reopen?: () => Promise<Storage>;
-  close(): Promise<void>;
-}
+export type { BackendHarness } from '../../src/testing/harness.js';
 
 /** Backend factories by name (PostgreSQL only when its test server is reachable). */
 export const BACKENDS: Record<string, { durable: boolean; open: () => Promise<BackendHarness> }> = {

@@ -8,22 +8,26 @@ import { GENESIS_HASH } from '../../src/index.js';
 export interface TamperableLog extends LogStore {
   tamper(seq: number, patch: Partial<LogRecord>): void;
   truncate(keep: number): void;
+  /** Hides record `seq` from every read, as if it was deleted. */
+  remove(seq: number): void;
 }
 
 export function tamperable(inner: LogStore): TamperableLog {
   const patches = new Map<number, Partial<LogRecord>>();
   let keep: number | undefined;
+  const removed = new Set<number>();
   const view = (r: LogRecord): LogRecord => {
     const p = patches.get(r.seq);
     return p === undefined ? r : { ...r, ...p };
   };
   const visible = (records: LogRecord[]): LogRecord[] =>
-    records.filter((r) => keep === undefined || r.seq <= keep).map(view);
+    records.filter((r) => (keep === undefined || r.seq <= keep) && !removed.has(r.seq)).map(view);
   return {
     tamper: (seq, patch) => patches.set(seq, patch),
     truncate: (n) => {
       keep = n;
     },
+    remove: (seq) => removed.add(seq),
     append: (stream, entries) => inner.append(stream, entries),
     read: async (stream, after, limit) => visible(await inner.read(stream, after, limit)),
     scan: async (stream, after, limit) => visible(await inner.read(stream, after, limit)),

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/server/auth.js';
 import { createServer } from '../../src/server/app.js';
 import { testKernel } from '../helpers/kernel.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'kerno_test_admin_token_0123456789';
 const budget = (chain: string) => ({
@@ -359,7 +360,7 @@ describe('HTTP API', () => {
       });
     const ID = '67e55044-10b1-426f-9247-bb680e5fe0c8';
     const live = read({}, 3);
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => server.feed.stats().clients === 1, 'the SSE client to subscribe');
     kernel.bus.publish({ type: 'AgentStarted', id: ID });
     kernel.bus.publish({ type: 'AgentCreated', id: ID, name: 'filtered-out' });
     kernel.bus.publish({ type: 'AgentStopped', id: ID });

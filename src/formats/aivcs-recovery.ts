@@ -11,18 +11,17 @@
  * @module
  */
 import { z } from 'zod';
-import { FAILURE_CLASSES, RECOVERY_ACTIONS } from '../model/failure.js';
+import { FAILURE_CLASSES, RECOVERY_ACTIONS, RECOVERY_OUTCOMES } from '../model/failure.js';
 import { KernelError } from '../errors.js';
 import type { KernelErrorCode } from '../errors.js';
 import { formatChrono, parseRfc3339 } from '../util/time.js';
-import { RECOVERY_OUTCOMES } from './recovery-types.js';
 import type {
   FailureSignal,
   RecoveryAttemptResult,
   RecoveryDecision,
   RecoveryLog,
   RecoveryPolicy,
-} from './recovery-types.js';
+} from '../model/failure.js';
 
 const u32 = z.number().int().min(0).max(0xffff_ffff);
 const i32 = z

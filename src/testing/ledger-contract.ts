@@ -1,8 +1,6 @@
 /**
  * The ledger contract: identical semantics on every storage backend.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -12,11 +10,10 @@ import {
   seededRandom,
   uuidV7Time,
   type ExperienceEvent,
-} from '../../src/index.js';
-import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
-import type { BackendHarness } from '../helpers/stores.js';
+} from '../index.js';
+import { createLedger, type Ledger } from '../ledger/ledger.js';
+import type { BackendHarness } from './harness.js';
 
-const FIXTURE = join(import.meta.dirname, '../fixtures/ledger/converge-envelopes.json');
 const T0 = Date.UTC(2026, 4, 14, 10);
 
 function outcome(chain: string, passed = true, latency = 1): ExperienceEvent {
@@ -67,7 +64,22 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<unknown> {
 }
 
 /** Runs the ledger contract on a backend. */
-export function ledgerContract(name: string, open: () => Promise<BackendHarness>): void {
+/** Options for {@link ledgerContract}. */
+export interface LedgerContractOptions {
+  /**
+   * Converge envelopes (parsed JSON) for the NDJSON import/export round trip; the test is
+   * skipped without them (kerno's own run passes its upstream fixture).
+   */
+  readonly convergeEnvelopes?: readonly unknown[] | undefined;
+}
+
+/** Runs the ledger contract against the storage `open()` answers. */
+export function ledgerContract(
+  name: string,
+  open: () => Promise<BackendHarness>,
+  options: LedgerContractOptions = {},
+): void {
+  const fixture = options.convergeEnvelopes;
   describe(`ledger contract: ${name}`, () => {
     let h: BackendHarness | undefined;
     let clock: ManualClock;
@@ -354,27 +366,33 @@ export function ledgerContract(name: string, open: () => Promise<BackendHarness>
       });
     });
 
-    it('imports converge envelope NDJSON unchanged and exports it again', async () => {
-      const { ledger } = await start();
-      const envelopes = JSON.parse(readFileSync(FIXTURE, 'utf8')) as unknown[];
-      const ndjson = envelopes.map((e) => JSON.stringify(e)).join('\n') + '\n';
-      const result = await ledger.importNdjson(
-        Readable.from([ndjson.slice(0, 1000), ndjson.slice(1000)]),
-      );
-      expect(result).toEqual({ imported: envelopes.length, duplicates: 0, skipped: 0 });
-      const again = await ledger.importNdjson(Readable.from([ndjson]));
-      expect(again).toEqual({ imported: 0, duplicates: envelopes.length, skipped: 0 });
-      const lines: string[] = [];
-      for await (const line of ledger.exportNdjson()) lines.push(line);
-      expect(lines).toHaveLength(envelopes.length);
-      expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual(
-        envelopes.map((e) => JSON.parse(JSON.stringify(e)) as unknown),
-      );
-      await expectCode(ledger.importNdjson(Readable.from(['{"event_id":"x"}\n'])), 'INVALID_EVENT');
-      const skipped = await ledger.importNdjson(Readable.from(['not json\n', ndjson]), {
-        onError: 'skip',
-      });
-      expect(skipped).toEqual({ imported: 0, duplicates: envelopes.length, skipped: 1 });
-    });
+    it.runIf(fixture !== undefined)(
+      'imports converge envelope NDJSON unchanged and exports it again',
+      async () => {
+        const { ledger } = await start();
+        const envelopes = fixture ?? [];
+        const ndjson = envelopes.map((e) => JSON.stringify(e)).join('\n') + '\n';
+        const result = await ledger.importNdjson(
+          Readable.from([ndjson.slice(0, 1000), ndjson.slice(1000)]),
+        );
+        expect(result).toEqual({ imported: envelopes.length, duplicates: 0, skipped: 0 });
+        const again = await ledger.importNdjson(Readable.from([ndjson]));
+        expect(again).toEqual({ imported: 0, duplicates: envelopes.length, skipped: 0 });
+        const lines: string[] = [];
+        for await (const line of ledger.exportNdjson()) lines.push(line);
+        expect(lines).toHaveLength(envelopes.length);
+        expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual(
+          envelopes.map((e) => JSON.parse(JSON.stringify(e)) as unknown),
+        );
+        await expectCode(
+          ledger.importNdjson(Readable.from(['{"event_id":"x"}\n'])),
+          'INVALID_EVENT',
+        );
+        const skipped = await ledger.importNdjson(Readable.from(['not json\n', ndjson]), {
+          onError: 'skip',
+        });
+        expect(skipped).toEqual({ imported: 0, duplicates: envelopes.length, skipped: 1 });
+      },
+    );
   });
 }

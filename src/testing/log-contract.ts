@@ -2,13 +2,8 @@
  * The log contract: every LogStore backend must pass this suite unchanged.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  ChainVerifier,
-  GENESIS_HASH,
-  type LogAppend,
-  type LogStore,
-} from '../../src/storage/log.js';
-import { isKernelError } from '../../src/index.js';
+import { ChainVerifier, GENESIS_HASH, type LogAppend, type LogStore } from '../storage/log.js';
+import { isKernelError } from '../index.js';
 
 /** How the suite gets a log. `reopen` (durable backends) closes and opens the same store again. */
 export interface LogHarness {

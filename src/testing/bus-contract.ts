@@ -12,8 +12,8 @@ import {
   type EventBus,
   type KernelEvent,
   type MemoryBusOptions,
-} from '../../src/index.js';
-import { take } from '../helpers/events.js';
+} from '../index.js';
+import { take } from './harness.js';
 
 /** How the suite gets a bus. `close` closes it and releases what the transport holds. */
 export interface BusHarness {

@@ -3,11 +3,11 @@
  * through the domain API (`Registry`) and the port (`RegistryStore`).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { isKernelError, ManualClock, createMemoryBus } from '../../src/index.js';
-import type { KernelEvent } from '../../src/bus/kernel-event.js';
-import { resolveConfig } from '../../src/config.js';
-import { openRegistry, type Registry, type RegistryOptions } from '../../src/registry/registry.js';
-import type { BackendHarness } from '../helpers/stores.js';
+import { isKernelError, ManualClock, createMemoryBus } from '../index.js';
+import type { KernelEvent } from '../bus/kernel-event.js';
+import { resolveConfig } from '../config.js';
+import { openRegistry, type Registry, type RegistryOptions } from '../registry/registry.js';
+import type { BackendHarness } from './harness.js';
 
 const T0 = Date.UTC(2026, 4, 14, 10);
 /** Cheap scrypt for tests (the default cost is tested in test/registry). */
