@@ -216,7 +216,13 @@ for (const [name, backend] of Object.entries(BACKENDS)) {
               throw new TypeError('bad');
             });
           } catch (error) {
-            return { v, caught: (error as Error).message };
+            const e = error as { name: string; code: string; stepKey: string; message: string };
+            expect([e.name, e.code, e.stepKey]).toEqual([
+              'StepFailedError',
+              'STEP_FAILED',
+              'never#1',
+            ]);
+            return { v, caught: e.message };
           }
           return { v };
         },
@@ -450,6 +456,32 @@ for (const [name, backend] of Object.entries(BACKENDS)) {
       );
       clock.advance(1000);
       await expect(run.result()).resolves.toEqual([1, 'none']);
+    });
+
+    it('tells a step from a sleep with the same key on a replay (NONDETERMINISM)', async () => {
+      if (harness.reopen === undefined) return;
+      const first = await engine();
+      first.define({
+        name: 'napper',
+        run: async (ctx: RunContext) => {
+          await ctx.sleep(60_000); // key sleep#1, suspends
+          return null;
+        },
+      });
+      const run = await first.start('napper');
+      await statusOf(first, () => run.id, 'sleeping');
+      await first.close();
+      engines.splice(0);
+      await harness.reopen();
+      const second = await engine();
+      second.define({
+        name: 'napper',
+        run: async (ctx: RunContext) => ctx.step('sleep', () => 'not a sleep'), // key sleep#1 too
+      });
+      const info = await second.wait(run.id);
+      expect(info.status).toBe('failed');
+      expect(info.error?.code).toBe('NONDETERMINISM');
+      expect(info.error?.message).toContain("journal recorded sleep 'sleep#1'");
     });
   });
 }
