@@ -28,7 +28,7 @@ describe('runs API', () => {
     const server = await createServer(k.kernel, { token: TOKEN, version: '9.9.9' });
     cleanups.push(k.cleanup, () => server.close());
     const headers = { authorization: `Bearer ${TOKEN}` };
-    const call = (method: 'GET' | 'POST', url: string, payload?: unknown) =>
+    const call = (method: 'GET' | 'POST', url: string, payload?: Record<string, unknown>) =>
       server.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }) });
 
     const bad = await call('POST', '/api/runs/agents', {
