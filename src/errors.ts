@@ -59,6 +59,7 @@ export const KERNEL_ERROR_CODES = Object.freeze([
   'TIMEOUT',
   'RUN_FAILED',
   'RUN_CANCELLED',
+  'PROTOCOL_ERROR',
 ] as const);
 
 /** A stable, machine-readable reason for a {@link KernelError}. */
@@ -135,6 +136,8 @@ export const ERROR_HINTS: Readonly<Record<KernelErrorCode, string>> = Object.fre
   RUN_FAILED:
     'See the run with `kerno runs show <id>` (or kernel.runs.get) for the failed step and its error.',
   RUN_CANCELLED: 'The run was cancelled; start a new run if the work is still wanted.',
+  PROTOCOL_ERROR:
+    'The agent process wrote a line that is not a protocol message: write one JSON object per line on stdout (docs/agent-protocol.md, "Durable runs") and logs on stderr.',
 });
 
 const BRAND = Symbol.for('kerno.KernelError');

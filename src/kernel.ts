@@ -43,6 +43,13 @@ import {
   type RunRetention,
   type Runs,
 } from './runs/run-engine.js';
+import {
+  definitionsView,
+  isProcessDefinition,
+  loadDefinitions,
+  storeDefinition,
+} from './runs/definitions.js';
+import { processRun, type ProcessAgentDefinition } from './runs/process-run.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { createUuidV7, type IdGenerator } from './util/ids.js';
 import { createStderrLogger, type Logger } from './util/logger.js';
@@ -147,6 +154,12 @@ export interface Kernel extends KernelCore {
   readonly selfHealing: SelfHealing;
   /** Starts an agent under the kernel supervisor (the same as `supervisor.spawn`). */
   spawn<C = unknown, R = unknown>(spec: AgentSpec<C, R>): Promise<AgentHandle<R>>;
+  /**
+   * Defines a process agent (`{ name, version?, process: { command, args?, env?, cwd? } }`):
+   * stored on the log, so every later open of the store defines it again and resumes its
+   * unfinished runs. Resolves once stored and defined.
+   */
+  define(definition: ProcessAgentDefinition): Promise<void>;
   /** Defines a durable agent; its unfinished runs owned by this kernel resume. */
   define<I, O>(definition: AgentDefinition<I, O>): void;
   /** Starts a durable run of a defined agent (with `id`, idempotently). */
@@ -342,12 +355,35 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     });
 
     for (const definition of options.define ?? []) runs.define(definition);
+    // Process agents defined through the API or CLI before a restart: defined again, so their
+    // unfinished runs resume with no user action.
+    const definitions = definitionsView(storage.log);
+    const defineProcess = (definition: ProcessAgentDefinition): void =>
+      runs.define({
+        name: definition.name,
+        ...(definition.version === undefined ? {} : { version: definition.version }),
+        run: processRun(definition),
+      });
+    for (const definition of await loadDefinitions(definitions, (name, error) =>
+      logger.warn('A stored agent definition is invalid; it is skipped', {
+        agent: name,
+        error: errorMessage(error),
+      }),
+    ))
+      defineProcess(definition);
+    const define = ((definition: AgentDefinition<unknown, unknown> | ProcessAgentDefinition) => {
+      if (!isProcessDefinition(definition)) {
+        runs.define(definition);
+        return;
+      }
+      return storeDefinition(definitions, definition, clock.now()).then(defineProcess);
+    }) as Kernel['define'];
     return {
       ...core,
       supervisor,
       selfHealing,
       spawn,
-      define: (definition) => runs.define(definition),
+      define,
       start: (agent, input, opts) => runs.start(agent, input, opts),
       signal: (runId, name, payload, opts) => runs.signal(runId, name, payload, opts),
     };

@@ -63,6 +63,7 @@ export const EXIT_CODES: Readonly<Record<KernelErrorCode, ExitCode>> = Object.fr
   TIMEOUT: EXIT.UNREACHABLE,
   RUN_FAILED: EXIT.FAILURE_FOUND,
   RUN_CANCELLED: EXIT.FAILURE_FOUND,
+  PROTOCOL_ERROR: EXIT.FAILURE_FOUND,
 });
 
 /** The exit code for an error thrown by a command (anything not a KernelError is a failure). */

@@ -13,6 +13,7 @@ import { registerLearningCommands } from './commands/learning.js';
 import { registerLedgerCommands } from './commands/ledger.js';
 import { registerRecoveryCommands } from './commands/recovery.js';
 import { registerRegistryCommands } from './commands/registry.js';
+import { registerRunCommands } from './commands/runs.js';
 import { registerStatusCommands } from './commands/status.js';
 import { registerTokenCommands } from './commands/tokens.js';
 import { registerUpCommand } from './commands/up.js';
@@ -42,6 +43,7 @@ export function createProgram(ctx: CliContext): Command {
   registerUpCommand(program, ctx);
   registerStatusCommands(program, ctx);
   registerAgentCommands(program, ctx);
+  registerRunCommands(program, ctx);
   registerEventCommands(program, ctx);
   registerLedgerCommands(program, ctx);
   registerAuditCommands(program, ctx);

@@ -26,6 +26,7 @@ import { ledgerRoutes } from './routes/ledger.js';
 import { DASHBOARD_PUBLIC_PATHS, dashboardRoutes } from './routes/dashboard.js';
 import { recoveryRoutes } from './routes/recovery.js';
 import { registryRoutes } from './routes/registry.js';
+import { runRoutes } from './routes/runs.js';
 import { systemRoutes, type MetricsSource } from './routes/system.js';
 import './http-util.js';
 
@@ -126,6 +127,7 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
   approvalRoutes(app, ctx);
   recoveryRoutes(app, ctx);
   registryRoutes(app, ctx);
+  runRoutes(app, ctx);
   learningRoutes(app, ctx);
   eventRoutes(app, ctx);
   if (withDashboard) dashboardRoutes(app);

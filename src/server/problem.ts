@@ -31,6 +31,7 @@ export const HTTP_STATUS: Readonly<Record<KernelErrorCode, number>> = Object.fre
   TIMEOUT: 504,
   RUN_FAILED: 422,
   RUN_CANCELLED: 409,
+  PROTOCOL_ERROR: 422,
   ILLEGAL_TRANSITION: 409,
   CHAIN_BROKEN: 422,
   INVALID_EXPORT: 400,

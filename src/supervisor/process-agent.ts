@@ -158,7 +158,8 @@ export function parseApprovalRequest(value: unknown): AgentApprovalRequest | str
 const liveGroups = new Set<number>();
 let exitHookInstalled = false;
 
-function trackGroup(pid: number): void {
+/** Remembers a live process group: the kernel's exit kills it. */
+export function trackGroup(pid: number): void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
@@ -168,7 +169,13 @@ function trackGroup(pid: number): void {
   liveGroups.add(pid);
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
+/** Forgets a process group that has exited. */
+export function untrackGroup(pid: number): void {
+  liveGroups.delete(pid);
+}
+
+/** Signals a whole process group (the agent and whatever it started). */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {
@@ -210,7 +217,6 @@ export function startProcessRun(spec: ProcessAgentSpec, host: RunHost): RunHandl
   if (pid !== undefined) trackGroup(pid);
   const stderrLimit = spec.stderrLimit ?? DEFAULT_STDERR_LIMIT;
   let stderr = '';
-  let pending = '';
   let result: unknown = undefined;
   let approvals = 0;
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -222,7 +228,7 @@ export function startProcessRun(spec: ProcessAgentSpec, host: RunHost): RunHandl
   const finish = (outcome: RunOutcome): void => {
     if (finished) return;
     finished = true;
-    if (pid !== undefined) liveGroups.delete(pid);
+    if (pid !== undefined) untrackGroup(pid);
     if (killTimer !== undefined) host.clock.clearTimeout(killTimer);
     if (resumeTimer !== undefined) host.clock.clearTimeout(resumeTimer);
     if (drainTimer !== undefined) host.clock.clearTimeout(drainTimer);
@@ -310,23 +316,8 @@ export function startProcessRun(spec: ProcessAgentSpec, host: RunHost): RunHandl
     send(reply);
   };
 
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => {
-    pending += chunk;
-    // scan by index: slicing the rest after each line would copy a big chunk once per line
-    let start = 0;
-    let nl = pending.indexOf('\n');
-    while (nl !== -1) {
-      const line = pending.slice(start, nl);
-      start = nl + 1;
-      handle(line.endsWith('\r') ? line.slice(0, -1) : line);
-      nl = pending.indexOf('\n', start);
-    }
-    pending = start === 0 ? pending : pending.slice(start);
-    if (pending.length > MAX_AGENT_LINE) {
-      handle(pending.slice(0, MAX_AGENT_LINE));
-      pending = '';
-    }
+  const lines = frameLines(child.stdout, handle, () => {
+    // Over its output budget: stop reading, so the flooding agent blocks on its own pipe.
     const waitMs = host.outputWaitMs?.() ?? 0;
     if (waitMs > 0 && resumeTimer === undefined) {
       child.stdout.pause();
@@ -347,10 +338,7 @@ export function startProcessRun(spec: ProcessAgentSpec, host: RunHost): RunHandl
   // Called once the leader has exited and its pipes are drained (or cut).
   const settle = (): void => {
     if (finished || exit === undefined) return;
-    if (pending.length > 0) {
-      handle(pending);
-      pending = '';
-    }
+    lines.flush();
     const tail = stderr.slice(-stderrLimit).trim();
     const { code, signal } = exit;
     if (code === 0) {
@@ -396,6 +384,46 @@ export function startProcessRun(spec: ProcessAgentSpec, host: RunHost): RunHandl
         }
       }
       await done.promise;
+    },
+  };
+}
+
+/**
+ * Splits a stdout stream into lines (a trailing `\r` dropped) and hands each to `onLine`; a
+ * line longer than {@link MAX_AGENT_LINE} is cut there. `flush()` hands over a last line
+ * without its newline (call it once the stream has ended).
+ */
+export function frameLines(
+  stream: NodeJS.ReadableStream,
+  onLine: (line: string) => void,
+  afterChunk?: () => void,
+): { flush(): void } {
+  let pending = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    pending += chunk;
+    // scan by index: slicing the rest after each line would copy a big chunk once per line
+    let start = 0;
+    let nl = pending.indexOf('\n');
+    while (nl !== -1) {
+      const line = pending.slice(start, nl);
+      start = nl + 1;
+      onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+      nl = pending.indexOf('\n', start);
+    }
+    pending = start === 0 ? pending : pending.slice(start);
+    if (pending.length > MAX_AGENT_LINE) {
+      onLine(pending.slice(0, MAX_AGENT_LINE));
+      pending = '';
+    }
+    afterChunk?.();
+  });
+  return {
+    flush(): void {
+      if (pending.length === 0) return;
+      const last = pending;
+      pending = '';
+      onLine(last);
     },
   };
 }
