@@ -226,9 +226,12 @@ export interface FunctionAgentSpec<C = unknown, R = unknown> extends AgentSpecBa
 export interface ProcessAgentSpec<C = unknown> extends AgentSpecBase<C> {
   readonly command: string;
   readonly args?: readonly string[] | undefined;
-  /** Added to the environment (after the inherited one, unless `inheritEnv` is false). */
+  /** Added to the environment (after the inherited allow-list, unless `inheritEnv` is false). */
   readonly env?: Readonly<Record<string, string>> | undefined;
-  /** Whether the process inherits this process's environment (default true). */
+  /**
+   * Whether the process inherits the allow-listed part of this process's environment (PATH,
+   * HOME, LANG, LC_*, TZ, TMPDIR, USER, SHELL, TERM; never `KERNO_*` / `OXIDE_*`), default true.
+   */
   readonly inheritEnv?: boolean | undefined;
   readonly cwd?: string | undefined;
   /** Bytes of stderr kept for the failure message (default 8 KiB). */
