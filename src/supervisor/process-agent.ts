@@ -180,6 +180,7 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 function environment(spec: ProcessAgentSpec, host: RunHost): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = spec.inheritEnv === false ? {} : inheritedAgentEnv();
   Object.assign(env, spec.env);
+  if (host.secretEnv !== undefined) Object.assign(env, host.secretEnv);
   env['KERNO_AGENT_ID'] = host.ref.id;
   env['KERNO_AGENT_NAME'] = host.ref.name;
   env['KERNO_AGENT_ATTEMPT'] = String(host.ref.attempt);
