@@ -191,7 +191,12 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       detachAudit();
       await audit.flush();
     });
-    const ledger = createLedger({ log: storage.log, clock, ids });
+    const ledger = createLedger({
+      log: storage.log,
+      clock,
+      ids,
+      maxFutureMs: config.ledgerMaxFutureMs,
+    });
     const approvals = createApprovalGate({ log: storage.log, bus, ledger, clock, ids, logger });
     await approvals.start();
     cleanups.push(() => approvals.close());
