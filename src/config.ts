@@ -35,6 +35,8 @@ export const KERNO_URL_ENV = 'KERNO_URL';
 export const KERNO_TOKEN_ENV = 'KERNO_TOKEN';
 /** Environment variable setting the demo agents' pace (`kerno up --demo`). */
 export const KERNO_DEMO_PACE_ENV = 'KERNO_DEMO_PACE';
+/** Environment variable: how far in the future (ms) an appended `occurred_at` may be. */
+export const KERNO_LEDGER_MAX_FUTURE_MS_ENV = 'KERNO_LEDGER_MAX_FUTURE_MS';
 
 /** The state folder used when neither `home` nor `KERNO_HOME` is given (in the working directory). */
 export const DEFAULT_HOME = '.kerno';
@@ -80,6 +82,11 @@ export interface KernoConfig {
   readonly url: string | undefined;
   /** The demo agents' pace factor, from `KERNO_DEMO_PACE`. */
   readonly demoPace: number | undefined;
+  /**
+   * How far ahead of the clock (ms) a ledger append's `occurred_at` may be, from
+   * `KERNO_LEDGER_MAX_FUTURE_MS` (default 5 min, see ledger `DEFAULT_MAX_FUTURE_MS`).
+   */
+  readonly ledgerMaxFutureMs: number | undefined;
   /** Secret: the registry key string. */
   readonly registryKey: string | undefined;
   /** Secret: the oxide-k registry key string. */
@@ -111,6 +118,17 @@ function parsePace(text: string | undefined): number | undefined {
   return pace;
 }
 
+function parseMaxFuture(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = Number(text);
+  if (!Number.isInteger(ms) || ms < 0)
+    throw new KernelError(
+      'INVALID_ARGUMENT',
+      `${KERNO_LEDGER_MAX_FUTURE_MS_ENV} must be a whole number of milliseconds ≥ 0 (default 300000), got "${text}"`,
+    );
+  return ms;
+}
+
 /** Resolves every setting: explicit option, else environment variable, else default. */
 export function resolveConfig(options: ConfigOptions = {}): KernoConfig {
   const env = options.env ?? process.env;
@@ -130,6 +148,7 @@ export function resolveConfig(options: ConfigOptions = {}): KernoConfig {
     recoveryDir,
     url: given(options.url, env[KERNO_URL_ENV]),
     demoPace: parsePace(given(env[KERNO_DEMO_PACE_ENV])),
+    ledgerMaxFutureMs: parseMaxFuture(given(env[KERNO_LEDGER_MAX_FUTURE_MS_ENV])),
   };
   const secrets = {
     registryKey: given(options.registryKey, env[KERNO_REGISTRY_KEY_ENV]),

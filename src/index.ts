@@ -425,6 +425,13 @@ export type {
 
 export { createSupervisor, Supervisor } from './supervisor/supervisor.js';
 export { validateAgentSpec } from './supervisor/agent-spec.js';
+export { AGENT_ENV_ALLOW, inheritedAgentEnv } from './supervisor/agent-env.js';
+export { secretEnvName } from './supervisor/agent-secrets.js';
+export type {
+  AgentSecretGrant,
+  AgentSecretRef,
+  SecretResolver,
+} from './supervisor/agent-secrets.js';
 export type {
   SupervisorOptions,
   SupervisorStatus,

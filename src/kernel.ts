@@ -204,7 +204,12 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       detachAudit();
       await audit.flush();
     });
-    const ledger = createLedger({ log: storage.log, clock, ids });
+    const ledger = createLedger({
+      log: storage.log,
+      clock,
+      ids,
+      maxFutureMs: config.ledgerMaxFutureMs,
+    });
     const approvals = createApprovalGate({ log: storage.log, bus, ledger, clock, ids, logger });
     await approvals.start();
     cleanups.push(() => approvals.close());
@@ -329,6 +334,18 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       ids,
       logger,
       modules: registry,
+      // Per-agent secrets come from the registry's encrypted config; the grant is audited by
+      // name (agent, secret, variable), never with the value.
+      secrets: async ({ agentName, secret, env }) => {
+        const value = await registry.getConfig(secret);
+        await audit.append(
+          agentName,
+          { type: 'Other', data: { detail: `secret "${secret}" granted as ${env}` } },
+          `secret:${secret}`,
+          { secretGranted: { agent: agentName, secret, env } },
+        );
+        return typeof value === 'string' ? value : JSON.stringify(value);
+      },
       recovery: selfHealing.policy,
       onHealth: selfHealing.onHealth,
       healthyAfterMs: options.healthyAfterMs,

@@ -58,12 +58,26 @@ function cellText(c: unknown): string {
   return JSON.stringify(c) ?? '';
 }
 
-/** Renders rows as an aligned text table. */
+/**
+ * A cell safe to print on a terminal: control characters (ESC, CR, BEL, C1 …) become visible
+ * `\xNN` / `\uNNNN` escapes, so an agent name or config key cannot drive the terminal.
+ */
+export function escapeControl(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => {
+    const code = ch.charCodeAt(0);
+    return code <= 0xff
+      ? `\\x${code.toString(16).padStart(2, '0')}`
+      : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** Renders rows as an aligned text table (cells with control characters escaped). */
 export function formatTable(
   headers: readonly string[],
   rows: readonly (readonly unknown[])[],
 ): string {
-  const cells = rows.map((row) => row.map(cellText));
+  const cells = rows.map((row) => row.map((c) => escapeControl(cellText(c))));
   const widths = headers.map((h, i) =>
     Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)),
   );

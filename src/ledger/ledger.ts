@@ -129,7 +129,15 @@ export interface LedgerOptions {
   readonly ids?: IdGenerator;
   /** How far ahead of the clock `occurred_at` may be before `verify` flags it (default 60 s). */
   readonly clockSkewMs?: number | undefined;
+  /**
+   * How far ahead of the clock an appended or imported `occurred_at` may be before the append
+   * is refused (default 5 min): a record from the future would break verification for good.
+   */
+  readonly maxFutureMs?: number | undefined;
 }
+
+/** Default of {@link LedgerOptions.maxFutureMs}: 5 minutes. */
+export const DEFAULT_MAX_FUTURE_MS = 5 * 60_000;
 
 /** Creates a ledger view over a log. */
 export function createLedger(options: LedgerOptions): Ledger {
@@ -141,12 +149,14 @@ export class Ledger {
   readonly #view: LogView<ExperienceEnvelope, LedgerRecord>;
   readonly #clock: Clock;
   readonly #ids: IdGenerator;
+  readonly #maxFutureMs: number;
   /** Per-artifact queue, so transitions of one artifact are checked and written one at a time. */
   readonly #artifactLocks = new Map<string, Promise<void>>();
 
   constructor(options: LedgerOptions) {
     this.#clock = options.clock ?? systemClock;
     this.#ids = options.ids ?? createUuidV7({ clock: this.#clock });
+    this.#maxFutureMs = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
     this.#view = createLogView({
       log: options.log,
       stream: options.stream ?? 'experience',
@@ -168,6 +178,7 @@ export class Ledger {
    */
   async append(event: ExperienceEvent, options: LedgerAppendOptions = {}): Promise<LedgerRecord> {
     const envelope = this.#envelope(event, options);
+    this.#checkNotFuture(envelope);
     if (options.eventId !== undefined && options.occurredAt === undefined) {
       const existing = await this.get(options.eventId);
       if (existing !== undefined && sameButTime(existing.envelope, envelope)) return existing;
@@ -181,7 +192,28 @@ export class Ledger {
    * if one is invalid or conflicts, nothing is stored.
    */
   async appendMany(envelopes: readonly unknown[]): Promise<LedgerRecord[]> {
-    return this.#view.append(envelopes.map((e) => parseEnvelope(e)));
+    const parsed = envelopes.map((e) => parseEnvelope(e));
+    parsed.forEach((e) => this.#checkNotFuture(e));
+    return this.#view.append(parsed);
+  }
+
+  /** Refuses an `occurred_at` more than `maxFutureMs` ahead of the trusted clock. */
+  #checkNotFuture(envelope: ExperienceEnvelope, line?: number): void {
+    const at = Date.parse(envelope.occurred_at);
+    const limit = this.#clock.now() + this.#maxFutureMs;
+    if (!(at > limit)) return;
+    const where = line === undefined ? '' : `Line ${line}: `;
+    throw new KernelError(
+      'INVALID_ARGUMENT',
+      `${where}occurred_at ${envelope.occurred_at} is more than ${Math.round(this.#maxFutureMs / 1000)} s in the future (the ledger's clock says ${new Date(this.#clock.now()).toISOString()}); omit occurred_at to have it stamped, or fix the source's clock${line === undefined ? '' : '. Nothing was imported.'}`,
+      {
+        details: {
+          occurred_at: envelope.occurred_at,
+          maxFutureMs: this.#maxFutureMs,
+          ...(line === undefined ? {} : { line }),
+        },
+      },
+    );
   }
 
   /** Appends one envelope as it is (validated). Idempotent by `event_id`. */
@@ -382,6 +414,7 @@ export class Ledger {
           { details: { line } },
         );
       }
+      this.#checkNotFuture(envelope, line);
       const existing = await this.#view.get(envelope.event_id);
       if (existing !== undefined && canonicalJson(existing.envelope) !== canonicalJson(envelope)) {
         throw new KernelError(

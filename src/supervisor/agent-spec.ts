@@ -58,6 +58,21 @@ const processSpec = z.strictObject({
   args: z.array(z.string()).optional(),
   env: z.record(z.string(), z.string()).optional(),
   inheritEnv: z.boolean().optional(),
+  secrets: z
+    .array(
+      z.union([
+        z.string().min(1),
+        z.strictObject({
+          name: z.string().min(1),
+          env: z
+            .string()
+            .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+            .refine((v) => !/^(KERNO|OXIDE)_/.test(v), 'must not be a KERNO_ / OXIDE_ variable')
+            .optional(),
+        }),
+      ]),
+    )
+    .optional(),
   cwd: z.string().optional(),
   stderrLimit: z.number().int().positive().optional(),
 });

@@ -4,7 +4,7 @@
  * and the ports the kernel plugs in (approvals and ledger, module states, the recovery policy).
  *
  * @example
- * import type { AgentSpec } from 'kerno';
+import type { AgentSpec } from 'kerno';
  * const researcher: AgentSpec = {
  *   name: 'researcher',
  *   restart: 'transient',
@@ -17,6 +17,7 @@
  * @module
  */
 import type { ModuleState } from '../bus/kernel-event.js';
+import type { AgentSecretRef } from './agent-secrets.js';
 import { KernelError, errorMessage } from '../errors.js';
 import type { ContextItem, ExperienceEvent } from '../formats/converge-experience-event.js';
 import type { LedgerAppendOptions } from '../ledger/ledger.js';
@@ -226,10 +227,18 @@ export interface FunctionAgentSpec<C = unknown, R = unknown> extends AgentSpecBa
 export interface ProcessAgentSpec<C = unknown> extends AgentSpecBase<C> {
   readonly command: string;
   readonly args?: readonly string[] | undefined;
-  /** Added to the environment (after the inherited one, unless `inheritEnv` is false). */
+  /** Added to the environment (after the inherited allow-list, unless `inheritEnv` is false). */
   readonly env?: Readonly<Record<string, string>> | undefined;
-  /** Whether the process inherits this process's environment (default true). */
+  /**
+   * Whether the process inherits the allow-listed part of this process's environment (PATH,
+   * HOME, LANG, LC_*, TZ, TMPDIR, USER, SHELL, TERM; never `KERNO_*` / `OXIDE_*`), default true.
+   */
   readonly inheritEnv?: boolean | undefined;
+  /**
+   * Registry config keys passed to this agent alone as environment variables, resolved at
+   * spawn time (`'api_token'` → `API_TOKEN`, or `{ name, env }` to choose the variable).
+   */
+  readonly secrets?: readonly AgentSecretRef[] | undefined;
   readonly cwd?: string | undefined;
   /** Bytes of stderr kept for the failure message (default 8 KiB). */
   readonly stderrLimit?: number | undefined;

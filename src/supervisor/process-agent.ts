@@ -23,6 +23,7 @@ import type {
 } from './agent.js';
 import { serviceUnavailable } from './agent.js';
 import { deferred } from '../util/deferred.js';
+import { inheritedAgentEnv } from './agent-env.js';
 import type { RunHandle, RunHost, RunOutcome } from './run.js';
 
 /** An id an agent attaches to a request so it can match the answer. */
@@ -184,8 +185,9 @@ export function signalGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 function environment(spec: ProcessAgentSpec, host: RunHost): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = spec.inheritEnv === false ? {} : { ...process.env };
+  const env: NodeJS.ProcessEnv = spec.inheritEnv === false ? {} : inheritedAgentEnv();
   Object.assign(env, spec.env);
+  if (host.secretEnv !== undefined) Object.assign(env, host.secretEnv);
   env['KERNO_AGENT_ID'] = host.ref.id;
   env['KERNO_AGENT_NAME'] = host.ref.name;
   env['KERNO_AGENT_ATTEMPT'] = String(host.ref.attempt);

@@ -21,6 +21,8 @@ export interface RunHost {
   readonly clock: Clock;
   readonly services: SupervisorServices | undefined;
   readonly logger: Logger;
+  /** Secrets granted to this agent (variable → value), set in a process agent's environment. */
+  readonly secretEnv?: Readonly<Record<string, string>> | undefined;
   /** The run is up (a process has spawned, a function was called). */
   started(pid: number | null): void;
   /** The agent said it is ready (`ctx.ready()`, a `ready` message). */

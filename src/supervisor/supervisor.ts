@@ -60,6 +60,7 @@ import {
 import type { ProcessGroupRecorder } from './process-groups.js';
 import { createOutputLimiter, type OutputLimiter, type OutputLimits } from './output-limiter.js';
 import { validateAgentSpec } from './agent-spec.js';
+import { resolveAgentSecrets, type SecretResolver } from './agent-secrets.js';
 import { startFunctionRun } from './function-agent.js';
 import { startProcessRun } from './process-agent.js';
 import {
@@ -99,6 +100,11 @@ export interface SupervisorOptions {
   readonly random?: Random | undefined;
   readonly ids?: IdGenerator | undefined;
   readonly logger?: Logger | undefined;
+  /**
+   * Where a process spec's `secrets` are fetched at spawn time (the kernel reads its registry's
+   * encrypted config and audits each grant); none: a spec with secrets is refused.
+   */
+  readonly secrets?: SecretResolver | undefined;
   /** Approvals and ledger for agents (the kernel provides them). */
   readonly services?: SupervisorServices | undefined;
   /** Where each agent's module state is kept (the kernel's registry). */
@@ -178,6 +184,7 @@ interface Shared {
   readonly ids: IdGenerator;
   readonly logger: Logger;
   readonly services: SupervisorServices | undefined;
+  readonly secrets: SecretResolver | undefined;
   readonly modules: ModuleStatePort | undefined;
   readonly recovery: FailurePolicy | undefined;
   readonly onHealth: SupervisorHealthListener | undefined;
@@ -208,6 +215,8 @@ class Child {
   generation = 0;
   /** The generation of the run in progress (0: none); later reports from other runs are ignored. */
   activeGen = 0;
+  /** Secrets granted at spawn (variable → value); never published, kept for restarts. */
+  secretEnv: Readonly<Record<string, string>> | undefined;
   /** Rate-limits and coalesces this child's output (made on its first output). */
   output: OutputLimiter | undefined;
   /** The pending delayed restart this child is part of. */
@@ -331,6 +340,7 @@ export class Supervisor implements AsyncDisposable {
       ids: options.ids ?? createUuidV7({ clock, random }),
       logger: options.logger ?? silentLogger,
       services: options.services,
+      secrets: options.secrets,
       modules: options.modules,
       recovery: options.recovery,
       onHealth: options.onHealth,
@@ -412,7 +422,17 @@ export class Supervisor implements AsyncDisposable {
     options: SpawnOptions = {},
   ): Promise<AgentHandle<R>> {
     if (options.under !== undefined) return this.#nestedById(options.under).spawn(spec);
-    const child = this.#add(spec as AgentSpec);
+    this.#assertOpen();
+    const kind = validateAgentSpec(spec as AgentSpec);
+    const secretEnv =
+      kind === 'process'
+        ? await resolveAgentSecrets(
+            spec.name,
+            (spec as ProcessAgentSpec).secrets,
+            this.#shared.secrets,
+          )
+        : undefined;
+    const child = this.#add(spec as AgentSpec, secretEnv);
     const failure = await this.#enqueue(() => this.#startChild(child));
     if (failure !== undefined) {
       await this.#enqueue(() => this.#end(child, 'failed'));
@@ -668,9 +688,19 @@ export class Supervisor implements AsyncDisposable {
   }
 
   /** Adds a child (not yet started). */
-  #add(spec: AgentSpec): Child {
+  #add(spec: AgentSpec, secretEnv?: Readonly<Record<string, string>>): Child {
     this.#assertOpen();
     const kind = validateAgentSpec(spec);
+    const secrets = (spec as ProcessAgentSpec).secrets;
+    if (
+      kind === 'process' &&
+      secrets !== undefined &&
+      secrets.length > 0 &&
+      secretEnv === undefined
+    )
+      throw bad(
+        `Agent "${spec.name}" asks for secrets: start it with spawn() (secrets are resolved and granted at spawn time)`,
+      );
     const key = spec.childId;
     if (
       key !== undefined &&
@@ -683,6 +713,7 @@ export class Supervisor implements AsyncDisposable {
       );
     const restart = spec.restart ?? 'transient';
     const child = new Child(this.#shared.ids(), spec, kind, restart, spec.config);
+    child.secretEnv = secretEnv;
     this.#children.push(child);
     this.#byId.set(child.id, child);
     this.#specs.set(spec.name, spec);
@@ -846,6 +877,7 @@ export class Supervisor implements AsyncDisposable {
       clock: this.#shared.clock,
       services: this.#shared.services,
       logger: this.#shared.logger,
+      secretEnv: child.secretEnv,
       started: (pid) => {
         if (gen !== child.activeGen) return;
         child.pid = pid;

@@ -26,6 +26,43 @@ async function setup() {
 }
 
 describe('HTTP API', () => {
+  it('POST /api/agents grants registry secrets by name; the agent sees no KERNO_* of the daemon', async () => {
+    const saved = process.env['KERNO_REGISTRY_KEY'];
+    process.env['KERNO_REGISTRY_KEY'] = 'daemon-master-key';
+    try {
+      const { server, auth, kernel } = await setup();
+      await kernel.registry.setConfig('api_token', 'tok-value-1', { secret: true });
+      const code =
+        'const e=process.env;process.stdout.write(JSON.stringify({type:"result",value:{t:e.TOK,k:Object.keys(e).filter(n=>/^KERNO_(?!AGENT_)/.test(n))}})+"\\n")';
+      const res = await server.app.inject({
+        method: 'POST',
+        url: '/api/agents',
+        headers: auth,
+        payload: {
+          name: 'granted',
+          command: process.execPath,
+          args: ['-e', code],
+          restart: 'temporary',
+          secrets: [{ name: 'api_token', env: 'TOK' }],
+        },
+      });
+      expect(res.statusCode).toBe(201);
+      const outcome = await kernel.supervisor.wait(res.json<{ id: string }>().id);
+      expect(outcome.result).toEqual({ t: 'tok-value-1', k: [] });
+      const unknown = await server.app.inject({
+        method: 'POST',
+        url: '/api/agents',
+        headers: auth,
+        payload: { name: 'bad', command: process.execPath, secrets: ['missing'] },
+      });
+      expect(unknown.statusCode).toBe(404);
+      expect(unknown.body).not.toContain('tok-value-1');
+    } finally {
+      if (saved === undefined) delete process.env['KERNO_REGISTRY_KEY'];
+      else process.env['KERNO_REGISTRY_KEY'] = saved;
+    }
+  });
+
   it('serves /health without a token and refuses everything else without one', async () => {
     const { server } = await setup();
     const health = await server.app.inject({ method: 'GET', url: '/health' });

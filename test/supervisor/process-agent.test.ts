@@ -154,6 +154,44 @@ describe('process agents', () => {
     await supervisor.close();
   });
 
+  it('starts agents with an allow-listed environment: no KERNO_* / OXIDE_* of the daemon', async () => {
+    const saved = { ...process.env };
+    process.env['KERNO_REGISTRY_KEY'] = 'master-key-must-not-leak';
+    process.env['KERNO_API_TOKEN'] = 'admin-token';
+    process.env['OXIDE_SECRET'] = 'oxide';
+    process.env['UNLISTED_DAEMON_VAR'] = 'daemon-only';
+    process.env['LC_ALL'] = 'C';
+    try {
+      const { supervisor } = realHarness();
+      const outcome = await supervisor.run({
+        name: 'env',
+        command: NODE,
+        args: [
+          '-e',
+          'process.stdout.write(JSON.stringify({type:"result",value:process.env})+"\\n")',
+        ],
+        env: { CHOSEN: 'yes' },
+      });
+      expect(outcome.reason).toBe('completed');
+      const seen = outcome.result as Record<string, string>;
+      const kernoNames = Object.keys(seen).filter((k) => k.startsWith('KERNO_'));
+      expect(kernoNames.sort()).toEqual([
+        'KERNO_AGENT_ATTEMPT',
+        'KERNO_AGENT_ID',
+        'KERNO_AGENT_NAME',
+        'KERNO_AGENT_RESTARTS',
+      ]);
+      expect(Object.keys(seen).filter((k) => k.startsWith('OXIDE_'))).toEqual([]);
+      expect(seen['UNLISTED_DAEMON_VAR']).toBeUndefined();
+      expect(JSON.stringify(seen)).not.toContain('master-key-must-not-leak');
+      expect(seen).toMatchObject({ CHOSEN: 'yes', LC_ALL: 'C', PATH: process.env['PATH'] });
+      await supervisor.close();
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+  });
+
   it('restarts a crashing process; the failure carries the stderr tail and the exit code', async () => {
     const failures: AgentFailure[] = [];
     const { supervisor } = realHarness({

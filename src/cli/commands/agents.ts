@@ -43,6 +43,10 @@ export function registerAgentCommands(program: Command, ctx: CliContext): void {
     .option('--restart <type>', 'permanent | transient | temporary (default transient)')
     .option('--cwd <dir>', 'working directory')
     .option('--env <KEY=VALUE...>', 'extra environment variables')
+    .option(
+      '--secret <NAME[=VAR]...>',
+      'registry config keys granted to this agent as environment variables (VAR default: NAME upper-cased)',
+    )
     .option('--config <json>', 'config handed to the agent (KERNO_AGENT_CONFIG)')
     .option('--no-recovery', 'plain restarts, without the self-healing loop')
     .option('--json', 'print JSON')
@@ -51,6 +55,7 @@ export function registerAgentCommands(program: Command, ctx: CliContext): void {
         restart?: string;
         cwd?: string;
         env?: string[];
+        secret?: string[];
         config?: string;
         recovery: boolean;
       }>(cmd);
@@ -59,11 +64,16 @@ export function registerAgentCommands(program: Command, ctx: CliContext): void {
         const i = pair.indexOf('=');
         if (i > 0) env[pair.slice(0, i)] = pair.slice(i + 1);
       }
+      const secrets = (o.secret ?? []).map((s) => {
+        const i = s.indexOf('=');
+        return i > 0 ? { name: s.slice(0, i), env: s.slice(i + 1) } : s;
+      });
       const body = {
         name,
         command,
         args,
         ...(Object.keys(env).length > 0 ? { env } : {}),
+        ...(secrets.length > 0 ? { secrets } : {}),
         ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
         ...(o.restart === undefined ? {} : { restart: o.restart }),
         ...(o.config === undefined ? {} : { config: parseJsonOption(o.config, '--config') }),

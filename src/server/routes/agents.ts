@@ -12,6 +12,7 @@ interface SpawnBody {
   command: string;
   args?: string[];
   env?: Record<string, string>;
+  secrets?: (string | { name: string; env?: string })[];
   cwd?: string;
   restart?: 'permanent' | 'transient' | 'temporary';
   config?: unknown;
@@ -63,6 +64,24 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
             command: { type: 'string', minLength: 1, maxLength: 4096 },
             args: { type: 'array', maxItems: 256, items: { type: 'string', maxLength: 65536 } },
             env: { type: 'object', additionalProperties: { type: 'string', maxLength: 65536 } },
+            secrets: {
+              type: 'array',
+              maxItems: 64,
+              items: {
+                anyOf: [
+                  { type: 'string', minLength: 1, maxLength: 100 },
+                  {
+                    type: 'object',
+                    required: ['name'],
+                    additionalProperties: false,
+                    properties: {
+                      name: { type: 'string', minLength: 1, maxLength: 100 },
+                      env: { type: 'string', minLength: 1, maxLength: 200 },
+                    },
+                  },
+                ],
+              },
+            },
             cwd: { type: 'string', maxLength: 4096 },
             restart: { type: 'string', enum: ['permanent', 'transient', 'temporary'] },
             config: {},
@@ -92,6 +111,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
         command: b.command,
         ...(b.args === undefined ? {} : { args: b.args }),
         ...(b.env === undefined ? {} : { env: b.env }),
+        ...(b.secrets === undefined ? {} : { secrets: b.secrets }),
         ...(b.cwd === undefined ? {} : { cwd: b.cwd }),
         ...(b.restart === undefined ? {} : { restart: b.restart }),
         ...(b.config === undefined ? {} : { config: b.config }),
