@@ -63,6 +63,22 @@ describe('HTTP API', () => {
     }
   });
 
+  it('answers 503 unhealthy on /health once the root supervisor has given up', async () => {
+    const { server, kernel } = await setup();
+    await kernel.supervisor.spawn({
+      name: 'crasher',
+      restart: 'permanent',
+      recovery: false,
+      run: () => {
+        throw new Error('always');
+      },
+    });
+    await kernel.supervisor.escalated;
+    const health = await server.app.inject({ method: 'GET', url: '/health' });
+    expect(health.statusCode).toBe(503);
+    expect(health.json()).toMatchObject({ status: 'unhealthy' });
+  });
+
   it('serves /health without a token and refuses everything else without one', async () => {
     const { server } = await setup();
     const health = await server.app.inject({ method: 'GET', url: '/health' });

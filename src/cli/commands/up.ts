@@ -92,7 +92,8 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           // The root supervisor gave up: exit non-zero so a process manager restarts the daemon.
           void kernel.supervisor.escalated.then((error) => {
             ctx.io.stderr(`kerno: ${error.message}; exiting so the daemon is restarted\n`);
-            process.exitCode = 1;
+            // ctx.exitCode, not process.exitCode: bin/kerno.js sets the latter from runCli's result.
+            ctx.exitCode = 1;
             resolve('escalated');
           });
         });
