@@ -107,7 +107,9 @@ export interface RunContext {
 export type Suspension =
   | { readonly kind: 'sleep'; readonly wakeAtMs: number }
   | { readonly kind: 'wait'; readonly name: string; readonly deadlineMs: number | null }
-  | { readonly kind: 'approval'; readonly gate: string };
+  | { readonly kind: 'approval'; readonly gate: string }
+  /** The journal could not be written (a storage error): try the run again at `atMs`. */
+  | { readonly kind: 'retry'; readonly atMs: number; readonly error: string };
 
 /** What an execution needs from the engine. */
 export interface ExecutionHost {
@@ -244,7 +246,20 @@ export class RunExecution implements RunContext {
         const stored = await this.#journal.get(journalKey(entry));
         if (stored !== undefined) return stored;
       }
-      throw error;
+      if (
+        error instanceof KernelError &&
+        error.code !== 'STORAGE_ERROR' &&
+        error.code !== 'CLOSED'
+      ) {
+        throw error;
+      }
+      // The store failed (or closed) under the run: that is not the run's failure. Stop this
+      // execution; the engine tries the run again, and the journal keeps what it finished.
+      return this.#suspend({
+        kind: 'retry',
+        atMs: this.#host.clock.now() + 1000,
+        error: error instanceof Error ? error.message : String(error),
+      });
     }
   }
 

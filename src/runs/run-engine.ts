@@ -747,11 +747,15 @@ export class RunEngine implements Runs {
       // the next open (or the next wake-up).
       run.status = 'pending';
       this.#changed(run);
-      this.#logger.error('A durable run stopped on a storage error; it resumes on the next open', {
+      this.#logger.error('A durable run stopped on a storage error; it is tried again in 1 s', {
         run: run.id,
         agent: run.agent,
         error: errorMessage(error),
       });
+      // The journal keeps what it finished: try again (a store that is still down fails again).
+      this.#clock.setTimeout(() => {
+        if (!this.#closed) this.#resumeIfMine(run);
+      }, 1000);
     }
   }
 
@@ -771,6 +775,18 @@ export class RunEngine implements Runs {
 
   #suspend(run: RunState, s: Suspension): void {
     run.suspension = s;
+    if (s.kind === 'retry') {
+      run.suspension = s;
+      run.status = 'pending';
+      this.#logger.error('A durable run could not write its journal; it is tried again in 1 s', {
+        run: run.id,
+        agent: run.agent,
+        error: s.error,
+      });
+      this.#changed(run);
+      this.#schedule(run.id, s.atMs);
+      return;
+    }
     run.status = s.kind === 'sleep' ? 'sleeping' : 'waiting';
     this.#changed(run);
     if (s.kind === 'sleep') this.#schedule(run.id, s.wakeAtMs);
@@ -823,7 +839,14 @@ export class RunEngine implements Runs {
       const run = this.#runs.get(id);
       const s = run?.suspension;
       if (run === undefined || s === undefined) continue;
-      const at = s.kind === 'sleep' ? s.wakeAtMs : s.kind === 'wait' ? s.deadlineMs : null;
+      const at =
+        s.kind === 'sleep'
+          ? s.wakeAtMs
+          : s.kind === 'wait'
+            ? s.deadlineMs
+            : s.kind === 'retry'
+              ? s.atMs
+              : null;
       if (at === atMs) this.#wake(run);
     }
     this.#arm();
@@ -1003,7 +1026,9 @@ export class RunEngine implements Runs {
                 name: s.name,
                 until: s.deadlineMs === null ? null : new Date(s.deadlineMs).toISOString(),
               }
-            : { kind: 'approval', gate: s.gate };
+            : s.kind === 'approval'
+              ? { kind: 'approval', gate: s.gate }
+              : undefined;
     const ended = run.ended;
     const summary = this.#summary(run);
     return {
