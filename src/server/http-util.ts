@@ -87,5 +87,8 @@ export function limitStream(source: Readable, limit: number): Readable {
     },
   });
   source.on('error', (e) => guard.destroy(e));
+  // The reader sees the error through its iteration; a reader that already stopped (it failed
+  // on an earlier line) must not turn the late 413 into an unhandled 'error' event.
+  guard.on('error', () => undefined);
   return source.pipe(guard);
 }

@@ -219,8 +219,9 @@ export function ledgerContract(
 
     it('orders by occurred_at, not by append order', async () => {
       const { ledger } = await start();
-      await ledger.append(budget('a'), { occurredAt: '2026-05-14T12:00:00Z' });
-      await ledger.append(budget('b'), { occurredAt: '2026-05-14T11:00:00Z' });
+      // both before the clock (T0 is 10:00): later occurred_at first
+      await ledger.append(budget('a'), { occurredAt: '2026-05-14T09:00:00Z' });
+      await ledger.append(budget('b'), { occurredAt: '2026-05-14T08:00:00Z' });
       expect((await ledger.query({})).map((r) => r.position)).toEqual([2, 1]);
       expect((await ledger.query({ limit: 1 })).map((r) => r.position)).toEqual([1]);
     });

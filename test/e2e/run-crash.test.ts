@@ -74,9 +74,9 @@ describe('durable runs under kill -9', () => {
     try {
       let result: Round['done'];
       for (let r = 0; r <= KILLS && result === undefined; r++) {
-        const killAfter = r < KILLS ? 1 + Math.floor(random.float() * 4) : undefined;
+        const killAfter = r < KILLS ? 1 + Math.floor(random.float() * 3) : undefined;
         const before = effectLines(effectsFile).length;
-        const outcome = await round(args, killAfter, Math.floor(random.float() * 15));
+        const outcome = await round(args, killAfter, Math.floor(random.float() * 3));
         result = outcome.done;
         if (outcome.killed) kills++;
         const thisRound = effectLines(effectsFile).slice(before);
