@@ -30,6 +30,7 @@ import {
   pgSkipReason,
   pgUrl,
 } from '../helpers/postgres.js';
+import { withAppend } from '../helpers/log-double.js';
 
 /** A memory log whose appends fail while `down` is set; `failed` counts the refused appends. */
 function flakyLog(): LogStore & {
@@ -38,28 +39,18 @@ function flakyLog(): LogStore & {
   onFail: (() => void) | undefined;
 } {
   const inner = createMemoryLog();
-  const log = {
-    read: inner.read.bind(inner),
-    scan: inner.scan.bind(inner),
-    query: inner.query.bind(inner),
-    getByKey: inner.getByKey.bind(inner),
-    head: inner.head.bind(inner),
-    onAppend: inner.onAppend.bind(inner),
-    prune: inner.prune.bind(inner),
-    flush: inner.flush.bind(inner),
-    close: inner.close.bind(inner),
-    down: false,
-    failed: 0,
-    onFail: undefined as (() => void) | undefined,
-    append: (stream: string, entries: Parameters<LogStore['append']>[1]) => {
+  const state = { down: false, failed: 0, onFail: undefined as (() => void) | undefined };
+  const log = Object.assign(
+    withAppend(inner, (stream, entries) => {
       if (log.down) {
         log.failed++;
         log.onFail?.();
         return Promise.reject(new Error('connection terminated'));
       }
       return inner.append(stream, entries);
-    },
-  };
+    }),
+    state,
+  );
   return log;
 }
 

@@ -5,6 +5,7 @@
  * definition came back) with each step's side effect done at most twice.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { waitFor } from '../helpers/wait.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
@@ -32,14 +33,15 @@ interface Run {
   result?: unknown;
 }
 
-async function poll(d: Daemon, id: string, ok: (r: Run) => boolean, ms = 60_000): Promise<Run> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const run = await api<Run>(d, 'GET', `/api/runs/${id}`);
-    if (ok(run)) return run;
-    if (Date.now() > deadline) throw new Error(`run ${id} stuck: ${JSON.stringify(run)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+function poll(d: Daemon, id: string, ok: (r: Run) => boolean, ms = 60_000): Promise<Run> {
+  return waitFor(
+    async () => {
+      const run = await api<Run>(d, 'GET', `/api/runs/${id}`);
+      return ok(run) ? run : undefined;
+    },
+    `run ${id} to reach the expected state`,
+    ms,
+  );
 }
 
 describe('durable process agent under kerno up', () => {

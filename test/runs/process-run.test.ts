@@ -5,6 +5,7 @@
  * stops the process, a signal reaches it, and broken processes fail the run clearly.
  */
 import { execFileSync } from 'node:child_process';
+import { waitFor } from '../helpers/wait.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -39,13 +40,9 @@ function hasPython(): boolean {
   }
 }
 
-/** Polls `check` until it is true, failing after a deadline (for side effects in files). */
+/** Waits until `check` holds (for side effects in files). */
 async function eventually(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitFor(() => check(), what, ms);
 }
 
 /** Resolves once the kernel reports run `id` in `status`. */

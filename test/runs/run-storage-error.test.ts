@@ -7,7 +7,7 @@ import { KernelError } from '../../src/errors.js';
 import { createRunEngine } from '../../src/runs/run-engine.js';
 import type { RunContext } from '../../src/runs/run-context.js';
 import { createMemoryLog } from '../../src/storage/memory/memory-log.js';
-import type { LogStore } from '../../src/storage/log.js';
+import { withAppend } from '../helpers/log-double.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { createUuidV7 } from '../../src/util/ids.js';
 import { silentLogger } from '../../src/util/logger.js';
@@ -17,25 +17,14 @@ describe('durable runs on a failing store', () => {
     const inner = createMemoryLog();
     let failNext = false;
     let failed = 0;
-    const log: LogStore = {
-      read: inner.read.bind(inner),
-      scan: inner.scan.bind(inner),
-      query: inner.query.bind(inner),
-      getByKey: inner.getByKey.bind(inner),
-      head: inner.head.bind(inner),
-      onAppend: inner.onAppend.bind(inner),
-      prune: inner.prune.bind(inner),
-      flush: inner.flush.bind(inner),
-      close: inner.close.bind(inner),
-      append: (stream: string, entries: Parameters<LogStore['append']>[1]) => {
-        if (failNext && stream.startsWith('run:')) {
-          failNext = false;
-          failed++;
-          return Promise.reject(new KernelError('STORAGE_ERROR', 'connection lost'));
-        }
-        return inner.append(stream, entries);
-      },
-    };
+    const log = withAppend(inner, (stream, entries) => {
+      if (failNext && stream.startsWith('run:')) {
+        failNext = false;
+        failed++;
+        return Promise.reject(new KernelError('STORAGE_ERROR', 'connection lost'));
+      }
+      return inner.append(stream, entries);
+    });
     const clock = new ManualClock();
     const runs = await createRunEngine({
       log,
