@@ -45,12 +45,14 @@ export {
   parseKernelEvent,
   encodeKernelEvent,
   decodeKernelEvent,
+} from './model/kernel-event.js';
+export {
   toSerdeEvent,
   fromSerdeEvent,
   encodeSerdeEvent,
   decodeSerdeEvent,
   formatEventDebug,
-} from './bus/kernel-event.js';
+} from './formats/oxios-kernel-event.js';
 export type {
   KernelEvent,
   KernelEventOf,
@@ -58,7 +60,7 @@ export type {
   Phase,
   ModuleState,
   FieldSpec,
-} from './bus/kernel-event.js';
+} from './model/kernel-event.js';
 export { isLagged } from './bus/event-bus.js';
 export type {
   EventBus,

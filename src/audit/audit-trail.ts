@@ -17,7 +17,7 @@
  * @module
  */
 import type { EventBus } from '../bus/event-bus.js';
-import { canonicalKernelEventJson, type KernelEvent } from '../bus/kernel-event.js';
+import { canonicalKernelEventJson, type KernelEvent } from '../model/kernel-event.js';
 import { KernelError, errorMessage } from '../errors.js';
 import type { LogFollow } from '../storage/follow.js';
 import {

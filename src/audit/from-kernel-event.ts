@@ -4,12 +4,8 @@
  *
  * @module
  */
-import {
-  displayPhase,
-  formatEventDebug,
-  rustDisplayF64,
-  type KernelEvent,
-} from '../bus/kernel-event.js';
+import type { KernelEvent } from '../model/kernel-event.js';
+import { displayPhase, formatEventDebug, rustDisplayF64 } from '../formats/oxios-kernel-event.js';
 import type { AuditAction } from '../formats/oxios-audit-action.js';
 
 /** The audit action recorded for a kernel event. */

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { KernelEvent, KernelEventOf, KernelEventType } from './kernel-event.js';
+import type { KernelEvent, KernelEventOf, KernelEventType } from '../model/kernel-event.js';
 
 /** Delivered to an iterator subscription that fell behind: `skipped` events were dropped. */
 export interface BusLagged {

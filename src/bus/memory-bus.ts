@@ -27,7 +27,7 @@ import {
   type KernelEvent,
   type KernelEventOf,
   type KernelEventType,
-} from './kernel-event.js';
+} from '../model/kernel-event.js';
 
 /** Options for {@link createMemoryBus}. */
 export interface MemoryBusOptions {

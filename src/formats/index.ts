@@ -1,6 +1,6 @@
 /**
  * `kerno/formats`: the upstream formats kerno reads and writes — RVLS learning files (oxios /
- * ruvector), oxios audit actions and exports, aivcs recovery logs, converge experience envelopes, events and NDJSON.
+ * ruvector), oxios kernel events (serde) and audit actions and exports, aivcs recovery logs, converge experience envelopes, events and NDJSON.
  * `kerno` re-exports them too; this entry loads only the codecs.
  *
  * @example
@@ -15,6 +15,7 @@ export * from './converge-experience-event.js';
 export * from './converge-ndjson.js';
 export * from './learning-records.js';
 export * from './oxios-audit-action.js';
+export * from './oxios-kernel-event.js';
 export * from './oxios-audit-export.js';
 export * from './rvls.js';
 export * from './serde-float.js';

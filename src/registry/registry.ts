@@ -27,7 +27,7 @@
  */
 import { KernelError, isKernelError } from '../errors.js';
 import type { EventBus } from '../bus/event-bus.js';
-import { MODULE_STATES, type ModuleState } from '../bus/kernel-event.js';
+import { MODULE_STATES, type ModuleState } from '../model/kernel-event.js';
 import {
   MODULE_KINDS,
   REGISTRY_FORMAT_META,

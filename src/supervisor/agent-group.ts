@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { KernelEvent } from '../bus/kernel-event.js';
+import type { KernelEvent } from '../model/kernel-event.js';
 import { KernelError } from '../errors.js';
 import type { IdGenerator } from '../util/ids.js';
 import type { AgentEndReason, AgentOutcome, AgentSpec } from './agent.js';

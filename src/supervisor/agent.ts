@@ -16,7 +16,7 @@ import type { AgentSpec } from 'kerno';
  *
  * @module
  */
-import type { ModuleState } from '../bus/kernel-event.js';
+import type { ModuleState } from '../model/kernel-event.js';
 import type { AgentSecretRef } from './agent-secrets.js';
 import { KernelError, errorMessage } from '../errors.js';
 import type { ContextItem, ExperienceEvent } from '../formats/converge-experience-event.js';

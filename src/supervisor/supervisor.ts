@@ -21,7 +21,7 @@
  * @module
  */
 import type { EventBus } from '../bus/event-bus.js';
-import type { KernelEvent, ModuleState } from '../bus/kernel-event.js';
+import type { KernelEvent, ModuleState } from '../model/kernel-event.js';
 import { KernelError, errorMessage } from '../errors.js';
 import { createFailureSignal, type FailureSignal } from '../model/failure.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { isKernelError, ManualClock, createMemoryBus } from '../index.js';
-import type { KernelEvent } from '../bus/kernel-event.js';
+import type { KernelEvent } from '../model/kernel-event.js';
 import { resolveConfig } from '../config.js';
 import { openRegistry, type Registry, type RegistryOptions } from '../registry/registry.js';
 import type { BackendHarness } from './harness.js';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { KernelEvent, KernelEventType } from '../../src/bus/kernel-event.js';
+import type { KernelEvent, KernelEventType } from '../../src/model/kernel-event.js';
 import { createKernel, type Kernel } from '../../src/kernel.js';
 import { readRecoveryArtifact } from '../../src/recovery/recovery-artifact.js';
 import { agentConfigKeys } from '../../src/recovery/self-healing.js';

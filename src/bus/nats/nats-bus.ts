@@ -41,7 +41,7 @@ import {
   type KernelEvent,
   type KernelEventOf,
   type KernelEventType,
-} from '../kernel-event.js';
+} from '../../model/kernel-event.js';
 import { createMemoryBus, type MemoryBusOptions } from '../memory-bus.js';
 import {
   ensureStream,

@@ -4,7 +4,7 @@
  * @module
  */
 import type { FastifyInstance } from 'fastify';
-import { isKernelEventType } from '../../bus/kernel-event.js';
+import { isKernelEventType } from '../../model/kernel-event.js';
 import { KernelError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
 import { queryList, queryString } from '../http-util.js';

@@ -13,7 +13,7 @@ import {
   toSerdeEvent,
   type KernelEvent,
 } from '../../src/index.js';
-import { rustDebugF64, rustDisplayF64 } from '../../src/bus/kernel-event.js';
+import { rustDebugF64, rustDisplayF64 } from '../../src/formats/oxios-kernel-event.js';
 import { everyEvent, sampleEvent } from '../helpers/events.js';
 
 const ID = '67e55044-10b1-426f-9247-bb680e5fe0c8';
