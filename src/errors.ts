@@ -60,6 +60,7 @@ export const KERNEL_ERROR_CODES = Object.freeze([
   'RUN_FAILED',
   'RUN_CANCELLED',
   'PROTOCOL_ERROR',
+  'FENCED',
 ] as const);
 
 /** A stable, machine-readable reason for a {@link KernelError}. */
@@ -136,6 +137,8 @@ export const ERROR_HINTS: Readonly<Record<KernelErrorCode, string>> = Object.fre
   RUN_FAILED:
     'See the run with `kerno runs show <id>` (or kernel.runs.get) for the failed step and its error.',
   RUN_CANCELLED: 'The run was cancelled; start a new run if the work is still wanted.',
+  FENCED:
+    'Another kernel took the work over (its lease expired here): this kernel stops it; see `kerno runs show <id>` for the new owner.',
   PROTOCOL_ERROR:
     'The agent process wrote a line that is not a protocol message: write one JSON object per line on stdout (docs/agent-protocol.md, "Durable runs") and logs on stderr.',
 });

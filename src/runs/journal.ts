@@ -214,6 +214,14 @@ function journalCodec(nowMs: () => number): LogCodec<JournalEntry, StoredJournal
   };
 }
 
+/**
+ * The index key of a run's owner generation `gen` (a takeover's claim). Unique, so one kernel
+ * wins each generation; the holder of `gen - 1` fences its journal appends on it.
+ */
+export function ownerKey(runId: string, gen: number): string {
+  return `${runId}:owner:${String(gen)}`;
+}
+
 const INDEX_CODEC: LogCodec<RunIndexEntry, StoredRunIndexEntry> = {
   encode: (entry: RunIndexEntry): LogAppend => ({
     timeMs: entry.atMs,
@@ -222,7 +230,7 @@ const INDEX_CODEC: LogCodec<RunIndexEntry, StoredRunIndexEntry> = {
       entry.type === 'run.nudge'
         ? undefined
         : entry.type === 'run.owner'
-          ? `${entry.id}:owner:${String(entry.gen)}`
+          ? ownerKey(entry.id, entry.gen)
           : `${entry.id}:${entry.type.slice(4)}`,
     kind: entry.type,
     subject: entry.agent,

@@ -15,6 +15,7 @@
 import { KernelError } from '../errors.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { LogView } from '../storage/log-view.js';
+import type { LogKeyRef } from '../storage/log.js';
 import {
   fromJsonText,
   journalKey,
@@ -125,6 +126,11 @@ export interface ExecutionHost {
   approvalDecision(gate: string): RunApprovalDecision | null;
   /** Whether this kernel still owns the run (another kernel may have taken it over). */
   owns(): boolean;
+  /**
+   * The fence of this execution's journal appends (the key of the next owner generation's
+   * claim), when runs can be taken over; an append after a takeover then fails with `FENCED`.
+   */
+  fence?(): LogKeyRef | undefined;
 }
 
 /** A step that failed after its attempts, as the run's code sees it (live and on replay alike). */
@@ -236,7 +242,11 @@ export class RunExecution implements RunContext {
 
   async #append(entry: JournalEntry): Promise<StoredJournalEntry> {
     try {
-      const [stored] = await this.#journal.append([entry]);
+      const fence = this.#host.fence?.();
+      const [stored] = await this.#journal.append(
+        [entry],
+        fence === undefined ? undefined : { unlessKey: fence },
+      );
       this.#index(stored!);
       return stored!;
     } catch (error) {
@@ -245,6 +255,11 @@ export class RunExecution implements RunContext {
       if (error instanceof KernelError && error.code === 'CONFLICT') {
         const stored = await this.#journal.get(journalKey(entry));
         if (stored !== undefined) return stored;
+      }
+      if (error instanceof KernelError && error.code === 'FENCED') {
+        // Another kernel took the run over: this execution stops, writing nothing more.
+        this.abort(error);
+        return never;
       }
       if (
         error instanceof KernelError &&

@@ -24,6 +24,8 @@ import {
   journalStream,
   journalView,
   ownerBeatsView,
+  ownerKey,
+  RUN_INDEX_STREAM,
   readJournal,
   recordError,
   runIndexView,
@@ -679,6 +681,9 @@ export class RunEngine implements Runs {
 
   async #drive(run: RunState, definition: AgentDefinition<never, unknown>): Promise<void> {
     const journal = this.#journal(run.id);
+    // The owner generation this execution runs under: its journal appends are fenced on the
+    // next one, so once another kernel claims the run, nothing this execution writes commits.
+    const gen = run.gen;
     let execution: RunExecution | undefined;
     try {
       // A run this kernel has just started has an empty journal and its input in hand: no reads.
@@ -703,6 +708,10 @@ export class RunEngine implements Runs {
           openApproval: (key, request) => this.#openApproval(key, run, request),
           approvalDecision: (gate) => this.#approvals?.decision(gate) ?? null,
           owns: () => run.owner === this.#owner && !this.#fenced,
+          fence: () =>
+            this.#leaseMs === undefined
+              ? undefined
+              : { stream: RUN_INDEX_STREAM, key: ownerKey(run.id, gen + 1) },
         },
         onSuspend: (s) => {
           suspended.s = s;

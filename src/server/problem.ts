@@ -27,6 +27,7 @@ export const HTTP_STATUS: Readonly<Record<KernelErrorCode, number>> = Object.fre
   CONFLICT: 409,
   FAILED_TO_START_CHILD: 422,
   NONDETERMINISM: 409,
+  FENCED: 409,
   NOT_SERIALIZABLE: 422,
   TIMEOUT: 504,
   RUN_FAILED: 422,

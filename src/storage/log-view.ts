@@ -23,6 +23,7 @@ import {
   ChainVerifier,
   GENESIS_HASH,
   type LogAppend,
+  type LogAppendOptions,
   type LogBody,
   type LogHead,
   type LogQuery,
@@ -121,10 +122,13 @@ export class LogView<In, Out> {
     return this.#stream;
   }
 
-  /** Encodes `values` and appends them atomically (all or none); resolves once durable. */
-  async append(values: readonly In[]): Promise<Out[]> {
+  /**
+   * Encodes `values` and appends them atomically (all or none); resolves once durable.
+   * `options` are the log's (a fence: {@link LogAppendOptions.unlessKey}).
+   */
+  async append(values: readonly In[], options?: LogAppendOptions): Promise<Out[]> {
     const entries = values.map((v) => this.#codec.encode(v));
-    const records = await this.#log.append(this.#stream, entries);
+    const records = await this.#log.append(this.#stream, entries, options);
     const codec = this.#codec;
     return records.map((r, i) =>
       codec.committed !== undefined && r.body === entries[i]!.body

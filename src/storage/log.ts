@@ -98,15 +98,47 @@ export interface LogQuery {
  */
 export type LogListener = (records: readonly LogRecord[]) => void;
 
+/** A record's key in a stream. */
+export interface LogKeyRef {
+  readonly stream: string;
+  readonly key: string;
+}
+
+/** Conditions on an append, checked in the append's own transaction. */
+export interface LogAppendOptions {
+  /**
+   * A fence: the append commits only while no record with this key exists in that stream;
+   * otherwise it fails with `FENCED` and stores nothing. Checked atomically with the commit
+   * (a record with the key committed by any process before this append commits makes it fail),
+   * so a lease holder that lost its lease cannot write after its successor's claim: the claim is
+   * a keyed record (a run's next `run.owner` generation), the holder's appends name it here.
+   */
+  readonly unlessKey?: LogKeyRef | undefined;
+}
+
+/** The error of an append whose fence key exists (see {@link LogAppendOptions.unlessKey}). */
+export function fencedError(stream: string, fence: LogKeyRef): KernelError {
+  return new KernelError(
+    'FENCED',
+    `Append to ${stream} refused: ${fence.stream} holds ${fence.key} (another writer took over)`,
+    { details: { stream, fenceStream: fence.stream, fenceKey: fence.key } },
+  );
+}
+
 /** The log port. */
 export interface LogStore {
   /**
    * Appends records to `stream` atomically (all or none) and resolves once they are durable.
    * A record whose `key` already exists with identical content is not appended again: the
    * stored record is returned in its place. The same key with other content fails with
-   * `CONFLICT` and nothing of the batch is stored.
+   * `CONFLICT` and nothing of the batch is stored. `options.unlessKey` fences the append (see
+   * {@link LogAppendOptions}); a backend must honour it or fail the append.
    */
-  append(stream: string, entries: readonly LogAppend[]): Promise<LogRecord[]>;
+  append(
+    stream: string,
+    entries: readonly LogAppend[],
+    options?: LogAppendOptions,
+  ): Promise<LogRecord[]>;
   /** Records with `seq > afterSeq`, oldest first, at most `limit`. */
   read(stream: string, afterSeq: number, limit: number): Promise<LogRecord[]>;
   /** Like {@link LogStore.read}, but only position, time, body and hashes (fast replays). */

@@ -227,6 +227,52 @@ export function logContract(
       expect(seen.flat()).toEqual([1, 2, 3, 4, 5]);
     });
 
+    it('fences an append on a key: refused (FENCED, nothing stored) once the key exists', async () => {
+      const { log } = await start();
+      const fence = { stream: 'claims', key: 'owner:2' };
+      // absent key (and absent stream): the append commits
+      const [first] = await log.append('work', [entry(1, { key: 'a' })], { unlessKey: fence });
+      expect(first!.seq).toBe(1);
+      await log.append('claims', [entry(2, { key: 'owner:1' })]);
+      const [second] = await log.append('work', [entry(3)], { unlessKey: fence });
+      expect(second!.seq).toBe(2);
+      // the claim lands: every fenced append after it is refused, an unfenced one is not
+      await log.append('claims', [entry(4, { key: 'owner:2' })]);
+      await expectCode(log.append('work', [entry(5), entry(6)], { unlessKey: fence }), 'FENCED');
+      await expectCode(
+        log.append('work', [entry(1, { key: 'a' })], { unlessKey: fence }),
+        'FENCED',
+      );
+      expect((await log.head('work')).seq).toBe(2);
+      const [third] = await log.append('work', [entry(7)]);
+      expect(third).toMatchObject({ seq: 3, prevHash: second!.hash });
+      expect(await verifyAll(log, 'work')).toMatchObject({ ok: true, verified: 3 });
+    });
+
+    it('concurrent fenced appends and a claim: each commits or is FENCED, nothing else', async () => {
+      const { log } = await start();
+      const fence = { stream: 'claims', key: 'next' };
+      // Fenced appends race one claim (PostgreSQL: the same group-commit batch as some of them).
+      const outcomes = await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          (i === 30
+            ? log.append('claims', [entry(i, { key: 'next' })])
+            : log.append('work', [entry(i, { key: `w${i}` })], { unlessKey: fence })
+          ).then(
+            () => 'ok',
+            (e: unknown) => (isKernelError(e) ? e.code : String(e)),
+          ),
+        ),
+      );
+      expect(outcomes.filter((o) => o !== 'ok' && o !== 'FENCED')).toEqual([]);
+      // after the claim, nothing fenced gets in
+      await expectCode(log.append('work', [entry(99)], { unlessKey: fence }), 'FENCED');
+      const stored = await log.read('work', 0, 100);
+      const okCount = outcomes.filter((o, i) => i !== 30 && o === 'ok').length;
+      expect(stored.length).toBe(okCount);
+      expect(await verifyAll(log, 'work')).toMatchObject({ ok: true, verified: okCount });
+    });
+
     it('refuses writes after close', async () => {
       const harness = await start();
       await harness.log.close();

@@ -41,13 +41,13 @@ function flakyLog(): LogStore & {
   const inner = createMemoryLog();
   const state = { down: false, failed: 0, onFail: undefined as (() => void) | undefined };
   const log = Object.assign(
-    withAppend(inner, (stream, entries) => {
+    withAppend(inner, (stream, entries, options) => {
       if (log.down) {
         log.failed++;
         log.onFail?.();
         return Promise.reject(new Error('connection terminated'));
       }
-      return inner.append(stream, entries);
+      return inner.append(stream, entries, options);
     }),
     state,
   );

@@ -28,7 +28,7 @@ export function tamperable(inner: LogStore): TamperableLog {
       keep = n;
     },
     remove: (seq) => removed.add(seq),
-    append: (stream, entries) => inner.append(stream, entries),
+    append: (stream, entries, options) => inner.append(stream, entries, options),
     read: async (stream, after, limit) => visible(await inner.read(stream, after, limit)),
     scan: async (stream, after, limit) => visible(await inner.read(stream, after, limit)),
     query: async (stream, q) => visible(await inner.query(stream, q)),

@@ -17,13 +17,13 @@ describe('durable runs on a failing store', () => {
     const inner = createMemoryLog();
     let failNext = false;
     let failed = 0;
-    const log = withAppend(inner, (stream, entries) => {
+    const log = withAppend(inner, (stream, entries, options) => {
       if (failNext && stream.startsWith('run:')) {
         failNext = false;
         failed++;
         return Promise.reject(new KernelError('STORAGE_ERROR', 'connection lost'));
       }
-      return inner.append(stream, entries);
+      return inner.append(stream, entries, options);
     });
     const clock = new ManualClock();
     const runs = await createRunEngine({

@@ -8,6 +8,7 @@ import { KernelError } from '../../errors.js';
 import {
   GENESIS_HASH,
   chainRecords,
+  fencedError,
   keyConflict,
   matchesQuery,
   orderAndLimit,
@@ -17,6 +18,7 @@ import {
   validateQuery,
   type LogAnchor,
   type LogAppend,
+  type LogAppendOptions,
   type LogBody,
   type LogHead,
   type LogListener,
@@ -110,13 +112,25 @@ class MemoryLog implements LogStore {
   }
 
   // async: a throw becomes a rejection
-  async append(stream: string, entries: readonly LogAppend[]): Promise<LogRecord[]> {
-    return this.appendSync(stream, entries);
+  async append(
+    stream: string,
+    entries: readonly LogAppend[],
+    options?: LogAppendOptions,
+  ): Promise<LogRecord[]> {
+    return this.appendSync(stream, entries, options);
   }
 
   /** Synchronous append (the memory backend commits at once). */
-  appendSync(stream: string, entries: readonly LogAppend[]): LogRecord[] {
+  appendSync(
+    stream: string,
+    entries: readonly LogAppend[],
+    options?: LogAppendOptions,
+  ): LogRecord[] {
     if (this.#closed) throw new KernelError('CLOSED', 'The log is closed');
+    const fence = options?.unlessKey;
+    if (fence !== undefined && this.#streams.get(fence.stream)?.keys.has(fence.key) === true) {
+      throw fencedError(stream, fence);
+    }
     const s = this.#stream(stream);
     // Resolve idempotent keys first so a conflict leaves nothing behind.
     const result: (LogRecord | undefined)[] = new Array<LogRecord | undefined>(entries.length);

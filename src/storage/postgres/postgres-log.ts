@@ -15,6 +15,7 @@ import {
   validatePruneSeq,
   validateQuery,
   type LogAppend,
+  type LogAppendOptions,
   type LogBody,
   type LogHead,
   type LogListener,
@@ -88,7 +89,11 @@ class PostgresLog implements PostgresLogStore {
     });
   }
 
-  async append(stream: string, entries: readonly LogAppend[]): Promise<LogRecord[]> {
+  async append(
+    stream: string,
+    entries: readonly LogAppend[],
+    options?: LogAppendOptions,
+  ): Promise<LogRecord[]> {
     if (this.#closing !== undefined) throw new KernelError('CLOSED', 'The log is closed');
     if (stream.includes('\0')) {
       throw new KernelError(
@@ -101,7 +106,7 @@ class PostgresLog implements PostgresLogStore {
       assertNoNul(stream, e);
     }
     if (entries.length === 0) return [];
-    return this.#writer.submit(stream, entries);
+    return this.#writer.submit(stream, entries, options?.unlessKey);
   }
 
   async read(stream: string, afterSeq: number, limit: number): Promise<LogRecord[]> {

@@ -16,9 +16,11 @@ import { KernelError, isKernelError } from '../../errors.js';
 import {
   GENESIS_HASH,
   chainRecords,
+  fencedError,
   keyConflict,
   sameContent,
   type LogAppend,
+  type LogKeyRef,
   type LogRecord,
 } from '../log.js';
 import {
@@ -36,6 +38,8 @@ import { LOG_COLUMNS, rowToRecord } from './postgres-rows.js';
 interface Pending {
   readonly stream: string;
   readonly entries: readonly LogAppend[];
+  /** The append's fence (see `LogAppendOptions.unlessKey`). */
+  readonly unlessKey: LogKeyRef | undefined;
   readonly resolve: (records: LogRecord[]) => void;
   readonly reject: (error: Error) => void;
 }
@@ -86,10 +90,14 @@ export class PostgresLogWriter {
   }
 
   /** Queues an append; resolves with the records once committed. */
-  submit(stream: string, entries: readonly LogAppend[]): Promise<LogRecord[]> {
+  submit(
+    stream: string,
+    entries: readonly LogAppend[],
+    unlessKey?: LogKeyRef,
+  ): Promise<LogRecord[]> {
     if (this.#closed) return Promise.reject(new KernelError('CLOSED', 'The log is closed'));
     return new Promise<LogRecord[]>((resolve, reject) => {
-      this.#queue.push({ stream, entries, resolve, reject });
+      this.#queue.push({ stream, entries, unlessKey, resolve, reject });
       if (!this.#running) {
         this.#running = true;
         // Let every append issued in this tick join the first batch.
@@ -186,6 +194,7 @@ export class PostgresLogWriter {
     const stored = new Map<string, Map<string, LogRecord>>();
     let locked = this.#contended > 0;
     if (locked) this.#contended--;
+    const fenced = batch.some((p) => p.unlessKey !== undefined);
     for (let attempt = 0; ; attempt++) {
       if (attempt >= MAX_ATTEMPTS) {
         throw new KernelError(
@@ -196,12 +205,13 @@ export class PostgresLogWriter {
       let inTransaction = false;
       let plan: Plan;
       try {
-        if (locked) {
+        if (locked || fenced) {
           await client.query({ text: 'BEGIN' });
           inTransaction = true;
-          await this.#lockHeads(client, batch);
+          if (locked) await this.#lockHeads(client, batch);
         }
-        plan = this.#plan(batch, stored);
+        const present = fenced ? await this.#fenceKeys(client, batch) : undefined;
+        plan = this.#plan(batch, stored, present);
         const statements = this.#statements(plan);
         if (statements.length > 1 && !inTransaction) {
           await client.query({ text: 'BEGIN' });
@@ -294,6 +304,34 @@ export class PostgresLogWriter {
       this.#heads.set(row[0], { seq: row[1], hash: row[2] });
   }
 
+  /**
+   * The batch's fence keys that exist, read in the batch transaction after locking the fence
+   * streams' head rows (`FOR SHARE`): a claim committing elsewhere moves its stream's head, so it
+   * either committed before the lock (and is seen here) or waits until this batch commits.
+   */
+  async #fenceKeys(client: PgClient, batch: readonly Pending[]): Promise<Set<string>> {
+    const streams: string[] = [];
+    const keys: string[] = [];
+    for (const p of batch) {
+      if (p.unlessKey === undefined) continue;
+      streams.push(p.unlessKey.stream);
+      keys.push(p.unlessKey.key);
+    }
+    await client.query({
+      text: 'SELECT id FROM log_streams WHERE name = ANY($1::text[]) ORDER BY id FOR SHARE',
+      values: [[...new Set(streams)]],
+    });
+    const { rows } = await client.query({
+      text:
+        'SELECT u.stream, u.key FROM unnest($1::text[], $2::text[]) AS u(stream, key) ' +
+        'JOIN log_streams s ON s.name = u.stream ' +
+        'JOIN log_records r ON r.stream = s.id AND r.record_key = u.key',
+      values: [streams, keys],
+      rowMode: 'array',
+    });
+    return new Set((rows as [string, string][]).map(([s, k]) => fenceId(s, k)));
+  }
+
   async #lookupKeys(
     client: PgClient,
     batch: readonly Pending[],
@@ -334,6 +372,7 @@ export class PostgresLogWriter {
   #plan(
     batch: readonly Pending[],
     stored: ReadonlyMap<string, ReadonlyMap<string, LogRecord>>,
+    fences: ReadonlySet<string> | undefined,
   ): Plan {
     const streams = new Map<string, PlannedStream>();
     const outcomes: (LogRecord[] | KernelError)[] = new Array<LogRecord[] | KernelError>(
@@ -341,6 +380,16 @@ export class PostgresLogWriter {
     );
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
+      const fence = p.unlessKey;
+      if (
+        fence !== undefined &&
+        (fences?.has(fenceId(fence.stream, fence.key)) === true ||
+          streams.get(fence.stream)?.keys.has(fence.key) === true)
+      ) {
+        // The fence key is stored, or an earlier append of this batch adds it.
+        outcomes[i] = fencedError(p.stream, fence);
+        continue;
+      }
       let s = streams.get(p.stream);
       if (s === undefined) {
         const id = this.#ids.get(p.stream)!;
@@ -524,6 +573,10 @@ function planOne(
     s.next = { seq: last.seq, hash: last.hash };
   }
   return slots.map((slot) => (typeof slot === 'number' ? records[slot]! : slot));
+}
+
+function fenceId(stream: string, key: string): string {
+  return stream + '\0' + key;
 }
 
 async function rollback(client: PgClient): Promise<void> {

@@ -9,6 +9,7 @@ import type { SqliteDatabase, SqliteStatement } from './sqlite-driver.js';
 import {
   GENESIS_HASH,
   chainRecords,
+  fencedError,
   keyConflict,
   sameContent,
   type LogAppend,
@@ -119,8 +120,16 @@ export class LogWriter {
   }
 
   append(op: LogAppendOp): LogAppendResult {
-    const { stream, entries } = op;
-    // Every check happens before the first write, so a refused op leaves nothing behind.
+    const { stream, entries, unlessKey } = op;
+    // Every check happens before the first write, so a refused op leaves nothing behind. The
+    // fence is read inside the batch transaction (SQLite's write lock is held), so no other
+    // writer can add the key between this check and the commit.
+    if (unlessKey !== undefined) {
+      const fid = this.#lookupId(unlessKey.stream);
+      if (fid !== undefined && this.#byKey.get(fid, unlessKey.key) !== undefined) {
+        throw fencedError(stream, unlessKey);
+      }
+    }
     let sid = this.#lookupId(stream);
     const slots: (number | LogRecord)[] = new Array<number | LogRecord>(entries.length);
     const fresh: LogAppend[] = [];

@@ -14,6 +14,7 @@ import {
   validatePruneSeq,
   validateQuery,
   type LogAppend,
+  type LogAppendOptions,
   type LogBody,
   type LogHead,
   type LogListener,
@@ -90,11 +91,20 @@ class SqliteLog implements LogStore {
     return id;
   }
 
-  async append(stream: string, entries: readonly LogAppend[]): Promise<LogRecord[]> {
+  async append(
+    stream: string,
+    entries: readonly LogAppend[],
+    options?: LogAppendOptions,
+  ): Promise<LogRecord[]> {
     if (this.#closed) throw new KernelError('CLOSED', 'The log is closed');
     for (const e of entries) validateAppend(stream, e);
     if (entries.length === 0) return [];
-    const result = await this.#writer.submit({ kind: 'log.append', stream, entries });
+    const unlessKey = options?.unlessKey;
+    const result = await this.#writer.submit(
+      unlessKey === undefined
+        ? { kind: 'log.append', stream, entries }
+        : { kind: 'log.append', stream, entries, unlessKey },
+    );
     const freshEntries: LogAppend[] = new Array<LogAppend>(result.hashes.length);
     for (let i = 0; i < entries.length; i++) {
       const slot = result.slots[i];

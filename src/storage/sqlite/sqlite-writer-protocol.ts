@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { LogAppend, LogRecord } from '../log.js';
+import type { LogAppend, LogKeyRef, LogRecord } from '../log.js';
 import type { ModuleState } from '../../model/module-state.js';
 import type {
   CommitResult,
@@ -29,6 +29,8 @@ export interface LogAppendOp {
   readonly kind: 'log.append';
   readonly stream: string;
   readonly entries: readonly LogAppend[];
+  /** The append's fence (see `LogAppendOptions.unlessKey`). */
+  readonly unlessKey?: LogKeyRef | undefined;
 }
 
 /** Save the learning records (see `storage/learning.ts`'s save plan). */
