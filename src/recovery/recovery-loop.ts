@@ -66,7 +66,10 @@ export interface RecoveryDecisionContext {
 /**
  * Overrides a decision: return a choice to use it, or `undefined` to keep `proposed`. Lets a
  * supervisor act on a regression check, e.g. escalate at once, or avoid the action that already
- * failed to hold. The overridden choice is recorded in the log like any other decision.
+ * failed to hold. The overridden choice is recorded in the log like any other decision (its
+ * `action` and `rationale` only). Anything else — `null`, a non-object, an unknown action, a
+ * rationale that is not a string — is a bug in the hook, not a decision: the loop throws
+ * `INVALID_ARGUMENT` instead of guessing (it does not silently keep `proposed` or escalate).
  */
 export type DecideRecoveryAction = (context: RecoveryDecisionContext) => RecoveryChoice | undefined;
 
@@ -106,7 +109,10 @@ export class RecoveryRun {
     options: RecoveryLoopOptions = {},
   ) {
     if (typeof runId !== 'string') {
-      throw new KernelError('INVALID_ARGUMENT', 'A recovery run needs a string run id.');
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `A recovery run needs a string run id, got ${typeof runId}.`,
+      );
     }
     this.runId = runId;
     this.initial = parseFailureSignal(initialFailure, 'initial failure');
@@ -135,19 +141,15 @@ export class RecoveryRun {
       this.policy,
       this.#flakyRetriesUsed,
     );
-    const choice =
-      this.#decideAction === undefined
-        ? proposed
-        : checkChoice(
-            this.#decideAction({
-              attempt,
-              failureClass,
-              signal: this.#current,
-              policy: this.policy,
-              flakyRetriesUsed: this.#flakyRetriesUsed,
-              proposed,
-            }) ?? proposed,
-          );
+    const override = this.#decideAction?.({
+      attempt,
+      failureClass,
+      signal: this.#current,
+      policy: this.policy,
+      flakyRetriesUsed: this.#flakyRetriesUsed,
+      proposed,
+    });
+    const choice = override === undefined ? proposed : checkChoice(override);
     if (choice.action === 'retry' && this.#current.flaky_hint) this.#flakyRetriesUsed++;
     const decision: RecoveryDecision = {
       attempt,
@@ -190,7 +192,8 @@ export class RecoveryRun {
  * attempt <n> threw: <error>', exit_code: null, flaky_hint: false }`, so the loop goes on and the
  * log shows what happened instead of losing it.
  *
- * Throws `INVALID_ARGUMENT` for an invalid failure or policy, or a hook returning an unknown action.
+ * Throws `INVALID_ARGUMENT` for an invalid failure or policy, or a hook returning anything but
+ * `undefined` or a valid choice (see {@link DecideRecoveryAction}).
  */
 export async function executeRecoveryLoop(
   runId: string,
@@ -199,9 +202,6 @@ export async function executeRecoveryLoop(
   applyAction: ApplyRecoveryAction,
   options: RecoveryLoopOptions = {},
 ): Promise<RecoveryLog> {
-  if (typeof runId !== 'string') {
-    throw new KernelError('INVALID_ARGUMENT', 'executeRecoveryLoop needs a string run id.');
-  }
   const run = new RecoveryRun(runId, initialFailure, policy, options);
   for (let decision = run.decide(); decision !== undefined; decision = run.decide()) {
     if (decision.action === 'escalate') return run.finish('failed');
@@ -227,17 +227,19 @@ export async function executeRecoveryLoop(
   return run.finish('failed');
 }
 
-function checkChoice(choice: RecoveryChoice): RecoveryChoice {
+/** The hook's choice, or `INVALID_ARGUMENT` when it is not one (see {@link DecideRecoveryAction}). */
+function checkChoice(choice: unknown): RecoveryChoice {
+  const c = choice as Partial<RecoveryChoice> | null;
   if (
-    typeof choice !== 'object' ||
-    choice === null ||
-    !(RECOVERY_ACTIONS as readonly unknown[]).includes(choice.action) ||
-    typeof choice.rationale !== 'string'
+    typeof c !== 'object' ||
+    c === null ||
+    !(RECOVERY_ACTIONS as readonly unknown[]).includes(c.action) ||
+    typeof c.rationale !== 'string'
   ) {
     throw new KernelError(
       'INVALID_ARGUMENT',
       `decideAction returned ${errorMessage(choice)}; return { action: ${RECOVERY_ACTIONS.join(' | ')}, rationale: string } or undefined.`,
     );
   }
-  return { action: choice.action, rationale: choice.rationale };
+  return { action: c.action!, rationale: c.rationale };
 }

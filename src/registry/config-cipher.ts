@@ -33,6 +33,11 @@ const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const KERNO_PREFIX = '$kerno1$';
 const CHECK_PLAINTEXT = 'kerno-registry-key-check';
+/**
+ * The highest key version: a `$kerno1$<version>$` prefix holds at most ten digits, and a
+ * registry rotated past this could not read back what it wrote.
+ */
+export const MAX_KEY_VERSION = 2 ** 32 - 1;
 const B64URL = /^[A-Za-z0-9_-]+$/;
 const B64URL_PADDED = /^[A-Za-z0-9_-]*={0,2}$/;
 
@@ -70,7 +75,7 @@ export interface CreateCipherOptions {
   readonly random?: Random;
   /** scrypt cost N for the new key (default 2^15; lower it only in tests). */
   readonly cost?: number;
-  /** Key version of the new key (default 1). */
+  /** Key version of the new key, an integer from 1 to {@link MAX_KEY_VERSION} (default 1). */
   readonly keyVersion?: number;
 }
 
@@ -81,6 +86,12 @@ function decryptFailed(message: string, key?: string): KernelError {
 function checkKeyString(keyString: string, what: string): void {
   if (typeof keyString !== 'string' || keyString.length === 0)
     throw new KernelError('KEY_REQUIRED', `${what} must be a non-empty string`);
+}
+
+function validKeyVersion(version: unknown): version is number {
+  return (
+    Number.isInteger(version) && (version as number) >= 1 && (version as number) <= MAX_KEY_VERSION
+  );
 }
 
 function validScrypt(kdf: unknown): kdf is ScryptParams {
@@ -119,8 +130,7 @@ export function parseCipherMeta(text: string): CipherMeta {
     !validScrypt(m.kdf) ||
     typeof m.salt !== 'string' ||
     !B64URL.test(m.salt) ||
-    !Number.isInteger(m.keyVersion) ||
-    (m.keyVersion as number) < 1 ||
+    !validKeyVersion(m.keyVersion) ||
     typeof m.check !== 'string'
   ) {
     throw new KernelError(
@@ -167,7 +177,25 @@ export function kernoKeyVersion(stored: string): number | undefined {
   const end = stored.indexOf('$', KERNO_PREFIX.length);
   if (end === -1) return undefined;
   const text = stored.slice(KERNO_PREFIX.length, end);
-  return /^[1-9][0-9]{0,9}$/.test(text) ? Number(text) : undefined;
+  if (!/^[1-9][0-9]{0,9}$/.test(text)) return undefined;
+  const version = Number(text);
+  return version <= MAX_KEY_VERSION ? version : undefined;
+}
+
+/**
+ * The bytes of a kerno ciphertext of key `version` (nonce ‖ ciphertext ‖ tag), or undefined when
+ * `stored` is not one: another prefix, not canonical base64url (a stray character would
+ * otherwise be skipped by the decoder and the value still accepted), or shorter than nonce and
+ * tag.
+ */
+function kernoBody(stored: string, version: number): Buffer | undefined {
+  const prefix = `${KERNO_PREFIX}${version}$`;
+  if (!stored.startsWith(prefix)) return undefined;
+  const body = stored.slice(prefix.length);
+  const blob = Buffer.from(body, 'base64url');
+  if (blob.toString('base64url') !== body || blob.length < NONCE_BYTES + TAG_BYTES)
+    return undefined;
+  return blob;
 }
 
 function gcmEncrypt(key: KeyObject, nonce: Uint8Array, plaintext: string, aad?: Buffer): Buffer {
@@ -232,8 +260,13 @@ export class ConfigCipher {
         'INVALID_ARGUMENT',
         'scrypt cost must be a power of two from 2^10 to 2^20',
       );
-    const salt = Buffer.from(random.fill(new Uint8Array(16)));
     const keyVersion = options.keyVersion ?? 1;
+    if (!validKeyVersion(keyVersion))
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `keyVersion must be an integer from 1 to ${MAX_KEY_VERSION}, got ${String(keyVersion)}`,
+      );
+    const salt = Buffer.from(random.fill(new Uint8Array(16)));
     const key = await deriveKey(keyString, salt, kdf);
     const draft = { v: 1 as const, kdf, salt: salt.toString('base64url'), keyVersion, check: '' };
     const check = kernoSeal(key, random, keyVersion, checkAad(draft), CHECK_PLAINTEXT);
@@ -249,7 +282,7 @@ export class ConfigCipher {
     checkKeyString(keyString, 'The registry key');
     const key = await deriveKey(keyString, Buffer.from(meta.salt, 'base64url'), meta.kdf);
     const check = kernoOpen(key, meta.keyVersion, checkAad(meta), meta.check);
-    if (check !== CHECK_PLAINTEXT) {
+    if (!check.ok || check.text !== CHECK_PLAINTEXT) {
       throw new KernelError(
         'WRONG_KEY',
         `The registry key does not match this registry (key version ${meta.keyVersion}); ` +
@@ -276,7 +309,7 @@ export class ConfigCipher {
     const version = kernoKeyVersion(stored);
     if (version === undefined)
       throw decryptFailed(
-        `The stored value of "${name}" is not a valid kerno ciphertext (damaged)`,
+        `The stored value of "${name}" is not a valid kerno ciphertext (damaged); set it again`,
         name,
       );
     if (version !== this.meta.keyVersion) {
@@ -286,14 +319,16 @@ export class ConfigCipher {
         name,
       );
     }
-    const plaintext = kernoOpen(this.#key, version, valueAad(this.#version, name), stored);
-    if (plaintext === undefined) {
+    const opened = kernoOpen(this.#key, version, valueAad(this.#version, name), stored);
+    if (!opened.ok) {
       throw decryptFailed(
-        `The stored value of "${name}" does not authenticate: it was damaged, tampered with, or copied from another key; set it again`,
+        opened.reason === 'malformed'
+          ? `The stored value of "${name}" is not a valid kerno ciphertext (damaged); set it again`
+          : `The stored value of "${name}" does not authenticate: it was damaged, tampered with, or copied from another key; set it again`,
         name,
       );
     }
-    return plaintext;
+    return opened.text;
   }
 }
 
@@ -316,20 +351,20 @@ function kernoSeal(
   return `${KERNO_PREFIX}${version}$${gcmEncrypt(key, nonce, plaintext, aad).toString('base64url')}`;
 }
 
-/** Opens a kerno ciphertext; undefined when malformed or not authentic. */
-function kernoOpen(
-  key: KeyObject,
-  version: number,
-  aad: Buffer,
-  stored: string,
-): string | undefined {
-  const prefix = `${KERNO_PREFIX}${version}$`;
-  if (!stored.startsWith(prefix)) return undefined;
-  // No alphabet check: a damaged body decodes to other bytes, which fail authentication.
-  const blob = Buffer.from(stored.slice(prefix.length), 'base64url');
-  if (blob.length < NONCE_BYTES + TAG_BYTES) return undefined;
+/** What {@link kernoOpen} found: the text, or why there is none. */
+type Opened =
+  | { readonly ok: true; readonly text: string }
+  | { readonly ok: false; readonly reason: 'malformed' | 'unauthentic' };
+
+/** Opens a kerno ciphertext of key `version`: `malformed` when it is not one, `unauthentic` when it does not decrypt to UTF-8 text. */
+function kernoOpen(key: KeyObject, version: number, aad: Buffer, stored: string): Opened {
+  const blob = kernoBody(stored, version);
+  if (blob === undefined) return { ok: false, reason: 'malformed' };
   const bytes = gcmDecrypt(key, blob, aad);
-  return bytes === undefined ? undefined : text(bytes);
+  const plaintext = bytes === undefined ? undefined : text(bytes);
+  return plaintext === undefined
+    ? { ok: false, reason: 'unauthentic' }
+    : { ok: true, text: plaintext };
 }
 
 /** Whether `stored` has the shape of an oxide-k ciphertext (padded base64url, long enough). */

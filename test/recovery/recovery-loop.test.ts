@@ -3,6 +3,7 @@ import {
   ManualClock,
   createFailureSignal,
   createRecoveryPolicy,
+  errorMessage,
   executeRecoveryLoop,
   isKernelError,
 } from '../../src/index.js';
@@ -10,6 +11,7 @@ import type {
   FailureSignal,
   RecoveryAction,
   RecoveryAttemptResult,
+  RecoveryChoice,
   RecoveryPolicy,
 } from '../../src/index.js';
 
@@ -269,6 +271,84 @@ describe('executeRecoveryLoop', () => {
       expect(calls.map((c) => c.action)).toEqual(['rollback', 'patch_forward']);
     });
 
+    it('a non-retry action on a flaky failure leaves the flaky budget alone', async () => {
+      const flaky = createFailureSignal('test', 'timeout', { flaky_hint: true });
+      const seen: unknown[] = [];
+      const { apply, calls } = scripted([]);
+      const log = await executeRecoveryLoop('r', flaky, policy, apply, {
+        clock: new ManualClock(T0),
+        decideAction: (ctx) => {
+          seen.push([ctx.attempt, ctx.flakyRetriesUsed, ctx.proposed.action]);
+          return ctx.attempt === 1
+            ? { action: 'rollback', rationale: 'roll back first' }
+            : undefined;
+        },
+      });
+      // The rollback did not spend the one flaky retry: attempt 2 still retries, attempt 3 not.
+      expect(seen).toEqual([
+        [1, 0, 'retry'],
+        [2, 0, 'retry'],
+        [3, 1, 'patch_forward'],
+      ]);
+      expect(calls.map((c) => c.action)).toEqual(['rollback', 'retry', 'patch_forward']);
+      expect(log.decisions.map((d) => d.action)).toEqual(['rollback', 'retry', 'patch_forward']);
+    });
+
+    it('a retry of a failure that is not flaky does not spend the flaky budget', async () => {
+      const build = createFailureSignal('build', 'linker error');
+      const flaky = createFailureSignal('test', 'timeout', { flaky_hint: true });
+      const spent: number[] = [];
+      const { apply, calls } = scripted([{ success: false, next_failure: flaky }]);
+      await executeRecoveryLoop('r', build, policy, apply, {
+        clock: new ManualClock(T0),
+        decideAction: (ctx) => {
+          spent.push(ctx.flakyRetriesUsed);
+          return ctx.attempt === 1 ? { action: 'retry', rationale: 'retry the build' } : undefined;
+        },
+      });
+      expect(spent).toEqual([0, 0, 1]);
+      expect(calls.map((c) => c.action)).toEqual(['retry', 'retry', 'patch_forward']);
+    });
+
+    it('records only the action and rationale of the hook’s choice', async () => {
+      const { apply } = scripted([OK]);
+      const log = await executeRecoveryLoop('r', createFailureSignal('build', ''), policy, apply, {
+        clock: new ManualClock(T0),
+        decideAction: () =>
+          ({ action: 'rollback', rationale: 'why', secret: 'x' }) as unknown as RecoveryChoice,
+      });
+      expect(log.decisions).toEqual([
+        { attempt: 1, failure_class: 'build', action: 'rollback', rationale: 'why' },
+      ]);
+    });
+
+    it('rejects a hook result that is not undefined or a choice, before any attempt runs', async () => {
+      for (const returned of [
+        null,
+        'rollback',
+        42,
+        [],
+        {},
+        { action: 'rollback' },
+        { action: 'rollback', rationale: 7 },
+        { action: 'rollback', rationale: null },
+        { rationale: 'no action' },
+      ]) {
+        const { apply, calls } = scripted([OK]);
+        const run = executeRecoveryLoop('r', createFailureSignal('build', ''), policy, apply, {
+          clock: new ManualClock(T0),
+          decideAction: () => returned as unknown as RecoveryChoice,
+        });
+        await expect(run).rejects.toSatisfy(
+          (e) =>
+            isKernelError(e, 'INVALID_ARGUMENT') &&
+            e.message ===
+              `decideAction returned ${errorMessage(returned)}; return { action: retry | patch_forward | rollback | escalate, rationale: string } or undefined.`,
+        );
+        expect(calls).toEqual([]);
+      }
+    });
+
     it('rejects an unknown action from the hook', async () => {
       const { apply } = scripted([]);
       const run = executeRecoveryLoop('r', createFailureSignal('build', ''), policy, apply, {
@@ -277,6 +357,18 @@ describe('executeRecoveryLoop', () => {
       });
       await expect(run).rejects.toSatisfy((e) => isKernelError(e, 'INVALID_ARGUMENT'));
     });
+  });
+
+  it('rejects a run id that is not a string', async () => {
+    const { apply, calls } = scripted([OK]);
+    await expect(
+      executeRecoveryLoop(42 as unknown as string, createFailureSignal('build', ''), policy, apply),
+    ).rejects.toSatisfy(
+      (e) =>
+        isKernelError(e, 'INVALID_ARGUMENT') &&
+        e.message === 'A recovery run needs a string run id, got number.',
+    );
+    expect(calls).toEqual([]);
   });
 
   it('rejects an invalid policy or failure with INVALID_ARGUMENT', async () => {

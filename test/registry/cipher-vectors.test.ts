@@ -185,7 +185,7 @@ describe('kerno ciphertext parsing', () => {
     const damaged = failure(() => cipher.decrypt('api_token', '$kerno1$x$AAAA'));
     expect(damaged.code).toBe('DECRYPT_FAILED');
     expect(damaged.message).toBe(
-      'The stored value of "api_token" is not a valid kerno ciphertext (damaged)',
+      'The stored value of "api_token" is not a valid kerno ciphertext (damaged); set it again',
     );
     expect(damaged.details).toEqual({ key: 'api_token' });
     const otherVersion = failure(() => cipher.decrypt('db.url', DB_URL_V7));
@@ -352,5 +352,35 @@ describe('oxide-k cipher format: known answers', () => {
     expect(looksLikeOxideCiphertext('A'.repeat(41))).toBe(false);
     expect(looksLikeOxideCiphertext(`${'A'.repeat(38)}!=`)).toBe(false);
     expect(looksLikeOxideCiphertext('{"url":"https://example.com/a/b"}1234567')).toBe(false);
+  });
+});
+
+describe('tightened parsing (mutation testing)', () => {
+  it('refuses a stored value with a stray character the base64url decoder would skip', async () => {
+    const cipher = await ConfigCipher.open(KEY, META_V1);
+    expect(cipher.decrypt('api_token', API_TOKEN_V1)).toBe('"s3cr3t"');
+    for (const stored of [
+      `${API_TOKEN_V1}!`,
+      `${API_TOKEN_V1} `,
+      API_TOKEN_V1.replace('$1$', '$1$ '),
+    ]) {
+      const error = failure(() => cipher.decrypt('api_token', stored));
+      expect(error.code).toBe('DECRYPT_FAILED');
+      expect(error.message).toContain('is not a valid kerno ciphertext (damaged)');
+    }
+  });
+
+  it('refuses a key version above 2^32 − 1 or not a positive integer', async () => {
+    expect(kernoKeyVersion('$kerno1$4294967296$AAAA')).toBeUndefined();
+    expect(
+      failure(() => parseCipherMeta(JSON.stringify({ ...META_V1, keyVersion: 2 ** 32 }))).code,
+    ).toBe('CORRUPT_VALUE');
+    for (const keyVersion of [0, -1, 1.5, 2 ** 32]) {
+      const error = await asyncFailure(ConfigCipher.create(KEY, { cost: 2 ** 10, keyVersion }));
+      expect(error.code).toBe('INVALID_ARGUMENT');
+      expect(error.message).toBe(
+        `keyVersion must be an integer from 1 to 4294967295, got ${keyVersion}`,
+      );
+    }
   });
 });
