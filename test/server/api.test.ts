@@ -250,6 +250,74 @@ describe('HTTP API', () => {
     ).toEqual(['acme']);
   });
 
+  it('gives each tenant token its own event ids and shows it only tenant-local fields', async () => {
+    const { server, auth, dir } = await setup();
+    const alice = {
+      authorization: `Bearer ${createToken(dir, { scope: 'tenant', tenant: 'alice' }).token}`,
+    };
+    const bob = {
+      authorization: `Bearer ${createToken(dir, { scope: 'tenant', tenant: 'bob' }).token}`,
+    };
+    const append = (headers: Record<string, string>, chain: string) =>
+      server.app.inject({
+        method: 'POST',
+        url: '/api/ledger',
+        headers,
+        payload: { event: budget(chain), eventId: 'order-1' },
+      });
+    const a = await append(alice, 'alice-secret-chain');
+    expect(a.statusCode).toBe(201);
+    // Bob takes the same id: no 409, so 201 vs 409 tells him nothing about Alice's ids
+    const b = await append(bob, 'bob-chain');
+    expect(b.statusCode).toBe(201);
+    expect(Object.keys(b.json<object>()).sort()).toEqual(['envelope', 'hash']);
+    expect(b.json()).toMatchObject({ envelope: { event_id: 'order-1', tenant_id: 'bob' } });
+    expect(b.body).not.toContain(a.json<{ hash: string }>().hash);
+    expect((await append(bob, 'bob-chain')).json()).toEqual(b.json());
+    const conflict = await append(bob, 'bob-other');
+    expect(conflict.statusCode).toBe(409);
+    expect(conflict.body).not.toMatch(/alice/);
+    // queries and imports by a tenant: the same key space, the same tenant-local shape
+    const rows = (
+      await server.app.inject({ method: 'GET', url: '/api/ledger', headers: bob })
+    ).json<{ records: object[] }>().records;
+    expect(rows).toEqual([b.json()]);
+    const line = (tenant: string, eventId: string) =>
+      JSON.stringify({
+        event_id: eventId,
+        occurred_at: '2026-01-01T00:00:00Z',
+        tenant_id: tenant,
+        correlation_id: null,
+        event: budget('imported'),
+      });
+    const imp = await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger/import',
+      headers: { ...alice, 'content-type': 'application/x-ndjson' },
+      payload: `${line('alice', 'order-2')}\n`,
+    });
+    expect(imp.json()).toEqual({ imported: 1, duplicates: 0, skipped: 0 });
+    const bobImport = await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger/import',
+      headers: { ...bob, 'content-type': 'application/x-ndjson' },
+      payload: `${line('bob', 'order-2')}\n`,
+    });
+    expect(bobImport.json()).toEqual({ imported: 1, duplicates: 0, skipped: 0 });
+    // the admin still sees everything, positions and links included
+    const all = (
+      await server.app.inject({ method: 'GET', url: '/api/ledger', headers: auth })
+    ).json<{ records: { position: number; prevHash: string; envelope: { tenant_id: string } }[] }>()
+      .records;
+    expect(all.map((r) => [r.position, r.envelope.tenant_id])).toEqual([
+      [3, 'alice'],
+      [4, 'bob'],
+      [1, 'alice'],
+      [2, 'bob'],
+    ]);
+    expect(all[0]!.prevHash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
   it('imports and exports NDJSON and RVLS, verifies and exports the audit trail', async () => {
     const { server, auth } = await setup();
     const ndjson = [1, 2, 3]
