@@ -388,8 +388,9 @@ describe('HTTP API', () => {
     expect(auditExport.json()).toMatchObject({ format: 'kerno.audit' });
   });
 
-  it('lists, approves and rejects approval gates', async () => {
-    const { server, auth, kernel } = await setup();
+  it('lists, approves and rejects approval gates; decided_by is the token, the body only a note', async () => {
+    const { server, auth, kernel, dir } = await setup();
+    const ops = createToken(dir, { scope: 'admin', label: 'ops-laptop' }).token;
     const waiting = kernel.approvals.request({ agentId: 'a', summary: 'Ship it?' });
     let list: { approvals: { id: string }[] } = { approvals: [] };
     for (let i = 0; i < 100 && list.approvals.length === 0; i++) {
@@ -401,11 +402,30 @@ describe('HTTP API', () => {
     const res = await server.app.inject({
       method: 'POST',
       url: `/api/approvals/${id}/approve`,
-      headers: auth,
-      payload: { by: 'alice' },
+      headers: { authorization: `Bearer ${ops}` },
+      payload: { by: 'the-ceo' },
     });
-    expect(res.json()).toMatchObject({ approved: true, decidedBy: 'alice' });
-    await expect(waiting).resolves.toMatchObject({ approved: true });
+    expect(res.json()).toMatchObject({ approved: true, decidedBy: 'ops-laptop', note: 'the-ceo' });
+    await expect(waiting).resolves.toMatchObject({ approved: true, decidedBy: 'ops-laptop' });
+    const [recorded] = await kernel.ledger.query({ kinds: ['GateDecisionRecorded'] });
+    expect(recorded?.envelope.event).toMatchObject({
+      data: { decision: { decided_by: 'ops-laptop' } },
+    });
+    const second = kernel.approvals.request({ agentId: 'a', summary: 'And this?' });
+    await waitFor(() => kernel.approvals.list().length === 1, 'the second gate');
+    const rejected = await server.app.inject({
+      method: 'POST',
+      url: `/api/approvals/${kernel.approvals.list()[0]!.id}/reject`,
+      headers: auth,
+      payload: { note: 'see ticket 7', reason: 'not now' },
+    });
+    expect(rejected.json()).toMatchObject({
+      approved: false,
+      decidedBy: 'daemon token',
+      note: 'see ticket 7',
+      reason: 'not now',
+    });
+    await expect(second).resolves.toMatchObject({ approved: false });
     const again = await server.app.inject({
       method: 'POST',
       url: `/api/approvals/${id}/reject`,
