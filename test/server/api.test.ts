@@ -460,6 +460,18 @@ describe('HTTP API', () => {
     );
   });
 
+  it('answers HEAD /api/events with the stream headers and ends, without becoming a feed client', async () => {
+    const { server, auth } = await setup();
+    const { url } = await server.listen({ port: 0 });
+    const res = await fetch(`${url}/api/events`, { method: 'HEAD', headers: auth });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    expect(await res.text()).toBe('');
+    expect(server.feed.stats().clients).toBe(0);
+    const bad = await fetch(`${url}/api/events?types=Nope`, { method: 'HEAD', headers: auth });
+    expect(bad.status).toBe(400);
+  });
+
   it('streams kernel events over SSE and resumes from Last-Event-ID', async () => {
     const { server, kernel } = await setup();
     const { port } = await server.listen({ port: 0 });
