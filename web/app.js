@@ -225,7 +225,9 @@ $('approvals').addEventListener('click', async (e) => {
   for (const b of e.target.parentElement.querySelectorAll('button')) b.disabled = true;
   const reason = reject ? (prompt('Why reject?') ?? '') : undefined;
   const path = approve ? `/api/approvals/${approve}/approve` : `/api/approvals/${reject}/reject`;
-  const body = approve ? { by: 'dashboard' } : { by: 'dashboard', ...(reason ? { reason } : {}) };
+  const body = approve
+    ? { note: 'dashboard' }
+    : { note: 'dashboard', ...(reason ? { reason } : {}) };
   try {
     await api(path, {
       method: 'POST',

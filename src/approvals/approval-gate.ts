@@ -79,10 +79,21 @@ export interface ApprovalDecision {
   readonly gateId: string;
   readonly approved: boolean;
   readonly reason: string | null;
+  /** Who decided: the deciding token's name at the API, `timeout` for the timeout policy. */
   readonly decidedBy: string;
   readonly decidedAt: string;
+  /** A free-text note the decider added (at the API: the body's `note`, or its old `by`). */
+  readonly note: string | null;
   /** Decided by the timeout policy rather than a human. */
   readonly timedOut: boolean;
+}
+
+/** Options for {@link ApprovalGate.approve} and {@link ApprovalGate.reject}. */
+export interface DecideOptions {
+  /** Who decides, recorded as `decided_by` (default `operator`). */
+  readonly by?: string | undefined;
+  /** A free-text note kept with the decision. */
+  readonly note?: string | undefined;
 }
 
 /** A gate as {@link ApprovalGate.list} shows it. */
@@ -140,6 +151,8 @@ interface DecidedRecord {
   readonly id: string;
   readonly decision: GateDecision;
   readonly timed_out: boolean;
+  /** Absent in records written before notes existed. */
+  readonly note?: string | null;
 }
 
 type GateRecord = RequestedRecord | DecidedRecord;
@@ -342,14 +355,21 @@ export class ApprovalGate implements AsyncDisposable {
     });
   }
 
-  /** Approves gate `id`. */
-  approve(id: string, options: { by?: string } = {}): Promise<ApprovalDecision> {
-    return this.#decide(id, true, options.by ?? 'operator', null, false);
+  /** Approves gate `id`; `by` is who decides (recorded as `decided_by`), `note` free text. */
+  approve(id: string, options: DecideOptions = {}): Promise<ApprovalDecision> {
+    return this.#decide(id, true, options.by ?? 'operator', null, false, options.note);
   }
 
-  /** Rejects gate `id`. */
-  reject(id: string, options: { by?: string; reason?: string } = {}): Promise<ApprovalDecision> {
-    return this.#decide(id, false, options.by ?? 'operator', options.reason ?? null, false);
+  /** Rejects gate `id`; `by` is who decides (recorded as `decided_by`), `note` free text. */
+  reject(id: string, options: DecideOptions & { reason?: string } = {}): Promise<ApprovalDecision> {
+    return this.#decide(
+      id,
+      false,
+      options.by ?? 'operator',
+      options.reason ?? null,
+      false,
+      options.note,
+    );
   }
 
   /** One gate, by its UUID or its `hitl-…` gate id. */
@@ -373,6 +393,7 @@ export class ApprovalGate implements AsyncDisposable {
     by: string,
     reason: string | null,
     timedOut: boolean,
+    note?: string,
   ): Promise<ApprovalDecision> {
     await this.start();
     const key = id.startsWith('hitl-') ? id.slice(5) : id;
@@ -386,7 +407,13 @@ export class ApprovalGate implements AsyncDisposable {
       decided_by: by,
       decided_at: formatTimestamp(now),
     };
-    const record: DecidedRecord = { type: 'decided', id: key, decision, timed_out: timedOut };
+    const record: DecidedRecord = {
+      type: 'decided',
+      id: key,
+      decision,
+      timed_out: timedOut,
+      ...(note === undefined ? {} : { note }),
+    };
     try {
       await this.#view.append([{ timeMs: now, record }]);
     } catch (error) {
@@ -526,6 +553,7 @@ function toDecision(id: string, rec: DecidedRecord): ApprovalDecision {
     reason: verdict === 'Approve' ? null : verdict.Reject.reason,
     decidedBy: rec.decision.decided_by,
     decidedAt: rec.decision.decided_at,
+    note: rec.note ?? null,
     timedOut: rec.timed_out,
   };
 }

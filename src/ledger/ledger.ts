@@ -1,8 +1,9 @@
 /**
  * The experience ledger: converge's append-only record of every decision an agent system makes,
  * as a typed view over the log (stream `experience`). Beyond the reference: idempotent appends
- * by `event_id`, a position per record, catch-up subscriptions that never skip or repeat,
- * hash-chained records with `verify()`, and append-only enforced by the database.
+ * by `event_id` within each tenant (see {@link ledgerKey}), a position per record, catch-up
+ * subscriptions that never skip or repeat, hash-chained records with `verify()`, and append-only
+ * enforced by the database.
  *
  * @example
  * const ledger = createLedger({ log: storage.log });
@@ -12,7 +13,7 @@
  *
  * @module
  */
-import { KernelError } from '../errors.js';
+import { KernelError, isKernelError } from '../errors.js';
 import type { LogFollow } from '../storage/follow.js';
 import type {
   LogAppend,
@@ -64,9 +65,45 @@ export interface LedgerRecord {
   readonly hash: string;
 }
 
+/**
+ * What a tenant token is shown of a record: the envelope it wrote and the record's own hash.
+ * No position (a count of every tenant's records) and no `prevHash` (another record's hash).
+ */
+export interface TenantLedgerRecord {
+  readonly envelope: ExperienceEnvelope;
+  readonly hash: string;
+}
+
+/** The tenant-local part of `record` (see {@link TenantLedgerRecord}). */
+export function tenantLedgerRecord(record: LedgerRecord): TenantLedgerRecord {
+  return { envelope: record.envelope, hash: record.hash };
+}
+
+/**
+ * The log key of an envelope: idempotency is per `(tenant, event_id)`. A record without a tenant
+ * keeps `event_id` as its key (as every record had before tenants got their own key spaces); a
+ * tenant's record is keyed `<tenant>` U+001F `<event_id>`. Event ids hold no control character
+ * (the ledger refuses them), so the two kinds never collide and the last U+001F splits a
+ * tenant key unambiguously.
+ *
+ * Records a tenant appended before this rule are keyed by `event_id` alone; the ledger still
+ * finds them (a key-`event_id` record whose `tenant_id` is the tenant's), so re-appending them
+ * stays idempotent without any migration.
+ */
+export function ledgerKey(eventId: string, tenantId: string | null): string {
+  return tenantId === null ? eventId : `${tenantId}${KEY_SEPARATOR}${eventId}`;
+}
+
+const KEY_SEPARATOR = '\u001f';
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
 /** Envelope metadata for {@link Ledger.append}. */
 export interface LedgerAppendOptions {
-  /** The event's id (default: a new UUIDv7). Appending the same id and content again is a no-op. */
+  /**
+   * The event's id (default: a new UUIDv7), unique within the tenant. Appending the same id and
+   * content again is a no-op. No control characters.
+   */
   readonly eventId?: string | undefined;
   /** RFC 3339 time (default: now, from the ledger's trusted clock). */
   readonly occurredAt?: string | undefined;
@@ -174,27 +211,88 @@ export class Ledger {
   /**
    * Appends one event, stamped by the trusted clock. Resolves once durable. Appending the same
    * `eventId` with the same event, tenant and correlation again returns the stored record
-   * (even though the new stamp differs); with other content it fails with `CONFLICT`.
+   * (even though the new stamp differs); with other content it fails with `CONFLICT`. Each
+   * tenant has its own ids: another tenant's record with the same `eventId` is no conflict.
    */
   async append(event: ExperienceEvent, options: LedgerAppendOptions = {}): Promise<LedgerRecord> {
     const envelope = this.#envelope(event, options);
-    this.#checkNotFuture(envelope);
-    if (options.eventId !== undefined && options.occurredAt === undefined) {
-      const existing = await this.get(options.eventId);
-      if (existing !== undefined && sameButTime(existing.envelope, envelope)) return existing;
+    this.#check(envelope);
+    if (options.eventId !== undefined) {
+      const existing = await this.#stored(envelope.event_id, envelope.tenant_id);
+      if (existing !== undefined) {
+        const same =
+          options.occurredAt === undefined
+            ? sameButTime(existing.envelope, envelope)
+            : canonicalJson(existing.envelope) === canonicalJson(envelope);
+        if (same) return existing;
+        throw idConflict(envelope);
+      }
     }
-    const [record] = await this.#view.append([envelope]);
+    const [record] = await this.#appendFresh([envelope]);
     return record!;
   }
 
   /**
    * Appends envelopes as they are (e.g. imported from converge), validating each. All or none:
-   * if one is invalid or conflicts, nothing is stored.
+   * if one is invalid or conflicts, nothing is stored. An envelope already stored (same tenant,
+   * `event_id` and content) answers the stored record.
    */
   async appendMany(envelopes: readonly unknown[]): Promise<LedgerRecord[]> {
     const parsed = envelopes.map((e) => parseEnvelope(e));
-    parsed.forEach((e) => this.#checkNotFuture(e));
-    return this.#view.append(parsed);
+    parsed.forEach((e) => this.#check(e));
+    // Records of a tenant written before per-tenant keys are found by event_id alone; the store
+    // dedupes everything else by key itself.
+    const legacy = await Promise.all(
+      parsed.map((e) =>
+        e.tenant_id === null ? Promise.resolve(undefined) : this.#legacy(e.event_id, e.tenant_id),
+      ),
+    );
+    const fresh: ExperienceEnvelope[] = [];
+    parsed.forEach((e, i) => {
+      const old = legacy[i];
+      if (old === undefined) fresh.push(e);
+      else if (canonicalJson(old.envelope) !== canonicalJson(e)) throw idConflict(e);
+    });
+    const appended = await this.#appendFresh(fresh);
+    let next = 0;
+    return legacy.map((old) => old ?? appended[next++]!);
+  }
+
+  /** Appends through the view, turning the store's key conflict into the ledger's words. */
+  async #appendFresh(envelopes: readonly ExperienceEnvelope[]): Promise<LedgerRecord[]> {
+    if (envelopes.length === 0) return [];
+    try {
+      return await this.#view.append(envelopes);
+    } catch (error) {
+      const key = isKernelError(error, 'CONFLICT') ? error.details?.['key'] : undefined;
+      const culprit = envelopes.find((e) => ledgerKey(e.event_id, e.tenant_id) === key);
+      throw culprit === undefined ? error : idConflict(culprit, error);
+    }
+  }
+
+  /** The record `eventId` names in `tenantId`'s key space (legacy keys included), if any. */
+  async #stored(eventId: string, tenantId: string | null): Promise<LedgerRecord | undefined> {
+    const own = await this.#view.get(ledgerKey(eventId, tenantId));
+    if (own !== undefined) return own;
+    return tenantId === null ? undefined : this.#legacy(eventId, tenantId);
+  }
+
+  /** A record `tenantId` appended before per-tenant keys (key = `event_id`), if any. */
+  async #legacy(eventId: string, tenantId: string): Promise<LedgerRecord | undefined> {
+    const old = await this.#view.get(eventId);
+    return old?.envelope.tenant_id === tenantId ? old : undefined;
+  }
+
+  /** The checks every appended or imported envelope passes beyond its schema. */
+  #check(envelope: ExperienceEnvelope, line?: number): void {
+    this.#checkNotFuture(envelope, line);
+    if (CONTROL_CHARACTER.test(envelope.event_id)) {
+      throw new KernelError(
+        'INVALID_EVENT',
+        `${line === undefined ? '' : `Line ${line}: `}event_id ${JSON.stringify(envelope.event_id)} contains a control character; use printable text (a UUID, say)${line === undefined ? '' : '. Nothing was imported.'}`,
+        { details: { path: 'event_id', ...(line === undefined ? {} : { line }) } },
+      );
+    }
   }
 
   /** Refuses an `occurred_at` more than `maxFutureMs` ahead of the trusted clock. */
@@ -233,9 +331,18 @@ export class Ledger {
     });
   }
 
-  /** The record with this `event_id`, if any. */
-  async get(eventId: string): Promise<LedgerRecord | undefined> {
-    return this.#view.get(eventId);
+  /**
+   * The record with this `event_id` in `tenantId`'s key space (default: the records without a
+   * tenant), if any.
+   */
+  async get(
+    eventId: string,
+    options: { tenantId?: string | null | undefined } = {},
+  ): Promise<LedgerRecord | undefined> {
+    const tenantId = options.tenantId ?? null;
+    const record = await this.#stored(eventId, tenantId);
+    // A pre-rule tenant record holds the bare key: it is not the tenantless record asked for.
+    return record?.envelope.tenant_id === tenantId ? record : undefined;
   }
 
   /** Records matching `query`, oldest first; with `limit`, the newest `limit` matches. */
@@ -373,9 +480,9 @@ export class Ledger {
     const batchSize = options.batchSize ?? 1000;
     const spool = await createSpool();
     try {
-      const skipped = await this.#validateInto(source, spool, options);
+      const { skipped, duplicates } = await this.#validateInto(source, spool, options);
       await spool.close();
-      const result = { imported: 0, duplicates: 0, skipped };
+      const result = { imported: 0, duplicates, skipped };
       let batch: ExperienceEnvelope[] = [];
       const flush = async (): Promise<void> => {
         if (batch.length === 0) return;
@@ -399,12 +506,16 @@ export class Ledger {
     }
   }
 
-  /** The first import pass: checks every line and spools the valid envelopes; answers skipped. */
+  /**
+   * The first import pass: checks every line and spools the valid envelopes not yet stored;
+   * answers the lines skipped and those already stored.
+   */
   async #validateInto(
     source: AsyncIterable<string | Uint8Array>,
     spool: Spool,
     options: { onError?: 'throw' | 'skip'; requireTenant?: string },
-  ): Promise<number> {
+  ): Promise<{ skipped: number; duplicates: number }> {
+    let duplicates = 0;
     const reader = readEnvelopeLines(source, { onError: options.onError ?? 'throw' });
     for await (const { envelope, line } of reader) {
       if (options.requireTenant !== undefined && envelope.tenant_id !== options.requireTenant) {
@@ -414,18 +525,17 @@ export class Ledger {
           { details: { line } },
         );
       }
-      this.#checkNotFuture(envelope, line);
-      const existing = await this.#view.get(envelope.event_id);
-      if (existing !== undefined && canonicalJson(existing.envelope) !== canonicalJson(envelope)) {
-        throw new KernelError(
-          'CONFLICT',
-          `Line ${line}: event_id ${JSON.stringify(envelope.event_id)} is already in the ledger with other content. Nothing was imported.`,
-          { details: { line } },
-        );
+      this.#check(envelope, line);
+      const existing = await this.#stored(envelope.event_id, envelope.tenant_id);
+      if (existing === undefined) {
+        await spool.write(encodeEnvelopeLine(envelope));
+      } else if (canonicalJson(existing.envelope) === canonicalJson(envelope)) {
+        duplicates++;
+      } else {
+        throw idConflict(envelope, undefined, line);
       }
-      await spool.write(encodeEnvelopeLine(envelope));
     }
-    return reader.skipped;
+    return { skipped: reader.skipped, duplicates };
   }
 
   /** The ledger as converge envelope NDJSON lines (each ends with `\n`), oldest first. */
@@ -443,6 +553,22 @@ export class Ledger {
   }
 }
 
+/** The `CONFLICT` for an `event_id` its tenant already used for other content. */
+function idConflict(envelope: ExperienceEnvelope, cause?: unknown, line?: number): KernelError {
+  const owner =
+    envelope.tenant_id === null
+      ? 'the records without a tenant'
+      : `tenant ${JSON.stringify(envelope.tenant_id)}`;
+  return new KernelError(
+    'CONFLICT',
+    `${line === undefined ? '' : `Line ${line}: `}event_id ${JSON.stringify(envelope.event_id)} is already used in ${owner} with other content; use a new id for new content (appends are idempotent only for identical records)${line === undefined ? '' : '. Nothing was imported.'}`,
+    {
+      details: { event_id: envelope.event_id, ...(line === undefined ? {} : { line }) },
+      ...(cause === undefined ? {} : { cause }),
+    },
+  );
+}
+
 function sameButTime(a: ExperienceEnvelope, b: ExperienceEnvelope): boolean {
   return (
     a.event_id === b.event_id &&
@@ -458,7 +584,7 @@ function toAppend(env: ExperienceEnvelope): LogAppend {
   return {
     timeMs: envelopeTimeMs(env),
     body: canonicalJson(env),
-    key: env.event_id,
+    key: ledgerKey(env.event_id, env.tenant_id),
     tenant: env.tenant_id ?? undefined,
     kind: eventKind(event),
     // The subject index serves artifact lifecycles and trace-link lookups.

@@ -55,7 +55,8 @@ import {
 const CIPHER_META = 'cipher';
 /** How many times a multi-row change retries when another process wrote in between. */
 const COMMIT_ATTEMPTS = 5;
-const MAX_KEY_LENGTH = 1024;
+/** The longest config key or module id the registry accepts (characters). */
+export const MAX_KEY_LENGTH = 1024;
 const DEFAULT_SECRET_MEMO = 1024;
 
 /** What a module declares about itself when it registers (oxide-k `ModuleMetadata`). */

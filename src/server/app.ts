@@ -10,9 +10,10 @@
  * @module
  */
 import type { Readable } from 'node:stream';
-import Fastify, { type FastifyInstance, type RouteOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type RouteOptions } from 'fastify';
 import { KernelError } from '../errors.js';
 import type { Kernel } from '../kernel.js';
+import { MAX_KEY_LENGTH } from '../registry/registry.js';
 import { TokenAuthority, authorize } from './auth.js';
 import type { ServerContext } from './context.js';
 import { EventFeed, type EventFeedOptions } from './event-feed.js';
@@ -62,12 +63,34 @@ export interface KernoServer {
   close(): Promise<void>;
 }
 
+/** The longest raw (percent-encoded) path parameter the router accepts. */
+const MAX_PARAM_LENGTH = 12 * MAX_KEY_LENGTH;
+
 /** Builds the HTTP server for a kernel. */
 export async function createServer(kernel: Kernel, options: ServerOptions): Promise<KernoServer> {
   const app = Fastify({
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     logger: false,
     forceCloseConnections: true,
+    // Room for the longest config key percent-encoded; the route schemas set the real limits.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // A URL the router refuses (bad encoding, an over-long parameter) is a problem+json 400 too.
+    frameworkErrors: (error, _req, reply) => {
+      const problem = problemFor(
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH' || error.code === 'FST_ERR_BAD_URL'
+          ? new KernelError(
+              'INVALID_ARGUMENT',
+              error.code === 'FST_ERR_BAD_URL'
+                ? 'The URL is not valid percent-encoding; encode path parameters with encodeURIComponent'
+                : `A path parameter is longer than ${MAX_PARAM_LENGTH} characters; config keys are at most ${MAX_KEY_LENGTH} characters`,
+            )
+          : error,
+      );
+      void (reply as FastifyReply)
+        .code(problem.status)
+        .type('application/problem+json')
+        .send(problem);
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
   const feed = new EventFeed({ audit: kernel.audit, logger: kernel.logger, ...options.feed });

@@ -17,6 +17,14 @@ export type Principal =
   | { readonly kind: 'admin'; readonly reveal: boolean; readonly label: string }
   | { readonly kind: 'tenant'; readonly tenant: string; readonly label: string };
 
+/**
+ * The name a principal's actions are recorded under (an approval's `decided_by`): the token's
+ * label, and its tenant for a tenant token. Comes from the token, never from a request body.
+ */
+export function principalName(p: Principal): string {
+  return p.kind === 'tenant' ? `${p.label} (tenant ${p.tenant})` : p.label;
+}
+
 /** A stored token (only its hash is kept). */
 export interface TokenRecord {
   readonly sha256: string;

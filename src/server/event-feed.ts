@@ -72,6 +72,13 @@ class Client {
   }
 }
 
+/** The headers of an event stream (a `HEAD` request gets them without the stream). */
+export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+});
+
 /** The SSE fan-out hub. */
 export class EventFeed {
   readonly #audit: AuditTrail;
@@ -142,12 +149,7 @@ export class EventFeed {
 
   /** Streams events to `res` (an SSE response whose headers the caller has not sent yet). */
   attach(res: ServerResponse, sub: FeedSubscription = {}): void {
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
+    res.writeHead(200, { ...SSE_HEADERS, connection: 'keep-alive' });
     res.write(': kerno event stream\nretry: 2000\n\n');
     const start = sub.lastEventId ?? this.#head;
     const client = new Client(res, sub.types, Math.max(0, start));

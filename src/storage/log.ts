@@ -369,8 +369,12 @@ export type ChainBreak =
     }
   | {
       readonly reason: 'truncated';
+      /** The first record missing (`found: 'missing'`), or the recorded head's seq (replaced). */
       readonly seq: number;
+      /** The recorded head's seq: `expected` is that record's hash. */
+      readonly headSeq: number;
       readonly expected: string;
+      /** The hash now at `headSeq`, or `missing`. */
       readonly found: string;
     }
   | { readonly reason: 'future_timestamp'; readonly seq: number; readonly timeMs: number };
@@ -490,7 +494,13 @@ export class ChainVerifier {
     }
     const head = this.#expectedHead;
     if (head !== undefined && r.seq === head.seq && r.hash !== head.hash) {
-      return { reason: 'truncated', seq: r.seq, expected: head.hash, found: r.hash };
+      return {
+        reason: 'truncated',
+        seq: r.seq,
+        headSeq: head.seq,
+        expected: head.hash,
+        found: r.hash,
+      };
     }
     return undefined;
   }
@@ -507,7 +517,13 @@ export class ChainVerifier {
     const expectedHead = this.#expectedHead;
     if (expectedHead !== undefined && last < expectedHead.seq) {
       this.#report(
-        { reason: 'truncated', seq: last + 1, expected: expectedHead.hash, found: 'missing' },
+        {
+          reason: 'truncated',
+          seq: last + 1,
+          headSeq: expectedHead.seq,
+          expected: expectedHead.hash,
+          found: 'missing',
+        },
         null,
       );
     }
@@ -541,7 +557,9 @@ export function describeBreak(b: ChainBreak): string {
     case 'seq_gap':
       return `records are missing: expected seq ${b.expected}, found ${b.found}`;
     case 'truncated':
-      return `the log was truncated: record ${b.seq} with hash ${b.expected} is ${b.found === 'missing' ? 'missing' : 'replaced'}`;
+      if (b.found !== 'missing')
+        return `the log's tail was replaced: record ${b.headSeq} should have the recorded head's hash ${b.expected} but has ${b.found}`;
+      return `the log was truncated: the recorded head is record ${b.headSeq} (hash ${b.expected}) but the log ends at record ${b.seq - 1}; ${b.seq === b.headSeq ? `record ${b.seq} is` : `records ${b.seq}–${b.headSeq} are`} missing`;
     case 'future_timestamp':
       return `record ${b.seq} is timestamped in the future (${new Date(b.timeMs).toISOString()})`;
   }

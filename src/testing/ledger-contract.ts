@@ -11,7 +11,9 @@ import {
   uuidV7Time,
   type ExperienceEvent,
 } from '../index.js';
+import { eventChainId } from '../formats/converge-experience-event.js';
 import { createLedger, type Ledger } from '../ledger/ledger.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import type { BackendHarness } from './harness.js';
 
 const T0 = Date.UTC(2026, 4, 14, 10);
@@ -143,12 +145,114 @@ export function ledgerContract(
         ledger.append(outcome('c', false), { eventId: 'e1', tenantId: 't' }),
         'CONFLICT',
       );
-      await expectCode(
-        ledger.append(outcome('c'), { eventId: 'e1', tenantId: 'other' }),
-        'CONFLICT',
-      );
       expect(await ledger.appendEnvelope(first.envelope)).toEqual(first);
       expect((await ledger.head()).seq).toBe(1);
+    });
+
+    it('gives each tenant its own event_id key space: no conflict, no oracle across tenants', async () => {
+      const { ledger } = await start();
+      const alice = await ledger.append(budget('a'), { eventId: 'shared', tenantId: 'alice' });
+      const bob = await ledger.append(outcome('b'), { eventId: 'shared', tenantId: 'bob' });
+      const none = await ledger.append(budget('n'), { eventId: 'shared' });
+      expect([alice.position, bob.position, none.position]).toEqual([1, 2, 3]);
+      expect(await ledger.get('shared', { tenantId: 'alice' })).toEqual(alice);
+      expect(await ledger.get('shared', { tenantId: 'bob' })).toEqual(bob);
+      expect(await ledger.get('shared')).toEqual(none);
+      expect(await ledger.get('shared', { tenantId: 'carol' })).toBeUndefined();
+      // retries stay idempotent and conflicts stay within the tenant
+      clock.advance(5);
+      expect(await ledger.append(outcome('b'), { eventId: 'shared', tenantId: 'bob' })).toEqual(
+        bob,
+      );
+      const conflict = (await expectCode(
+        ledger.append(outcome('other'), { eventId: 'shared', tenantId: 'bob' }),
+        'CONFLICT',
+      )) as Error;
+      expect(conflict.message).toContain('tenant "bob"');
+      expect(conflict.message).not.toContain('alice');
+      // a tenant named like a key prefix cannot reach into another key space
+      const tricky = await ledger.append(budget('t'), { eventId: 'shared', tenantId: 'ali' });
+      expect(tricky.position).toBe(4);
+      await expectCode(
+        ledger.append(budget('x'), { eventId: 'bad\u001fid', tenantId: 'alice' }),
+        'INVALID_EVENT',
+      );
+      // envelopes and imports use the same rule
+      const carol = await ledger.appendEnvelope({ ...alice.envelope, tenant_id: 'carol' });
+      expect(carol.position).toBe(5);
+      expect(await ledger.appendEnvelope(carol.envelope)).toEqual(carol);
+      const lines = ['dave', 'erin', 'alice']
+        .map((tenant) => JSON.stringify({ ...alice.envelope, tenant_id: tenant }))
+        .join('\n');
+      expect(await ledger.importNdjson(Readable.from([lines]))).toEqual({
+        imported: 2,
+        duplicates: 1,
+        skipped: 0,
+      });
+      await expectCode(
+        ledger.importNdjson(
+          Readable.from([JSON.stringify({ ...bob.envelope, event: budget('changed') })]),
+        ),
+        'CONFLICT',
+      );
+      expect((await ledger.head()).seq).toBe(7);
+      expect((await ledger.verify()).ok).toBe(true);
+    });
+
+    it('still finds records stored before per-tenant keys (key = event_id) for idempotent re-appends', async () => {
+      const { ledger, h } = await start();
+      // Before per-tenant keys every record's log key was its event_id.
+      const legacyEnvelope = (eventId: string, tenant: string | null, event: ExperienceEvent) => ({
+        event_id: eventId,
+        occurred_at: '2026-05-14T09:00:00.000Z',
+        tenant_id: tenant,
+        correlation_id: null,
+        event,
+      });
+      const old = [
+        legacyEnvelope('old-1', null, budget('o1')),
+        legacyEnvelope('old-2', 'alice', budget('o2')),
+      ];
+      await h.storage.log.append(
+        ledger.stream,
+        old.map((env) => ({
+          timeMs: Date.parse(env.occurred_at),
+          body: canonicalJson(env),
+          key: env.event_id,
+          tenant: env.tenant_id ?? undefined,
+          kind: env.event.type,
+          chain: eventChainId(env.event),
+        })),
+      );
+      const [noTenant, aliceOld] = await ledger.query({});
+      // the default tenant: the same key as ever
+      expect(await ledger.get('old-1')).toEqual(noTenant);
+      expect(await ledger.append(budget('o1'), { eventId: 'old-1' })).toEqual(noTenant);
+      await expectCode(ledger.append(budget('x'), { eventId: 'old-1' }), 'CONFLICT');
+      // a tenant's pre-rule record: found by event_id when its tenant_id matches
+      expect(await ledger.get('old-2', { tenantId: 'alice' })).toEqual(aliceOld);
+      expect(await ledger.get('old-2')).toBeUndefined();
+      expect(await ledger.append(budget('o2'), { eventId: 'old-2', tenantId: 'alice' })).toEqual(
+        aliceOld,
+      );
+      expect(await ledger.appendEnvelope(old[1])).toEqual(aliceOld);
+      expect(await ledger.appendMany([old[0], old[1]])).toEqual([noTenant, aliceOld]);
+      await expectCode(
+        ledger.append(budget('x'), { eventId: 'old-2', tenantId: 'alice' }),
+        'CONFLICT',
+      );
+      await expectCode(ledger.appendEnvelope({ ...old[1], event: budget('x') }), 'CONFLICT');
+      const ndjson = old.map((e) => JSON.stringify(e)).join('\n');
+      expect(await ledger.importNdjson(Readable.from([ndjson]))).toEqual({
+        imported: 0,
+        duplicates: 2,
+        skipped: 0,
+      });
+      expect((await ledger.head()).seq).toBe(2);
+      // another tenant's id space never met the old record
+      const bob = await ledger.append(budget('o2'), { eventId: 'old-2', tenantId: 'bob' });
+      expect(bob.position).toBe(3);
+      expect((await ledger.verify()).ok).toBe(true);
     });
 
     it('appendMany is all or none', async () => {

@@ -278,6 +278,29 @@ describe('kerno CLI on files and stores', () => {
     expect(JSON.parse(again.stdout)).toEqual({ imported: 0, duplicates: 5000, skipped: 0 });
   });
 
+  it('imports with --store under the per-tenant id rule: one event_id in two tenants is two records', async () => {
+    const url = `sqlite:${join(dir, 'tenants.db')}`;
+    const file = join(dir, 'tenants.ndjson');
+    const lines = ['alice', 'bob', null].map((tenant) =>
+      JSON.stringify({
+        event_id: 'same-id',
+        occurred_at: '2026-01-01T00:00:00Z',
+        tenant_id: tenant,
+        correlation_id: null,
+        event: JSON.parse(budget) as unknown,
+      }),
+    );
+    writeFileSync(file, lines.join('\n') + '\n');
+    const imp = await cli('ledger', 'import', file, '--store', url, '--json');
+    expect(JSON.parse(imp.stdout)).toEqual({ imported: 3, duplicates: 0, skipped: 0 });
+    const again = await cli('ledger', 'import', file, '--store', url, '--json');
+    expect(JSON.parse(again.stdout)).toEqual({ imported: 0, duplicates: 3, skipped: 0 });
+    const q = await cli('ledger', 'query', '--store', url, '--tenant', 'bob', '--json');
+    expect(JSON.parse(q.stdout)).toMatchObject([
+      { envelope: { event_id: 'same-id', tenant_id: 'bob' } },
+    ]);
+  });
+
   it('doctor reports its checks', async () => {
     const d = await cli('--home', dir, 'doctor', '--store', 'memory:', '--json');
     const { checks } = JSON.parse(d.stdout) as { checks: { check: string; status: string }[] };

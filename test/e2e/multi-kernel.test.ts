@@ -209,7 +209,7 @@ describe.skipIf(!runnable)(`three kernels on one PostgreSQL and one NATS${pgSkip
       }>(b, 'GET', '/api/approvals');
       return approvals.find((g) => g.request.summary === 'Cross-kernel approval test');
     }, 'the gate to reach kernel b');
-    await api(b, 'POST', `/api/approvals/${gate.id}/approve`, { by: 'kernel-b-operator' });
+    await api(b, 'POST', `/api/approvals/${gate.id}/approve`, { note: 'kernel-b-operator' });
     const done = await until(async () => {
       const agent = await api<{ status: string }>(a, 'GET', `/api/agents/${spawned.id}`);
       return agent.status === 'stopped' ? agent : undefined;
@@ -218,8 +218,9 @@ describe.skipIf(!runnable)(`three kernels on one PostgreSQL and one NATS${pgSkip
     const decisions = await api<{
       records: { envelope: { event: { data: { decision: { decided_by: string } } } } }[];
     }>(a, 'GET', '/api/ledger?kinds=GateDecisionRecorded');
+    // decided_by is the deciding token (kernel b's daemon token), not the body
     expect(decisions.records.map((r) => r.envelope.event.data.decision.decided_by)).toContain(
-      'kernel-b-operator',
+      'daemon token',
     );
   }, 60_000);
 

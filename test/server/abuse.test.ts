@@ -192,3 +192,41 @@ describe('hostile input', () => {
     expect(injection.json()).toEqual({ records: [] });
   });
 });
+
+describe('long and malformed path parameters', () => {
+  it('serves config keys longer than 100 characters and answers over-long or badly encoded ones with a problem+json 400', async () => {
+    const { server, auth, kernel } = await setup();
+    const long = 'k'.repeat(150);
+    const put = await server.app.inject({
+      method: 'PUT',
+      url: `/api/config/${long}`,
+      headers: auth,
+      payload: { value: 42 },
+    });
+    expect(put.statusCode).toBe(204);
+    expect(await kernel.registry.getConfig(long)).toBe(42);
+    const get = await server.app.inject({
+      method: 'GET',
+      url: `/api/config/${long}`,
+      headers: auth,
+    });
+    expect(get.json()).toMatchObject({ key: long, value: 42 });
+    const missing = await server.app.inject({
+      method: 'GET',
+      url: `/api/config/${'m'.repeat(300)}`,
+      headers: auth,
+    });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers['content-type']).toContain('application/problem+json');
+    for (const [name, url] of [
+      ['over the registry limit', `/api/config/${'x'.repeat(1025)}`],
+      ['over the router limit', `/api/config/${'y'.repeat(20_000)}`],
+      ['bad percent-encoding', '/api/config/%E0%A4%A'],
+    ] as const) {
+      const res = await server.app.inject({ method: 'GET', url, headers: auth });
+      expect(res.statusCode, name).toBe(400);
+      expect(res.headers['content-type'], name).toContain('application/problem+json');
+      expect(res.json(), name).toMatchObject({ status: 400, code: 'INVALID_ARGUMENT' });
+    }
+  });
+});

@@ -250,6 +250,74 @@ describe('HTTP API', () => {
     ).toEqual(['acme']);
   });
 
+  it('gives each tenant token its own event ids and shows it only tenant-local fields', async () => {
+    const { server, auth, dir } = await setup();
+    const alice = {
+      authorization: `Bearer ${createToken(dir, { scope: 'tenant', tenant: 'alice' }).token}`,
+    };
+    const bob = {
+      authorization: `Bearer ${createToken(dir, { scope: 'tenant', tenant: 'bob' }).token}`,
+    };
+    const append = (headers: Record<string, string>, chain: string) =>
+      server.app.inject({
+        method: 'POST',
+        url: '/api/ledger',
+        headers,
+        payload: { event: budget(chain), eventId: 'order-1' },
+      });
+    const a = await append(alice, 'alice-secret-chain');
+    expect(a.statusCode).toBe(201);
+    // Bob takes the same id: no 409, so 201 vs 409 tells him nothing about Alice's ids
+    const b = await append(bob, 'bob-chain');
+    expect(b.statusCode).toBe(201);
+    expect(Object.keys(b.json<object>()).sort()).toEqual(['envelope', 'hash']);
+    expect(b.json()).toMatchObject({ envelope: { event_id: 'order-1', tenant_id: 'bob' } });
+    expect(b.body).not.toContain(a.json<{ hash: string }>().hash);
+    expect((await append(bob, 'bob-chain')).json()).toEqual(b.json());
+    const conflict = await append(bob, 'bob-other');
+    expect(conflict.statusCode).toBe(409);
+    expect(conflict.body).not.toMatch(/alice/);
+    // queries and imports by a tenant: the same key space, the same tenant-local shape
+    const rows = (
+      await server.app.inject({ method: 'GET', url: '/api/ledger', headers: bob })
+    ).json<{ records: object[] }>().records;
+    expect(rows).toEqual([b.json()]);
+    const line = (tenant: string, eventId: string) =>
+      JSON.stringify({
+        event_id: eventId,
+        occurred_at: '2026-01-01T00:00:00Z',
+        tenant_id: tenant,
+        correlation_id: null,
+        event: budget('imported'),
+      });
+    const imp = await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger/import',
+      headers: { ...alice, 'content-type': 'application/x-ndjson' },
+      payload: `${line('alice', 'order-2')}\n`,
+    });
+    expect(imp.json()).toEqual({ imported: 1, duplicates: 0, skipped: 0 });
+    const bobImport = await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger/import',
+      headers: { ...bob, 'content-type': 'application/x-ndjson' },
+      payload: `${line('bob', 'order-2')}\n`,
+    });
+    expect(bobImport.json()).toEqual({ imported: 1, duplicates: 0, skipped: 0 });
+    // the admin still sees everything, positions and links included
+    const all = (
+      await server.app.inject({ method: 'GET', url: '/api/ledger', headers: auth })
+    ).json<{ records: { position: number; prevHash: string; envelope: { tenant_id: string } }[] }>()
+      .records;
+    expect(all.map((r) => [r.position, r.envelope.tenant_id])).toEqual([
+      [3, 'alice'],
+      [4, 'bob'],
+      [1, 'alice'],
+      [2, 'bob'],
+    ]);
+    expect(all[0]!.prevHash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
   it('imports and exports NDJSON and RVLS, verifies and exports the audit trail', async () => {
     const { server, auth } = await setup();
     const ndjson = [1, 2, 3]
@@ -320,8 +388,9 @@ describe('HTTP API', () => {
     expect(auditExport.json()).toMatchObject({ format: 'kerno.audit' });
   });
 
-  it('lists, approves and rejects approval gates', async () => {
-    const { server, auth, kernel } = await setup();
+  it('lists, approves and rejects approval gates; decided_by is the token, the body only a note', async () => {
+    const { server, auth, kernel, dir } = await setup();
+    const ops = createToken(dir, { scope: 'admin', label: 'ops-laptop' }).token;
     const waiting = kernel.approvals.request({ agentId: 'a', summary: 'Ship it?' });
     let list: { approvals: { id: string }[] } = { approvals: [] };
     for (let i = 0; i < 100 && list.approvals.length === 0; i++) {
@@ -333,11 +402,30 @@ describe('HTTP API', () => {
     const res = await server.app.inject({
       method: 'POST',
       url: `/api/approvals/${id}/approve`,
-      headers: auth,
-      payload: { by: 'alice' },
+      headers: { authorization: `Bearer ${ops}` },
+      payload: { by: 'the-ceo' },
     });
-    expect(res.json()).toMatchObject({ approved: true, decidedBy: 'alice' });
-    await expect(waiting).resolves.toMatchObject({ approved: true });
+    expect(res.json()).toMatchObject({ approved: true, decidedBy: 'ops-laptop', note: 'the-ceo' });
+    await expect(waiting).resolves.toMatchObject({ approved: true, decidedBy: 'ops-laptop' });
+    const [recorded] = await kernel.ledger.query({ kinds: ['GateDecisionRecorded'] });
+    expect(recorded?.envelope.event).toMatchObject({
+      data: { decision: { decided_by: 'ops-laptop' } },
+    });
+    const second = kernel.approvals.request({ agentId: 'a', summary: 'And this?' });
+    await waitFor(() => kernel.approvals.list().length === 1, 'the second gate');
+    const rejected = await server.app.inject({
+      method: 'POST',
+      url: `/api/approvals/${kernel.approvals.list()[0]!.id}/reject`,
+      headers: auth,
+      payload: { note: 'see ticket 7', reason: 'not now' },
+    });
+    expect(rejected.json()).toMatchObject({
+      approved: false,
+      decidedBy: 'daemon token',
+      note: 'see ticket 7',
+      reason: 'not now',
+    });
+    await expect(second).resolves.toMatchObject({ approved: false });
     const again = await server.app.inject({
       method: 'POST',
       url: `/api/approvals/${id}/reject`,
@@ -370,6 +458,18 @@ describe('HTTP API', () => {
         '/health',
       ]),
     );
+  });
+
+  it('answers HEAD /api/events with the stream headers and ends, without becoming a feed client', async () => {
+    const { server, auth } = await setup();
+    const { url } = await server.listen({ port: 0 });
+    const res = await fetch(`${url}/api/events`, { method: 'HEAD', headers: auth });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    expect(await res.text()).toBe('');
+    expect(server.feed.stats().clients).toBe(0);
+    const bad = await fetch(`${url}/api/events?types=Nope`, { method: 'HEAD', headers: auth });
+    expect(bad.status).toBe(400);
   });
 
   it('streams kernel events over SSE and resumes from Last-Event-ID', async () => {

@@ -343,8 +343,14 @@ describe('chain verifier', () => {
     expect(verify([], { expectedHead: head })).toMatchObject({
       ok: false,
       verified: 0,
-      broken: { reason: 'truncated', seq: 1, found: 'missing' },
+      broken: { reason: 'truncated', seq: 1, headSeq: 3, found: 'missing' },
     });
+    // the message names the recorded head's record, whose hash it quotes, not the first missing one
+    const cut = verify(records.slice(0, 1), { expectedHead: head });
+    expect(cut).toMatchObject({ ok: false, seq: 2, broken: { headSeq: 3 } });
+    expect(cut.ok ? '' : cut.message).toBe(
+      `the log was truncated: the recorded head is record 3 (hash ${head.hash}) but the log ends at record 1; records 2–3 are missing`,
+    );
   });
 
   it('describes every break in a sentence that names the record', () => {
@@ -357,11 +363,20 @@ describe('chain verifier', () => {
     expect(describeBreak({ reason: 'seq_gap', seq: 4, expected: 4, found: 6 })).toBe(
       'records are missing: expected seq 4, found 6',
     );
-    expect(describeBreak({ reason: 'truncated', seq: 5, expected: 'aa', found: 'missing' })).toBe(
-      'the log was truncated: record 5 with hash aa is missing',
+    expect(
+      describeBreak({ reason: 'truncated', seq: 5, headSeq: 5, expected: 'aa', found: 'missing' }),
+    ).toBe(
+      'the log was truncated: the recorded head is record 5 (hash aa) but the log ends at record 4; record 5 is missing',
     );
-    expect(describeBreak({ reason: 'truncated', seq: 5, expected: 'aa', found: 'bb' })).toBe(
-      'the log was truncated: record 5 with hash aa is replaced',
+    expect(
+      describeBreak({ reason: 'truncated', seq: 3, headSeq: 7, expected: 'aa', found: 'missing' }),
+    ).toBe(
+      'the log was truncated: the recorded head is record 7 (hash aa) but the log ends at record 2; records 3–7 are missing',
+    );
+    expect(
+      describeBreak({ reason: 'truncated', seq: 5, headSeq: 5, expected: 'aa', found: 'bb' }),
+    ).toBe(
+      "the log's tail was replaced: record 5 should have the recorded head's hash aa but has bb",
     );
     expect(describeBreak({ reason: 'future_timestamp', seq: 6, timeMs: T0 })).toBe(
       'record 6 is timestamped in the future (2026-05-14T10:00:00.000Z)',

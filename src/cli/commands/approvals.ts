@@ -44,13 +44,15 @@ export function registerApprovalCommands(program: Command, ctx: CliContext): voi
     const c = approvals
       .command(`${verb} <id>`)
       .description(`${verb} a pending gate`)
-      .option('--by <name>', 'who decides (recorded in the ledger)')
+      .option('--note <text>', 'a note kept with the decision (decided_by is your token)')
+      .option('--by <name>', 'deprecated: kept as the note')
       .option('--json', 'print JSON');
     if (verb === 'reject') c.option('--reason <text>', 'why (recorded in the ledger)');
     c.action(async (id: string, _o: unknown, cmd: Command) => {
-      const o = opts<{ by?: string; reason?: string }>(cmd);
+      const o = opts<{ note?: string; by?: string; reason?: string }>(cmd);
+      const note = o.note ?? o.by;
       const body = {
-        ...(o.by === undefined ? {} : { by: o.by }),
+        ...(note === undefined ? {} : { note }),
         ...(o.reason === undefined ? {} : { reason: o.reason }),
       };
       const d = await daemon(o).json<ApprovalDecision>(

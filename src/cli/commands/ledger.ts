@@ -12,7 +12,7 @@ import type {
   ExperienceEvent,
   ExperienceEventKind,
 } from '../../formats/converge-experience-event.js';
-import type { LedgerRecord } from '../../ledger/ledger.js';
+import type { LedgerRecord, TenantLedgerRecord } from '../../ledger/ledger.js';
 import { daemon, openInput, opts, parseJsonOption, print, readText, withStore } from '../common.js';
 import { createProgress, writeStdout, type CliContext } from '../output.js';
 
@@ -37,11 +37,14 @@ function countLines(chunk: string | Uint8Array): number {
   return n;
 }
 
-function recordRows(records: readonly LedgerRecord[]) {
+/** A record as the daemon shows it: a tenant token gets no position. */
+type ShownRecord = LedgerRecord | TenantLedgerRecord;
+
+function recordRows(records: readonly ShownRecord[]) {
   return {
     headers: ['position', 'occurred_at', 'kind', 'tenant', 'correlation', 'event_id'],
     rows: records.map((r) => [
-      r.position,
+      'position' in r ? r.position : '',
       r.envelope.occurred_at,
       r.envelope.event.type,
       r.envelope.tenant_id ?? '',
@@ -98,7 +101,7 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
                 eventId: o.eventId,
               }),
             )
-          : await daemon(o).json<LedgerRecord>('POST', '/api/ledger', body);
+          : await daemon(o).json<ShownRecord>('POST', '/api/ledger', body);
       print(ctx, o, record, () => recordRows([record]));
     });
 
@@ -116,7 +119,7 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
     .option('--json', 'print JSON')
     .action(async (_o: unknown, cmd: Command) => {
       const o = opts<QueryOpts>(cmd);
-      let records: LedgerRecord[];
+      let records: ShownRecord[];
       if (o.store !== undefined) {
         const time = (t: string | undefined): string | number | undefined =>
           t === undefined ? undefined : /^\d+$/.test(t) ? Number(t) : t;
@@ -144,7 +147,7 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
           if (v !== undefined) q.set(k, v);
         }
         records = (
-          await daemon(o).json<{ records: LedgerRecord[] }>('GET', `/api/ledger?${q.toString()}`)
+          await daemon(o).json<{ records: ShownRecord[] }>('GET', `/api/ledger?${q.toString()}`)
         ).records;
       }
       print(ctx, o, records, () => recordRows(records));
@@ -152,7 +155,9 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
 
   ledger
     .command('import <file>')
-    .description('import converge envelope NDJSON (idempotent by event_id)')
+    .description(
+      'import converge envelope NDJSON (all or nothing; idempotent by tenant and event_id)',
+    )
     .option('--skip-invalid', 'skip malformed lines instead of stopping')
     .option('--store <url>', 'import into this store directly instead of the daemon')
     .option('--json', 'print the result as JSON')

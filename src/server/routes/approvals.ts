@@ -1,11 +1,18 @@
 /**
- * /api/approvals: list pending (or all) gates, approve, reject.
+ * /api/approvals: list pending (or all) gates, approve, reject. The deciding token is recorded as
+ * `decided_by`; what the body says (`note`, or the older `by`) is only a note.
  *
  * @module
  */
 import type { FastifyInstance } from 'fastify';
+import { principalName } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { queryString } from '../http-util.js';
+
+interface DecideBody {
+  note?: string;
+  by?: string;
+}
 
 /** Registers the approval routes. */
 export function approvalRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -32,7 +39,19 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServerContext): void {
     required: ['id'],
     properties: { id: { type: 'string', maxLength: 100 } },
   };
-  app.post<{ Params: { id: string }; Body: { by?: string } | undefined }>(
+  const note = (body: DecideBody | undefined): { note?: string } => {
+    const text = body?.note ?? body?.by;
+    return text === undefined ? {} : { note: text };
+  };
+  const noteSchema = {
+    note: { type: 'string', maxLength: 2000, description: 'a note kept with the decision' },
+    by: {
+      type: 'string',
+      maxLength: 200,
+      description: 'deprecated: kept as the note; decided_by is always the token',
+    },
+  };
+  app.post<{ Params: { id: string }; Body: DecideBody | undefined }>(
     '/api/approvals/:id/approve',
     {
       schema: {
@@ -42,15 +61,18 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServerContext): void {
         body: {
           type: ['object', 'null'],
           additionalProperties: false,
-          properties: { by: { type: 'string', maxLength: 200 } },
+          properties: noteSchema,
         },
       },
     },
     async (req) => {
-      return approvals.approve(req.params.id, { by: req.body?.by ?? req.principal.label });
+      return approvals.approve(req.params.id, {
+        by: principalName(req.principal),
+        ...note(req.body),
+      });
     },
   );
-  app.post<{ Params: { id: string }; Body: { by?: string; reason?: string } | undefined }>(
+  app.post<{ Params: { id: string }; Body: (DecideBody & { reason?: string }) | undefined }>(
     '/api/approvals/:id/reject',
     {
       schema: {
@@ -60,16 +82,14 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServerContext): void {
         body: {
           type: ['object', 'null'],
           additionalProperties: false,
-          properties: {
-            by: { type: 'string', maxLength: 200 },
-            reason: { type: 'string', maxLength: 2000 },
-          },
+          properties: { ...noteSchema, reason: { type: 'string', maxLength: 2000 } },
         },
       },
     },
     async (req) => {
       return approvals.reject(req.params.id, {
-        by: req.body?.by ?? req.principal.label,
+        by: principalName(req.principal),
+        ...note(req.body),
         ...(req.body?.reason === undefined ? {} : { reason: req.body.reason }),
       });
     },

@@ -1,5 +1,6 @@
 /**
  * /api/events: the live kernel event stream (Server-Sent Events), resumable with Last-Event-ID.
+ * `HEAD /api/events` answers the stream's headers and ends.
  *
  * @module
  */
@@ -7,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { isKernelEventType } from '../../model/kernel-event.js';
 import { KernelError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
+import { SSE_HEADERS } from '../event-feed.js';
 import { queryList, queryString } from '../http-util.js';
 
 /** Registers the event stream route. */
@@ -37,6 +39,11 @@ export function eventRoutes(app: FastifyInstance, ctx: ServerContext): void {
         if (!/^\d+$/.test(since))
           throw new KernelError('INVALID_QUERY', 'Last-Event-ID must be an event id (an integer)');
         lastEventId = Number(since);
+      }
+      // HEAD (which Fastify routes here) answers the headers alone: no stream, no feed client.
+      if (req.method === 'HEAD') {
+        void reply.code(200).headers(SSE_HEADERS).send();
+        return;
       }
       reply.hijack();
       ctx.feed.attach(reply.raw, {

@@ -1,6 +1,7 @@
 /**
  * /api/ledger: append, query, import NDJSON, export NDJSON. Tenant tokens are confined to their
- * tenant's records.
+ * tenant's records and shown only what is theirs: each record's envelope and own hash, never a
+ * position (which counts every tenant's records) or the previous record's hash.
  *
  * @module
  */
@@ -12,6 +13,11 @@ import type {
   ExperienceEventKind,
 } from '../../formats/converge-experience-event.js';
 import { encodeEnvelopeLine } from '../../formats/converge-ndjson.js';
+import {
+  tenantLedgerRecord,
+  type LedgerRecord,
+  type TenantLedgerRecord,
+} from '../../ledger/ledger.js';
 import type { Principal } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { limitStream, queryInt, queryList, queryString, queryTime } from '../http-util.js';
@@ -34,6 +40,11 @@ function confine(p: Principal, named: string | null | undefined): string | null 
     );
   }
   return p.tenant;
+}
+
+/** What `p` may see of `record`: all of it for an admin, the tenant-local part for a tenant. */
+function shown(p: Principal, record: LedgerRecord): LedgerRecord | TenantLedgerRecord {
+  return p.kind === 'admin' ? record : tenantLedgerRecord(record);
 }
 
 /** Registers the ledger routes. */
@@ -74,7 +85,7 @@ export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
         ...(tenant === undefined ? {} : { tenantId: tenant }),
         ...(b.correlationId === undefined ? {} : { correlationId: b.correlationId }),
       });
-      return reply.code(201).send(record);
+      return reply.code(201).send(shown(req.principal, record));
     },
   );
 
@@ -109,7 +120,7 @@ export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
         chainId: queryString(req, 'chain'),
         limit: queryInt(req, 'limit', { max: 10_000 }) ?? 100,
       });
-      return { records };
+      return { records: records.map((r) => shown(req.principal, r)) };
     },
   );
 
@@ -118,7 +129,8 @@ export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
     {
       config: { scope: 'tenant' },
       schema: {
-        summary: 'Import converge envelope NDJSON (idempotent by event_id)',
+        summary:
+          'Import converge envelope NDJSON (all or nothing; idempotent by tenant and event_id)',
         tags: ['ledger'],
         querystring: {
           type: 'object',

@@ -6,13 +6,14 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { KernelError } from '../../errors.js';
+import { MAX_KEY_LENGTH } from '../../registry/registry.js';
 import type { ServerContext } from '../context.js';
 import { queryString } from '../http-util.js';
 
 const KEY = {
   type: 'object',
   required: ['key'],
-  properties: { key: { type: 'string', minLength: 1, maxLength: 512 } },
+  properties: { key: { type: 'string', minLength: 1, maxLength: MAX_KEY_LENGTH } },
 };
 
 /** Registers the registry routes. */
