@@ -2,7 +2,16 @@
  * The log contract: every LogStore backend must pass this suite unchanged.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChainVerifier, GENESIS_HASH, type LogAppend, type LogStore } from '../storage/log.js';
+import {
+  ChainVerifier,
+  GENESIS_HASH,
+  type ChainVerifierOptions,
+  type LogAppend,
+  type LogQuery,
+  type LogRecord,
+  type LogStore,
+  type VerifyResult,
+} from '../storage/log.js';
 import { isKernelError } from '../index.js';
 
 /** How the suite gets a log. `reopen` (durable backends) closes and opens the same store again. */
@@ -30,6 +39,23 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
   }
   expect(isKernelError(thrown), `expected KernelError ${code}, got ${String(thrown)}`).toBe(true);
   expect((thrown as { code: string }).code).toBe(code);
+}
+
+/** The code of the KernelError `p` rejects with, or `'no error'`. */
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (error) {
+    if (isKernelError(error)) return error.code;
+    throw error;
+  }
+  return 'no error';
+}
+
+function verify(records: readonly LogRecord[], options: ChainVerifierOptions = {}): VerifyResult {
+  const v = new ChainVerifier('s', { seq: 0, hash: GENESIS_HASH }, options);
+  v.feed(records);
+  return v.finish();
 }
 
 async function verifyAll(
@@ -211,6 +237,188 @@ export function logContract(
       expect(await seqs({ tenant: 'nobody' })).toEqual([]);
       await expectCode(log.query('s', { limit: -1 }), 'INVALID_QUERY');
       await expectCode(log.query('s', { time: { fromMs: 5, toMs: 1 } }), 'INVALID_QUERY');
+    });
+
+    it('refuses a key re-appended with other metadata, field by field, and stores nothing', async () => {
+      const { log } = await start();
+      const full: LogAppend = entry(1, {
+        key: 'k',
+        tenant: 't',
+        kind: 'K',
+        subject: 's',
+        correlation: 'c',
+        chain: 'ch',
+      });
+      const [stored] = await log.append('s', [full]);
+      const changes: Partial<LogAppend>[] = [
+        { tenant: 'other-tenant' },
+        { tenant: undefined },
+        { kind: 'K2' },
+        { kind: undefined },
+        { subject: 's2' },
+        { subject: undefined },
+        { correlation: 'c2' },
+        { correlation: undefined },
+        { chain: 'ch2' },
+        { chain: undefined },
+        { body: '{"n":2}' },
+      ];
+      for (const change of changes) {
+        const what = JSON.stringify(change);
+        expect(await codeOf(log.append('s', [{ ...full, ...change }])), what).toBe('CONFLICT');
+        // the same conflict inside one batch, before anything was stored
+        expect(await codeOf(log.append('fresh', [full, { ...full, ...change }])), what).toBe(
+          'CONFLICT',
+        );
+      }
+      // and the other way round: a key stored without metadata, re-appended with some
+      await log.append('s', [entry(2, { key: 'bare' })]);
+      for (const field of ['tenant', 'kind', 'subject', 'correlation', 'chain'] as const) {
+        expect(
+          await codeOf(log.append('s', [entry(2, { key: 'bare', [field]: 'x' })])),
+          field,
+        ).toBe('CONFLICT');
+      }
+      expect((await log.head('s')).seq).toBe(2);
+      expect((await log.head('fresh')).seq).toBe(0);
+      expect(await log.getByKey('s', 'k')).toEqual(stored);
+      expect(await log.getByKey('fresh', 'k')).toBeUndefined();
+    });
+
+    it('treats a key with the same content but another time as a retry of the stored record', async () => {
+      const { log } = await start();
+      const [first] = await log.append('s', [entry(1, { key: 'k', tenant: 't' })]);
+      const [retry] = await log.append('s', [
+        { ...entry(1, { key: 'k', tenant: 't' }), timeMs: T0 },
+      ]);
+      expect(retry).toEqual(first);
+      expect(retry!.timeMs).toBe(T0 + 1000);
+      expect((await log.head('s')).seq).toBe(1);
+    });
+
+    it('the same key in another stream is another record', async () => {
+      const { log } = await start();
+      await log.append('a', [entry(1, { key: 'k' })]);
+      const [b] = await log.append('b', [entry(2, { key: 'k' })]);
+      expect(b!.seq).toBe(1);
+      expect((await log.getByKey('b', 'k'))!.body).toBe('{"n":2}');
+    });
+
+    it('refuses records that are not a string body and an integer time, or not well-formed text', async () => {
+      const { log } = await start();
+      for (const bad of [
+        { timeMs: T0, body: 42 },
+        { timeMs: T0 + 0.5, body: '{}' },
+        { timeMs: Number.POSITIVE_INFINITY, body: '{}' },
+        { timeMs: String(T0), body: '{}' },
+      ])
+        expect(await codeOf(log.append('s', [bad as unknown as LogAppend]))).toBe(
+          'INVALID_ARGUMENT',
+        );
+      for (const field of ['key', 'tenant', 'kind', 'subject', 'correlation', 'chain'] as const)
+        expect(await codeOf(log.append('s', [entry(1, { [field]: 'x\udc00' })])), field).toBe(
+          'INVALID_ARGUMENT',
+        );
+      expect(await codeOf(log.append('s', [entry(1, { body: '"\ud800"' })]))).toBe(
+        'INVALID_ARGUMENT',
+      );
+      expect((await log.head('s')).seq).toBe(0);
+      // a well-formed pair is fine
+      const [ok] = await log.append('s', [entry(1, { subject: '🎉' })]);
+      expect(ok!.subject).toBe('🎉');
+    });
+
+    it('refuses malformed queries with INVALID_QUERY', async () => {
+      const { log } = await start();
+      await log.append('s', [entry(1)]);
+      const bad: LogQuery[] = [
+        { fromSeq: -1 },
+        { toSeq: -1 },
+        { fromSeq: 1.5 },
+        { toSeq: 2.5 },
+        { fromSeq: Number.NaN },
+        { toSeq: Number.POSITIVE_INFINITY },
+        { limit: 1.5 },
+        { limit: Number.POSITIVE_INFINITY },
+        { time: { fromMs: Number.NaN } },
+        { time: { toMs: Number.NaN } },
+        { time: { fromMs: Number.NEGATIVE_INFINITY } },
+        { time: { toMs: Number.POSITIVE_INFINITY } },
+        { time: { fromMs: T0 + 1, toMs: T0 } },
+        { kinds: 'A' as unknown as string[] },
+      ];
+      for (const q of bad)
+        expect(await codeOf(log.query('s', q)), JSON.stringify(q)).toBe('INVALID_QUERY');
+      // the bounds that are allowed
+      expect(await codeOf(log.query('s', { fromSeq: 0, toSeq: 0, limit: 0 }))).toBe('no error');
+      expect(await codeOf(log.query('s', { time: { fromMs: T0, toMs: T0 } }))).toBe('no error');
+    });
+
+    it('answers edge queries: inclusive bounds, an instant, a limit above the match count', async () => {
+      const { log } = await start();
+      await log.append('s', [
+        entry(0, { kind: 'A' }),
+        entry(1),
+        entry(2, { kind: 'A' }),
+        entry(3, { kind: 'B' }),
+        entry(4, { kind: 'A' }),
+      ]);
+      const seqs = async (q: LogQuery): Promise<number[]> =>
+        (await log.query('s', q)).map((r) => r.seq);
+      expect(await seqs({ time: { fromMs: T0 + 2000, toMs: T0 + 2000 } })).toEqual([3]);
+      expect(await seqs({ time: { fromMs: T0 + 3000 } })).toEqual([4, 5]);
+      expect(await seqs({ time: { toMs: T0 + 1000 } })).toEqual([1, 2]);
+      expect(await seqs({ fromSeq: 4 })).toEqual([4, 5]);
+      expect(await seqs({ toSeq: 2 })).toEqual([1, 2]);
+      expect(await seqs({ fromSeq: 0, toSeq: 0 })).toEqual([]);
+      expect(await seqs({ fromSeq: 3, toSeq: 3 })).toEqual([3]);
+      // a record without a kind never matches a kind filter
+      expect(await seqs({ kinds: ['A', 'B'] })).toEqual([1, 3, 4, 5]);
+      expect(await seqs({ kinds: ['A'], limit: 10 })).toEqual([1, 3, 5]);
+      expect(await seqs({ kinds: ['A'], limit: 3 })).toEqual([1, 3, 5]);
+      expect(await seqs({ kinds: ['A'], limit: 2 })).toEqual([3, 5]);
+      expect(await seqs({ limit: 100, orderBy: 'time' })).toEqual([1, 2, 3, 4, 5]);
+    });
+
+    it('orders equal times by seq when ordering by time', async () => {
+      const { log } = await start();
+      await log.append('s', [entry(5), entry(1), entry(5), entry(1)]);
+      const order = (await log.query('s', { orderBy: 'time' })).map((r) => r.seq);
+      expect(order).toEqual([2, 4, 1, 3]);
+      expect((await log.query('s', { orderBy: 'time', limit: 3 })).map((r) => r.seq)).toEqual([
+        4, 1, 3,
+      ]);
+    });
+
+    it('verification names the record of each break, on records the backend stored', async () => {
+      const { log } = await start();
+      await log.append('s', [entry(1), entry(2), entry(3), entry(4)]);
+      const records = await log.read('s', 0, 10);
+      expect(verify(records)).toMatchObject({
+        ok: true,
+        verified: 4,
+        head: { seq: 4, hash: records[3]!.hash },
+      });
+      // a deleted record
+      expect(verify([records[0]!, records[1]!, records[3]!])).toMatchObject({
+        ok: false,
+        verified: 2,
+        broken: { reason: 'seq_gap', seq: 3, expected: 3, found: 4, hash: null },
+      });
+      // an edited body
+      const edited = records.map((r) => (r.seq === 2 ? { ...r, body: '{"n":99}' } : r));
+      expect(verify(edited)).toMatchObject({
+        ok: false,
+        verified: 1,
+        broken: { reason: 'hash_mismatch', seq: 2, found: records[1]!.hash },
+      });
+      // a record with a time after "now" (a clock that ran ahead, or a forged entry)
+      expect(verify(records, { nowMs: T0 + 2500 })).toMatchObject({
+        ok: false,
+        verified: 2,
+        broken: { reason: 'future_timestamp', seq: 3, timeMs: T0 + 3000, hash: records[2]!.hash },
+      });
+      expect(verify(records, { nowMs: T0 + 4000 })).toMatchObject({ ok: true, verified: 4 });
     });
 
     it('tells listeners about each commit, in order, with the committed records', async () => {
