@@ -1,6 +1,7 @@
 /**
- * The experience ledger: converge's append-only record of every decision an agent system makes,
- * as a typed view over the log (stream `experience`). Beyond the reference: idempotent appends
+ * The experience ledger: converge's append-only record of every decision an agent system makes —
+ * engine-side events and (converge 3.8+) user-side ones in one stream — as a typed view over the
+ * log (stream `experience`). Beyond the reference: idempotent appends
  * by `event_id`, a position per record, catch-up subscriptions that never skip or repeat,
  * hash-chained records with `verify()`, and append-only enforced by the database.
  *
@@ -24,27 +25,33 @@ import type {
 } from '../storage/log.js';
 import {
   createLogView,
-  type LogCodec,
   type LogVerifyOptions,
   type LogView,
 } from '../storage/log-view.js';
-import { canonicalJson } from '../util/canonical-json.js';
+import { canonicalJson, isJsonObject } from '../util/canonical-json.js';
 import { systemClock, type Clock } from '../util/clock.js';
+import { sha256Hex } from '../util/digest.js';
 import { createUuidV7, type IdGenerator } from '../util/ids.js';
 import { parseRfc3339 } from '../util/time.js';
 import { assertTransition } from './artifact-lifecycle.js';
-import { encodeEnvelopeLine, readEnvelopeLines } from '../formats/converge-ndjson.js';
+import {
+  encodeEnvelopeLine,
+  readEnvelopeLines,
+  type EnvelopeLineForm,
+} from '../formats/converge-ndjson.js';
 import { createSpool, type Spool } from './import-spool.js';
 import {
+  MAX_ID_LENGTH,
   createEnvelope,
   envelopeTimeMs,
-  parseEnvelope,
-  type ExperienceEnvelope,
+  isUserEnvelope,
+  parseAnyEnvelope,
+  type AnyExperienceEnvelope,
+  type IdRules,
 } from '../formats/converge-envelope.js';
 import {
   EXPERIENCE_EVENT_KINDS,
   eventChainId,
-  eventKind,
   eventTraceLinkId,
   isExperienceEventKind,
   type ArtifactKind,
@@ -54,12 +61,79 @@ import {
   type LifecycleEvent,
   type ReplayTrace,
 } from '../formats/converge-experience-event.js';
+import {
+  USER_EXPERIENCE_EVENT_KINDS,
+  isUserExperienceEventKind,
+  type UserExperienceEvent,
+  type UserExperienceEventKind,
+} from '../formats/converge-user-event.js';
+
+/** Any event kind the ledger holds: engine-side or user-side. */
+export type LedgerEventKind = ExperienceEventKind | UserExperienceEventKind;
+
+/** Every kind the ledger can be queried by: the engine-side kinds, then the user-side ones. */
+export const LEDGER_EVENT_KINDS: readonly LedgerEventKind[] = Object.freeze([
+  ...EXPERIENCE_EVENT_KINDS,
+  ...USER_EXPERIENCE_EVENT_KINDS,
+]);
+
+/** What an import does with a line whose `event_id` is taken by other content. */
+export type ImportConflictMode = 'fail' | 'skip' | 'rekey';
+
+/** The import conflict modes, for option parsing. */
+export const IMPORT_CONFLICT_MODES: readonly ImportConflictMode[] = Object.freeze([
+  'fail',
+  'skip',
+  'rekey',
+]);
+
+/** Options for {@link Ledger.importNdjson}. */
+export interface LedgerImportOptions {
+  /** `'throw'` (default) stops at the first malformed line; `'skip'` counts and drops it. */
+  readonly onError?: 'throw' | 'skip' | undefined;
+  /**
+   * A line whose `event_id` is already in the ledger, or earlier in the file, with other content:
+   * `'fail'` (default) imports nothing and the `CONFLICT` names every such line; `'skip'` drops
+   * them (counted in `conflicts`); `'rekey'` imports them under a new id derived from the
+   * content, `<id>.rekey-<12 hex>`, keeping the original in `metadata.original_event_id`.
+   */
+  readonly onConflict?: ImportConflictMode | undefined;
+  /** Id rules for this import (default: the ledger's). */
+  readonly idRules?: IdRules | undefined;
+  readonly batchSize?: number | undefined;
+  readonly onProgress?: ((progress: LedgerImportResult) => void) | undefined;
+  /** Every envelope must belong to this tenant (`FORBIDDEN` naming the line otherwise). */
+  readonly requireTenant?: string | undefined;
+}
+
+/** What an import did. */
+export interface LedgerImportResult {
+  /** Envelopes stored. */
+  readonly imported: number;
+  /** Lines already in the ledger, or earlier in the file, with the same content. */
+  readonly duplicates: number;
+  /** Malformed lines skipped (`onError: 'skip'`). */
+  readonly skipped: number;
+  /** Conflicting lines dropped (`onConflict: 'skip'`). */
+  readonly conflicts: number;
+  /** Conflicting lines stored under a new id (`onConflict: 'rekey'`). */
+  readonly rekeyed: number;
+}
+
+/** One line of an import whose `event_id` is taken by other content. */
+export interface ImportConflict {
+  readonly line: number;
+  readonly eventId: string;
+  /** `'ledger'`, or the number of the earlier line in the same file. */
+  readonly with: 'ledger' | number;
+}
 
 /** A committed ledger record. */
 export interface LedgerRecord {
   /** Position in the ledger, from 1, without holes. */
   readonly position: number;
-  readonly envelope: ExperienceEnvelope;
+  /** The stored envelope: engine-side, or user-side (narrow on `envelope.event.type`). */
+  readonly envelope: AnyExperienceEnvelope;
   readonly prevHash: string;
   readonly hash: string;
 }
@@ -68,7 +142,11 @@ export interface LedgerRecord {
 export interface LedgerAppendOptions {
   /** The event's id (default: a new UUIDv7). Appending the same id and content again is a no-op. */
   readonly eventId?: string | undefined;
-  /** RFC 3339 time (default: now, from the ledger's trusted clock). */
+  /**
+   * When it occurred (default: now, from the ledger's trusted clock): RFC 3339, or any converge
+   * `Timestamp` text (`lamport:3`); a record whose time is not RFC 3339 is ordered and
+   * range-filtered by its append time.
+   */
   readonly occurredAt?: string | undefined;
   readonly tenantId?: string | null | undefined;
   readonly correlationId?: string | null | undefined;
@@ -80,11 +158,14 @@ export interface LedgerTimeRange {
   readonly end?: string | number | undefined;
 }
 
-/** converge's `EventQuery`. Results are oldest first (newest last); `limit` keeps the newest. */
+/**
+ * converge's `EventQuery`. Results are oldest first (newest last); `limit` keeps the newest.
+ * Time order and `timeRange` use `occurred_at` when it is RFC 3339, else the append time.
+ */
 export interface LedgerQuery {
   readonly tenantId?: string | undefined;
   readonly timeRange?: LedgerTimeRange | undefined;
-  readonly kinds?: readonly ExperienceEventKind[] | undefined;
+  readonly kinds?: readonly LedgerEventKind[] | undefined;
   readonly correlationId?: string | undefined;
   readonly chainId?: string | undefined;
   readonly limit?: number | undefined;
@@ -95,7 +176,7 @@ export type LedgerFilter =
   | ((record: LedgerRecord) => boolean)
   | {
       readonly tenantId?: string | undefined;
-      readonly kinds?: readonly ExperienceEventKind[] | undefined;
+      readonly kinds?: readonly LedgerEventKind[] | undefined;
       readonly correlationId?: string | undefined;
       readonly chainId?: string | undefined;
     };
@@ -134,6 +215,8 @@ export interface LedgerOptions {
    * is refused (default 5 min): a record from the future would break verification for good.
    */
   readonly maxFutureMs?: number | undefined;
+  /** Id rules for appended and imported envelopes (default `'lenient'`, converge 3.7's form). */
+  readonly idRules?: IdRules | undefined;
 }
 
 /** Default of {@link LedgerOptions.maxFutureMs}: 5 minutes. */
@@ -146,10 +229,11 @@ export function createLedger(options: LedgerOptions): Ledger {
 
 /** The experience ledger. */
 export class Ledger {
-  readonly #view: LogView<ExperienceEnvelope, LedgerRecord>;
+  readonly #view: LogView<AnyExperienceEnvelope, LedgerRecord>;
   readonly #clock: Clock;
   readonly #ids: IdGenerator;
   readonly #maxFutureMs: number;
+  readonly #idRules: IdRules;
   /** Per-artifact queue, so transitions of one artifact are checked and written one at a time. */
   readonly #artifactLocks = new Map<string, Promise<void>>();
 
@@ -157,10 +241,23 @@ export class Ledger {
     this.#clock = options.clock ?? systemClock;
     this.#ids = options.ids ?? createUuidV7({ clock: this.#clock });
     this.#maxFutureMs = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
+    this.#idRules = options.idRules ?? 'lenient';
+    const clock = this.#clock;
     this.#view = createLogView({
       log: options.log,
       stream: options.stream ?? 'experience',
-      codec: LEDGER_CODEC,
+      codec: {
+        // A time that is not RFC 3339 (a Lamport stamp …) falls back to the append time.
+        encode: (envelope) => toAppend(envelope, envelopeTimeMs(envelope) ?? clock.now()),
+        decode: toRecord,
+        // Reuse the envelope in hand rather than re-parsing the body just written.
+        committed: (r, envelope) => ({
+          position: r.seq,
+          envelope,
+          prevHash: r.prevHash,
+          hash: r.hash,
+        }),
+      },
       clock: this.#clock,
       clockSkewMs: options.clockSkewMs,
     });
@@ -172,11 +269,14 @@ export class Ledger {
   }
 
   /**
-   * Appends one event, stamped by the trusted clock. Resolves once durable. Appending the same
+   * Appends one event (engine- or user-side), stamped by the trusted clock. Resolves once durable. Appending the same
    * `eventId` with the same event, tenant and correlation again returns the stored record
    * (even though the new stamp differs); with other content it fails with `CONFLICT`.
    */
-  async append(event: ExperienceEvent, options: LedgerAppendOptions = {}): Promise<LedgerRecord> {
+  async append(
+    event: ExperienceEvent | UserExperienceEvent,
+    options: LedgerAppendOptions = {},
+  ): Promise<LedgerRecord> {
     const envelope = this.#envelope(event, options);
     this.#checkNotFuture(envelope);
     if (options.eventId !== undefined && options.occurredAt === undefined) {
@@ -192,16 +292,17 @@ export class Ledger {
    * if one is invalid or conflicts, nothing is stored.
    */
   async appendMany(envelopes: readonly unknown[]): Promise<LedgerRecord[]> {
-    const parsed = envelopes.map((e) => parseEnvelope(e));
+    const parsed = envelopes.map((e) => parseAnyEnvelope(e, { idRules: this.#idRules }));
     parsed.forEach((e) => this.#checkNotFuture(e));
     return this.#view.append(parsed);
   }
 
   /** Refuses an `occurred_at` more than `maxFutureMs` ahead of the trusted clock. */
-  #checkNotFuture(envelope: ExperienceEnvelope, line?: number): void {
-    const at = Date.parse(envelope.occurred_at);
+  #checkNotFuture(envelope: AnyExperienceEnvelope, line?: number): void {
+    // Only a real timestamp can lie in the future; a Lamport stamp is stored by append time.
+    const at = envelopeTimeMs(envelope);
     const limit = this.#clock.now() + this.#maxFutureMs;
-    if (!(at > limit)) return;
+    if (at === undefined || !(at > limit)) return;
     const where = line === undefined ? '' : `Line ${line}: `;
     throw new KernelError(
       'INVALID_ARGUMENT',
@@ -222,10 +323,14 @@ export class Ledger {
     return record!;
   }
 
-  #envelope(event: ExperienceEvent, options: LedgerAppendOptions): ExperienceEnvelope {
+  #envelope(
+    event: ExperienceEvent | UserExperienceEvent,
+    options: LedgerAppendOptions,
+  ): AnyExperienceEnvelope {
     return createEnvelope(event, {
       clock: this.#clock,
       ids: this.#ids,
+      idRules: this.#idRules,
       ...(options.eventId === undefined ? {} : { eventId: options.eventId }),
       ...(options.occurredAt === undefined ? {} : { occurredAt: options.occurredAt }),
       ...(options.tenantId === undefined ? {} : { tenantId: options.tenantId }),
@@ -346,37 +451,35 @@ export class Ledger {
   }
 
   /**
-   * Imports converge envelope NDJSON (a file stream, chunks of text or bytes), all or nothing
-   * for anything the file itself can get wrong, without holding it in memory.
+   * Imports converge envelope NDJSON (a file stream, chunks of text or bytes): bare engine- or
+   * user-side envelopes or `ExperienceRecord` wrappers, one per line. All or nothing for
+   * anything the file itself can get wrong, without holding it in memory.
    *
    * Two passes: the first reads the input once, validates every line (JSON, envelope, tenant
-   * with `requireTenant`, `event_id` already in the ledger with other content) and spools the
-   * valid envelopes to a temporary file; a bad line stops it with a typed error naming the line
-   * (`INVALID_EVENT`, `FORBIDDEN`, `CONFLICT`, each with `details.line`) and nothing is stored.
-   * Only then does the second pass append the spooled envelopes in atomic batches. An envelope
-   * already in the ledger with the same content is counted as a duplicate, not stored twice.
-   * With `onError: 'skip'` malformed lines are skipped (counted) instead.
+   * with `requireTenant`, `event_id` taken by other content in the ledger or earlier in the
+   * file) and spools the envelopes to store to a temporary file; a bad line stops it with a
+   * typed error naming the line (`INVALID_EVENT`, `FORBIDDEN`, each with `details.line`) and
+   * nothing is stored. Conflicting ids are handled by `onConflict` (see
+   * {@link LedgerImportOptions}); with `'fail'` the first pass reads on to the end and the
+   * `CONFLICT` names every conflicting line (`details.conflicts`). Only then does the second pass
+   * append the spooled envelopes in atomic batches. A line identical to one already in the
+   * ledger or the file is counted as a duplicate, not stored twice.
    *
    * What is not covered: the store failing during the second pass (the batches appended so far
-   * stay; importing the same file again is idempotent and finishes the job).
+   * stay; importing the same file again is idempotent and finishes the job — rekeyed ids are
+   * derived from the content, so a rekeyed line lands on the same id again).
    */
   async importNdjson(
     source: AsyncIterable<string | Uint8Array>,
-    options: {
-      onError?: 'throw' | 'skip';
-      batchSize?: number;
-      onProgress?: (progress: { imported: number; duplicates: number; skipped: number }) => void;
-      /** Every envelope must belong to this tenant (`FORBIDDEN` naming the line otherwise). */
-      requireTenant?: string;
-    } = {},
-  ): Promise<{ imported: number; duplicates: number; skipped: number }> {
+    options: LedgerImportOptions = {},
+  ): Promise<LedgerImportResult> {
     const batchSize = options.batchSize ?? 1000;
     const spool = await createSpool();
     try {
-      const skipped = await this.#validateInto(source, spool, options);
+      const first = await this.#validateInto(source, spool, options);
       await spool.close();
-      const result = { imported: 0, duplicates: 0, skipped };
-      let batch: ExperienceEnvelope[] = [];
+      const result = { imported: 0, ...first };
+      let batch: AnyExperienceEnvelope[] = [];
       const flush = async (): Promise<void> => {
         if (batch.length === 0) return;
         const before = (await this.#view.head()).seq;
@@ -399,13 +502,39 @@ export class Ledger {
     }
   }
 
-  /** The first import pass: checks every line and spools the valid envelopes; answers skipped. */
+  /** The first import pass: checks every line and spools the envelopes to store. */
   async #validateInto(
     source: AsyncIterable<string | Uint8Array>,
     spool: Spool,
-    options: { onError?: 'throw' | 'skip'; requireTenant?: string },
-  ): Promise<number> {
-    const reader = readEnvelopeLines(source, { onError: options.onError ?? 'throw' });
+    options: LedgerImportOptions,
+  ): Promise<Omit<LedgerImportResult, 'imported'>> {
+    const mode = options.onConflict ?? 'fail';
+    if (!IMPORT_CONFLICT_MODES.includes(mode)) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `onConflict must be one of ${IMPORT_CONFLICT_MODES.join(', ')}, got ${JSON.stringify(mode)}`,
+      );
+    }
+    const reader = readEnvelopeLines(source, {
+      onError: options.onError ?? 'throw',
+      idRules: options.idRules ?? this.#idRules,
+    });
+    // The ids this file has placed so far, with a digest of their content and their line.
+    const seen = new Map<string, { readonly digest: string; readonly line: number }>();
+    const conflicts: ImportConflict[] = [];
+    let duplicates = 0;
+    let dropped = 0;
+    let rekeyed = 0;
+    const classify = async (
+      envelope: AnyExperienceEnvelope,
+      digest: string,
+    ): Promise<'new' | 'duplicate' | ImportConflict['with']> => {
+      const earlier = seen.get(envelope.event_id);
+      if (earlier !== undefined) return earlier.digest === digest ? 'duplicate' : earlier.line;
+      const existing = await this.#view.get(envelope.event_id);
+      if (existing === undefined) return 'new';
+      return contentDigest(existing.envelope) === digest ? 'duplicate' : 'ledger';
+    };
     for await (const { envelope, line } of reader) {
       if (options.requireTenant !== undefined && envelope.tenant_id !== options.requireTenant) {
         throw new KernelError(
@@ -415,35 +544,114 @@ export class Ledger {
         );
       }
       this.#checkNotFuture(envelope, line);
-      const existing = await this.#view.get(envelope.event_id);
-      if (existing !== undefined && canonicalJson(existing.envelope) !== canonicalJson(envelope)) {
-        throw new KernelError(
-          'CONFLICT',
-          `Line ${line}: event_id ${JSON.stringify(envelope.event_id)} is already in the ledger with other content. Nothing was imported.`,
-          { details: { line } },
-        );
+      let current = envelope;
+      let digest = contentDigest(current);
+      let state = await classify(current, digest);
+      if (state !== 'new' && state !== 'duplicate') {
+        if (mode === 'fail') {
+          conflicts.push({ line, eventId: current.event_id, with: state });
+          continue;
+        }
+        if (mode === 'skip') {
+          dropped++;
+          continue;
+        }
+        current = rekey(current, digest, line);
+        digest = contentDigest(current);
+        state = await classify(current, digest);
+        if (state !== 'new' && state !== 'duplicate') {
+          conflicts.push({ line, eventId: current.event_id, with: state });
+          continue;
+        }
+        if (state === 'new') rekeyed++;
       }
-      await spool.write(encodeEnvelopeLine(envelope));
+      if (state === 'duplicate') {
+        duplicates++;
+        continue;
+      }
+      seen.set(current.event_id, { digest, line });
+      await spool.write(encodeEnvelopeLine(current));
     }
-    return reader.skipped;
+    if (conflicts.length > 0) throw conflictError(conflicts);
+    return { duplicates, skipped: reader.skipped, conflicts: dropped, rekeyed };
   }
 
-  /** The ledger as converge envelope NDJSON lines (each ends with `\n`), oldest first. */
+  /**
+   * The ledger as converge envelope NDJSON lines (each ends with `\n`), oldest first: bare
+   * envelopes, or with `form: 'record'` each wrapped as converge's `ExperienceRecord`.
+   */
   async *exportNdjson(
-    options: { fromPosition?: number } = {},
+    options: { fromPosition?: number; form?: EnvelopeLineForm } = {},
   ): AsyncGenerator<string, void, undefined> {
-    for await (const envelope of this.envelopes(options)) yield encodeEnvelopeLine(envelope);
+    for await (const envelope of this.envelopes(options)) {
+      yield encodeEnvelopeLine(envelope, options.form);
+    }
   }
 
   /** Every record's envelope, oldest first. */
   async *envelopes(
     options: { fromPosition?: number } = {},
-  ): AsyncGenerator<ExperienceEnvelope, void, undefined> {
+  ): AsyncGenerator<AnyExperienceEnvelope, void, undefined> {
     for await (const r of this.#view.replay({ after: options.fromPosition })) yield r.envelope;
   }
 }
 
-function sameButTime(a: ExperienceEnvelope, b: ExperienceEnvelope): boolean {
+/** A digest of an envelope's canonical JSON: equal digests, identical content. */
+function contentDigest(envelope: AnyExperienceEnvelope): string {
+  return sha256Hex(canonicalJson(envelope));
+}
+
+const REKEY_SUFFIX_LENGTH = '.rekey-'.length + 12;
+
+/**
+ * The envelope under a new id derived from its content (`<id>.rekey-<12 hex>`, cut to converge's
+ * 256 characters), the original id kept in `metadata.original_event_id`.
+ */
+function rekey(
+  envelope: AnyExperienceEnvelope,
+  digest: string,
+  line: number,
+): AnyExperienceEnvelope {
+  const original = envelope.event_id;
+  const meta = (envelope as { metadata?: unknown }).metadata;
+  if (meta !== undefined && !isJsonObject(meta)) {
+    throw new KernelError(
+      'INVALID_EVENT',
+      `Line ${line}: event_id ${JSON.stringify(original)} conflicts, and its envelope's metadata is not an object, so it cannot be rekeyed; give it a new event_id by hand or import with onConflict 'skip'. Nothing was imported.`,
+      { details: { line, path: 'metadata' } },
+    );
+  }
+  const id = `${original.slice(0, MAX_ID_LENGTH - REKEY_SUFFIX_LENGTH)}.rekey-${digest.slice(0, 12)}`;
+  return {
+    ...envelope,
+    event_id: id,
+    metadata: { ...meta, original_event_id: original },
+  } as unknown as AnyExperienceEnvelope;
+}
+
+/** The `CONFLICT` of a failed import, naming every conflicting line. */
+function conflictError(conflicts: readonly ImportConflict[]): KernelError {
+  const listed = conflicts
+    .map(
+      (c) =>
+        `line ${c.line} (event_id ${JSON.stringify(c.eventId)}, ${c.with === 'ledger' ? 'already in the ledger' : `as line ${c.with}`})`,
+    )
+    .join(', ');
+  const count = conflicts.length === 1 ? '1 line reuses' : `${conflicts.length} lines reuse`;
+  return new KernelError(
+    'CONFLICT',
+    `${count} an event_id with other content: ${listed}. Nothing was imported. Import again with on-conflict skip to drop them, or rekey to store them under new ids (the original kept in metadata.original_event_id).`,
+    {
+      details: {
+        line: conflicts[0]!.line,
+        lines: conflicts.map((c) => c.line),
+        conflicts: conflicts.map((c) => ({ ...c })),
+      },
+    },
+  );
+}
+
+function sameButTime(a: AnyExperienceEnvelope, b: AnyExperienceEnvelope): boolean {
   return (
     a.event_id === b.event_id &&
     a.tenant_id === b.tenant_id &&
@@ -452,23 +660,34 @@ function sameButTime(a: ExperienceEnvelope, b: ExperienceEnvelope): boolean {
   );
 }
 
-/** What the log indexes for an envelope. */
-function toAppend(env: ExperienceEnvelope): LogAppend {
-  const event = env.event;
+/** The chain an envelope belongs to (user-side events belong to none). */
+function chainOf(env: AnyExperienceEnvelope): string | undefined {
+  return isUserEnvelope(env) ? undefined : eventChainId(env.event);
+}
+
+/** What the log indexes for an envelope; `timeMs` is its time, or the append time. */
+function toAppend(env: AnyExperienceEnvelope, timeMs: number): LogAppend {
   return {
-    timeMs: envelopeTimeMs(env),
+    timeMs,
     body: canonicalJson(env),
     key: env.event_id,
     tenant: env.tenant_id ?? undefined,
-    kind: eventKind(event),
-    // The subject index serves artifact lifecycles and trace-link lookups.
-    subject: subjectOf(event),
+    kind: env.event.type,
+    // The subject index serves artifact lifecycles, trace-link lookups and gate decisions.
+    subject: subjectOf(env),
     correlation: env.correlation_id ?? undefined,
-    chain: eventChainId(event),
+    chain: chainOf(env),
   };
 }
 
-function subjectOf(event: ExperienceEvent): string | undefined {
+function subjectOf(env: AnyExperienceEnvelope): string | undefined {
+  if (isUserEnvelope(env)) {
+    const event = env.event;
+    return event.type === 'UserApprovalGranted' || event.type === 'UserApprovalRejected'
+      ? event.data.gate_request_id
+      : undefined;
+  }
+  const event = env.event;
   switch (event.type) {
     case 'ArtifactStateTransitioned':
       return event.data.artifact_id;
@@ -479,18 +698,11 @@ function subjectOf(event: ExperienceEvent): string | undefined {
   }
 }
 
-const LEDGER_CODEC: LogCodec<ExperienceEnvelope, LedgerRecord> = {
-  encode: toAppend,
-  decode: toRecord,
-  // Reuse the envelope in hand rather than re-parsing the body just written.
-  committed: (r, envelope) => ({ position: r.seq, envelope, prevHash: r.prevHash, hash: r.hash }),
-};
-
 function toRecord(r: LogBody): LedgerRecord {
   // Stored bodies were validated on append and are covered by the hash chain: parse, don't re-validate.
   return {
     position: r.seq,
-    envelope: JSON.parse(r.body) as ExperienceEnvelope,
+    envelope: JSON.parse(r.body) as AnyExperienceEnvelope,
     prevHash: r.prevHash,
     hash: r.hash,
   };
@@ -516,10 +728,10 @@ function timeBound(value: string | number | undefined, name: string): number | u
 function toLogQuery(q: LedgerQuery): LogQuery {
   if (q.kinds !== undefined) {
     for (const k of q.kinds) {
-      if (!isExperienceEventKind(k)) {
+      if (!isExperienceEventKind(k) && !isUserExperienceEventKind(k)) {
         throw new KernelError(
           'INVALID_QUERY',
-          `Unknown event kind ${JSON.stringify(k)}; known kinds: ${EXPERIENCE_EVENT_KINDS.join(', ')}`,
+          `Unknown event kind ${JSON.stringify(k)}; known kinds: ${LEDGER_EVENT_KINDS.join(', ')}`,
         );
       }
     }
@@ -548,7 +760,7 @@ function toPredicate(filter: LedgerFilter | undefined): (r: LedgerRecord) => boo
     if (kinds !== undefined && !kinds.has(env.event.type)) return false;
     if (filter.correlationId !== undefined && env.correlation_id !== filter.correlationId)
       return false;
-    if (filter.chainId !== undefined && eventChainId(env.event) !== filter.chainId) return false;
+    if (filter.chainId !== undefined && chainOf(env) !== filter.chainId) return false;
     return true;
   };
 }

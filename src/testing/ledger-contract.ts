@@ -130,7 +130,8 @@ export function ledgerContract(
         'INVALID_EVENT',
       );
       await expectCode(ledger.append({ type: 'Nope', data: {} } as never), 'INVALID_EVENT');
-      await expectCode(ledger.append(budget('c'), { occurredAt: 'yesterday' }), 'INVALID_EVENT');
+      await expectCode(ledger.append(budget('c'), { occurredAt: '' }), 'INVALID_EVENT');
+      await expectCode(ledger.append(budget('c'), { occurredAt: 'x'.repeat(65) }), 'INVALID_EVENT');
       expect((await ledger.head()).seq).toBe(0);
     });
 
@@ -376,9 +377,21 @@ export function ledgerContract(
         const result = await ledger.importNdjson(
           Readable.from([ndjson.slice(0, 1000), ndjson.slice(1000)]),
         );
-        expect(result).toEqual({ imported: envelopes.length, duplicates: 0, skipped: 0 });
+        expect(result).toEqual({
+          imported: envelopes.length,
+          duplicates: 0,
+          skipped: 0,
+          conflicts: 0,
+          rekeyed: 0,
+        });
         const again = await ledger.importNdjson(Readable.from([ndjson]));
-        expect(again).toEqual({ imported: 0, duplicates: envelopes.length, skipped: 0 });
+        expect(again).toEqual({
+          imported: 0,
+          duplicates: envelopes.length,
+          skipped: 0,
+          conflicts: 0,
+          rekeyed: 0,
+        });
         const lines: string[] = [];
         for await (const line of ledger.exportNdjson()) lines.push(line);
         expect(lines).toHaveLength(envelopes.length);
@@ -392,7 +405,13 @@ export function ledgerContract(
         const skipped = await ledger.importNdjson(Readable.from(['not json\n', ndjson]), {
           onError: 'skip',
         });
-        expect(skipped).toEqual({ imported: 0, duplicates: envelopes.length, skipped: 1 });
+        expect(skipped).toEqual({
+          imported: 0,
+          duplicates: envelopes.length,
+          skipped: 1,
+          conflicts: 0,
+          rekeyed: 0,
+        });
       },
     );
   });

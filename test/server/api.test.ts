@@ -269,7 +269,13 @@ describe('HTTP API', () => {
       headers: { ...auth, 'content-type': 'application/x-ndjson' },
       payload: ndjson,
     });
-    expect(imp.json()).toEqual({ imported: 3, duplicates: 0, skipped: 0 });
+    expect(imp.json()).toEqual({
+      imported: 3,
+      duplicates: 0,
+      skipped: 0,
+      conflicts: 0,
+      rekeyed: 0,
+    });
     const exp = await server.app.inject({
       method: 'GET',
       url: '/api/ledger/export',
