@@ -321,6 +321,21 @@ const BAD: readonly (readonly [string, string, Mutation, string])[] = [
     'data.confidence',
   ],
   [
+    'recall score above 1 (3.9 unit interval)',
+    'ProposalCreated',
+    (e) =>
+      ((((data(e).proposal as Json).trace_link as Json).recall as Json).candidate_scores = [
+        0.5, 1.01,
+      ]),
+    'data.proposal.trace_link.recall.candidate_scores[1]',
+  ],
+  [
+    'recall threshold above 1 (3.9 unit interval)',
+    'PolicySnapshotCaptured',
+    (e) => (((data(e).policy as Json).policy as Json).recall_min_score = 1.2),
+    'data.policy.policy.recall_min_score',
+  ],
+  [
     'proposal confidence below 0 (3.9 unit interval)',
     'ProposalCreated',
     (e) => ((data(e).proposal as Json).confidence = -0.1),
