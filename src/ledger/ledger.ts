@@ -23,11 +23,7 @@ import type {
   LogStore,
   VerifyResult,
 } from '../storage/log.js';
-import {
-  createLogView,
-  type LogVerifyOptions,
-  type LogView,
-} from '../storage/log-view.js';
+import { createLogView, type LogVerifyOptions, type LogView } from '../storage/log-view.js';
 import { canonicalJson, isJsonObject } from '../util/canonical-json.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { sha256Hex } from '../util/digest.js';
@@ -288,8 +284,9 @@ export class Ledger {
   }
 
   /**
-   * Appends envelopes as they are (e.g. imported from converge), validating each. All or none:
-   * if one is invalid or conflicts, nothing is stored.
+   * Appends envelopes as they are (e.g. imported from converge) — bare engine- or user-side
+   * envelopes, or `ExperienceRecord` wrappers — validating each. All or none: if one is invalid
+   * or conflicts, nothing is stored.
    */
   async appendMany(envelopes: readonly unknown[]): Promise<LedgerRecord[]> {
     const parsed = envelopes.map((e) => parseAnyEnvelope(e, { idRules: this.#idRules }));
@@ -464,6 +461,8 @@ export class Ledger {
    * `CONFLICT` names every conflicting line (`details.conflicts`). Only then does the second pass
    * append the spooled envelopes in atomic batches. A line identical to one already in the
    * ledger or the file is counted as a duplicate, not stored twice.
+   *
+   * Memory: one content digest per distinct `event_id` of the file, to find repeats within it.
    *
    * What is not covered: the store failing during the second pass (the batches appended so far
    * stay; importing the same file again is idempotent and finishes the job — rekeyed ids are
