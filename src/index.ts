@@ -246,12 +246,54 @@ export type {
   StopReason,
 } from './formats/converge-experience-event.js';
 export {
+  MAX_TIMESTAMP_LENGTH,
+  timestampSchema,
+  unitIntervalSchema,
+} from './formats/converge-experience-event.js';
+export {
+  BOUNDARY_KINDS,
+  FACT_CONTENT_KINDS,
+  USER_EXPERIENCE_EVENT_KINDS,
+  isUserExperienceEvent,
+  isUserExperienceEventKind,
+  parseUserExperienceEvent,
+  userExperienceEventSchema,
+} from './formats/converge-user-event.js';
+export type {
+  BoundaryKind,
+  BoundaryTarget,
+  CorrectionTarget,
+  FactContent,
+  FactContentKind,
+  OverrideTarget,
+  UserExperienceEvent,
+  UserExperienceEventDataMap,
+  UserExperienceEventKind,
+  UserExperienceEventOf,
+} from './formats/converge-user-event.js';
+export {
+  MAX_ID_LENGTH,
   createEnvelope,
   parseEnvelope,
+  parseUserEnvelope,
+  parseAnyEnvelope,
+  toExperienceRecord,
+  isExperienceRecordShape,
+  isUserEnvelope,
+  isValidConvergeId,
   envelopeTimeMs,
   experienceEnvelopeSchema,
+  userExperienceEnvelopeSchema,
 } from './formats/converge-envelope.js';
-export type { ExperienceEnvelope, CreateEnvelopeOptions } from './formats/converge-envelope.js';
+export type {
+  AnyExperienceEnvelope,
+  ExperienceEnvelope,
+  ExperienceRecord,
+  IdRules,
+  ParseEnvelopeOptions,
+  UserExperienceEnvelope,
+  CreateEnvelopeOptions,
+} from './formats/converge-envelope.js';
 export {
   GOVERNED_ARTIFACT_TRANSITIONS,
   allowedTransitions,
@@ -267,13 +309,24 @@ export {
 } from './formats/converge-ndjson.js';
 export type {
   EnvelopeLine,
+  EnvelopeLineForm,
   EnvelopeLineReader,
   EnvelopeLineProblem,
   ReadEnvelopeLinesOptions,
 } from './formats/converge-ndjson.js';
 
-export { Ledger, createLedger } from './ledger/ledger.js';
+export {
+  Ledger,
+  createLedger,
+  LEDGER_EVENT_KINDS,
+  IMPORT_CONFLICT_MODES,
+} from './ledger/ledger.js';
 export type {
+  ImportConflict,
+  ImportConflictMode,
+  LedgerEventKind,
+  LedgerImportOptions,
+  LedgerImportResult,
   LedgerRecord,
   LedgerAppendOptions,
   LedgerQuery,

@@ -8,6 +8,11 @@
  * - ids are plain strings; `u32`/`u64` are non-negative integers (kerno holds integers up to
  *   2^53 − 1 exactly and rejects larger ones rather than rounding them); `f32`/`f64` are finite
  *   numbers; content hashes are 64 hex characters;
+ * - confidences and recall scores are converge 3.9's `UnitInterval` (finite, in [0, 1]):
+ *   `KernelProposal.confidence`, `HypothesisResolved.confidence`, `RecallTrace.candidate_scores`
+ *   and `KernelPolicy.recall_min_score`;
+ * - timestamps are converge's open `Timestamp` string: any non-empty text up to 64 characters
+ *   (RFC 3339, `lamport:N`, 3.7's `"<unix secs>Z"`), kept as given;
  * - an `Option` field may be `null` or missing on input and is always written (as `null`), except
  *   the two fields converge skips when empty (`OutcomeRecorded.metadata`,
  *   `HypothesisResolved.contradiction_id`), which stay absent when absent;
@@ -29,7 +34,6 @@
 import * as z from 'zod';
 import { KernelError } from '../errors.js';
 import type { JsonValue } from '../util/canonical-json.js';
-import { parseRfc3339 } from '../util/time.js';
 
 // ── Enumerations ────────────────────────────────────────────────────────────────────────────
 
@@ -595,22 +599,37 @@ function opt<T>(schema: z.ZodType<T>): z.ZodType<T | null> {
   return schema.nullable().default(null);
 }
 
-const LAMPORT_RE = /^lamport:\d{1,20}$/;
+/** Longest `Timestamp` kerno accepts (converge's is an open string). */
+export const MAX_TIMESTAMP_LENGTH = 64;
 
-/** An RFC 3339 timestamp (the envelope's `occurred_at`). */
-const rfc3339 = z.string().refine((s) => parseRfc3339(s) !== undefined, {
-  error: 'expected an RFC 3339 timestamp like 2026-05-14T10:00:00Z',
-});
+/**
+ * A converge `Timestamp`: an open string upstream — RFC 3339 from a host clock, a Lamport stamp
+ * (`lamport:0`, what 3.9's `Timestamp::now()` writes), or 3.7's `"<unix secs>Z"`. kerno accepts
+ * any non-empty string up to 64 characters and keeps it as given.
+ */
+export const timestampSchema = z
+  .string()
+  .min(1, { error: 'expected a non-empty timestamp (RFC 3339, lamport:N, or any text)' })
+  .max(MAX_TIMESTAMP_LENGTH, {
+    error: `expected a timestamp of at most ${MAX_TIMESTAMP_LENGTH} characters`,
+  });
+const timestamp = timestampSchema;
 
-/** A converge `Timestamp` inside an event: RFC 3339, or a Lamport stamp (`lamport:N`). */
-const timestamp = z.string().refine((s) => parseRfc3339(s) !== undefined || LAMPORT_RE.test(s), {
-  error: 'expected an RFC 3339 timestamp like 2026-05-14T10:00:00Z (or a Lamport stamp lamport:N)',
-});
+/**
+ * converge 3.9's `UnitInterval`: a finite number in [0, 1] (confidences, normalised scores,
+ * thresholds); values outside are rejected on read, as converge does.
+ */
+export const unitIntervalSchema = z.custom<number>(
+  (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1,
+  { error: 'expected a number in the unit interval [0, 1]' },
+);
+const unit = unitIntervalSchema;
 
 /** converge's `ContentHash`: 32 bytes as hex. */
-const contentHash = z
+export const contentHashSchema = z
   .string()
   .regex(/^[0-9a-fA-F]{64}$/, { error: 'expected a content hash: 64 hexadecimal characters' });
+const contentHash = contentHashSchema;
 
 function firstNonJson(value: unknown, path: (string | number)[]): (string | number)[] | undefined {
   switch (typeof value) {
@@ -642,7 +661,7 @@ function firstNonJson(value: unknown, path: (string | number)[]): (string | numb
 }
 
 /** Any JSON value (`serde_json::Value`), kept as given. */
-const jsonValue = z.unknown().superRefine((value, ctx) => {
+export const jsonValueSchema = z.unknown().superRefine((value, ctx) => {
   const bad = firstNonJson(value, []);
   if (bad !== undefined) {
     ctx.addIssue({
@@ -652,6 +671,7 @@ const jsonValue = z.unknown().superRefine((value, ctx) => {
     });
   }
 }) as unknown as z.ZodType<JsonValue>;
+const jsonValue = jsonValueSchema;
 
 function enumOf<const T extends readonly [string, ...string[]]>(values: T) {
   return z.enum(values);
@@ -726,7 +746,7 @@ const samplerParams = openStruct<SamplerParams>({
 const recallTrace = openStruct<RecallTrace>({
   corpus_fingerprint: str,
   candidate_ids: stringArray,
-  candidate_scores: z.array(f64),
+  candidate_scores: z.array(unit),
   injected_count: u64,
 });
 const executionEnv = openStruct<ExecutionEnv>({ device: str, backend: str, precision: str });
@@ -774,14 +794,14 @@ export const kernelProposalSchema = z.looseObject({
   trace_link: replayTraceSchema,
   contract_results: z.array(contractResultSnapshotSchema),
   requires_human: bool,
-  confidence: opt(f64),
+  confidence: opt(unit),
 }) satisfies z.ZodType<KernelProposal>;
 
 const kernelPolicy = openStruct<KernelPolicy>({
   adapter_id: str.nullable(),
   recall_enabled: bool,
   recall_max_candidates: u64,
-  recall_min_score: f64,
+  recall_min_score: unit,
   seed: u64.nullable(),
   requires_human: bool,
   required_truths: stringArray,
@@ -999,7 +1019,7 @@ const EVENT_DATA = {
     fact_id: str,
     domain: str,
     claim: str,
-    confidence: f64,
+    confidence: unit,
     outcome: hypothesisOutcome,
     contradiction_id: str.nullable().optional(),
     formed_cycle: u32,
@@ -1024,8 +1044,8 @@ export const experienceEventSchema = z.discriminatedUnion(
   },
 ) as unknown as z.ZodType<ExperienceEvent>;
 
-/** Schema of an envelope's `occurred_at`: an RFC 3339 timestamp. */
-export const occurredAtSchema = rfc3339;
+/** Schema of an envelope's `occurred_at`: a converge `Timestamp` (see {@link timestampSchema}). */
+export const occurredAtSchema = timestampSchema;
 
 // ── Errors ──────────────────────────────────────────────────────────────────────────────────
 

@@ -1,5 +1,7 @@
 /**
- * converge-style NDJSON of experience envelopes: one compact serde JSON envelope per line.
+ * converge-style NDJSON of experience envelopes: one compact serde JSON envelope per line — an
+ * engine-side `ExperienceEventEnvelope`, a user-side `UserExperienceEventEnvelope` (3.8+), or
+ * either wrapped as an `ExperienceRecord` (`{"kind":"Engine"|"User","value":…}`).
  *
  * The reader streams: it never holds more than one line (capped, 16 Mi characters by default)
  * plus one chunk in memory. It accepts `\n` or `\r\n` line ends, a final line without a newline,
@@ -15,17 +17,30 @@
  * @module
  */
 import { KernelError, isKernelError } from '../errors.js';
-import { parseEnvelope, type ExperienceEnvelope } from './converge-envelope.js';
+import {
+  parseAnyEnvelope,
+  toExperienceRecord,
+  type AnyExperienceEnvelope,
+  type IdRules,
+} from './converge-envelope.js';
 
 /** Default cap on one line's length, in UTF-16 code units (16 Mi). */
 export const DEFAULT_MAX_LINE_LENGTH = 16 * 1024 * 1024;
 
+/** How lines are written: bare envelopes (the default) or `ExperienceRecord` wrappers. */
+export type EnvelopeLineForm = 'envelope' | 'record';
+
 /**
- * One envelope as a compact JSON line in converge's (serde) field order, `\n`-terminated.
+ * One envelope as a compact JSON line in converge's (serde) field order, `\n`-terminated: the
+ * bare envelope, or with `form: 'record'` converge's `ExperienceRecord` wrapper around it.
  * The envelope is validated first; throws `INVALID_EVENT` if it is malformed.
  */
-export function encodeEnvelopeLine(envelope: ExperienceEnvelope): string {
-  return JSON.stringify(parseEnvelope(envelope)) + '\n';
+export function encodeEnvelopeLine(
+  envelope: AnyExperienceEnvelope,
+  form: EnvelopeLineForm = 'envelope',
+): string {
+  const parsed = parseAnyEnvelope(envelope);
+  return JSON.stringify(form === 'record' ? toExperienceRecord(parsed) : parsed) + '\n';
 }
 
 /** Why a line was rejected. */
@@ -44,13 +59,15 @@ export interface ReadEnvelopeLinesOptions {
   readonly onSkip?: (error: KernelError) => void;
   /** Longest accepted line in UTF-16 code units, line end excluded. Default 16 Mi. */
   readonly maxLineLength?: number;
+  /** Id rules for the envelopes (default `'lenient'`, converge 3.7's form). */
+  readonly idRules?: IdRules | undefined;
 }
 
 /** One parsed line. */
 export interface EnvelopeLine {
   /** 1-based physical line number in the source. */
   readonly line: number;
-  readonly envelope: ExperienceEnvelope;
+  readonly envelope: AnyExperienceEnvelope;
 }
 
 /** The stream returned by {@link readEnvelopeLines}: iterate it once. */
@@ -188,7 +205,7 @@ export function readEnvelopeLines(
       );
     }
     try {
-      return { line: raw.line, envelope: parseEnvelope(json) };
+      return { line: raw.line, envelope: parseAnyEnvelope(json, { idRules: options.idRules }) };
     } catch (error) {
       if (!isKernelError(error)) throw error;
       return lineError(raw.line, 'envelope', `Line ${raw.line}: ${error.message}`, error);

@@ -13,6 +13,7 @@ export * from './aivcs-recovery.js';
 export * from './converge-envelope.js';
 export * from './converge-experience-event.js';
 export * from './converge-ndjson.js';
+export * from './converge-user-event.js';
 export * from './learning-records.js';
 export * from './oxios-audit-action.js';
 export * from './oxios-kernel-event.js';

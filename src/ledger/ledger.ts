@@ -1,9 +1,9 @@
 /**
- * The experience ledger: converge's append-only record of every decision an agent system makes,
- * as a typed view over the log (stream `experience`). Beyond the reference: idempotent appends
- * by `event_id` within each tenant (see {@link ledgerKey}), a position per record, catch-up
- * subscriptions that never skip or repeat, hash-chained records with `verify()`, and append-only
- * enforced by the database.
+ * The experience ledger: converge's append-only record of every decision an agent system makes —
+ * engine-side events and (converge 3.8+) user-side ones in one stream — as a typed view over the
+ * log (stream `experience`). Beyond the reference: idempotent appends by `event_id` within each
+ * tenant (see {@link ledgerKey}), a position per record, catch-up subscriptions that never skip
+ * or repeat, hash-chained records with `verify()`, and append-only enforced by the database.
  *
  * @example
  * const ledger = createLedger({ log: storage.log });
@@ -23,29 +23,31 @@ import type {
   LogStore,
   VerifyResult,
 } from '../storage/log.js';
-import {
-  createLogView,
-  type LogCodec,
-  type LogVerifyOptions,
-  type LogView,
-} from '../storage/log-view.js';
-import { canonicalJson } from '../util/canonical-json.js';
+import { createLogView, type LogVerifyOptions, type LogView } from '../storage/log-view.js';
+import { canonicalJson, isJsonObject } from '../util/canonical-json.js';
 import { systemClock, type Clock } from '../util/clock.js';
+import { sha256Hex } from '../util/digest.js';
 import { createUuidV7, type IdGenerator } from '../util/ids.js';
 import { parseRfc3339 } from '../util/time.js';
 import { assertTransition } from './artifact-lifecycle.js';
-import { encodeEnvelopeLine, readEnvelopeLines } from '../formats/converge-ndjson.js';
+import {
+  encodeEnvelopeLine,
+  readEnvelopeLines,
+  type EnvelopeLineForm,
+} from '../formats/converge-ndjson.js';
 import { createSpool, type Spool } from './import-spool.js';
 import {
+  MAX_ID_LENGTH,
   createEnvelope,
   envelopeTimeMs,
-  parseEnvelope,
-  type ExperienceEnvelope,
+  isUserEnvelope,
+  parseAnyEnvelope,
+  type AnyExperienceEnvelope,
+  type IdRules,
 } from '../formats/converge-envelope.js';
 import {
   EXPERIENCE_EVENT_KINDS,
   eventChainId,
-  eventKind,
   eventTraceLinkId,
   isExperienceEventKind,
   type ArtifactKind,
@@ -55,12 +57,79 @@ import {
   type LifecycleEvent,
   type ReplayTrace,
 } from '../formats/converge-experience-event.js';
+import {
+  USER_EXPERIENCE_EVENT_KINDS,
+  isUserExperienceEventKind,
+  type UserExperienceEvent,
+  type UserExperienceEventKind,
+} from '../formats/converge-user-event.js';
+
+/** Any event kind the ledger holds: engine-side or user-side. */
+export type LedgerEventKind = ExperienceEventKind | UserExperienceEventKind;
+
+/** Every kind the ledger can be queried by: the engine-side kinds, then the user-side ones. */
+export const LEDGER_EVENT_KINDS: readonly LedgerEventKind[] = Object.freeze([
+  ...EXPERIENCE_EVENT_KINDS,
+  ...USER_EXPERIENCE_EVENT_KINDS,
+]);
+
+/** What an import does with a line whose `event_id` is taken by other content. */
+export type ImportConflictMode = 'fail' | 'skip' | 'rekey';
+
+/** The import conflict modes, for option parsing. */
+export const IMPORT_CONFLICT_MODES: readonly ImportConflictMode[] = Object.freeze([
+  'fail',
+  'skip',
+  'rekey',
+]);
+
+/** Options for {@link Ledger.importNdjson}. */
+export interface LedgerImportOptions {
+  /** `'throw'` (default) stops at the first malformed line; `'skip'` counts and drops it. */
+  readonly onError?: 'throw' | 'skip' | undefined;
+  /**
+   * A line whose `event_id` is already in the ledger, or earlier in the file, with other content:
+   * `'fail'` (default) imports nothing and the `CONFLICT` names every such line; `'skip'` drops
+   * them (counted in `conflicts`); `'rekey'` imports them under a new id derived from the
+   * content, `<id>.rekey-<12 hex>`, keeping the original in `metadata.original_event_id`.
+   */
+  readonly onConflict?: ImportConflictMode | undefined;
+  /** Id rules for this import (default: the ledger's). */
+  readonly idRules?: IdRules | undefined;
+  readonly batchSize?: number | undefined;
+  readonly onProgress?: ((progress: LedgerImportResult) => void) | undefined;
+  /** Every envelope must belong to this tenant (`FORBIDDEN` naming the line otherwise). */
+  readonly requireTenant?: string | undefined;
+}
+
+/** What an import did. */
+export interface LedgerImportResult {
+  /** Envelopes stored. */
+  readonly imported: number;
+  /** Lines already in the ledger, or earlier in the file, with the same content. */
+  readonly duplicates: number;
+  /** Malformed lines skipped (`onError: 'skip'`). */
+  readonly skipped: number;
+  /** Conflicting lines dropped (`onConflict: 'skip'`). */
+  readonly conflicts: number;
+  /** Conflicting lines stored under a new id (`onConflict: 'rekey'`). */
+  readonly rekeyed: number;
+}
+
+/** One line of an import whose `event_id` is taken by other content. */
+export interface ImportConflict {
+  readonly line: number;
+  readonly eventId: string;
+  /** `'ledger'`, or the number of the earlier line in the same file. */
+  readonly with: 'ledger' | number;
+}
 
 /** A committed ledger record. */
 export interface LedgerRecord {
   /** Position in the ledger, from 1, without holes. */
   readonly position: number;
-  readonly envelope: ExperienceEnvelope;
+  /** The stored envelope: engine-side, or user-side (narrow on `envelope.event.type`). */
+  readonly envelope: AnyExperienceEnvelope;
   readonly prevHash: string;
   readonly hash: string;
 }
@@ -70,7 +139,7 @@ export interface LedgerRecord {
  * No position (a count of every tenant's records) and no `prevHash` (another record's hash).
  */
 export interface TenantLedgerRecord {
-  readonly envelope: ExperienceEnvelope;
+  readonly envelope: AnyExperienceEnvelope;
   readonly hash: string;
 }
 
@@ -105,7 +174,11 @@ export interface LedgerAppendOptions {
    * content again is a no-op. No control characters.
    */
   readonly eventId?: string | undefined;
-  /** RFC 3339 time (default: now, from the ledger's trusted clock). */
+  /**
+   * When it occurred (default: now, from the ledger's trusted clock): RFC 3339, or any converge
+   * `Timestamp` text (`lamport:3`); a record whose time is not RFC 3339 is ordered and
+   * range-filtered by its append time.
+   */
   readonly occurredAt?: string | undefined;
   readonly tenantId?: string | null | undefined;
   readonly correlationId?: string | null | undefined;
@@ -117,11 +190,14 @@ export interface LedgerTimeRange {
   readonly end?: string | number | undefined;
 }
 
-/** converge's `EventQuery`. Results are oldest first (newest last); `limit` keeps the newest. */
+/**
+ * converge's `EventQuery`. Results are oldest first (newest last); `limit` keeps the newest.
+ * Time order and `timeRange` use `occurred_at` when it is RFC 3339, else the append time.
+ */
 export interface LedgerQuery {
   readonly tenantId?: string | undefined;
   readonly timeRange?: LedgerTimeRange | undefined;
-  readonly kinds?: readonly ExperienceEventKind[] | undefined;
+  readonly kinds?: readonly LedgerEventKind[] | undefined;
   readonly correlationId?: string | undefined;
   readonly chainId?: string | undefined;
   readonly limit?: number | undefined;
@@ -132,7 +208,7 @@ export type LedgerFilter =
   | ((record: LedgerRecord) => boolean)
   | {
       readonly tenantId?: string | undefined;
-      readonly kinds?: readonly ExperienceEventKind[] | undefined;
+      readonly kinds?: readonly LedgerEventKind[] | undefined;
       readonly correlationId?: string | undefined;
       readonly chainId?: string | undefined;
     };
@@ -171,6 +247,8 @@ export interface LedgerOptions {
    * is refused (default 5 min): a record from the future would break verification for good.
    */
   readonly maxFutureMs?: number | undefined;
+  /** Id rules for appended and imported envelopes (default `'lenient'`, converge 3.7's form). */
+  readonly idRules?: IdRules | undefined;
 }
 
 /** Default of {@link LedgerOptions.maxFutureMs}: 5 minutes. */
@@ -183,10 +261,11 @@ export function createLedger(options: LedgerOptions): Ledger {
 
 /** The experience ledger. */
 export class Ledger {
-  readonly #view: LogView<ExperienceEnvelope, LedgerRecord>;
+  readonly #view: LogView<AnyExperienceEnvelope, LedgerRecord>;
   readonly #clock: Clock;
   readonly #ids: IdGenerator;
   readonly #maxFutureMs: number;
+  readonly #idRules: IdRules;
   /** Per-artifact queue, so transitions of one artifact are checked and written one at a time. */
   readonly #artifactLocks = new Map<string, Promise<void>>();
 
@@ -194,10 +273,23 @@ export class Ledger {
     this.#clock = options.clock ?? systemClock;
     this.#ids = options.ids ?? createUuidV7({ clock: this.#clock });
     this.#maxFutureMs = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
+    this.#idRules = options.idRules ?? 'lenient';
+    const clock = this.#clock;
     this.#view = createLogView({
       log: options.log,
       stream: options.stream ?? 'experience',
-      codec: LEDGER_CODEC,
+      codec: {
+        // A time that is not RFC 3339 (a Lamport stamp …) falls back to the append time.
+        encode: (envelope) => toAppend(envelope, envelopeTimeMs(envelope) ?? clock.now()),
+        decode: toRecord,
+        // Reuse the envelope in hand rather than re-parsing the body just written.
+        committed: (r, envelope) => ({
+          position: r.seq,
+          envelope,
+          prevHash: r.prevHash,
+          hash: r.hash,
+        }),
+      },
       clock: this.#clock,
       clockSkewMs: options.clockSkewMs,
     });
@@ -209,12 +301,15 @@ export class Ledger {
   }
 
   /**
-   * Appends one event, stamped by the trusted clock. Resolves once durable. Appending the same
+   * Appends one event (engine- or user-side), stamped by the trusted clock. Resolves once durable. Appending the same
    * `eventId` with the same event, tenant and correlation again returns the stored record
    * (even though the new stamp differs); with other content it fails with `CONFLICT`. Each
    * tenant has its own ids: another tenant's record with the same `eventId` is no conflict.
    */
-  async append(event: ExperienceEvent, options: LedgerAppendOptions = {}): Promise<LedgerRecord> {
+  async append(
+    event: ExperienceEvent | UserExperienceEvent,
+    options: LedgerAppendOptions = {},
+  ): Promise<LedgerRecord> {
     const envelope = this.#envelope(event, options);
     this.#check(envelope);
     if (options.eventId !== undefined) {
@@ -233,12 +328,13 @@ export class Ledger {
   }
 
   /**
-   * Appends envelopes as they are (e.g. imported from converge), validating each. All or none:
+   * Appends envelopes as they are (e.g. imported from converge) — bare engine- or user-side
+   * envelopes, or `ExperienceRecord` wrappers — validating each. All or none:
    * if one is invalid or conflicts, nothing is stored. An envelope already stored (same tenant,
    * `event_id` and content) answers the stored record.
    */
   async appendMany(envelopes: readonly unknown[]): Promise<LedgerRecord[]> {
-    const parsed = envelopes.map((e) => parseEnvelope(e));
+    const parsed = envelopes.map((e) => parseAnyEnvelope(e, { idRules: this.#idRules }));
     parsed.forEach((e) => this.#check(e));
     // Records of a tenant written before per-tenant keys are found by event_id alone; the store
     // dedupes everything else by key itself.
@@ -247,7 +343,7 @@ export class Ledger {
         e.tenant_id === null ? Promise.resolve(undefined) : this.#legacy(e.event_id, e.tenant_id),
       ),
     );
-    const fresh: ExperienceEnvelope[] = [];
+    const fresh: AnyExperienceEnvelope[] = [];
     parsed.forEach((e, i) => {
       const old = legacy[i];
       if (old === undefined) fresh.push(e);
@@ -259,7 +355,7 @@ export class Ledger {
   }
 
   /** Appends through the view, turning the store's key conflict into the ledger's words. */
-  async #appendFresh(envelopes: readonly ExperienceEnvelope[]): Promise<LedgerRecord[]> {
+  async #appendFresh(envelopes: readonly AnyExperienceEnvelope[]): Promise<LedgerRecord[]> {
     if (envelopes.length === 0) return [];
     try {
       return await this.#view.append(envelopes);
@@ -284,7 +380,7 @@ export class Ledger {
   }
 
   /** The checks every appended or imported envelope passes beyond its schema. */
-  #check(envelope: ExperienceEnvelope, line?: number): void {
+  #check(envelope: AnyExperienceEnvelope, line?: number): void {
     this.#checkNotFuture(envelope, line);
     if (CONTROL_CHARACTER.test(envelope.event_id)) {
       throw new KernelError(
@@ -296,10 +392,11 @@ export class Ledger {
   }
 
   /** Refuses an `occurred_at` more than `maxFutureMs` ahead of the trusted clock. */
-  #checkNotFuture(envelope: ExperienceEnvelope, line?: number): void {
-    const at = Date.parse(envelope.occurred_at);
+  #checkNotFuture(envelope: AnyExperienceEnvelope, line?: number): void {
+    // Only a real timestamp can lie in the future; a Lamport stamp is stored by append time.
+    const at = envelopeTimeMs(envelope);
     const limit = this.#clock.now() + this.#maxFutureMs;
-    if (!(at > limit)) return;
+    if (at === undefined || !(at > limit)) return;
     const where = line === undefined ? '' : `Line ${line}: `;
     throw new KernelError(
       'INVALID_ARGUMENT',
@@ -320,10 +417,14 @@ export class Ledger {
     return record!;
   }
 
-  #envelope(event: ExperienceEvent, options: LedgerAppendOptions): ExperienceEnvelope {
+  #envelope(
+    event: ExperienceEvent | UserExperienceEvent,
+    options: LedgerAppendOptions,
+  ): AnyExperienceEnvelope {
     return createEnvelope(event, {
       clock: this.#clock,
       ids: this.#ids,
+      idRules: this.#idRules,
       ...(options.eventId === undefined ? {} : { eventId: options.eventId }),
       ...(options.occurredAt === undefined ? {} : { occurredAt: options.occurredAt }),
       ...(options.tenantId === undefined ? {} : { tenantId: options.tenantId }),
@@ -453,37 +554,37 @@ export class Ledger {
   }
 
   /**
-   * Imports converge envelope NDJSON (a file stream, chunks of text or bytes), all or nothing
-   * for anything the file itself can get wrong, without holding it in memory.
+   * Imports converge envelope NDJSON (a file stream, chunks of text or bytes): bare engine- or
+   * user-side envelopes or `ExperienceRecord` wrappers, one per line. All or nothing for
+   * anything the file itself can get wrong, without holding it in memory.
    *
    * Two passes: the first reads the input once, validates every line (JSON, envelope, tenant
-   * with `requireTenant`, `event_id` already in the ledger with other content) and spools the
-   * valid envelopes to a temporary file; a bad line stops it with a typed error naming the line
-   * (`INVALID_EVENT`, `FORBIDDEN`, `CONFLICT`, each with `details.line`) and nothing is stored.
-   * Only then does the second pass append the spooled envelopes in atomic batches. An envelope
-   * already in the ledger with the same content is counted as a duplicate, not stored twice.
-   * With `onError: 'skip'` malformed lines are skipped (counted) instead.
+   * with `requireTenant`, `event_id` taken by other content in the ledger or earlier in the
+   * file) and spools the envelopes to store to a temporary file; a bad line stops it with a
+   * typed error naming the line (`INVALID_EVENT`, `FORBIDDEN`, each with `details.line`) and
+   * nothing is stored. Conflicting ids are handled by `onConflict` (see
+   * {@link LedgerImportOptions}); with `'fail'` the first pass reads on to the end and the
+   * `CONFLICT` names every conflicting line (`details.conflicts`). Only then does the second pass
+   * append the spooled envelopes in atomic batches. A line identical to one already in the
+   * ledger or the file is counted as a duplicate, not stored twice.
+   *
+   * Memory: one content digest per distinct `event_id` of the file, to find repeats within it.
    *
    * What is not covered: the store failing during the second pass (the batches appended so far
-   * stay; importing the same file again is idempotent and finishes the job).
+   * stay; importing the same file again is idempotent and finishes the job — rekeyed ids are
+   * derived from the content, so a rekeyed line lands on the same id again).
    */
   async importNdjson(
     source: AsyncIterable<string | Uint8Array>,
-    options: {
-      onError?: 'throw' | 'skip';
-      batchSize?: number;
-      onProgress?: (progress: { imported: number; duplicates: number; skipped: number }) => void;
-      /** Every envelope must belong to this tenant (`FORBIDDEN` naming the line otherwise). */
-      requireTenant?: string;
-    } = {},
-  ): Promise<{ imported: number; duplicates: number; skipped: number }> {
+    options: LedgerImportOptions = {},
+  ): Promise<LedgerImportResult> {
     const batchSize = options.batchSize ?? 1000;
     const spool = await createSpool();
     try {
-      const { skipped, duplicates } = await this.#validateInto(source, spool, options);
+      const first = await this.#validateInto(source, spool, options);
       await spool.close();
-      const result = { imported: 0, duplicates, skipped };
-      let batch: ExperienceEnvelope[] = [];
+      const result = { imported: 0, ...first };
+      let batch: AnyExperienceEnvelope[] = [];
       const flush = async (): Promise<void> => {
         if (batch.length === 0) return;
         const before = (await this.#view.head()).seq;
@@ -506,17 +607,39 @@ export class Ledger {
     }
   }
 
-  /**
-   * The first import pass: checks every line and spools the valid envelopes not yet stored;
-   * answers the lines skipped and those already stored.
-   */
+  /** The first import pass: checks every line and spools the envelopes to store. */
   async #validateInto(
     source: AsyncIterable<string | Uint8Array>,
     spool: Spool,
-    options: { onError?: 'throw' | 'skip'; requireTenant?: string },
-  ): Promise<{ skipped: number; duplicates: number }> {
+    options: LedgerImportOptions,
+  ): Promise<Omit<LedgerImportResult, 'imported'>> {
+    const mode = options.onConflict ?? 'fail';
+    if (!IMPORT_CONFLICT_MODES.includes(mode)) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `onConflict must be one of ${IMPORT_CONFLICT_MODES.join(', ')}, got ${JSON.stringify(mode)}`,
+      );
+    }
+    const reader = readEnvelopeLines(source, {
+      onError: options.onError ?? 'throw',
+      idRules: options.idRules ?? this.#idRules,
+    });
+    // The keys (tenant + event_id) this file has placed so far, with a content digest and line.
+    const seen = new Map<string, { readonly digest: string; readonly line: number }>();
+    const conflicts: ImportConflict[] = [];
     let duplicates = 0;
-    const reader = readEnvelopeLines(source, { onError: options.onError ?? 'throw' });
+    let dropped = 0;
+    let rekeyed = 0;
+    const classify = async (
+      envelope: AnyExperienceEnvelope,
+      digest: string,
+    ): Promise<'new' | 'duplicate' | ImportConflict['with']> => {
+      const earlier = seen.get(ledgerKey(envelope.event_id, envelope.tenant_id));
+      if (earlier !== undefined) return earlier.digest === digest ? 'duplicate' : earlier.line;
+      const existing = await this.#stored(envelope.event_id, envelope.tenant_id);
+      if (existing === undefined) return 'new';
+      return contentDigest(existing.envelope) === digest ? 'duplicate' : 'ledger';
+    };
     for await (const { envelope, line } of reader) {
       if (options.requireTenant !== undefined && envelope.tenant_id !== options.requireTenant) {
         throw new KernelError(
@@ -526,35 +649,60 @@ export class Ledger {
         );
       }
       this.#check(envelope, line);
-      const existing = await this.#stored(envelope.event_id, envelope.tenant_id);
-      if (existing === undefined) {
-        await spool.write(encodeEnvelopeLine(envelope));
-      } else if (canonicalJson(existing.envelope) === canonicalJson(envelope)) {
-        duplicates++;
-      } else {
-        throw idConflict(envelope, undefined, line);
+      let current = envelope;
+      let digest = contentDigest(current);
+      let state = await classify(current, digest);
+      if (state !== 'new' && state !== 'duplicate') {
+        if (mode === 'fail') {
+          conflicts.push({ line, eventId: current.event_id, with: state });
+          continue;
+        }
+        if (mode === 'skip') {
+          dropped++;
+          continue;
+        }
+        current = rekey(current, digest, line);
+        digest = contentDigest(current);
+        state = await classify(current, digest);
+        if (state !== 'new' && state !== 'duplicate') {
+          conflicts.push({ line, eventId: current.event_id, with: state });
+          continue;
+        }
+        if (state === 'new') rekeyed++;
       }
+      if (state === 'duplicate') {
+        duplicates++;
+        continue;
+      }
+      seen.set(ledgerKey(current.event_id, current.tenant_id), { digest, line });
+      await spool.write(encodeEnvelopeLine(current));
     }
-    return { skipped: reader.skipped, duplicates };
+    if (conflicts.length > 0) throw conflictError(conflicts);
+    return { duplicates, skipped: reader.skipped, conflicts: dropped, rekeyed };
   }
 
-  /** The ledger as converge envelope NDJSON lines (each ends with `\n`), oldest first. */
+  /**
+   * The ledger as converge envelope NDJSON lines (each ends with `\n`), oldest first: bare
+   * envelopes, or with `form: 'record'` each wrapped as converge's `ExperienceRecord`.
+   */
   async *exportNdjson(
-    options: { fromPosition?: number } = {},
+    options: { fromPosition?: number; form?: EnvelopeLineForm } = {},
   ): AsyncGenerator<string, void, undefined> {
-    for await (const envelope of this.envelopes(options)) yield encodeEnvelopeLine(envelope);
+    for await (const envelope of this.envelopes(options)) {
+      yield encodeEnvelopeLine(envelope, options.form);
+    }
   }
 
   /** Every record's envelope, oldest first. */
   async *envelopes(
     options: { fromPosition?: number } = {},
-  ): AsyncGenerator<ExperienceEnvelope, void, undefined> {
+  ): AsyncGenerator<AnyExperienceEnvelope, void, undefined> {
     for await (const r of this.#view.replay({ after: options.fromPosition })) yield r.envelope;
   }
 }
 
 /** The `CONFLICT` for an `event_id` its tenant already used for other content. */
-function idConflict(envelope: ExperienceEnvelope, cause?: unknown, line?: number): KernelError {
+function idConflict(envelope: AnyExperienceEnvelope, cause?: unknown, line?: number): KernelError {
   const owner =
     envelope.tenant_id === null
       ? 'the records without a tenant'
@@ -569,7 +717,62 @@ function idConflict(envelope: ExperienceEnvelope, cause?: unknown, line?: number
   );
 }
 
-function sameButTime(a: ExperienceEnvelope, b: ExperienceEnvelope): boolean {
+/** A digest of an envelope's canonical JSON: equal digests, identical content. */
+function contentDigest(envelope: AnyExperienceEnvelope): string {
+  return sha256Hex(canonicalJson(envelope));
+}
+
+const REKEY_SUFFIX_LENGTH = '.rekey-'.length + 12;
+
+/**
+ * The envelope under a new id derived from its content (`<id>.rekey-<12 hex>`, cut to converge's
+ * 256 characters), the original id kept in `metadata.original_event_id`.
+ */
+function rekey(
+  envelope: AnyExperienceEnvelope,
+  digest: string,
+  line: number,
+): AnyExperienceEnvelope {
+  const original = envelope.event_id;
+  const meta = (envelope as { metadata?: unknown }).metadata;
+  if (meta !== undefined && !isJsonObject(meta)) {
+    throw new KernelError(
+      'INVALID_EVENT',
+      `Line ${line}: event_id ${JSON.stringify(original)} conflicts, and its envelope's metadata is not an object, so it cannot be rekeyed; give it a new event_id by hand or import with onConflict 'skip'. Nothing was imported.`,
+      { details: { line, path: 'metadata' } },
+    );
+  }
+  const id = `${original.slice(0, MAX_ID_LENGTH - REKEY_SUFFIX_LENGTH)}.rekey-${digest.slice(0, 12)}`;
+  return {
+    ...envelope,
+    event_id: id,
+    metadata: { ...meta, original_event_id: original },
+  } as unknown as AnyExperienceEnvelope;
+}
+
+/** The `CONFLICT` of a failed import, naming every conflicting line. */
+function conflictError(conflicts: readonly ImportConflict[]): KernelError {
+  const listed = conflicts
+    .map(
+      (c) =>
+        `line ${c.line} (event_id ${JSON.stringify(c.eventId)}, ${c.with === 'ledger' ? 'already in the ledger' : `as line ${c.with}`})`,
+    )
+    .join(', ');
+  const count = conflicts.length === 1 ? '1 line reuses' : `${conflicts.length} lines reuse`;
+  return new KernelError(
+    'CONFLICT',
+    `${count} an event_id with other content: ${listed}. Nothing was imported. Import again with on-conflict skip to drop them, or rekey to store them under new ids (the original kept in metadata.original_event_id).`,
+    {
+      details: {
+        line: conflicts[0]!.line,
+        lines: conflicts.map((c) => c.line),
+        conflicts: conflicts.map((c) => ({ ...c })),
+      },
+    },
+  );
+}
+
+function sameButTime(a: AnyExperienceEnvelope, b: AnyExperienceEnvelope): boolean {
   return (
     a.event_id === b.event_id &&
     a.tenant_id === b.tenant_id &&
@@ -578,23 +781,34 @@ function sameButTime(a: ExperienceEnvelope, b: ExperienceEnvelope): boolean {
   );
 }
 
-/** What the log indexes for an envelope. */
-function toAppend(env: ExperienceEnvelope): LogAppend {
-  const event = env.event;
+/** The chain an envelope belongs to (user-side events belong to none). */
+function chainOf(env: AnyExperienceEnvelope): string | undefined {
+  return isUserEnvelope(env) ? undefined : eventChainId(env.event);
+}
+
+/** What the log indexes for an envelope; `timeMs` is its time, or the append time. */
+function toAppend(env: AnyExperienceEnvelope, timeMs: number): LogAppend {
   return {
-    timeMs: envelopeTimeMs(env),
+    timeMs,
     body: canonicalJson(env),
     key: ledgerKey(env.event_id, env.tenant_id),
     tenant: env.tenant_id ?? undefined,
-    kind: eventKind(event),
-    // The subject index serves artifact lifecycles and trace-link lookups.
-    subject: subjectOf(event),
+    kind: env.event.type,
+    // The subject index serves artifact lifecycles, trace-link lookups and gate decisions.
+    subject: subjectOf(env),
     correlation: env.correlation_id ?? undefined,
-    chain: eventChainId(event),
+    chain: chainOf(env),
   };
 }
 
-function subjectOf(event: ExperienceEvent): string | undefined {
+function subjectOf(env: AnyExperienceEnvelope): string | undefined {
+  if (isUserEnvelope(env)) {
+    const event = env.event;
+    return event.type === 'UserApprovalGranted' || event.type === 'UserApprovalRejected'
+      ? event.data.gate_request_id
+      : undefined;
+  }
+  const event = env.event;
   switch (event.type) {
     case 'ArtifactStateTransitioned':
       return event.data.artifact_id;
@@ -605,18 +819,11 @@ function subjectOf(event: ExperienceEvent): string | undefined {
   }
 }
 
-const LEDGER_CODEC: LogCodec<ExperienceEnvelope, LedgerRecord> = {
-  encode: toAppend,
-  decode: toRecord,
-  // Reuse the envelope in hand rather than re-parsing the body just written.
-  committed: (r, envelope) => ({ position: r.seq, envelope, prevHash: r.prevHash, hash: r.hash }),
-};
-
 function toRecord(r: LogBody): LedgerRecord {
   // Stored bodies were validated on append and are covered by the hash chain: parse, don't re-validate.
   return {
     position: r.seq,
-    envelope: JSON.parse(r.body) as ExperienceEnvelope,
+    envelope: JSON.parse(r.body) as AnyExperienceEnvelope,
     prevHash: r.prevHash,
     hash: r.hash,
   };
@@ -642,10 +849,10 @@ function timeBound(value: string | number | undefined, name: string): number | u
 function toLogQuery(q: LedgerQuery): LogQuery {
   if (q.kinds !== undefined) {
     for (const k of q.kinds) {
-      if (!isExperienceEventKind(k)) {
+      if (!isExperienceEventKind(k) && !isUserExperienceEventKind(k)) {
         throw new KernelError(
           'INVALID_QUERY',
-          `Unknown event kind ${JSON.stringify(k)}; known kinds: ${EXPERIENCE_EVENT_KINDS.join(', ')}`,
+          `Unknown event kind ${JSON.stringify(k)}; known kinds: ${LEDGER_EVENT_KINDS.join(', ')}`,
         );
       }
     }
@@ -674,7 +881,7 @@ function toPredicate(filter: LedgerFilter | undefined): (r: LedgerRecord) => boo
     if (kinds !== undefined && !kinds.has(env.event.type)) return false;
     if (filter.correlationId !== undefined && env.correlation_id !== filter.correlationId)
       return false;
-    if (filter.chainId !== undefined && eventChainId(env.event) !== filter.chainId) return false;
+    if (filter.chainId !== undefined && chainOf(env) !== filter.chainId) return false;
     return true;
   };
 }

@@ -20,6 +20,7 @@ import type { ModuleState } from '../model/kernel-event.js';
 import type { AgentSecretRef } from './agent-secrets.js';
 import { KernelError, errorMessage } from '../errors.js';
 import type { ContextItem, ExperienceEvent } from '../formats/converge-experience-event.js';
+import type { UserExperienceEvent } from '../formats/converge-user-event.js';
 import type { LedgerAppendOptions } from '../ledger/ledger.js';
 import { createFailureSignal, type FailureSignal, type RecoveryPolicy } from '../model/failure.js';
 import type { Clock } from '../util/clock.js';
@@ -96,7 +97,7 @@ export interface SupervisorServices {
   /** Appends an experience event on the agent's behalf. */
   appendLedger(
     agent: AgentRef,
-    event: ExperienceEvent,
+    event: ExperienceEvent | UserExperienceEvent,
     options: AgentLedgerOptions,
   ): Promise<unknown>;
 }
@@ -147,8 +148,14 @@ export interface AgentContext<C = unknown> {
   ready(): void;
   /** Asks a human; `SERVICE_UNAVAILABLE` when the kernel provides no approval service. */
   requestApproval(request: AgentApprovalRequest): Promise<AgentApprovalDecision>;
-  /** Records an experience event; `SERVICE_UNAVAILABLE` when no ledger service is injected. */
-  appendLedger(event: ExperienceEvent, options?: AgentLedgerOptions): Promise<unknown>;
+  /**
+   * Records an experience event (engine- or user-side); `SERVICE_UNAVAILABLE` when no ledger
+   * service is injected.
+   */
+  appendLedger(
+    event: ExperienceEvent | UserExperienceEvent,
+    options?: AgentLedgerOptions,
+  ): Promise<unknown>;
 }
 
 /** What a patch-forward step gets (the kernel's recovery wiring calls `spec.patch`). */

@@ -16,6 +16,7 @@
  */
 import { KernelError } from '../errors.js';
 import type { ExperienceEvent } from '../formats/converge-experience-event.js';
+import type { UserExperienceEvent } from '../formats/converge-user-event.js';
 import type { Clock } from '../util/clock.js';
 import { deferred } from '../util/deferred.js';
 import {
@@ -90,7 +91,10 @@ class FunctionContext implements AgentContext {
     return services.requestApproval(this.#host.ref, request, this.signal);
   }
 
-  appendLedger(event: ExperienceEvent, options: AgentLedgerOptions = {}): Promise<unknown> {
+  appendLedger(
+    event: ExperienceEvent | UserExperienceEvent,
+    options: AgentLedgerOptions = {},
+  ): Promise<unknown> {
     const services = this.#host.services;
     if (services === undefined) return Promise.reject(serviceUnavailable('appendLedger'));
     return services.appendLedger(this.#host.ref, event, options);

@@ -13,6 +13,10 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { errorMessage } from '../errors.js';
 import { parseExperienceEvent } from '../formats/converge-experience-event.js';
+import {
+  isUserExperienceEventKind,
+  parseUserExperienceEvent,
+} from '../formats/converge-user-event.js';
 import { createFailureSignal } from '../model/failure.js';
 import type { TimerHandle } from '../util/clock.js';
 import type {
@@ -280,7 +284,9 @@ export function startProcessRun(spec: ProcessAgentSpec, host: RunHost): RunHandl
     id: AgentMessageId | undefined,
   ): Promise<void> => {
     try {
-      const event = parseExperienceEvent(raw);
+      const event = isUserExperienceEventKind((raw as { type?: unknown } | null)?.type)
+        ? parseUserExperienceEvent(raw)
+        : parseExperienceEvent(raw);
       if (host.services === undefined) throw serviceUnavailable('appendLedger');
       await host.services.appendLedger(host.ref, event, options);
       if (id !== undefined) send({ type: 'ledger_ack', id, ok: true });

@@ -10,6 +10,7 @@ import {
   seededRandom,
   uuidV7Time,
   type ExperienceEvent,
+  type UserExperienceEvent,
 } from '../index.js';
 import { eventChainId } from '../formats/converge-experience-event.js';
 import { createLedger, type Ledger } from '../ledger/ledger.js';
@@ -39,6 +40,41 @@ function budget(chain: string): ExperienceEvent {
     type: 'BudgetExceeded',
     data: { chain_id: chain, resource: 'Tokens', limit: '1024', observed: '2048' },
   };
+}
+
+const HASH = 'ab'.repeat(32);
+
+function approval(gate: string): UserExperienceEvent {
+  return {
+    type: 'UserApprovalGranted',
+    data: { gate_request_id: gate, actor: 'operator-1', policy_snapshot_hash: HASH, reason: null },
+  };
+}
+
+function override(): UserExperienceEvent {
+  return {
+    type: 'UserOverrideIssued',
+    data: {
+      target: { kind: 'Constraint', id: 'max-spend' },
+      actor: 'operator-1',
+      policy_snapshot_hash: null,
+      reason: 'approved by finance',
+    },
+  };
+}
+
+/** One NDJSON line: a bare envelope with a BudgetExceeded event whose limit marks its content. */
+function budgetLine(eventId: string, limit: string): string {
+  return JSON.stringify({
+    event_id: eventId,
+    occurred_at: '2026-05-14T09:00:00Z',
+    tenant_id: null,
+    correlation_id: null,
+    event: {
+      type: 'BudgetExceeded',
+      data: { chain_id: 'c', resource: 'Tokens', limit, observed: null },
+    },
+  });
 }
 
 function lifecycle(from: string, to: string) {
@@ -132,7 +168,8 @@ export function ledgerContract(
         'INVALID_EVENT',
       );
       await expectCode(ledger.append({ type: 'Nope', data: {} } as never), 'INVALID_EVENT');
-      await expectCode(ledger.append(budget('c'), { occurredAt: 'yesterday' }), 'INVALID_EVENT');
+      await expectCode(ledger.append(budget('c'), { occurredAt: '' }), 'INVALID_EVENT');
+      await expectCode(ledger.append(budget('c'), { occurredAt: 'x'.repeat(65) }), 'INVALID_EVENT');
       expect((await ledger.head()).seq).toBe(0);
     });
 
@@ -188,6 +225,8 @@ export function ledgerContract(
         imported: 2,
         duplicates: 1,
         skipped: 0,
+        conflicts: 0,
+        rekeyed: 0,
       });
       await expectCode(
         ledger.importNdjson(
@@ -247,6 +286,8 @@ export function ledgerContract(
         imported: 0,
         duplicates: 2,
         skipped: 0,
+        conflicts: 0,
+        rekeyed: 0,
       });
       expect((await ledger.head()).seq).toBe(2);
       // another tenant's id space never met the old record
@@ -480,9 +521,21 @@ export function ledgerContract(
         const result = await ledger.importNdjson(
           Readable.from([ndjson.slice(0, 1000), ndjson.slice(1000)]),
         );
-        expect(result).toEqual({ imported: envelopes.length, duplicates: 0, skipped: 0 });
+        expect(result).toEqual({
+          imported: envelopes.length,
+          duplicates: 0,
+          skipped: 0,
+          conflicts: 0,
+          rekeyed: 0,
+        });
         const again = await ledger.importNdjson(Readable.from([ndjson]));
-        expect(again).toEqual({ imported: 0, duplicates: envelopes.length, skipped: 0 });
+        expect(again).toEqual({
+          imported: 0,
+          duplicates: envelopes.length,
+          skipped: 0,
+          conflicts: 0,
+          rekeyed: 0,
+        });
         const lines: string[] = [];
         for await (const line of ledger.exportNdjson()) lines.push(line);
         expect(lines).toHaveLength(envelopes.length);
@@ -496,8 +549,170 @@ export function ledgerContract(
         const skipped = await ledger.importNdjson(Readable.from(['not json\n', ndjson]), {
           onError: 'skip',
         });
-        expect(skipped).toEqual({ imported: 0, duplicates: envelopes.length, skipped: 1 });
+        expect(skipped).toEqual({
+          imported: 0,
+          duplicates: envelopes.length,
+          skipped: 1,
+          conflicts: 0,
+          rekeyed: 0,
+        });
       },
     );
+    it('stores converge 3.8+ user-side events beside engine ones and queries them by kind', async () => {
+      const { ledger } = await start();
+      const granted = await ledger.append(approval('hitl-1'), { tenantId: 't' });
+      await ledger.append(budget('c1'), { tenantId: 't' });
+      await ledger.append(override(), { tenantId: 't' });
+      // An ExperienceRecord wrapper is stored as its bare envelope.
+      const wrapped = await ledger.appendEnvelope({
+        kind: 'User',
+        value: {
+          event_id: 'evt-user-1',
+          occurred_at: 'lamport:0',
+          tenant_id: 't',
+          correlation_id: 'run-1',
+          event: approval('hitl-2'),
+        },
+      });
+      expect(granted.envelope.event).toEqual(approval('hitl-1'));
+      expect(wrapped.envelope).toMatchObject({ event_id: 'evt-user-1', occurred_at: 'lamport:0' });
+      expect('kind' in wrapped.envelope).toBe(false);
+
+      const users = await ledger.query({ kinds: ['UserApprovalGranted', 'UserOverrideIssued'] });
+      expect(users.map((r) => r.envelope.event.type)).toEqual([
+        'UserApprovalGranted',
+        'UserOverrideIssued',
+        'UserApprovalGranted',
+      ]);
+      const engine = await ledger.query({ kinds: ['BudgetExceeded'] });
+      expect(engine).toHaveLength(1);
+      expect(await ledger.query({ correlationId: 'run-1' })).toHaveLength(1);
+      await expectCode(ledger.query({ kinds: ['UserNope' as never] }), 'INVALID_QUERY');
+      await expectCode(
+        ledger.append({ type: 'UserCorrection', data: { actor: 'x' } } as never),
+        'INVALID_EVENT',
+      );
+
+      const records: unknown[] = [];
+      for await (const line of ledger.exportNdjson({ form: 'record' })) {
+        records.push(JSON.parse(line));
+      }
+      expect(records.map((r) => (r as { kind: string }).kind)).toEqual([
+        'User',
+        'Engine',
+        'User',
+        'User',
+      ]);
+      expect((records[3] as { value: unknown }).value).toEqual(wrapped.envelope);
+      expect((await ledger.verify()).ok).toBe(true);
+    });
+
+    it('orders and range-filters an occurred_at that is not RFC 3339 by its append time', async () => {
+      const { ledger } = await start();
+      const early = await ledger.append(budget('a'), { occurredAt: '2026-05-14T09:00:00Z' });
+      clock.advance(1000);
+      const lamport = await ledger.append(budget('b'), { occurredAt: 'lamport:0' });
+      clock.advance(1000);
+      const unixZ = await ledger.append(budget('c'), { occurredAt: '1778752800Z' });
+      const between = await ledger.append(budget('d'), {
+        occurredAt: new Date(T0 + 1500).toISOString(),
+      });
+      expect(lamport.envelope.occurred_at).toBe('lamport:0');
+      expect(unixZ.envelope.occurred_at).toBe('1778752800Z');
+
+      const all = await ledger.query();
+      expect(all.map((r) => r.position)).toEqual([
+        early.position,
+        lamport.position,
+        between.position,
+        unixZ.position,
+      ]);
+      const window = await ledger.query({ timeRange: { start: T0 + 500, end: T0 + 1200 } });
+      expect(window.map((r) => r.envelope.occurred_at)).toEqual(['lamport:0']);
+      // A real timestamp is still refused when it lies in the future; a Lamport stamp never is.
+      await expectCode(
+        ledger.append(budget('e'), { occurredAt: new Date(T0 + 3_600_000).toISOString() }),
+        'INVALID_ARGUMENT',
+      );
+      await ledger.append(budget('f'), { occurredAt: 'lamport:99999999999' });
+      expect((await ledger.verify()).ok).toBe(true);
+    });
+
+    it('imports with onConflict fail (every line named, nothing stored), skip or rekey', async () => {
+      const { ledger, h } = await start();
+      await ledger.appendEnvelope(JSON.parse(budgetLine('evt-1', 'A')));
+      const file =
+        [
+          budgetLine('evt-1', 'B'), // 1: taken in the ledger by other content
+          budgetLine('evt-2', 'C'), // 2
+          budgetLine('evt-2', 'D'), // 3: taken by line 2
+          budgetLine('evt-1', 'A'), // 4: identical to the ledger's
+          budgetLine('evt-3', 'E'), // 5
+        ].join('\n') + '\n';
+      const head = await ledger.head();
+
+      const failed = (await expectCode(ledger.importNdjson(Readable.from([file])), 'CONFLICT')) as {
+        message: string;
+        details: { lines: number[]; conflicts: unknown[] };
+      };
+      expect(failed.details.lines).toEqual([1, 3]);
+      expect(failed.details.conflicts).toEqual([
+        { line: 1, eventId: 'evt-1', with: 'ledger' },
+        { line: 3, eventId: 'evt-2', with: 2 },
+      ]);
+      expect(failed.message).toMatch(/line 1 \(event_id "evt-1", already in the ledger\)/);
+      expect(failed.message).toMatch(/line 3 \(event_id "evt-2", as line 2\)/);
+      expect(await ledger.head()).toEqual(head);
+
+      const skipped = await ledger.importNdjson(Readable.from([file]), { onConflict: 'skip' });
+      expect(skipped).toEqual({ imported: 2, duplicates: 1, skipped: 0, conflicts: 2, rekeyed: 0 });
+      expect(await ledger.get('evt-2')).toMatchObject({
+        envelope: { event: { data: { limit: 'C' } } },
+      });
+
+      const other = createLedger({ log: h.storage.log, stream: 'experience-rekey', clock });
+      await other.appendEnvelope(JSON.parse(budgetLine('evt-1', 'A')));
+      const rekeyed = await other.importNdjson(Readable.from([file]), { onConflict: 'rekey' });
+      expect(rekeyed).toEqual({ imported: 4, duplicates: 1, skipped: 0, conflicts: 0, rekeyed: 2 });
+      const moved = (await other.query({ limit: 10 })).filter((r) =>
+        r.envelope.event_id.includes('.rekey-'),
+      );
+      expect(moved.map((r) => (r.envelope as { metadata?: unknown }).metadata)).toEqual([
+        { original_event_id: 'evt-1' },
+        { original_event_id: 'evt-2' },
+      ]);
+      expect(moved.map((r) => r.envelope.event_id)).toEqual([
+        expect.stringMatching(/^evt-1\.rekey-[0-9a-f]{12}$/),
+        expect.stringMatching(/^evt-2\.rekey-[0-9a-f]{12}$/),
+      ]);
+      // The new ids come from the content: importing the file again stores nothing new.
+      const again = await other.importNdjson(Readable.from([file]), { onConflict: 'rekey' });
+      expect(again).toEqual({ imported: 0, duplicates: 5, skipped: 0, conflicts: 0, rekeyed: 0 });
+      expect((await other.verify()).ok).toBe(true);
+    });
+
+    it('validates ids the converge way: lenient by default, [A-Za-z0-9._-]{1,256} when strict', async () => {
+      const { ledger, h } = await start();
+      const loose = budgetLine('run 42/evt:1', 'A') + '\n';
+      const result = await ledger.importNdjson(Readable.from([loose]));
+      expect(result.imported).toBe(1);
+      const failed = (await expectCode(
+        ledger.importNdjson(Readable.from([budgetLine('run 43/evt:1', 'A') + '\n']), {
+          idRules: 'strict',
+        }),
+        'INVALID_EVENT',
+      )) as { details: { line: number; path: string } };
+      expect(failed.details).toMatchObject({ line: 1, path: 'event_id' });
+      const strict = createLedger({
+        log: h.storage.log,
+        stream: 'strict',
+        clock,
+        idRules: 'strict',
+      });
+      await expectCode(strict.append(budget('c'), { eventId: 'a'.repeat(257) }), 'INVALID_EVENT');
+      await expectCode(strict.append(budget('c'), { tenantId: 'tenant a' }), 'INVALID_EVENT');
+      await strict.append(budget('c'), { eventId: 'a'.repeat(256), tenantId: 'tenant-a.1_x' });
+      await expectCode(ledger.append(budget('c'), { eventId: 'bell\u0007' }), 'INVALID_EVENT');
+    });
   });
 }

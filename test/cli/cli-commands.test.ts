@@ -68,7 +68,13 @@ describe('kerno CLI against a daemon', () => {
         .join('\n') + '\n',
     );
     const imp = await cli(...base, 'ledger', 'import', file, '--json');
-    expect(JSON.parse(imp.stdout)).toEqual({ imported: 2, duplicates: 0, skipped: 0 });
+    expect(JSON.parse(imp.stdout)).toEqual({
+      imported: 2,
+      duplicates: 0,
+      skipped: 0,
+      conflicts: 0,
+      rekeyed: 0,
+    });
     // a folder is bad input, not an unreachable daemon
     const folder = await cli(...base, 'ledger', 'import', dir);
     expect(folder.code).toBe(2);
@@ -273,9 +279,21 @@ describe('kerno CLI on files and stores', () => {
     );
     writeFileSync(file, lines.join('\n') + '\n');
     const imp = await cli('ledger', 'import', file, '--store', url, '--json');
-    expect(JSON.parse(imp.stdout)).toEqual({ imported: 5000, duplicates: 0, skipped: 0 });
+    expect(JSON.parse(imp.stdout)).toEqual({
+      imported: 5000,
+      duplicates: 0,
+      skipped: 0,
+      conflicts: 0,
+      rekeyed: 0,
+    });
     const again = await cli('ledger', 'import', file, '--store', url, '--json');
-    expect(JSON.parse(again.stdout)).toEqual({ imported: 0, duplicates: 5000, skipped: 0 });
+    expect(JSON.parse(again.stdout)).toEqual({
+      imported: 0,
+      duplicates: 5000,
+      skipped: 0,
+      conflicts: 0,
+      rekeyed: 0,
+    });
   });
 
   it('imports with --store under the per-tenant id rule: one event_id in two tenants is two records', async () => {
@@ -292,9 +310,21 @@ describe('kerno CLI on files and stores', () => {
     );
     writeFileSync(file, lines.join('\n') + '\n');
     const imp = await cli('ledger', 'import', file, '--store', url, '--json');
-    expect(JSON.parse(imp.stdout)).toEqual({ imported: 3, duplicates: 0, skipped: 0 });
+    expect(JSON.parse(imp.stdout)).toEqual({
+      imported: 3,
+      duplicates: 0,
+      skipped: 0,
+      conflicts: 0,
+      rekeyed: 0,
+    });
     const again = await cli('ledger', 'import', file, '--store', url, '--json');
-    expect(JSON.parse(again.stdout)).toEqual({ imported: 0, duplicates: 3, skipped: 0 });
+    expect(JSON.parse(again.stdout)).toEqual({
+      imported: 0,
+      duplicates: 3,
+      skipped: 0,
+      conflicts: 0,
+      rekeyed: 0,
+    });
     const q = await cli('ledger', 'query', '--store', url, '--tenant', 'bob', '--json');
     expect(JSON.parse(q.stdout)).toMatchObject([
       { envelope: { event_id: 'same-id', tenant_id: 'bob' } },

@@ -297,22 +297,49 @@ const BAD: readonly (readonly [string, string, Mutation, string])[] = [
     'data.request.timeout.action',
   ],
   [
-    'timestamp that is not a timestamp',
+    'empty timestamp',
     'GateDecisionRecorded',
-    (e) => ((data(e).request as Json).requested_at = 'yesterday'),
+    (e) => ((data(e).request as Json).requested_at = ''),
     'data.request.requested_at',
   ],
   [
-    'impossible calendar date',
+    'timestamp over 64 characters',
     'ArtifactStateTransitioned',
-    (e) => ((data(e).event as Json).timestamp = '2026-02-30T00:00:00Z'),
+    (e) => ((data(e).event as Json).timestamp = '2026-01-21T12:00:00Z'.padEnd(65, '0')),
     'data.event.timestamp',
   ],
   [
-    'timestamp without a zone',
+    'timestamp that is not a string',
     'ArtifactRollbackRecorded',
-    (e) => ((data(e).rollback as Json).rolled_back_at = '2026-01-21T12:00:08'),
+    (e) => ((data(e).rollback as Json).rolled_back_at = 1_768_996_808),
     'data.rollback.rolled_back_at',
+  ],
+  [
+    'hypothesis confidence above 1 (3.9 unit interval)',
+    'HypothesisResolved',
+    (e) => (data(e).confidence = 1.5),
+    'data.confidence',
+  ],
+  [
+    'recall score above 1 (3.9 unit interval)',
+    'ProposalCreated',
+    (e) =>
+      ((((data(e).proposal as Json).trace_link as Json).recall as Json).candidate_scores = [
+        0.5, 1.01,
+      ]),
+    'data.proposal.trace_link.recall.candidate_scores[1]',
+  ],
+  [
+    'recall threshold above 1 (3.9 unit interval)',
+    'PolicySnapshotCaptured',
+    (e) => (((data(e).policy as Json).policy as Json).recall_min_score = 1.2),
+    'data.policy.policy.recall_min_score',
+  ],
+  [
+    'proposal confidence below 0 (3.9 unit interval)',
+    'ProposalCreated',
+    (e) => ((data(e).proposal as Json).confidence = -0.1),
+    'data.proposal.confidence',
   ],
   [
     'bad content hash',

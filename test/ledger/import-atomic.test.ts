@@ -77,7 +77,13 @@ describe('all-or-nothing ledger imports', () => {
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-ndjson' },
       payload: ndjson('api', undefined),
     });
-    expect(ok.json()).toEqual({ imported: 2500, duplicates: 0, skipped: 0 });
+    expect(ok.json()).toEqual({
+      imported: 2500,
+      duplicates: 0,
+      skipped: 0,
+      conflicts: 0,
+      rekeyed: 0,
+    });
   });
 
   it('API: an event_id already stored with other content is a CONFLICT naming the line, nothing committed', async () => {
@@ -90,7 +96,7 @@ describe('all-or-nothing ledger imports', () => {
       payload: ndjson('fresh', undefined, 5) + text,
     });
     expect(res.statusCode).toBe(409);
-    expect(res.json<{ detail: string }>().detail).toMatch(/Line 6\b/);
+    expect(res.json<{ detail: string }>().detail).toMatch(/line 6\b/);
     expect((await kernel.ledger.head()).seq).toBe(before);
   });
 

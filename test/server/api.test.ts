@@ -133,6 +133,56 @@ describe('HTTP API', () => {
     ]);
   });
 
+  it('appends converge 3.8+ user-side events with a Lamport time and queries them by kind', async () => {
+    const { server, auth } = await setup();
+    const approval = {
+      type: 'UserApprovalGranted',
+      data: {
+        gate_request_id: 'hitl-1',
+        actor: 'operator-1',
+        policy_snapshot_hash: null,
+        reason: null,
+      },
+    };
+    const created = await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger',
+      headers: auth,
+      payload: { event: approval, occurredAt: 'lamport:0', eventId: 'evt-1' },
+    });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({
+      envelope: { event_id: 'evt-1', occurred_at: 'lamport:0', event: approval },
+    });
+    await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger',
+      headers: auth,
+      payload: { event: budget('c1') },
+    });
+    const q = await server.app.inject({
+      method: 'GET',
+      url: '/api/ledger?kinds=UserApprovalGranted,UserOverrideIssued',
+      headers: auth,
+    });
+    expect(
+      q
+        .json<{ records: { envelope: { event_id: string } }[] }>()
+        .records.map((r) => r.envelope.event_id),
+    ).toEqual(['evt-1']);
+    const exp = await server.app.inject({
+      method: 'GET',
+      url: '/api/ledger/export?form=record',
+      headers: auth,
+    });
+    expect(
+      exp.body
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { kind: string }).kind),
+    ).toEqual(['User', 'Engine']);
+  });
+
   it('answers malformed and oversized bodies with problem details, storing nothing', async () => {
     const { server, auth, kernel } = await setup();
     const cases: [unknown, number, string][] = [
@@ -140,7 +190,7 @@ describe('HTTP API', () => {
       [{ event: { type: 'Nope', data: {} } }, 400, 'INVALID_EVENT'],
       [{ event: budget('c'), extra: 1 }, 400, 'INVALID_ARGUMENT'],
       [{}, 400, 'INVALID_ARGUMENT'],
-      [{ event: budget('c'), occurredAt: 'yesterday' }, 400, 'INVALID_EVENT'],
+      [{ event: budget('c'), occurredAt: '' }, 400, 'INVALID_EVENT'],
       [
         {
           event: {
@@ -296,14 +346,26 @@ describe('HTTP API', () => {
       headers: { ...alice, 'content-type': 'application/x-ndjson' },
       payload: `${line('alice', 'order-2')}\n`,
     });
-    expect(imp.json()).toEqual({ imported: 1, duplicates: 0, skipped: 0 });
+    expect(imp.json()).toEqual({
+      imported: 1,
+      duplicates: 0,
+      skipped: 0,
+      conflicts: 0,
+      rekeyed: 0,
+    });
     const bobImport = await server.app.inject({
       method: 'POST',
       url: '/api/ledger/import',
       headers: { ...bob, 'content-type': 'application/x-ndjson' },
       payload: `${line('bob', 'order-2')}\n`,
     });
-    expect(bobImport.json()).toEqual({ imported: 1, duplicates: 0, skipped: 0 });
+    expect(bobImport.json()).toEqual({
+      imported: 1,
+      duplicates: 0,
+      skipped: 0,
+      conflicts: 0,
+      rekeyed: 0,
+    });
     // the admin still sees everything, positions and links included
     const all = (
       await server.app.inject({ method: 'GET', url: '/api/ledger', headers: auth })
@@ -337,7 +399,13 @@ describe('HTTP API', () => {
       headers: { ...auth, 'content-type': 'application/x-ndjson' },
       payload: ndjson,
     });
-    expect(imp.json()).toEqual({ imported: 3, duplicates: 0, skipped: 0 });
+    expect(imp.json()).toEqual({
+      imported: 3,
+      duplicates: 0,
+      skipped: 0,
+      conflicts: 0,
+      rekeyed: 0,
+    });
     const exp = await server.app.inject({
       method: 'GET',
       url: '/api/ledger/export',

@@ -119,6 +119,7 @@ describe('process agents', () => {
     ]);
     expect(calls).toEqual([
       ['ledger', 'proto', 'OutcomeRecorded', {}],
+      ['ledger', 'proto', 'UserApprovalGranted', {}],
       [
         'approval',
         'proto',

@@ -8,11 +8,15 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { KernelError } from '../../errors.js';
-import type {
-  ExperienceEvent,
-  ExperienceEventKind,
-} from '../../formats/converge-experience-event.js';
-import type { LedgerRecord, TenantLedgerRecord } from '../../ledger/ledger.js';
+import type { ExperienceEvent } from '../../formats/converge-experience-event.js';
+import {
+  IMPORT_CONFLICT_MODES,
+  type ImportConflictMode,
+  type LedgerEventKind,
+  type LedgerImportResult,
+  type LedgerRecord,
+  type TenantLedgerRecord,
+} from '../../ledger/ledger.js';
 import { daemon, openInput, opts, parseJsonOption, print, readText, withStore } from '../common.js';
 import { createProgress, writeStdout, type CliContext } from '../output.js';
 
@@ -54,6 +58,16 @@ function recordRows(records: readonly ShownRecord[]) {
   };
 }
 
+function conflictMode(value: string): ImportConflictMode {
+  if ((IMPORT_CONFLICT_MODES as readonly string[]).includes(value)) {
+    return value as ImportConflictMode;
+  }
+  throw new KernelError(
+    'INVALID_ARGUMENT',
+    `--on-conflict must be one of ${IMPORT_CONFLICT_MODES.join(', ')}, got ${JSON.stringify(value)}`,
+  );
+}
+
 /** Registers the `ledger` commands. */
 export function registerLedgerCommands(program: Command, ctx: CliContext): void {
   const ledger = program
@@ -62,7 +76,9 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
 
   ledger
     .command('append')
-    .description('append one experience event ({"type":…,"data":…}) given inline or in a file')
+    .description(
+      'append one experience event ({"type":…,"data":…}, engine- or user-side) given inline or in a file',
+    )
     .option('--event <json>', 'the event as JSON')
     .option('--file <path>', 'read the event (or an envelope) from a JSON file')
     .option('--tenant <id>', 'tenant scope')
@@ -126,7 +142,7 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
         records = await withStore(o.store, (s) =>
           s.ledger.query({
             tenantId: o.tenant,
-            kinds: o.kinds?.split(',') as ExperienceEventKind[] | undefined,
+            kinds: o.kinds?.split(',') as LedgerEventKind[] | undefined,
             timeRange: { start: time(o.from), end: time(o.to) },
             correlationId: o.correlation,
             chainId: o.chain,
@@ -156,30 +172,45 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
   ledger
     .command('import <file>')
     .description(
-      'import converge envelope NDJSON (all or nothing; idempotent by tenant and event_id)',
+      'import converge envelope NDJSON: engine- or user-side envelopes or ExperienceRecord lines (all or nothing; idempotent by tenant and event_id)',
     )
     .option('--skip-invalid', 'skip malformed lines instead of stopping')
+    .option(
+      '--on-conflict <mode>',
+      'an event_id taken by other content: fail (import nothing, name every such line), skip (drop them) or rekey (new id, original kept in metadata)',
+      'fail',
+    )
+    .option('--strict-ids', 'accept only converge strict ids ([A-Za-z0-9._-]{1,256})')
     .option('--store <url>', 'import into this store directly instead of the daemon')
     .option('--json', 'print the result as JSON')
     .action(async (file: string, _o: unknown, cmd: Command) => {
-      const o = opts<{ skipInvalid?: boolean; store?: string }>(cmd);
+      const o = opts<{
+        skipInvalid?: boolean;
+        onConflict: string;
+        strictIds?: boolean;
+        store?: string;
+      }>(cmd);
+      const onConflict = conflictMode(o.onConflict);
       const progress = createProgress(ctx.io, 'importing');
       const input = openInput(file, (read, total) => progress.update(read, total));
-      let result: { imported: number; duplicates: number; skipped: number };
+      let result: LedgerImportResult;
       try {
         if (o.store !== undefined) {
           result = await withStore(o.store, (s) =>
-            s.ledger.importNdjson(input, { onError: o.skipInvalid === true ? 'skip' : 'throw' }),
+            s.ledger.importNdjson(input, {
+              onError: o.skipInvalid === true ? 'skip' : 'throw',
+              onConflict,
+              ...(o.strictIds === true ? { idRules: 'strict' as const } : {}),
+            }),
           );
         } else {
-          const res = await daemon(o).request(
-            'POST',
-            `/api/ledger/import${o.skipInvalid === true ? '?skipInvalid=true' : ''}`,
-            {
-              body: Readable.toWeb(input) as ReadableStream,
-              contentType: 'application/x-ndjson',
-            },
-          );
+          const q = new URLSearchParams({ onConflict });
+          if (o.skipInvalid === true) q.set('skipInvalid', 'true');
+          if (o.strictIds === true) q.set('strictIds', 'true');
+          const res = await daemon(o).request('POST', `/api/ledger/import?${q.toString()}`, {
+            body: Readable.toWeb(input) as ReadableStream,
+            contentType: 'application/x-ndjson',
+          });
           result = (await res.json()) as typeof result;
         }
       } finally {
@@ -190,7 +221,10 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
         o,
         result,
         () =>
-          `imported ${result.imported}, already present ${result.duplicates}, skipped ${result.skipped}\n`,
+          `imported ${result.imported}, already present ${result.duplicates}, skipped ${result.skipped}` +
+          (result.conflicts > 0 ? `, conflicting dropped ${result.conflicts}` : '') +
+          (result.rekeyed > 0 ? `, rekeyed ${result.rekeyed}` : '') +
+          '\n',
       );
     });
 
@@ -198,9 +232,11 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
     .command('export')
     .description('export the ledger as converge envelope NDJSON')
     .option('--out <file>', 'write to this file (default: stdout)')
+    .option('--records', 'wrap each line as a converge ExperienceRecord {"kind":…,"value":…}')
     .option('--store <url>', 'export this store directly instead of the daemon')
     .action(async (_o: unknown, cmd: Command) => {
-      const o = opts<{ out?: string; store?: string }>(cmd);
+      const o = opts<{ out?: string; store?: string; records?: boolean }>(cmd);
+      const form = o.records === true ? 'record' : 'envelope';
       let count = 0;
       async function* counted(
         chunks: AsyncIterable<string | Uint8Array>,
@@ -215,9 +251,12 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
         else await pipeline(Readable.from(counted(chunks)), createWriteStream(o.out));
       };
       if (o.store !== undefined) {
-        await withStore(o.store, (s) => emit(s.ledger.exportNdjson()));
+        await withStore(o.store, (s) => emit(s.ledger.exportNdjson({ form })));
       } else {
-        const res = await daemon(o).request('GET', '/api/ledger/export');
+        const res = await daemon(o).request(
+          'GET',
+          `/api/ledger/export${form === 'record' ? '?form=record' : ''}`,
+        );
         if (res.body !== null) await emit(Readable.fromWeb(res.body as never));
       }
       if (o.out !== undefined) ctx.io.stderr(`exported ${count} records to ${o.out}\n`);

@@ -8,13 +8,14 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { KernelError } from '../../errors.js';
-import type {
-  ExperienceEvent,
-  ExperienceEventKind,
-} from '../../formats/converge-experience-event.js';
+import type { ExperienceEvent } from '../../formats/converge-experience-event.js';
 import { encodeEnvelopeLine } from '../../formats/converge-ndjson.js';
+import type { UserExperienceEvent } from '../../formats/converge-user-event.js';
 import {
+  IMPORT_CONFLICT_MODES,
   tenantLedgerRecord,
+  type ImportConflictMode,
+  type LedgerEventKind,
   type LedgerRecord,
   type TenantLedgerRecord,
 } from '../../ledger/ledger.js';
@@ -23,7 +24,7 @@ import type { ServerContext } from '../context.js';
 import { limitStream, queryInt, queryList, queryString, queryTime } from '../http-util.js';
 
 interface AppendBody {
-  event: ExperienceEvent;
+  event: ExperienceEvent | UserExperienceEvent;
   eventId?: string;
   occurredAt?: string;
   tenantId?: string | null;
@@ -66,9 +67,10 @@ export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
           properties: {
             event: {
               type: 'object',
-              description: 'A converge ExperienceEvent: {"type":"…","data":{…}}',
+              description:
+                'A converge ExperienceEvent or UserExperienceEvent: {"type":"…","data":{…}}',
             },
-            eventId: { type: 'string', minLength: 1, maxLength: 200 },
+            eventId: { type: 'string', minLength: 1, maxLength: 256 },
             occurredAt: { type: 'string', maxLength: 64 },
             tenantId: { type: ['string', 'null'], maxLength: 200 },
             correlationId: { type: ['string', 'null'], maxLength: 200 },
@@ -114,7 +116,7 @@ export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const tenant = confine(req.principal, queryString(req, 'tenant'));
       const records = await ledger.query({
         tenantId: tenant ?? undefined,
-        kinds: queryList(req, 'kinds') as ExperienceEventKind[] | undefined,
+        kinds: queryList(req, 'kinds') as LedgerEventKind[] | undefined,
         timeRange: { start: queryTime(req, 'from'), end: queryTime(req, 'to') },
         correlationId: queryString(req, 'correlation'),
         chainId: queryString(req, 'chain'),
@@ -130,11 +132,20 @@ export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
       config: { scope: 'tenant' },
       schema: {
         summary:
-          'Import converge envelope NDJSON (all or nothing; idempotent by tenant and event_id)',
+          'Import converge envelope NDJSON: engine- or user-side envelopes or ExperienceRecord lines (all or nothing; idempotent by tenant and event_id)',
         tags: ['ledger'],
         querystring: {
           type: 'object',
-          properties: { skipInvalid: { type: 'string', enum: ['true', 'false'] } },
+          properties: {
+            skipInvalid: { type: 'string', enum: ['true', 'false'] },
+            onConflict: {
+              type: 'string',
+              enum: [...IMPORT_CONFLICT_MODES],
+              description:
+                'an event_id taken by other content: fail (default; nothing imported, every such line named), skip, or rekey (new id, original in metadata.original_event_id)',
+            },
+            strictIds: { type: 'string', enum: ['true', 'false'] },
+          },
         },
       },
     },
@@ -143,6 +154,8 @@ export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const p = req.principal;
       return ledger.importNdjson(body, {
         onError: queryString(req, 'skipInvalid') === 'true' ? 'skip' : 'throw',
+        onConflict: (queryString(req, 'onConflict') ?? 'fail') as ImportConflictMode,
+        ...(queryString(req, 'strictIds') === 'true' ? { idRules: 'strict' as const } : {}),
         ...(p.kind === 'tenant' ? { requireTenant: p.tenant } : {}),
       });
     },
@@ -152,14 +165,28 @@ export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/api/ledger/export',
     {
       config: { scope: 'tenant' },
-      schema: { summary: 'Export the ledger as converge envelope NDJSON', tags: ['ledger'] },
+      schema: {
+        summary: 'Export the ledger as converge envelope NDJSON',
+        tags: ['ledger'],
+        querystring: {
+          type: 'object',
+          properties: {
+            form: {
+              type: 'string',
+              enum: ['envelope', 'record'],
+              description: 'record: wrap each line as a converge ExperienceRecord',
+            },
+          },
+        },
+      },
     },
     (req, reply) => {
       const p = req.principal;
+      const form = queryString(req, 'form') === 'record' ? 'record' : 'envelope';
       async function* lines(): AsyncGenerator<string> {
         for await (const envelope of ledger.envelopes()) {
           if (p.kind === 'tenant' && envelope.tenant_id !== p.tenant) continue;
-          yield encodeEnvelopeLine(envelope);
+          yield encodeEnvelopeLine(envelope, form);
         }
       }
       return reply.type('application/x-ndjson; charset=utf-8').send(Readable.from(lines()));
