@@ -24,11 +24,38 @@ const fn = z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function
 });
 const ms = z.number().min(0);
 
+/** How deep an agent's `config` may nest (objects and arrays): deeper is refused, not a crash. */
+export const MAX_CONFIG_DEPTH = 64;
+
+/**
+ * Whether `value` nests objects/arrays deeper than `max`, found without recursion (a hostile
+ * config 100 000 levels deep must not overflow the stack here or later when it is serialised).
+ */
+function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  const seen = new Set<object>();
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null || seen.has(v)) continue;
+    if (depth + 1 > max) return true;
+    seen.add(v);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+const config = z
+  .unknown()
+  .refine(
+    (v) => !nestsDeeperThan(v, MAX_CONFIG_DEPTH),
+    `must not nest objects or arrays more than ${MAX_CONFIG_DEPTH} levels deep`,
+  );
+
 const base = {
   name: z.string().min(1),
   childId: z.string().min(1).optional(),
   restart: z.enum(RESTART_TYPES).optional(),
-  config: z.unknown().optional(),
+  config: config.optional(),
   version: z.string().optional(),
   description: z.string().optional(),
   heartbeatTimeoutMs: z.number().positive().finite().optional(),
