@@ -47,7 +47,7 @@ export async function openFileLearningPersistence(
   const readOnly = options.readOnly === true;
   let lock: FileLock | undefined;
   if (!readOnly) {
-    await mkdir(dirname(path), { recursive: true }).catch((e: unknown) => {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 }).catch((e: unknown) => {
       throw storageError(`Cannot create the folder of ${path}`, e);
     });
     lock = await acquireFileLock(`${path}.lock`, path, {
@@ -145,7 +145,7 @@ class FileLearningPersistence implements LearningPersistence {
     const dir = dirname(path);
     const temp = join(dir, `${tempPrefix(path)}${process.pid}.${++tempCounter}.tmp`);
     try {
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
       const mode = await stat(path).then(
         (s) => s.mode & 0o777,
         () => 0o644,

@@ -64,7 +64,7 @@ export async function writeRecoveryArtifact(log: RecoveryLog, dir: string): Prom
   const runDir = join(dir, runId);
   const artifactPath = join(runDir, RECOVERY_ARTIFACT_FILE);
   try {
-    await mkdir(runDir, { recursive: true });
+    await mkdir(runDir, { recursive: true, mode: 0o700 });
     await writeFileDurably(artifactPath, json);
     await writeFileDurably(join(runDir, RECOVERY_DIGEST_FILE), Buffer.from(digest, 'utf8'));
     await syncDirectory(runDir);
