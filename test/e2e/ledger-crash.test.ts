@@ -59,7 +59,10 @@ describe('ledger crash safety (kill -9 while 32 producers append)', () => {
           const head = await ledger.head();
           // every acknowledged id is there
           const missing: string[] = [];
-          for (const id of allAcked) if ((await ledger.get(id)) === undefined) missing.push(id);
+          for (const line of allAcked) {
+            const [tenantId, id] = line.split(' ') as [string, string];
+            if ((await ledger.get(id, { tenantId })) === undefined) missing.push(line);
+          }
           expect(missing, `round ${round}: acknowledged but lost`).toEqual([]);
           // positions 1..head without holes, every body whole, the chain intact
           const verify = await ledger.verify();

@@ -173,7 +173,7 @@ describe('chain verifier', () => {
         reason: 'truncated',
         seq: 2,
         hash: null,
-        message: `the log was truncated: record 2 with hash ${head.hash} is missing`,
+        message: `the log was truncated: the recorded head is record 3 (hash ${head.hash}) but the log ends at record 1; records 2–3 are missing`,
       },
     });
   });
