@@ -20,6 +20,12 @@ import type { Storage } from './storage.js';
 export interface OpenStorageOptions {
   /** SQLite: how long to wait for another process's write lock (ms). */
   readonly busyTimeoutMs?: number;
+  /**
+   * SQLite: where writes commit — `thread` (default, kerno's writer thread) or `inline` (the
+   * calling thread: no hand-off, faster for one producer, but each commit blocks the event loop;
+   * for embedded scripts, not a daemon).
+   */
+  readonly sqliteWriter?: 'thread' | 'inline';
   /** PostgreSQL: most pooled connections for reads and registry writes (default 8). */
   readonly poolSize?: number;
   /** Receives warnings (PostgreSQL: a lost LISTEN connection, …; SQLite: a stale learning lock). */
@@ -69,6 +75,7 @@ export async function openStorage(url: string, options: OpenStorageOptions = {})
       return openSqliteStorage(location.file, {
         driver: await loadSqlite(),
         ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
+        ...(options.sqliteWriter === undefined ? {} : { writer: options.sqliteWriter }),
         ...(options.logger === undefined ? {} : { logger: options.logger }),
       });
     }

@@ -1,7 +1,10 @@
-import { BACKENDS } from '../helpers/stores.js';
+import { BACKENDS, SQLITE_INLINE } from '../helpers/stores.js';
 import { logContract } from '../../src/testing/log-contract.js';
 
-for (const [name, backend] of Object.entries(BACKENDS)) {
+for (const [name, backend] of Object.entries({
+  ...BACKENDS,
+  'sqlite (inline writer)': SQLITE_INLINE,
+})) {
   logContract(
     name,
     async () => {

@@ -13,6 +13,34 @@ export function tempDir(prefix = 'kerno-test-'): { dir: string; cleanup: () => v
 
 export type { BackendHarness } from '../../src/testing/harness.js';
 
+function openSqlite(writer: 'thread' | 'inline') {
+  return async (): Promise<BackendHarness> => {
+    const { dir, cleanup } = tempDir();
+    const url = `sqlite:${join(dir, 'kerno.db')}`;
+    let current = await openStorage(url, { sqliteWriter: writer });
+    return {
+      get storage() {
+        return current;
+      },
+      reopen: async () => {
+        await current.close();
+        current = await openStorage(url, { sqliteWriter: writer });
+        return current;
+      },
+      close: async () => {
+        await current.close();
+        cleanup();
+      },
+    };
+  };
+}
+
+/**
+ * SQLite with the inline writer (commits on the calling thread): the storage contracts run on
+ * it too, so both writer modes answer alike.
+ */
+export const SQLITE_INLINE = { durable: true, open: openSqlite('inline') };
+
 /** Backend factories by name (PostgreSQL only when its test server is reachable). */
 export const BACKENDS: Record<string, { durable: boolean; open: () => Promise<BackendHarness> }> = {
   memory: {
@@ -22,28 +50,7 @@ export const BACKENDS: Record<string, { durable: boolean; open: () => Promise<Ba
       return { storage, close: () => storage.close() };
     },
   },
-  sqlite: {
-    durable: true,
-    open: async () => {
-      const { dir, cleanup } = tempDir();
-      const url = `sqlite:${join(dir, 'kerno.db')}`;
-      let current = await openStorage(url);
-      return {
-        get storage() {
-          return current;
-        },
-        reopen: async () => {
-          await current.close();
-          current = await openStorage(url);
-          return current;
-        },
-        close: async () => {
-          await current.close();
-          cleanup();
-        },
-      };
-    },
-  },
+  sqlite: { durable: true, open: openSqlite('thread') },
   ...(pgAvailable
     ? {
         postgres: {

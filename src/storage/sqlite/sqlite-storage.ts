@@ -19,7 +19,7 @@ import { openSqliteLearning } from './sqlite-learning.js';
 import { createSqliteLog } from './sqlite-log.js';
 import { createSqliteRegistry } from './sqlite-registry.js';
 import { migrateSqlite } from './sqlite-migrations.js';
-import { SqliteWriter } from './sqlite-writer.js';
+import { SqliteWriter, type SqliteWriterMode } from './sqlite-writer.js';
 
 /** Options for {@link openSqliteStorage}. */
 export interface SqliteStorageOptions {
@@ -31,6 +31,12 @@ export interface SqliteStorageOptions {
   readonly logger?: Logger;
   /** Judges the age of an unreadable learning lock file. */
   readonly clock?: Clock;
+  /**
+   * Where writes commit: `thread` (default) on kerno's writer thread, or `inline` on the
+   * calling thread — no hand-off, faster for one producer, but each commit (with its fsync)
+   * blocks the event loop. For embedded scripts; a daemon keeps the writer thread.
+   */
+  readonly writer?: SqliteWriterMode;
 }
 
 /** Opens (creating if needed) a SQLite store at `file`, migrating its schema. */
@@ -79,7 +85,12 @@ export async function openSqliteStorage(
   }
   let writer: SqliteWriter;
   try {
-    writer = await SqliteWriter.start({ file: path, busyTimeoutMs });
+    writer = await SqliteWriter.start({
+      file: path,
+      busyTimeoutMs,
+      mode: options.writer ?? 'thread',
+      driver: Database,
+    });
   } catch (error) {
     db.close();
     throw error;

@@ -1,8 +1,13 @@
 /**
- * The main-thread side of kerno's SQLite writer: queues write ops and hands them to the writer
- * worker in batches. While one batch is committing, everything that arrives waits and goes in
- * the next batch — group commit: one transaction and one fsync for all of it. A write resolves
- * only after its batch is durably committed.
+ * The main-thread side of kerno's SQLite writer: queues write ops and hands them in batches to
+ * where they run. While one batch is committing, everything that arrives waits and goes in the
+ * next batch — group commit: one transaction and one fsync for all of it. A write resolves only
+ * after its batch is durably committed.
+ *
+ * Batches run on a worker thread (the default: fsync and hashing stay off the event loop) or,
+ * `inline`, on the calling thread: no thread hand-off per batch, so one producer writing one
+ * record at a time commits faster, but the event loop is blocked during each commit — for
+ * embedded scripts, not for a daemon. Both run the same batch code (`sqlite-batch.ts`).
  *
  * @module
  */
@@ -10,6 +15,8 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KernelError, type KernelErrorCode } from '../../errors.js';
+import { BatchRunner, openWriterConnection, toWire } from './sqlite-batch.js';
+import type { SqliteModule } from './sqlite-driver.js';
 import type {
   FromWorker,
   ToWorker,
@@ -52,9 +59,23 @@ function workerEntry(): URL {
   return new URL(`data:text/javascript,${encodeURIComponent(boot)}`);
 }
 
+/** Where the writer's batches run. */
+export type SqliteWriterMode = 'thread' | 'inline';
+
+/** Runs batches for {@link SqliteWriter} and reports back through the handler it was given. */
+interface BatchEngine {
+  /** Hands a batch over; may throw when the batch cannot be sent. */
+  post(message: ToWorker & { type: 'batch' }): void;
+  /**
+   * Releases the writer connection (after every posted batch has been answered); `failed`: the
+   * writer has failed (a worker that died is not asked to close).
+   */
+  stop(failed: boolean): Promise<void>;
+}
+
 /** The group-commit writer. */
 export class SqliteWriter {
-  readonly #worker: Worker;
+  readonly #engine: BatchEngine;
   #queue: Pending[] = [];
   #inFlight: Pending[] | undefined;
   #scheduled = false;
@@ -65,56 +86,74 @@ export class SqliteWriter {
   #batches = 0;
   #opsCommitted = 0;
 
-  private constructor(worker: Worker) {
-    this.#worker = worker;
-    worker.on('message', (m: FromWorker) => this.#onMessage(m));
-    worker.on('error', (error) =>
-      this.#fail(
-        new KernelError('STORAGE_ERROR', `The SQLite writer stopped: ${error.message}`, {
-          cause: error,
-        }),
-      ),
-    );
-    worker.on('exit', (code) => {
-      if (this.#closing === undefined)
-        this.#fail(
-          new KernelError(
-            'STORAGE_ERROR',
-            `The SQLite writer exited unexpectedly (code ${code}); reopen the store`,
-          ),
-        );
-    });
+  private constructor(start: (onMessage: (m: FromWorker) => void) => BatchEngine) {
+    this.#engine = start((m) => this.#onMessage(m));
   }
 
-  /** Starts the writer worker on `file` and waits until it is ready. */
-  static async start(data: WriterWorkerData): Promise<SqliteWriter> {
-    const worker = new Worker(workerEntry(), { workerData: data });
-    await new Promise<void>((resolve, reject) => {
-      const onMessage = (m: FromWorker): void => {
-        if (m.type === 'ready') {
-          cleanup();
-          resolve();
-        } else if (m.type === 'fatal') {
-          cleanup();
-          reject(fromWire(m.error));
-        }
-      };
-      const onError = (error: Error): void => {
-        cleanup();
-        reject(
-          new KernelError('STORAGE_ERROR', `Could not start the SQLite writer: ${error.message}`, {
-            cause: error,
-          }),
-        );
-      };
-      const cleanup = (): void => {
-        worker.off('message', onMessage);
-        worker.off('error', onError);
-      };
+  /**
+   * Starts the writer on `file` and waits until it is ready: a worker thread by default, or
+   * `inline` on this thread (`driver` then opens the connection).
+   */
+  static async start(
+    data: WriterWorkerData & { readonly mode?: SqliteWriterMode; readonly driver?: SqliteModule },
+  ): Promise<SqliteWriter> {
+    if (data.mode === 'inline') {
+      if (data.driver === undefined)
+        throw new KernelError('INVALID_ARGUMENT', 'The inline SQLite writer needs a driver');
+      let runner: BatchRunner;
+      try {
+        runner = new BatchRunner(openWriterConnection(data.driver, data.file, data.busyTimeoutMs));
+      } catch (error) {
+        throw fromWire(toWire(error));
+      }
+      return new SqliteWriter((onMessage) => ({
+        post: (message) => {
+          const answer = runner.runBatch(message.id, message.ops);
+          // Answer after the caller's pump returns, as a worker would: no re-entry.
+          queueMicrotask(() => onMessage(answer));
+        },
+        stop: () => {
+          runner.close();
+          return Promise.resolve();
+        },
+      }));
+    }
+    const worker = await startWorker(data);
+    return new SqliteWriter((onMessage) => {
+      let stopping = false;
       worker.on('message', onMessage);
-      worker.on('error', onError);
+      worker.on('error', (error) =>
+        onMessage({
+          type: 'fatal',
+          error: { code: 'STORAGE_ERROR', message: `The SQLite writer stopped: ${error.message}` },
+        }),
+      );
+      worker.on('exit', (code) => {
+        if (!stopping)
+          onMessage({
+            type: 'fatal',
+            error: {
+              code: 'STORAGE_ERROR',
+              message: `The SQLite writer exited unexpectedly (code ${code}); reopen the store`,
+            },
+          });
+      });
+      return {
+        post: (message) => worker.postMessage(message),
+        stop: async (failed) => {
+          stopping = true;
+          if (!failed)
+            await new Promise<void>((resolve) => {
+              worker.on('message', (m: FromWorker) => {
+                if (m.type === 'closed') resolve();
+              });
+              worker.once('exit', () => resolve());
+              worker.postMessage({ type: 'close' } satisfies ToWorker);
+            });
+          await worker.terminate();
+        },
+      };
     });
-    return new SqliteWriter(worker);
   }
 
   /** Queues a write; resolves with its result once durably committed. */
@@ -158,9 +197,9 @@ export class SqliteWriter {
       this.#queue.length <= MAX_BATCH_OPS ? this.#queue : this.#queue.slice(0, MAX_BATCH_OPS);
     this.#queue = this.#queue.length <= MAX_BATCH_OPS ? [] : this.#queue.slice(MAX_BATCH_OPS);
     this.#inFlight = batch;
-    const message: ToWorker = { type: 'batch', id: this.#nextId++, ops: batch.map((p) => p.op) };
+    const message = { type: 'batch' as const, id: this.#nextId++, ops: batch.map((p) => p.op) };
     try {
-      this.#worker.postMessage(message);
+      this.#engine.post(message);
     } catch (error) {
       this.#inFlight = undefined;
       const e = new KernelError(
@@ -213,22 +252,45 @@ export class SqliteWriter {
     this.#notifyIdle();
   }
 
-  /** Commits what is queued, then stops the worker. */
+  /** Commits what is queued, then stops the writer. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.flush();
-      if (this.#failure === undefined) {
-        await new Promise<void>((resolve) => {
-          const onMessage = (m: FromWorker): void => {
-            if (m.type === 'closed') resolve();
-          };
-          this.#worker.on('message', onMessage);
-          this.#worker.once('exit', () => resolve());
-          this.#worker.postMessage({ type: 'close' } satisfies ToWorker);
-        });
-      }
-      await this.#worker.terminate();
+      await this.#engine.stop(this.#failure !== undefined);
     })();
     return this.#closing;
   }
+}
+
+/** Starts the writer worker on `file` and waits until it is ready. */
+async function startWorker(data: WriterWorkerData): Promise<Worker> {
+  const worker = new Worker(workerEntry(), {
+    workerData: { file: data.file, busyTimeoutMs: data.busyTimeoutMs } satisfies WriterWorkerData,
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onMessage = (m: FromWorker): void => {
+      if (m.type === 'ready') {
+        cleanup();
+        resolve();
+      } else if (m.type === 'fatal') {
+        cleanup();
+        reject(fromWire(m.error));
+      }
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(
+        new KernelError('STORAGE_ERROR', `Could not start the SQLite writer: ${error.message}`, {
+          cause: error,
+        }),
+      );
+    };
+    const cleanup = (): void => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+  });
+  return worker;
 }
