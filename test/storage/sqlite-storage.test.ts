@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { isKernelError } from '../../src/index.js';
 import { createLedger } from '../../src/ledger/ledger.js';
 import { openStorage, parseStoreUrl } from '../../src/storage/open-storage.js';
+import { buildLogQuery } from '../../src/storage/log-sql.js';
+import { SQLITE_LOG_SQL } from '../../src/storage/sqlite/sqlite-log.js';
 import { SQLITE_SCHEMA_VERSION } from '../../src/storage/sqlite/sqlite-migrations.js';
 import { tempDir } from '../helpers/stores.js';
 
@@ -51,6 +53,46 @@ describe('store URLs', () => {
 });
 
 describe('SQLite store', () => {
+  it('keeps tenantless records out of the tenant index; tenant and time queries walk an index', async () => {
+    const { dir, cleanup } = tempDir();
+    const file = join(dir, 'k.db');
+    const storage = await openStorage(`sqlite:${file}`);
+    const ledger = createLedger({ log: storage.log });
+    await ledger.append(budget('a'), { tenantId: 't1' });
+    await ledger.append(budget('b'));
+    await storage.close();
+    const db = new Database(file);
+    // A partial index: tenantless records (audit, run journals) add no entry to it.
+    const indexes = db.prepare('PRAGMA index_list(log_records)').all() as {
+      name: string;
+      partial: number;
+    }[];
+    expect(indexes.find((i) => i.name === 'log_records_tenant_time')?.partial).toBe(1);
+    expect(() =>
+      db
+        .prepare(
+          'SELECT count(*) FROM log_records INDEXED BY log_records_tenant_time WHERE tenant IS NULL',
+        )
+        .get(),
+    ).toThrow(/no query solution/);
+    const plan = (q: Parameters<typeof buildLogQuery>[2]) => {
+      const sql = buildLogQuery(SQLITE_LOG_SQL, 1, q);
+      return (
+        db.prepare(`EXPLAIN QUERY PLAN ${sql.text}`).all(...sql.values) as { detail: string }[]
+      )
+        .map((r) => r.detail)
+        .join('; ');
+    };
+    const tenant = plan({ tenant: 't1', kinds: ['BudgetExceeded'], orderBy: 'time', limit: 10 });
+    expect(tenant).toContain('log_records_tenant_time');
+    expect(tenant).not.toContain('TEMP B-TREE');
+    const all = plan({ kinds: ['BudgetExceeded'], orderBy: 'time', limit: 10 });
+    expect(all).toContain('log_records_time');
+    expect(all).not.toContain('TEMP B-TREE');
+    db.close();
+    cleanup();
+  });
+
   it('is append-only in the database itself: UPDATE and DELETE are refused', async () => {
     const { file, cleanup } = await filled(3);
     const db = new Database(file);

@@ -143,6 +143,16 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       END $$;
     `,
   },
+  {
+    version: 5,
+    description: 'log: the tenant index holds only records that have a tenant',
+    sql: `
+      -- Streams without tenants (the audit trail, run journals, the run index) no longer pay a
+      -- tenant-index entry per record; a tenant query (tenant = $n) still uses this index.
+      DROP INDEX log_records_tenant_time;
+      CREATE INDEX log_records_tenant_time ON log_records (stream, tenant, time_ms, seq) INCLUDE (kind) WHERE tenant IS NOT NULL;
+    `,
+  },
 ];
 
 /** The schema version this kerno writes. */

@@ -26,9 +26,8 @@ import { ANCHOR_SQL, LOG_COLUMNS, rowToRecord } from './sqlite-log-writes.js';
 import { buildLogQuery, type LogSqlDialect } from '../log-sql.js';
 import type { SqliteWriter } from './sqlite-writer.js';
 
-/** Creates the log over an open read connection and a started writer. */
 /** SQLite's log query dialect: `?` placeholders, the stream by id. */
-const SQLITE_LOG_SQL: LogSqlDialect = Object.freeze({
+export const SQLITE_LOG_SQL: LogSqlDialect = Object.freeze({
   placeholder: () => '?',
   columns: LOG_COLUMNS,
   from: 'log_records',
@@ -38,6 +37,7 @@ const SQLITE_LOG_SQL: LogSqlDialect = Object.freeze({
     `${column} IN (${kinds.map((k) => param(k)).join(',')})`,
 });
 
+/** Creates the log over an open read connection and a started writer. */
 export function createSqliteLog(db: SqliteDatabase, writer: SqliteWriter): LogStore {
   return new SqliteLog(db, writer);
 }

@@ -118,6 +118,16 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       BEGIN SELECT RAISE(ABORT, 'kerno log is append-only: records cannot be deleted (retention prunes a stream''s oldest records and keeps an anchor)'); END;
     `,
   },
+  {
+    version: 5,
+    description: 'log: the tenant index holds only records that have a tenant',
+    sql: `
+      -- Streams without tenants (the audit trail, run journals, the run index) no longer pay a
+      -- tenant-index entry per record; a tenant query (tenant = ?) still walks this index.
+      DROP INDEX log_records_tenant_time;
+      CREATE INDEX log_records_tenant_time ON log_records (stream, tenant, time_ms, seq, kind) WHERE tenant IS NOT NULL;
+    `,
+  },
 ];
 
 /** The schema version this kerno writes. */
