@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createKernel, type KernelCore } from '../../src/index.js';
-import { parseStoreUrl } from '../../src/storage/open-storage.js';
+import { openStorage, parseStoreUrl } from '../../src/storage/open-storage.js';
 import { parsePostgresUrl } from '../../src/storage/postgres/postgres-connection.js';
 import { migrateSqlite } from '../../src/storage/sqlite/sqlite-migrations.js';
 import { median, type BenchRow, type BenchSuite } from '../harness.js';
@@ -204,8 +204,17 @@ export async function journalBytes(kernel: KernelCore): Promise<number> {
 
 // ── kerno ────────────────────────────────────────────────────────────────────────────────────
 
-async function kernoSystem(name: string, store: string, stateDir: string): Promise<RunSystem> {
-  const kernel = await createKernel({ store, bus: 'memory', stateDir });
+async function kernoSystem(
+  name: string,
+  store: string,
+  stateDir: string,
+  sqliteWriter?: 'inline',
+): Promise<RunSystem> {
+  const kernel = await createKernel({
+    store: sqliteWriter === undefined ? store : await openStorage(store, { sqliteWriter }),
+    bus: 'memory',
+    stateDir,
+  });
   kernel.define({
     name: 'three',
     version: '1',
@@ -600,6 +609,9 @@ export const runsSuite: BenchSuite = {
 
     const all: Slot[] = [];
     const rawMs: number[] = [];
+    /** One run alone with the inline SQLite writer: steps/s per round. */
+    const inlineSeq: number[] = [];
+    let inline: RunSystem | undefined;
     const counters = new Map<Slot, number>();
     const nextFirst = (slot: Slot, n: number): number => {
       const first = counters.get(slot) ?? 0;
@@ -639,6 +651,15 @@ export const runsSuite: BenchSuite = {
           ),
         ),
       };
+      inline = await kernoSystem(
+        'kerno SQLite (inline writer)',
+        `sqlite:${join(dir, 'kerno-inline.db')}`,
+        join(dir, 'home-inline'),
+        'inline',
+      );
+      let inlineFirst = 0;
+      await load(inline, 1, 50, inlineFirst);
+      inlineFirst += 50;
       // Warm up (JIT, pools, page cache), then interleave the systems load by load, round by
       // round, so each pair meets the same conditions on a shared machine.
       for (const slot of all)
@@ -653,7 +674,11 @@ export const runsSuite: BenchSuite = {
             slot.figures[l.label].steps.push(r.stepsPerSec);
             slot.figures[l.label].p50.push(r.p50Ms);
           }
-          if (l.concurrency === 1) rawMs.push(rawCommitMs(join(dir, 'raw.db'), 500));
+          if (l.concurrency === 1) {
+            rawMs.push(rawCommitMs(join(dir, 'raw.db'), 500));
+            inlineSeq.push((await load(inline, 1, runs, inlineFirst)).stepsPerSec);
+            inlineFirst += runs;
+          }
         }
       }
       process.stderr.write('\n');
@@ -663,6 +688,7 @@ export const runsSuite: BenchSuite = {
         slot.durability = await slot.system.durability();
       }
     } finally {
+      await inline?.close().catch(() => undefined);
       for (const slot of all) await slot.system?.close().catch(() => undefined);
       if (pgProblem === undefined)
         await withClient(BASE_URL, (c) =>
@@ -697,6 +723,16 @@ export const runsSuite: BenchSuite = {
       // ratio = raw / kerno for a latency: ≥ 0.5 means a step costs at most 2 raw commits.
       goal: { kind: 'ratio-min', value: 0.5 },
       note: 'a sequential run’s wall time over its 3 steps (run start and end records included) vs the mean of 500 raw fsync-ed commits into the same log_records schema; goal ≤ 2× a raw commit, i.e. ratio ≥ 0.5',
+    });
+    rows.push({
+      group: GROUP,
+      name: `kerno SQLite (inline writer), one run alone: time per step`,
+      value: inlineSeq.length === 0 ? 0 : 1000 / median(inlineSeq),
+      unit: 'ms',
+      lowerIsBetter: true,
+      peer: { name: 'raw better-sqlite3 commit (WAL, FULL, 1 row/txn)', value: median(rawMs) },
+      goal: { kind: 'ratio-min', value: 0.5 },
+      note: "openStorage(url, { sqliteWriter: 'inline' }): commits on the calling thread (embedded scripts); same measure as the row above",
     });
     return rows;
   },
