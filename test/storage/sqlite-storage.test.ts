@@ -142,6 +142,24 @@ describe('SQLite store', () => {
     cleanup();
   });
 
+  it("chains on the other writer's head when two stores take turns on one stream", async () => {
+    const { dir, cleanup } = tempDir();
+    const url = `sqlite:${join(dir, 'turns.db')}`;
+    // Each writer keeps the heads it knows between batches; a commit by the other must make it
+    // read them again, in either writer mode.
+    const a = await openStorage(url);
+    const b = await openStorage(url, { sqliteWriter: 'inline' });
+    const ledgers = [createLedger({ log: a.log }), createLedger({ log: b.log })];
+    const seqs: number[] = [];
+    for (let i = 0; i < 6; i++)
+      seqs.push((await ledgers[i % 2]!.append(budget(`turn-${i}`))).position);
+    expect(seqs).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(await ledgers[0]!.verify()).toMatchObject({ ok: true, verified: 6 });
+    await a.close();
+    await b.close();
+    cleanup();
+  });
+
   it('gives a typed error for a file that is not a database', async () => {
     const { dir, cleanup } = tempDir();
     const file = join(dir, 'junk.db');

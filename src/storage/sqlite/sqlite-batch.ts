@@ -119,6 +119,7 @@ export class BatchRunner {
     const outcomes: OpOutcome[] = [];
     try {
       this.#begin.run();
+      log.beginBatch();
       for (const op of ops) {
         if (!needsSavepoint(op)) {
           // Check-then-write ops raise their domain errors before writing anything; a failure

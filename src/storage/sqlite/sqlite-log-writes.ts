@@ -62,8 +62,15 @@ export class LogWriter {
   /** Ids learned in the current batch / op: kept only if it commits (a rollback undoes them). */
   readonly #batchIds = new Map<string, number>();
   readonly #opIds = new Map<string, number>();
-  /** Heads read or written in the current batch transaction. */
+  /**
+   * Heads read or written by this connection. They stay valid across batches while no other
+   * connection commits to the file (`PRAGMA data_version` unchanged), so a stream's head is read
+   * once, not once per batch.
+   */
   readonly #heads = new Map<string, { seq: number; hash: string }>();
+  readonly #dataVersion: SqliteStatement;
+  /** `data_version` when the last batch began; another connection's commit changes it. */
+  #seenVersion: number | undefined;
 
   constructor(db: SqliteDatabase) {
     this.#insert = db.prepare(
@@ -86,6 +93,17 @@ export class LogWriter {
       'UPDATE log_streams SET anchor_seq = ?, anchor_hash = ? WHERE id = ?',
     );
     this.#deleteThrough = db.prepare('DELETE FROM log_records WHERE stream = ? AND seq <= ?');
+    this.#dataVersion = db.prepare('PRAGMA data_version').pluck();
+  }
+
+  /**
+   * Starts a batch (call inside its transaction, with the write lock held): forgets the heads
+   * if another connection (another process) has committed since the last batch.
+   */
+  beginBatch(): void {
+    const version = this.#dataVersion.get() as number;
+    if (version !== this.#seenVersion) this.#heads.clear();
+    this.#seenVersion = version;
   }
 
   /** Ends an op: what it learned is kept only if its savepoint was released. */
@@ -95,12 +113,15 @@ export class LogWriter {
     this.#opIds.clear();
   }
 
-  /** Ends a batch transaction: forgets heads (other processes may write next). */
+  /**
+   * Ends a batch transaction. Committed: its heads stay known (`beginBatch` drops them if
+   * another process writes next). Rolled back: everything it learned is forgotten.
+   */
   resetBatch(committed: boolean): void {
     if (committed) for (const [k, v] of this.#batchIds) this.#ids.set(k, v);
+    else this.#heads.clear();
     this.#batchIds.clear();
     this.#opIds.clear();
-    this.#heads.clear();
   }
 
   /** The stream's id, or undefined when the stream has never been written. */
