@@ -77,6 +77,14 @@ export interface ConfigInfo {
   readonly updatedAt: string;
 }
 
+/** One config value as {@link Registry.viewConfig} shows it. */
+export interface ConfigView extends ConfigInfo {
+  /** The value; `null` for a secret not revealed. */
+  readonly value: JsonValue;
+  /** Whether `value` is a secret's decrypted value. */
+  readonly revealed: boolean;
+}
+
 /** Options for {@link Registry.setConfig}. */
 export interface SetConfigOptions {
   /**
@@ -480,6 +488,23 @@ export class Registry implements AsyncDisposable {
       });
     }
     return parseJson(key, this.#reveal(key, stored)) as T;
+  }
+
+  /**
+   * One config value as the API and the CLI show it: a secret's value only with `reveal`
+   * (otherwise `value: null, revealed: false`); `CONFIG_NOT_FOUND` when absent.
+   */
+  async viewConfig(key: string, options: { readonly reveal?: boolean } = {}): Promise<ConfigView> {
+    this.#open();
+    checkName(key);
+    const stored = await this.#store.getConfig(key);
+    if (stored === undefined) {
+      throw new KernelError('CONFIG_NOT_FOUND', `No config value "${key}"`, { details: { key } });
+    }
+    const secret = this.#isSecret(stored.value);
+    const base = { key, secret, updatedAt: stored.updatedAt };
+    if (secret && options.reveal !== true) return { ...base, value: null, revealed: false };
+    return { ...base, value: parseJson(key, this.#reveal(key, stored.value)), revealed: secret };
   }
 
   /** The value of `key`, or undefined when absent. */
