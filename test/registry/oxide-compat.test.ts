@@ -3,7 +3,7 @@
  * oxide-k's schema, encodings and cipher), reads and updates it, and oxide-k can still read
  * everything kerno wrote.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createDecipheriv, createHash } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,49 +13,18 @@ import { openRegistry, type Registry, type RegistryOptions } from '../../src/reg
 import { openStorage } from '../../src/storage/open-storage.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { tempDir } from '../helpers/stores.js';
+import {
+  OXIDE_SCHEMA,
+  OXIDE_SET_CONFIG,
+  OXIDE_UPSERT_MODULE,
+  oxideEncrypt,
+} from '../helpers/oxide.js';
 import { createAuditTrail } from '../../src/audit/audit-trail.js';
 import { createMemoryBus } from '../../src/bus/memory-bus.js';
 import { SQLITE_SCHEMA_VERSION } from '../../src/storage/sqlite/sqlite-migrations.js';
 
-/** oxide-k's `migrate()`, verbatim. */
-const OXIDE_SCHEMA = `
-  CREATE TABLE IF NOT EXISTS modules (
-      id          TEXT PRIMARY KEY,
-      name        TEXT NOT NULL,
-      version     TEXT NOT NULL,
-      kind        TEXT NOT NULL,
-      state       TEXT NOT NULL,
-      description TEXT,
-      updated_at  TEXT NOT NULL
-  );
-  CREATE TABLE IF NOT EXISTS config (
-      key        TEXT PRIMARY KEY,
-      value      TEXT NOT NULL,
-      updated_at TEXT NOT NULL
-  );
-`;
-// oxide-k's statements (its `?1…?N` placeholders as plain `?`, which better-sqlite3 binds).
-const OXIDE_UPSERT_MODULE = `
-  INSERT INTO modules (id, name, version, kind, state, description, updated_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?)
-  ON CONFLICT(id) DO UPDATE SET
-      name = excluded.name, version = excluded.version, kind = excluded.kind,
-      state = excluded.state, description = excluded.description, updated_at = excluded.updated_at`;
-const OXIDE_SET_CONFIG = `
-  INSERT INTO config (key, value, updated_at) VALUES (?, ?, ?)
-  ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`;
 /** chrono `to_rfc3339()`: `+00:00`, fractional digits 0, 3, 6 or 9. */
 const CHRONO_RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6}|\.\d{9})?\+00:00$/;
-
-/** oxide-k's RegistryCipher, written independently of kerno's code. */
-function oxideEncrypt(keyString: string, plaintext: string): string {
-  const key = createHash('sha256').update(keyString).digest();
-  const nonce = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', key, nonce);
-  const body = Buffer.concat([c.update(plaintext, 'utf8'), c.final(), c.getAuthTag()]);
-  // base64ct's Base64Url: URL-safe alphabet, WITH padding.
-  return Buffer.concat([nonce, body]).toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
-}
 
 function oxideDecrypt(keyString: string, encoded: string): string {
   expect(encoded).toMatch(/^[A-Za-z0-9_-]*={0,2}$/);
