@@ -5,6 +5,7 @@
  */
 import { createReadStream, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { Transform, pipeline, type Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { KernelError } from '../errors.js';
@@ -51,6 +52,36 @@ export async function withStore<T>(
   } finally {
     await kernel.close();
   }
+}
+
+/** The `--store` option every command that reads or changes state has. */
+export const STORE_OPTION = [
+  '--store <url>',
+  'work on this store directly (sqlite:<path>, postgres://…) instead of asking the daemon',
+] as const;
+
+/**
+ * The one seam between the two ways a command reaches state: with `--store`, `direct` runs on a
+ * kernel opened on that store (see {@link withStore}); without it, `remote` asks the daemon.
+ * Both answer the same shape, so the command prints the same table or JSON either way.
+ */
+export function viaStoreOrDaemon<T>(
+  o: GlobalOptions & { readonly store?: string },
+  direct: (kernel: KernelCore) => Promise<T>,
+  remote: (client: DaemonClient) => Promise<T>,
+): Promise<T> {
+  return o.store !== undefined ? withStore(o.store, direct) : remote(daemon(o));
+}
+
+/** Who decides through the CLI on a store directly (the daemon records the token's label). */
+export function localPrincipal(): string {
+  let user = process.env.USER ?? process.env.USERNAME;
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (some containers): keep the environment's name
+  }
+  return `cli --store (${user ?? 'unknown user'})`;
 }
 
 /** Prints `data` as JSON with --json, else as the table `toTable` builds. */
@@ -118,4 +149,16 @@ export function parseJsonOption(text: string, what: string): unknown {
       { cause: error },
     );
   }
+}
+
+/** `--limit n` as a positive integer up to `max`, with a usage error otherwise. */
+export function parseLimit(text: string | undefined, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n > max)
+    throw new KernelError(
+      'INVALID_QUERY',
+      `--limit must be a non-negative integer of at most ${max}, got "${text.slice(0, 40)}"`,
+    );
+  return n;
 }

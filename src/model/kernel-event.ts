@@ -75,7 +75,11 @@ export const KERNEL_EVENT_FIELDS = {
   /** A module's lifecycle state changed in the registry. */
   ModuleStateChanged: { moduleId: 'string', from: { nullable: moduleState }, to: moduleState },
   /** A config key was set, deleted or re-encrypted. Never carries the value. */
-  ConfigChanged: { key: 'string', change: { enum: ['set', 'delete', 'rotate'] }, secret: 'bool' },
+  ConfigChanged: {
+    key: 'string',
+    change: { enum: ['set', 'delete', 'rotate', 'encrypt'] },
+    secret: 'bool',
+  },
   /** The recovery loop decided what to do about a failed agent. */
   RecoveryDecided: {
     agentId: 'uuid',

@@ -77,6 +77,14 @@ export interface ConfigInfo {
   readonly updatedAt: string;
 }
 
+/** One config value as {@link Registry.viewConfig} shows it. */
+export interface ConfigView extends ConfigInfo {
+  /** The value; `null` for a secret not revealed. */
+  readonly value: JsonValue;
+  /** Whether `value` is a secret's decrypted value. */
+  readonly revealed: boolean;
+}
+
 /** Options for {@link Registry.setConfig}. */
 export interface SetConfigOptions {
   /**
@@ -101,6 +109,14 @@ export interface RekeyResult {
   readonly reencrypted: number;
   /** The key version now in use (kerno format). */
   readonly keyVersion?: number;
+}
+
+/** What {@link Registry.encryptPlain} answers. */
+export interface EncryptPlainResult {
+  /** How many values were encrypted (0 when there were none left: it is idempotent). */
+  readonly encrypted: number;
+  /** Their keys, ordered. */
+  readonly keys: readonly string[];
 }
 
 /** Options for {@link openRegistry}. */
@@ -276,8 +292,17 @@ export class Registry implements AsyncDisposable {
 
   async #loadOxideKey(keyString: string): Promise<void> {
     const oxide = new OxideCipher(keyString, this.#random);
-    // oxide-k keeps no check record: prove the key on a stored value, if there is one.
-    const sample = (await this.#store.listConfig())[0];
+    // oxide-k keeps no check record: prove the key on a stored ciphertext, if there is one.
+    // Plain rows (written before oxide-k's encryption was turned on) prove nothing.
+    const rows = await this.#store.listConfig();
+    const sample = rows.find((c) => !isJson(c.value));
+    if (sample === undefined && rows.length > 0) {
+      throw new KernelError(
+        'WRONG_KEY',
+        'No value of this oxide-k registry is encrypted, so the oxide-k key cannot be checked; ' +
+          'open it without OXIDE_REGISTRY_KEY (oxide-k wrote it unencrypted)',
+      );
+    }
     if (sample !== undefined) {
       try {
         oxide.decrypt(sample.key, sample.value);
@@ -410,8 +435,17 @@ export class Registry implements AsyncDisposable {
           );
         }
         if (wantSecret === true) throw secretNeedsKey(this.#format);
-        await this.#store.setConfig({ key, value: json, updatedAt });
-        return false;
+        // Without the key, a registry holding oxide-k ciphertext is read-only for config: a
+        // plain value written here is one oxide-k cannot read. Checked in the same commit.
+        const rows = await this.#store.listConfig();
+        refuseKeylessOxideWrite(rows);
+        const result = await this.#store.commit({
+          expectMeta: [{ name: REGISTRY_FORMAT_META, value: 'oxide-k' }],
+          expectConfig: rows.map((c) => ({ key: c.key, value: c.value })),
+          setConfig: [{ key, value: json, updatedAt }],
+        });
+        if (result.ok) return false;
+        continue;
       }
       const secret = wantSecret ?? isKernoCiphertext((await this.#store.getConfigValue(key)) ?? '');
       if (!secret) {
@@ -456,6 +490,23 @@ export class Registry implements AsyncDisposable {
     return parseJson(key, this.#reveal(key, stored)) as T;
   }
 
+  /**
+   * One config value as the API and the CLI show it: a secret's value only with `reveal`
+   * (otherwise `value: null, revealed: false`); `CONFIG_NOT_FOUND` when absent.
+   */
+  async viewConfig(key: string, options: { readonly reveal?: boolean } = {}): Promise<ConfigView> {
+    this.#open();
+    checkName(key);
+    const stored = await this.#store.getConfig(key);
+    if (stored === undefined) {
+      throw new KernelError('CONFIG_NOT_FOUND', `No config value "${key}"`, { details: { key } });
+    }
+    const secret = this.#isSecret(stored.value);
+    const base = { key, secret, updatedAt: stored.updatedAt };
+    if (secret && options.reveal !== true) return { ...base, value: null, revealed: false };
+    return { ...base, value: parseJson(key, this.#reveal(key, stored.value)), revealed: secret };
+  }
+
   /** The value of `key`, or undefined when absent. */
   async tryGetConfig<T = JsonValue>(key: string): Promise<T | undefined> {
     this.#open();
@@ -467,9 +518,11 @@ export class Registry implements AsyncDisposable {
   /** The JSON text of a stored value (decrypting it when it is encrypted). */
   #reveal(key: string, stored: string): string {
     if (this.#format === 'oxide-k') {
+      // A plain row (written before oxide-k's encryption was turned on) is read as plain.
+      if (isJson(stored)) return stored;
       const oxide = this.#oxide;
       if (oxide !== undefined) return this.#memoized(key, stored, () => oxide.decrypt(key, stored));
-      if (!isJson(stored) && looksLikeOxideCiphertext(stored)) {
+      if (looksLikeOxideCiphertext(stored)) {
         throw new KernelError(
           'KEY_REQUIRED',
           `Config "${key}" is encrypted by oxide-k; open the registry with its key (OXIDE_REGISTRY_KEY or the oxideKey option)`,
@@ -521,14 +574,16 @@ export class Registry implements AsyncDisposable {
 
   #isSecret(stored: string): boolean {
     if (this.#format === 'kerno') return isKernoCiphertext(stored);
-    if (this.#oxide !== undefined) return true;
-    return !isJson(stored) && looksLikeOxideCiphertext(stored);
+    if (this.#oxide !== undefined) return !isJson(stored);
+    return isOxideCiphertext(stored);
   }
 
   /** Deletes `key`; answers whether it existed. */
   async deleteConfig(key: string): Promise<boolean> {
     this.#open();
     checkName(key);
+    if (this.#format === 'oxide-k' && this.#oxide === undefined)
+      refuseKeylessOxideWrite(await this.#store.listConfig());
     const removed = await this.#store.deleteConfig(key);
     if (removed === undefined) return false;
     this.#bus?.publish({
@@ -571,7 +626,10 @@ export class Registry implements AsyncDisposable {
       const next = new OxideCipher(newKey, this.#random);
       return this.#rekey(
         async () => ({ meta: [{ name: REGISTRY_FORMAT_META, value: 'oxide-k' }], set: [] }),
-        (c) => ({ value: next.encrypt(oxide.decrypt(c.key, c.value)), secret: true }),
+        (c) =>
+          isJson(c.value)
+            ? undefined // a plain row stays plain (encryptPlain encrypts it)
+            : { value: next.encrypt(oxide.decrypt(c.key, c.value)), secret: true },
         () => {
           this.#oxide = next;
           return {};
@@ -642,9 +700,9 @@ export class Registry implements AsyncDisposable {
         };
       },
       (c) => {
+        if (isJson(c.value)) return undefined;
         if (oxide !== undefined)
           return { value: next!.encrypt(c.key, oxide.decrypt(c.key, c.value)), secret: true };
-        if (isJson(c.value)) return undefined;
         throw new KernelError(
           'KEY_REQUIRED',
           `Config "${c.key}" is encrypted by oxide-k; open the registry with OXIDE_REGISTRY_KEY to upgrade it`,
@@ -663,6 +721,78 @@ export class Registry implements AsyncDisposable {
   }
 
   /**
+   * Encrypts plain values in place with the registry's key, in one transaction (all or nothing):
+   * `keys`, or every plain value when `keys` is left out. oxide-k format: with
+   * `OXIDE_REGISTRY_KEY`, in oxide-k's format — for rows written before oxide-k's encryption
+   * was turned on, which oxide-k then reads again. kerno format: they become kerno secrets.
+   * Idempotent: values already encrypted are left alone. Each one is published (and audited) as
+   * a `ConfigChanged` with change `encrypt`.
+   */
+  async encryptPlain(keys?: readonly string[]): Promise<EncryptPlainResult> {
+    this.#open();
+    if (keys !== undefined) for (const k of keys) checkName(k);
+    const wanted = keys === undefined ? undefined : new Set(keys);
+    let encrypted: string[] = [];
+    const pick = (rows: readonly StoredConfig[], plain: (c: StoredConfig) => boolean) => {
+      if (wanted !== undefined) {
+        const missing = [...wanted].find((k) => !rows.some((c) => c.key === k));
+        if (missing !== undefined)
+          throw new KernelError('CONFIG_NOT_FOUND', `No config "${missing}" to encrypt`, {
+            details: { key: missing },
+          });
+      }
+      return (c: StoredConfig) => plain(c) && (wanted === undefined || wanted.has(c.key));
+    };
+    let selected: (c: StoredConfig) => boolean = () => false;
+    if (this.#format === 'oxide-k') {
+      const oxide = this.#oxide;
+      if (oxide === undefined)
+        throw new KernelError(
+          'KEY_REQUIRED',
+          'Encrypting this oxide-k registry’s plain values needs its key: set OXIDE_REGISTRY_KEY to the key oxide-k uses',
+          { details: { env: 'OXIDE_REGISTRY_KEY' } },
+        );
+      await this.#rekey(
+        async () => {
+          encrypted = [];
+          selected = pick(await this.#store.listConfig(), (c) => isJson(c.value));
+          return { meta: [{ name: REGISTRY_FORMAT_META, value: 'oxide-k' }], set: [] };
+        },
+        (c) => {
+          if (!selected(c)) return undefined;
+          encrypted.push(c.key);
+          return { value: oxide.encrypt(c.value), secret: true };
+        },
+        () => ({}),
+        'encrypt',
+      );
+      return { encrypted: encrypted.length, keys: encrypted };
+    }
+    const cipher = this.#cipher;
+    if (cipher === undefined)
+      throw new KernelError(
+        'KEY_REQUIRED',
+        'Encrypting plain values needs the registry key: set KERNO_REGISTRY_KEY or pass the key option',
+        { details: { env: 'KERNO_REGISTRY_KEY' } },
+      );
+    await this.#rekey(
+      async () => {
+        encrypted = [];
+        selected = pick(await this.#store.listConfig(), (c) => !isKernoCiphertext(c.value));
+        return { meta: [{ name: CIPHER_META, value: this.#cipherMetaText ?? null }], set: [] };
+      },
+      (c) => {
+        if (!selected(c)) return undefined;
+        encrypted.push(c.key);
+        return { value: cipher.encrypt(c.key, c.value), secret: true };
+      },
+      () => ({}),
+      'encrypt',
+    );
+    return { encrypted: encrypted.length, keys: encrypted };
+  }
+
+  /**
    * Runs a rekeying: reads every value, re-encrypts those `convert` returns, and commits them
    * with the metadata in one compare-and-set, retrying when another process wrote in between.
    * Writes from this registry wait until it is done.
@@ -674,6 +804,7 @@ export class Registry implements AsyncDisposable {
     }>,
     convert: (c: StoredConfig) => { value: string; secret: boolean } | undefined,
     done: () => { keyVersion?: number },
+    change: 'rotate' | 'encrypt' = 'rotate',
   ): Promise<RekeyResult> {
     const run = async (): Promise<RekeyResult> => {
       if (this.#rekeying !== undefined) await this.#rekeying;
@@ -699,7 +830,7 @@ export class Registry implements AsyncDisposable {
             this.#bus?.publish({
               type: 'ConfigChanged',
               key: c.key,
-              change: 'rotate',
+              change,
               secret: true,
             });
           return { reencrypted: rewritten.length, ...version };
@@ -741,6 +872,23 @@ export class Registry implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** Whether a stored oxide-k value is oxide-k ciphertext (plain rows are JSON text). */
+function isOxideCiphertext(stored: string): boolean {
+  return !isJson(stored) && looksLikeOxideCiphertext(stored);
+}
+
+/** `KEY_REQUIRED` when an oxide-k registry opened without its key holds oxide-k ciphertext. */
+function refuseKeylessOxideWrite(rows: readonly StoredConfig[]): void {
+  const encrypted = rows.find((c) => isOxideCiphertext(c.value));
+  if (encrypted === undefined) return;
+  throw new KernelError(
+    'KEY_REQUIRED',
+    `This oxide-k registry holds values oxide-k encrypted (e.g. "${encrypted.key}"), so without its key it is read-only for config: ` +
+      'set OXIDE_REGISTRY_KEY to the key oxide-k uses, then try again (nothing was written)',
+    { details: { key: encrypted.key, env: 'OXIDE_REGISTRY_KEY' } },
+  );
 }
 
 function secretNeedsKey(format: 'kerno' | 'oxide-k'): KernelError {

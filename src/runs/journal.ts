@@ -32,6 +32,17 @@ export function journalStream(runId: string): string {
 export type RunStatus =
   'pending' | 'running' | 'sleeping' | 'waiting' | 'completed' | 'failed' | 'cancelled';
 
+/** Every run status, in lifecycle order. */
+export const RUN_STATUSES: readonly RunStatus[] = Object.freeze([
+  'pending',
+  'running',
+  'sleeping',
+  'waiting',
+  'completed',
+  'failed',
+  'cancelled',
+]);
+
 /** The statuses a run ends in. */
 export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['completed', 'failed', 'cancelled']);
 

@@ -3,7 +3,7 @@
  * oxide-k's schema, encodings and cipher), reads and updates it, and oxide-k can still read
  * everything kerno wrote.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createDecipheriv, createHash } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,47 +13,18 @@ import { openRegistry, type Registry, type RegistryOptions } from '../../src/reg
 import { openStorage } from '../../src/storage/open-storage.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { tempDir } from '../helpers/stores.js';
+import {
+  OXIDE_SCHEMA,
+  OXIDE_SET_CONFIG,
+  OXIDE_UPSERT_MODULE,
+  oxideEncrypt,
+} from '../helpers/oxide.js';
+import { createAuditTrail } from '../../src/audit/audit-trail.js';
+import { createMemoryBus } from '../../src/bus/memory-bus.js';
 import { SQLITE_SCHEMA_VERSION } from '../../src/storage/sqlite/sqlite-migrations.js';
 
-/** oxide-k's `migrate()`, verbatim. */
-const OXIDE_SCHEMA = `
-  CREATE TABLE IF NOT EXISTS modules (
-      id          TEXT PRIMARY KEY,
-      name        TEXT NOT NULL,
-      version     TEXT NOT NULL,
-      kind        TEXT NOT NULL,
-      state       TEXT NOT NULL,
-      description TEXT,
-      updated_at  TEXT NOT NULL
-  );
-  CREATE TABLE IF NOT EXISTS config (
-      key        TEXT PRIMARY KEY,
-      value      TEXT NOT NULL,
-      updated_at TEXT NOT NULL
-  );
-`;
-// oxide-k's statements (its `?1…?N` placeholders as plain `?`, which better-sqlite3 binds).
-const OXIDE_UPSERT_MODULE = `
-  INSERT INTO modules (id, name, version, kind, state, description, updated_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?)
-  ON CONFLICT(id) DO UPDATE SET
-      name = excluded.name, version = excluded.version, kind = excluded.kind,
-      state = excluded.state, description = excluded.description, updated_at = excluded.updated_at`;
-const OXIDE_SET_CONFIG = `
-  INSERT INTO config (key, value, updated_at) VALUES (?, ?, ?)
-  ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`;
 /** chrono `to_rfc3339()`: `+00:00`, fractional digits 0, 3, 6 or 9. */
 const CHRONO_RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6}|\.\d{9})?\+00:00$/;
-
-/** oxide-k's RegistryCipher, written independently of kerno's code. */
-function oxideEncrypt(keyString: string, plaintext: string): string {
-  const key = createHash('sha256').update(keyString).digest();
-  const nonce = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', key, nonce);
-  const body = Buffer.concat([c.update(plaintext, 'utf8'), c.final(), c.getAuthTag()]);
-  // base64ct's Base64Url: URL-safe alphabet, WITH padding.
-  return Buffer.concat([nonce, body]).toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
-}
 
 function oxideDecrypt(keyString: string, encoded: string): string {
   expect(encoded).toMatch(/^[A-Za-z0-9_-]*={0,2}$/);
@@ -376,5 +347,144 @@ describe('an encrypted oxide-k database', () => {
     expect(value('max_threads')).toBe('8');
     expect(value('api_token')).toMatch(/^\$kerno1\$1\$/);
     db.close();
+  });
+});
+
+describe('an oxide-k database mixing plain and encrypted rows (issue 15)', () => {
+  const KEY = 's3cr3t-key';
+
+  /** An encrypted oxide-k database with two rows written before encryption was turned on. */
+  function mixedDatabase(): string {
+    const file = oxideDatabase(KEY);
+    const db = new Database(file);
+    const set = db.prepare(OXIDE_SET_CONFIG);
+    set.run('legacy_threads', '4', '2026-05-13T10:00:00+00:00');
+    set.run('legacy_name', '"before-encryption"', '2026-05-13T10:00:01+00:00');
+    db.close();
+    return file;
+  }
+
+  function rawValues(file: string): Record<string, string> {
+    const db = new Database(file, { readonly: true });
+    const rows = db.prepare('SELECT key, value FROM config ORDER BY key').all() as {
+      key: string;
+      value: string;
+    }[];
+    db.close();
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  }
+
+  it('without its key is read-only for config: set and delete fail, nothing is overwritten', async () => {
+    const file = oxideDatabase(KEY);
+    const before = rawValues(file);
+    const reg = await open(file);
+    for (const write of [
+      () => reg.setConfig('api_token', 'plain-over-cipher'),
+      () => reg.setConfig('brand_new', 1),
+      () => reg.deleteConfig('endpoint'),
+    ]) {
+      const e = await expectCode(write(), 'KEY_REQUIRED');
+      expect(e.message).toMatch(/OXIDE_REGISTRY_KEY/);
+      expect(e.message).toMatch(/read-only/);
+    }
+    // Reads: plain ones work, secret ones name the key to provide; listing is unchanged.
+    const read = await expectCode(reg.getConfig('api_token'), 'KEY_REQUIRED');
+    expect(read.message).toMatch(/OXIDE_REGISTRY_KEY/);
+    expect((await reg.listConfig()).map((c) => c.secret)).toEqual([true, true, true]);
+    // Modules are not config: they stay writable (oxide-k keeps them plain).
+    await reg.setModuleState('mirror', 'stopping');
+    await closeAll();
+    expect(rawValues(file)).toEqual(before);
+    const { db, config } = readAsOxide(file, KEY);
+    db.close();
+    expect(config.api_token).toBe('my-super-secret-token');
+  });
+
+  it('an unencrypted oxide-k database stays writable without a key', async () => {
+    const reg = await open(oxideDatabase());
+    await reg.setConfig('max_threads', 9);
+    expect(await reg.deleteConfig('endpoint')).toBe(true);
+    expect(await reg.getConfig('max_threads')).toBe(9);
+  });
+
+  it('reads plain rows as plain (secret: false) with the key, and never DECRYPT_FAILED', async () => {
+    const file = mixedDatabase();
+    const reg = await open(file, { oxideKey: KEY });
+    expect(await reg.getConfig('legacy_threads')).toBe(4);
+    expect(await reg.getConfig('legacy_name')).toBe('before-encryption');
+    expect(await reg.getConfig('api_token')).toBe('my-super-secret-token');
+    expect(Object.fromEntries((await reg.listConfig()).map((c) => [c.key, c.secret]))).toEqual({
+      api_token: true,
+      endpoint: true,
+      legacy_name: false,
+      legacy_threads: false,
+      max_threads: true,
+    });
+    // Rotating re-encrypts the ciphertext and leaves the plain rows plain.
+    expect(await reg.rotateKey('next-key')).toEqual({ reencrypted: 3 });
+    expect(await reg.getConfig('legacy_threads')).toBe(4);
+    // Without the key the plain rows read too, and the database is still read-only.
+    const keyless = await open(file);
+    expect(await keyless.getConfig('legacy_name')).toBe('before-encryption');
+    await expectCode(keyless.setConfig('legacy_name', 'x'), 'KEY_REQUIRED');
+  });
+
+  it('encryptPlain encrypts them in place, atomically, audited, idempotently', async () => {
+    const file = mixedDatabase();
+    const before = rawValues(file);
+    const keyless = await open(file);
+    await expectCode(keyless.encryptPlain(), 'KEY_REQUIRED');
+    await closeAll();
+
+    const bus = createMemoryBus();
+    const events: unknown[] = [];
+    bus.on('ConfigChanged', (e) => events.push(e));
+    const auditStorage = await openStorage('memory:');
+    storages.push(auditStorage);
+    const audit = createAuditTrail({ log: auditStorage.log });
+    audit.attach(bus);
+    const reg = await open(file, { oxideKey: KEY, bus });
+    await expectCode(reg.encryptPlain(['legacy_name', 'missing']), 'CONFIG_NOT_FOUND');
+    expect(rawValues(file)).toEqual(before); // all or nothing
+    expect(await reg.encryptPlain()).toEqual({
+      encrypted: 2,
+      keys: ['legacy_name', 'legacy_threads'],
+    });
+    expect(await reg.encryptPlain()).toEqual({ encrypted: 0, keys: [] });
+    expect(events).toEqual([
+      { type: 'ConfigChanged', key: 'legacy_name', change: 'encrypt', secret: true },
+      { type: 'ConfigChanged', key: 'legacy_threads', change: 'encrypt', secret: true },
+    ]);
+    expect((await reg.listConfig()).every((c) => c.secret)).toBe(true);
+    await audit.flush();
+    const entries = await audit.entries();
+    expect(entries.map((e) => e.action)).toEqual([
+      { type: 'ConfigChange', data: { key: 'legacy_name' } },
+      { type: 'ConfigChange', data: { key: 'legacy_threads' } },
+    ]);
+    expect(JSON.stringify(entries)).not.toContain('before-encryption');
+    await closeAll();
+    const after = rawValues(file);
+    expect(after.api_token).toBe(before.api_token); // ciphertext untouched
+    expect(after.legacy_threads).not.toBe('4');
+    // oxide-k now reads every value through its cipher again.
+    const { db, config } = readAsOxide(file, KEY);
+    db.close();
+    expect(config).toMatchObject({ legacy_threads: 4, legacy_name: 'before-encryption' });
+  });
+
+  it('encryptPlain in kerno format makes the chosen plain values kerno secrets', async () => {
+    const storage = await openStorage('memory:');
+    storages.push(storage);
+    const reg = await openRegistry({ storage, key: 'kerno-key', scryptCost: 2 ** 10 });
+    registries.push(reg);
+    await reg.setConfig('a', 1);
+    await reg.setConfig('b', 'two');
+    expect(await reg.encryptPlain(['b'])).toEqual({ encrypted: 1, keys: ['b'] });
+    expect(Object.fromEntries((await reg.listConfig()).map((c) => [c.key, c.secret]))).toEqual({
+      a: false,
+      b: true,
+    });
+    expect(await reg.getConfig('b')).toBe('two');
   });
 });

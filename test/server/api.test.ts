@@ -618,10 +618,28 @@ describe('registry over HTTP', () => {
     expect(plain.json()).toMatchObject({ value: 8, secret: false });
     const masked = await server.app.inject({
       method: 'GET',
-      url: '/api/config/api_token?reveal=true',
+      url: '/api/config/api_token',
       headers: auth,
     });
     expect(masked.json()).toMatchObject({ secret: true, value: null, revealed: false });
+    // Asking to reveal without the scope is refused, saying which token to create.
+    const refused = await server.app.inject({
+      method: 'GET',
+      url: '/api/config/api_token?reveal=true',
+      headers: auth,
+    });
+    expect(refused.statusCode).toBe(403);
+    expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(refused.json()).toMatchObject({ code: 'FORBIDDEN' });
+    expect(refused.json<{ detail: string }>().detail).toContain('kerno tokens create --reveal');
+    expect(refused.body).not.toContain(SECRET);
+    // A plain value reads with ?reveal=true whatever the token.
+    const plainReveal = await server.app.inject({
+      method: 'GET',
+      url: '/api/config/max_threads?reveal=true',
+      headers: auth,
+    });
+    expect(plainReveal.json()).toMatchObject({ value: 8, secret: false, revealed: false });
     const { token } = createToken(dir, { scope: 'reveal' });
     const revealed = await server.app.inject({
       method: 'GET',

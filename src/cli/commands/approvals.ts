@@ -1,11 +1,12 @@
 /**
- * `kerno approvals ls|approve|reject`.
+ * `kerno approvals ls|approve|reject`: against the daemon, or a store with --store (the decision
+ * is recorded as made by the local CLI user).
  *
  * @module
  */
 import type { Command } from 'commander';
 import type { ApprovalDecision, ApprovalSnapshot } from '../../approvals/approval-gate.js';
-import { daemon, opts, print } from '../common.js';
+import { STORE_OPTION, localPrincipal, opts, print, viaStoreOrDaemon } from '../common.js';
 import type { CliContext } from '../output.js';
 
 /** Registers the `approvals` commands. */
@@ -17,12 +18,21 @@ export function registerApprovalCommands(program: Command, ctx: CliContext): voi
     .command('ls')
     .description('list approval gates (default: pending)')
     .option('--all', 'include decided gates')
+    .option(...STORE_OPTION)
     .option('--json', 'print JSON')
     .action(async (_o: unknown, cmd: Command) => {
-      const o = opts<{ all?: boolean }>(cmd);
-      const { approvals: list } = await daemon(o).json<{ approvals: ApprovalSnapshot[] }>(
-        'GET',
-        `/api/approvals?status=${o.all === true ? 'all' : 'pending'}`,
+      const o = opts<{ all?: boolean; store?: string }>(cmd);
+      const status = o.all === true ? 'all' : 'pending';
+      const list = await viaStoreOrDaemon(
+        o,
+        async (k) => k.approvals.list({ status }),
+        async (d) =>
+          (
+            await d.json<{ approvals: ApprovalSnapshot[] }>(
+              'GET',
+              `/api/approvals?status=${status}`,
+            )
+          ).approvals,
       );
       print(ctx, o, list, () =>
         list.length === 0
@@ -46,19 +56,25 @@ export function registerApprovalCommands(program: Command, ctx: CliContext): voi
       .description(`${verb} a pending gate`)
       .option('--note <text>', 'a note kept with the decision (decided_by is your token)')
       .option('--by <name>', 'deprecated: kept as the note')
+      .option(...STORE_OPTION)
       .option('--json', 'print JSON');
     if (verb === 'reject') c.option('--reason <text>', 'why (recorded in the ledger)');
     c.action(async (id: string, _o: unknown, cmd: Command) => {
-      const o = opts<{ note?: string; by?: string; reason?: string }>(cmd);
+      const o = opts<{ note?: string; by?: string; reason?: string; store?: string }>(cmd);
       const note = o.note ?? o.by;
       const body = {
         ...(note === undefined ? {} : { note }),
         ...(o.reason === undefined ? {} : { reason: o.reason }),
       };
-      const d = await daemon(o).json<ApprovalDecision>(
-        'POST',
-        `/api/approvals/${encodeURIComponent(id)}/${verb}`,
-        body,
+      const d = await viaStoreOrDaemon(
+        o,
+        (k) => k.approvals[verb](id, { by: localPrincipal(), ...body }),
+        (c) =>
+          c.json<ApprovalDecision>(
+            'POST',
+            `/api/approvals/${encodeURIComponent(id)}/${verb}`,
+            body,
+          ),
       );
       print(
         ctx,

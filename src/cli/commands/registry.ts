@@ -1,5 +1,6 @@
 /**
- * `kerno config get|set|delete|ls|rotate-key` and `kerno modules ls`.
+ * `kerno config get|set|delete|ls|rotate-key|encrypt` and `kerno modules ls`: against the daemon,
+ * or a store with --store (keys from KERNO_REGISTRY_KEY / OXIDE_REGISTRY_KEY).
  *
  * @module
  */
@@ -7,15 +8,13 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { resolveConfig } from '../../config.js';
 import { KernelError } from '../../errors.js';
-import { daemon, opts, print } from '../common.js';
+import type { ConfigView, EncryptPlainResult, RekeyResult } from '../../registry/registry.js';
+import type { ModuleRecord } from '../../storage/registry.js';
+import { STORE_OPTION, opts, print, viaStoreOrDaemon } from '../common.js';
 import type { CliContext } from '../output.js';
 
-interface ConfigValue {
-  key: string;
-  secret: boolean;
-  updatedAt: string;
-  value: unknown;
-  revealed: boolean;
+interface StoreOption {
+  store?: string;
 }
 
 /** Registers `config` and `modules`. */
@@ -26,12 +25,21 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
   config
     .command('ls')
     .description('list config keys (never values)')
+    .option(...STORE_OPTION)
     .option('--json', 'print JSON')
     .action(async (_o: unknown, cmd: Command) => {
-      const o = opts(cmd);
-      const { config: list } = await daemon(o).json<{
-        config: { key: string; secret: boolean; updatedAt: string }[];
-      }>('GET', '/api/config');
+      const o = opts<StoreOption>(cmd);
+      const list = await viaStoreOrDaemon(
+        o,
+        (k) => k.registry.listConfig(),
+        async (d) =>
+          (
+            await d.json<{ config: { key: string; secret: boolean; updatedAt: string }[] }>(
+              'GET',
+              '/api/config',
+            )
+          ).config,
+      );
       print(ctx, o, list, () => ({
         headers: ['key', 'secret', 'updated'],
         rows: list.map((c) => [c.key, c.secret ? 'yes' : '', c.updatedAt]),
@@ -39,18 +47,27 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
     });
   config
     .command('get <key>')
-    .description('print a value (a secret only with --reveal and a reveal-scope token)')
+    .description(
+      'print a value (a secret only with --reveal: a reveal-scope token, or the key with --store)',
+    )
     .option('--reveal', 'show a secret value')
+    .option(...STORE_OPTION)
     .option('--json', 'print JSON')
     .action(async (key: string, _o: unknown, cmd: Command) => {
-      const o = opts<{ reveal?: boolean }>(cmd);
-      const v = await daemon(o).json<ConfigValue>(
-        'GET',
-        `/api/config/${encodeURIComponent(key)}${o.reveal === true ? '?reveal=true' : ''}`,
+      const o = opts<StoreOption & { reveal?: boolean }>(cmd);
+      const reveal = o.reveal === true;
+      const v = await viaStoreOrDaemon(
+        o,
+        (k) => k.registry.viewConfig(key, { reveal }),
+        (d) =>
+          d.json<ConfigView>(
+            'GET',
+            `/api/config/${encodeURIComponent(key)}${reveal ? '?reveal=true' : ''}`,
+          ),
       );
       print(ctx, o, v, () =>
         v.secret && !v.revealed
-          ? `${key} is a secret (use --reveal with a reveal-scope token)\n`
+          ? `${key} is a secret (use --reveal: with a reveal-scope token, or with --store and the key)\n`
           : JSON.stringify(v.value, null, 2) + '\n',
       );
     });
@@ -62,8 +79,9 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
       'encrypt it at rest (read it from --file or stdin so it stays out of your shell history)',
     )
     .option('--file <path>', 'read the value from a file')
+    .option(...STORE_OPTION)
     .action(async (key: string, value: string | undefined, _o: unknown, cmd: Command) => {
-      const o = opts<{ secret?: boolean; file?: string }>(cmd);
+      const o = opts<StoreOption & { secret?: boolean; file?: string }>(cmd);
       let text = value;
       if (o.file !== undefined) text = (await readFile(o.file, 'utf8')).replace(/\n$/, '');
       else if (value === '-' || value === undefined) text = (await readStdin()).replace(/\n$/, '');
@@ -78,19 +96,30 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
       } catch {
         parsed = text; // plain text is stored as a JSON string
       }
-      await daemon(o).request('PUT', `/api/config/${encodeURIComponent(key)}`, {
-        json: { value: parsed, ...(o.secret === true ? { secret: true } : {}) },
-      });
+      const secret = o.secret === true ? { secret: true } : {};
+      await viaStoreOrDaemon(
+        o,
+        (k) => k.registry.setConfig(key, parsed, secret),
+        async (d) => {
+          await d.request('PUT', `/api/config/${encodeURIComponent(key)}`, {
+            json: { value: parsed, ...secret },
+          });
+        },
+      );
       ctx.io.stdout(`set ${key}${o.secret === true ? ' (secret)' : ''}\n`);
     });
   config
     .command('delete <key>')
     .description('delete a value (exit 1 when there was none)')
+    .option(...STORE_OPTION)
     .action(async (key: string, _o: unknown, cmd: Command) => {
-      const o = opts(cmd);
-      const { deleted } = await daemon(o).json<{ deleted: boolean }>(
-        'DELETE',
-        `/api/config/${encodeURIComponent(key)}`,
+      const o = opts<StoreOption>(cmd);
+      const deleted = await viaStoreOrDaemon(
+        o,
+        (k) => k.registry.deleteConfig(key),
+        async (d) =>
+          (await d.json<{ deleted: boolean }>('DELETE', `/api/config/${encodeURIComponent(key)}`))
+            .deleted,
       );
       ctx.io.stdout(deleted ? `deleted ${key}\n` : `no value ${key}\n`);
       if (!deleted) ctx.exitCode = 1;
@@ -101,9 +130,10 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
       're-encrypt every secret under a new key, read from KERNO_NEW_REGISTRY_KEY or --new-key-file',
     )
     .option('--new-key-file <path>', 'a file holding the new key string')
+    .option(...STORE_OPTION)
     .option('--json', 'print JSON')
     .action(async (_o: unknown, cmd: Command) => {
-      const o = opts<{ newKeyFile?: string }>(cmd);
+      const o = opts<StoreOption & { newKeyFile?: string }>(cmd);
       const newKey =
         o.newKeyFile !== undefined
           ? (await readFile(o.newKeyFile, 'utf8')).trim()
@@ -114,10 +144,10 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
           'Put the new key in KERNO_NEW_REGISTRY_KEY or a file given with --new-key-file (never on the command line)',
         );
       }
-      const r = await daemon(o).json<{ reencrypted: number; keyVersion?: number }>(
-        'POST',
-        '/api/config/rotate-key',
-        { newKey },
+      const r = await viaStoreOrDaemon(
+        o,
+        (k) => k.registry.rotateKey(newKey),
+        (d) => d.json<RekeyResult>('POST', '/api/config/rotate-key', { newKey }),
       );
       print(
         ctx,
@@ -127,6 +157,39 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
           `re-encrypted ${r.reencrypted} values (key version ${r.keyVersion ?? '?'}); restart other processes with the new KERNO_REGISTRY_KEY\n`,
       );
     });
+  config
+    .command('encrypt [keys...]')
+    .description(
+      'encrypt plain values in place with the registry key, in one transaction (e.g. rows of an oxide-k database written before its encryption was turned on)',
+    )
+    .option('--all-plain', 'every plain value')
+    .option(...STORE_OPTION)
+    .option('--json', 'print JSON')
+    .action(async (keys: string[], _o: unknown, cmd: Command) => {
+      const o = opts<StoreOption & { allPlain?: boolean }>(cmd);
+      if ((o.allPlain === true) === keys.length > 0) {
+        throw new KernelError(
+          'INVALID_ARGUMENT',
+          'Name the keys to encrypt, or pass --all-plain for every plain value (not both)',
+        );
+      }
+      const chosen = o.allPlain === true ? undefined : keys;
+      const r = await viaStoreOrDaemon(
+        o,
+        (k) => k.registry.encryptPlain(chosen),
+        (d) =>
+          d.json<EncryptPlainResult>(
+            'POST',
+            '/api/config/encrypt',
+            chosen === undefined ? {} : { keys: chosen },
+          ),
+      );
+      print(ctx, o, r, () =>
+        r.encrypted === 0
+          ? 'no plain values to encrypt\n'
+          : `encrypted ${r.encrypted} value(s): ${r.keys.join(', ')}\n`,
+      );
+    });
 
   const modules = program
     .command('modules')
@@ -134,30 +197,18 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
   modules
     .command('ls')
     .description('list modules and their lifecycle state')
+    .option(...STORE_OPTION)
     .option('--json', 'print JSON')
     .action(async (_o: unknown, cmd: Command) => {
-      const o = opts(cmd);
-      const { modules: list } = await daemon(o).json<{
-        modules: {
-          id: string;
-          name: string;
-          version: string;
-          kind: string;
-          state: string;
-          updatedAt?: string;
-          updated_at?: string;
-        }[];
-      }>('GET', '/api/modules');
+      const o = opts<StoreOption>(cmd);
+      const list = await viaStoreOrDaemon(
+        o,
+        (k) => k.registry.listModules(),
+        async (d) => (await d.json<{ modules: ModuleRecord[] }>('GET', '/api/modules')).modules,
+      );
       print(ctx, o, list, () => ({
         headers: ['id', 'name', 'version', 'kind', 'state', 'updated'],
-        rows: list.map((m) => [
-          m.id,
-          m.name,
-          m.version,
-          m.kind,
-          m.state,
-          m.updatedAt ?? m.updated_at ?? '',
-        ]),
+        rows: list.map((m) => [m.id, m.name, m.version, m.kind, m.state, m.updatedAt]),
       }));
     });
 }

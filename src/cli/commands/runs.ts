@@ -1,13 +1,24 @@
 /**
- * `kerno runs define|start|list|show|signal|cancel`: durable runs through the daemon. Text an
- * agent controls (step keys, errors, results) is escaped before it reaches the terminal.
+ * `kerno runs define|start|list|show|signal|cancel`: durable runs through the daemon (`list` and
+ * `show` also on a store with --store). Text an agent controls (step keys, errors, results) is
+ * escaped before it reaches the terminal.
  *
  * @module
  */
 import type { Command } from 'commander';
+import { KernelError } from '../../errors.js';
+import { RUN_STATUSES, type RunStatus } from '../../runs/journal.js';
 import type { RunInfo, RunSummary } from '../../runs/run-engine.js';
 import { escapeControl } from '../../util/escape.js';
-import { daemon, opts, parseJsonOption, print } from '../common.js';
+import {
+  STORE_OPTION,
+  daemon,
+  opts,
+  parseJsonOption,
+  parseLimit,
+  print,
+  viaStoreOrDaemon,
+} from '../common.js';
 import type { CliContext } from '../output.js';
 
 const clean = (text: string): string => escapeControl(text).replace(/[\n\t]/g, ' ');
@@ -121,27 +132,41 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     .option('--agent <name>', 'only this agent')
     .option('--status <statuses>', 'comma-separated statuses')
     .option('--limit <n>', 'at most this many (default 100)')
+    .option(...STORE_OPTION)
     .option('--json', 'print JSON')
     .action(async (_o: unknown, cmd: Command) => {
-      const o = opts<{ agent?: string; status?: string; limit?: string }>(cmd);
+      const o = opts<{ agent?: string; status?: string; limit?: string; store?: string }>(cmd);
       const q = new URLSearchParams();
       if (o.agent !== undefined) q.set('agent', o.agent);
       if (o.status !== undefined) q.set('status', o.status);
       if (o.limit !== undefined) q.set('limit', o.limit);
       const qs = q.toString();
-      const { runs: list } = await daemon(o).json<{ runs: RunSummary[] }>(
-        'GET',
-        `/api/runs${qs === '' ? '' : `?${qs}`}`,
+      const list = await viaStoreOrDaemon(
+        o,
+        async (k) =>
+          k.runs.list({
+            ...(o.agent === undefined ? {} : { agent: o.agent }),
+            ...(o.status === undefined ? {} : { status: parseStatuses(o.status) }),
+            limit: parseLimit(o.limit, 10_000) ?? 100,
+          }),
+        async (d) =>
+          (await d.json<{ runs: RunSummary[] }>('GET', `/api/runs${qs === '' ? '' : `?${qs}`}`))
+            .runs,
       );
       print(ctx, o, list, () => (list.length === 0 ? 'no runs\n' : listRows(list)));
     });
   runs
     .command('show <id>')
     .description('one run with its steps')
+    .option(...STORE_OPTION)
     .option('--json', 'print JSON')
     .action(async (id: string, _o: unknown, cmd: Command) => {
-      const o = opts(cmd);
-      const run = await daemon(o).json<RunInfo>('GET', `/api/runs/${encodeURIComponent(id)}`);
+      const o = opts<{ store?: string }>(cmd);
+      const run = await viaStoreOrDaemon(
+        o,
+        (k) => k.runs.get(id),
+        (d) => d.json<RunInfo>('GET', `/api/runs/${encodeURIComponent(id)}`),
+      );
       print(ctx, o, run, () => showText(run));
     });
   runs
@@ -181,4 +206,20 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       );
       print(ctx, o, r, () => `${r.id} ${r.status}\n`);
     });
+}
+
+/** `--status a,b` as run statuses, with the API's error for an unknown one. */
+function parseStatuses(text: string): RunStatus[] {
+  const list = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const s of list) {
+    if (!RUN_STATUSES.includes(s as RunStatus))
+      throw new KernelError(
+        'INVALID_QUERY',
+        `status must be one of ${RUN_STATUSES.join(', ')}, got ${JSON.stringify(s)}`,
+      );
+  }
+  return list as RunStatus[];
 }

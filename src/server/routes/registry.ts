@@ -44,7 +44,8 @@ export function registryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/api/config/:key',
     {
       schema: {
-        summary: 'One config value; a secret needs ?reveal=true and a token with the reveal scope',
+        summary:
+          'One config value; a secret is masked (value null) unless ?reveal=true, which needs a reveal-scope token (403 otherwise)',
         tags: ['registry'],
         params: KEY,
         querystring: {
@@ -56,21 +57,18 @@ export function registryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req) => {
       const p = req.principal;
       const key = req.params.key;
-      const info = (await registry.listConfig()).find((c) => c.key === key);
-      if (info === undefined) throw new KernelError('CONFIG_NOT_FOUND', `No config value "${key}"`);
-      if (info.secret) {
-        const reveal = queryString(req, 'reveal') === 'true';
-        if (!reveal || p.kind !== 'admin' || !p.reveal) {
-          return { key, secret: true, updatedAt: info.updatedAt, value: null, revealed: false };
-        }
+      const view = await registry.viewConfig(key);
+      if (!view.secret || queryString(req, 'reveal') !== 'true') return view;
+      // Asked to reveal a secret: say why not instead of answering a silent null.
+      if (p.kind !== 'admin' || !p.reveal) {
+        throw new KernelError(
+          'FORBIDDEN',
+          `Config "${key}" is a secret and this token may not reveal it: create a reveal-scope token ` +
+            '(`kerno tokens create --reveal`) and pass it with --token or KERNO_TOKEN',
+          { details: { key, scope: 'reveal' } },
+        );
       }
-      return {
-        key,
-        secret: info.secret,
-        updatedAt: info.updatedAt,
-        value: await registry.getConfig(key),
-        revealed: info.secret,
-      };
+      return registry.viewConfig(key, { reveal: true });
     },
   );
   app.put<{ Params: { key: string }; Body: { value: unknown; secret?: boolean } }>(
@@ -103,6 +101,29 @@ export function registryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req) => {
       return { deleted: await registry.deleteConfig(req.params.key) };
     },
+  );
+  app.post<{ Body: { keys?: string[] } | undefined }>(
+    '/api/config/encrypt',
+    {
+      schema: {
+        summary:
+          'Encrypt plain values in place with the registry key, in one transaction: keys, or every plain value when left out',
+        tags: ['registry'],
+        body: {
+          type: ['object', 'null'],
+          additionalProperties: false,
+          properties: {
+            keys: {
+              type: 'array',
+              minItems: 1,
+              maxItems: 10_000,
+              items: { type: 'string', minLength: 1, maxLength: MAX_KEY_LENGTH },
+            },
+          },
+        },
+      },
+    },
+    async (req) => registry.encryptPlain(req.body?.keys),
   );
   app.post<{ Body: { newKey: string } }>(
     '/api/config/rotate-key',

@@ -9,20 +9,12 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { KernelError } from '../../errors.js';
-import type { RunStatus } from '../../runs/journal.js';
+import { RUN_STATUSES, type RunStatus } from '../../runs/journal.js';
 import { validateProcessDefinition } from '../../runs/process-run.js';
 import type { ServerContext } from '../context.js';
 import { queryInt, queryString } from '../http-util.js';
 
-const STATUSES: readonly RunStatus[] = [
-  'pending',
-  'running',
-  'sleeping',
-  'waiting',
-  'completed',
-  'failed',
-  'cancelled',
-];
+const STATUSES = RUN_STATUSES;
 
 /** Registers the run routes. */
 export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
