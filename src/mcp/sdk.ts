@@ -9,6 +9,7 @@ import { KernelError } from '../errors.js';
 import type * as McpModule from '@modelcontextprotocol/sdk/server/mcp.js';
 import type * as StdioModule from '@modelcontextprotocol/sdk/server/stdio.js';
 import type * as HttpModule from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type * as HttpClientModule from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 /** The SDK's server modules. */
 export interface McpSdk {
@@ -33,12 +34,31 @@ export function loadMcpSdk(): Promise<McpSdk> {
     }),
     (error: unknown) => {
       loading = undefined;
-      throw new KernelError(
-        'DEPENDENCY_MISSING',
-        'The MCP server needs the optional package @modelcontextprotocol/sdk; run `npm install @modelcontextprotocol/sdk` next to kerno',
-        { cause: error },
-      );
+      throw missing(error);
     },
   );
   return loading;
+}
+
+type HttpClientTransport = typeof HttpClientModule.StreamableHTTPClientTransport;
+let loadingClient: Promise<HttpClientTransport> | undefined;
+
+/** Imports the SDK's streamable-HTTP client transport (for `kerno mcp`'s proxy to the daemon). */
+export function loadMcpHttpClientTransport(): Promise<HttpClientTransport> {
+  loadingClient ??= import('@modelcontextprotocol/sdk/client/streamableHttp.js').then(
+    (m) => m.StreamableHTTPClientTransport,
+    (error: unknown) => {
+      loadingClient = undefined;
+      throw missing(error);
+    },
+  );
+  return loadingClient;
+}
+
+function missing(error: unknown): KernelError {
+  return new KernelError(
+    'DEPENDENCY_MISSING',
+    'The MCP server needs the optional package @modelcontextprotocol/sdk; run `npm install @modelcontextprotocol/sdk` next to kerno',
+    { cause: error },
+  );
 }
