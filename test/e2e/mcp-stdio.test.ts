@@ -8,7 +8,9 @@
  * - relay (no `--store`): the same tools through the daemon's /mcp with a tenant token, which
  *   is confined to its tenant's records.
  */
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,10 +19,13 @@ import { createKernel } from '../../src/kernel.js';
 import { createServer } from '../../src/server/app.js';
 import { createToken } from '../../src/server/auth.js';
 import { silentLogger } from '../../src/util/logger.js';
+import { startDaemon } from '../helpers/daemon.js';
 import { testKernel } from '../helpers/kernel.js';
 import { tempDir } from '../helpers/stores.js';
 
 const BIN = join(import.meta.dirname, '../../bin/kerno.js');
+/** NODE_OPTIONS that make `@modelcontextprotocol/sdk` look uninstalled. */
+const NO_SDK = `--import ${join(import.meta.dirname, '../fixtures/no-mcp-sdk/register.mjs')}`;
 const TOKEN = 'kerno_test_admin_token_0123456789';
 const budget = (chain: string) => ({
   type: 'BudgetExceeded',
@@ -157,5 +162,40 @@ describe('kerno mcp (stdio)', () => {
     expect(JSON.stringify(seen.data)).not.toContain('globex');
     const forbidden = await call(client, 'ledger_query', { tenantId: 'globex' });
     expect(forbidden.structuredContent).toMatchObject({ error: { code: 'FORBIDDEN' } });
+  }, 60_000);
+
+  it('without the optional SDK: the kernel and daemon still run, MCP says what to install', async () => {
+    const { dir, cleanup } = tempDir('kerno-mcp-nosdk-');
+    cleanups.push(cleanup);
+    const env = { ...process.env, NODE_OPTIONS: NO_SDK };
+    const failed = await promisify(execFile)(
+      process.execPath,
+      [BIN, '--home', dir, 'mcp', '--store', 'memory:'],
+      { env },
+    ).then(
+      () => undefined,
+      (e: unknown) => e as { code: number; stderr: string },
+    );
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toContain('DEPENDENCY_MISSING');
+    expect(failed?.stderr).toContain('npm install @modelcontextprotocol/sdk');
+
+    const d = await startDaemon(['--home', dir], { NODE_OPTIONS: NO_SDK });
+    cleanups.push(async () => void (await d.stop()));
+    const res = await fetch(`${d.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${d.token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ code: 'DEPENDENCY_MISSING' });
+    const api = await fetch(`${d.url}/api/ledger`, {
+      headers: { authorization: `Bearer ${d.token}` },
+    });
+    expect(api.status).toBe(200);
   }, 60_000);
 });
