@@ -162,6 +162,13 @@ describe('kerno mcp (stdio)', () => {
     expect(JSON.stringify(seen.data)).not.toContain('globex');
     const forbidden = await call(client, 'ledger_query', { tenantId: 'globex' });
     expect(forbidden.structuredContent).toMatchObject({ error: { code: 'FORBIDDEN' } });
+
+    // A refused token is the daemon's own answer, not a hang or "unreachable".
+    const refused = await spawnMcp(['--url', url, '--token', 'kerno_not_a_token'], k.dir).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(refused?.message).toContain('UNAUTHORIZED: The API token is not valid');
   }, 60_000);
 
   it('without the optional SDK: the kernel and daemon still run, MCP says what to install', async () => {

@@ -101,10 +101,7 @@ async function relayToDaemon(o: { url?: string; token?: string; home?: string })
         void local.send({
           jsonrpc: '2.0',
           id: message.id,
-          error: {
-            code: -32603,
-            message: `UNREACHABLE: the kerno daemon at ${target.url} did not answer (${errorMessage(error)}); start it with \`kerno up\` or use \`kerno mcp --store <url>\``,
-          },
+          error: { code: -32603, message: relayError(error, target.url) },
         });
       }
     });
@@ -118,4 +115,29 @@ async function relayToDaemon(o: { url?: string; token?: string; home?: string })
   await local.start();
   await ended;
   await Promise.allSettled([local.close(), upstream.close()]);
+}
+
+/**
+ * What the client is told when the daemon did not answer a request: the daemon's own problem
+ * (`UNAUTHORIZED: …` for a refused token), or UNREACHABLE with what to do.
+ */
+function relayError(error: unknown, url: string): string {
+  const status = (error as { code?: unknown }).code;
+  if (typeof status === 'number') {
+    const text = errorMessage(error);
+    try {
+      const problem = JSON.parse(text.slice(text.indexOf('{'))) as {
+        code?: unknown;
+        detail?: unknown;
+        hint?: unknown;
+      };
+      if (typeof problem.code === 'string' && typeof problem.detail === 'string') {
+        return `${problem.code}: ${problem.detail}${typeof problem.hint === 'string' ? ` (${problem.hint})` : ''}`;
+      }
+    } catch {
+      // not a problem body: fall through
+    }
+    return `The kerno daemon at ${url} answered HTTP ${String(status)}: ${text}`;
+  }
+  return `UNREACHABLE: the kerno daemon at ${url} did not answer (${errorMessage(error)}); start it with \`kerno up\` or use \`kerno mcp --store <url>\``;
 }
