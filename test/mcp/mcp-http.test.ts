@@ -97,6 +97,37 @@ describe('MCP over streamable HTTP', () => {
     expect(kernel.approvals.list()).toEqual([]);
   });
 
+  it('a client whose own call timed out asks again with the key and gets the decision', async () => {
+    const { url, kernel } = await setup();
+    const client = await connect(url, TOKEN);
+    // The client gives up long before the server's wait ends (an MCP client's tool timeout).
+    const cutOff = await client
+      .callTool(
+        {
+          name: 'request_approval',
+          arguments: { key: 'drop-table', summary: 'Drop it?', waitMs: 40_000 },
+        },
+        undefined,
+        { timeout: 300 },
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+    expect(cutOff?.message).toMatch(/timed out/i);
+    const gate = await waitFor(() => kernel.approvals.list()[0], 'the gate');
+    await kernel.approvals.approve(gate.id, { by: 'dba' });
+    const again = await call(client, 'request_approval', {
+      key: 'drop-table',
+      summary: 'Drop it?',
+    });
+    expect(again.data).toMatchObject({
+      status: 'approved',
+      id: gate.id,
+      decision: { decidedBy: 'dba' },
+    });
+  });
+
   it('keeps a waiting call open until the decision arrives', async () => {
     const { url, kernel } = await setup();
     const client = await connect(url, TOKEN);
