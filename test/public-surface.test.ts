@@ -43,6 +43,7 @@ describe('public surface', () => {
       'pg',
       '@nats-io/transport-node',
       '@nats-io/jetstream',
+      '@modelcontextprotocol/sdk',
       'vitest',
     ]) {
       expect(loaded.has(heavy), `kerno loads ${heavy}`).toBe(false);
@@ -50,8 +51,11 @@ describe('public surface', () => {
     expect(loaded.has('zod')).toBe(true);
   });
 
-  it('kerno/server brings the HTTP edge (the probe sees what is loaded)', () => {
-    expect(packagesLoadedBy(join(root, exportsMap['./server']!.import)).has('fastify')).toBe(true);
+  it('kerno/server brings the HTTP edge (the probe sees what is loaded), not the MCP SDK', () => {
+    const loaded = packagesLoadedBy(join(root, exportsMap['./server']!.import));
+    expect(loaded.has('fastify')).toBe(true);
+    // The /mcp route imports the optional SDK on its first request only.
+    expect(loaded.has('@modelcontextprotocol/sdk')).toBe(false);
   });
 
   it('kerno/testing is its own subpath: the contract suites, built on vitest', () => {
@@ -60,7 +64,9 @@ describe('public surface', () => {
   });
 
   it('every subpath export resolves to a built module', async () => {
-    for (const sub of ['.', './server', './formats', './testing'].filter((s) => s in exportsMap)) {
+    for (const sub of ['.', './server', './formats', './mcp', './testing'].filter(
+      (s) => s in exportsMap,
+    )) {
       const mod = (await import(join(root, exportsMap[sub]!.import))) as Record<string, unknown>;
       expect(Object.keys(mod).length, `${sub} exports something`).toBeGreaterThan(0);
     }

@@ -24,6 +24,7 @@ import { auditRoutes } from './routes/audit.js';
 import { eventRoutes } from './routes/events.js';
 import { learningRoutes } from './routes/learning.js';
 import { ledgerRoutes } from './routes/ledger.js';
+import { mcpRoutes } from './routes/mcp.js';
 import { DASHBOARD_PUBLIC_PATHS, dashboardRoutes } from './routes/dashboard.js';
 import { recoveryRoutes } from './routes/recovery.js';
 import { registryRoutes } from './routes/registry.js';
@@ -153,6 +154,7 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
   runRoutes(app, ctx);
   learningRoutes(app, ctx);
   eventRoutes(app, ctx);
+  mcpRoutes(app, ctx);
   if (withDashboard) dashboardRoutes(app);
   for (const plugin of options.plugins ?? []) plugin(app, ctx);
   systemRoutes(app, ctx, {

@@ -164,3 +164,22 @@ export function authorize(p: Principal, scope: RouteScope): void {
     );
   }
 }
+
+/**
+ * The tenant a request is confined to, checking any tenant it names: an admin gets what it
+ * names, a tenant token always its own tenant (naming another is FORBIDDEN). The API's ledger
+ * routes and the MCP tools use this one rule.
+ */
+export function confineTenant(
+  p: Principal,
+  named: string | null | undefined,
+): string | null | undefined {
+  if (p.kind === 'admin') return named;
+  if (named !== undefined && named !== null && named !== p.tenant) {
+    throw new KernelError(
+      'FORBIDDEN',
+      `This token belongs to tenant ${p.tenant} and cannot use tenant ${named}`,
+    );
+  }
+  return p.tenant;
+}

@@ -72,6 +72,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           [
             `kerno ${VERSION} is up`,
             `  API        ${url}/api  (OpenAPI: ${url}/api/openapi.json)`,
+            `  MCP        ${url}/mcp  (streamable HTTP, same token; stdio: kerno mcp)`,
             `  dashboard  ${url}/#token=${token}`,
             `  token      ${token}${created ? '  (new; kept in ' + join(stateDir, 'token') + ')' : ''}`,
             `  store      ${kernel.storage.url}`,

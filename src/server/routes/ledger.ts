@@ -7,7 +7,6 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { KernelError } from '../../errors.js';
 import type { ExperienceEvent } from '../../formats/converge-experience-event.js';
 import { encodeEnvelopeLine } from '../../formats/converge-ndjson.js';
 import type { UserExperienceEvent } from '../../formats/converge-user-event.js';
@@ -19,7 +18,7 @@ import {
   type LedgerRecord,
   type TenantLedgerRecord,
 } from '../../ledger/ledger.js';
-import type { Principal } from '../auth.js';
+import { confineTenant as confine, type Principal } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { limitStream, queryInt, queryList, queryString, queryTime } from '../http-util.js';
 
@@ -29,18 +28,6 @@ interface AppendBody {
   occurredAt?: string;
   tenantId?: string | null;
   correlationId?: string | null;
-}
-
-/** The tenant a request is confined to, checking any tenant it names. */
-function confine(p: Principal, named: string | null | undefined): string | null | undefined {
-  if (p.kind === 'admin') return named;
-  if (named !== undefined && named !== null && named !== p.tenant) {
-    throw new KernelError(
-      'FORBIDDEN',
-      `This token belongs to tenant ${p.tenant} and cannot use tenant ${named}`,
-    );
-  }
-  return p.tenant;
 }
 
 /** What `p` may see of `record`: all of it for an admin, the tenant-local part for a tenant. */
