@@ -5,10 +5,13 @@
  * (`src/storage/log.ts`, or `src/storage/log.ts:10-40` for a line range) become Stryker's
  * `--mutate`; every other argument (`--force`, `--concurrency 1`) is passed through unchanged.
  *
- * Each file is tested by its own tests only (`--testFiles`): the test files that import it, directly
- * or through a test helper (`test/helpers/…`, or the contracts in `src/testing/`, which import
- * the modules they test directly), and the test files named after it (`restart-strategy*.test.ts`). Tests that reach a module only through `src/index.ts` — nearly
- * all of them — are left out, or the initial run would be the whole suite.
+ * Each file is tested by its own tests only (`--testFiles`): the test files that import it,
+ * directly or through a test helper (`test/helpers/…`, the contracts in `src/testing/`, or a
+ * module of the file's own folder: `registry.ts` for `config-cipher.ts`), and the test files
+ * named after it (`restart-strategy*.test.ts`). Tests that reach a module only through
+ * `src/index.ts` — nearly all of them — are left out, or the initial run would be the whole suite.
+ * `--list` prints that selection and stops. Each selection keeps its own incremental file
+ * (`reports/incremental/<file>.json`), so measuring one file keeps another's results.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -114,6 +117,11 @@ const args = [
   '--testFiles',
   tests.join(','),
 ];
+// One incremental file per selection, so measuring one file does not drop another's results.
+if (!passThrough.some((a) => a.startsWith('--incrementalFile'))) {
+  const name = sources.map((s) => s.replace(/^src\//, '').replace(/\.ts$/, '')).join('+');
+  args.push('--incrementalFile', `reports/incremental/${name.replaceAll('/', '_')}.json`);
+}
 const result = spawnSync('stryker', [...args, ...passThrough], {
   cwd: root,
   stdio: 'inherit',
