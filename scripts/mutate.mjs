@@ -10,7 +10,8 @@
  * module of the file's own folder: `registry.ts` for `config-cipher.ts`), and the test files
  * named after it (`restart-strategy*.test.ts`). Tests that reach a module only through
  * `src/index.ts` — nearly all of them — are left out, or the initial run would be the whole suite.
- * `--list` prints that selection and stops. Each selection keeps its own incremental file
+ * `--list` prints that selection and stops; `--tests a.test.ts,b.test.ts` replaces it (a faster
+ * subset, e.g. without the tests that start real processes). Each selection keeps its own incremental file
  * (`reports/incremental/<file>.json`), so measuring one file keeps another's results.
  */
 import { spawnSync } from 'node:child_process';
@@ -33,8 +34,13 @@ const files = [];
 const passThrough = [];
 /** `--list`: print the selected test files and stop (no Stryker run). */
 let listOnly = false;
-for (const arg of process.argv.slice(2)) {
+/** `--tests a.test.ts,b.test.ts`: test these files instead of the selection (a faster subset). */
+let chosenTests;
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  const arg = argv[i];
   if (arg === '--list') listOnly = true;
+  else if (arg === '--tests') chosenTests = (argv[++i] ?? '').split(',').filter(Boolean);
   else if (!arg.startsWith('-') && /\.[cm]?[tj]s(:[\d:-]+)?$/.test(arg)) files.push(arg);
   else passThrough.push(arg);
 }
@@ -98,7 +104,7 @@ function testsFor(source) {
   );
 }
 
-const tests = [...new Set(sources.flatMap(testsFor))].sort();
+const tests = chosenTests ?? [...new Set(sources.flatMap(testsFor))].sort();
 if (tests.length === 0) {
   console.error(`mutate: no test file imports ${sources.join(', ')} or is named after it`);
   process.exit(2);
