@@ -18,7 +18,7 @@ export default {
     'src/storage/log.ts',
     'src/registry/config-cipher.ts',
     'src/supervisor/restart-strategy.ts',
-    'src/learning/rvls.ts',
+    'src/formats/rvls.ts',
   ],
   concurrency: 2,
   incremental: true,

@@ -5,10 +5,14 @@
  * (`src/storage/log.ts`, or `src/storage/log.ts:10-40` for a line range) become Stryker's
  * `--mutate`; every other argument (`--force`, `--concurrency 1`) is passed through unchanged.
  *
- * Each file is tested by its own tests only (`--testFiles`): the test files that import it, directly
- * or through a test helper (`test/contract/log-contract.ts`), and the test files named after it
- * (`restart-strategy*.test.ts`). Tests that reach a module only through `src/index.ts` — nearly
- * all of them — are left out, or the initial run would be the whole suite.
+ * Each file is tested by its own tests only (`--testFiles`): the test files that import it,
+ * directly or through a test helper (`test/helpers/…`, the contracts in `src/testing/`, or a
+ * module of the file's own folder: `registry.ts` for `config-cipher.ts`), and the test files
+ * named after it (`restart-strategy*.test.ts`). Tests that reach a module only through
+ * `src/index.ts` — nearly all of them — are left out, or the initial run would be the whole suite.
+ * `--list` prints that selection and stops; `--tests a.test.ts,b.test.ts` replaces it (a faster
+ * subset, e.g. without the tests that start real processes). Each selection keeps its own incremental file
+ * (`reports/incremental/<file>.json`), so measuring one file keeps another's results.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -21,15 +25,23 @@ const CORE = [
   'src/storage/log.ts',
   'src/registry/config-cipher.ts',
   'src/supervisor/restart-strategy.ts',
-  'src/learning/rvls.ts',
+  'src/formats/rvls.ts',
 ];
 /** Tests that drive the built binary or a browser: they run `dist/`, which is not mutated. */
 const SKIPPED_TEST_DIRS = ['test/e2e', 'test/cli'];
 
 const files = [];
 const passThrough = [];
-for (const arg of process.argv.slice(2)) {
-  if (!arg.startsWith('-') && /\.[cm]?[tj]s(:[\d:-]+)?$/.test(arg)) files.push(arg);
+/** `--list`: print the selected test files and stop (no Stryker run). */
+let listOnly = false;
+/** `--tests a.test.ts,b.test.ts`: test these files instead of the selection (a faster subset). */
+let chosenTests;
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  const arg = argv[i];
+  if (arg === '--list') listOnly = true;
+  else if (arg === '--tests') chosenTests = (argv[++i] ?? '').split(',').filter(Boolean);
+  else if (!arg.startsWith('-') && /\.[cm]?[tj]s(:[\d:-]+)?$/.test(arg)) files.push(arg);
   else passThrough.push(arg);
 }
 const sources = (files.length > 0 ? files : CORE).map((file) => file.replace(/:[\d:-]+$/, ''));
@@ -63,14 +75,21 @@ function importsOf(file) {
 const testSources = tsFiles('test').filter(
   (f) => !SKIPPED_TEST_DIRS.some((dir) => f.startsWith(dir + '/')),
 );
-const imports = new Map(testSources.map((f) => [f, importsOf(f)]));
+/** The contracts shipped as `kerno/testing`: test helpers that live under `src/`. */
+const testHelpers = tsFiles('src/testing').filter((f) => basename(f) !== 'index.ts');
+const imports = new Map([...testSources, ...testHelpers].map((f) => [f, importsOf(f)]));
 
-/** The test files covering `source`: importers (through test helpers) and namesakes. */
+/**
+ * The test files covering `source`: importers (through test helpers, and through the modules of
+ * the source's own folder, e.g. `src/registry/registry.ts` for `config-cipher.ts`) and namesakes.
+ */
 function testsFor(source) {
   const reached = new Set([source]);
+  const folder = tsFiles(dirname(source)).filter((f) => dirname(f) === dirname(source));
+  const graph = new Map([...imports, ...folder.map((f) => [f, importsOf(f)])]);
   for (let grew = true; grew;) {
     grew = false;
-    for (const [file, targets] of imports) {
+    for (const [file, targets] of graph) {
       if (!reached.has(file) && targets.some((t) => reached.has(t))) {
         reached.add(file);
         grew = true;
@@ -85,10 +104,14 @@ function testsFor(source) {
   );
 }
 
-const tests = [...new Set(sources.flatMap(testsFor))].sort();
+const tests = chosenTests ?? [...new Set(sources.flatMap(testsFor))].sort();
 if (tests.length === 0) {
   console.error(`mutate: no test file imports ${sources.join(', ')} or is named after it`);
   process.exit(2);
+}
+if (listOnly) {
+  console.log(tests.join('\n'));
+  process.exit(0);
 }
 console.log(`mutate: ${sources.join(', ')}\n  tested by ${tests.join('\n            ')}`);
 
@@ -100,6 +123,11 @@ const args = [
   '--testFiles',
   tests.join(','),
 ];
+// One incremental file per selection, so measuring one file does not drop another's results.
+if (!passThrough.some((a) => a.startsWith('--incrementalFile'))) {
+  const name = sources.map((s) => s.replace(/^src\//, '').replace(/\.ts$/, '')).join('+');
+  args.push('--incrementalFile', `reports/incremental/${name.replaceAll('/', '_')}.json`);
+}
 const result = spawnSync('stryker', [...args, ...passThrough], {
   cwd: root,
   stdio: 'inherit',
