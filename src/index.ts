@@ -457,6 +457,8 @@ export type {
   RegistryInfo,
   RekeyResult,
   RegistryOptions,
+  ConfigView,
+  EncryptPlainResult,
 } from './registry/registry.js';
 export {
   ConfigCipher,

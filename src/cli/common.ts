@@ -40,10 +40,12 @@ export function daemon(o: GlobalOptions): DaemonClient {
 export async function withStore<T>(
   url: string,
   fn: (kernel: KernelCore) => Promise<T>,
+  home?: string,
 ): Promise<T> {
   const kernel = await createKernel({
     agents: false,
     store: url,
+    ...(home === undefined ? {} : { stateDir: home }),
     bus: 'memory',
     learningFile: null,
   });
@@ -70,7 +72,7 @@ export function viaStoreOrDaemon<T>(
   direct: (kernel: KernelCore) => Promise<T>,
   remote: (client: DaemonClient) => Promise<T>,
 ): Promise<T> {
-  return o.store !== undefined ? withStore(o.store, direct) : remote(daemon(o));
+  return o.store !== undefined ? withStore(o.store, direct, o.home) : remote(daemon(o));
 }
 
 /** Who decides through the CLI on a store directly (the daemon records the token's label). */

@@ -434,11 +434,11 @@ export class Registry implements AsyncDisposable {
             'Another process upgraded this registry to kerno’s encryption; open it again with the kerno key',
           );
         }
-        if (wantSecret === true) throw secretNeedsKey(this.#format);
         // Without the key, a registry holding oxide-k ciphertext is read-only for config: a
         // plain value written here is one oxide-k cannot read. Checked in the same commit.
         const rows = await this.#store.listConfig();
         refuseKeylessOxideWrite(rows);
+        if (wantSecret === true) throw secretNeedsKey(this.#format);
         const result = await this.#store.commit({
           expectMeta: [{ name: REGISTRY_FORMAT_META, value: 'oxide-k' }],
           expectConfig: rows.map((c) => ({ key: c.key, value: c.value })),

@@ -381,6 +381,7 @@ describe('an oxide-k database mixing plain and encrypted rows (issue 15)', () =>
     for (const write of [
       () => reg.setConfig('api_token', 'plain-over-cipher'),
       () => reg.setConfig('brand_new', 1),
+      () => reg.setConfig('brand_new', 'x', { secret: true }),
       () => reg.deleteConfig('endpoint'),
     ]) {
       const e = await expectCode(write(), 'KEY_REQUIRED');
