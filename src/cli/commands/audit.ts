@@ -1,6 +1,7 @@
 /**
- * `kerno audit verify|export`: against the daemon, a store (--store), a kerno export (--export)
- * or an oxios export (--oxios).
+ * `kerno audit verify|export|import`: against the daemon, a store (--store), a kerno export
+ * (--export) or an oxios export (--oxios); `import --oxios` takes oxios history into an empty
+ * store's trail as its anchored prefix.
  *
  * @module
  */
@@ -11,7 +12,9 @@ import {
   type AuditExport,
   type AuditVerifyResult,
 } from '../../audit/audit-trail.js';
-import { verifyOxiosExport } from '../../formats/oxios-audit-export.js';
+import { parseOxiosExport, verifyOxiosExport } from '../../formats/oxios-audit-export.js';
+import { readOxiosAccessLog } from '../../formats/oxios-access-log.js';
+import type { OxiosImportSource } from '../../audit/audit-trail.js';
 import { KernelError } from '../../errors.js';
 import { daemon, opts, print, readText, withStore } from '../common.js';
 import { EXIT } from '../exit-codes.js';
@@ -88,6 +91,25 @@ export function registerAuditCommands(program: Command, ctx: CliContext): void {
       report(ctx, o.json, await daemon(o).json<AuditVerifyResult>('GET', `/api/audit/verify${q}`));
     });
   audit
+    .command('import')
+    .description(
+      'import oxios audit history (audit/trail.json or audit/access.jsonl) as the prefix of an empty trail; a trail is verified first',
+    )
+    .requiredOption('--oxios <file>', 'the oxios trail export (JSON array) or access log (JSON lines)')
+    .requiredOption('--store <url>', 'the store to import into (its trail must be empty)')
+    .option('--json', 'print the result as JSON')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = opts<{ oxios: string; store: string }>(cmd);
+      const source = oxiosSource(o.oxios, await readText(o.oxios));
+      const result = await withStore(o.store, (s) => s.audit.importOxios(source));
+      print(ctx, o, result, () =>
+        `imported ${result.imported} oxios ${result.format === 'oxios-trail' ? 'trail entries' : 'access events'} as seqs 1–${result.head.seq}; head ${result.head.seq} ${result.head.hash}` +
+          (result.oxiosHead === null ? '' : `; oxios head ${result.oxiosHead}`) +
+          (result.trustedRoot ? ' (the first is a pruned root oxios trusts without proof)' : '') +
+          '\n',
+      );
+    });
+  audit
     .command('export')
     .description('write the whole trail as a verifiable JSON document')
     .option('--out <file>', 'write to this file (default: stdout)')
@@ -107,4 +129,16 @@ export function registerAuditCommands(program: Command, ctx: CliContext): void {
         );
       }
     });
+}
+
+/** A trail export is a JSON array; the access log one JSON object per line. */
+function oxiosSource(file: string, text: string): OxiosImportSource {
+  const first = /\S/.exec(text)?.[0];
+  if (first === '[') return { format: 'oxios-trail', entries: parseOxiosExport(text) };
+  if (first === '{') return { format: 'oxios-access', events: readOxiosAccessLog(text, file) };
+  throw new KernelError(
+    'INVALID_UPSTREAM_FILE',
+    `${file} is neither an oxios audit trail (a JSON array of entries, audit/trail.json) nor an access log (JSON lines, audit/access.jsonl)`,
+    { details: { path: file } },
+  );
 }
