@@ -622,7 +622,9 @@ export class AuditTrail {
       format: source.format,
       head: { seq: last.seq, hash: last.hash },
       oxiosHead:
-        source.format === 'oxios-trail' ? (source.entries[source.entries.length - 1]?.hash ?? null) : null,
+        source.format === 'oxios-trail'
+          ? (source.entries[source.entries.length - 1]?.hash ?? null)
+          : null,
       trustedRoot: source.format === 'oxios-trail' && source.entries[0]?.prev_hash === 'pruned',
     };
   }

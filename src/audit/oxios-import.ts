@@ -190,7 +190,9 @@ export function checkImportedPrefix(
       continue;
     }
     if (computed !== entry.hash) {
-      fail(`oxios entry ${entry.seq} was altered: its BLAKE3 hash should be ${computed} but is ${entry.hash}`);
+      fail(
+        `oxios entry ${entry.seq} was altered: its BLAKE3 hash should be ${computed} but is ${entry.hash}`,
+      );
     }
   }
   return breaks.sort((a, b) => a.seq - b.seq);

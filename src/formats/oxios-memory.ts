@@ -27,7 +27,12 @@
  * @module
  */
 import { KernelError } from '../errors.js';
-import { API_INPUT, canonicalTimestamp, readPattern, type PatternRecord } from './learning-records.js';
+import {
+  API_INPUT,
+  canonicalTimestamp,
+  readPattern,
+  type PatternRecord,
+} from './learning-records.js';
 
 /** The columns kerno reads, in the upstream order. */
 export const OXIOS_PATTERN_COLUMNS = Object.freeze([
@@ -75,7 +80,11 @@ export function readOxiosMemory(db: OxiosMemoryDatabase, source: string): OxiosM
       .all()
       .map((r) => String((r as { name: unknown }).name));
   } catch (error) {
-    throw notMemoryDb(source, `it could not be read as SQLite (${(error as Error).message})`, error);
+    throw notMemoryDb(
+      source,
+      `it could not be read as SQLite (${(error as Error).message})`,
+      error,
+    );
   }
   if (columns.length === 0) throw notMemoryDb(source, 'it has no `patterns` table');
   const missing = OXIOS_PATTERN_COLUMNS.filter((c) => !columns.includes(c));
@@ -88,7 +97,11 @@ export function readOxiosMemory(db: OxiosMemoryDatabase, source: string): OxiosM
       .prepare(`SELECT ${OXIOS_PATTERN_COLUMNS.join(', ')} FROM patterns ORDER BY rowid`)
       .all();
   } catch (error) {
-    throw notMemoryDb(source, `its \`patterns\` table could not be read (${(error as Error).message})`, error);
+    throw notMemoryDb(
+      source,
+      `its \`patterns\` table could not be read (${(error as Error).message})`,
+      error,
+    );
   }
   const patterns: PatternRecord[] = [];
   const seen = new Set<string>();

@@ -95,15 +95,22 @@ export function registerAuditCommands(program: Command, ctx: CliContext): void {
     .description(
       'import oxios audit history (audit/trail.json or audit/access.jsonl) as the prefix of an empty trail; a trail is verified first',
     )
-    .requiredOption('--oxios <file>', 'the oxios trail export (JSON array) or access log (JSON lines)')
+    .requiredOption(
+      '--oxios <file>',
+      'the oxios trail export (JSON array) or access log (JSON lines)',
+    )
     .requiredOption('--store <url>', 'the store to import into (its trail must be empty)')
     .option('--json', 'print the result as JSON')
     .action(async (_o: unknown, cmd: Command) => {
       const o = opts<{ oxios: string; store: string }>(cmd);
       const source = oxiosSource(o.oxios, await readText(o.oxios));
       const result = await withStore(o.store, (s) => s.audit.importOxios(source));
-      print(ctx, o, result, () =>
-        `imported ${result.imported} oxios ${result.format === 'oxios-trail' ? 'trail entries' : 'access events'} as seqs 1–${result.head.seq}; head ${result.head.seq} ${result.head.hash}` +
+      print(
+        ctx,
+        o,
+        result,
+        () =>
+          `imported ${result.imported} oxios ${result.format === 'oxios-trail' ? 'trail entries' : 'access events'} as seqs 1–${result.head.seq}; head ${result.head.seq} ${result.head.hash}` +
           (result.oxiosHead === null ? '' : `; oxios head ${result.oxiosHead}`) +
           (result.trustedRoot ? ' (the first is a pruned root oxios trusts without proof)' : '') +
           '\n',
