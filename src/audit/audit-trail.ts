@@ -546,16 +546,25 @@ export class AuditTrail {
     await this.#settled();
     const result = await this.#view.verify(options);
     const head = await this.#view.head();
+    // The imported prefix: the run of imported entries from the first held one (one entry is
+    // read first, so a trail without one costs a single read). A record that does not decode
+    // ends it: kerno's chain check above has reported it.
     const prefix: AuditEntry[] = [];
     let after = head.firstSeq - 1;
-    scan: for (;;) {
-      const page = await this.#view.read(after, 1000);
-      for (const entry of page) {
-        if (!isImported(entry)) break scan;
-        prefix.push(entry);
+    let size = 1;
+    try {
+      scan: for (;;) {
+        const page = await this.#view.read(after, size);
+        for (const entry of page) {
+          if (!isImported(entry)) break scan;
+          prefix.push(entry);
+        }
+        if (page.length < size) break;
+        after = page[page.length - 1]!.seq;
+        size = 1000;
       }
-      if (page.length < 1000) break;
-      after = page[page.length - 1]!.seq;
+    } catch (error) {
+      if (!(error instanceof SyntaxError || error instanceof TypeError)) throw error;
     }
     if (prefix.length === 0) return result;
     const found = checkImportedPrefix(prefix, head.anchor !== undefined);

@@ -33,18 +33,20 @@ export function daemon(o: GlobalOptions): DaemonClient {
 /**
  * Opens a kernel without agents on the store `url` (no daemon) for the duration of `fn`: the same
  * composition root as `kerno up`, so the ledger, audit trail, approvals and registry are the ones
- * the daemon would use. Its events stay in this process (a memory bus), and it keeps no learning
- * file, so it never contends with a daemon on the same store for that file's lock.
+ * the daemon would use. Its events stay in this process (a memory bus). Its learning store is
+ * memory only, so it never contends with a daemon for the store's learning records — unless
+ * `learning: true` (a learning import), where it is the store's own.
  */
 export async function withStore<T>(
   url: string,
   fn: (kernel: KernelCore) => Promise<T>,
+  options: { readonly learning?: boolean } = {},
 ): Promise<T> {
   const kernel = await createKernel({
     agents: false,
     store: url,
     bus: 'memory',
-    learningFile: null,
+    ...(options.learning === true ? {} : { learningFile: null }),
   });
   try {
     return await fn(kernel);
@@ -116,6 +118,20 @@ export function parseJsonOption(text: string, what: string): unknown {
       'INVALID_ARGUMENT',
       `${what} is not valid JSON: ${(error as Error).message}`,
       { cause: error },
+    );
+  }
+}
+
+/**
+ * Persists a store's learning changes made by an import, failing (`STORE_LOCKED`) when another
+ * process writes that store's learning records and the changes could only be kept in memory.
+ */
+export async function persistImportedLearning(kernel: KernelCore): Promise<void> {
+  await kernel.persistLearning();
+  if (kernel.learning.stats().isDirty) {
+    throw new KernelError(
+      'STORE_LOCKED',
+      "Another process (a daemon?) writes this store's learning records: nothing was imported. Import through that daemon instead (drop --store)",
     );
   }
 }

@@ -7,7 +7,7 @@ import { isKernelError } from '../../src/errors.js';
 import { PATTERN_ROWS, f32le, writeMemoryDb, type PatternRow } from '../helpers/oxios.js';
 import { tempDir } from '../helpers/stores.js';
 
-let cleanups: (() => void)[] = [];
+const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });

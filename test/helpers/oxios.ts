@@ -40,11 +40,11 @@ export function oxiosTrail(specs: readonly TrailSpec[]): Record<string, unknown>
       seq,
       timestamp: e.ts,
       actor: e.actor,
-      action: e.action,
+      action: structuredClone(e.action),
       resource: e.resource,
       prev_hash: prev,
       hash,
-      metadata: e.metadata ?? null,
+      metadata: structuredClone(e.metadata ?? null),
     };
     prev = hash;
     return entry;

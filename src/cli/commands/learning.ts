@@ -10,7 +10,15 @@ import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { openLearningStore } from '../../learning/learning-store.js';
 import type { RecallHit } from '../../learning/recall.js';
-import { daemon, openInput, opts, print, withStore, type GlobalOptions } from '../common.js';
+import {
+  daemon,
+  openInput,
+  opts,
+  persistImportedLearning,
+  print,
+  withStore,
+  type GlobalOptions,
+} from '../common.js';
 import {
   importOxiosMemory,
   importRvls,
@@ -125,14 +133,18 @@ export function registerLearningCommands(program: Command, ctx: CliContext): voi
       const input = openInput(file!, (read, total) => progress.update(read, total));
       let result: LearningImportResult;
       if (o.store !== undefined) {
-        result = await withStore(o.store, async (k) => {
-          const r = await importRvls(k.learning, input, {
-            source: file!,
-            replaceEwc: o.replaceEwc === true,
-          });
-          await k.persistLearning();
-          return r;
-        });
+        result = await withStore(
+          o.store,
+          async (k) => {
+            const r = await importRvls(k.learning, input, {
+              source: file!,
+              replaceEwc: o.replaceEwc === true,
+            });
+            await persistImportedLearning(k);
+            return r;
+          },
+          { learning: true },
+        );
       } else {
         const res = await daemon(o).request(
           'POST',
@@ -217,11 +229,15 @@ async function importOxiosMemoryFile(
   const source: OxiosMemoryDatabase = db;
   try {
     if (o.store !== undefined) {
-      return await withStore(o.store, async (k) => {
-        const r = importOxiosMemory(k.learning, source, { source: file });
-        await k.persistLearning();
-        return r;
-      });
+      return await withStore(
+        o.store,
+        async (k) => {
+          const r = importOxiosMemory(k.learning, source, { source: file });
+          await persistImportedLearning(k);
+          return r;
+        },
+        { learning: true },
+      );
     }
     const read = readOxiosMemory(source, file);
     const rvls = encodeRvls({ patterns: read.patterns, trajectories: [], ewc: defaultEwcState() });
