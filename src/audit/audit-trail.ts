@@ -604,8 +604,30 @@ export class AuditTrail {
    * all entries in one append (all or nothing); kerno's next entry links to the last one.
    */
   async importOxios(source: OxiosImportSource): Promise<AuditImportResult> {
-    await this.#settled();
     const inputs = importedInputs(source, this.#clock.now());
+    // Wait until every entry accepted so far is written (through an outage, however long), then
+    // hold the write queue while the trail is checked and the prefix written, so no entry of this
+    // process slips in between; queued entries are written (in order) after.
+    while (this.#writing || this.#scheduled || this.#queue.length > 0) {
+      await new Promise<void>((resolve) => {
+        this.#idleWaiters.push(resolve);
+        this.#schedule();
+      });
+    }
+    this.#writing = true;
+    try {
+      return await this.#writePrefix(source, inputs);
+    } finally {
+      this.#writing = false;
+      if (this.#queue.length > 0) this.#schedule();
+      else for (const wake of this.#idleWaiters.splice(0)) wake();
+    }
+  }
+
+  async #writePrefix(
+    source: OxiosImportSource,
+    inputs: ReturnType<typeof importedInputs>,
+  ): Promise<AuditImportResult> {
     const before = await this.#view.head();
     if (before.seq > 0) {
       throw new KernelError(

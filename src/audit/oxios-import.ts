@@ -15,10 +15,12 @@
 import { KernelError } from '../errors.js';
 import {
   oxiosEntryHash,
+  parseOxiosExport,
   verifyOxiosEntries,
   type OxiosAuditEntry,
 } from '../formats/oxios-audit-export.js';
 import {
+  readOxiosAccessLog,
   checkOxiosAccessEvent,
   oxiosAccessActor,
   oxiosAccessAuditAction,
@@ -33,6 +35,21 @@ import { parseRfc3339 } from '../util/time.js';
 export type OxiosImportSource =
   | { readonly format: 'oxios-trail'; readonly entries: readonly OxiosAuditEntry[] }
   | { readonly format: 'oxios-access'; readonly events: readonly OxiosAccessEvent[] };
+
+/**
+ * Reads an oxios audit file's text: a JSON array is a trail export (`audit/trail.json`), JSON
+ * lines the access log (`audit/access.jsonl`). Shapes are checked here; the chain by the import.
+ */
+export function readOxiosAuditFile(text: string, source: string): OxiosImportSource {
+  const first = /\S/.exec(text)?.[0];
+  if (first === '[') return { format: 'oxios-trail', entries: parseOxiosExport(text) };
+  if (first === '{') return { format: 'oxios-access', events: readOxiosAccessLog(text, source) };
+  throw new KernelError(
+    'INVALID_UPSTREAM_FILE',
+    `${source} is neither an oxios audit trail (a JSON array of entries, audit/trail.json) nor an access log (JSON lines, audit/access.jsonl)`,
+    { details: { path: source } },
+  );
+}
 
 /** One kerno entry to write for an imported one. */
 export interface ImportedInput {

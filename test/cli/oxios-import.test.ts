@@ -222,6 +222,17 @@ describe('kerno learning import --oxios-memory against a daemon', () => {
     await stop();
   });
 
+  it('imports oxios audit history into a fresh daemon’s trail, which verifies it', async () => {
+    const imp = await cli(...base, 'audit', 'import', '--oxios', trailFile('d.json'), '--json');
+    expect(imp.stderr).toBe('');
+    expect(JSON.parse(imp.stdout)).toMatchObject({ imported: 3, format: 'oxios-trail' });
+    const v = await cli(...base, 'audit', 'verify', '--json');
+    expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, verified: 3 });
+    const again = await cli(...base, 'audit', 'import', '--oxios', trailFile('d2.json'));
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('already holds 3 entries');
+  });
+
   it('reads the database here and merges it through the daemon’s import', async () => {
     const db = join(dir, 'daemon-memory.db');
     writeMemoryDb(db);

@@ -12,9 +12,9 @@ import {
   type AuditExport,
   type AuditVerifyResult,
 } from '../../audit/audit-trail.js';
-import { parseOxiosExport, verifyOxiosExport } from '../../formats/oxios-audit-export.js';
-import { readOxiosAccessLog } from '../../formats/oxios-access-log.js';
-import type { OxiosImportSource } from '../../audit/audit-trail.js';
+import { verifyOxiosExport } from '../../formats/oxios-audit-export.js';
+import { readOxiosAuditFile } from '../../audit/oxios-import.js';
+import type { AuditImportResult } from '../../audit/audit-trail.js';
 import { KernelError } from '../../errors.js';
 import { daemon, opts, print, readText, withStore } from '../common.js';
 import { EXIT } from '../exit-codes.js';
@@ -93,18 +93,28 @@ export function registerAuditCommands(program: Command, ctx: CliContext): void {
   audit
     .command('import')
     .description(
-      'import oxios audit history (audit/trail.json or audit/access.jsonl) as the prefix of an empty trail; a trail is verified first',
+      'import oxios audit history (audit/trail.json or audit/access.jsonl) as the prefix of an empty trail; a trail is verified first (to the daemon, or a store with --store)',
     )
     .requiredOption(
       '--oxios <file>',
       'the oxios trail export (JSON array) or access log (JSON lines)',
     )
-    .requiredOption('--store <url>', 'the store to import into (its trail must be empty)')
+    .option('--store <url>', 'import into this store directly instead of the daemon')
     .option('--json', 'print the result as JSON')
     .action(async (_o: unknown, cmd: Command) => {
-      const o = opts<{ oxios: string; store: string }>(cmd);
-      const source = oxiosSource(o.oxios, await readText(o.oxios));
-      const result = await withStore(o.store, (s) => s.audit.importOxios(source));
+      const o = opts<{ oxios: string; store?: string }>(cmd);
+      const text = await readText(o.oxios);
+      // Read and checked here first: a bad file is refused before the store or daemon is asked.
+      const source = readOxiosAuditFile(text, o.oxios);
+      const result =
+        o.store !== undefined
+          ? await withStore(o.store, (s) => s.audit.importOxios(source))
+          : ((await (
+              await daemon(o).request('POST', '/api/audit/import', {
+                body: text,
+                contentType: 'application/octet-stream',
+              })
+            ).json()) as AuditImportResult);
       print(
         ctx,
         o,
@@ -136,16 +146,4 @@ export function registerAuditCommands(program: Command, ctx: CliContext): void {
         );
       }
     });
-}
-
-/** A trail export is a JSON array; the access log one JSON object per line. */
-function oxiosSource(file: string, text: string): OxiosImportSource {
-  const first = /\S/.exec(text)?.[0];
-  if (first === '[') return { format: 'oxios-trail', entries: parseOxiosExport(text) };
-  if (first === '{') return { format: 'oxios-access', events: readOxiosAccessLog(text, file) };
-  throw new KernelError(
-    'INVALID_UPSTREAM_FILE',
-    `${file} is neither an oxios audit trail (a JSON array of entries, audit/trail.json) nor an access log (JSON lines, audit/access.jsonl)`,
-    { details: { path: file } },
-  );
 }
