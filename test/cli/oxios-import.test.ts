@@ -223,6 +223,12 @@ describe('kerno learning import --oxios-memory against a daemon', () => {
   });
 
   it('imports oxios audit history into a fresh daemon’s trail, which verifies it', async () => {
+    const tampered = oxiosTrail(TRAIL_SPECS);
+    tampered[1]!['resource'] = 'elsewhere';
+    const bad = await cli(...base, 'audit', 'import', '--oxios', trailFile('dt.json', tampered));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('CHAIN_BROKEN');
+    expect(bad.stderr).toContain('seq 2');
     const imp = await cli(...base, 'audit', 'import', '--oxios', trailFile('d.json'), '--json');
     expect(imp.stderr).toBe('');
     expect(JSON.parse(imp.stdout)).toMatchObject({ imported: 3, format: 'oxios-trail' });
