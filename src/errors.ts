@@ -34,6 +34,8 @@ export const KERNEL_ERROR_CODES = Object.freeze([
   'INVALID_ARTIFACT',
   // learning store
   'INVALID_RVLS_FILE',
+  // upstream imports
+  'INVALID_UPSTREAM_FILE',
   'STORE_LOCKED',
   // HTTP edge, CLI
   'UNAUTHORIZED',
@@ -103,6 +105,8 @@ export const ERROR_HINTS: Readonly<Record<KernelErrorCode, string>> = Object.fre
   DIGEST_MISMATCH: 'The artifact was changed after it was written; restore or rewrite it.',
   INVALID_ARTIFACT: 'Give a recovery artifact written by kerno (or aivcs).',
   INVALID_RVLS_FILE: 'Give an RVLS file (one JSON record per line) written by kerno or ruvector.',
+  INVALID_UPSTREAM_FILE:
+    'Give the file as the upstream tool wrote it (oxios memory.db, audit/trail.json or audit/access.jsonl); see the README’s interoperability table.',
   STORE_LOCKED:
     'Another process holds the store: stop it, or work through its daemon (drop --store).',
   UNAUTHORIZED: 'Pass a valid token: --token, KERNO_TOKEN or <state>/token.',

@@ -27,7 +27,9 @@ import {
   type LogHead,
   type LogRecord,
   type LogStore,
+  type VerifyBreak,
   type VerifyResult,
+  describeBreak,
 } from '../storage/log.js';
 import { createLogView, type LogCodec, type LogView } from '../storage/log-view.js';
 import { canonicalJson, type JsonValue } from '../util/canonical-json.js';
@@ -43,6 +45,27 @@ import {
   type AuditActionType,
 } from '../formats/oxios-audit-action.js';
 import { auditActionFor, auditActorFor, auditResourceFor } from './from-kernel-event.js';
+import {
+  checkImportedPrefix,
+  importedInputs,
+  isImported,
+  type OxiosImportSource,
+} from './oxios-import.js';
+
+export type { OxiosImportSource } from './oxios-import.js';
+
+/** What {@link AuditTrail.importOxios} did. */
+export interface AuditImportResult {
+  /** Entries imported (the trail's seqs 1…imported). */
+  readonly imported: number;
+  readonly format: OxiosImportSource['format'];
+  /** The last imported entry in kerno's chain: kerno's next entry links to it. */
+  readonly head: { readonly seq: number; readonly hash: string };
+  /** The last oxios entry's own hash (trail exports), to compare with oxios's head. */
+  readonly oxiosHead: string | null;
+  /** True when the oxios trail starts at a pruned root oxios trusts without proof. */
+  readonly trustedRoot: boolean;
+}
 
 /** One entry of the trail. Every field is covered by `hash`. */
 export interface AuditEntry {
@@ -516,11 +539,125 @@ export class AuditTrail {
 
   /**
    * Recomputes every hash from the anchor (or genesis) to the head and reports every entry that
-   * does not verify, and why (the first one flat, for callers that want one).
+   * does not verify, and why (the first one flat, for callers that want one). An imported oxios
+   * prefix ({@link importOxios}) is also re-checked by oxios's rule (`imported_chain_broken`).
    */
   async verify(options: AuditVerifyOptions = {}): Promise<AuditVerifyResult> {
     await this.#settled();
-    return this.#view.verify(options);
+    const result = await this.#view.verify(options);
+    const head = await this.#view.head();
+    // The imported prefix: the run of imported entries from the first held one (one entry is
+    // read first, so a trail without one costs a single read). A record that does not decode
+    // ends it: kerno's chain check above has reported it.
+    const prefix: AuditEntry[] = [];
+    let after = head.firstSeq - 1;
+    let size = 1;
+    try {
+      scan: for (;;) {
+        const page = await this.#view.read(after, size);
+        for (const entry of page) {
+          if (!isImported(entry)) break scan;
+          prefix.push(entry);
+        }
+        if (page.length < size) break;
+        after = page[page.length - 1]!.seq;
+        size = 1000;
+      }
+    } catch (error) {
+      if (!(error instanceof SyntaxError || error instanceof TypeError)) throw error;
+    }
+    if (prefix.length === 0) return result;
+    const found = checkImportedPrefix(prefix, head.anchor !== undefined);
+    if (found.length === 0) return result;
+    const extra: VerifyBreak[] = found.map((b) => {
+      const brk = {
+        reason: 'imported_chain_broken' as const,
+        seq: b.seq,
+        importedSeq: b.importedSeq,
+        detail: b.detail,
+      };
+      return {
+        ...brk,
+        hash: prefix.find((e) => e.seq === b.seq)?.hash ?? null,
+        message: describeBreak(brk),
+      };
+    });
+    const breaks = [...result.breaks, ...extra].sort((a, b) => a.seq - b.seq);
+    const first = breaks[0]!;
+    return {
+      ...result,
+      ok: false,
+      verified: Math.min(result.verified, first.seq - head.firstSeq),
+      breaks,
+      breakCount: result.breakCount + extra.length,
+      seq: first.seq,
+      reason: first.reason,
+      message: first.message,
+      broken: first,
+    };
+  }
+
+  /**
+   * Imports oxios audit history as the trail's prefix: an oxios trail export (verified first by
+   * its BLAKE3 chain — a broken one is refused with `CHAIN_BROKEN` naming the seq) or the access
+   * log. Only into an empty trail (`CONFLICT` otherwise: import before the store's first start),
+   * all entries in one append (all or nothing); kerno's next entry links to the last one.
+   */
+  async importOxios(source: OxiosImportSource): Promise<AuditImportResult> {
+    const inputs = importedInputs(source, this.#clock.now());
+    // Wait until every entry accepted so far is written (through an outage, however long), then
+    // hold the write queue while the trail is checked and the prefix written, so no entry of this
+    // process slips in between; queued entries are written (in order) after.
+    while (this.#writing || this.#scheduled || this.#queue.length > 0) {
+      await new Promise<void>((resolve) => {
+        this.#idleWaiters.push(resolve);
+        this.#schedule();
+      });
+    }
+    this.#writing = true;
+    try {
+      return await this.#writePrefix(source, inputs);
+    } finally {
+      this.#writing = false;
+      if (this.#queue.length > 0) this.#schedule();
+      else for (const wake of this.#idleWaiters.splice(0)) wake();
+    }
+  }
+
+  async #writePrefix(
+    source: OxiosImportSource,
+    inputs: ReturnType<typeof importedInputs>,
+  ): Promise<AuditImportResult> {
+    const before = await this.#view.head();
+    if (before.seq > 0) {
+      throw new KernelError(
+        'CONFLICT',
+        `The audit trail already holds ${before.seq} entries: oxios history is imported only as the prefix of an empty trail. Import into a new store before its first start (kerno audit import --oxios <file> --store <new store URL>)`,
+        { details: { seq: before.seq } },
+      );
+    }
+    if (inputs.length === 0) {
+      throw new KernelError('INVALID_UPSTREAM_FILE', 'The oxios file holds no entries to import');
+    }
+    const entries = await this.#view.append(
+      inputs.map((i) => ({ ...i, metadataJson: canonicalJson(i.metadata) })),
+    );
+    if (entries[0]!.seq !== 1) {
+      this.#logger.warn('Another writer appended to the audit trail during the oxios import', {
+        firstImportedSeq: entries[0]!.seq,
+      });
+    }
+    const last = entries[entries.length - 1]!;
+    return {
+      imported: entries.length,
+      format: source.format,
+      head: { seq: last.seq, hash: last.hash },
+      oxiosHead:
+        source.format === 'oxios-trail'
+          ? (source.entries[source.entries.length - 1]?.hash ?? null)
+          : null,
+      trustedRoot: source.format === 'oxios-trail' && source.entries[0]?.prev_hash === 'pruned',
+    };
   }
 
   /** The whole trail as a JSON document (see {@link verifyAuditExport}). */

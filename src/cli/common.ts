@@ -34,20 +34,21 @@ export function daemon(o: GlobalOptions): DaemonClient {
 /**
  * Opens a kernel without agents on the store `url` (no daemon) for the duration of `fn`: the same
  * composition root as `kerno up`, so the ledger, audit trail, approvals and registry are the ones
- * the daemon would use. Its events stay in this process (a memory bus), and it keeps no learning
- * file, so it never contends with a daemon on the same store for that file's lock.
+ * the daemon would use. Its events stay in this process (a memory bus). Its learning store is
+ * memory only, so it never contends with a daemon for the store's learning records — unless
+ * `learning: true` (a learning import), where it is the store's own.
  */
 export async function withStore<T>(
   url: string,
   fn: (kernel: KernelCore) => Promise<T>,
-  home?: string,
+  options: { readonly home?: string | undefined; readonly learning?: boolean } = {},
 ): Promise<T> {
   const kernel = await createKernel({
     agents: false,
     store: url,
-    ...(home === undefined ? {} : { stateDir: home }),
+    ...(options.home === undefined ? {} : { stateDir: options.home }),
     bus: 'memory',
-    learningFile: null,
+    ...(options.learning === true ? {} : { learningFile: null }),
   });
   try {
     return await fn(kernel);
@@ -72,7 +73,7 @@ export function viaStoreOrDaemon<T>(
   direct: (kernel: KernelCore) => Promise<T>,
   remote: (client: DaemonClient) => Promise<T>,
 ): Promise<T> {
-  return o.store !== undefined ? withStore(o.store, direct, o.home) : remote(daemon(o));
+  return o.store !== undefined ? withStore(o.store, direct, { home: o.home }) : remote(daemon(o));
 }
 
 /** Who decides through the CLI on a store directly (the daemon records the token's label). */
@@ -163,4 +164,18 @@ export function parseLimit(text: string | undefined, max: number): number | unde
       `--limit must be a non-negative integer of at most ${max}, got "${text.slice(0, 40)}"`,
     );
   return n;
+}
+
+/**
+ * Persists a store's learning changes made by an import, failing (`STORE_LOCKED`) when another
+ * process writes that store's learning records and the changes could only be kept in memory.
+ */
+export async function persistImportedLearning(kernel: KernelCore): Promise<void> {
+  await kernel.persistLearning();
+  if (kernel.learning.stats().isDirty) {
+    throw new KernelError(
+      'STORE_LOCKED',
+      "Another process (a daemon?) writes this store's learning records: nothing was imported. Import through that daemon instead (drop --store)",
+    );
+  }
 }

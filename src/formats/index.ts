@@ -18,5 +18,7 @@ export * from './learning-records.js';
 export * from './oxios-audit-action.js';
 export * from './oxios-kernel-event.js';
 export * from './oxios-audit-export.js';
+export * from './oxios-memory.js';
+export * from './oxios-access-log.js';
 export * from './rvls.js';
 export * from './serde-float.js';

@@ -86,6 +86,15 @@ export function verifyOxiosExport(
   options: { clock?: Clock } = {},
 ): OxiosVerifyResult {
   const now = (options.clock ?? systemClock).now();
+  const entries = parseOxiosExport(doc);
+  return verifyOxiosEntries(entries, now);
+}
+
+/**
+ * Reads an oxios audit export (JSON text or the parsed array) into entries, checking each one's
+ * shape (not the chain: see {@link verifyOxiosExport}). Malformed input throws `INVALID_EXPORT`.
+ */
+export function parseOxiosExport(doc: unknown): OxiosAuditEntry[] {
   let value: unknown = doc;
   if (typeof doc === 'string') {
     try {
@@ -99,7 +108,18 @@ export function verifyOxiosExport(
   if (!Array.isArray(value)) {
     throw new KernelError('INVALID_EXPORT', 'An oxios audit export is a JSON array of entries');
   }
-  const entries = value.map((raw, i) => readEntry(raw, i));
+  return value.map((raw, i) => readEntry(raw, i));
+}
+
+/**
+ * Verifies entries already read (see {@link verifyOxiosExport}) against `nowMs` for the
+ * future-timestamp rule.
+ */
+export function verifyOxiosEntries(
+  entries: readonly OxiosAuditEntry[],
+  nowMs: number,
+): OxiosVerifyResult {
+  const now = nowMs;
   let prevHash: string | undefined;
   let trustedRoot = false;
   for (let i = 0; i < entries.length; i++) {

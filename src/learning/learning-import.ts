@@ -6,6 +6,7 @@
  */
 import type { LearningStore } from './learning-store.js';
 import { readRvlsStream, type LearningSnapshot } from '../formats/rvls.js';
+import { readOxiosMemory, type OxiosMemoryDatabase } from '../formats/oxios-memory.js';
 
 /** What an import did. */
 export interface LearningImportResult {
@@ -46,5 +47,38 @@ export function mergeLearning(
     patterns: snapshot.patterns.length,
     trajectories: snapshot.trajectories.length,
     ewcReplaced: replaceEwc,
+  };
+}
+
+/** What {@link importOxiosMemory} did. */
+export interface OxiosMemoryImportResult {
+  /** Patterns merged (upserted by id). */
+  readonly patterns: number;
+  /** Dense embeddings checked and not kept (kerno recalls by TF-IDF over the strategy). */
+  readonly embeddingsDropped: number;
+  /** Patterns whose `data` carried `embedding_weights`, kept. */
+  readonly weightsKept: number;
+}
+
+/**
+ * Merges the `patterns` table of an oxios `memory.db` into `store` through the same merge rule
+ * as an RVLS import (upsert by id; trajectories and EWC untouched). Every row is read and checked
+ * before the first is merged: a bad row merges nothing.
+ */
+export function importOxiosMemory(
+  store: LearningStore,
+  db: OxiosMemoryDatabase,
+  options: { source: string },
+): OxiosMemoryImportResult {
+  const read = readOxiosMemory(db, options.source);
+  const merged = mergeLearning(
+    store,
+    { patterns: read.patterns, trajectories: [], ewc: store.getEwc() },
+    false,
+  );
+  return {
+    patterns: merged.patterns,
+    embeddingsDropped: read.embeddingsDropped,
+    weightsKept: read.weightsKept,
   };
 }

@@ -377,7 +377,18 @@ export type ChainBreak =
       /** The hash now at `headSeq`, or `missing`. */
       readonly found: string;
     }
-  | { readonly reason: 'future_timestamp'; readonly seq: number; readonly timeMs: number };
+  | { readonly reason: 'future_timestamp'; readonly seq: number; readonly timeMs: number }
+  | {
+      /**
+       * An entry of an imported upstream chain kept as the log's prefix (an oxios audit trail)
+       * no longer verifies by the upstream rule, though kerno's chain may.
+       */
+      readonly reason: 'imported_chain_broken';
+      readonly seq: number;
+      /** The entry's position in the upstream chain (oxios `seq`, or the access.jsonl line). */
+      readonly importedSeq: number;
+      readonly detail: string;
+    };
 
 /**
  * A break as verification reports it: the {@link ChainBreak}, the stored hash of the record it
@@ -562,5 +573,7 @@ export function describeBreak(b: ChainBreak): string {
       return `the log was truncated: the recorded head is record ${b.headSeq} (hash ${b.expected}) but the log ends at record ${b.seq - 1}; ${b.seq === b.headSeq ? `record ${b.seq} is` : `records ${b.seq}–${b.headSeq} are`} missing`;
     case 'future_timestamp':
       return `record ${b.seq} is timestamped in the future (${new Date(b.timeMs).toISOString()})`;
+    case 'imported_chain_broken':
+      return `record ${b.seq} (imported upstream entry ${b.importedSeq}) does not verify by the upstream chain's rule: ${b.detail}`;
   }
 }

@@ -1,6 +1,7 @@
 /**
- * `kerno audit verify|export`: against the daemon, a store (--store), a kerno export (--export)
- * or an oxios export (--oxios).
+ * `kerno audit verify|export|import`: against the daemon, a store (--store), a kerno export
+ * (--export) or an oxios export (--oxios); `import --oxios` takes oxios history into an empty
+ * store's trail as its anchored prefix.
  *
  * @module
  */
@@ -12,6 +13,8 @@ import {
   type AuditVerifyResult,
 } from '../../audit/audit-trail.js';
 import { verifyOxiosExport } from '../../formats/oxios-audit-export.js';
+import { readOxiosAuditFile } from '../../audit/oxios-import.js';
+import type { AuditImportResult } from '../../audit/audit-trail.js';
 import { KernelError } from '../../errors.js';
 import { daemon, opts, print, readText, withStore } from '../common.js';
 import { EXIT } from '../exit-codes.js';
@@ -86,6 +89,42 @@ export function registerAuditCommands(program: Command, ctx: CliContext): void {
           ? ''
           : `?headSeq=${expectedHead.seq}&headHash=${expectedHead.hash}`;
       report(ctx, o.json, await daemon(o).json<AuditVerifyResult>('GET', `/api/audit/verify${q}`));
+    });
+  audit
+    .command('import')
+    .description(
+      'import oxios audit history (audit/trail.json or audit/access.jsonl) as the prefix of an empty trail; a trail is verified first (to the daemon, or a store with --store)',
+    )
+    .requiredOption(
+      '--oxios <file>',
+      'the oxios trail export (JSON array) or access log (JSON lines)',
+    )
+    .option('--store <url>', 'import into this store directly instead of the daemon')
+    .option('--json', 'print the result as JSON')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = opts<{ oxios: string; store?: string }>(cmd);
+      const text = await readText(o.oxios);
+      // Read and checked here first: a bad file is refused before the store or daemon is asked.
+      const source = readOxiosAuditFile(text, o.oxios);
+      const result =
+        o.store !== undefined
+          ? await withStore(o.store, (s) => s.audit.importOxios(source))
+          : ((await (
+              await daemon(o).request('POST', '/api/audit/import', {
+                body: text,
+                contentType: 'application/octet-stream',
+              })
+            ).json()) as AuditImportResult);
+      print(
+        ctx,
+        o,
+        result,
+        () =>
+          `imported ${result.imported} oxios ${result.format === 'oxios-trail' ? 'trail entries' : 'access events'} as seqs 1–${result.head.seq}; head ${result.head.seq} ${result.head.hash}` +
+          (result.oxiosHead === null ? '' : `; oxios head ${result.oxiosHead}`) +
+          (result.trustedRoot ? ' (the first is a pruned root oxios trusts without proof)' : '') +
+          '\n',
+      );
     });
   audit
     .command('export')

@@ -1,5 +1,6 @@
 /**
- * `kerno learning inspect|import|export|recall`: RVLS files, locally or with the daemon.
+ * `kerno learning inspect|import|export|recall`: RVLS files (and oxios memory.db imports),
+ * locally, with the daemon or a store.
  *
  * @module
  */
@@ -9,7 +10,25 @@ import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { openLearningStore } from '../../learning/learning-store.js';
 import type { RecallHit } from '../../learning/recall.js';
-import { daemon, openInput, opts, print } from '../common.js';
+import {
+  daemon,
+  openInput,
+  opts,
+  persistImportedLearning,
+  print,
+  withStore,
+  type GlobalOptions,
+} from '../common.js';
+import {
+  importOxiosMemory,
+  importRvls,
+  type LearningImportResult,
+  type OxiosMemoryImportResult,
+} from '../../learning/learning-import.js';
+import { readOxiosMemory, type OxiosMemoryDatabase } from '../../formats/oxios-memory.js';
+import { defaultEwcState } from '../../formats/learning-records.js';
+import { encodeRvls } from '../../formats/rvls.js';
+import { loadSqlite } from '../../storage/sqlite/sqlite-driver.js';
 import { createProgress, type CliContext } from '../output.js';
 
 /** Registers the `learning` commands. */
@@ -79,29 +98,65 @@ export function registerLearningCommands(program: Command, ctx: CliContext): voi
     });
 
   learning
-    .command('import <file>')
-    .description("merge an RVLS file into the daemon's learning store")
-    .option('--replace-ewc', 'also replace the EWC state with the file’s')
+    .command('import [file]')
+    .description(
+      "merge an RVLS file, or the patterns of an oxios memory.db (--oxios-memory), into the daemon's learning store (or a store with --store)",
+    )
+    .option('--oxios-memory <db>', 'import the `patterns` table of an oxios memory.db (1.0–1.39)')
+    .option('--replace-ewc', 'also replace the EWC state with the file’s (RVLS only)')
+    .option('--store <url>', 'import into this store directly instead of the daemon')
     .option('--json', 'print JSON')
-    .action(async (file: string, _o: unknown, cmd: Command) => {
-      const o = opts<{ replaceEwc?: boolean }>(cmd);
+    .action(async (file: string | undefined, _o: unknown, cmd: Command) => {
+      const o = opts<{ replaceEwc?: boolean; oxiosMemory?: string; store?: string }>(cmd);
+      if ((file === undefined) === (o.oxiosMemory === undefined)) {
+        throw new KernelError(
+          'INVALID_ARGUMENT',
+          'Give either an RVLS file or --oxios-memory <memory.db>, not both or neither',
+        );
+      }
+      if (o.oxiosMemory !== undefined) {
+        const result = await importOxiosMemoryFile(o.oxiosMemory, o);
+        print(
+          ctx,
+          o,
+          result,
+          () =>
+            `merged ${result.patterns} patterns from ${o.oxiosMemory}` +
+            (result.embeddingsDropped > 0
+              ? `; ${result.embeddingsDropped} dense embeddings not kept (kerno recalls by TF-IDF over the strategy)`
+              : '') +
+            '\n',
+        );
+        return;
+      }
       const progress = createProgress(ctx.io, 'importing');
-      const input = openInput(file, (read, total) => progress.update(read, total));
-      const res = await daemon(o).request(
-        'POST',
-        `/api/learning/import${o.replaceEwc === true ? '?replaceEwc=true' : ''}`,
-        {
-          body: Readable.toWeb(input) as ReadableStream,
-          contentType: 'application/octet-stream',
-        },
-      );
+      const input = openInput(file!, (read, total) => progress.update(read, total));
+      let result: LearningImportResult;
+      if (o.store !== undefined) {
+        result = await withStore(
+          o.store,
+          async (k) => {
+            const r = await importRvls(k.learning, input, {
+              source: file!,
+              replaceEwc: o.replaceEwc === true,
+            });
+            await persistImportedLearning(k);
+            return r;
+          },
+          { learning: true },
+        );
+      } else {
+        const res = await daemon(o).request(
+          'POST',
+          `/api/learning/import${o.replaceEwc === true ? '?replaceEwc=true' : ''}`,
+          {
+            body: Readable.toWeb(input) as ReadableStream,
+            contentType: 'application/octet-stream',
+          },
+        );
+        result = (await res.json()) as LearningImportResult;
+      }
       progress.done();
-      const result = (await res.json()) as {
-        patterns: number;
-        trajectories: number;
-        ewcReplaced: boolean;
-        skipped: number;
-      };
       print(
         ctx,
         o,
@@ -148,5 +203,55 @@ async function mustExist(file: string): Promise<void> {
       cause: e,
       details: { path: file },
     });
+  }
+}
+
+/**
+ * Imports the patterns of an oxios memory.db: into a store directly (`--store`), or read here
+ * and sent to the daemon as RVLS through its import route (the same merge either way).
+ */
+async function importOxiosMemoryFile(
+  file: string,
+  o: GlobalOptions & { store?: string },
+): Promise<OxiosMemoryImportResult> {
+  await mustExist(file);
+  const Database = await loadSqlite();
+  let db;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+  } catch (error) {
+    throw new KernelError(
+      'INVALID_UPSTREAM_FILE',
+      `${file} could not be opened as SQLite (${(error as Error).message}); expected an oxios memory.db`,
+      { cause: error, details: { path: file } },
+    );
+  }
+  const source: OxiosMemoryDatabase = db;
+  try {
+    if (o.store !== undefined) {
+      return await withStore(
+        o.store,
+        async (k) => {
+          const r = importOxiosMemory(k.learning, source, { source: file });
+          await persistImportedLearning(k);
+          return r;
+        },
+        { learning: true },
+      );
+    }
+    const read = readOxiosMemory(source, file);
+    const rvls = encodeRvls({ patterns: read.patterns, trajectories: [], ewc: defaultEwcState() });
+    const res = await daemon(o).request('POST', '/api/learning/import', {
+      body: rvls,
+      contentType: 'application/octet-stream',
+    });
+    const merged = (await res.json()) as LearningImportResult;
+    return {
+      patterns: merged.patterns,
+      embeddingsDropped: read.embeddingsDropped,
+      weightsKept: read.weightsKept,
+    };
+  } finally {
+    db.close();
   }
 }

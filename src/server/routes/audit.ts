@@ -1,12 +1,15 @@
 /**
- * /api/audit: entries, head, verify, export (admin only).
+ * /api/audit: entries, head, verify, export, oxios import (admin only).
  *
  * @module
  */
+import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { readOxiosAuditFile } from '../../audit/oxios-import.js';
+import { KernelError } from '../../errors.js';
 import type { AuditActionType } from '../../formats/oxios-audit-action.js';
 import type { ServerContext } from '../context.js';
-import { queryInt, queryList, queryString, queryTime } from '../http-util.js';
+import { limitStream, queryInt, queryList, queryString, queryTime } from '../http-util.js';
 
 /** Registers the audit routes. */
 export function auditRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -69,6 +72,31 @@ export function auditRoutes(app: FastifyInstance, ctx: ServerContext): void {
       return audit.verify(
         seq !== undefined && hash !== undefined ? { expectedHead: { seq, hash } } : {},
       );
+    },
+  );
+  app.post(
+    '/api/audit/import',
+    {
+      schema: {
+        summary:
+          'Import oxios audit history (trail.json or access.jsonl, as the body) as the prefix of an empty trail; a trail is verified first',
+        tags: ['audit'],
+      },
+    },
+    async (req) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of limitStream(req.body as Readable, ctx.importLimit)) {
+        chunks.push(chunk as Buffer);
+      }
+      let text: string;
+      try {
+        text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+      } catch (error) {
+        throw new KernelError('INVALID_UPSTREAM_FILE', 'The uploaded oxios file is not UTF-8', {
+          cause: error,
+        });
+      }
+      return audit.importOxios(readOxiosAuditFile(text, 'upload'));
     },
   );
   app.get(
