@@ -19,6 +19,7 @@
 import { KernelError } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { followLog, type LogFollow } from './follow.js';
+import { verifyInParallel, type ParallelVerifyOptions } from './log-verify-ranges.js';
 import {
   ChainVerifier,
   GENESIS_HASH,
@@ -83,6 +84,12 @@ export interface LogVerifyOptions {
   readonly onProgress?: ((checked: number, total: number) => void) | undefined;
   /** Most breaks listed (default 100); all are counted. */
   readonly maxBreaks?: number | undefined;
+  /**
+   * Long streams on SQLite and PostgreSQL are verified in seq ranges on worker threads (same
+   * result as sequentially): from `minRecords` records (default 200 000) on `threads` threads
+   * (default: the machine's parallelism, at most 8). `false`: always sequentially.
+   */
+  readonly parallel?: ParallelVerifyOptions | false | undefined;
 }
 
 /** Creates a typed view over one stream of `log`. */
@@ -228,11 +235,23 @@ export class LogView<In, Out> {
   async verify(options: LogVerifyOptions = {}): Promise<VerifyResult> {
     const head = await this.#log.head(this.#stream);
     const start = head.anchor ?? { seq: 0, hash: GENESIS_HASH };
-    const verifier = new ChainVerifier(this.#stream, start, {
+    const verifierOptions = {
       nowMs: this.#clock.now() + this.#skewMs,
       expectedHead: options.expectedHead,
       maxBreaks: options.maxBreaks,
-    });
+    };
+    // Long streams: ranges on worker threads, merged into the same result (log-verify-ranges.ts).
+    const parallel = await verifyInParallel(
+      this.#log,
+      this.#stream,
+      head,
+      start,
+      verifierOptions,
+      options.parallel,
+      options.onProgress,
+    );
+    if (parallel !== undefined) return parallel;
+    const verifier = new ChainVerifier(this.#stream, start, verifierOptions);
     const total = head.seq - start.seq;
     let after = start.seq;
     for (;;) {

@@ -32,7 +32,7 @@ export interface SqliteDatabase {
 /** The driver: a connection constructor. */
 export type SqliteModule = new (
   file: string,
-  options?: { readonly fileMustExist?: boolean },
+  options?: { readonly fileMustExist?: boolean; readonly readonly?: boolean },
 ) => SqliteDatabase;
 
 /** Loads better-sqlite3 (the embedded default's driver). */
