@@ -182,10 +182,20 @@ export class LogView<In, Out> {
   async *replay(
     options: { after?: number | undefined } = {},
   ): AsyncGenerator<Out, void, undefined> {
+    for await (const r of this.replayStored(options)) yield this.#codec.decode(r);
+  }
+
+  /**
+   * Like {@link LogView.replay}, but the stored records as they are (body text, position,
+   * hashes), not decoded: for consumers that only forward the stored JSON text.
+   */
+  async *replayStored(
+    options: { after?: number | undefined } = {},
+  ): AsyncGenerator<LogBody, void, undefined> {
     let after = Math.max(options.after ?? 0, (await this.#log.head(this.#stream)).firstSeq - 1);
     for (;;) {
       const batch = await this.#log.scan(this.#stream, after, READ_BATCH);
-      for (const r of batch) yield this.#codec.decode(r);
+      yield* batch;
       if (batch.length < READ_BATCH) return;
       after = batch[batch.length - 1]!.seq;
     }
