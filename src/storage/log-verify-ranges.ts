@@ -1,7 +1,8 @@
 /**
  * Parallel chain verification: a long stream's seq range is cut into ranges, each checked by
  * {@link ChainVerifier} on a worker thread with its own read connection (the backends'
- * `verifyRanges`), and the outcomes are merged here — so the result is the sequential one.
+ * `verifyRanges`; the first range on this thread), and the outcomes are merged here — so the
+ * result is the sequential one.
  *
  * Why it is identical: the sequential verifier's state before a record is only the previous
  * record's seq and stored hash. A range's verifier starts from exactly that — the stored record
@@ -30,7 +31,10 @@ import { availableParallelism } from 'node:os';
 export interface ParallelVerifyOptions {
   /** Streams with fewer records than this are verified sequentially (default 200 000). */
   readonly minRecords?: number | undefined;
-  /** Worker threads (= ranges), default the machine's parallelism, at most 8; < 2: sequential. */
+  /**
+   * Ranges checked at once — this thread and `threads - 1` workers — default the machine's
+   * parallelism, at most 8; < 2: sequential.
+   */
   readonly threads?: number | undefined;
 }
 
@@ -75,11 +79,45 @@ export async function verifyInParallel(
     throughSeq,
     options: taskOptions,
   }));
-  const outcomes = await log.verifyRanges(
-    tasks,
-    onProgress === undefined ? undefined : (checked) => onProgress(checked, total),
-  );
-  return mergeRangeOutcomes(outcomes, maxBreaks);
+  // The first range runs here, on the store's own connection, beside the workers: one thread
+  // fewer to start, and this thread would only wait otherwise.
+  let local = 0;
+  let remote = 0;
+  const report =
+    onProgress === undefined ? undefined : (): void => onProgress(local + remote, total);
+  const [first, others] = await Promise.all([
+    verifyRange(tasks[0]!, storeSource(log, stream), (checked) => {
+      local = checked;
+      report?.();
+    }),
+    log.verifyRanges(
+      tasks.slice(1),
+      report === undefined
+        ? undefined
+        : (checked) => {
+            remote = checked;
+            report();
+          },
+    ),
+  ]);
+  return mergeRangeOutcomes([first, ...others], maxBreaks);
+}
+
+/**
+ * The first range's records through the store's own reads. It starts at the stream's start, so
+ * it never needs the record before it; reads stop at the range's end.
+ */
+function storeSource(log: LogStore, stream: string): RangeSource {
+  return {
+    before: () => undefined,
+    read: async (afterSeq, throughSeq, limit) => {
+      const batch = await log.read(stream, afterSeq, limit);
+      if (throughSeq === undefined) return batch;
+      let n = batch.length;
+      while (n > 0 && batch[n - 1]!.seq > throughSeq) n--;
+      return n === batch.length ? batch : batch.slice(0, n);
+    },
+  };
 }
 
 /**

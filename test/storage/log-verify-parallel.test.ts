@@ -23,6 +23,9 @@ import {
   pgUrl,
 } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/stores.js';
+import { runRangeWorkers } from '../../src/storage/log-verify-threads.js';
+import { workerEntry } from '../../src/util/worker-entry.js';
+import { isKernelError } from '../../src/errors.js';
 
 const STREAM = 'verify-ranges';
 const BASE = Date.UTC(2026, 0, 1);
@@ -264,6 +267,30 @@ suite('sqlite', async () => {
       cleanup();
     },
   };
+});
+
+describe('parallel verify failures', { timeout: 60_000 }, () => {
+  it('rejects with a STORAGE_ERROR naming the range when a worker cannot read', async () => {
+    const entry = workerEntry(
+      new URL('../../src/storage/sqlite/sqlite-log.ts', import.meta.url).href,
+      'sqlite-verify-worker',
+    );
+    const error = await runRangeWorkers(
+      entry,
+      { file: '/nonexistent/kerno.db', busyTimeoutMs: 10 },
+      [
+        {
+          stream: STREAM,
+          start: { seq: 0, hash: GENESIS_HASH },
+          afterSeq: 10,
+          throughSeq: undefined,
+          options: {},
+        },
+      ],
+    ).catch((e: unknown) => e);
+    expect(isKernelError(error) && error.code).toBe('STORAGE_ERROR');
+    expect((error as Error).message).toMatch(/Verifying verify-ranges records after 10 failed/);
+  });
 });
 
 if (pgAvailable) {
