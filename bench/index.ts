@@ -18,6 +18,7 @@ import { postgresSuite } from './suites/postgres.js';
 import { registrySuite } from './suites/registry.js';
 import { runsSuite } from './suites/runs.js';
 import { supervisorSuite } from './suites/supervisor.js';
+import { verifySuite } from './suites/verify.js';
 
 const SUITES: readonly BenchSuite[] = [
   busSuite,
@@ -31,6 +32,7 @@ const SUITES: readonly BenchSuite[] = [
   postgresSuite,
   natsSuite,
   runsSuite,
+  verifySuite,
 ];
 
 function arg(name: string): string | undefined {

@@ -31,7 +31,12 @@ import {
   type VerifyResult,
   describeBreak,
 } from '../storage/log.js';
-import { createLogView, type LogCodec, type LogView } from '../storage/log-view.js';
+import {
+  createLogView,
+  type LogCodec,
+  type LogVerifyOptions,
+  type LogView,
+} from '../storage/log-view.js';
 import { canonicalJson, type JsonValue } from '../util/canonical-json.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -103,6 +108,8 @@ export interface AuditVerifyOptions {
   readonly expectedHead?: { readonly seq: number; readonly hash: string } | undefined;
   /** Called with the number of entries checked so far (for progress bars). */
   readonly onProgress?: ((verified: number, total: number) => void) | undefined;
+  /** Worker-thread verification of long trails (see `LogVerifyOptions.parallel`). */
+  readonly parallel?: LogVerifyOptions['parallel'];
 }
 
 /** What {@link AuditTrail.verify} found: the log's one {@link VerifyResult} shape. */

@@ -83,6 +83,12 @@ export const IMPORT_CONFLICT_MODES: readonly ImportConflictMode[] = Object.freez
   'rekey',
 ]);
 
+/**
+ * Line forms of {@link Ledger.exportNdjson}: converge's `envelope` and `record`, or `stored`
+ * (the canonical JSON each record's hash covers, handed through as stored).
+ */
+export type LedgerExportForm = EnvelopeLineForm | 'stored';
+
 /** Options for {@link Ledger.importNdjson}. */
 export interface LedgerImportOptions {
   /** `'throw'` (default) stops at the first malformed line; `'skip'` counts and drops it. */
@@ -683,11 +689,22 @@ export class Ledger {
 
   /**
    * The ledger as converge envelope NDJSON lines (each ends with `\n`), oldest first: bare
-   * envelopes, or with `form: 'record'` each wrapped as converge's `ExperienceRecord`.
+   * envelopes in converge's field order, with `form: 'record'` each wrapped as converge's
+   * `ExperienceRecord`, or with `form: 'stored'` each envelope's stored canonical JSON (keys
+   * sorted: the bytes its record hash covers), handed through without parsing.
    */
   async *exportNdjson(
-    options: { fromPosition?: number; form?: EnvelopeLineForm } = {},
+    options: { fromPosition?: number; form?: LedgerExportForm } = {},
   ): AsyncGenerator<string, void, undefined> {
+    if (options.form === 'stored') {
+      for await (const r of this.#view.replayStored({ after: options.fromPosition })) {
+        yield storedLine(r.body);
+      }
+      return;
+    }
+    // The envelope and record forms cannot hand the stored text through: it is canonical JSON
+    // (keys sorted, what the hash covers) while these lines are in converge's serde field order
+    // — never the same bytes — so each body is parsed and re-encoded.
     for await (const envelope of this.envelopes(options)) {
       yield encodeEnvelopeLine(envelope, options.form);
     }
@@ -716,6 +733,17 @@ function idConflict(envelope: AnyExperienceEnvelope, cause?: unknown, line?: num
     },
   );
 }
+
+/**
+ * A stored body as one NDJSON line. kerno stores every envelope (appended or imported) as
+ * `canonicalJson` output, which never holds a raw line break; a body that does (written by
+ * something else) is compacted so the line stays one line.
+ */
+function storedLine(body: string): string {
+  return (LINE_BREAK.test(body) ? JSON.stringify(JSON.parse(body)) : body) + '\n';
+}
+
+const LINE_BREAK = /[\n\r]/;
 
 /** A digest of an envelope's canonical JSON: equal digests, identical content. */
 function contentDigest(envelope: AnyExperienceEnvelope): string {

@@ -19,6 +19,7 @@
 import { KernelError } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { followLog, type LogFollow } from './follow.js';
+import { verifyInParallel, type ParallelVerifyOptions } from './log-verify-ranges.js';
 import {
   ChainVerifier,
   GENESIS_HASH,
@@ -83,6 +84,12 @@ export interface LogVerifyOptions {
   readonly onProgress?: ((checked: number, total: number) => void) | undefined;
   /** Most breaks listed (default 100); all are counted. */
   readonly maxBreaks?: number | undefined;
+  /**
+   * Long streams on SQLite and PostgreSQL are verified in seq ranges on worker threads (same
+   * result as sequentially): from `minRecords` records (default 200 000) on `threads` threads
+   * (default: the machine's parallelism, at most 8). `false`: always sequentially.
+   */
+  readonly parallel?: ParallelVerifyOptions | false | undefined;
 }
 
 /** Creates a typed view over one stream of `log`. */
@@ -175,10 +182,20 @@ export class LogView<In, Out> {
   async *replay(
     options: { after?: number | undefined } = {},
   ): AsyncGenerator<Out, void, undefined> {
+    for await (const r of this.replayStored(options)) yield this.#codec.decode(r);
+  }
+
+  /**
+   * Like {@link LogView.replay}, but the stored records as they are (body text, position,
+   * hashes), not decoded: for consumers that only forward the stored JSON text.
+   */
+  async *replayStored(
+    options: { after?: number | undefined } = {},
+  ): AsyncGenerator<LogBody, void, undefined> {
     let after = Math.max(options.after ?? 0, (await this.#log.head(this.#stream)).firstSeq - 1);
     for (;;) {
       const batch = await this.#log.scan(this.#stream, after, READ_BATCH);
-      for (const r of batch) yield this.#codec.decode(r);
+      yield* batch;
       if (batch.length < READ_BATCH) return;
       after = batch[batch.length - 1]!.seq;
     }
@@ -228,11 +245,23 @@ export class LogView<In, Out> {
   async verify(options: LogVerifyOptions = {}): Promise<VerifyResult> {
     const head = await this.#log.head(this.#stream);
     const start = head.anchor ?? { seq: 0, hash: GENESIS_HASH };
-    const verifier = new ChainVerifier(this.#stream, start, {
+    const verifierOptions = {
       nowMs: this.#clock.now() + this.#skewMs,
       expectedHead: options.expectedHead,
       maxBreaks: options.maxBreaks,
-    });
+    };
+    // Long streams: ranges on worker threads, merged into the same result (log-verify-ranges.ts).
+    const parallel = await verifyInParallel(
+      this.#log,
+      this.#stream,
+      head,
+      start,
+      verifierOptions,
+      options.parallel,
+      options.onProgress,
+    );
+    if (parallel !== undefined) return parallel;
+    const verifier = new ChainVerifier(this.#stream, start, verifierOptions);
     const total = head.seq - start.seq;
     let after = start.seq;
     for (;;) {

@@ -159,6 +159,16 @@ export interface LogStore {
    * durable. The only way records ever leave the log.
    */
   prune(stream: string, throughSeq: number): Promise<number>;
+  /**
+   * Optional (SQLite, PostgreSQL): checks seq ranges of a stream in parallel, each on a worker
+   * thread with its own read connection, running {@link ChainVerifier} from the stored record
+   * before its range (see `log-verify-ranges.ts`). `LogView.verify` uses it for long
+   * streams and merges the outcomes; backends without it verify sequentially.
+   */
+  verifyRanges?(
+    tasks: readonly VerifyRangeTask[],
+    onProgress?: (checked: number) => void,
+  ): Promise<VerifyRangeOutcome[]>;
   /** Waits for every append accepted so far to be durable. */
   flush(): Promise<void>;
   /** Flushes, then releases resources. */
@@ -576,4 +586,26 @@ export function describeBreak(b: ChainBreak): string {
     case 'imported_chain_broken':
       return `record ${b.seq} (imported upstream entry ${b.importedSeq}) does not verify by the upstream chain's rule: ${b.detail}`;
   }
+}
+
+/** One seq range of a parallel verification (plain data: it crosses to a worker thread). */
+export interface VerifyRangeTask {
+  readonly stream: string;
+  /** Where the stream's records begin (genesis or the prune anchor). */
+  readonly start: { readonly seq: number; readonly hash: string };
+  /** The range holds the records with `afterSeq < seq ≤ throughSeq`. */
+  readonly afterSeq: number;
+  /** `undefined` for the last range: it reads to the end, as the sequential verifier does. */
+  readonly throughSeq: number | undefined;
+  /** The verifier's options, the same for every range (`nowMs` taken once). */
+  readonly options: ChainVerifierOptions;
+}
+
+/** What one range found: {@link ChainVerifier.finish}'s counts for its records. */
+export interface VerifyRangeOutcome {
+  readonly verified: number;
+  readonly checked: number;
+  readonly breakCount: number;
+  readonly breaks: readonly VerifyBreak[];
+  readonly head: { readonly seq: number; readonly hash: string };
 }

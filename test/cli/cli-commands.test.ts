@@ -263,6 +263,14 @@ describe('kerno CLI on files and stores', () => {
     });
     const toStdout = await cli('ledger', 'export', '--store', url);
     expect(toStdout.stdout).toBe(readFileSync(out, 'utf8'));
+    // --stored: the stored canonical body, the same envelope in sorted-key order.
+    const stored = await cli('ledger', 'export', '--store', url, '--stored');
+    expect(stored.code).toBe(0);
+    expect(JSON.parse(stored.stdout)).toEqual(JSON.parse(toStdout.stdout));
+    expect(stored.stdout.startsWith('{"correlation_id":')).toBe(true);
+    const both = await cli('ledger', 'export', '--store', url, '--stored', '--records');
+    expect(both.code).not.toBe(0);
+    expect(both.stderr).toMatch(/--records or --stored/);
   });
 
   it('imports a file into a store directly with --store (no bytes lost while the store opens)', async () => {

@@ -298,6 +298,17 @@ describe('HTTP API', () => {
         .split('\n')
         .map((l) => (JSON.parse(l) as { tenant_id: string }).tenant_id),
     ).toEqual(['acme']);
+    // The stored form hands each stored body through, still confined to the token's tenant.
+    const stored = await server.app.inject({
+      method: 'GET',
+      url: '/api/ledger/export?form=stored',
+      headers: t,
+    });
+    const bodies = (await kernel.storage.log.read(kernel.ledger.stream, 0, 10))
+      .filter((r) => r.tenant === 'acme')
+      .map((r) => r.body + '\n');
+    expect(stored.body).toBe(bodies.join(''));
+    expect(bodies).toHaveLength(1);
   });
 
   it('gives each tenant token its own event ids and shows it only tenant-local fields', async () => {

@@ -233,10 +233,16 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
     .description('export the ledger as converge envelope NDJSON')
     .option('--out <file>', 'write to this file (default: stdout)')
     .option('--records', 'wrap each line as a converge ExperienceRecord {"kind":…,"value":…}')
+    .option(
+      '--stored',
+      "each envelope's stored canonical JSON (keys sorted, the bytes its hash covers), not re-encoded",
+    )
     .option('--store <url>', 'export this store directly instead of the daemon')
     .action(async (_o: unknown, cmd: Command) => {
-      const o = opts<{ out?: string; store?: string; records?: boolean }>(cmd);
-      const form = o.records === true ? 'record' : 'envelope';
+      const o = opts<{ out?: string; store?: string; records?: boolean; stored?: boolean }>(cmd);
+      if (o.records === true && o.stored === true)
+        throw new KernelError('INVALID_ARGUMENT', 'Choose --records or --stored, not both');
+      const form = o.records === true ? 'record' : o.stored === true ? 'stored' : 'envelope';
       let count = 0;
       async function* counted(
         chunks: AsyncIterable<string | Uint8Array>,
@@ -255,7 +261,7 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
       } else {
         const res = await daemon(o).request(
           'GET',
-          `/api/ledger/export${form === 'record' ? '?form=record' : ''}`,
+          `/api/ledger/export${form === 'envelope' ? '' : `?form=${form}`}`,
         );
         if (res.body !== null) await emit(Readable.fromWeb(res.body as never));
       }

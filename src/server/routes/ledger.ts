@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { ExperienceEvent } from '../../formats/converge-experience-event.js';
 import { encodeEnvelopeLine } from '../../formats/converge-ndjson.js';
+import type { AnyExperienceEnvelope } from '../../formats/converge-envelope.js';
 import type { UserExperienceEvent } from '../../formats/converge-user-event.js';
 import {
   IMPORT_CONFLICT_MODES,
@@ -160,8 +161,9 @@ export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
           properties: {
             form: {
               type: 'string',
-              enum: ['envelope', 'record'],
-              description: 'record: wrap each line as a converge ExperienceRecord',
+              enum: ['envelope', 'record', 'stored'],
+              description:
+                "record: wrap each line as a converge ExperienceRecord; stored: each envelope's stored canonical JSON (keys sorted, what its hash covers), handed through",
             },
           },
         },
@@ -169,8 +171,21 @@ export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
     (req, reply) => {
       const p = req.principal;
-      const form = queryString(req, 'form') === 'record' ? 'record' : 'envelope';
+      const asked = queryString(req, 'form');
+      const form = asked === 'record' || asked === 'stored' ? asked : 'envelope';
       async function* lines(): AsyncGenerator<string> {
+        if (form === 'stored') {
+          for await (const line of ledger.exportNdjson({ form })) {
+            // A tenant token reads its tenant's lines only (the parse is for the filter alone).
+            if (
+              p.kind === 'tenant' &&
+              (JSON.parse(line) as AnyExperienceEnvelope).tenant_id !== p.tenant
+            )
+              continue;
+            yield line;
+          }
+          return;
+        }
         for await (const envelope of ledger.envelopes()) {
           if (p.kind === 'tenant' && envelope.tenant_id !== p.tenant) continue;
           yield encodeEnvelopeLine(envelope, form);

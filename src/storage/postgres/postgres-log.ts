@@ -22,7 +22,11 @@ import {
   type LogQuery,
   type LogRecord,
   type LogStore,
+  type VerifyRangeOutcome,
+  type VerifyRangeTask,
 } from '../log.js';
+import { runRangeWorkers } from '../log-verify-threads.js';
+import { workerEntry } from '../../util/worker-entry.js';
 import type { PgModule, PostgresLocation } from './postgres-connection.js';
 import { PostgresNotifications, logChannel } from './postgres-notifications.js';
 import type { PostgresReader } from './postgres-reader.js';
@@ -66,10 +70,12 @@ class PostgresLog implements PostgresLogStore {
   readonly #writer: PostgresLogWriter;
   readonly #notifications: PostgresNotifications;
   readonly #listeners = new Map<string, Set<LogListener>>();
+  readonly #location: PostgresLocation;
   #closing: Promise<void> | undefined;
 
   constructor(options: PostgresLogOptions) {
     this.#reader = options.reader;
+    this.#location = options.location;
     const channel = logChannel(options.location.schema);
     this.#writer = new PostgresLogWriter(options.pg, options.location, channel, (stream, records) =>
       this.#notify(stream, records),
@@ -211,6 +217,23 @@ class PostgresLog implements PostgresLogStore {
     });
     const records = (rows as unknown[][]).map((row) => rowToRecord(stream, row));
     return newestFirst ? records.reverse() : records;
+  }
+
+  /**
+   * Each range on a worker thread with its own connection. The workers load the `pg` package
+   * themselves (a driver object cannot cross threads), so an injected driver is not used there.
+   */
+  async verifyRanges(
+    tasks: readonly VerifyRangeTask[],
+    onProgress?: (checked: number) => void,
+  ): Promise<VerifyRangeOutcome[]> {
+    this.#open();
+    return runRangeWorkers(
+      workerEntry(import.meta.url, 'postgres-verify-worker'),
+      this.#location,
+      tasks,
+      onProgress,
+    );
   }
 
   onAppend(stream: string, listener: LogListener): () => void {

@@ -21,7 +21,12 @@ import {
   type LogQuery,
   type LogRecord,
   type LogStore,
+  type VerifyRangeOutcome,
+  type VerifyRangeTask,
 } from '../log.js';
+import { runRangeWorkers } from '../log-verify-threads.js';
+import { workerEntry } from '../../util/worker-entry.js';
+import type { SqliteRangeConnection } from './sqlite-verify-worker.js';
 import { ANCHOR_SQL, LOG_COLUMNS, rowToRecord } from './sqlite-log-writes.js';
 import { buildLogQuery, type LogSqlDialect } from '../log-sql.js';
 import type { SqliteWriter } from './sqlite-writer.js';
@@ -37,9 +42,16 @@ export const SQLITE_LOG_SQL: LogSqlDialect = Object.freeze({
     `${column} IN (${kinds.map((k) => param(k)).join(',')})`,
 });
 
-/** Creates the log over an open read connection and a started writer. */
-export function createSqliteLog(db: SqliteDatabase, writer: SqliteWriter): LogStore {
-  return new SqliteLog(db, writer);
+/**
+ * Creates the log over an open read connection and a started writer; `file` is the database
+ * the range verifiers open read-only.
+ */
+export function createSqliteLog(
+  db: SqliteDatabase,
+  writer: SqliteWriter,
+  file: SqliteRangeConnection,
+): LogStore {
+  return new SqliteLog(db, writer, file);
 }
 
 class SqliteLog implements LogStore {
@@ -54,9 +66,11 @@ class SqliteLog implements LogStore {
   readonly #streamId: SqliteStatement;
   readonly #scan: SqliteStatement;
   readonly #ids = new Map<string, number>();
+  readonly #file: SqliteRangeConnection;
   #closed = false;
 
-  constructor(db: SqliteDatabase, writer: SqliteWriter) {
+  constructor(db: SqliteDatabase, writer: SqliteWriter, file: SqliteRangeConnection) {
+    this.#file = { file: file.file, busyTimeoutMs: file.busyTimeoutMs };
     this.#db = db;
     this.#writer = writer;
     this.#read = db
@@ -217,6 +231,20 @@ class SqliteLog implements LogStore {
     }
     const records = (stmt.all(...params) as unknown[][]).map((row) => rowToRecord(stream, row));
     return newestFirst ? records.reverse() : records;
+  }
+
+  /** Each range on a worker thread with its own read-only connection to the file. */
+  verifyRanges(
+    tasks: readonly VerifyRangeTask[],
+    onProgress?: (checked: number) => void,
+  ): Promise<VerifyRangeOutcome[]> {
+    if (this.#closed) return Promise.reject(new KernelError('CLOSED', 'The log is closed'));
+    return runRangeWorkers(
+      workerEntry(import.meta.url, 'sqlite-verify-worker'),
+      this.#file,
+      tasks,
+      onProgress,
+    );
   }
 
   onAppend(stream: string, listener: LogListener): () => void {

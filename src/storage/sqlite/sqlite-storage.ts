@@ -95,7 +95,7 @@ export async function openSqliteStorage(
     db.close();
     throw error;
   }
-  const log = createSqliteLog(db, writer);
+  const log = createSqliteLog(db, writer, { file: path, busyTimeoutMs });
   const registry = createSqliteRegistry(db, writer);
   const learnings = new Set<LearningPersistence>();
   const openLearning = async (

@@ -11,10 +11,9 @@
  *
  * @module
  */
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KernelError, type KernelErrorCode } from '../../errors.js';
+import { workerEntry } from '../../util/worker-entry.js';
 import { BatchRunner, openWriterConnection, toWire } from './sqlite-batch.js';
 import type { SqliteModule } from './sqlite-driver.js';
 import type {
@@ -42,21 +41,6 @@ export function fromWire(error: WireError): KernelError {
     error.message,
     error.details === undefined ? {} : { details: error.details },
   );
-}
-
-function workerEntry(): URL {
-  if (!import.meta.url.endsWith('.ts'))
-    return new URL('./sqlite-writer-worker.js', import.meta.url);
-  // Under the test runner this module is TypeScript source: boot the worker through tsx.
-  const target = new URL('./sqlite-writer-worker.ts', import.meta.url).href;
-  // tsx's CommonJS entry cannot register ESM hooks from a data: URL; use its ESM build.
-  const tsx = pathToFileURL(
-    createRequire(import.meta.url)
-      .resolve('tsx/esm/api')
-      .replace(/\.cjs$/, '.mjs'),
-  ).href;
-  const boot = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(target)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(boot)}`);
 }
 
 /** Where the writer's batches run. */
@@ -264,7 +248,7 @@ export class SqliteWriter {
 
 /** Starts the writer worker on `file` and waits until it is ready. */
 async function startWorker(data: WriterWorkerData): Promise<Worker> {
-  const worker = new Worker(workerEntry(), {
+  const worker = new Worker(workerEntry(import.meta.url, 'sqlite-writer-worker'), {
     workerData: { file: data.file, busyTimeoutMs: data.busyTimeoutMs } satisfies WriterWorkerData,
   });
   await new Promise<void>((resolve, reject) => {
