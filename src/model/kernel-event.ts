@@ -19,6 +19,7 @@
  * @module
  */
 import { KernelError } from '../errors.js';
+import { canonicalJson, type JsonValue } from '../util/canonical-json.js';
 import { MODULE_STATES, type ModuleState } from './module-state.js';
 
 export { MODULE_STATES, type ModuleState };
@@ -38,7 +39,10 @@ export type FieldSpec =
   | 'bool'
   | 'u32'
   | 'usize'
+  | 'u64'
   | 'f64'
+  /** Any JSON value (Rust's `serde_json::Value`). */
+  | 'json'
   | { readonly enum: readonly string[] }
   | { readonly nullable: FieldSpec };
 
@@ -71,6 +75,25 @@ export const KERNEL_EVENT_FIELDS = {
   ProjectActivated: { projectId: 'uuid', name: 'string' },
   EvolutionStarted: { seedId: 'uuid', newSeedId: 'uuid', iteration: 'u32' },
   EvolutionMaxReached: { seedId: 'uuid', finalScore: 'f64', iterations: 'u32' },
+  // ── oxios-kernel 1.43, the kernel-relevant ones kerno emits (same fields and order) ────────
+  /** A run step (kerno's tool execution) started: session = run id, call id = `<runId>:<stepKey>`. */
+  ToolExecutionStarted: {
+    sessionId: 'string',
+    toolName: 'string',
+    toolCallId: 'string',
+    toolArgs: 'json',
+  },
+  /** A run step finished (`isError` when its attempt threw). */
+  ToolExecutionFinished: {
+    sessionId: 'string',
+    toolCallId: 'string',
+    toolName: 'string',
+    durationMs: 'u64',
+    isError: 'bool',
+    outputSummary: 'string',
+  },
+  /** Cumulative token usage of a session (kerno: a converge chain's recorded outcomes). */
+  TokenUsageUpdate: { sessionId: 'string', inputTokens: 'u64', outputTokens: 'u64' },
   // ── kerno ─────────────────────────────────────────────────────────────────────────────────
   /** A module's lifecycle state changed in the registry. */
   ModuleStateChanged: { moduleId: 'string', from: { nullable: moduleState }, to: moduleState },
@@ -112,13 +135,15 @@ type FieldValue<S> = S extends 'string' | 'uuid'
   ? string
   : S extends 'bool'
     ? boolean
-    : S extends 'u32' | 'usize' | 'f64'
+    : S extends 'u32' | 'usize' | 'u64' | 'f64'
       ? number
-      : S extends { readonly enum: readonly (infer E)[] }
-        ? E
-        : S extends { readonly nullable: infer I }
-          ? FieldValue<I> | null
-          : never;
+      : S extends 'json'
+        ? JsonValue
+        : S extends { readonly enum: readonly (infer E)[] }
+          ? E
+          : S extends { readonly nullable: infer I }
+            ? FieldValue<I> | null
+            : never;
 
 type Variant<T extends KernelEventType> = {
   readonly type: T;
@@ -138,11 +163,17 @@ export const KERNEL_EVENT_TYPES = Object.freeze(
 ) as readonly KernelEventType[];
 
 /**
- * The variants oxios-kernel 1.0.1 defines, in its order (the rest are kerno's). The reference
- * file declares 20 (`AgentCreated` … `EvolutionMaxReached`).
+ * The variants oxios-kernel 1.0.1 defines, in its order. The reference file declares 20
+ * (`AgentCreated` … `EvolutionMaxReached`); the next three are oxios 1.43's kernel-relevant
+ * ones ({@link OXIOS_143_KERNEL_TYPES}), the rest are kerno's.
  */
 export const OXIOS_EVENT_TYPES: readonly KernelEventType[] = Object.freeze(
   KERNEL_EVENT_TYPES.slice(0, 20),
+);
+
+/** The oxios-kernel 1.43 variants kerno's own kernel emits (tool execution, token usage). */
+export const OXIOS_143_KERNEL_TYPES: readonly KernelEventType[] = Object.freeze(
+  KERNEL_EVENT_TYPES.slice(20, 23),
 );
 
 /** One field of a variant as the codecs see it: kerno's name, the serde wire name, its type. */
@@ -155,6 +186,8 @@ export interface CompiledField {
 /** A variant's fields in wire order, plus lookup helpers. */
 export type CompiledVariant = readonly CompiledField[] & {
   readonly names: ReadonlySet<string>;
+  /** The fields holding any JSON value (canonical JSON sorts their keys too). */
+  readonly json: ReadonlySet<string>;
   /** Field names plus `type`, sorted: the canonical JSON key order. */
   readonly sorted: readonly string[];
 };
@@ -169,7 +202,11 @@ for (const [type, fields] of Object.entries(KERNEL_EVENT_FIELDS)) {
   const names = compiled.map((f) => f.name);
   COMPILED.set(
     type,
-    Object.assign(compiled, { names: new Set(names), sorted: [...names, 'type'].sort() }),
+    Object.assign(compiled, {
+      names: new Set(names),
+      json: new Set(compiled.filter((f) => f.spec === 'json').map((f) => f.name)),
+      sorted: [...names, 'type'].sort(),
+    }),
   );
 }
 
@@ -225,9 +262,12 @@ function describe(spec: FieldSpec): string {
       case 'u32':
         return 'an integer in 0..4294967295';
       case 'usize':
+      case 'u64':
         return 'a non-negative integer';
       case 'f64':
         return 'a finite number';
+      case 'json':
+        return 'a JSON value';
     }
   }
   if ('enum' in spec) return `one of ${spec.enum.join(', ')}`;
@@ -249,9 +289,12 @@ function check(spec: FieldSpec, value: unknown): unknown {
           ? value
           : INVALID;
       case 'usize':
+      case 'u64':
         return Number.isSafeInteger(value) && (value as number) >= 0 ? value : INVALID;
       case 'f64':
         return typeof value === 'number' && Number.isFinite(value) ? value : INVALID;
+      case 'json':
+        return isJsonValue(value, 0) ? value : INVALID;
     }
   }
   if ('enum' in spec)
@@ -260,6 +303,17 @@ function check(spec: FieldSpec, value: unknown): unknown {
 }
 
 const INVALID = Symbol('invalid');
+
+/** Plain JSON data (finite numbers, plain objects), at most 64 levels deep. */
+function isJsonValue(value: unknown, depth: number): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (typeof value !== 'object' || depth >= 64) return false;
+  if (Array.isArray(value)) return value.every((v) => isJsonValue(v, depth + 1));
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  return Object.values(value).every((v) => isJsonValue(v, depth + 1));
+}
 
 function normaliseUuid(value: string): string {
   if (value.length === 36 && value === value.toLowerCase()) return value;
@@ -340,7 +394,9 @@ export function canonicalKernelEventJson(event: KernelEvent): string {
   const keys = fields.sorted;
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
-    out += (i === 0 ? '"' : ',"') + k + '":' + JSON.stringify(rec[k]);
+    const v = rec[k];
+    const text = fields.json.has(k) ? canonicalJson(v as JsonValue) : JSON.stringify(v);
+    out += (i === 0 ? '"' : ',"') + k + '":' + text;
   }
   return out + '}';
 }

@@ -27,6 +27,10 @@ export function sampleEvent(type: KernelEventType, seed = 1): KernelEvent {
           return (seed * 7919) % 4_294_967_295;
         case 'usize':
           return seed * 13;
+        case 'u64':
+          return seed * 1_000_003;
+        case 'json':
+          return { path: `/src/${name}.rs`, n: seed, nested: [true, null, 'x'] };
         case 'f64':
           return seed % 3 === 0 ? seed : seed + 0.85;
       }
