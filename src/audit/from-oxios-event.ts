@@ -30,8 +30,8 @@ export function auditActionForOxios(event: OxiosEvent): AuditAction {
     }
     return { type: 'Other', data: { detail: `event:${event.variant}` } };
   }
-  const d = event.data as Readonly<Record<string, unknown>>;
-  const s = (name: string): string => String(d[name] ?? '');
+  const d = event.data;
+  const s = (name: string): string => display(d[name]);
   const other = (detail: string): AuditAction => ({ type: 'Other', data: { detail } });
   switch (event.variant) {
     case 'AgentCreated':
@@ -146,7 +146,7 @@ export function auditActorForOxios(event: OxiosEvent): string {
     }
     return 'system';
   }
-  const d = event.data as Readonly<Record<string, unknown>>;
+  const d = event.data;
   switch (event.variant) {
     case 'AgentCreated':
     case 'AgentStarted':
@@ -175,6 +175,13 @@ export function auditActorForOxios(event: OxiosEvent): string {
     default:
       return 'system';
   }
+}
+
+/** A field as Rust's `Display` writes it into a detail string (scalars only in these events). */
+function display(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value as string | number | boolean | bigint);
 }
 
 /** The audit `resource` oxios records: the event's Rust `Debug` rendering. */

@@ -394,7 +394,7 @@ function checkValue(
       throw invalidField(type, field, 'u64', value);
     }
     default:
-      return checkField(type, field, spec as FieldSpec, value);
+      return checkField(type, field, spec, value);
   }
 }
 

@@ -395,7 +395,7 @@ export function canonicalKernelEventJson(event: KernelEvent): string {
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
     const v = rec[k];
-    const text = fields.json.has(k) ? canonicalJson(v as JsonValue) : JSON.stringify(v);
+    const text = fields.json.has(k) ? canonicalJson(v) : JSON.stringify(v);
     out += (i === 0 ? '"' : ',"') + k + '":' + text;
   }
   return out + '}';
