@@ -179,9 +179,11 @@ export function auditActorForOxios(event: OxiosEvent): string {
 
 /** A field as Rust's `Display` writes it into a detail string (scalars only in these events). */
 function display(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value as string | number | boolean | bigint);
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
+    return value.toString();
+  }
+  return value === undefined || value === null ? '' : JSON.stringify(value);
 }
 
 /** The audit `resource` oxios records: the event's Rust `Debug` rendering. */
