@@ -17,7 +17,11 @@ export function auditActionFor(event: KernelEvent): AuditAction {
     case 'AgentStarted':
       return { type: 'AgentSpawn', data: { task_type: 'started' } };
     case 'AgentStopped':
-      return { type: 'AgentExit', data: { reason: 'stopped' } };
+      // As oxios 1.43: `completed` when the agent returned; 1.0.1's `stopped` otherwise.
+      return {
+        type: 'AgentExit',
+        data: { reason: event.success === true ? 'completed' : 'stopped' },
+      };
     case 'AgentFailed':
       return { type: 'AgentExit', data: { reason: event.error } };
     case 'MessageReceived':

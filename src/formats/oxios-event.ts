@@ -150,10 +150,10 @@ const OXIOS_101: Record<string, Record<string, OxiosFieldSpec>> = Object.fromEnt
   OXIOS_EVENT_TYPES.map((type) => [
     type,
     Object.fromEntries(
-      Object.entries(KERNEL_EVENT_FIELDS[type] as Record<string, FieldSpec>).map(([n, s]) => [
-        toSnake(n),
-        s,
-      ]),
+      Object.entries(KERNEL_EVENT_FIELDS[type] as Record<string, FieldSpec>)
+        // kerno's optional additions (AgentStopped.success) are not 1.0.1's.
+        .filter(([, spec]) => typeof spec !== 'object' || !('optional' in spec))
+        .map(([n, spec]) => [toSnake(n), spec]),
     ),
   ]),
 );

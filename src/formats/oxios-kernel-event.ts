@@ -41,8 +41,9 @@ export interface SerdeEventOptions {
   /**
    * The oxios-kernel event set to write (default `'1.0.1'`). Under `'1.43'` the variants both
    * sets share gain 1.43's fields with kerno's values: `session_id: null` on the agent lifecycle
-   * and approval events, `AgentStopped.success: false` (kerno's stop is a stop, not a judged
-   * completion), `ApprovalRequested.tool_name` = the approval's action. The 1.0.1 variants 1.43
+   * and approval events, `AgentStopped.success` as kerno recorded it (`true` when the agent
+   * returned, `false` when stopped or not recorded), `ApprovalRequested.tool_name` = the
+   * approval's action. Under `'1.0.1'` `AgentStopped` is `{"id":…}` only. The 1.0.1 variants 1.43
    * dropped (`SeedCreated`, `PhaseStarted`, `MemoryStored`, …) cannot be written as 1.43
    * (`INVALID_ARGUMENT`). kerno's own variants are written the same under both.
    */
@@ -60,7 +61,10 @@ export function toOxiosEvent(event: KernelEvent, options: SerdeEventOptions = {}
   const set = OXIOS_EVENT_SETS[version];
   if (Object.hasOwn(set, event.type)) {
     const data: Record<string, unknown> = {};
-    for (const f of fields) data[f.wire] = rec[f.name];
+    const wire = set[event.type]!;
+    for (const f of fields) {
+      if (Object.hasOwn(wire, f.wire) && rec[f.name] !== undefined) data[f.wire] = rec[f.name];
+    }
     if (version === '1.43' && event.type === 'ApprovalRequested') data['tool_name'] = event.action;
     return createOxiosEvent(event.type, data, { version });
   }
@@ -74,6 +78,7 @@ export function toOxiosEvent(event: KernelEvent, options: SerdeEventOptions = {}
   const extra: Record<string, string> = {};
   for (const f of fields) {
     const v = rec[f.name];
+    if (v === undefined) continue;
     extra[f.wire] = f.spec === 'f64' ? formatF64(v as number) : JSON.stringify(v);
   }
   return Object.freeze({
@@ -103,7 +108,8 @@ export function fromOxiosEvent(event: OxiosEvent): KernelEvent {
   for (const f of variantFields(event.variant)) {
     let raw = event.data[f.wire];
     if (raw === undefined && typeof f.spec === 'object' && 'nullable' in f.spec) raw = null;
-    out[f.name] = checkField(event.variant, f.wire, f.spec, raw);
+    const v = checkField(event.variant, f.wire, f.spec, raw);
+    if (v !== undefined) out[f.name] = v;
   }
   return out as KernelEvent;
 }
@@ -145,7 +151,8 @@ export function fromSerdeEvent(value: unknown): KernelEvent {
   for (const f of fields) {
     let raw = (body as Record<string, unknown>)[f.wire];
     if (raw === undefined && typeof f.spec === 'object' && 'nullable' in f.spec) raw = null;
-    out[f.name] = checkField(type, f.wire, f.spec, raw);
+    const v = checkField(type, f.wire, f.spec, raw);
+    if (v !== undefined) out[f.name] = v;
   }
   return out as KernelEvent;
 }
@@ -173,12 +180,15 @@ export function decodeSerdeEvent(json: string): KernelEvent {
 export function formatEventDebug(event: KernelEvent): string {
   const fields = variantFields(event.type);
   const rec = event as unknown as Record<string, unknown>;
-  let out = event.type + ' { ';
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i]!;
-    out += (i === 0 ? '' : ', ') + f.wire + ': ' + debugFieldValue(f.spec, rec[f.name]);
+  const parts: string[] = [];
+  for (const f of fields) {
+    const v = rec[f.name];
+    if (v === undefined) continue;
+    // kerno's optional additions render as the plain field oxios 1.43 declares.
+    const spec = typeof f.spec === 'object' && 'optional' in f.spec ? f.spec.optional : f.spec;
+    parts.push(f.wire + ': ' + debugFieldValue(spec, v));
   }
-  return out + ' }';
+  return `${event.type} { ${parts.join(', ')} }`;
 }
 
 /** The Display form of a phase, as oxios prints it in audit details (`interview`, …). */

@@ -44,7 +44,9 @@ export type FieldSpec =
   /** Any JSON value (Rust's `serde_json::Value`). */
   | 'json'
   | { readonly enum: readonly string[] }
-  | { readonly nullable: FieldSpec };
+  | { readonly nullable: FieldSpec }
+  /** A field that may be left out (kerno's additions to oxios 1.0.1 variants); never `null`. */
+  | { readonly optional: FieldSpec };
 
 const phase = { enum: PHASES } as const;
 const moduleState = { enum: MODULE_STATES } as const;
@@ -57,7 +59,11 @@ export const KERNEL_EVENT_FIELDS = {
   // ── oxios-kernel 1.0.1 ────────────────────────────────────────────────────────────────────
   AgentCreated: { id: 'uuid', name: 'string' },
   AgentStarted: { id: 'uuid' },
-  AgentStopped: { id: 'uuid' },
+  /**
+   * `success` (oxios 1.43's field; absent in 1.0.1 and in kerno's records before it): `true` when
+   * the agent returned (completed), `false` when it was stopped.
+   */
+  AgentStopped: { id: 'uuid', success: { optional: 'bool' } },
   AgentFailed: { id: 'uuid', error: 'string' },
   MessageReceived: { from: 'uuid', content: 'string' },
   SeedCreated: { seedId: 'uuid' },
@@ -143,11 +149,21 @@ type FieldValue<S> = S extends 'string' | 'uuid'
           ? E
           : S extends { readonly nullable: infer I }
             ? FieldValue<I> | null
-            : never;
+            : S extends { readonly optional: infer I }
+              ? FieldValue<I>
+              : never;
+
+type OptionalKeys<S> = {
+  [K in keyof S]: S[K] extends { readonly optional: unknown } ? K : never;
+}[keyof S];
 
 type Variant<T extends KernelEventType> = {
   readonly type: T;
-} & { readonly [F in keyof Spec[T]]: FieldValue<Spec[T][F]> } extends infer O
+} & {
+  readonly [F in Exclude<keyof Spec[T], OptionalKeys<Spec[T]>>]: FieldValue<Spec[T][F]>;
+} & {
+  readonly [F in OptionalKeys<Spec[T]>]?: FieldValue<Spec[T][F]>;
+} extends infer O
   ? { [K in keyof O]: O[K] }
   : never;
 
@@ -227,7 +243,7 @@ export function variantFields(type: string): CompiledVariant {
 export function checkField(type: string, field: string, spec: FieldSpec, value: unknown): unknown {
   const v = check(spec, value);
   if (v === INVALID) throw invalid(type, field, describe(spec), value);
-  return v;
+  return v === OMITTED ? undefined : v;
 }
 
 function toSnake(name: string): string {
@@ -271,6 +287,7 @@ function describe(spec: FieldSpec): string {
     }
   }
   if ('enum' in spec) return `one of ${spec.enum.join(', ')}`;
+  if ('optional' in spec) return `${describe(spec.optional)} or left out`;
   return `${describe(spec.nullable)} or null`;
 }
 
@@ -299,10 +316,13 @@ function check(spec: FieldSpec, value: unknown): unknown {
   }
   if ('enum' in spec)
     return typeof value === 'string' && spec.enum.includes(value) ? value : INVALID;
+  if ('optional' in spec) return value === undefined ? OMITTED : check(spec.optional, value);
   return value === null ? null : check(spec.nullable, value);
 }
 
 const INVALID = Symbol('invalid');
+/** An optional field that is left out. */
+const OMITTED = Symbol('omitted');
 
 /** Plain JSON data (finite numbers, plain objects), at most 64 levels deep. */
 function isJsonValue(value: unknown, depth: number): boolean {
@@ -344,7 +364,7 @@ export function parseKernelEvent(value: unknown): KernelEvent {
   for (const f of fields) {
     const v = check(f.spec, record[f.name]);
     if (v === INVALID) throw invalid(type, f.name, describe(f.spec), record[f.name]);
-    out[f.name] = v;
+    if (v !== OMITTED) out[f.name] = v;
   }
   for (const key of Object.keys(record)) {
     if (key !== 'type' && !fields.names.has(key)) {
@@ -381,7 +401,10 @@ export function encodeKernelEvent(event: KernelEvent): string {
   if (fields === undefined) throw unknownType(event.type);
   let out = '{"type":' + JSON.stringify(event.type);
   const rec = event as unknown as Record<string, unknown>;
-  for (const f of fields) out += ',' + JSON.stringify(f.name) + ':' + JSON.stringify(rec[f.name]);
+  for (const f of fields) {
+    const v = rec[f.name];
+    if (v !== undefined) out += ',' + JSON.stringify(f.name) + ':' + JSON.stringify(v);
+  }
   return out + '}';
 }
 

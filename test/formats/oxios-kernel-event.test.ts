@@ -12,6 +12,9 @@ import {
   auditActorForOxios,
   auditResourceForOxios,
   createOxiosEvent,
+  decodeKernelEvent,
+  encodeKernelEvent,
+  formatEventDebug,
   decodeOxiosEvent,
   decodeSerdeEvent,
   encodeAuditAction,
@@ -553,7 +556,7 @@ describe('kerno events written as oxios 1.43', () => {
       ],
       [{ type: 'AgentStarted', id: U1 }, `{"AgentStarted":{"id":"${U1}","session_id":null}}`],
       [
-        { type: 'AgentStopped', id: U1 },
+        { type: 'AgentStopped', id: U1, success: false },
         `{"AgentStopped":{"id":"${U1}","success":false,"session_id":null}}`,
       ],
       [
@@ -685,5 +688,35 @@ describe('kerno’s tool and token events in kerno’s audit trail', () => {
       expect(auditActorFor(event)).toBe(auditActorForOxios(oxios));
       expect(auditActorFor(event)).toBe('session:s-1');
     }
+  });
+});
+
+describe('AgentStopped.success in kerno’s events', () => {
+  it('is written under 1.43, left out under 1.0.1, and audited as completed or stopped', () => {
+    const done: KernelEvent = { type: 'AgentStopped', id: U1, success: true };
+    const stopped: KernelEvent = { type: 'AgentStopped', id: U1, success: false };
+    expect(encodeSerdeEvent(done, { version: '1.43' })).toBe(
+      `{"AgentStopped":{"id":"${U1}","success":true,"session_id":null}}`,
+    );
+    expect(encodeSerdeEvent(done)).toBe(`{"AgentStopped":{"id":"${U1}"}}`);
+    expect(auditActionFor(done)).toEqual({ type: 'AgentExit', data: { reason: 'completed' } });
+    expect(auditActionFor(stopped)).toEqual({ type: 'AgentExit', data: { reason: 'stopped' } });
+    expect(auditActionFor({ type: 'AgentStopped', id: U1 })).toEqual({
+      type: 'AgentExit',
+      data: { reason: 'stopped' },
+    });
+    // Read back from oxios 1.43 with its success; a 1.0.1 record stays without one.
+    expect(decodeSerdeEvent(encodeSerdeEvent(done, { version: '1.43' }))).toEqual(done);
+    expect(decodeSerdeEvent(`{"AgentStopped":{"id":"${U1}"}}`)).toEqual({
+      type: 'AgentStopped',
+      id: U1,
+    });
+    expect(decodeKernelEvent(`{"type":"AgentStopped","id":"${U1}"}`)).toEqual({
+      type: 'AgentStopped',
+      id: U1,
+    });
+    expect(encodeKernelEvent(done)).toBe(`{"type":"AgentStopped","id":"${U1}","success":true}`);
+    expect(formatEventDebug(done)).toBe(`AgentStopped { id: ${U1}, success: true }`);
+    expect(formatEventDebug({ type: 'AgentStopped', id: U1 })).toBe(`AgentStopped { id: ${U1} }`);
   });
 });

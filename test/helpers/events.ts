@@ -36,11 +36,15 @@ export function sampleEvent(type: KernelEventType, seed = 1): KernelEvent {
       }
     }
     if ('enum' in spec) return spec.enum[seed % spec.enum.length];
+    if ('optional' in spec) return seed % 2 === 0 ? undefined : value(spec.optional, name);
     return seed % 2 === 0 ? null : value(spec.nullable, name);
   };
   const fields = KERNEL_EVENT_FIELDS[type] as Record<string, FieldSpec>;
   const raw: Record<string, unknown> = { type };
-  for (const [name, spec] of Object.entries(fields)) raw[name] = value(spec, name);
+  for (const [name, spec] of Object.entries(fields)) {
+    const v = value(spec, name);
+    if (v !== undefined) raw[name] = v;
+  }
   return parseKernelEvent(raw);
 }
 
