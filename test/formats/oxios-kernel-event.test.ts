@@ -24,9 +24,11 @@ import {
   isAuditedOxiosEvent,
   isKernelError,
   oxiosEventTypes,
+  parseKernelEvent,
   toOxiosEvent,
   type KernelEvent,
 } from '../../src/index.js';
+import { canonicalKernelEventJson } from '../../src/model/kernel-event.js';
 
 const U1 = '67e55044-10b1-426f-9247-bb680e5fe0c8';
 const U2 = '0190a6e2-7c1b-7abc-8def-0123456789ab';
@@ -718,5 +720,66 @@ describe('AgentStopped.success in kerno’s events', () => {
     expect(encodeKernelEvent(done)).toBe(`{"type":"AgentStopped","id":"${U1}","success":true}`);
     expect(formatEventDebug(done)).toBe(`AgentStopped { id: ${U1}, success: true }`);
     expect(formatEventDebug({ type: 'AgentStopped', id: U1 })).toBe(`AgentStopped { id: ${U1} }`);
+  });
+});
+
+describe('building oxios events and kerno’s JSON fields', () => {
+  it('validates what it builds, naming the variant and field', () => {
+    expectCode(
+      () => createOxiosEvent('SeedCreated', { seed_id: U1 }, { version: '1.43' }),
+      'UNKNOWN_EVENT_TYPE',
+      /oxios 1\.43 has no kernel event "SeedCreated"/,
+    );
+    expect(
+      encodeOxiosEvent(createOxiosEvent('SeedCreated', { seed_id: U1 }, { version: '1.0.1' })),
+    ).toBe(`{"SeedCreated":{"seed_id":"${U1}"}}`);
+    expectCode(
+      () => createOxiosEvent('MemoCreated', { id: 'm', extra: 1 }),
+      'INVALID_EVENT',
+      /MemoCreated \(oxios 1\.43\) has no field "extra"/,
+    );
+    expectCode(() => createOxiosEvent('MemoCreated', {}), 'INVALID_EVENT', /MemoCreated\.id/);
+    expectCode(
+      () => createOxiosEvent('AgentStarted', { id: 'not-a-uuid' }),
+      'INVALID_EVENT',
+      /AgentStarted\.id must be a UUID/,
+    );
+    // Options left out: None is written as null unless serde skips it; defaults as false.
+    expect(encodeOxiosEvent(createOxiosEvent('AgentStopped', { id: U1 }))).toBe(
+      `{"AgentStopped":{"id":"${U1}","success":false,"session_id":null}}`,
+    );
+    expect(
+      encodeOxiosEvent(
+        createOxiosEvent('EmailSent', { subject: 's', message_id: 'm', template_name: null }),
+      ),
+    ).toBe('{"EmailSent":{"subject":"s","message_id":"m"}}');
+    expect(toOxiosEvent({ type: 'AgentStarted', id: U1 }).version).toBe('1.0.1');
+  });
+
+  it('keeps a tool call’s arguments as JSON: validated, canonical with sorted keys', () => {
+    const event = parseKernelEvent({
+      type: 'ToolExecutionStarted',
+      sessionId: 's',
+      toolName: 't',
+      toolCallId: 'c',
+      toolArgs: { z: 1, a: { y: [1, 'x'], b: null } },
+    });
+    expect(canonicalKernelEventJson(event)).toBe(
+      '{"sessionId":"s","toolArgs":{"a":{"b":null,"y":[1,"x"]},"z":1},"toolCallId":"c","toolName":"t","type":"ToolExecutionStarted"}',
+    );
+    for (const toolArgs of [Number.NaN, new Date(0), { f: () => 1 }, undefined]) {
+      expectCode(
+        () =>
+          parseKernelEvent({
+            type: 'ToolExecutionStarted',
+            sessionId: 's',
+            toolName: 't',
+            toolCallId: 'c',
+            toolArgs,
+          }),
+        'INVALID_EVENT',
+        /toolArgs must be a JSON value/,
+      );
+    }
   });
 });
