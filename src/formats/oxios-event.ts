@@ -30,7 +30,7 @@ import {
   type FieldSpec,
 } from '../model/kernel-event.js';
 import type { JsonValue } from '../util/canonical-json.js';
-import { objectMembers } from './raw-json.js';
+import { arrayElements, objectMembers } from './raw-json.js';
 import { rustDebugF64, rustDebugString } from './rust-debug.js';
 import { formatF64 } from './serde-float.js';
 
@@ -526,6 +526,13 @@ export function formatOxiosEventDebug(event: OxiosEvent): string {
   const parts: string[] = [];
   for (const [name, spec] of Object.entries(fields)) {
     const v = event.data[name];
+    const raw = event.rawJson?.[name];
+    if (raw !== undefined && v !== null) {
+      // From the text as read, so a float written `1.0` renders `Number(1.0)` as serde_json does.
+      const text = rawValueDebug(raw);
+      parts.push(`${name}: ${isOptional(spec) ? `Some(${text})` : text}`);
+      continue;
+    }
     parts.push(`${name}: ${debugFieldValue(spec, v === undefined ? defaultOf(spec) : v)}`);
   }
   for (const [name, text] of Object.entries(event.extra)) parts.push(`${name}: ${text}`);
@@ -564,6 +571,21 @@ export function debugFieldValue(spec: OxiosFieldSpec, value: unknown): string {
 
 function pascal(value: string): string {
   return value.replace(/(^|_)([a-z])/g, (_m, _u: string, c: string) => c.toUpperCase());
+}
+
+/** serde_json's `Debug` for a `Value`, from its JSON text (numbers keep integer vs float). */
+function rawValueDebug(text: string): string {
+  const c = text[0];
+  if (c === '{') {
+    const members = objectMembers(text)!.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `Object {${members.map(([k, v]) => `${rustDebugString(k)}: ${rawValueDebug(v)}`).join(', ')}}`;
+  }
+  if (c === '[') return `Array [${arrayElements(text)!.map(rawValueDebug).join(', ')}]`;
+  if (c === '"') return `String(${rustDebugString(JSON.parse(text) as string)})`;
+  if (text === 'null') return 'Null';
+  if (text === 'true' || text === 'false') return `Bool(${text})`;
+  // serde_json keeps an integer as u64/i64 and anything with a fraction or exponent as f64.
+  return /[.eE]/.test(text) ? `Number(${formatF64(Number(text))})` : `Number(${text})`;
 }
 
 /** serde_json's `Debug` for a `Value`. */

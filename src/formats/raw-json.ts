@@ -36,6 +36,22 @@ export function objectMembers(text: string): [key: string, raw: string][] | unde
   }
 }
 
+/** The elements of the JSON array `text` (valid JSON), each compacted; `undefined` when not an array. */
+export function arrayElements(text: string): string[] | undefined {
+  let i = skipWs(text, 0);
+  if (text[i] !== '[') return undefined;
+  i = skipWs(text, i + 1);
+  const out: string[] = [];
+  if (text[i] === ']') return out;
+  for (;;) {
+    const end = valueEnd(text, i);
+    out.push(compactJson(text.slice(i, end)));
+    i = skipWs(text, end);
+    if (text[i] !== ',') return out;
+    i = skipWs(text, i + 1);
+  }
+}
+
 /** Valid JSON text without insignificant whitespace; strings and number spellings untouched. */
 export function compactJson(raw: string): string {
   if (!/\s/.test(raw)) return raw;

@@ -436,6 +436,16 @@ describe('oxios 1.43 kernel events', () => {
   });
 
   it('renders Rust Debug as oxios stores it in the audit resource', () => {
+    // serde_json::Value fields render from the text as read: floats stay floats.
+    expect(
+      auditResourceForOxios(
+        decodeOxiosEvent(
+          '{"ToolExecutionStarted":{"session_id":"s","tool_name":"t","tool_call_id":"c","tool_args":{"n":1.0,"big":18446744073709551615,"e":1e5,"l":[2,-0.5]},"context":{"kind":"x"}}}',
+        ),
+      ),
+    ).toBe(
+      'ToolExecutionStarted { session_id: "s", tool_name: "t", tool_call_id: "c", tool_args: Object {"big": Number(18446744073709551615), "e": Number(100000.0), "l": Array [Number(2), Number(-0.5)], "n": Number(1.0)}, context: Some(Object {"kind": String("x")}) }',
+    );
     expect(auditResourceForOxios(decodeOxiosEvent(VECTORS[1]!.json))).toBe(
       `AgentStarted { id: ${U1}, session_id: None }`,
     );
