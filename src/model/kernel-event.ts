@@ -418,8 +418,9 @@ export function canonicalKernelEventJson(event: KernelEvent): string {
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
     const v = rec[k];
+    if (v === undefined) continue; // an optional field left out
     const text = fields.json.has(k) ? canonicalJson(v) : JSON.stringify(v);
-    out += (i === 0 ? '"' : ',"') + k + '":' + text;
+    out += (out.length === 1 ? '"' : ',"') + k + '":' + text;
   }
   return out + '}';
 }

@@ -793,3 +793,14 @@ describe('building oxios events and kerno’s JSON fields', () => {
     }
   });
 });
+
+describe('an optional field left out', () => {
+  it('is left out of kerno’s canonical JSON too (what the audit trail stores)', () => {
+    const event: KernelEvent = { type: 'AgentStopped', id: U1 };
+    expect(canonicalKernelEventJson(event)).toBe(`{"id":"${U1}","type":"AgentStopped"}`);
+    expect(canonicalKernelEventJson({ ...event, success: true })).toBe(
+      `{"id":"${U1}","success":true,"type":"AgentStopped"}`,
+    );
+    expect(JSON.parse(canonicalKernelEventJson(event))).toEqual(event);
+  });
+});
