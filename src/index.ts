@@ -37,6 +37,7 @@ export {
   KERNEL_EVENT_FIELDS,
   KERNEL_EVENT_TYPES,
   OXIOS_EVENT_TYPES,
+  OXIOS_143_KERNEL_TYPES,
   PHASES,
   MODULE_STATES,
   FAILURE_CLASSES,
@@ -52,7 +53,21 @@ export {
   encodeSerdeEvent,
   decodeSerdeEvent,
   formatEventDebug,
+  toOxiosEvent,
+  fromOxiosEvent,
 } from './formats/oxios-kernel-event.js';
+export type { SerdeEventOptions } from './formats/oxios-kernel-event.js';
+export {
+  OXIOS_VERSIONS,
+  OXIOS_EVENT_SETS,
+  oxiosEventTypes,
+  decodeOxiosEvent,
+  encodeOxiosEvent,
+  createOxiosEvent,
+  oxiosEventValue,
+  formatOxiosEventDebug,
+} from './formats/oxios-event.js';
+export type { OxiosEvent, OxiosVersion, OxiosFieldSpec } from './formats/oxios-event.js';
 export type {
   KernelEvent,
   KernelEventOf,
@@ -95,6 +110,12 @@ export {
 } from './formats/oxios-audit-action.js';
 export type { AuditAction, AuditActionType } from './formats/oxios-audit-action.js';
 export { auditActionFor, auditActorFor, auditResourceFor } from './audit/from-kernel-event.js';
+export {
+  auditActionForOxios,
+  auditActorForOxios,
+  auditResourceForOxios,
+  isAuditedOxiosEvent,
+} from './audit/from-oxios-event.js';
 export {
   AuditTrail,
   auditedEvent,

@@ -251,6 +251,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       ids,
       logger,
       approvals: runApprovals,
+      bus,
       ...(options.runOwner === undefined ? {} : { owner: options.runOwner }),
       ...(options.runHoldMs === undefined ? {} : { holdMs: options.runHoldMs }),
       ...(options.runRetention === undefined ? {} : { retention: options.runRetention }),

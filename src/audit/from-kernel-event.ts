@@ -17,7 +17,11 @@ export function auditActionFor(event: KernelEvent): AuditAction {
     case 'AgentStarted':
       return { type: 'AgentSpawn', data: { task_type: 'started' } };
     case 'AgentStopped':
-      return { type: 'AgentExit', data: { reason: 'stopped' } };
+      // As oxios 1.43: `completed` when the agent returned; 1.0.1's `stopped` otherwise.
+      return {
+        type: 'AgentExit',
+        data: { reason: event.success === true ? 'completed' : 'stopped' },
+      };
     case 'AgentFailed':
       return { type: 'AgentExit', data: { reason: event.error } };
     case 'MessageReceived':
@@ -59,6 +63,13 @@ export function auditActionFor(event: KernelEvent): AuditAction {
       return other(`project_created:${event.name}:${event.source}`);
     case 'ProjectActivated':
       return other(`project_activated:${event.name}`);
+    // oxios 1.43's kernel-relevant variants, mapped as oxios 1.43 maps them
+    case 'ToolExecutionStarted':
+      return other(`tool_started:${event.toolName}`);
+    case 'ToolExecutionFinished':
+      return other(`tool_finished:${event.toolName}:${event.isError ? 'error' : 'ok'}`);
+    case 'TokenUsageUpdate':
+      return other(`tokens:in=${event.inputTokens}:out=${event.outputTokens}`);
     // kerno's own variants
     case 'ModuleStateChanged':
       return other(`module_state:${event.moduleId}:${event.from ?? 'none'}->${event.to}`);
@@ -102,6 +113,10 @@ export function auditActorFor(event: KernelEvent): string {
       return event.agentId;
     case 'ProjectActivated':
       return `project:${event.projectId}`;
+    case 'ToolExecutionStarted':
+    case 'ToolExecutionFinished':
+    case 'TokenUsageUpdate':
+      return `session:${event.sessionId}`;
     case 'ModuleStateChanged':
       return `module:${event.moduleId}`;
     case 'SupervisorEscalated':

@@ -16,6 +16,7 @@ export * from './converge-ndjson.js';
 export * from './converge-user-event.js';
 export * from './learning-records.js';
 export * from './oxios-audit-action.js';
+export * from './oxios-event.js';
 export * from './oxios-kernel-event.js';
 export * from './oxios-audit-export.js';
 export * from './oxios-memory.js';

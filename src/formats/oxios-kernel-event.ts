@@ -15,27 +15,117 @@
 import { KernelError } from '../errors.js';
 import {
   checkField,
+  isKernelEventType,
   parseEventJson,
   variantFields,
-  type FieldSpec,
   type KernelEvent,
   type Phase,
 } from '../model/kernel-event.js';
+import {
+  createOxiosEvent,
+  debugFieldValue,
+  encodeOxiosEvent,
+  OXIOS_EVENT_SETS,
+  oxiosEventValue,
+  type OxiosEvent,
+  type OxiosVersion,
+} from './oxios-event.js';
+import { formatF64 } from './serde-float.js';
+
+export { rustDebugF64, rustDebugString, rustDisplayF64 } from './rust-debug.js';
 
 // ── serde wire codec (oxios) ─────────────────────────────────────────────────────────────────
 
-/** Converts an event to the reference's externally tagged serde value. */
-export function toSerdeEvent(event: KernelEvent): Record<string, Record<string, unknown>> {
-  const fields = variantFields(event.type);
-  const rec = event as unknown as Record<string, unknown>;
-  const body: Record<string, unknown> = {};
-  for (const f of fields) body[f.wire] = rec[f.name];
-  return { [event.type]: body };
+/** Options of the serde encoders. */
+export interface SerdeEventOptions {
+  /**
+   * The oxios-kernel event set to write (default `'1.0.1'`). Under `'1.43'` the variants both
+   * sets share gain 1.43's fields with kerno's values: `session_id: null` on the agent lifecycle
+   * and approval events, `AgentStopped.success` as kerno recorded it (`true` when the agent
+   * returned, `false` when stopped or not recorded), `ApprovalRequested.tool_name` = the
+   * approval's action. Under `'1.0.1'` `AgentStopped` is `{"id":…}` only. The 1.0.1 variants 1.43
+   * dropped (`SeedCreated`, `PhaseStarted`, `MemoryStored`, …) cannot be written as 1.43
+   * (`INVALID_ARGUMENT`). kerno's own variants are written the same under both.
+   */
+  readonly version?: OxiosVersion;
 }
 
 /**
- * Reads the reference's externally tagged serde value (`{"AgentCreated":{…}}`). Like serde, it
- * ignores unknown fields and reads a missing optional field as `null`.
+ * The oxios event for a kerno event, in `version`'s set (default 1.0.1). A variant oxios does
+ * not define (kerno's own) comes back with `version: null` and its fields as `extra`.
+ */
+export function toOxiosEvent(event: KernelEvent, options: SerdeEventOptions = {}): OxiosEvent {
+  const version = options.version ?? '1.0.1';
+  const fields = variantFields(event.type);
+  const rec = event as unknown as Record<string, unknown>;
+  const set = OXIOS_EVENT_SETS[version];
+  if (Object.hasOwn(set, event.type)) {
+    const data: Record<string, unknown> = {};
+    const wire = set[event.type]!;
+    for (const f of fields) {
+      if (Object.hasOwn(wire, f.wire) && rec[f.name] !== undefined) data[f.wire] = rec[f.name];
+    }
+    if (version === '1.43' && event.type === 'ApprovalRequested') data['tool_name'] = event.action;
+    return createOxiosEvent(event.type, data, { version });
+  }
+  if (version === '1.43' && Object.hasOwn(OXIOS_EVENT_SETS['1.0.1'], event.type)) {
+    throw new KernelError(
+      'INVALID_ARGUMENT',
+      `oxios 1.43 has no ${event.type} event (it was dropped after 1.0.1); write it with version 1.0.1`,
+      { details: { type: event.type, version } },
+    );
+  }
+  const extra: Record<string, string> = {};
+  for (const f of fields) {
+    const v = rec[f.name];
+    if (v === undefined) continue;
+    extra[f.wire] = f.spec === 'f64' ? formatF64(v as number) : JSON.stringify(v);
+  }
+  return Object.freeze({
+    variant: event.type,
+    version: null,
+    data: {},
+    extra: Object.freeze(extra),
+  });
+}
+
+/**
+ * The kerno event for an oxios event: the fields kerno's variant has (1.43's extra ones, like
+ * `session_id`, are not part of kerno's model — keep the {@link OxiosEvent} to keep them).
+ * Throws `UNKNOWN_EVENT_TYPE` for a variant kerno's kernel has no equivalent for (most of 1.43's:
+ * calendar, memo, persona … events), `INVALID_EVENT` when a field does not fit kerno's model.
+ */
+export function fromOxiosEvent(event: OxiosEvent): KernelEvent {
+  if (!isKernelEventType(event.variant)) {
+    throw new KernelError(
+      'UNKNOWN_EVENT_TYPE',
+      `kerno has no kernel event "${event.variant.slice(0, 80)}" (decodeOxiosEvent keeps it as an OxiosEvent)`,
+      { details: { type: event.variant } },
+    );
+  }
+  if (event.version === null) return fromSerdeEvent(oxiosEventValue(event));
+  const out: Record<string, unknown> = { type: event.variant };
+  for (const f of variantFields(event.variant)) {
+    let raw = event.data[f.wire];
+    if (raw === undefined && typeof f.spec === 'object' && 'nullable' in f.spec) raw = null;
+    const v = checkField(event.variant, f.wire, f.spec, raw);
+    if (v !== undefined) out[f.name] = v;
+  }
+  return out as KernelEvent;
+}
+
+/** Converts an event to the externally tagged serde value (`{"AgentCreated":{…}}`). */
+export function toSerdeEvent(
+  event: KernelEvent,
+  options: SerdeEventOptions = {},
+): Record<string, Record<string, unknown>> {
+  return oxiosEventValue(toOxiosEvent(event, options)) as Record<string, Record<string, unknown>>;
+}
+
+/**
+ * Reads the externally tagged serde value (`{"AgentCreated":{…}}`) of either oxios version.
+ * Like serde, it ignores fields kerno's variant does not have (1.43's `session_id`,
+ * `AgentStopped.success`, …) and reads a missing optional field as `null`.
  */
 export function fromSerdeEvent(value: unknown): KernelEvent {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -61,27 +151,21 @@ export function fromSerdeEvent(value: unknown): KernelEvent {
   for (const f of fields) {
     let raw = (body as Record<string, unknown>)[f.wire];
     if (raw === undefined && typeof f.spec === 'object' && 'nullable' in f.spec) raw = null;
-    out[f.name] = checkField(type, f.wire, f.spec, raw);
+    const v = checkField(type, f.wire, f.spec, raw);
+    if (v !== undefined) out[f.name] = v;
   }
   return out as KernelEvent;
 }
 
 /**
  * Encodes an event in the serde wire form exactly as serde_json writes it (compact; `f64` values
- * always with a fraction or exponent, e.g. `1.0`).
+ * always with a fraction or exponent, e.g. `1.0`), in `options.version`'s event set.
  */
-export function encodeSerdeEvent(event: KernelEvent): string {
-  const fields = variantFields(event.type);
-  const rec = event as unknown as Record<string, unknown>;
-  const parts = fields.map((f) => {
-    const v = rec[f.name];
-    const text = f.spec === 'f64' ? rustDebugF64(v as number) : JSON.stringify(v);
-    return JSON.stringify(f.wire) + ':' + text;
-  });
-  return `{${JSON.stringify(event.type)}:{${parts.join(',')}}}`;
+export function encodeSerdeEvent(event: KernelEvent, options: SerdeEventOptions = {}): string {
+  return encodeOxiosEvent(toOxiosEvent(event, options));
 }
 
-/** Decodes the serde wire form; throws `INVALID_EVENT` / `UNKNOWN_EVENT_TYPE`. */
+/** Decodes the serde wire form of either version; throws `INVALID_EVENT` / `UNKNOWN_EVENT_TYPE`. */
 export function decodeSerdeEvent(json: string): KernelEvent {
   return fromSerdeEvent(parseEventJson(json, 'The serde kernel event'));
 }
@@ -96,105 +180,15 @@ export function decodeSerdeEvent(json: string): KernelEvent {
 export function formatEventDebug(event: KernelEvent): string {
   const fields = variantFields(event.type);
   const rec = event as unknown as Record<string, unknown>;
-  let out = event.type + ' { ';
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i]!;
-    out += (i === 0 ? '' : ', ') + f.wire + ': ' + debugValue(f.spec, rec[f.name]);
+  const parts: string[] = [];
+  for (const f of fields) {
+    const v = rec[f.name];
+    if (v === undefined) continue;
+    // kerno's optional additions render as the plain field oxios 1.43 declares.
+    const spec = typeof f.spec === 'object' && 'optional' in f.spec ? f.spec.optional : f.spec;
+    parts.push(f.wire + ': ' + debugFieldValue(spec, v));
   }
-  return out + ' }';
-}
-
-function debugValue(spec: FieldSpec, value: unknown): string {
-  if (typeof spec === 'string') {
-    switch (spec) {
-      case 'string':
-        return rustDebugString(value as string);
-      case 'uuid':
-        return value as string;
-      case 'bool':
-      case 'u32':
-      case 'usize':
-        return String(value);
-      case 'f64':
-        return rustDebugF64(value as number);
-    }
-  }
-  if ('enum' in spec) return pascal(value as string);
-  return value === null ? 'None' : `Some(${debugValue(spec.nullable, value)})`;
-}
-
-function pascal(value: string): string {
-  return value.replace(/(^|_)([a-z])/g, (_m, _u: string, c: string) => c.toUpperCase());
-}
-
-/** Rust's `{:?}` for a `str`: quoted, with `\"`, `\\`, `\n`, `\r`, `\t`, `\0` and `\u{…}` escapes. */
-export function rustDebugString(value: string): string {
-  if (!NEEDS_ESCAPE.test(value)) return '"' + value + '"';
-  let out = '"';
-  for (const ch of value) {
-    const cp = ch.codePointAt(0)!;
-    switch (ch) {
-      case '"':
-        out += '\\"';
-        break;
-      case '\\':
-        out += '\\\\';
-        break;
-      case '\n':
-        out += '\\n';
-        break;
-      case '\r':
-        out += '\\r';
-        break;
-      case '\t':
-        out += '\\t';
-        break;
-      case '\0':
-        out += '\\0';
-        break;
-      default:
-        out += cp < 0x20 || (cp >= 0x7f && cp < 0xa0) ? `\\u{${cp.toString(16)}}` : ch;
-    }
-  }
-  return out + '"';
-}
-
-// eslint-disable-next-line no-control-regex
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\u009f]/;
-
-/** Rust's `{:?}` for an `f64`: `1.0`, `0.85`, `1e16`, `1.5e-7`. */
-export function rustDebugF64(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (!Number.isFinite(value)) return value > 0 ? 'inf' : '-inf';
-  if (value === 0) return Object.is(value, -0) ? '-0.0' : '0.0';
-  const abs = Math.abs(value);
-  if (abs >= 1e16 || abs < 1e-4) {
-    const [mantissa, exp] = value.toExponential().split('e') as [string, string];
-    return `${mantissa}e${exp.replace('+', '')}`;
-  }
-  const text = String(value);
-  return text.includes('.') ? text : text + '.0';
-}
-
-/** Rust's `{}` (Display) for an `f64`: never an exponent, no `.0` for whole numbers. */
-export function rustDisplayF64(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (!Number.isFinite(value)) return value > 0 ? 'inf' : '-inf';
-  const text = String(value);
-  if (!text.includes('e')) return text === '0' && Object.is(value, -0) ? '-0' : text;
-  const [mantissa, expText] = text.split('e') as [string, string];
-  const exp = Number(expText);
-  const negative = mantissa.startsWith('-');
-  const digits = mantissa.replace('-', '').replace('.', '');
-  const pointAt =
-    (mantissa.replace('-', '').indexOf('.') === -1
-      ? digits.length
-      : mantissa.replace('-', '').indexOf('.')) + exp;
-  let out: string;
-  if (pointAt <= 0) out = '0.' + '0'.repeat(-pointAt) + digits;
-  else if (pointAt >= digits.length) out = digits + '0'.repeat(pointAt - digits.length);
-  else out = digits.slice(0, pointAt) + '.' + digits.slice(pointAt);
-  return (negative ? '-' : '') + out;
+  return `${event.type} { ${parts.join(', ')} }`;
 }
 
 /** The Display form of a phase, as oxios prints it in audit details (`interview`, …). */

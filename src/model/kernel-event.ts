@@ -19,6 +19,7 @@
  * @module
  */
 import { KernelError } from '../errors.js';
+import { canonicalJson, type JsonValue } from '../util/canonical-json.js';
 import { MODULE_STATES, type ModuleState } from './module-state.js';
 
 export { MODULE_STATES, type ModuleState };
@@ -38,9 +39,14 @@ export type FieldSpec =
   | 'bool'
   | 'u32'
   | 'usize'
+  | 'u64'
   | 'f64'
+  /** Any JSON value (Rust's `serde_json::Value`). */
+  | 'json'
   | { readonly enum: readonly string[] }
-  | { readonly nullable: FieldSpec };
+  | { readonly nullable: FieldSpec }
+  /** A field that may be left out (kerno's additions to oxios 1.0.1 variants); never `null`. */
+  | { readonly optional: FieldSpec };
 
 const phase = { enum: PHASES } as const;
 const moduleState = { enum: MODULE_STATES } as const;
@@ -53,7 +59,11 @@ export const KERNEL_EVENT_FIELDS = {
   // ── oxios-kernel 1.0.1 ────────────────────────────────────────────────────────────────────
   AgentCreated: { id: 'uuid', name: 'string' },
   AgentStarted: { id: 'uuid' },
-  AgentStopped: { id: 'uuid' },
+  /**
+   * `success` (oxios 1.43's field; absent in 1.0.1 and in kerno's records before it): `true` when
+   * the agent returned (completed), `false` when it was stopped.
+   */
+  AgentStopped: { id: 'uuid', success: { optional: 'bool' } },
   AgentFailed: { id: 'uuid', error: 'string' },
   MessageReceived: { from: 'uuid', content: 'string' },
   SeedCreated: { seedId: 'uuid' },
@@ -71,6 +81,25 @@ export const KERNEL_EVENT_FIELDS = {
   ProjectActivated: { projectId: 'uuid', name: 'string' },
   EvolutionStarted: { seedId: 'uuid', newSeedId: 'uuid', iteration: 'u32' },
   EvolutionMaxReached: { seedId: 'uuid', finalScore: 'f64', iterations: 'u32' },
+  // ── oxios-kernel 1.43, the kernel-relevant ones kerno emits (same fields and order) ────────
+  /** A run step (kerno's tool execution) started: session = run id, call id = `<runId>:<stepKey>`. */
+  ToolExecutionStarted: {
+    sessionId: 'string',
+    toolName: 'string',
+    toolCallId: 'string',
+    toolArgs: 'json',
+  },
+  /** A run step finished (`isError` when its attempt threw). */
+  ToolExecutionFinished: {
+    sessionId: 'string',
+    toolCallId: 'string',
+    toolName: 'string',
+    durationMs: 'u64',
+    isError: 'bool',
+    outputSummary: 'string',
+  },
+  /** Cumulative token usage of a session (kerno: a converge chain's recorded outcomes). */
+  TokenUsageUpdate: { sessionId: 'string', inputTokens: 'u64', outputTokens: 'u64' },
   // ── kerno ─────────────────────────────────────────────────────────────────────────────────
   /** A module's lifecycle state changed in the registry. */
   ModuleStateChanged: { moduleId: 'string', from: { nullable: moduleState }, to: moduleState },
@@ -116,17 +145,29 @@ type FieldValue<S> = S extends 'string' | 'uuid'
   ? string
   : S extends 'bool'
     ? boolean
-    : S extends 'u32' | 'usize' | 'f64'
+    : S extends 'u32' | 'usize' | 'u64' | 'f64'
       ? number
-      : S extends { readonly enum: readonly (infer E)[] }
-        ? E
-        : S extends { readonly nullable: infer I }
-          ? FieldValue<I> | null
-          : never;
+      : S extends 'json'
+        ? JsonValue
+        : S extends { readonly enum: readonly (infer E)[] }
+          ? E
+          : S extends { readonly nullable: infer I }
+            ? FieldValue<I> | null
+            : S extends { readonly optional: infer I }
+              ? FieldValue<I>
+              : never;
+
+type OptionalKeys<S> = {
+  [K in keyof S]: S[K] extends { readonly optional: unknown } ? K : never;
+}[keyof S];
 
 type Variant<T extends KernelEventType> = {
   readonly type: T;
-} & { readonly [F in keyof Spec[T]]: FieldValue<Spec[T][F]> } extends infer O
+} & {
+  readonly [F in Exclude<keyof Spec[T], OptionalKeys<Spec[T]>>]: FieldValue<Spec[T][F]>;
+} & {
+  readonly [F in OptionalKeys<Spec[T]>]?: FieldValue<Spec[T][F]>;
+} extends infer O
   ? { [K in keyof O]: O[K] }
   : never;
 
@@ -142,11 +183,17 @@ export const KERNEL_EVENT_TYPES = Object.freeze(
 ) as readonly KernelEventType[];
 
 /**
- * The variants oxios-kernel 1.0.1 defines, in its order (the rest are kerno's). The reference
- * file declares 20 (`AgentCreated` … `EvolutionMaxReached`).
+ * The variants oxios-kernel 1.0.1 defines, in its order. The reference file declares 20
+ * (`AgentCreated` … `EvolutionMaxReached`); the next three are oxios 1.43's kernel-relevant
+ * ones ({@link OXIOS_143_KERNEL_TYPES}), the rest are kerno's.
  */
 export const OXIOS_EVENT_TYPES: readonly KernelEventType[] = Object.freeze(
   KERNEL_EVENT_TYPES.slice(0, 20),
+);
+
+/** The oxios-kernel 1.43 variants kerno's own kernel emits (tool execution, token usage). */
+export const OXIOS_143_KERNEL_TYPES: readonly KernelEventType[] = Object.freeze(
+  KERNEL_EVENT_TYPES.slice(20, 23),
 );
 
 /** One field of a variant as the codecs see it: kerno's name, the serde wire name, its type. */
@@ -159,6 +206,8 @@ export interface CompiledField {
 /** A variant's fields in wire order, plus lookup helpers. */
 export type CompiledVariant = readonly CompiledField[] & {
   readonly names: ReadonlySet<string>;
+  /** The fields holding any JSON value (canonical JSON sorts their keys too). */
+  readonly json: ReadonlySet<string>;
   /** Field names plus `type`, sorted: the canonical JSON key order. */
   readonly sorted: readonly string[];
 };
@@ -173,7 +222,11 @@ for (const [type, fields] of Object.entries(KERNEL_EVENT_FIELDS)) {
   const names = compiled.map((f) => f.name);
   COMPILED.set(
     type,
-    Object.assign(compiled, { names: new Set(names), sorted: [...names, 'type'].sort() }),
+    Object.assign(compiled, {
+      names: new Set(names),
+      json: new Set(compiled.filter((f) => f.spec === 'json').map((f) => f.name)),
+      sorted: [...names, 'type'].sort(),
+    }),
   );
 }
 
@@ -194,7 +247,7 @@ export function variantFields(type: string): CompiledVariant {
 export function checkField(type: string, field: string, spec: FieldSpec, value: unknown): unknown {
   const v = check(spec, value);
   if (v === INVALID) throw invalid(type, field, describe(spec), value);
-  return v;
+  return v === OMITTED ? undefined : v;
 }
 
 function toSnake(name: string): string {
@@ -229,12 +282,16 @@ function describe(spec: FieldSpec): string {
       case 'u32':
         return 'an integer in 0..4294967295';
       case 'usize':
+      case 'u64':
         return 'a non-negative integer';
       case 'f64':
         return 'a finite number';
+      case 'json':
+        return 'a JSON value';
     }
   }
   if ('enum' in spec) return `one of ${spec.enum.join(', ')}`;
+  if ('optional' in spec) return `${describe(spec.optional)} or left out`;
   return `${describe(spec.nullable)} or null`;
 }
 
@@ -253,17 +310,34 @@ function check(spec: FieldSpec, value: unknown): unknown {
           ? value
           : INVALID;
       case 'usize':
+      case 'u64':
         return Number.isSafeInteger(value) && (value as number) >= 0 ? value : INVALID;
       case 'f64':
         return typeof value === 'number' && Number.isFinite(value) ? value : INVALID;
+      case 'json':
+        return isJsonValue(value, 0) ? value : INVALID;
     }
   }
   if ('enum' in spec)
     return typeof value === 'string' && spec.enum.includes(value) ? value : INVALID;
+  if ('optional' in spec) return value === undefined ? OMITTED : check(spec.optional, value);
   return value === null ? null : check(spec.nullable, value);
 }
 
 const INVALID = Symbol('invalid');
+/** An optional field that is left out. */
+const OMITTED = Symbol('omitted');
+
+/** Plain JSON data (finite numbers, plain objects), at most 64 levels deep. */
+function isJsonValue(value: unknown, depth: number): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (typeof value !== 'object' || depth >= 64) return false;
+  if (Array.isArray(value)) return value.every((v) => isJsonValue(v, depth + 1));
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  return Object.values(value).every((v) => isJsonValue(v, depth + 1));
+}
 
 function normaliseUuid(value: string): string {
   if (value.length === 36 && value === value.toLowerCase()) return value;
@@ -294,7 +368,7 @@ export function parseKernelEvent(value: unknown): KernelEvent {
   for (const f of fields) {
     const v = check(f.spec, record[f.name]);
     if (v === INVALID) throw invalid(type, f.name, describe(f.spec), record[f.name]);
-    out[f.name] = v;
+    if (v !== OMITTED) out[f.name] = v;
   }
   for (const key of Object.keys(record)) {
     if (key !== 'type' && !fields.names.has(key)) {
@@ -331,7 +405,10 @@ export function encodeKernelEvent(event: KernelEvent): string {
   if (fields === undefined) throw unknownType(event.type);
   let out = '{"type":' + JSON.stringify(event.type);
   const rec = event as unknown as Record<string, unknown>;
-  for (const f of fields) out += ',' + JSON.stringify(f.name) + ':' + JSON.stringify(rec[f.name]);
+  for (const f of fields) {
+    const v = rec[f.name];
+    if (v !== undefined) out += ',' + JSON.stringify(f.name) + ':' + JSON.stringify(v);
+  }
   return out + '}';
 }
 
@@ -344,7 +421,10 @@ export function canonicalKernelEventJson(event: KernelEvent): string {
   const keys = fields.sorted;
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
-    out += (i === 0 ? '"' : ',"') + k + '":' + JSON.stringify(rec[k]);
+    const v = rec[k];
+    if (v === undefined) continue; // an optional field left out
+    const text = fields.json.has(k) ? canonicalJson(v) : JSON.stringify(v);
+    out += (out.length === 1 ? '"' : ',"') + k + '":' + text;
   }
   return out + '}';
 }

@@ -13,6 +13,7 @@
  * @module
  */
 import { KernelError } from '../errors.js';
+import type { KernelEvent } from '../model/kernel-event.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { LogView } from '../storage/log-view.js';
 import type { LogKeyRef } from '../storage/log.js';
@@ -126,6 +127,8 @@ export interface ExecutionHost {
   approvalDecision(gate: string): RunApprovalDecision | null;
   /** Whether this kernel still owns the run (another kernel may have taken it over). */
   owns(): boolean;
+  /** Announces a step's execution (`ToolExecutionStarted` / `ToolExecutionFinished`); never throws. */
+  publish?(event: KernelEvent): void;
   /**
    * The fence of this execution's journal appends (the key of the next owner generation's
    * claim), when runs can be taken over; an append after a takeover then fails with `FENCED`.
@@ -313,6 +316,33 @@ export class RunExecution implements RunContext {
       return never;
     }
     const attempts = Math.max(1, Math.floor(options.retry?.attempts ?? 1));
+    const toolCallId = `${this.runId}:${key}`;
+    const startedAt = this.#host.clock.now();
+    this.#host.publish?.({
+      type: 'ToolExecutionStarted',
+      sessionId: this.runId,
+      toolName: name,
+      toolCallId,
+      toolArgs: {},
+    });
+    const finished = (stored: StoredJournalEntry): void => {
+      this.#host.publish?.({
+        type: 'ToolExecutionFinished',
+        sessionId: this.runId,
+        toolCallId,
+        toolName: name,
+        durationMs: Math.max(
+          0,
+          ('atMs' in stored ? stored.atMs : this.#host.clock.now()) - startedAt,
+        ),
+        isError: stored.type === 'step.failed',
+        // Never the result or the message (they may hold secrets): the error's kind only.
+        outputSummary:
+          stored.type === 'step.failed'
+            ? stored.error.name + (stored.error.code === undefined ? '' : ` (${stored.error.code})`)
+            : '',
+      });
+    };
     let attempt = 0;
     for (;;) {
       attempt++;
@@ -334,6 +364,7 @@ export class RunExecution implements RunContext {
           attempts: attempt,
           atMs: this.#host.clock.now(),
         });
+        finished(stored);
         if (stored.type === 'step.failed') {
           throw new StepFailedError(key, stored.error, { cause: error });
         }
@@ -349,6 +380,7 @@ export class RunExecution implements RunContext {
         attempts: attempt,
         atMs: this.#host.clock.now(),
       });
+      finished(stored);
       if (stored.type === 'step' && stored.result === text) return value;
       return this.#replayStep<T>(stored);
     }

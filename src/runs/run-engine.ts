@@ -17,6 +17,7 @@ import { KernelError, errorMessage } from '../errors.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { IdGenerator } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
+import type { KernelEvent } from '../model/kernel-event.js';
 import type { LogStore } from '../storage/log.js';
 import type { LogView } from '../storage/log-view.js';
 import {
@@ -141,6 +142,12 @@ export interface RunEngineOptions {
   readonly holdMs?: number;
   /** The approval gates `ctx.requestApproval` opens. */
   readonly approvals?: RunApprovals;
+  /**
+   * Where a step's execution is announced: `ToolExecutionStarted` before its first attempt and
+   * `ToolExecutionFinished` once its record is on the journal (oxios 1.43's tool events; a
+   * replayed step announces nothing). Publishing never fails a run: an error is logged.
+   */
+  readonly bus?: { publish(event: KernelEvent): void };
 }
 
 /** Retention of finished runs' journals. */
@@ -205,6 +212,7 @@ export class RunEngine implements Runs {
   readonly #owner: string;
   readonly #holdMs: number;
   readonly #approvals: RunApprovals | undefined;
+  readonly #bus: { publish(event: KernelEvent): void } | undefined;
   readonly #index: LogView<RunIndexEntry, StoredRunIndexEntry>;
   readonly #definitions = new Map<string, AgentDefinition<never, unknown>>();
   readonly #runs = new Map<string, RunState>();
@@ -238,6 +246,7 @@ export class RunEngine implements Runs {
     this.#owner = options.owner ?? 'local';
     this.#holdMs = options.holdMs ?? 5000;
     this.#approvals = options.approvals;
+    this.#bus = options.bus;
     this.#index = runIndexView(options.log);
     this.#beats = ownerBeatsView(options.log);
     this.#leaseMs = options.leaseMs;
@@ -708,6 +717,7 @@ export class RunEngine implements Runs {
           openApproval: (key, request) => this.#openApproval(key, run, request),
           approvalDecision: (gate) => this.#approvals?.decision(gate) ?? null,
           owns: () => run.owner === this.#owner && !this.#fenced,
+          ...(this.#bus === undefined ? {} : { publish: (event) => this.#publish(event) }),
           fence: () =>
             this.#leaseMs === undefined
               ? undefined
@@ -765,6 +775,17 @@ export class RunEngine implements Runs {
       this.#clock.setTimeout(() => {
         if (!this.#closed) this.#resumeIfMine(run);
       }, 1000);
+    }
+  }
+
+  #publish(event: KernelEvent): void {
+    try {
+      this.#bus?.publish(event);
+    } catch (error) {
+      this.#logger.warn('A run step event could not be published', {
+        event: event.type,
+        error: errorMessage(error),
+      });
     }
   }
 

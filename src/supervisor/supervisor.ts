@@ -1044,7 +1044,7 @@ export class Supervisor implements AsyncDisposable {
       this.#report(child, 'healthy');
       if (child.restart === 'permanent') {
         this.#setStatus(child, 'stopped');
-        this.#publish({ type: 'AgentStopped', id: child.id });
+        this.#publish({ type: 'AgentStopped', id: child.id, success: true });
         void this.#enqueue(() => this.#restart(child, gen, undefined));
       } else {
         void this.#enqueue(() => this.#end(child, 'completed'));
@@ -1197,7 +1197,7 @@ export class Supervisor implements AsyncDisposable {
     }
     if (wasLive) {
       this.#setStatus(child, 'stopped');
-      this.#publish({ type: 'AgentStopped', id: child.id });
+      this.#publish({ type: 'AgentStopped', id: child.id, success: false });
     }
     // A pending decision about its own failure is now stale.
     child.generation++;
@@ -1215,7 +1215,9 @@ export class Supervisor implements AsyncDisposable {
     }
     const status = reason === 'failed' ? 'failed' : 'stopped';
     this.#setStatus(child, status);
-    if (wasLive && status === 'stopped') this.#publish({ type: 'AgentStopped', id: child.id });
+    if (wasLive && status === 'stopped') {
+      this.#publish({ type: 'AgentStopped', id: child.id, success: reason === 'completed' });
+    }
     const outcome: AgentOutcome = {
       id: child.id,
       name: child.name,

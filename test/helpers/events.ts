@@ -27,16 +27,24 @@ export function sampleEvent(type: KernelEventType, seed = 1): KernelEvent {
           return (seed * 7919) % 4_294_967_295;
         case 'usize':
           return seed * 13;
+        case 'u64':
+          return seed * 1_000_003;
+        case 'json':
+          return { path: `/src/${name}.rs`, n: seed, nested: [true, null, 'x'] };
         case 'f64':
           return seed % 3 === 0 ? seed : seed + 0.85;
       }
     }
     if ('enum' in spec) return spec.enum[seed % spec.enum.length];
+    if ('optional' in spec) return seed % 2 === 0 ? undefined : value(spec.optional, name);
     return seed % 2 === 0 ? null : value(spec.nullable, name);
   };
   const fields = KERNEL_EVENT_FIELDS[type] as Record<string, FieldSpec>;
   const raw: Record<string, unknown> = { type };
-  for (const [name, spec] of Object.entries(fields)) raw[name] = value(spec, name);
+  for (const [name, spec] of Object.entries(fields)) {
+    const v = value(spec, name);
+    if (v !== undefined) raw[name] = v;
+  }
   return parseKernelEvent(raw);
 }
 

@@ -136,11 +136,19 @@ describe('serde wire codec (oxios)', () => {
   it.each(everyEvent([1, 2, 3, 4]).map((e) => [e.type, e] as const))(
     'round-trips %s',
     (_type, event) => {
+      // 1.0.1 has no AgentStopped.success (kerno's optional addition): the 1.0.1 form drops it,
+      // the 1.43 form keeps it.
+      const in101 =
+        event.type === 'AgentStopped' ? { type: event.type, id: event.id } : (event as KernelEvent);
       const json = encodeSerdeEvent(event);
       const back = decodeSerdeEvent(json);
-      expect(back).toEqual(event);
+      expect(back).toEqual(in101);
       expect(encodeSerdeEvent(back)).toBe(json);
-      expect(fromSerdeEvent(toSerdeEvent(event))).toEqual(event);
+      expect(fromSerdeEvent(toSerdeEvent(event))).toEqual(in101);
+      if (event.type === 'AgentStopped') {
+        const json143 = encodeSerdeEvent(event, { version: '1.43' });
+        expect(decodeSerdeEvent(json143)).toEqual({ success: false, ...event });
+      }
     },
   );
 
