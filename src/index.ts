@@ -115,7 +115,7 @@ export type {
 export { verifyOxiosExport, oxiosEntryHash } from './formats/oxios-audit-export.js';
 export type { OxiosAuditEntry, OxiosVerifyResult } from './formats/oxios-audit-export.js';
 
-export { GENESIS_HASH, recordHash, describeBreak } from './storage/log.js';
+export { GENESIS_HASH, recordHash, describeBreak, acceptanceStream } from './storage/log.js';
 export type {
   LogStore,
   LogAppend,
@@ -128,6 +128,9 @@ export type {
   VerifyBreak,
   VerifyResult,
   TimeRangeMs,
+  ChainAcceptance,
+  AcceptedBreak,
+  AppliedAcceptance,
 } from './storage/log.js';
 export { createMemoryLog } from './storage/memory/memory-log.js';
 export type { MemoryLogOptions } from './storage/memory/memory-log.js';
@@ -367,6 +370,7 @@ export type {
   LogViewOptions,
   LogViewFollowOptions,
   LogVerifyOptions,
+  LogAcceptOptions,
 } from './storage/log-view.js';
 
 export { createLearningStore, openLearningStore } from './learning/learning-store.js';
@@ -429,7 +433,7 @@ export { acquireFileLock } from './storage/file-lock.js';
 export type { FileLock, FileLockOptions } from './storage/file-lock.js';
 
 export { createKernel } from './kernel.js';
-export type { Kernel, KernelCore, KernelOptions } from './kernel.js';
+export type { Kernel, KernelCore, KernelOptions, ChainTarget } from './kernel.js';
 export {
   resolveConfig,
   prepareStateDir,

@@ -23,13 +23,19 @@ import type { LogFollow } from '../storage/follow.js';
 import {
   ChainVerifier,
   GENESIS_HASH,
+  type ChainAcceptance,
   type LogBody,
   type LogHead,
   type LogRecord,
   type LogStore,
   type VerifyResult,
 } from '../storage/log.js';
-import { createLogView, type LogCodec, type LogView } from '../storage/log-view.js';
+import {
+  createLogView,
+  type LogAcceptOptions,
+  type LogCodec,
+  type LogView,
+} from '../storage/log-view.js';
 import { canonicalJson, type JsonValue } from '../util/canonical-json.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -521,6 +527,16 @@ export class AuditTrail {
   async verify(options: AuditVerifyOptions = {}): Promise<AuditVerifyResult> {
     await this.#settled();
     return this.#view.verify(options);
+  }
+
+  /**
+   * Appends an acceptance anchor for the trail through `throughSeq` (see {@link LogView.accept}):
+   * the repair path for known breaks, nothing updated or deleted. Use the kernel's
+   * `acceptChain`, which also records it in the trail.
+   */
+  async accept(options: LogAcceptOptions): Promise<ChainAcceptance> {
+    await this.#settled();
+    return this.#view.accept(options);
   }
 
   /** The whole trail as a JSON document (see {@link verifyAuditExport}). */

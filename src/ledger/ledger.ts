@@ -16,6 +16,7 @@
 import { KernelError, isKernelError } from '../errors.js';
 import type { LogFollow } from '../storage/follow.js';
 import type {
+  ChainAcceptance,
   LogAppend,
   LogBody,
   LogHead,
@@ -23,7 +24,12 @@ import type {
   LogStore,
   VerifyResult,
 } from '../storage/log.js';
-import { createLogView, type LogVerifyOptions, type LogView } from '../storage/log-view.js';
+import {
+  createLogView,
+  type LogAcceptOptions,
+  type LogVerifyOptions,
+  type LogView,
+} from '../storage/log-view.js';
 import { canonicalJson, isJsonObject } from '../util/canonical-json.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { sha256Hex } from '../util/digest.js';
@@ -533,9 +539,22 @@ export class Ledger {
     return this.#view.flush();
   }
 
-  /** Recomputes every record's hash and reports every position that does not verify. */
+  /**
+   * Recomputes every record's hash and reports every position that does not verify (breaks an
+   * acceptance anchor covers are listed under `accepted`, see {@link Ledger.accept}).
+   */
   verify(options: LogVerifyOptions = {}): Promise<LedgerVerifyResult> {
     return this.#view.verify(options);
+  }
+
+  /**
+   * The repair path for known breaks (a record poisoned before the future-timestamp refusal
+   * existed): appends an acceptance anchor for the ledger through `throughSeq` (see
+   * {@link LogView.accept}); nothing is updated or deleted. Use the kernel's `acceptChain`,
+   * which also records it in the audit trail.
+   */
+  accept(options: LogAcceptOptions): Promise<ChainAcceptance> {
+    return this.#view.accept(options);
   }
 
   /**

@@ -1,5 +1,5 @@
 /**
- * /api/audit: entries, head, verify, export (admin only).
+ * /api/audit: entries, head, verify, export, repair (admin only).
  *
  * @module
  */
@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AuditActionType } from '../../formats/oxios-audit-action.js';
 import type { ServerContext } from '../context.js';
 import { queryInt, queryList, queryString, queryTime } from '../http-util.js';
+import { chainRepairRoute } from './chain-repair.js';
 
 /** Registers the audit routes. */
 export function auditRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -78,4 +79,5 @@ export function auditRoutes(app: FastifyInstance, ctx: ServerContext): void {
       return audit.export();
     },
   );
+  chainRepairRoute(app, ctx, 'audit');
 }
