@@ -27,6 +27,7 @@ import {
   type ChainAcceptance,
   type ChainBreak,
   type LogAppend,
+  type LogAppendAllResult,
   type LogAppendOptions,
   type LogBody,
   type LogHead,
@@ -152,6 +153,18 @@ export class LogView<In, Out> {
         ? codec.committed(r, values[i]!)
         : codec.decode(r),
     );
+  }
+
+  /**
+   * Encodes and appends every value `batches` yields as one atomic commit (all or none), with
+   * about one batch in memory: see {@link LogStore.appendAll}.
+   */
+  appendAll(batches: AsyncIterable<readonly In[]>): Promise<LogAppendAllResult> {
+    const codec = this.#codec;
+    async function* encoded(): AsyncGenerator<LogAppend[]> {
+      for await (const batch of batches) yield batch.map((v) => codec.encode(v));
+    }
+    return this.#log.appendAll(this.#stream, encoded());
   }
 
   /**

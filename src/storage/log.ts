@@ -116,6 +116,16 @@ export interface LogAppendOptions {
   readonly unlessKey?: LogKeyRef | undefined;
 }
 
+/** What {@link LogStore.appendAll} committed. */
+export interface LogAppendAllResult {
+  /** New records stored. */
+  readonly appended: number;
+  /** Entries not stored again: their key held identical content already. */
+  readonly repeated: number;
+  /** The stream's head after the commit. */
+  readonly head: { readonly seq: number; readonly hash: string };
+}
+
 /** The error of an append whose fence key exists (see {@link LogAppendOptions.unlessKey}). */
 export function fencedError(stream: string, fence: LogKeyRef): KernelError {
   return new KernelError(
@@ -139,6 +149,19 @@ export interface LogStore {
     entries: readonly LogAppend[],
     options?: LogAppendOptions,
   ): Promise<LogRecord[]>;
+  /**
+   * Appends every entry `batches` yields, in order, to `stream` as **one** atomic commit (all or
+   * none), holding about one batch in memory (the memory backend holds everything anyway):
+   * for imports of any size. Keys behave as in {@link LogStore.append}: a key already stored (or
+   * earlier in the source) with identical content is not appended again, with other content the
+   * whole commit fails with `CONFLICT`. A failure of the source or of the store stores nothing.
+   * Other writes to the stream wait while it commits. Resolves once durable; listeners get a
+   * wake-up (an empty array), not the records.
+   */
+  appendAll(
+    stream: string,
+    batches: AsyncIterable<readonly LogAppend[]>,
+  ): Promise<LogAppendAllResult>;
   /** Records with `seq > afterSeq`, oldest first, at most `limit`. */
   read(stream: string, afterSeq: number, limit: number): Promise<LogRecord[]>;
   /** Like {@link LogStore.read}, but only position, time, body and hashes (fast replays). */

@@ -33,6 +33,7 @@ export function tamperable(inner: LogStore): TamperableLog {
     },
     remove: (seq, stream) => removed.add(at(seq, stream)),
     append: (stream, entries, options) => inner.append(stream, entries, options),
+    appendAll: (stream, batches) => inner.appendAll(stream, batches),
     read: async (stream, after, limit) => visible(await inner.read(stream, after, limit)),
     scan: async (stream, after, limit) => visible(await inner.read(stream, after, limit)),
     query: async (stream, q) => visible(await inner.query(stream, q)),

@@ -92,6 +92,12 @@ function run(op: WriteOp): unknown {
       return log.append(op);
     case 'log.prune':
       return log.prune(op);
+    case 'log.stage':
+      return log.stage(op);
+    case 'log.commitStage':
+      return log.commitStage(op);
+    case 'log.dropStage':
+      return log.dropStage(op);
     case 'registry.upsertModule':
       return registry.upsertModule(op.record);
     case 'registry.setModuleState':
@@ -112,7 +118,13 @@ function needsSavepoint(op: WriteOp): boolean {
   // Registry ops other than `commit` check first and then run one statement, which SQLite
   // applies whole or not at all.
   // A learning save runs several statements: all of them or none.
-  return op.kind === 'registry.commit' || op.kind === 'learning.save' || op.kind === 'log.prune';
+  // Committing a stage appends page after page: all of them or none.
+  return (
+    op.kind === 'registry.commit' ||
+    op.kind === 'learning.save' ||
+    op.kind === 'log.prune' ||
+    op.kind === 'log.commitStage'
+  );
 }
 
 function runBatch(id: number, ops: readonly WriteOp[]): void {
