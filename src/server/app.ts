@@ -129,12 +129,15 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
     authorize(req.principal, req.routeOptions.config.scope ?? 'admin');
   });
 
-  app.setErrorHandler((error, _req, reply) => {
+  app.setErrorHandler((error, req, reply) => {
     const problem = problemFor(error);
     if (problem.status >= 500)
       kernel.logger.error('API request failed', {
         error: error instanceof Error ? error.message : String(error),
       });
+    // A request refused before its body was read whole (an import stopped at a bad line): close
+    // the connection, or the unread rest of the upload would be read as the next request.
+    if (!req.raw.complete) void reply.header('connection', 'close');
     return reply.code(problem.status).type('application/problem+json').send(problem);
   });
   app.setNotFoundHandler((req, reply) => {
