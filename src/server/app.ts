@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type RouteOptions } from 'fastify';
 import { KernelError } from '../errors.js';
@@ -135,9 +136,10 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
       kernel.logger.error('API request failed', {
         error: error instanceof Error ? error.message : String(error),
       });
-    // A request refused before its body was read whole (an import stopped at a bad line): close
-    // the connection, or the unread rest of the upload would be read as the next request.
-    if (!req.raw.complete) void reply.header('connection', 'close');
+    // A request refused before its body was read whole (an import stopped at a bad line): read
+    // and drop the rest of the upload (up to the import limit), or it would stay in the socket
+    // and be read as the next request on this keep-alive connection.
+    if (!req.raw.complete) discardBody(req.raw, ctx.importLimit);
     return reply.code(problem.status).type('application/problem+json').send(problem);
   });
   app.setNotFoundHandler((req, reply) => {
@@ -261,4 +263,19 @@ function openApiDocument(routes: readonly RouteOptions[], version: string): unkn
       },
     },
   };
+}
+
+/**
+ * Reads and drops what is left of a request body, destroying the connection once more than
+ * `limit` bytes arrive (a client that keeps sending after its refusal).
+ */
+function discardBody(body: IncomingMessage, limit: number): void {
+  let seen = 0;
+  body.unpipe();
+  body.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > limit) body.destroy();
+  });
+  body.on('error', () => undefined);
+  body.resume();
 }

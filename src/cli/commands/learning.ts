@@ -80,16 +80,22 @@ export function registerLearningCommands(program: Command, ctx: CliContext): voi
 
   learning
     .command('import <file>')
-    .description("merge an RVLS file into the daemon's learning store")
+    .description(
+      "merge an RVLS file into the daemon's learning store (all or nothing: a malformed line imports nothing and is named)",
+    )
     .option('--replace-ewc', 'also replace the EWC state with the file’s')
+    .option('--skip-invalid', 'skip malformed lines (as oxios loads) instead of importing nothing')
     .option('--json', 'print JSON')
     .action(async (file: string, _o: unknown, cmd: Command) => {
-      const o = opts<{ replaceEwc?: boolean }>(cmd);
+      const o = opts<{ replaceEwc?: boolean; skipInvalid?: boolean }>(cmd);
       const progress = createProgress(ctx.io, 'importing');
       const input = openInput(file, (read, total) => progress.update(read, total));
+      const q = new URLSearchParams();
+      if (o.replaceEwc === true) q.set('replaceEwc', 'true');
+      if (o.skipInvalid === true) q.set('skipInvalid', 'true');
       const res = await daemon(o).request(
         'POST',
-        `/api/learning/import${o.replaceEwc === true ? '?replaceEwc=true' : ''}`,
+        `/api/learning/import${q.size > 0 ? `?${q.toString()}` : ''}`,
         {
           body: Readable.toWeb(input) as ReadableStream,
           contentType: 'application/octet-stream',
