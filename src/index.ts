@@ -131,6 +131,7 @@ export type {
   ChainAcceptance,
   AcceptedBreak,
   AppliedAcceptance,
+  LogAppendAllResult,
 } from './storage/log.js';
 export { createMemoryLog } from './storage/memory/memory-log.js';
 export type { MemoryLogOptions } from './storage/memory/memory-log.js';
@@ -451,7 +452,7 @@ export {
 } from './config.js';
 export type { ConfigOptions, KernoConfig } from './config.js';
 export { importRvls } from './learning/learning-import.js';
-export type { LearningImportResult } from './learning/learning-import.js';
+export type { LearningImportResult, LearningImportOptions } from './learning/learning-import.js';
 
 export { Registry, openRegistry } from './registry/registry.js';
 export type {
