@@ -614,7 +614,16 @@ export class Ledger {
         if (batch.length > 0) yield batch;
       }
       // One atomic commit of everything spooled, read back a batch at a time.
-      const committed = await this.#view.appendAll(spooled());
+      const committed = await this.#view.appendAll(spooled()).catch((error: unknown) => {
+        if (isKernelError(error) && error.code === 'CONFLICT') {
+          throw new KernelError(
+            'CONFLICT',
+            `Another writer stored an event_id this file uses, with other content, while the import was committing (${error.message}). Nothing was imported; import the file again to see which line, or with on-conflict skip or rekey.`,
+            { ...(error.details === undefined ? {} : { details: error.details }), cause: error },
+          );
+        }
+        throw error;
+      });
       const result = {
         imported: committed.appended,
         ...first,

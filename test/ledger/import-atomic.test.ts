@@ -229,6 +229,53 @@ describe('all-or-nothing ledger imports', () => {
   });
 });
 
+describe('a conflict that appears while the import commits', () => {
+  it('stores nothing and says another writer got in between', async () => {
+    const storage = await openStorage('memory:');
+    try {
+      const log: LogStore = Object.create(storage.log) as LogStore;
+      for (const m of [
+        'read',
+        'scan',
+        'query',
+        'getByKey',
+        'head',
+        'append',
+        'onAppend',
+        'prune',
+        'flush',
+        'close',
+      ] as const) {
+        (log as unknown as Record<string, unknown>)[m] = (
+          storage.log[m] as (...a: unknown[]) => unknown
+        ).bind(storage.log);
+      }
+      // Between the check and the commit, another writer takes line 5's event_id.
+      const other = createLedger({ log: storage.log });
+      log.appendAll = async (stream, batches) => {
+        await other.append(
+          {
+            type: 'BudgetExceeded',
+            data: { chain_id: 'c', resource: 'Tokens', limit: '9', observed: null },
+          },
+          { eventId: 'race-5' },
+        );
+        return storage.log.appendAll(stream, batches);
+      };
+      const ledger = createLedger({ log });
+      await expect(ledger.importNdjson(lines(ndjson('race', undefined, 10)))).rejects.toMatchObject(
+        {
+          code: 'CONFLICT',
+          message: /Another writer stored an event_id this file uses.*Nothing was imported/,
+        },
+      );
+      expect((await storage.log.head('experience')).seq).toBe(1);
+    } finally {
+      await storage.close();
+    }
+  });
+});
+
 describe.skipIf(!pgAvailable)('all-or-nothing ledger imports on PostgreSQL', () => {
   it('kerno ledger import --store postgres: bad JSON at line 1500 commits nothing; the whole file then imports', async () => {
     const schema = freshSchema();
