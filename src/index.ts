@@ -136,7 +136,7 @@ export type {
 export { verifyOxiosExport, oxiosEntryHash } from './formats/oxios-audit-export.js';
 export type { OxiosAuditEntry, OxiosVerifyResult } from './formats/oxios-audit-export.js';
 
-export { GENESIS_HASH, recordHash, describeBreak } from './storage/log.js';
+export { GENESIS_HASH, recordHash, describeBreak, acceptanceStream } from './storage/log.js';
 export type {
   LogStore,
   LogAppend,
@@ -149,6 +149,10 @@ export type {
   VerifyBreak,
   VerifyResult,
   TimeRangeMs,
+  ChainAcceptance,
+  AcceptedBreak,
+  AppliedAcceptance,
+  LogAppendAllResult,
 } from './storage/log.js';
 export { createMemoryLog } from './storage/memory/memory-log.js';
 export type { MemoryLogOptions } from './storage/memory/memory-log.js';
@@ -388,6 +392,7 @@ export type {
   LogViewOptions,
   LogViewFollowOptions,
   LogVerifyOptions,
+  LogAcceptOptions,
 } from './storage/log-view.js';
 
 export { createLearningStore, openLearningStore } from './learning/learning-store.js';
@@ -450,7 +455,7 @@ export { acquireFileLock } from './storage/file-lock.js';
 export type { FileLock, FileLockOptions } from './storage/file-lock.js';
 
 export { createKernel } from './kernel.js';
-export type { Kernel, KernelCore, KernelOptions } from './kernel.js';
+export type { Kernel, KernelCore, KernelOptions, ChainTarget } from './kernel.js';
 export {
   resolveConfig,
   prepareStateDir,
@@ -468,7 +473,7 @@ export {
 } from './config.js';
 export type { ConfigOptions, KernoConfig } from './config.js';
 export { importRvls } from './learning/learning-import.js';
-export type { LearningImportResult } from './learning/learning-import.js';
+export type { LearningImportResult, LearningImportOptions } from './learning/learning-import.js';
 
 export { Registry, openRegistry } from './registry/registry.js';
 export type {

@@ -34,6 +34,8 @@ import { createSupervisor, type AgentHandle, type Supervisor } from './superviso
 import type { BackoffPolicy, RestartIntensity } from './supervisor/restart-strategy.js';
 import { openStorage } from './storage/open-storage.js';
 import type { Storage } from './storage/storage.js';
+import type { ChainAcceptance } from './storage/log.js';
+import type { LogAcceptOptions } from './storage/log-view.js';
 import {
   createRunEngine,
   type AgentDefinition,
@@ -120,6 +122,9 @@ export interface KernelOptions {
   readonly runLeaseMs?: number;
 }
 
+/** A chain {@link KernelCore.acceptChain} can anchor. */
+export type ChainTarget = 'ledger' | 'audit';
+
 /** A kernel without agents (`agents: false`): every part on the store, no supervisor. */
 export interface KernelCore extends AsyncDisposable {
   /** The resolved configuration (secrets in it are not enumerable). */
@@ -143,6 +148,12 @@ export interface KernelCore extends AsyncDisposable {
   readonly logger: Logger;
   /** Persists the learning store now if it has unsaved changes. */
   persistLearning(): Promise<void>;
+  /**
+   * The repair path for a chain with known breaks (see {@link LogView.accept}): appends an
+   * acceptance anchor for the ledger or the audit trail through `throughSeq`, then records who
+   * accepted what, and why, in the audit trail. Nothing is updated or deleted.
+   */
+  acceptChain(target: ChainTarget, options: LogAcceptOptions): Promise<ChainAcceptance>;
   /** Stops everything in order and releases the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -302,6 +313,33 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       ids,
       logger,
       persistLearning: () => learning.flush(),
+      acceptChain: async (target, acceptOptions) => {
+        const anchor =
+          target === 'ledger'
+            ? await ledger.accept(acceptOptions)
+            : await audit.accept(acceptOptions);
+        await audit.append(
+          'system',
+          {
+            type: 'Other',
+            data: {
+              detail: `${target} chain accepted through seq ${anchor.through.seq} (${anchor.breaks.length} known breaks)`,
+            },
+          },
+          `log:${anchor.stream}`,
+          {
+            chainAccepted: {
+              stream: anchor.stream,
+              anchorSeq: anchor.anchorSeq,
+              through: anchor.through,
+              breaks: anchor.breaks.length,
+              by: anchor.by,
+              reason: anchor.reason,
+            },
+          },
+        );
+        return anchor;
+      },
       close,
       [Symbol.asyncDispose]: close,
     };

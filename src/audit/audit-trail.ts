@@ -23,6 +23,7 @@ import type { LogFollow } from '../storage/follow.js';
 import {
   ChainVerifier,
   GENESIS_HASH,
+  type ChainAcceptance,
   type LogBody,
   type LogHead,
   type LogRecord,
@@ -33,6 +34,7 @@ import {
 } from '../storage/log.js';
 import {
   createLogView,
+  type LogAcceptOptions,
   type LogCodec,
   type LogVerifyOptions,
   type LogView,
@@ -665,6 +667,16 @@ export class AuditTrail {
           : null,
       trustedRoot: source.format === 'oxios-trail' && source.entries[0]?.prev_hash === 'pruned',
     };
+  }
+
+  /**
+   * Appends an acceptance anchor for the trail through `throughSeq` (see {@link LogView.accept}):
+   * the repair path for known breaks, nothing updated or deleted. Use the kernel's
+   * `acceptChain`, which also records it in the trail.
+   */
+  async accept(options: LogAcceptOptions): Promise<ChainAcceptance> {
+    await this.#settled();
+    return this.#view.accept(options);
   }
 
   /** The whole trail as a JSON document (see {@link verifyAuditExport}). */

@@ -431,6 +431,12 @@ export interface RvlsDecoderOptions {
   readonly source: string;
   /** Longer lines are skipped as malformed without being held in memory (default 64 Mi chars). */
   readonly maxLineLength?: number;
+  /**
+   * What a malformed line does: skipped and counted (`'skip'`, the default, as the reference
+   * loads), or `'throw'`: an `INVALID_RVLS_FILE` naming the line (`details.line`) at once —
+   * what all-or-nothing imports use.
+   */
+  readonly onMalformed?: 'skip' | 'throw' | undefined;
 }
 
 /** A push decoder: feed the file's bytes in any chunking, then call `end()`. */
@@ -448,7 +454,11 @@ export interface RvlsDecoder {
  * bad byte may be seen before the footer is.
  */
 export function createRvlsDecoder(options: RvlsDecoderOptions): RvlsDecoder {
-  return new StreamDecoder(options.source, options.maxLineLength ?? 64 * 1024 * 1024);
+  return new StreamDecoder(
+    options.source,
+    options.maxLineLength ?? 64 * 1024 * 1024,
+    options.onMalformed === 'throw',
+  );
 }
 
 class StreamDecoder implements RvlsDecoder {
@@ -473,9 +483,26 @@ class StreamDecoder implements RvlsDecoder {
   #skippedCount = 0;
   readonly #skipped: SkippedRecord[] = [];
 
-  constructor(source: string, maxLine: number) {
+  readonly #strict: boolean;
+
+  constructor(source: string, maxLine: number, strict: boolean) {
     this.#source = source;
     this.#maxLine = maxLine;
+    this.#strict = strict;
+  }
+
+  /** A malformed line: counted, or with `onMalformed: 'throw'` the import's error. */
+  #malformed(reason: string): void {
+    if (this.#strict) {
+      throw new KernelError(
+        'INVALID_RVLS_FILE',
+        `Line ${this.#lineNo} of ${this.#source} is not a valid RVLS record: ${reason}. Nothing was imported; fix or remove that line (or import with skip-invalid to skip malformed lines).`,
+        { details: { source: this.#source, line: this.#lineNo, reason: 'malformed-record' } },
+      );
+    }
+    this.#skippedCount++;
+    if (this.#skipped.length < MAX_SKIPPED_DETAILS)
+      this.#skipped.push({ line: this.#lineNo, reason });
   }
 
   push(chunk: Uint8Array): void {
@@ -618,9 +645,7 @@ class StreamDecoder implements RvlsDecoder {
     const r = decodeRvlsLine(raw);
     if (r.kind === 'empty') return;
     if (r.kind === 'malformed') {
-      this.#skippedCount++;
-      if (this.#skipped.length < MAX_SKIPPED_DETAILS)
-        this.#skipped.push({ line: this.#lineNo, reason: r.reason });
+      this.#malformed(r.reason);
       return;
     }
     const rec = r.record;
@@ -634,9 +659,7 @@ class StreamDecoder implements RvlsDecoder {
 
   #skip(reason: string): void {
     this.#lineNo++;
-    this.#skippedCount++;
-    if (this.#skipped.length < MAX_SKIPPED_DETAILS)
-      this.#skipped.push({ line: this.#lineNo, reason });
+    this.#malformed(reason);
   }
 
   #error(problem: RvlsFileProblem): KernelError {

@@ -103,6 +103,8 @@ export interface LearningStore extends AsyncDisposable {
   removePattern(id: string): boolean;
   /** Saves a trajectory (replacing one with the same id); returns the stored record. */
   saveTrajectory(trajectory: TrajectoryRecord): TrajectoryRecord;
+  /** Removes a trajectory; returns whether there was one. */
+  removeTrajectory(id: string): boolean;
   /** Builds a trajectory with a fresh id and `created_at` = now, saves and returns it. */
   recordTrajectory(input: RecordTrajectoryInput): TrajectoryRecord;
   /** The trajectory with this id. */
@@ -314,6 +316,14 @@ class Store implements LearningStore {
     this.#trajectoryList = undefined;
     this.#changed();
     return record;
+  }
+
+  removeTrajectory(id: string): boolean {
+    this.#assertOpen();
+    if (!this.#trajectories.delete(id)) return false;
+    this.#trajectoryList = undefined;
+    this.#changed();
+    return true;
   }
 
   recordTrajectory(input: RecordTrajectoryInput): TrajectoryRecord {

@@ -16,6 +16,7 @@
 import { KernelError, isKernelError } from '../errors.js';
 import type { LogFollow } from '../storage/follow.js';
 import type {
+  ChainAcceptance,
   LogAppend,
   LogBody,
   LogHead,
@@ -23,7 +24,12 @@ import type {
   LogStore,
   VerifyResult,
 } from '../storage/log.js';
-import { createLogView, type LogVerifyOptions, type LogView } from '../storage/log-view.js';
+import {
+  createLogView,
+  type LogAcceptOptions,
+  type LogVerifyOptions,
+  type LogView,
+} from '../storage/log-view.js';
 import { canonicalJson, isJsonObject } from '../util/canonical-json.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { sha256Hex } from '../util/digest.js';
@@ -539,9 +545,22 @@ export class Ledger {
     return this.#view.flush();
   }
 
-  /** Recomputes every record's hash and reports every position that does not verify. */
+  /**
+   * Recomputes every record's hash and reports every position that does not verify (breaks an
+   * acceptance anchor covers are listed under `accepted`, see {@link Ledger.accept}).
+   */
   verify(options: LogVerifyOptions = {}): Promise<LedgerVerifyResult> {
     return this.#view.verify(options);
+  }
+
+  /**
+   * The repair path for known breaks (a record poisoned before the future-timestamp refusal
+   * existed): appends an acceptance anchor for the ledger through `throughSeq` (see
+   * {@link LogView.accept}); nothing is updated or deleted. Use the kernel's `acceptChain`,
+   * which also records it in the audit trail.
+   */
+  accept(options: LogAcceptOptions): Promise<ChainAcceptance> {
+    return this.#view.accept(options);
   }
 
   /**
@@ -571,14 +590,14 @@ export class Ledger {
    * nothing is stored. Conflicting ids are handled by `onConflict` (see
    * {@link LedgerImportOptions}); with `'fail'` the first pass reads on to the end and the
    * `CONFLICT` names every conflicting line (`details.conflicts`). Only then does the second pass
-   * append the spooled envelopes in atomic batches. A line identical to one already in the
-   * ledger or the file is counted as a duplicate, not stored twice.
+   * read the spool back a batch at a time into **one** atomic commit ({@link LogStore.appendAll}:
+   * one transaction on SQLite and PostgreSQL), so a store failure, a record another writer
+   * stored meanwhile under a conflicting key, or anything else that stops it stores nothing
+   * either. A line identical to one already in the ledger or the file is counted as a
+   * duplicate, not stored twice.
    *
-   * Memory: one content digest per distinct `event_id` of the file, to find repeats within it.
-   *
-   * What is not covered: the store failing during the second pass (the batches appended so far
-   * stay; importing the same file again is idempotent and finishes the job — rekeyed ids are
-   * derived from the content, so a rekeyed line lands on the same id again).
+   * Memory: one content digest per distinct `event_id` of the file, to find repeats within it,
+   * and one batch of envelopes.
    */
   async importNdjson(
     source: AsyncIterable<string | Uint8Array>,
@@ -589,24 +608,34 @@ export class Ledger {
     try {
       const first = await this.#validateInto(source, spool, options);
       await spool.close();
-      const result = { imported: 0, ...first };
-      let batch: AnyExperienceEnvelope[] = [];
-      const flush = async (): Promise<void> => {
-        if (batch.length === 0) return;
-        const before = (await this.#view.head()).seq;
-        const records = await this.#view.append(batch);
-        const fresh = new Set(records.filter((r) => r.position > before).map((r) => r.position))
-          .size;
-        result.imported += fresh;
-        result.duplicates += batch.length - fresh;
-        batch = [];
-        options.onProgress?.({ ...result });
-      };
-      for await (const { envelope } of readEnvelopeLines(spool.read())) {
-        batch.push(envelope);
-        if (batch.length >= batchSize) await flush();
+      async function* spooled(): AsyncGenerator<AnyExperienceEnvelope[]> {
+        let batch: AnyExperienceEnvelope[] = [];
+        for await (const { envelope } of readEnvelopeLines(spool.read())) {
+          batch.push(envelope);
+          if (batch.length >= batchSize) {
+            yield batch;
+            batch = [];
+          }
+        }
+        if (batch.length > 0) yield batch;
       }
-      await flush();
+      // One atomic commit of everything spooled, read back a batch at a time.
+      const committed = await this.#view.appendAll(spooled()).catch((error: unknown) => {
+        if (isKernelError(error) && error.code === 'CONFLICT') {
+          throw new KernelError(
+            'CONFLICT',
+            `Another writer stored an event_id this file uses, with other content, while the import was committing (${error.message}). Nothing was imported; import the file again to see which line, or with on-conflict skip or rekey.`,
+            { ...(error.details === undefined ? {} : { details: error.details }), cause: error },
+          );
+        }
+        throw error;
+      });
+      const result = {
+        imported: committed.appended,
+        ...first,
+        duplicates: first.duplicates + committed.repeated,
+      };
+      options.onProgress?.({ ...result });
       return result;
     } finally {
       await spool.remove();

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type RouteOptions } from 'fastify';
 import { KernelError } from '../errors.js';
@@ -130,12 +131,16 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
     authorize(req.principal, req.routeOptions.config.scope ?? 'admin');
   });
 
-  app.setErrorHandler((error, _req, reply) => {
+  app.setErrorHandler((error, req, reply) => {
     const problem = problemFor(error);
     if (problem.status >= 500)
       kernel.logger.error('API request failed', {
         error: error instanceof Error ? error.message : String(error),
       });
+    // A request refused before its body was read whole (an import stopped at a bad line): read
+    // and drop the rest of the upload (up to the import limit), or it would stay in the socket
+    // and be read as the next request on this keep-alive connection.
+    if (!req.raw.complete) discardBody(req.raw, ctx.importLimit);
     return reply.code(problem.status).type('application/problem+json').send(problem);
   });
   app.setNotFoundHandler((req, reply) => {
@@ -260,4 +265,19 @@ function openApiDocument(routes: readonly RouteOptions[], version: string): unkn
       },
     },
   };
+}
+
+/**
+ * Reads and drops what is left of a request body, destroying the connection once more than
+ * `limit` bytes arrive (a client that keeps sending after its refusal).
+ */
+function discardBody(body: IncomingMessage, limit: number): void {
+  let seen = 0;
+  body.unpipe();
+  body.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > limit) body.destroy();
+  });
+  body.on('error', () => undefined);
+  body.resume();
 }

@@ -21,9 +21,14 @@ import { systemClock, type Clock } from '../util/clock.js';
 import { followLog, type LogFollow } from './follow.js';
 import { verifyInParallel, type ParallelVerifyOptions } from './log-verify-ranges.js';
 import {
+  acceptanceStream,
+  bareBreak,
   ChainVerifier,
   GENESIS_HASH,
+  type ChainAcceptance,
+  type ChainBreak,
   type LogAppend,
+  type LogAppendAllResult,
   type LogAppendOptions,
   type LogBody,
   type LogHead,
@@ -92,6 +97,19 @@ export interface LogVerifyOptions {
   readonly parallel?: ParallelVerifyOptions | false | undefined;
 }
 
+/** Options for {@link LogView.accept}. */
+export interface LogAcceptOptions {
+  /** Accept the stream as it stands through this seq (≥ the last anchor's, ≤ the head). */
+  readonly throughSeq: number;
+  /** Why (kept in the anchor; 1–1000 characters). */
+  readonly reason: string;
+  /** Who accepts it (a token's label, an operator's name; 1–200 characters). */
+  readonly by: string;
+}
+
+/** Most breaks one anchor may accept (verify lists and compares them all). */
+export const MAX_ACCEPTED_BREAKS = 10_000;
+
 /** Creates a typed view over one stream of `log`. */
 export function createLogView<In, Out>(options: LogViewOptions<In, Out>): LogView<In, Out> {
   return new LogView(options);
@@ -142,6 +160,18 @@ export class LogView<In, Out> {
         ? codec.committed(r, values[i]!)
         : codec.decode(r),
     );
+  }
+
+  /**
+   * Encodes and appends every value `batches` yields as one atomic commit (all or none), with
+   * about one batch in memory: see {@link LogStore.appendAll}.
+   */
+  appendAll(batches: AsyncIterable<readonly In[]>): Promise<LogAppendAllResult> {
+    const codec = this.#codec;
+    async function* encoded(): AsyncGenerator<LogAppend[]> {
+      for await (const batch of batches) yield batch.map((v) => codec.encode(v));
+    }
+    return this.#log.appendAll(this.#stream, encoded());
   }
 
   /**
@@ -243,35 +273,202 @@ export class LogView<In, Out> {
    * view's skew, and a tail that no longer reaches `expectedHead`.
    */
   async verify(options: LogVerifyOptions = {}): Promise<VerifyResult> {
+    const found = await this.acceptance();
+    const acceptance = typeof found === 'string' ? undefined : found;
+    const result = await this.#verifyRange({
+      expectedHead: options.expectedHead,
+      maxBreaks: options.maxBreaks,
+      onProgress: options.onProgress,
+      acceptance,
+      parallel: options.parallel,
+    });
+    return typeof found === 'string' ? { ...result, acceptanceProblem: found } : result;
+  }
+
+  async #verifyRange(options: {
+    expectedHead: { readonly seq: number; readonly hash: string } | undefined;
+    maxBreaks: number | undefined;
+    onProgress: ((checked: number, total: number) => void) | undefined;
+    acceptance: ChainAcceptance | undefined;
+    parallel?: ParallelVerifyOptions | false | undefined;
+    throughSeq?: number;
+  }): Promise<VerifyResult> {
     const head = await this.#log.head(this.#stream);
     const start = head.anchor ?? { seq: 0, hash: GENESIS_HASH };
     const verifierOptions = {
       nowMs: this.#clock.now() + this.#skewMs,
       expectedHead: options.expectedHead,
       maxBreaks: options.maxBreaks,
+      acceptance: options.acceptance,
     };
+    const end = options.throughSeq ?? Number.POSITIVE_INFINITY;
     // Long streams: ranges on worker threads, merged into the same result (log-verify-ranges.ts).
-    const parallel = await verifyInParallel(
-      this.#log,
-      this.#stream,
-      head,
-      start,
-      verifierOptions,
-      options.parallel,
-      options.onProgress,
-    );
-    if (parallel !== undefined) return parallel;
+    // Not with an acceptance anchor or an end seq: the range merge does not apply those.
+    if (options.acceptance === undefined && options.throughSeq === undefined) {
+      const parallel = await verifyInParallel(
+        this.#log,
+        this.#stream,
+        head,
+        start,
+        verifierOptions,
+        options.parallel,
+        options.onProgress,
+      );
+      if (parallel !== undefined) return parallel;
+    }
     const verifier = new ChainVerifier(this.#stream, start, verifierOptions);
-    const total = head.seq - start.seq;
+    const total = Math.min(end, head.seq) - start.seq;
     let after = start.seq;
-    for (;;) {
+    while (after < end) {
       const batch = await this.#log.read(this.#stream, after, READ_BATCH);
       if (batch.length === 0) break;
-      verifier.feed(batch);
+      // Only records through `end` (a gap can bring later ones into the batch).
+      const inRange =
+        batch[batch.length - 1]!.seq <= end ? batch : batch.filter((r) => r.seq <= end);
+      verifier.feed(inRange);
       after = batch[batch.length - 1]!.seq;
-      options.onProgress?.(after - start.seq, total);
+      options.onProgress?.(Math.min(after, end) - start.seq, total);
       if (batch.length < READ_BATCH) break;
     }
     return verifier.finish();
   }
+
+  /**
+   * The stream's acceptance anchor in force (the last one appended), `undefined` when it has
+   * none, or a sentence saying why its anchors cannot be trusted (their own chain is broken,
+   * or the last one is unreadable): then none is applied.
+   */
+  async acceptance(): Promise<ChainAcceptance | undefined | string> {
+    const name = acceptanceStream(this.#stream);
+    const head = await this.#log.head(name);
+    if (head.seq === 0) return undefined;
+    const own = new ChainVerifier(name, head.anchor ?? { seq: 0, hash: GENESIS_HASH });
+    let after = head.anchor?.seq ?? 0;
+    let last: LogRecord | undefined;
+    for (;;) {
+      const batch = await this.#log.read(name, after, READ_BATCH);
+      if (batch.length === 0) break;
+      own.feed(batch);
+      last = batch[batch.length - 1]!;
+      after = last.seq;
+      if (batch.length < READ_BATCH) break;
+    }
+    const checked = own.finish();
+    if (!checked.ok) {
+      return `the acceptance anchors in ${name} do not verify (${checked.message}), so none is applied`;
+    }
+    const parsed = last === undefined ? undefined : parseAcceptance(this.#stream, last);
+    return parsed ?? `the last acceptance anchor in ${name} is not readable, so none is applied`;
+  }
+
+  /**
+   * The repair path for a chain with breaks that are known and explained (a record poisoned
+   * before a check existed, say): appends an acceptance anchor — who, why, the accepted head
+   * `{ seq, hash }` and every break found at or before it — to the stream's acceptance stream.
+   * Nothing is updated or deleted. From then on {@link LogView.verify} reports exactly those
+   * breaks under `accepted` (not failures), checks that the record at `throughSeq` keeps its
+   * hash, and checks everything else strictly: a record changed later, before or after the
+   * anchor, is a failure. A later anchor replaces the earlier one (it lists every break through
+   * its own seq). Fails with `INVALID_ARGUMENT` for a seq out of range, `CONFLICT` when the
+   * anchors already there do not verify.
+   */
+  async accept(options: LogAcceptOptions): Promise<ChainAcceptance> {
+    const { throughSeq } = options;
+    const stream = this.#stream;
+    const bad = (message: string): never => {
+      throw new KernelError('INVALID_ARGUMENT', message, { details: { stream, throughSeq } });
+    };
+    const reason = typeof options.reason === 'string' ? options.reason.trim() : '';
+    const by = typeof options.by === 'string' ? options.by.trim() : '';
+    if (reason.length === 0 || reason.length > 1000 || !reason.isWellFormed())
+      bad('Say why the chain is accepted: a reason of 1–1000 characters');
+    if (by.length === 0 || by.length > 200 || !by.isWellFormed())
+      bad('Say who accepts the chain: a name of 1–200 characters');
+    const head = await this.#log.head(stream);
+    if (!Number.isSafeInteger(throughSeq) || throughSeq < 1 || throughSeq > head.seq) {
+      bad(
+        `Accept-through must be a record of ${stream}: a seq from 1 to its head ${head.seq}, got ${String(throughSeq)}`,
+      );
+    }
+    if (throughSeq < head.firstSeq) {
+      bad(
+        `Record ${throughSeq} of ${stream} was pruned (the stream starts at ${head.firstSeq}); nothing before it is verified any more`,
+      );
+    }
+    const current = await this.acceptance();
+    if (typeof current === 'string') {
+      throw new KernelError(
+        'CONFLICT',
+        `Cannot add an acceptance anchor: ${current}. Investigate that stream first.`,
+        { details: { stream } },
+      );
+    }
+    if (current !== undefined && throughSeq < current.through.seq) {
+      bad(
+        `${stream} is already accepted through seq ${current.through.seq}; a new anchor must reach at least that far`,
+      );
+    }
+    const found = await this.#verifyRange({
+      expectedHead: undefined,
+      maxBreaks: MAX_ACCEPTED_BREAKS,
+      onProgress: undefined,
+      acceptance: undefined,
+      throughSeq,
+    });
+    if (found.breakCount > found.breaks.length) {
+      bad(
+        `${stream} has ${found.breakCount} breaks through seq ${throughSeq}, more than one anchor may accept (${MAX_ACCEPTED_BREAKS}); accept through an earlier seq first`,
+      );
+    }
+    const name = acceptanceStream(stream);
+    const anchorSeq = (await this.#log.head(name)).seq + 1;
+    const nowMs = this.#clock.now();
+    const body: Omit<ChainAcceptance, 'anchorSeq'> = {
+      stream,
+      through: { seq: found.head.seq, hash: found.head.hash },
+      breaks: found.breaks.map(bareBreak),
+      by,
+      reason,
+      at: new Date(nowMs).toISOString(),
+    };
+    const [record] = await this.#log.append(name, [
+      { timeMs: nowMs, body: JSON.stringify(body), kind: 'accept', subject: by },
+    ]);
+    return { ...body, anchorSeq: record?.seq ?? anchorSeq };
+  }
+}
+
+/** An acceptance anchor from its record, or `undefined` when it is not one for `stream`. */
+function parseAcceptance(stream: string, r: LogRecord): ChainAcceptance | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(r.body);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const a = v as Partial<Record<keyof ChainAcceptance, unknown>>;
+  const through = a.through as { seq?: unknown; hash?: unknown } | undefined;
+  if (
+    a.stream !== stream ||
+    typeof through !== 'object' ||
+    through === null ||
+    !Number.isSafeInteger(through.seq) ||
+    typeof through.hash !== 'string' ||
+    !Array.isArray(a.breaks) ||
+    typeof a.by !== 'string' ||
+    typeof a.reason !== 'string' ||
+    typeof a.at !== 'string'
+  ) {
+    return undefined;
+  }
+  return {
+    stream,
+    anchorSeq: r.seq,
+    through: { seq: through.seq as number, hash: through.hash },
+    breaks: a.breaks as ChainBreak[],
+    by: a.by,
+    reason: a.reason,
+    at: a.at,
+  };
 }

@@ -116,6 +116,16 @@ export interface LogAppendOptions {
   readonly unlessKey?: LogKeyRef | undefined;
 }
 
+/** What {@link LogStore.appendAll} committed. */
+export interface LogAppendAllResult {
+  /** New records stored. */
+  readonly appended: number;
+  /** Entries not stored again: their key held identical content already. */
+  readonly repeated: number;
+  /** The stream's head after the commit. */
+  readonly head: { readonly seq: number; readonly hash: string };
+}
+
 /** The error of an append whose fence key exists (see {@link LogAppendOptions.unlessKey}). */
 export function fencedError(stream: string, fence: LogKeyRef): KernelError {
   return new KernelError(
@@ -139,6 +149,19 @@ export interface LogStore {
     entries: readonly LogAppend[],
     options?: LogAppendOptions,
   ): Promise<LogRecord[]>;
+  /**
+   * Appends every entry `batches` yields, in order, to `stream` as **one** atomic commit (all or
+   * none), holding about one batch in memory (the memory backend holds everything anyway):
+   * for imports of any size. Keys behave as in {@link LogStore.append}: a key already stored (or
+   * earlier in the source) with identical content is not appended again, with other content the
+   * whole commit fails with `CONFLICT`. A failure of the source or of the store stores nothing.
+   * Other writes to the stream wait while it commits. Resolves once durable; listeners get a
+   * wake-up (an empty array), not the records.
+   */
+  appendAll(
+    stream: string,
+    batches: AsyncIterable<readonly LogAppend[]>,
+  ): Promise<LogAppendAllResult>;
   /** Records with `seq > afterSeq`, oldest first, at most `limit`. */
   read(stream: string, afterSeq: number, limit: number): Promise<LogRecord[]>;
   /** Like {@link LogStore.read}, but only position, time, body and hashes (fast replays). */
@@ -406,6 +429,48 @@ export type ChainBreak =
  */
 export type VerifyBreak = ChainBreak & { readonly hash: string | null; readonly message: string };
 
+/**
+ * An acceptance anchor: the operator accepted a stream as it stood through `through` (a record
+ * that may carry breaks written before a check existed, e.g. a poisoned timestamp), and said who
+ * and why. It is itself a record of the stream's acceptance stream ({@link acceptanceStream}),
+ * appended, never an UPDATE; the records it covers stay as they are.
+ */
+export interface ChainAcceptance {
+  /** The stream accepted. */
+  readonly stream: string;
+  /** Seq of this anchor in the acceptance stream. */
+  readonly anchorSeq: number;
+  /** The accepted head: the last record accepted, with its stored hash. */
+  readonly through: { readonly seq: number; readonly hash: string };
+  /** Every break found at or before `through.seq` when the anchor was made. */
+  readonly breaks: readonly ChainBreak[];
+  /** Who accepted it (a token's label, an operator's name). */
+  readonly by: string;
+  /** Why. */
+  readonly reason: string;
+  /** When (RFC 3339, UTC). */
+  readonly at: string;
+}
+
+/** The stream a stream's acceptance anchors are appended to. */
+export function acceptanceStream(stream: string): string {
+  return `${stream}~accepted`;
+}
+
+/** A break an acceptance anchor covers: reported, but not a failure. */
+export type AcceptedBreak = VerifyBreak & {
+  /** The anchor's `through.seq`. */
+  readonly acceptedThrough: number;
+  /** The anchor's seq in the acceptance stream. */
+  readonly anchorSeq: number;
+};
+
+/** The anchor a verification applied, without its list of breaks. */
+export type AppliedAcceptance = Omit<ChainAcceptance, 'breaks'> & {
+  /** How many breaks the anchor lists. */
+  readonly breakCount: number;
+};
+
 /** Fields every {@link VerifyResult} has. */
 interface VerifyCounts {
   /** Records that verify before the first break (all of them when `ok`). */
@@ -418,6 +483,20 @@ interface VerifyCounts {
   readonly breaks: readonly VerifyBreak[];
   /** How many breaks were found in all (can exceed `breaks.length`). */
   readonly breakCount: number;
+  /** The acceptance anchor applied, when the stream has one. */
+  readonly acceptance?: AppliedAcceptance;
+  /**
+   * Breaks the anchor accepted (at most `maxBreaks` listed): records at or before its
+   * `through.seq` whose break it lists word for word. Present when an anchor was applied.
+   */
+  readonly accepted?: readonly AcceptedBreak[];
+  /** How many breaks the anchor accepted in all. Present when an anchor was applied. */
+  readonly acceptedCount?: number;
+  /**
+   * Why the stream's acceptance anchors were not applied (their own chain does not verify, or
+   * the last one is not readable): every break then counts as a failure.
+   */
+  readonly acceptanceProblem?: string;
 }
 
 /**
@@ -449,6 +528,51 @@ export interface ChainVerifierOptions {
   readonly expectedHead?: { readonly seq: number; readonly hash: string } | undefined;
   /** Most breaks listed in the result (default 100, at least 1); all are counted. */
   readonly maxBreaks?: number | undefined;
+  /**
+   * An acceptance anchor to apply: a break at or before its `through.seq` that it lists exactly
+   * is reported under `accepted`, not as a failure; its record at `through.seq` must still have
+   * the hash it recorded (else `truncated`). Everything after is checked strictly.
+   */
+  readonly acceptance?: ChainAcceptance | undefined;
+}
+
+/** A break's identity: two breaks are the same when every field but the message is. */
+export function breakKey(b: ChainBreak): string {
+  switch (b.reason) {
+    case 'hash_mismatch':
+    case 'prev_hash_mismatch':
+    case 'seq_gap':
+      return JSON.stringify([b.reason, b.seq, b.expected, b.found]);
+    case 'truncated':
+      return JSON.stringify([b.reason, b.seq, b.headSeq, b.expected, b.found]);
+    case 'future_timestamp':
+      return JSON.stringify([b.reason, b.seq, b.timeMs]);
+    case 'imported_chain_broken':
+      return JSON.stringify([b.reason, b.seq, b.importedSeq, b.detail]);
+  }
+}
+
+/** A break without what verification adds (hash, message): what an anchor stores. */
+export function bareBreak(b: ChainBreak): ChainBreak {
+  switch (b.reason) {
+    case 'hash_mismatch':
+    case 'prev_hash_mismatch':
+      return { reason: b.reason, seq: b.seq, expected: b.expected, found: b.found };
+    case 'seq_gap':
+      return { reason: b.reason, seq: b.seq, expected: b.expected, found: b.found };
+    case 'truncated':
+      return {
+        reason: b.reason,
+        seq: b.seq,
+        headSeq: b.headSeq,
+        expected: b.expected,
+        found: b.found,
+      };
+    case 'future_timestamp':
+      return { reason: b.reason, seq: b.seq, timeMs: b.timeMs };
+    case 'imported_chain_broken':
+      return { reason: b.reason, seq: b.seq, importedSeq: b.importedSeq, detail: b.detail };
+  }
 }
 
 /**
@@ -467,6 +591,10 @@ export class ChainVerifier {
   readonly #nowMs: number | undefined;
   readonly #expectedHead: { readonly seq: number; readonly hash: string } | undefined;
   readonly #maxBreaks: number;
+  readonly #acceptance: ChainAcceptance | undefined;
+  readonly #acceptedKeys: ReadonlySet<string>;
+  readonly #accepted: AcceptedBreak[] = [];
+  #acceptedCount = 0;
 
   /** @param start where the records begin: `{ seq: 0, hash: GENESIS_HASH }` or a prune anchor. */
   constructor(
@@ -480,6 +608,8 @@ export class ChainVerifier {
     this.#nowMs = options.nowMs;
     this.#expectedHead = options.expectedHead;
     this.#maxBreaks = Math.max(1, options.maxBreaks ?? 100);
+    this.#acceptance = options.acceptance;
+    this.#acceptedKeys = new Set(options.acceptance?.breaks.map(breakKey) ?? []);
   }
 
   /** Checks the next batch (records in seq order). */
@@ -487,9 +617,9 @@ export class ChainVerifier {
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
       const found = this.#check(r);
-      if (found === undefined) {
-        if (this.#breakCount === 0) this.#verified++;
-      } else this.#report(found, r.hash);
+      if (found !== undefined) this.#report(found, r.hash);
+      // Verified: no failure so far (an accepted break is not one).
+      if (this.#breakCount === 0) this.#verified++;
       this.#checked++;
       this.#prev = r.hash;
       this.#expectSeq = r.seq + 1;
@@ -513,6 +643,16 @@ export class ChainVerifier {
     if (this.#nowMs !== undefined && r.timeMs > this.#nowMs) {
       return { reason: 'future_timestamp', seq: r.seq, timeMs: r.timeMs };
     }
+    const through = this.#acceptance?.through;
+    if (through !== undefined && r.seq === through.seq && r.hash !== through.hash) {
+      return {
+        reason: 'truncated',
+        seq: r.seq,
+        headSeq: through.seq,
+        expected: through.hash,
+        found: r.hash,
+      };
+    }
     const head = this.#expectedHead;
     if (head !== undefined && r.seq === head.seq && r.hash !== head.hash) {
       return {
@@ -527,6 +667,24 @@ export class ChainVerifier {
   }
 
   #report(b: ChainBreak, hash: string | null): void {
+    const acceptance = this.#acceptance;
+    if (
+      acceptance !== undefined &&
+      b.seq <= acceptance.through.seq &&
+      this.#acceptedKeys.has(breakKey(b))
+    ) {
+      this.#acceptedCount++;
+      if (this.#accepted.length < this.#maxBreaks) {
+        this.#accepted.push({
+          ...b,
+          hash,
+          message: `${describeBreak(b)}; accepted by anchor at seq ${acceptance.through.seq} (anchor ${acceptance.anchorSeq}, by ${acceptance.by})`,
+          acceptedThrough: acceptance.through.seq,
+          anchorSeq: acceptance.anchorSeq,
+        });
+      }
+      return;
+    }
     this.#breakCount++;
     if (this.#breaks.length < this.#maxBreaks)
       this.#breaks.push({ ...b, hash, message: describeBreak(b) });
@@ -548,12 +706,32 @@ export class ChainVerifier {
         null,
       );
     }
+    const acceptance = this.#acceptance;
+    if (acceptance !== undefined && last < acceptance.through.seq) {
+      this.#report(
+        {
+          reason: 'truncated',
+          seq: last + 1,
+          headSeq: acceptance.through.seq,
+          expected: acceptance.through.hash,
+          found: 'missing',
+        },
+        null,
+      );
+    }
     const counts: VerifyCounts = {
       verified: this.#verified,
       checked: this.#checked,
       head: { seq: last, hash: this.#prev },
       breaks: this.#breaks,
       breakCount: this.#breakCount,
+      ...(acceptance === undefined
+        ? {}
+        : {
+            acceptance: appliedAcceptance(acceptance),
+            accepted: this.#accepted,
+            acceptedCount: this.#acceptedCount,
+          }),
     };
     const first = this.#breaks[0];
     if (first === undefined) return { ok: true, ...counts };
@@ -566,6 +744,19 @@ export class ChainVerifier {
       broken: first,
     };
   }
+}
+
+/** An anchor as a verification reports it (without its list of breaks). */
+export function appliedAcceptance(a: ChainAcceptance): AppliedAcceptance {
+  return {
+    stream: a.stream,
+    anchorSeq: a.anchorSeq,
+    through: a.through,
+    by: a.by,
+    reason: a.reason,
+    at: a.at,
+    breakCount: a.breaks.length,
+  };
 }
 
 /** A human sentence for a chain break (used by the CLI and the API). */

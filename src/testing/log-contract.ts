@@ -107,6 +107,93 @@ export function logContract(
       expect(await verifyAll(log, 's')).toMatchObject({ ok: true, verified: 3 });
     });
 
+    /** `count` keyed entries from `from`, in batches of `size`, optionally failing at entry `failAt`. */
+    async function* batches(
+      from: number,
+      count: number,
+      size: number,
+      options: {
+        failAt?: number;
+        entryOf?: (i: number) => LogAppend;
+        gate?: Promise<void>;
+        atGate?: () => void;
+      } = {},
+    ): AsyncGenerator<LogAppend[]> {
+      const make = options.entryOf ?? ((i: number) => entry(i, { key: `k${i}` }));
+      for (let i = from; i < from + count; i += size) {
+        const batch: LogAppend[] = [];
+        for (let j = i; j < Math.min(from + count, i + size); j++) {
+          if (j === options.failAt) throw new Error(`source failed at ${j}`);
+          batch.push(make(j));
+        }
+        yield batch;
+        if (options.gate !== undefined && i === from) {
+          options.atGate?.();
+          await options.gate;
+        }
+      }
+    }
+
+    it('appendAll commits every batch as one chain, answering repeats of stored keys', async () => {
+      const { log } = await start();
+      await log.append('s', [entry(1, { key: 'k1' }), entry(2, { key: 'k2' })]);
+      const result = await log.appendAll('s', batches(1, 2500, 300));
+      const head = await log.head('s');
+      expect(result).toEqual({
+        appended: 2498,
+        repeated: 2,
+        head: { seq: 2500, hash: head.hash },
+      });
+      expect(head.seq).toBe(2500);
+      expect(await verifyAll(log, 's')).toMatchObject({ ok: true, verified: 2500 });
+      const [r] = await log.read('s', 1999, 1);
+      expect(r).toMatchObject({ seq: 2000, key: 'k2000', body: JSON.stringify({ n: 2000 }) });
+      expect(await log.getByKey('s', 'k2500')).toMatchObject({ seq: 2500 });
+      // a repeat within the source is stored once
+      const again = await log.appendAll(
+        's',
+        batches(2501, 10, 4, { entryOf: () => entry(9, { key: 'same' }) }),
+      );
+      expect(again).toMatchObject({ appended: 1, repeated: 9 });
+    });
+
+    it('appendAll stores nothing when a later batch reuses a key with other content', async () => {
+      const { log } = await start();
+      await log.append('s', [entry(1, { key: 'k1500', body: 'other' })]);
+      await expectCode(log.appendAll('s', batches(1, 2500, 300)), 'CONFLICT');
+      expect(await log.head('s')).toMatchObject({ seq: 1 });
+      expect(await log.getByKey('s', 'k1')).toBeUndefined();
+      // the stream goes on from where it was
+      await log.append('s', [entry(2)]);
+      expect(await verifyAll(log, 's')).toMatchObject({ ok: true, verified: 2 });
+    });
+
+    it('appendAll stores nothing when its source fails midway', async () => {
+      const { log } = await start();
+      await expect(log.appendAll('s', batches(1, 2500, 300, { failAt: 1500 }))).rejects.toThrow(
+        /source failed at 1500/,
+      );
+      expect(await log.head('s')).toMatchObject({ seq: 0 });
+      expect(await log.read('s', 0, 10)).toEqual([]);
+      expect(await log.appendAll('s', batches(1, 5, 2))).toMatchObject({ appended: 5 });
+    });
+
+    it('appends racing an appendAll still form one chain', async () => {
+      const { log } = await start();
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      let reached!: () => void;
+      const atGate = new Promise<void>((resolve) => (reached = resolve));
+      const all = log.appendAll('s', batches(1, 100, 10, { gate, atGate: reached }));
+      await atGate; // the first batch is in the appendAll's hands
+      const racing = log.append('s', [entry(1000, { key: 'racer' })]);
+      open();
+      const [result] = await Promise.all([all, racing]);
+      expect(result.appended).toBe(100);
+      expect(await log.head('s')).toMatchObject({ seq: 101 });
+      expect(await verifyAll(log, 's')).toMatchObject({ ok: true, verified: 101 });
+    });
+
     it('keeps streams independent', async () => {
       const { log } = await start();
       await log.append('a', [entry(1)]);

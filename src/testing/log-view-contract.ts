@@ -291,5 +291,130 @@ export function logViewContract(name: string, open: () => Promise<LogViewHarness
       expect(capped.breaks).toHaveLength(1);
       expect(capped).toMatchObject({ breakCount: 3, seq: 3 });
     });
+
+    /** Notes 1–4, a record poisoned the way an old version wrote it (seq 5, year 2999), notes 6–8. */
+    const poisoned = async (view: LogView<Note, StoredNote>, log: LogStore): Promise<number> => {
+      await view.append(notes(1, 4));
+      const timeMs = Date.UTC(2999, 0, 1);
+      // The log itself never refused future times: an append through it is what old code did.
+      await log.append('notes', [{ timeMs, kind: 'odd', body: JSON.stringify({ n: 5 }) }]);
+      await view.append(notes(6, 8));
+      return timeMs;
+    };
+
+    it('repairs a poisoned record with an acceptance anchor: reported as accepted, later tampering still caught', async () => {
+      const { view, h } = await start();
+      const timeMs = await poisoned(view, h.log);
+      expect(await view.verify()).toMatchObject({
+        ok: false,
+        seq: 5,
+        reason: 'future_timestamp',
+        breakCount: 1,
+      });
+      const fifth = (await h.log.read('notes', 4, 1))[0]!;
+      const anchor = await view.accept({
+        throughSeq: 5,
+        reason: '  poisoned by v0.3  ',
+        by: 'ops',
+      });
+      expect(anchor).toEqual({
+        stream: 'notes',
+        anchorSeq: 1,
+        through: { seq: 5, hash: fifth.hash },
+        breaks: [{ reason: 'future_timestamp', seq: 5, timeMs }],
+        by: 'ops',
+        reason: 'poisoned by v0.3',
+        at: new Date(clock.now()).toISOString(),
+      });
+      expect(await view.acceptance()).toEqual(anchor);
+      // nothing was changed or added in the stream itself
+      expect((await view.head()).seq).toBe(8);
+      const repaired = await view.verify();
+      expect(repaired).toMatchObject({
+        ok: true,
+        verified: 8,
+        checked: 8,
+        breakCount: 0,
+        breaks: [],
+        acceptedCount: 1,
+        acceptance: { anchorSeq: 1, through: { seq: 5 }, by: 'ops', breakCount: 1 },
+      });
+      expect(repaired.accepted).toHaveLength(1);
+      expect(repaired.accepted![0]).toMatchObject({
+        reason: 'future_timestamp',
+        seq: 5,
+        hash: fifth.hash,
+        acceptedThrough: 5,
+        anchorSeq: 1,
+      });
+      expect(repaired.accepted![0]!.message).toContain('accepted by anchor at seq 5');
+
+      // a record changed after the anchor is a failure, and so is one before it
+      await h.tamper.setBody('notes', 7, JSON.stringify({ n: 77 }));
+      expect(await view.verify()).toMatchObject({
+        ok: false,
+        seq: 7,
+        reason: 'hash_mismatch',
+        breakCount: 1,
+        acceptedCount: 1,
+      });
+      await h.tamper.setBody('notes', 3, JSON.stringify({ n: 33 }));
+      const both = await view.verify();
+      expect(both.breaks.map((b) => [b.seq, b.reason])).toEqual([
+        [3, 'hash_mismatch'],
+        [7, 'hash_mismatch'],
+      ]);
+      expect(both.acceptedCount).toBe(1);
+    });
+
+    it('a later anchor lists every break through its seq; an accepted record changed again is a failure', async () => {
+      const { view, h } = await start();
+      await poisoned(view, h.log);
+      await view.accept({ throughSeq: 5, reason: 'poisoned', by: 'ops' });
+      await h.tamper.setBody('notes', 7, JSON.stringify({ n: 77 }));
+      const second = await view.accept({ throughSeq: 8, reason: 'restored 7 lost', by: 'ops' });
+      expect(second.anchorSeq).toBe(2);
+      expect(second.breaks.map((b) => [b.seq, b.reason])).toEqual([
+        [5, 'future_timestamp'],
+        [7, 'hash_mismatch'],
+      ]);
+      expect(await view.verify()).toMatchObject({ ok: true, acceptedCount: 2 });
+      // the same record altered once more no longer matches the accepted break
+      await h.tamper.setBody('notes', 7, JSON.stringify({ n: 777 }));
+      expect(await view.verify()).toMatchObject({ ok: false, seq: 7, acceptedCount: 1 });
+    });
+
+    it('refuses an acceptance without reason or name, out of range, or behind the last anchor', async () => {
+      const { view, h } = await start();
+      await poisoned(view, h.log);
+      const refused = (p: Promise<unknown>) =>
+        expect(p).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await refused(view.accept({ throughSeq: 5, reason: ' ', by: 'ops' }));
+      await refused(view.accept({ throughSeq: 5, reason: 'why', by: '' }));
+      await refused(view.accept({ throughSeq: 0, reason: 'why', by: 'ops' }));
+      await refused(view.accept({ throughSeq: 9, reason: 'why', by: 'ops' }));
+      await refused(view.accept({ throughSeq: 2.5, reason: 'why', by: 'ops' }));
+      await view.accept({ throughSeq: 6, reason: 'why', by: 'ops' });
+      await refused(view.accept({ throughSeq: 5, reason: 'why', by: 'ops' }));
+      expect(await view.acceptance()).toMatchObject({ anchorSeq: 1, through: { seq: 6 } });
+    });
+
+    it('does not apply anchors whose own chain is broken', async () => {
+      const { view, h } = await start();
+      await poisoned(view, h.log);
+      await view.accept({ throughSeq: 5, reason: 'poisoned', by: 'ops' });
+      await h.tamper.setBody(
+        'notes~accepted',
+        1,
+        JSON.stringify({ stream: 'notes', through: { seq: 8, hash: OTHER_HASH }, breaks: [] }),
+      );
+      const result = await view.verify();
+      expect(result).toMatchObject({ ok: false, seq: 5, reason: 'future_timestamp' });
+      expect(result.acceptance).toBeUndefined();
+      expect(result.acceptanceProblem).toContain('do not verify');
+      await expect(
+        view.accept({ throughSeq: 8, reason: 'again', by: 'ops' }),
+      ).rejects.toMatchObject({ code: 'CONFLICT' });
+    });
   });
 }

@@ -15,9 +15,9 @@ logViewContract('memory', async () => {
   const storage = await openStorage('memory:');
   const log = tamperable(storage.log);
   const byPatch: LogTamper = {
-    setBody: async (_stream, seq, body) => log.tamper(seq, { body }),
-    setPrevHash: async (_stream, seq, prevHash) => log.tamper(seq, { prevHash }),
-    remove: async (_stream, seq) => log.remove(seq),
+    setBody: async (stream, seq, body) => log.tamper(seq, { body }, stream),
+    setPrevHash: async (stream, seq, prevHash) => log.tamper(seq, { prevHash }, stream),
+    remove: async (stream, seq) => log.remove(seq, stream),
   };
   return { log, tamper: byPatch, close: () => storage.close() };
 });

@@ -6,6 +6,7 @@ import type { LogStore } from '../../src/storage/log.js';
  */
 export function withAppend(inner: LogStore, append: LogStore['append']): LogStore {
   return {
+    appendAll: inner.appendAll.bind(inner),
     read: inner.read.bind(inner),
     scan: inner.scan.bind(inner),
     query: inner.query.bind(inner),

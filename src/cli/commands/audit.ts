@@ -1,5 +1,5 @@
 /**
- * `kerno audit verify|export|import`: against the daemon, a store (--store), a kerno export
+ * `kerno audit verify|repair|export|import`: against the daemon, a store (--store), a kerno export
  * (--export) or an oxios export (--oxios); `import --oxios` takes oxios history into an empty
  * store's trail as its anchored prefix.
  *
@@ -19,14 +19,17 @@ import { KernelError } from '../../errors.js';
 import { daemon, opts, print, readText, withStore } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { createProgress, type CliContext } from '../output.js';
+import {
+  acceptThroughOption,
+  acceptedBy,
+  reasonOption,
+  reportAcceptance,
+  reportVerify,
+} from '../verify-report.js';
+import type { ChainAcceptance } from '../../storage/log.js';
 
 function report(ctx: CliContext, json: boolean | undefined, result: AuditVerifyResult): void {
-  print(ctx, { json: json ?? false }, result, () =>
-    result.ok
-      ? `ok: ${result.verified} entries verify; head ${result.head.seq} ${result.head.hash}\n`
-      : `BROKEN at seq ${result.seq}: ${result.message}\n`,
-  );
-  ctx.exitCode = result.ok ? EXIT.OK : EXIT.FAILURE_FOUND;
+  reportVerify(ctx, json, result);
 }
 
 /** Registers the `audit` commands. */
@@ -125,6 +128,31 @@ export function registerAuditCommands(program: Command, ctx: CliContext): void {
           (result.trustedRoot ? ' (the first is a pruned root oxios trusts without proof)' : '') +
           '\n',
       );
+    });
+  audit
+    .command('repair')
+    .description(
+      'accept the trail as it stands through a seq (an appended, audited anchor; nothing is rewritten): breaks at or before it are reported as accepted, later ones still fail',
+    )
+    .option('--accept-through <seq>', 'the last entry to accept')
+    .option('--reason <text>', 'why the breaks are accepted (required)')
+    .option('--by <name>', 'who accepts (with --store; the daemon records the token label)')
+    .option('--store <url>', 'repair this store directly instead of asking the daemon')
+    .option('--json', 'print the anchor as JSON')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = opts<{ acceptThrough?: string; reason?: string; by?: string; store?: string }>(cmd);
+      const throughSeq = acceptThroughOption(o.acceptThrough);
+      const reason = reasonOption(o.reason);
+      const anchor =
+        o.store !== undefined
+          ? await withStore(o.store, (s) =>
+              s.acceptChain('audit', { throughSeq, reason, by: acceptedBy(o.by) }),
+            )
+          : await daemon(o).json<ChainAcceptance>('POST', '/api/audit/repair', {
+              acceptThrough: throughSeq,
+              reason,
+            });
+      reportAcceptance(ctx, o.json, anchor);
     });
   audit
     .command('export')

@@ -100,14 +100,20 @@ export function registerLearningCommands(program: Command, ctx: CliContext): voi
   learning
     .command('import [file]')
     .description(
-      "merge an RVLS file, or the patterns of an oxios memory.db (--oxios-memory), into the daemon's learning store (or a store with --store)",
+      "merge an RVLS file, or the patterns of an oxios memory.db (--oxios-memory), into the daemon's learning store (or a store with --store); all or nothing: a malformed line imports nothing and is named",
     )
     .option('--oxios-memory <db>', 'import the `patterns` table of an oxios memory.db (1.0–1.39)')
     .option('--replace-ewc', 'also replace the EWC state with the file’s (RVLS only)')
+    .option('--skip-invalid', 'skip malformed RVLS lines (as oxios loads) instead of importing nothing')
     .option('--store <url>', 'import into this store directly instead of the daemon')
     .option('--json', 'print JSON')
     .action(async (file: string | undefined, _o: unknown, cmd: Command) => {
-      const o = opts<{ replaceEwc?: boolean; oxiosMemory?: string; store?: string }>(cmd);
+      const o = opts<{
+        replaceEwc?: boolean;
+        skipInvalid?: boolean;
+        oxiosMemory?: string;
+        store?: string;
+      }>(cmd);
       if ((file === undefined) === (o.oxiosMemory === undefined)) {
         throw new KernelError(
           'INVALID_ARGUMENT',
@@ -139,6 +145,7 @@ export function registerLearningCommands(program: Command, ctx: CliContext): voi
             const r = await importRvls(k.learning, input, {
               source: file!,
               replaceEwc: o.replaceEwc === true,
+              skipInvalid: o.skipInvalid === true,
             });
             await persistImportedLearning(k);
             return r;
@@ -146,9 +153,12 @@ export function registerLearningCommands(program: Command, ctx: CliContext): voi
           { learning: true },
         );
       } else {
+        const q = new URLSearchParams();
+        if (o.replaceEwc === true) q.set('replaceEwc', 'true');
+        if (o.skipInvalid === true) q.set('skipInvalid', 'true');
         const res = await daemon(o).request(
           'POST',
-          `/api/learning/import${o.replaceEwc === true ? '?replaceEwc=true' : ''}`,
+          `/api/learning/import${q.size > 0 ? `?${q.toString()}` : ''}`,
           {
             body: Readable.toWeb(input) as ReadableStream,
             contentType: 'application/octet-stream',

@@ -1,5 +1,6 @@
 /**
- * `kerno ledger append|query|import|export`: against the daemon, or a store with --store.
+ * `kerno ledger append|query|import|export|verify|repair`: against the daemon, or a store with
+ * --store.
  *
  * @module
  */
@@ -19,6 +20,14 @@ import {
 } from '../../ledger/ledger.js';
 import { daemon, openInput, opts, parseJsonOption, print, readText, withStore } from '../common.js';
 import { createProgress, writeStdout, type CliContext } from '../output.js';
+import type { ChainAcceptance, VerifyResult } from '../../storage/log.js';
+import {
+  acceptThroughOption,
+  acceptedBy,
+  reasonOption,
+  reportAcceptance,
+  reportVerify,
+} from '../verify-report.js';
 
 interface QueryOpts {
   store?: string;
@@ -226,6 +235,54 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
           (result.rekeyed > 0 ? `, rekeyed ${result.rekeyed}` : '') +
           '\n',
       );
+    });
+
+  ledger
+    .command('verify')
+    .description(
+      "verify the ledger's hash chain: every break (exit 1), and breaks an anchor accepted",
+    )
+    .option('--store <url>', 'verify this store directly instead of asking the daemon')
+    .option('--json', 'print the result as JSON')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = opts<{ store?: string }>(cmd);
+      let result: VerifyResult;
+      if (o.store !== undefined) {
+        const progress = createProgress(ctx.io, 'verifying');
+        result = await withStore(o.store, (s) =>
+          s.ledger.verify({ onProgress: (done, total) => progress.update(done, total) }),
+        );
+        progress.done();
+      } else {
+        result = await daemon(o).json<VerifyResult>('GET', '/api/ledger/verify');
+      }
+      reportVerify(ctx, o.json, result, 'records');
+    });
+
+  ledger
+    .command('repair')
+    .description(
+      'accept the ledger as it stands through a seq (an appended, audited anchor; nothing is rewritten): breaks at or before it are reported as accepted, later ones still fail',
+    )
+    .option('--accept-through <seq>', 'the last record (position) to accept')
+    .option('--reason <text>', 'why the breaks are accepted (required)')
+    .option('--by <name>', 'who accepts (with --store; the daemon records the token label)')
+    .option('--store <url>', 'repair this store directly instead of asking the daemon')
+    .option('--json', 'print the anchor as JSON')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = opts<{ acceptThrough?: string; reason?: string; by?: string; store?: string }>(cmd);
+      const throughSeq = acceptThroughOption(o.acceptThrough);
+      const reason = reasonOption(o.reason);
+      const anchor =
+        o.store !== undefined
+          ? await withStore(o.store, (s) =>
+              s.acceptChain('ledger', { throughSeq, reason, by: acceptedBy(o.by) }),
+            )
+          : await daemon(o).json<ChainAcceptance>('POST', '/api/ledger/repair', {
+              acceptThrough: throughSeq,
+              reason,
+            });
+      reportAcceptance(ctx, o.json, anchor);
     });
 
   ledger

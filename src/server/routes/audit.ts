@@ -1,5 +1,5 @@
 /**
- * /api/audit: entries, head, verify, export, oxios import (admin only).
+ * /api/audit: entries, head, verify, export, repair, oxios import (admin only).
  *
  * @module
  */
@@ -10,6 +10,7 @@ import { KernelError } from '../../errors.js';
 import type { AuditActionType } from '../../formats/oxios-audit-action.js';
 import type { ServerContext } from '../context.js';
 import { limitStream, queryInt, queryList, queryString, queryTime } from '../http-util.js';
+import { chainRepairRoute } from './chain-repair.js';
 
 /** Registers the audit routes. */
 export function auditRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -106,4 +107,5 @@ export function auditRoutes(app: FastifyInstance, ctx: ServerContext): void {
       return audit.export();
     },
   );
+  chainRepairRoute(app, ctx, 'audit');
 }

@@ -74,22 +74,30 @@ export function learningRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/api/learning/import',
     {
       schema: {
-        summary: 'Merge an RVLS file (patterns and trajectories upserted by id)',
+        summary:
+          'Merge an RVLS file (patterns and trajectories upserted by id; all or nothing: a malformed line fails it, naming the line, unless skipInvalid)',
         tags: ['learning'],
         querystring: {
           type: 'object',
-          properties: { replaceEwc: { type: 'string', enum: ['true', 'false'] } },
+          properties: {
+            replaceEwc: { type: 'string', enum: ['true', 'false'] },
+            skipInvalid: {
+              type: 'string',
+              enum: ['true', 'false'],
+              description: 'skip and count malformed lines (as oxios loads) instead of failing',
+            },
+          },
         },
       },
     },
     async (req) => {
       const body = limitStream(req.body as Readable, ctx.importLimit);
-      const result = await importRvls(learning, body, {
+      return importRvls(learning, body, {
         source: 'upload',
         replaceEwc: queryString(req, 'replaceEwc') === 'true',
+        skipInvalid: queryString(req, 'skipInvalid') === 'true',
+        commit: () => ctx.kernel.persistLearning(),
       });
-      await ctx.kernel.persistLearning();
-      return result;
     },
   );
   app.get(

@@ -1,5 +1,5 @@
 /**
- * /api/ledger: append, query, import NDJSON, export NDJSON. Tenant tokens are confined to their
+ * /api/ledger: append, query, import NDJSON, export NDJSON, verify, repair. Tenant tokens are confined to their
  * tenant's records and shown only what is theirs: each record's envelope and own hash, never a
  * position (which counts every tenant's records) or the previous record's hash.
  *
@@ -22,6 +22,7 @@ import {
 import { confineTenant as confine, type Principal } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { limitStream, queryInt, queryList, queryString, queryTime } from '../http-util.js';
+import { chainRepairRoute } from './chain-repair.js';
 
 interface AppendBody {
   event: ExperienceEvent | UserExperienceEvent;
@@ -200,4 +201,6 @@ export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
     { schema: { summary: "Verify the ledger's hash chain", tags: ['ledger'] } },
     async () => ledger.verify(),
   );
+
+  chainRepairRoute(app, ctx, 'ledger');
 }

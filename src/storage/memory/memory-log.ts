@@ -18,6 +18,7 @@ import {
   validateQuery,
   type LogAnchor,
   type LogAppend,
+  type LogAppendAllResult,
   type LogAppendOptions,
   type LogBody,
   type LogHead,
@@ -118,6 +119,25 @@ class MemoryLog implements LogStore {
     options?: LogAppendOptions,
   ): Promise<LogRecord[]> {
     return this.appendSync(stream, entries, options);
+  }
+
+  async appendAll(
+    stream: string,
+    batches: AsyncIterable<readonly LogAppend[]>,
+  ): Promise<LogAppendAllResult> {
+    // Everything is in memory here anyway: gather, then commit in one synchronous step.
+    const all: LogAppend[] = [];
+    for await (const batch of batches) {
+      for (const e of batch) {
+        validateAppend(stream, e);
+        all.push(e);
+      }
+    }
+    const before = this.headSync(stream).seq;
+    this.appendSync(stream, all);
+    const head = this.headSync(stream);
+    const appended = head.seq - before;
+    return { appended, repeated: all.length - appended, head: { seq: head.seq, hash: head.hash } };
   }
 
   /** Synchronous append (the memory backend commits at once). */

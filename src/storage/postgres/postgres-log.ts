@@ -15,6 +15,7 @@ import {
   validatePruneSeq,
   validateQuery,
   type LogAppend,
+  type LogAppendAllResult,
   type LogAppendOptions,
   type LogBody,
   type LogHead,
@@ -175,6 +176,23 @@ class PostgresLog implements PostgresLogStore {
     const anchor =
       row[2] > 0 && row[3] !== null ? { seq: Number(row[2]), hash: row[3] } : undefined;
     return { seq: row[0], hash: row[1], firstSeq: (anchor?.seq ?? 0) + 1, anchor };
+  }
+
+  async appendAll(
+    stream: string,
+    batches: AsyncIterable<readonly LogAppend[]>,
+  ): Promise<LogAppendAllResult> {
+    if (this.#closing !== undefined) throw new KernelError('CLOSED', 'The log is closed');
+    if (stream.includes('\0')) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        'A log stream name contains a NUL character (U+0000), which PostgreSQL text cannot hold',
+      );
+    }
+    return this.#writer.appendAll(stream, batches, (e) => {
+      validateAppend(stream, e);
+      assertNoNul(stream, e);
+    });
   }
 
   async prune(stream: string, throughSeq: number): Promise<number> {

@@ -106,6 +106,113 @@ export class PostgresLogWriter {
     });
   }
 
+  /**
+   * `LogStore.appendAll`: one transaction on a connection of its own. It locks the stream's head
+   * row first (group commits to that stream wait, then find the head moved and re-chain), then
+   * appends batch after batch as the source yields them — keys checked against what is stored,
+   * this transaction's own rows included — and moves the head and wakes listeners at the end.
+   */
+  async appendAll(
+    stream: string,
+    batches: AsyncIterable<readonly LogAppend[]>,
+    check: (e: LogAppend) => void,
+  ): Promise<{ appended: number; repeated: number; head: Head }> {
+    if (this.#closed) throw new KernelError('CLOSED', 'The log is closed');
+    const client = await connectClient(this.#pg, this.#location, 'import', () => undefined);
+    let inTransaction = false;
+    try {
+      await client.query({
+        text: 'INSERT INTO log_streams (name) VALUES ($1) ON CONFLICT (name) DO NOTHING',
+        values: [stream],
+      });
+      await client.query({ text: 'BEGIN' });
+      inTransaction = true;
+      const { rows } = await client.query({
+        text: "SELECT id, head_seq, encode(head_hash, 'hex') FROM log_streams WHERE name = $1 FOR UPDATE",
+        values: [stream],
+        rowMode: 'array',
+      });
+      const [id, seq, hash] = rows[0] as [number, number | string, string];
+      let head: Head = { seq: Number(seq), hash };
+      const start = head.seq;
+      let total = 0;
+      for await (const batch of batches) {
+        for (const e of batch) check(e);
+        if (batch.length === 0) continue;
+        total += batch.length;
+        const keys = batch.flatMap((e) => (e.key === undefined ? [] : [e.key]));
+        const stored = new Map<string, LogRecord>();
+        if (keys.length > 0) {
+          const found = await client.query({
+            text: `SELECT ${LOG_COLUMNS} FROM log_records r WHERE r.stream = $1 AND r.record_key = ANY($2::text[])`,
+            values: [id, keys],
+            rowMode: 'array',
+          });
+          for (const row of found.rows as unknown[][]) {
+            const r = rowToRecord(stream, row);
+            stored.set(r.key!, r);
+          }
+        }
+        const fresh: LogAppend[] = [];
+        const own = new Map<string, LogAppend>();
+        for (const e of batch) {
+          if (e.key !== undefined) {
+            const existing = stored.get(e.key) ?? own.get(e.key);
+            if (existing !== undefined) {
+              if (!sameContent(existing, e)) throw keyConflict(stream, e.key);
+              continue;
+            }
+            own.set(e.key, e);
+          }
+          fresh.push(e);
+        }
+        const records = chainRecords(stream, head, fresh);
+        for (let from = 0; from < records.length; from += MAX_ROWS) {
+          const chunk = records.slice(from, from + MAX_ROWS);
+          const values: unknown[] = [];
+          for (const r of chunk) {
+            values.push(
+              id,
+              r.seq,
+              r.timeMs,
+              r.key ?? null,
+              r.tenant ?? null,
+              r.kind ?? null,
+              r.subject ?? null,
+              r.correlation ?? null,
+              r.chain ?? null,
+              r.body,
+              r.prevHash,
+              r.hash,
+            );
+          }
+          await client.query({ text: insertText(chunk.length, 0), values });
+        }
+        const last = records[records.length - 1];
+        if (last !== undefined) head = { seq: last.seq, hash: last.hash };
+      }
+      if (head.seq > start) {
+        await client.query({
+          text: "UPDATE log_streams SET head_seq = $2, head_hash = decode($3, 'hex') WHERE id = $1",
+          values: [id, head.seq, head.hash],
+        });
+        await client.query({ text: 'SELECT pg_notify($1, $2)', values: [this.#channel, stream] });
+      }
+      inTransaction = false;
+      await client.query({ text: 'COMMIT' });
+      // The group-commit writer re-reads this stream's head before its next batch.
+      this.#heads.delete(id);
+      this.#onCommit(stream, []);
+      const appended = head.seq - start;
+      return { appended, repeated: total - appended, head };
+    } catch (error) {
+      if (inTransaction) await rollback(client);
+      throw appendFailed(error);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
   /** Resolves when every append submitted so far has committed or failed. */
   flush(): Promise<void> {
     if (!this.#running && this.#queue.length === 0) return Promise.resolve();

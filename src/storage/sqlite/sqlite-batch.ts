@@ -60,7 +60,13 @@ function needsSavepoint(op: WriteOp): boolean {
   // Registry ops other than `commit` check first and then run one statement, which SQLite
   // applies whole or not at all.
   // A learning save runs several statements: all of them or none.
-  return op.kind === 'registry.commit' || op.kind === 'learning.save' || op.kind === 'log.prune';
+  // Committing a stage appends page after page: all of them or none.
+  return (
+    op.kind === 'registry.commit' ||
+    op.kind === 'learning.save' ||
+    op.kind === 'log.prune' ||
+    op.kind === 'log.commitStage'
+  );
 }
 
 /** Runs batches of write ops on one writer connection. */
@@ -95,6 +101,12 @@ export class BatchRunner {
         return this.#log.append(op);
       case 'log.prune':
         return this.#log.prune(op);
+      case 'log.stage':
+        return this.#log.stage(op);
+      case 'log.commitStage':
+        return this.#log.commitStage(op);
+      case 'log.dropStage':
+        return this.#log.dropStage(op);
       case 'registry.upsertModule':
         return this.#registry.upsertModule(op.record);
       case 'registry.setModuleState':

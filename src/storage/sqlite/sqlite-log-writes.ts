@@ -15,7 +15,19 @@ import {
   type LogAppend,
   type LogRecord,
 } from '../log.js';
-import type { LogAppendOp, LogAppendResult, LogPruneOp } from './sqlite-writer-protocol.js';
+import { KernelError } from '../../errors.js';
+import type {
+  LogAppendOp,
+  LogAppendResult,
+  LogCommitStageOp,
+  LogCommitStageResult,
+  LogDropStageOp,
+  LogPruneOp,
+  LogStageOp,
+} from './sqlite-writer-protocol.js';
+
+/** Entries a committing stage reads and appends at a time. */
+const STAGE_PAGE = 1000;
 
 /**
  * Columns of `log_records` as the readers select them (raw mode order). Hashes are stored as
@@ -72,7 +84,22 @@ export class LogWriter {
   /** `data_version` when the last batch began; another connection's commit changes it. */
   #seenVersion: number | undefined;
 
+  readonly #stageInsert: SqliteStatement;
+  readonly #stageCount: SqliteStatement;
+  readonly #stagePage: SqliteStatement;
+  readonly #stageDrop: SqliteStatement;
+
   constructor(db: SqliteDatabase) {
+    // Staged entries of atomic appendAll imports: private to this connection, gone with it.
+    db.exec(
+      'CREATE TEMP TABLE IF NOT EXISTS log_stage (stage INTEGER NOT NULL, n INTEGER NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (stage, n))',
+    );
+    this.#stageInsert = db.prepare('INSERT INTO temp.log_stage (stage, n, entry) VALUES (?,?,?)');
+    this.#stageCount = db.prepare('SELECT count(*) FROM temp.log_stage WHERE stage = ?').pluck();
+    this.#stagePage = db
+      .prepare('SELECT n, entry FROM temp.log_stage WHERE stage = ? AND n >= ? ORDER BY n LIMIT ?')
+      .raw();
+    this.#stageDrop = db.prepare('DELETE FROM temp.log_stage WHERE stage = ?');
     this.#insert = db.prepare(
       'INSERT INTO log_records (stream, seq, time_ms, record_key, tenant, kind, subject, correlation, chain, body, prev_hash, hash) ' +
         'VALUES (?,?,?,?,?,?,?,?,?,?,?,?)',
@@ -208,6 +235,48 @@ export class LogWriter {
       hashes: records.map((r) => r.hash),
       slots,
     };
+  }
+
+  /** Stages entries of an atomic `appendAll`. */
+  stage(op: LogStageOp): number {
+    for (let i = 0; i < op.entries.length; i++) {
+      this.#stageInsert.run(op.stage, op.from + i, JSON.stringify(op.entries[i]));
+    }
+    return op.entries.length;
+  }
+
+  /**
+   * Appends a whole stage, page by page, within the caller's savepoint: a conflict or a failure
+   * anywhere rolls all of it back. The stage is dropped either way by the client.
+   */
+  commitStage(op: LogCommitStageOp): LogCommitStageResult {
+    const staged = this.#stageCount.get(op.stage) as number;
+    if (staged !== op.count) {
+      throw new KernelError(
+        'STORAGE_ERROR',
+        `An import's staged records were lost (${staged} of ${op.count}); nothing was stored, run it again`,
+      );
+    }
+    let appended = 0;
+    let next = 0;
+    for (;;) {
+      const rows = this.#stagePage.all(op.stage, next, STAGE_PAGE) as [number, string][];
+      if (rows.length === 0) break;
+      const entries = rows.map((r) => JSON.parse(r[1]) as LogAppend);
+      const result = this.append({ kind: 'log.append', stream: op.stream, entries });
+      appended += result.hashes.length;
+      next = rows[rows.length - 1]![0] + 1;
+    }
+    this.#stageDrop.run(op.stage);
+    const sid = this.#lookupId(op.stream);
+    const head =
+      sid === undefined ? { seq: 0, hash: GENESIS_HASH } : this.#currentHead(op.stream, sid);
+    return { appended, repeated: op.count - appended, head };
+  }
+
+  /** Drops a stage. */
+  dropStage(op: LogDropStageOp): number {
+    return this.#stageDrop.run(op.stage).changes;
   }
 
   /** Prunes a stream through a seq, keeping the anchor (see `LogStore.prune`). */

@@ -14,6 +14,7 @@ import {
   validatePruneSeq,
   validateQuery,
   type LogAppend,
+  type LogAppendAllResult,
   type LogAppendOptions,
   type LogBody,
   type LogHead,
@@ -53,6 +54,9 @@ export function createSqliteLog(
 ): LogStore {
   return new SqliteLog(db, writer, file);
 }
+
+/** Stage ids of `appendAll` (one writer worker per storage; unique within the process is enough). */
+let stages = 0;
 
 class SqliteLog implements LogStore {
   readonly #db: SqliteDatabase;
@@ -134,6 +138,33 @@ class SqliteLog implements LogStore {
     const out = result.slots.map((slot) => (typeof slot === 'number' ? fresh[slot]! : slot));
     if (fresh.length > 0) this.#notify(stream, fresh);
     return out;
+  }
+
+  /**
+   * Stages the batches in the writer's TEMP table (ordinary group-committed writes, invisible to
+   * the log), then appends the whole stage in one op of one transaction.
+   */
+  async appendAll(
+    stream: string,
+    batches: AsyncIterable<readonly LogAppend[]>,
+  ): Promise<LogAppendAllResult> {
+    if (this.#closed) throw new KernelError('CLOSED', 'The log is closed');
+    const stage = ++stages;
+    let count = 0;
+    try {
+      for await (const batch of batches) {
+        for (const e of batch) validateAppend(stream, e);
+        if (batch.length === 0) continue;
+        await this.#writer.submit({ kind: 'log.stage', stage, from: count, entries: batch });
+        count += batch.length;
+      }
+      const result = await this.#writer.submit({ kind: 'log.commitStage', stage, stream, count });
+      if (result.appended > 0) this.#notify(stream, []);
+      return result;
+    } catch (error) {
+      await this.#writer.submit({ kind: 'log.dropStage', stage }).catch(() => undefined);
+      throw error;
+    }
   }
 
   async prune(stream: string, throughSeq: number): Promise<number> {

@@ -15,7 +15,48 @@ import type {
 } from '../registry.js';
 
 /** A write the worker performs inside the batch transaction (each op in its own savepoint). */
-export type WriteOp = LogAppendOp | LogPruneOp | RegistryWriteOp | LearningSaveOp;
+export type WriteOp =
+  | LogAppendOp
+  | LogPruneOp
+  | LogStageOp
+  | LogCommitStageOp
+  | LogDropStageOp
+  | RegistryWriteOp
+  | LearningSaveOp;
+
+/**
+ * Stage entries of an atomic `appendAll` in the worker's connection-private TEMP table: nothing
+ * reaches the log until {@link LogCommitStageOp}; a crash or a dropped stage leaves nothing.
+ */
+export interface LogStageOp {
+  readonly kind: 'log.stage';
+  readonly stage: number;
+  /** Position of the first entry within the stage. */
+  readonly from: number;
+  readonly entries: readonly LogAppend[];
+}
+
+/** Append a whole stage to a stream in one op (its own savepoint): all of it or none. */
+export interface LogCommitStageOp {
+  readonly kind: 'log.commitStage';
+  readonly stage: number;
+  readonly stream: string;
+  /** Entries staged (a stage lost with a failed batch is detected, not committed short). */
+  readonly count: number;
+}
+
+/** Forget a stage. */
+export interface LogDropStageOp {
+  readonly kind: 'log.dropStage';
+  readonly stage: number;
+}
+
+/** What the worker answers for a {@link LogCommitStageOp}. */
+export interface LogCommitStageResult {
+  readonly appended: number;
+  readonly repeated: number;
+  readonly head: { readonly seq: number; readonly hash: string };
+}
 
 /** Prune a log stream through a seq (see `LogStore.prune`). */
 export interface LogPruneOp {
@@ -81,6 +122,11 @@ export interface WriteResults {
   'log.append': LogAppendResult;
   /** Records removed. */
   'log.prune': number;
+  /** Entries staged. */
+  'log.stage': number;
+  'log.commitStage': LogCommitStageResult;
+  /** Entries dropped. */
+  'log.dropStage': number;
   'registry.upsertModule': ModuleWriteResult;
   'registry.setModuleState': ModuleWriteResult;
   'registry.setConfig': CommitResult;
