@@ -104,7 +104,10 @@ export function registerLearningCommands(program: Command, ctx: CliContext): voi
     )
     .option('--oxios-memory <db>', 'import the `patterns` table of an oxios memory.db (1.0–1.39)')
     .option('--replace-ewc', 'also replace the EWC state with the file’s (RVLS only)')
-    .option('--skip-invalid', 'skip malformed RVLS lines (as oxios loads) instead of importing nothing')
+    .option(
+      '--skip-invalid',
+      'skip malformed RVLS lines (as oxios loads) instead of importing nothing',
+    )
     .option('--store <url>', 'import into this store directly instead of the daemon')
     .option('--json', 'print JSON')
     .action(async (file: string | undefined, _o: unknown, cmd: Command) => {
