@@ -407,7 +407,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     cleanups.push(async () => {
       detachHealing();
       await supervisor.close();
-      selfHealing.close();
+      await selfHealing.close();
     });
 
     for (const definition of options.define ?? []) runs.define(definition);

@@ -85,8 +85,11 @@ export interface SelfHealing {
   activeIncidents(): string[];
   /** Whether this process is waiting for a human to decide on the agent's escalation. */
   awaitingEscalation(name: string): boolean;
-  /** Forgets incidents in progress (they end without a record). */
-  close(): void;
+  /**
+   * Forgets incidents in progress (they end without a record) and waits for the records of
+   * finished ones being written (ledger, recovery log, artifact file).
+   */
+  close(): Promise<void>;
 }
 
 interface Incident {
@@ -121,13 +124,19 @@ export function createSelfHealing(options: SelfHealingOptions): SelfHealing {
     );
   };
 
-  const record = async (inc: Incident, log: RecoveryLog): Promise<void> => {
-    await recordRecoveryOutcome(sinks, log, inc).catch((error: unknown) =>
-      logger.error('Could not record a recovery run', {
-        run: log.run_id,
-        error: errorMessage(error),
-      }),
-    );
+  /** Records being written: `close` waits for them, so nothing is written after it. */
+  const recording = new Set<Promise<void>>();
+  const record = (inc: Incident, log: RecoveryLog): Promise<void> => {
+    const done: Promise<void> = recordRecoveryOutcome(sinks, log, inc)
+      .catch((error: unknown) =>
+        logger.error('Could not record a recovery run', {
+          run: log.run_id,
+          error: errorMessage(error),
+        }),
+      )
+      .finally(() => recording.delete(done));
+    recording.add(done);
+    return done;
   };
 
   async function begin(failure: AgentFailure): Promise<Incident> {
@@ -307,8 +316,9 @@ export function createSelfHealing(options: SelfHealingOptions): SelfHealing {
       }),
     activeIncidents: () => [...incidents.keys()],
     awaitingEscalation: (name) => escalating.has(name),
-    close() {
+    async close() {
       incidents.clear();
+      await Promise.all(recording);
     },
   };
 }
