@@ -107,5 +107,9 @@ describe('checkRegression', () => {
       caught = error;
     }
     expect(isKernelError(caught, 'INVALID_ARGUMENT')).toBe(true);
+    // The message names the log and the bad value, and says how to load logs.
+    expect((caught as Error).message).toBe(
+      'RecoveryLog bad has evaluated_at "yesterday", which is not RFC 3339; load logs with readRecoveryArtifact or parseRecoveryLog.',
+    );
   });
 });

@@ -11,6 +11,7 @@ import {
   ConfigCipher,
   OxideCipher,
   isKernoCiphertext,
+  parseCipherMeta,
   type CipherMeta,
 } from '../../src/registry/config-cipher.js';
 
@@ -143,5 +144,15 @@ describe('oxide-k cipher: refusal messages and edges', () => {
     expect(failure(() => oxide.decrypt('token', stored)).message).toBe(
       'The stored value of "token" does not decrypt with the oxide-k key: wrong OXIDE_REGISTRY_KEY, or the value was damaged',
     );
+  });
+});
+
+describe('cipher metadata: salt', () => {
+  it('refuses a salt that is not wholly base64url as damaged metadata', () => {
+    for (const salt of ['!AECAwQFBgcICQoLDA0ODw', 'AAECAwQFBgcICQoLDA0OD!', ''])
+      expect(failure(() => parseCipherMeta(JSON.stringify({ ...META_V1, salt }))).code).toBe(
+        'CORRUPT_VALUE',
+      );
+    expect(parseCipherMeta(JSON.stringify(META_V1))).toEqual(META_V1);
   });
 });

@@ -80,6 +80,8 @@ describe('step results the journal records', () => {
     expect(refusal({ p: new Point() })).toBe(`step "s" result.p is a Point${hint}`);
     const orphan = Object.create({ inherited: true }) as object;
     expect(refusal(orphan)).toBe(`step "s" result is a Object${hint}`);
+    const nameless = Object.create(Object.create(null) as object) as object;
+    expect(refusal({ v: nameless })).toBe(`step "s" result.v is a object${hint}`);
   });
 
   it('refuses a circular value instead of overflowing the stack', () => {

@@ -173,6 +173,13 @@ describe('backoff delay', () => {
     expect(random.draws).toBe(1);
   });
 
+  it('with baseMs 0 restarts at once and draws no randomness, whatever the jitter', () => {
+    const random = fixed(0.5);
+    expect(backoffDelay(policy({ baseMs: 0, jitter: 0.5 }), 3, random)).toBe(0);
+    expect(backoffDelay(policy({ baseMs: 0, jitter: 1 }), 0, random)).toBe(0);
+    expect(random.draws).toBe(0);
+  });
+
   it('treats a negative restart count as the first restart', () => {
     const p = policy({ baseMs: 100, factor: 3, jitter: 0 });
     expect(backoffDelay(p, -2, fixed(0))).toBe(100);
