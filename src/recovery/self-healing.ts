@@ -112,10 +112,14 @@ export function createSelfHealing(options: SelfHealingOptions): SelfHealing {
   const incidents = new Map<string, Incident>();
   const escalating = new Map<string, number>();
 
+  /** Set by `close`: nothing is recorded or remembered after it. */
+  let closed = false;
+
   const rememberKnownGood = (name: string, config: unknown): Promise<void> =>
     knownGood.remember(name, config);
 
   const remember = (name: string, config: unknown): void => {
+    if (closed) return;
     rememberKnownGood(name, config).catch((error: unknown) =>
       logger.warn('Could not record a known-good config', {
         agent: name,
@@ -127,6 +131,8 @@ export function createSelfHealing(options: SelfHealingOptions): SelfHealing {
   /** Records being written: `close` waits for them, so nothing is written after it. */
   const recording = new Set<Promise<void>>();
   const record = (inc: Incident, log: RecoveryLog): Promise<void> => {
+    // After close an incident ends without a record (a policy still deciding may get here).
+    if (closed) return Promise.resolve();
     const done: Promise<void> = recordRecoveryOutcome(sinks, log, inc)
       .catch((error: unknown) =>
         logger.error('Could not record a recovery run', {
@@ -317,6 +323,7 @@ export function createSelfHealing(options: SelfHealingOptions): SelfHealing {
     activeIncidents: () => [...incidents.keys()],
     awaitingEscalation: (name) => escalating.has(name),
     async close() {
+      closed = true;
       incidents.clear();
       await Promise.all(recording);
     },

@@ -160,6 +160,21 @@ describe('SQLite store', () => {
     cleanup();
   });
 
+  it('with the inline writer, a producer writing in a loop still lets the event loop turn', async () => {
+    const { dir, cleanup } = tempDir();
+    const storage = await openStorage(`sqlite:${join(dir, 'inline.db')}`, {
+      sqliteWriter: 'inline',
+    });
+    const ledger = createLedger({ log: storage.log });
+    let turned = false;
+    setImmediate(() => (turned = true));
+    // Answered only through microtasks, 40 awaited appends would finish before any I/O or timer.
+    for (let i = 0; i < 40; i++) await ledger.append(budget(`loop-${i}`));
+    expect(turned).toBe(true);
+    await storage.close();
+    cleanup();
+  });
+
   it('gives a typed error for a file that is not a database', async () => {
     const { dir, cleanup } = tempDir();
     const file = join(dir, 'junk.db');

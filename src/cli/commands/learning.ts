@@ -153,7 +153,7 @@ export function registerLearningCommands(program: Command, ctx: CliContext): voi
             await persistImportedLearning(k);
             return r;
           },
-          { learning: true },
+          { learning: true, home: o.home },
         );
       } else {
         const q = new URLSearchParams();
@@ -249,7 +249,7 @@ async function importOxiosMemoryFile(
           await persistImportedLearning(k);
           return r;
         },
-        { learning: true },
+        { learning: true, home: o.home },
       );
     }
     const read = readOxiosMemory(source, file);

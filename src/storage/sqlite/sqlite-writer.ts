@@ -31,6 +31,9 @@ interface Pending {
   readonly reject: (error: Error) => void;
 }
 
+/** The inline writer lets the event loop turn after this many batches (see `start`). */
+const INLINE_YIELD_BATCHES = 16;
+
 /** Most ops sent in one batch (bigger bursts are split over consecutive batches). */
 const MAX_BATCH_OPS = 4096;
 
@@ -90,11 +93,21 @@ export class SqliteWriter {
       } catch (error) {
         throw fromWire(toWire(error));
       }
+      let batches = 0;
       return new SqliteWriter((onMessage) => ({
         post: (message) => {
-          const answer = runner.runBatch(message.id, message.ops);
-          // Answer after the caller's pump returns, as a worker would: no re-entry.
-          queueMicrotask(() => onMessage(answer));
+          let answer: FromWorker;
+          try {
+            answer = runner.runBatch(message.id, message.ops);
+          } catch (error) {
+            // The batch could not even be rolled back: the connection is unusable.
+            answer = { type: 'fatal', error: toWire(error) };
+          }
+          // Answer after the caller's pump returns, as a worker would: no re-entry. Every
+          // INLINE_YIELD_BATCHES batches the answer waits for the next turn of the event loop,
+          // so a producer writing in a loop does not starve timers and I/O for its whole loop.
+          if (++batches % INLINE_YIELD_BATCHES === 0) setImmediate(() => onMessage(answer));
+          else queueMicrotask(() => onMessage(answer));
         },
         stop: () => {
           runner.close();
