@@ -23,7 +23,9 @@ import type { LogFollow } from '../storage/follow.js';
 import {
   ChainVerifier,
   GENESIS_HASH,
+  type AcceptedBreak,
   type ChainAcceptance,
+  breakKey,
   type LogBody,
   type LogHead,
   type LogRecord,
@@ -554,10 +556,61 @@ export class AuditTrail {
   async verify(options: AuditVerifyOptions = {}): Promise<AuditVerifyResult> {
     await this.#settled();
     const result = await this.#view.verify(options);
+    const found = await this.#importedBreaks();
+    if (found.length === 0) return result;
+    // An acceptance anchor may list imported breaks too (see `accept`): those are accepted.
+    const anchor = result.acceptance === undefined ? undefined : await this.#view.acceptance();
+    const acceptedKeys =
+      anchor === undefined || typeof anchor === 'string'
+        ? new Set<string>()
+        : new Set(anchor.breaks.filter((b) => b.seq <= anchor.through.seq).map(breakKey));
+    const extra = found.filter((b) => !acceptedKeys.has(breakKey(b)));
+    const acceptedExtra: AcceptedBreak[] =
+      anchor === undefined || typeof anchor === 'string'
+        ? []
+        : found
+            .filter((b) => acceptedKeys.has(breakKey(b)))
+            .map((b) => ({
+              ...b,
+              message: `${b.message}; accepted by anchor at seq ${anchor.through.seq} (anchor ${anchor.anchorSeq}, by ${anchor.by})`,
+              acceptedThrough: anchor.through.seq,
+              anchorSeq: anchor.anchorSeq,
+            }));
+    const maxBreaks = 100; // the log view's default list cap (all are counted)
+    const accepted =
+      acceptedExtra.length === 0
+        ? {}
+        : {
+            accepted: [...(result.accepted ?? []), ...acceptedExtra]
+              .sort((x, y) => x.seq - y.seq)
+              .slice(0, maxBreaks),
+            acceptedCount: (result.acceptedCount ?? 0) + acceptedExtra.length,
+          };
+    if (extra.length === 0) return { ...result, ...accepted };
     const head = await this.#view.head();
-    // The imported prefix: the run of imported entries from the first held one (one entry is
-    // read first, so a trail without one costs a single read). A record that does not decode
-    // ends it: kerno's chain check above has reported it.
+    const breaks = [...result.breaks, ...extra].sort((x, y) => x.seq - y.seq).slice(0, maxBreaks);
+    const first = breaks[0]!;
+    return {
+      ...result,
+      ...accepted,
+      ok: false,
+      verified: Math.min(result.verified, first.seq - head.firstSeq),
+      breaks,
+      breakCount: result.breakCount + extra.length,
+      seq: first.seq,
+      reason: first.reason,
+      message: first.message,
+      broken: first,
+    };
+  }
+
+  /**
+   * The breaks of an imported oxios prefix by oxios's rule (`imported_chain_broken`): the run of
+   * imported entries from the first held one (one entry is read first, so a trail without one
+   * costs a single read). A record that does not decode ends it: kerno's chain check reports it.
+   */
+  async #importedBreaks(): Promise<VerifyBreak[]> {
+    const head = await this.#view.head();
     const prefix: AuditEntry[] = [];
     let after = head.firstSeq - 1;
     let size = 1;
@@ -575,10 +628,8 @@ export class AuditTrail {
     } catch (error) {
       if (!(error instanceof SyntaxError || error instanceof TypeError)) throw error;
     }
-    if (prefix.length === 0) return result;
-    const found = checkImportedPrefix(prefix, head.anchor !== undefined);
-    if (found.length === 0) return result;
-    const extra: VerifyBreak[] = found.map((b) => {
+    if (prefix.length === 0) return [];
+    return checkImportedPrefix(prefix, head.anchor !== undefined).map((b) => {
       const brk = {
         reason: 'imported_chain_broken' as const,
         seq: b.seq,
@@ -591,19 +642,6 @@ export class AuditTrail {
         message: describeBreak(brk),
       };
     });
-    const breaks = [...result.breaks, ...extra].sort((a, b) => a.seq - b.seq);
-    const first = breaks[0]!;
-    return {
-      ...result,
-      ok: false,
-      verified: Math.min(result.verified, first.seq - head.firstSeq),
-      breaks,
-      breakCount: result.breakCount + extra.length,
-      seq: first.seq,
-      reason: first.reason,
-      message: first.message,
-      broken: first,
-    };
   }
 
   /**
@@ -676,7 +714,9 @@ export class AuditTrail {
    */
   async accept(options: LogAcceptOptions): Promise<ChainAcceptance> {
     await this.#settled();
-    return this.#view.accept(options);
+    // The imported prefix's breaks by oxios's rule are accepted with kerno's own.
+    const imported = await this.#importedBreaks();
+    return this.#view.accept({ ...options, extraBreaks: imported });
   }
 
   /** The whole trail as a JSON document (see {@link verifyAuditExport}). */

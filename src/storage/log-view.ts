@@ -105,6 +105,11 @@ export interface LogAcceptOptions {
   readonly reason: string;
   /** Who accepts it (a token's label, an operator's name; 1–200 characters). */
   readonly by: string;
+  /**
+   * Breaks a layer above the log found at or before `throughSeq` (the audit trail's imported
+   * upstream prefix: `imported_chain_broken`), accepted by the same anchor.
+   */
+  readonly extraBreaks?: readonly ChainBreak[] | undefined;
 }
 
 /** Most breaks one anchor may accept (verify lists and compares them all). */
@@ -415,9 +420,13 @@ export class LogView<In, Out> {
       acceptance: undefined,
       throughSeq,
     });
-    if (found.breakCount > found.breaks.length) {
+    const extra = (options.extraBreaks ?? []).filter((b) => b.seq <= found.head.seq);
+    if (
+      found.breakCount > found.breaks.length ||
+      found.breakCount + extra.length > MAX_ACCEPTED_BREAKS
+    ) {
       bad(
-        `${stream} has ${found.breakCount} breaks through seq ${throughSeq}, more than one anchor may accept (${MAX_ACCEPTED_BREAKS}); accept through an earlier seq first`,
+        `${stream} has ${found.breakCount + extra.length} breaks through seq ${throughSeq}, more than one anchor may accept (${MAX_ACCEPTED_BREAKS}); accept through an earlier seq first`,
       );
     }
     const name = acceptanceStream(stream);
@@ -426,7 +435,7 @@ export class LogView<In, Out> {
     const body: Omit<ChainAcceptance, 'anchorSeq'> = {
       stream,
       through: { seq: found.head.seq, hash: found.head.hash },
-      breaks: found.breaks.map(bareBreak),
+      breaks: [...found.breaks, ...extra].map(bareBreak).sort((a, b) => a.seq - b.seq),
       by,
       reason,
       at: new Date(nowMs).toISOString(),

@@ -138,6 +138,31 @@ describe('oxios audit history as the prefix of the trail', () => {
     expect(result.breaks.map((b) => b.reason)).toEqual(['hash_mismatch', 'imported_chain_broken']);
   });
 
+  it('a repair anchor accepts a tampered imported entry by both rules; a later tamper still fails', async () => {
+    const { trail, log } = setup();
+    await trail.importOxios(trailSource());
+    await trail.append('system', { type: 'Other', data: { detail: 'after' } }, 'x');
+    const [r] = await log.read('audit', 0, 1);
+    log.tamper(1, { body: r!.body.replace('researcher', 'intruder') }, 'audit');
+    const head = await trail.head();
+    const anchor = await trail.accept({ throughSeq: head.seq, reason: 'known', by: 'ops' });
+    expect(anchor.breaks.map((b) => b.reason)).toEqual(['hash_mismatch', 'imported_chain_broken']);
+    const fixed = await trail.verify();
+    expect(fixed.ok).toBe(true);
+    expect(fixed.accepted?.map((b) => b.reason)).toEqual([
+      'hash_mismatch',
+      'imported_chain_broken',
+    ]);
+    expect(fixed.acceptedCount).toBe(2);
+    // Another imported entry rewritten after the anchor (kerno's chain recomputed) still fails.
+    await rewriteAndRechain(log, 2, (body) => {
+      body['actor'] = 'mallory';
+    });
+    const again = await trail.verify();
+    expect(again.ok).toBe(false);
+    expect(again.breaks.map((b) => [b.reason, b.seq])).toContainEqual(['imported_chain_broken', 2]);
+  });
+
   it('imports access.jsonl events as oxios’s trail records them, and re-checks them', async () => {
     const { trail, log } = setup();
     const text = ACCESS_LINES.map((l) => JSON.stringify(l)).join('\n') + '\n';
