@@ -7,7 +7,8 @@
 import { userInfo } from 'node:os';
 import { KernelError } from '../errors.js';
 import type { ChainAcceptance, VerifyResult } from '../storage/log.js';
-import { print } from './common.js';
+import type { Command } from 'commander';
+import { daemon, opts, print, withStore } from './common.js';
 import { EXIT } from './exit-codes.js';
 import { escapeControl, type CliContext } from './output.js';
 
@@ -44,7 +45,7 @@ export function reportVerify(
 }
 
 /** Prints an acceptance anchor just appended. */
-export function reportAcceptance(
+function reportAcceptance(
   ctx: CliContext,
   json: boolean | undefined,
   anchor: ChainAcceptance,
@@ -59,7 +60,7 @@ export function reportAcceptance(
 }
 
 /** Parses `--accept-through`. */
-export function acceptThroughOption(value: string | undefined): number {
+function acceptThroughOption(value: string | undefined): number {
   if (value === undefined || !/^\d+$/.test(value) || Number(value) < 1) {
     throw new KernelError(
       'INVALID_ARGUMENT',
@@ -70,7 +71,7 @@ export function acceptThroughOption(value: string | undefined): number {
 }
 
 /** Parses `--reason`. */
-export function reasonOption(value: string | undefined): string {
+function reasonOption(value: string | undefined): string {
   if (value === undefined || value.trim() === '') {
     throw new KernelError(
       'INVALID_ARGUMENT',
@@ -81,11 +82,48 @@ export function reasonOption(value: string | undefined): string {
 }
 
 /** Who accepts, with `--store`: `--by`, else the operating-system user. */
-export function acceptedBy(by: string | undefined): string {
+function acceptedBy(by: string | undefined): string {
   if (by !== undefined) return by;
   try {
     return `${userInfo().username} (cli --store)`;
   } catch {
     return 'cli --store';
   }
+}
+
+/**
+ * Adds `<chain> repair --accept-through SEQ --reason R [--by] [--store] [--json]`: appends an
+ * acceptance anchor (see `LogView.accept`) directly on a store or through the daemon.
+ */
+export function addRepairCommand(
+  parent: Command,
+  ctx: CliContext,
+  chain: 'ledger' | 'audit',
+  what: { readonly stream: string; readonly record: string },
+): void {
+  parent
+    .command('repair')
+    .description(
+      `accept the ${what.stream} as it stands through a seq (an appended, audited anchor; nothing is rewritten): breaks at or before it are reported as accepted, later ones still fail`,
+    )
+    .option('--accept-through <seq>', `the last ${what.record} to accept`)
+    .option('--reason <text>', 'why the breaks are accepted (required)')
+    .option('--by <name>', 'who accepts (with --store; the daemon records the token label)')
+    .option('--store <url>', 'repair this store directly instead of asking the daemon')
+    .option('--json', 'print the anchor as JSON')
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = opts<{ acceptThrough?: string; reason?: string; by?: string; store?: string }>(cmd);
+      const throughSeq = acceptThroughOption(o.acceptThrough);
+      const reason = reasonOption(o.reason);
+      const anchor =
+        o.store !== undefined
+          ? await withStore(o.store, (s) =>
+              s.acceptChain(chain, { throughSeq, reason, by: acceptedBy(o.by) }),
+            )
+          : await daemon(o).json<ChainAcceptance>('POST', `/api/${chain}/repair`, {
+              acceptThrough: throughSeq,
+              reason,
+            });
+      reportAcceptance(ctx, o.json, anchor);
+    });
 }

@@ -18,7 +18,7 @@ import { ManualClock } from '../../src/util/clock.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { cli } from '../helpers/cli.js';
 import { addPlainOxideRows, writeOxideDatabase } from '../helpers/oxide.js';
-import { dropSchema, freshSchema, pgAvailable, pgSkipReason, pgUrl } from '../helpers/postgres.js';
+import { dropSchema, freshSchema, pgAvailable, pgUrl } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/stores.js';
 
 const KEY = 'cli store test registry key';
@@ -276,8 +276,6 @@ describe.each(stores)('kerno CLI with --store on %s', (_name, newStore) => {
     expect(none.stderr).toContain('NOT_FOUND');
   }, 300_000);
 });
-
-if (!pgAvailable) describe.skip(`kerno CLI with --store on PostgreSQL${pgSkipReason}`, () => {});
 
 describe('kerno CLI on an oxide-k database with --store', () => {
   const OXIDE_KEY = 'oxide cli key';

@@ -19,14 +19,7 @@ import { KernelError } from '../../errors.js';
 import { daemon, opts, print, readText, withStore } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { createProgress, type CliContext } from '../output.js';
-import {
-  acceptThroughOption,
-  acceptedBy,
-  reasonOption,
-  reportAcceptance,
-  reportVerify,
-} from '../verify-report.js';
-import type { ChainAcceptance } from '../../storage/log.js';
+import { addRepairCommand, reportVerify } from '../verify-report.js';
 
 function report(ctx: CliContext, json: boolean | undefined, result: AuditVerifyResult): void {
   reportVerify(ctx, json, result);
@@ -129,31 +122,7 @@ export function registerAuditCommands(program: Command, ctx: CliContext): void {
           '\n',
       );
     });
-  audit
-    .command('repair')
-    .description(
-      'accept the trail as it stands through a seq (an appended, audited anchor; nothing is rewritten): breaks at or before it are reported as accepted, later ones still fail',
-    )
-    .option('--accept-through <seq>', 'the last entry to accept')
-    .option('--reason <text>', 'why the breaks are accepted (required)')
-    .option('--by <name>', 'who accepts (with --store; the daemon records the token label)')
-    .option('--store <url>', 'repair this store directly instead of asking the daemon')
-    .option('--json', 'print the anchor as JSON')
-    .action(async (_o: unknown, cmd: Command) => {
-      const o = opts<{ acceptThrough?: string; reason?: string; by?: string; store?: string }>(cmd);
-      const throughSeq = acceptThroughOption(o.acceptThrough);
-      const reason = reasonOption(o.reason);
-      const anchor =
-        o.store !== undefined
-          ? await withStore(o.store, (s) =>
-              s.acceptChain('audit', { throughSeq, reason, by: acceptedBy(o.by) }),
-            )
-          : await daemon(o).json<ChainAcceptance>('POST', '/api/audit/repair', {
-              acceptThrough: throughSeq,
-              reason,
-            });
-      reportAcceptance(ctx, o.json, anchor);
-    });
+  addRepairCommand(audit, ctx, 'audit', { stream: 'trail', record: 'entry' });
   audit
     .command('export')
     .description('write the whole trail as a verifiable JSON document')

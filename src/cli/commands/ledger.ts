@@ -20,14 +20,8 @@ import {
 } from '../../ledger/ledger.js';
 import { daemon, openInput, opts, parseJsonOption, print, readText, withStore } from '../common.js';
 import { createProgress, writeStdout, type CliContext } from '../output.js';
-import type { ChainAcceptance, VerifyResult } from '../../storage/log.js';
-import {
-  acceptThroughOption,
-  acceptedBy,
-  reasonOption,
-  reportAcceptance,
-  reportVerify,
-} from '../verify-report.js';
+import type { VerifyResult } from '../../storage/log.js';
+import { addRepairCommand, reportVerify } from '../verify-report.js';
 
 interface QueryOpts {
   store?: string;
@@ -259,31 +253,7 @@ export function registerLedgerCommands(program: Command, ctx: CliContext): void 
       reportVerify(ctx, o.json, result, 'records');
     });
 
-  ledger
-    .command('repair')
-    .description(
-      'accept the ledger as it stands through a seq (an appended, audited anchor; nothing is rewritten): breaks at or before it are reported as accepted, later ones still fail',
-    )
-    .option('--accept-through <seq>', 'the last record (position) to accept')
-    .option('--reason <text>', 'why the breaks are accepted (required)')
-    .option('--by <name>', 'who accepts (with --store; the daemon records the token label)')
-    .option('--store <url>', 'repair this store directly instead of asking the daemon')
-    .option('--json', 'print the anchor as JSON')
-    .action(async (_o: unknown, cmd: Command) => {
-      const o = opts<{ acceptThrough?: string; reason?: string; by?: string; store?: string }>(cmd);
-      const throughSeq = acceptThroughOption(o.acceptThrough);
-      const reason = reasonOption(o.reason);
-      const anchor =
-        o.store !== undefined
-          ? await withStore(o.store, (s) =>
-              s.acceptChain('ledger', { throughSeq, reason, by: acceptedBy(o.by) }),
-            )
-          : await daemon(o).json<ChainAcceptance>('POST', '/api/ledger/repair', {
-              acceptThrough: throughSeq,
-              reason,
-            });
-      reportAcceptance(ctx, o.json, anchor);
-    });
+  addRepairCommand(ledger, ctx, 'ledger', { stream: 'ledger', record: 'record (position)' });
 
   ledger
     .command('export')

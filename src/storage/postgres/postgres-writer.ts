@@ -170,22 +170,7 @@ export class PostgresLogWriter {
         for (let from = 0; from < records.length; from += MAX_ROWS) {
           const chunk = records.slice(from, from + MAX_ROWS);
           const values: unknown[] = [];
-          for (const r of chunk) {
-            values.push(
-              id,
-              r.seq,
-              r.timeMs,
-              r.key ?? null,
-              r.tenant ?? null,
-              r.kind ?? null,
-              r.subject ?? null,
-              r.correlation ?? null,
-              r.chain ?? null,
-              r.body,
-              r.prevHash,
-              r.hash,
-            );
-          }
+          for (const r of chunk) values.push(...recordRow(id, r));
           await client.query({ text: insertText(chunk.length, 0), values });
         }
         const last = records[records.length - 1];
@@ -527,20 +512,7 @@ export class PostgresLogWriter {
     const rows: unknown[][] = [];
     for (const st of plan.streams) {
       for (const r of st.records) {
-        rows.push([
-          st.id,
-          r.seq,
-          r.timeMs,
-          r.key ?? null,
-          r.tenant ?? null,
-          r.kind ?? null,
-          r.subject ?? null,
-          r.correlation ?? null,
-          r.chain ?? null,
-          r.body,
-          r.prevHash,
-          r.hash,
-        ]);
+        rows.push(recordRow(st.id, r));
       }
     }
     const out: PgQueryConfig[] = [];
@@ -580,6 +552,24 @@ function recordRows(rows: number, offset: number): string {
       `${p()}::text, ${p()}::text, ${p()}::text, ${p()}::text, decode(${p()}::text, 'hex'), decode(${p()}::text, 'hex'))`;
   }
   return out.join(', ');
+}
+
+/** A record's column values in {@link INSERT_RECORDS} order. */
+function recordRow(stream: number, r: LogRecord): unknown[] {
+  return [
+    stream,
+    r.seq,
+    r.timeMs,
+    r.key ?? null,
+    r.tenant ?? null,
+    r.kind ?? null,
+    r.subject ?? null,
+    r.correlation ?? null,
+    r.chain ?? null,
+    r.body,
+    r.prevHash,
+    r.hash,
+  ];
 }
 
 const INSERT_RECORDS =
