@@ -260,6 +260,8 @@ export interface RunApprovals {
 /** The runs API (`kernel.runs`). */
 export interface Runs {
   get(id: string): Promise<RunInfo>;
+  /** The run's summary, or `undefined` when there is no such run (no journal read). */
+  find(id: string): RunSummary | undefined;
   list(query?: RunListQuery): RunSummary[];
   cancel(id: string, reason?: string): Promise<RunSummary>;
   /**
@@ -1270,6 +1272,11 @@ export class RunEngine implements Runs {
       ...(run.forkOf === undefined ? {} : { forkOf: run.forkOf }),
       ...(run.rerunOf === undefined ? {} : { rerunOf: run.rerunOf }),
     };
+  }
+
+  find(id: string): RunSummary | undefined {
+    const run = this.#runs.get(id);
+    return run === undefined ? undefined : this.#summary(run);
   }
 
   list(query: RunListQuery = {}): RunSummary[] {
