@@ -621,6 +621,8 @@ export type {
   RunEngineOptions,
 } from './runs/run-engine.js';
 export { StepFailedError } from './runs/run-context.js';
+export { compareRuns, pickWinner, runOutcome } from './runs/run-outcomes.js';
+export type { RunComparison, RunOutcome, StepComparison } from './runs/run-outcomes.js';
 export type {
   RunContext,
   StepOptions,
