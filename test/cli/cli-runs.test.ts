@@ -213,6 +213,14 @@ describe('kerno tokens revoke and recovery ls', () => {
     expect((await cli(...base, 'tokens', 'revoke', ci.id)).code).toBe(2);
   });
 
+  it('kerno up refuses an unauthenticated metrics port off loopback', async () => {
+    const r = await cli('--home', dir, 'up', '--metrics-port', '9', '--metrics-host', '0.0.0.0');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--metrics-public');
+    const bad = await cli('--home', dir, 'up', '--metrics-port', 'x');
+    expect(bad.code).toBe(2);
+  });
+
   it('recovery ls answers through the daemon', async () => {
     const r = await cli(...base, 'recovery', 'ls');
     expect(r.code).toBe(0);
