@@ -3,8 +3,9 @@
  * *regression* is a failure that comes back after a fix *held* — the same step (stage) and the
  * same signature (failure class and message, digits ignored), after an earlier recovery run of it
  * ended `recovered` (the agent ran healthy, or the run completed, after the fix). Then the first
- * decision of the new run changes: the first regression tries another action than the one that
- * held last time; a second one within the window escalates at once.
+ * decision of the new run changes: it tries another action than the one that held last time (the
+ * fix did not last). If that does not hold either, the run goes on by the class rule within its
+ * `max_attempts`, and escalates when they are spent or no action is left.
  *
  * What is *not* a regression:
  * - a flaky failure while its retry budget lasts: it is retried (a recurring flaky test is what
@@ -88,11 +89,6 @@ export function regressionPolicy(
     if (ctx.proposed.action === 'retry' && ctx.signal.flaky_hint) return undefined;
     const latest = held[0]!.log;
     const where = `${ctx.failureClass} failure in ${signal.stage}`;
-    if (held.length >= 2)
-      return {
-        action: 'escalate',
-        rationale: `regression: this ${where} came back after ${held.length} fixes held (latest run ${latest.run_id}); escalating`,
-      };
     const used = latest.decisions[latest.decisions.length - 1]?.action;
     const alternate = ALTERNATES.find(
       (a) =>

@@ -113,17 +113,25 @@ describe('regressionPolicy', () => {
     );
   });
 
-  it('a second regression within the window escalates at once', () => {
+  it('a regression whose other action does not hold goes on by the class rule, then escalates', () => {
     const clock = new ManualClock(T0);
     const logs = [
       prior('held-1', panic('1'), 'recovered', T0 - 120_000, 'rollback'),
-      prior('held-2', panic('2'), 'recovered', T0 - 60_000, 'patch_forward'),
+      prior('held-2', panic('2'), 'recovered', T0 - 60_000, 'rollback'),
     ];
-    expect(runOf(panic('3'), logs, clock).decide()).toMatchObject({
-      action: 'escalate',
+    const policy = createRecoveryPolicy({ max_attempts: 3 });
+    const run = runOf(panic('3'), logs, clock, policy, false);
+    expect(run.decide()).toMatchObject({
+      action: 'retry',
       rationale:
-        'regression: this runtime failure in serve came back after 2 fixes held (latest run held-2); escalating',
+        'regression: this runtime failure in serve came back after rollback held (run held-2); trying retry',
     });
+    run.failed(panic('3'));
+    expect(run.decide()?.action).toBe('rollback');
+    run.failed(panic('3'));
+    expect(run.decide()?.action).toBe('rollback');
+    run.failed(panic('3'));
+    expect(run.decide()).toBeUndefined(); // attempts spent: the caller escalates
   });
 
   it('held fixes decay out of the window', () => {
@@ -136,7 +144,7 @@ describe('regressionPolicy', () => {
       action: 'rollback',
       rationale: 'runtime/integration failure; rollback is enabled',
     });
-    // one of them inside the window: a (first) regression again
+    // one of them inside the window: a regression again
     expect(runOf(panic('3'), logs, new ManualClock(T0 - 1)).decide()?.rationale).toMatch(
       /^regression: .*old-2/,
     );
