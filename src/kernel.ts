@@ -43,6 +43,7 @@ import {
   type RunEngine,
   type RunHandle,
   type RunRetention,
+  type RunStartOptions,
   type Runs,
 } from './runs/run-engine.js';
 import {
@@ -173,11 +174,14 @@ export interface Kernel extends KernelCore {
   define(definition: ProcessAgentDefinition): Promise<void>;
   /** Defines a durable agent; its unfinished runs owned by this kernel resume. */
   define<I, O>(definition: AgentDefinition<I, O>): void;
-  /** Starts a durable run of a defined agent (with `id`, idempotently). */
+  /**
+   * Starts a durable run of a defined agent (with `id`, idempotently; `tenant` confines it to
+   * that tenant's tokens; `config` is what the run sees as `ctx.config`).
+   */
   start<O = unknown>(
     agent: string,
     input?: unknown,
-    options?: { id?: string },
+    options?: RunStartOptions,
   ): Promise<RunHandle<O>>;
   /** Sends a durable signal into a run (`ctx.waitForSignal(name)` takes it). */
   signal(runId: string, name: string, payload?: unknown, options?: { id?: string }): Promise<void>;
