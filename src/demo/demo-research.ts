@@ -5,6 +5,8 @@
  * `ctx.sleep` and a `ctx.requestApproval`. Kill the daemon (`kill -9`) while it works and start
  * it again: the run resumes at its next step; the finished ones replay from the journal.
  *
+ * One source times out once per run (a flaky step): self-healing retries it by resuming the run.
+ *
  * Every step the agent *executes* (not replays) is appended to a trace file (default
  * `<state>/demo-research.log`, one `<run id> <step key>` line each), so you can see for yourself
  * that a replayed step was not done again.
@@ -65,13 +67,21 @@ export function startResearch(kernel: Kernel, options: ResearchOptions): () => v
     }
   };
 
+  /** Runs whose flaky source already timed out once (in this process). */
+  const timedOut = new Set<string>();
+
   /** One simulated model call as a step: latency, tokens and cost in the ledger (tenant demo). */
-  const llm = (ctx: RunContext, key: string, prompt: string) =>
+  const llm = (ctx: RunContext, key: string, prompt: string, flakyOnce = false) =>
     ctx.step(
       key,
       async (scope: StepScope) => {
         trace(ctx.runId, key);
         await sleep(kernel.clock, 1500 * pace, scope.signal);
+        if (flakyOnce && !timedOut.has(ctx.runId)) {
+          // A flaky source: self-healing retries the step (the run resumes, earlier steps replay).
+          timedOut.add(ctx.runId);
+          throw Object.assign(new Error(`${key}: upstream timed out (HTTP 504)`), { flaky: true });
+        }
         const { text, tokens } = fakeCompletion(prompt);
         const cost = tokens * MICRODOLLARS_PER_TOKEN;
         await kernel.ledger.append(
@@ -111,6 +121,7 @@ export function startResearch(kernel: Kernel, options: ResearchOptions): () => v
   kernel.define<{ topic: string }, unknown>({
     name: RESEARCH_AGENT,
     version: '1',
+    recovery: true,
     run: async (ctx, input) => {
       const topic = input.topic;
       const plan = await llm(ctx, 'plan', `plan research on ${topic}`);
@@ -122,7 +133,10 @@ export function startResearch(kernel: Kernel, options: ResearchOptions): () => v
       }
       const notes: string[] = [];
       for (const source of sources) {
-        notes.push((await llm(ctx, `read:${source}`, `summarise ${source} for ${topic}`)).text);
+        const flaky = source === 'vendors.example';
+        notes.push(
+          (await llm(ctx, `read:${source}`, `summarise ${source} for ${topic}`, flaky)).text,
+        );
       }
       const synthesis = await llm(ctx, 'synthesise', `${plan.text}\n${notes.join('\n')}`);
       const draft = await llm(ctx, 'draft', `write a brief on ${topic}: ${synthesis.text}`);
