@@ -143,6 +143,20 @@ export type RunIndexEntry =
       readonly atMs: number;
     }
   | {
+      /**
+       * A kernel executes the run again from its journal for the first time (after a restart, a
+       * crash or a takeover; reopening `n`, from 1; key `<id>:reopened:<n>`): the journal's
+       * records through `journalSeq` replay, the steps after them ran in this execution.
+       */
+      readonly type: 'run.reopened';
+      readonly id: string;
+      readonly agent: string;
+      readonly n: number;
+      readonly owner: string;
+      readonly journalSeq: number;
+      readonly atMs: number;
+    }
+  | {
       /** Something arrived for the run (a signal sent by another kernel): its owner wakes it. */
       readonly type: 'run.nudge';
       readonly id: string;
@@ -329,9 +343,11 @@ const INDEX_CODEC: LogCodec<RunIndexEntry, StoredRunIndexEntry> = {
             ? `${entry.id}:resumed:${String(entry.n)}`
             : entry.type === 'run.recovery'
               ? `${entry.id}:recovery:${String(entry.n)}`
-              : entry.type === 'run.ended'
-                ? endedKey(entry.id, entry.n ?? 0)
-                : `${entry.id}:${entry.type.slice(4)}`,
+              : entry.type === 'run.reopened'
+                ? `${entry.id}:reopened:${String(entry.n)}`
+                : entry.type === 'run.ended'
+                  ? endedKey(entry.id, entry.n ?? 0)
+                  : `${entry.id}:${entry.type.slice(4)}`,
     kind: entry.type,
     subject: entry.agent,
   }),

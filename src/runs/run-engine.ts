@@ -121,6 +121,18 @@ export interface RunResumeInfo {
   readonly ran: readonly string[];
 }
 
+/** One execution of a run from its journal in a new process, as `runs.get` shows it. */
+export interface RunReopenInfo {
+  readonly n: number;
+  /** The kernel that executed it. */
+  readonly owner: string;
+  readonly at: string;
+  /** Step keys recorded before it (completed), which replayed without running. */
+  readonly replayed: readonly string[];
+  /** Step keys that ran after it (until the next reopening). */
+  readonly ran: readonly string[];
+}
+
 /** One self-healing decision about a failed run, as `runs.get` shows it. */
 export interface RunRecoveryNote {
   readonly n: number;
@@ -167,6 +179,11 @@ export interface RunInfo {
   readonly resumes: readonly RunResumeInfo[];
   /** The runs forked from this one, oldest first. */
   readonly forks: readonly string[];
+  /**
+   * Executions from the journal after a restart, a crash (`kill -9`) or a takeover, oldest
+   * first (absent: none): which recorded steps replayed and which steps ran after.
+   */
+  readonly reopens?: readonly RunReopenInfo[];
   /** Self-healing's decisions about the run's failures, oldest first (absent: none). */
   readonly recovery?: readonly RunRecoveryNote[];
   /** Records in the run's journal. */
@@ -356,6 +373,8 @@ interface RunState {
    * resume, or the decision that nothing more is tried).
    */
   healing?: boolean;
+  /** Executions from the journal after a restart, crash or takeover (`run.reopened`). */
+  reopens: Extract<RunIndexEntry, { type: 'run.reopened' }>[];
   /** The approval gate a parked (escalated) failed run waits on. */
   parkedOn?: string | undefined;
   /** The input, while this kernel just started the run (its journal is known to be empty). */
@@ -377,6 +396,8 @@ export class RunEngine implements Runs {
   readonly #approvals: RunApprovals | undefined;
   readonly #bus: { publish(event: KernelEvent): void } | undefined;
   readonly #healsAgent: ((agent: string) => boolean) | undefined;
+  /** Runs executed in this process (their next executions are no reopening). */
+  readonly #executedHere = new Set<string>();
   readonly #index: LogView<RunIndexEntry, StoredRunIndexEntry>;
   readonly #definitions = new Map<string, AgentDefinition<never, unknown>>();
   readonly #runs = new Map<string, RunState>();
@@ -640,6 +661,7 @@ export class RunEngine implements Runs {
         resumes: 0,
         resumeLog: [],
         recovery: [],
+        reopens: [],
         forkOf: entry.forkOf,
         rerunOf: entry.rerunOf,
         forks: [],
@@ -656,6 +678,10 @@ export class RunEngine implements Runs {
     }
     if (entry.type === 'run.recovery') {
       this.#applyRecovery(run, entry);
+      return;
+    }
+    if (entry.type === 'run.reopened') {
+      if (entry.n === run.reopens.length + 1) run.reopens.push(entry);
       return;
     }
     if (entry.type === 'run.resumed') {
@@ -880,6 +906,8 @@ export class RunEngine implements Runs {
       if (created && stored!.seq > 0 && link.prefix === undefined) {
         this.#runs.get(id)!.fresh = { input: text };
       }
+      // Started here: its first execution is no reopening (a fork's copied prefix included).
+      if (created) this.#executedHere.add(id);
     } catch (error) {
       if (!(error instanceof KernelError && error.code === 'CONFLICT')) throw error;
       const stored = await this.#index.get(`${id}:started`);
@@ -979,6 +1007,9 @@ export class RunEngine implements Runs {
           ? [[], fresh.input]
           : await Promise.all([readJournal(journal), this.#inputOf(run.id)]);
       if (run.ended !== undefined || this.#closed) return;
+      if (fresh === undefined && !this.#executedHere.has(run.id))
+        await this.#reopened(run, entries);
+      else this.#executedHere.add(run.id);
       const fence =
         this.#leaseMs === undefined
           ? undefined
@@ -1079,6 +1110,35 @@ export class RunEngine implements Runs {
       this.#clock.setTimeout(() => {
         if (!this.#closed) this.#resumeIfMine(run);
       }, 1000);
+    }
+  }
+
+  /**
+   * The first execution here of a run that has a journal (after a restart, a crash, a takeover):
+   * a `run.reopened` note with the journal's head, so the run shows what replayed and what ran.
+   */
+  async #reopened(run: RunState, entries: readonly StoredJournalEntry[]): Promise<void> {
+    this.#executedHere.add(run.id);
+    const last = entries[entries.length - 1];
+    if (last === undefined) return;
+    const entry: RunIndexEntry = {
+      type: 'run.reopened',
+      id: run.id,
+      agent: run.agent,
+      n: run.reopens.length + 1,
+      owner: this.#owner,
+      journalSeq: last.seq,
+      atMs: this.#clock.now(),
+    };
+    try {
+      const [stored] = await this.#index.append([entry]);
+      this.#apply(stored!);
+    } catch (error) {
+      // Only the run view's replay markers are lost: the run goes on.
+      this.#logger.warn('Could not record that a run was reopened', {
+        run: run.id,
+        error: errorMessage(error),
+      });
     }
   }
 
@@ -1450,6 +1510,7 @@ export class RunEngine implements Runs {
       readJournal(this.#journal(id)),
     ]);
     const steps: RunStepInfo[] = [];
+    const stepSeqs: number[] = [];
     // A fork's copied steps are the records before its first live step's call.
     const firstLive =
       run.forkOf === undefined
@@ -1462,6 +1523,7 @@ export class RunEngine implements Runs {
     for (const e of entries) {
       if (e.type !== 'step' && e.type !== 'step.failed') continue;
       const resume = e.resume ?? 0;
+      stepSeqs.push(e.seq);
       steps.push({
         key: e.key,
         status: e.type === 'step' ? 'completed' : 'failed',
@@ -1526,6 +1588,24 @@ export class RunEngine implements Runs {
       ...(run.config === undefined ? {} : { config: fromJsonText(run.config) }),
       resumes,
       forks: [...run.forks],
+      ...(run.reopens.length === 0
+        ? {}
+        : {
+            reopens: run.reopens.map((r, i) => {
+              const until = run.reopens[i + 1]?.journalSeq ?? Infinity;
+              return {
+                n: r.n,
+                owner: r.owner,
+                at: new Date(r.atMs).toISOString(),
+                replayed: steps
+                  .filter((st, j) => stepSeqs[j]! <= r.journalSeq && st.status === 'completed')
+                  .map((st) => st.key),
+                ran: steps
+                  .filter((_, j) => stepSeqs[j]! > r.journalSeq && stepSeqs[j]! <= until)
+                  .map((st) => st.key),
+              };
+            }),
+          }),
       ...(run.recovery.length === 0
         ? {}
         : {

@@ -75,6 +75,7 @@ describe('kerno up --demo: the research run after kill -9', () => {
           status: string;
           result?: { published: boolean };
           steps: { key: string; superseded?: boolean }[];
+          reopens?: { replayed: string[]; ran: string[] }[];
         }>(running, 'GET', `/api/runs/${runId}`);
         return run.status === 'completed' ? run : undefined;
       });
@@ -92,6 +93,10 @@ describe('kerno up --demo: the research run after kill -9', () => {
       for (const key of finishedBefore) {
         expect({ key, times: executed.filter((k) => k === key).length }).toEqual({ key, times: 1 });
       }
+      // The run view says so: reopened once, the finished steps replayed, the rest ran.
+      expect(done.reopens).toHaveLength(1);
+      expect(done.reopens![0]!.replayed).toEqual(expect.arrayContaining(finishedBefore));
+      expect(done.reopens![0]!.ran).toContain('publish');
       // …and the steps after the kill ran in the second daemon.
       expect(executed.length).toBeGreaterThan(before.length);
       expect(executed).toContain('publish');

@@ -2,9 +2,11 @@
  * Self-healing on durable runs: a failed step is what heals — retry, patch forward, rollback
  * resume the run (finished steps replay), escalation parks it on a gate.
  */
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createKernel, type Kernel } from '../../src/kernel.js';
 import { agentConfigKeys } from '../../src/recovery/known-good.js';
+import type { RunContext } from '../../src/runs/run-context.js';
 import type { RunSummary } from '../../src/runs/run-engine.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { silentLogger } from '../../src/util/logger.js';
@@ -225,5 +227,47 @@ describe('self-healing on runs', () => {
     const info = await kernel.runs.wait((await kernel.start('plain', null)).id);
     expect(info.status).toBe('failed');
     expect(info.recovery).toBeUndefined();
+  });
+});
+
+describe('a run reopened after a restart', () => {
+  it('shows which steps replayed and which ran after it', async () => {
+    const t = tempDir('kerno-run-reopen-');
+    cleanups.push(() => t.cleanup());
+    const clock = new ManualClock(Date.UTC(2026, 4, 14, 10));
+    const calls: string[] = [];
+    const definition = {
+      name: 'report',
+      run: async (ctx: RunContext) => {
+        await ctx.step('search', () => void calls.push('search'));
+        await ctx.sleep(60_000); // longer than runHoldMs: the run suspends
+        await ctx.step('write', () => void calls.push('write'));
+        return 'done';
+      },
+    };
+    const openOn = () =>
+      createKernel({
+        store: `sqlite:${join(t.dir, 'k.db')}`,
+        stateDir: t.dir,
+        clock,
+        logger: silentLogger,
+        registryKey: 'reopen test key',
+        registryScryptCost: 1024,
+        define: [definition],
+      });
+    const first = await openOn();
+    const sleeping = statusOf(first, () => 'r-1', 'sleeping');
+    await first.start('report', null, { id: 'r-1' });
+    await sleeping;
+    await first.close();
+    const second = await openOn();
+    cleanups.push(() => second.close());
+    clock.advance(60_000);
+    const info = await second.runs.wait('r-1');
+    expect(info.status).toBe('completed');
+    expect(calls).toEqual(['search', 'write']);
+    expect(info.reopens).toMatchObject([
+      { n: 1, owner: 'local', replayed: ['search#1'], ran: ['write#1'] },
+    ]);
   });
 });
