@@ -29,6 +29,7 @@ import { createRecoveryLogStore, type RecoveryLogStore } from './recovery/recove
 import { createPolicyStore, type PolicyStore } from './policies/policy-store.js';
 import { openRegistry, type Registry } from './registry/registry.js';
 import { createSelfHealing, type SelfHealing } from './recovery/self-healing.js';
+import { createRunHealing, type RunHealing } from './recovery/run-healing.js';
 import type { RecoveryPolicy } from './recovery/recovery-types.js';
 import type { AgentSpec } from './supervisor/agent.js';
 import { createSupervisor, type AgentHandle, type Supervisor } from './supervisor/supervisor.js';
@@ -267,7 +268,10 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       decision: (gate) => runDecision(approvals.get(gate)?.decision ?? null),
       onDecision: (listener) => approvals.onDecision((gate) => listener(gate.id)),
     };
+    // Run healing is wired below with the parts it needs; the engine asks it from then on.
+    const healer: { current?: RunHealing } = {};
     const runs: RunEngine = await createRunEngine({
+      heals: (agent) => healer.current?.heals(agent) ?? false,
       log: storage.log,
       clock,
       ids,
@@ -428,6 +432,23 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       },
     });
     const detachHealing = selfHealing.attach(supervisor);
+    const runHealing = createRunHealing({
+      runs,
+      approvals,
+      recoveries,
+      registry,
+      bus,
+      ledger,
+      learning,
+      audit,
+      artifactsDir: config.recoveryDir,
+      clock,
+      ids,
+      logger,
+      policy: options.recoveryPolicy,
+    });
+    healer.current = runHealing;
+    cleanups.push(() => runHealing.close());
     const spawn = <C, R>(spec: AgentSpec<C, R>): Promise<AgentHandle<R>> => supervisor.spawn(spec);
     cleanups.push(async () => {
       detachHealing();
@@ -435,7 +456,10 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       await selfHealing.close();
     });
 
-    for (const definition of options.define ?? []) runs.define(definition);
+    for (const definition of options.define ?? []) {
+      runHealing.register(definition);
+      runs.define(definition);
+    }
     // Process agents defined through the API or CLI before a restart: defined again, so their
     // unfinished runs resume with no user action.
     const definitions = definitionsView(storage.log);
@@ -454,6 +478,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       defineProcess(definition);
     const define = ((definition: AgentDefinition<unknown, unknown> | ProcessAgentDefinition) => {
       if (!isProcessDefinition(definition)) {
+        runHealing.register(definition);
         runs.define(definition);
         return;
       }

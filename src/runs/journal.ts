@@ -57,7 +57,13 @@ export interface RecordedError {
   readonly name: string;
   readonly message: string;
   readonly code?: string | undefined;
+  /** The error said it may pass on a retry (`error.flaky === true`): self-healing retries it. */
+  readonly flaky?: boolean | undefined;
 }
+
+/** What a `run.recovery` note records. */
+export type RunRecoveryAction =
+  'retry' | 'patch_forward' | 'rollback' | 'escalate' | 'approved' | 'rejected' | 'gave_up';
 
 /** A run-index record. */
 export type RunIndexEntry =
@@ -116,6 +122,44 @@ export type RunIndexEntry =
       readonly agent: string;
       readonly owner: string;
       readonly gen: number;
+      readonly atMs: number;
+    }
+  | {
+      /**
+       * Self-healing decided about the run's failure (note `n`, from 1; key `<id>:recovery:<n>`):
+       * `retry` / `patch_forward` / `rollback` (a resume follows), `escalate` (the run is parked
+       * on the approval gate `gate`: status `waiting`), `approved` / `rejected` (a human decided
+       * the gate: a resume follows, or the run stays failed), `gave_up` (nothing more is tried).
+       */
+      readonly type: 'run.recovery';
+      readonly id: string;
+      readonly agent: string;
+      readonly n: number;
+      readonly action: RunRecoveryAction;
+      /** The step whose failure this is about. */
+      readonly step?: string | undefined;
+      readonly failureClass?: string | undefined;
+      /** Why, in plain words. */
+      readonly rationale: string;
+      /** The recovery run (its log is in the recovery store). */
+      readonly recoveryRunId: string;
+      readonly gate?: string | undefined;
+      /** Who decided (a human's name for approved / rejected). */
+      readonly by?: string | undefined;
+      readonly atMs: number;
+    }
+  | {
+      /**
+       * A kernel executes the run again from its journal for the first time (after a restart, a
+       * crash or a takeover; reopening `n`, from 1; key `<id>:reopened:<n>`): the journal's
+       * records through `journalSeq` replay, the steps after them ran in this execution.
+       */
+      readonly type: 'run.reopened';
+      readonly id: string;
+      readonly agent: string;
+      readonly n: number;
+      readonly owner: string;
+      readonly journalSeq: number;
       readonly atMs: number;
     }
   | {
@@ -305,9 +349,13 @@ const INDEX_CODEC: LogCodec<RunIndexEntry, StoredRunIndexEntry> = {
           ? ownerKey(entry.id, entry.gen)
           : entry.type === 'run.resumed'
             ? `${entry.id}:resumed:${String(entry.n)}`
-            : entry.type === 'run.ended'
-              ? endedKey(entry.id, entry.n ?? 0)
-              : `${entry.id}:${entry.type.slice(4)}`,
+            : entry.type === 'run.recovery'
+              ? `${entry.id}:recovery:${String(entry.n)}`
+              : entry.type === 'run.reopened'
+                ? `${entry.id}:reopened:${String(entry.n)}`
+                : entry.type === 'run.ended'
+                  ? endedKey(entry.id, entry.n ?? 0)
+                  : `${entry.id}:${entry.type.slice(4)}`,
     kind: entry.type,
     subject: entry.agent,
   }),
@@ -420,11 +468,12 @@ export function fromJsonText(text: string | undefined): unknown {
 /** What survives of a thrown value. */
 export function recordError(error: unknown): RecordedError {
   if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
+    const { code, flaky } = error as { code?: unknown; flaky?: unknown };
     return {
       name: error.name,
       message: error.message,
       ...(typeof code === 'string' ? { code } : {}),
+      ...(flaky === true ? { flaky: true } : {}),
     };
   }
   return { name: 'Error', message: String(error) };

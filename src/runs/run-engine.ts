@@ -18,6 +18,7 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import type { IdGenerator } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import type { KernelEvent } from '../model/kernel-event.js';
+import type { FailureSignal, RecoveryPolicy } from '../model/failure.js';
 import type { LogStore } from '../storage/log.js';
 import type { LogView } from '../storage/log-view.js';
 import {
@@ -35,6 +36,7 @@ import {
   type JournalEntry,
   type RecordedError,
   type RunIndexEntry,
+  type RunRecoveryAction,
   type RunStatus,
   type StepUsage,
   type StoredJournalEntry,
@@ -54,7 +56,31 @@ export interface AgentDefinition<I = unknown, O = unknown> {
   /** Recorded with every run (default `'1'`), so a replay under other code can be told apart. */
   readonly version?: string;
   readonly run: (ctx: RunContext, input: I) => Promise<O> | O;
+  /**
+   * Self-healing for this agent's failed runs (off when absent or `false`): `true` for the
+   * kernel's recovery policy, or overrides of it. A failed step is retried (resume), patched
+   * forward (`patch`), rolled back to the last known-good config, or escalated to a human.
+   */
+  readonly recovery?: boolean | Partial<RecoveryPolicy>;
+  /** Patch-forward: the config a failed run resumes with (`undefined`: keep it). */
+  readonly patch?: (ctx: RunPatchContext) => Promise<RunPatchResult> | RunPatchResult;
 }
+
+/** What a run's `patch` hook gets. */
+export interface RunPatchContext {
+  readonly runId: string;
+  readonly agent: string;
+  /** The failed step's key. */
+  readonly step: string;
+  /** The config the run failed with. */
+  readonly config: unknown;
+  readonly failure: FailureSignal;
+  /** The recovery attempt, from 1. */
+  readonly attempt: number;
+}
+
+/** What a `patch` hook returns: the config to resume with, or nothing to keep it. */
+export type RunPatchResult = { readonly config: unknown } | undefined | void;
 
 /** A started run. */
 export interface RunHandle<O = unknown> {
@@ -96,6 +122,31 @@ export interface RunResumeInfo {
   readonly replayed: readonly string[];
   /** Step keys that ran in this resume. */
   readonly ran: readonly string[];
+}
+
+/** One execution of a run from its journal in a new process, as `runs.get` shows it. */
+export interface RunReopenInfo {
+  readonly n: number;
+  /** The kernel that executed it. */
+  readonly owner: string;
+  readonly at: string;
+  /** Step keys recorded before it (completed), which replayed without running. */
+  readonly replayed: readonly string[];
+  /** Step keys that ran after it (until the next reopening). */
+  readonly ran: readonly string[];
+}
+
+/** One self-healing decision about a failed run, as `runs.get` shows it. */
+export interface RunRecoveryNote {
+  readonly n: number;
+  readonly action: RunRecoveryAction;
+  readonly step?: string;
+  readonly failureClass?: string;
+  readonly rationale: string;
+  readonly recoveryRunId: string;
+  readonly gate?: string;
+  readonly by?: string;
+  readonly at: string;
 }
 
 /** Where a forked run came from. */
@@ -147,6 +198,13 @@ export interface RunInfo {
   };
   /** From start to end (or to now, while it runs), in ms. */
   readonly durationMs: number;
+  /**
+   * Executions from the journal after a restart, a crash (`kill -9`) or a takeover, oldest
+   * first (absent: none): which recorded steps replayed and which steps ran after.
+   */
+  readonly reopens?: readonly RunReopenInfo[];
+  /** Self-healing's decisions about the run's failures, oldest first (absent: none). */
+  readonly recovery?: readonly RunRecoveryNote[];
   /** Records in the run's journal. */
   readonly journalLength: number;
   /** Retention removed the journal (`steps` is then empty). */
@@ -255,6 +313,11 @@ export interface RunEngineOptions {
    * replayed step announces nothing). Publishing never fails a run: an error is logged.
    */
   readonly bus?: { publish(event: KernelEvent): void };
+  /**
+   * Whether self-healing handles a failure of this agent's runs: then a failed run's `wait` and
+   * `result` wait for its resume (or for a `rejected` / `gave_up` recovery note).
+   */
+  readonly heals?: (agent: string) => boolean;
 }
 
 /** Retention of finished runs' journals. */
@@ -322,6 +385,17 @@ interface RunState {
   forkOf?: RunForkOf | undefined;
   rerunOf?: string | undefined;
   forks: string[];
+  /** Self-healing's notes about the run's failures (`run.recovery`), oldest first. */
+  recovery: Extract<RunIndexEntry, { type: 'run.recovery' }>[];
+  /**
+   * The run failed and self-healing claimed the failure: `wait` / `result` wait on (for the
+   * resume, or the decision that nothing more is tried).
+   */
+  healing?: boolean;
+  /** Executions from the journal after a restart, crash or takeover (`run.reopened`). */
+  reopens: Extract<RunIndexEntry, { type: 'run.reopened' }>[];
+  /** The approval gate a parked (escalated) failed run waits on. */
+  parkedOn?: string | undefined;
   /** The input, while this kernel just started the run (its journal is known to be empty). */
   fresh?: { input: string } | undefined;
   suspension?: Suspension | undefined;
@@ -340,6 +414,9 @@ export class RunEngine implements Runs {
   readonly #holdMs: number;
   readonly #approvals: RunApprovals | undefined;
   readonly #bus: { publish(event: KernelEvent): void } | undefined;
+  readonly #healsAgent: ((agent: string) => boolean) | undefined;
+  /** Runs executed in this process (their next executions are no reopening). */
+  readonly #executedHere = new Set<string>();
   readonly #index: LogView<RunIndexEntry, StoredRunIndexEntry>;
   readonly #definitions = new Map<string, AgentDefinition<never, unknown>>();
   readonly #runs = new Map<string, RunState>();
@@ -368,6 +445,7 @@ export class RunEngine implements Runs {
   constructor(options: RunEngineOptions) {
     this.#log = options.log;
     this.#clock = options.clock;
+    this.#healsAgent = options.heals;
     this.#ids = options.ids;
     this.#logger = options.logger;
     this.#owner = options.owner ?? 'local';
@@ -601,6 +679,8 @@ export class RunEngine implements Runs {
         config: entry.config,
         resumes: 0,
         resumeLog: [],
+        recovery: [],
+        reopens: [],
         forkOf: entry.forkOf,
         rerunOf: entry.rerunOf,
         forks: [],
@@ -615,8 +695,17 @@ export class RunEngine implements Runs {
       run.pruned = true;
       return;
     }
+    if (entry.type === 'run.recovery') {
+      this.#applyRecovery(run, entry);
+      return;
+    }
+    if (entry.type === 'run.reopened') {
+      if (entry.n === run.reopens.length + 1) run.reopens.push(entry);
+      return;
+    }
     if (entry.type === 'run.resumed') {
       if (entry.n !== run.resumes + 1 || run.ended === undefined) return;
+      run.parkedOn = undefined;
       run.resumes = entry.n;
       run.resumeLog.push(entry);
       if (entry.config !== undefined) run.config = entry.config;
@@ -660,8 +749,62 @@ export class RunEngine implements Runs {
     run.suspension = undefined;
     run.execution?.abort(new KernelError('RUN_CANCELLED', `Run ${run.id} ended: ${ended.status}`));
     run.execution = undefined;
+    run.healing = ended.status === 'failed' && run.owner === this.#owner && this.#heals(run.agent);
     this.#changed(run);
-    for (const w of run.waiters.splice(0)) w.done();
+    if (run.healing !== true) for (const w of run.waiters.splice(0)) w.done();
+  }
+
+  /** A self-healing note: parks an escalated run, settles one nothing more is tried for. */
+  #applyRecovery(run: RunState, note: Extract<RunIndexEntry, { type: 'run.recovery' }>): void {
+    if (note.n !== run.recovery.length + 1) return;
+    run.recovery.push(note);
+    if (run.ended?.status !== 'failed') return;
+    if (note.action === 'escalate' && note.gate !== undefined) {
+      run.parkedOn = note.gate;
+      run.status = 'waiting';
+      run.healing = true;
+    } else if (note.action === 'rejected' || note.action === 'gave_up') {
+      run.parkedOn = undefined;
+      run.status = 'failed';
+      run.healing = false;
+      for (const w of run.waiters.splice(0)) w.done();
+    } else return;
+    this.#changed(run);
+  }
+
+  /**
+   * Records self-healing's decision about a failed run (`run.recovery` on the index): for
+   * `escalate` with a gate the run is parked (status `waiting`) until a resume; `rejected` and
+   * `gave_up` leave it failed for good (its `wait` resolves).
+   */
+  async recordRecovery(
+    id: string,
+    note: Omit<
+      Extract<RunIndexEntry, { type: 'run.recovery' }>,
+      'type' | 'id' | 'agent' | 'n' | 'atMs'
+    >,
+  ): Promise<void> {
+    this.#assertOpen();
+    const run = this.#require(id);
+    const entry: RunIndexEntry = {
+      type: 'run.recovery',
+      id,
+      agent: run.agent,
+      n: run.recovery.length + 1,
+      ...note,
+      atMs: this.#clock.now(),
+    };
+    const [stored] = await this.#index.append([entry]);
+    this.#apply(stored!);
+  }
+
+  /** Whether self-healing claims a failure of `agent`'s runs (see `RunEngineOptions.heals`). */
+  #heals(agent: string): boolean {
+    try {
+      return this.#healsAgent?.(agent) === true;
+    } catch {
+      return false;
+    }
   }
 
   #resumeIfMine(run: RunState): void {
@@ -782,6 +925,8 @@ export class RunEngine implements Runs {
       if (created && stored!.seq > 0 && link.prefix === undefined) {
         this.#runs.get(id)!.fresh = { input: text };
       }
+      // Started here: its first execution is no reopening (a fork's copied prefix included).
+      if (created) this.#executedHere.add(id);
     } catch (error) {
       if (!(error instanceof KernelError && error.code === 'CONFLICT')) throw error;
       const stored = await this.#index.get(`${id}:started`);
@@ -799,7 +944,7 @@ export class RunEngine implements Runs {
   /** The run's result from its end record (no journal read). */
   async #result<O>(id: string): Promise<O> {
     const run = this.#require(id);
-    if (run.ended === undefined) await this.#ended(run);
+    if (run.ended === undefined || run.healing === true) await this.#ended(run);
     const ended = run.ended!;
     if (ended.status === 'completed') return fromJsonText(ended.result) as O;
     if (ended.status === 'cancelled') {
@@ -815,7 +960,7 @@ export class RunEngine implements Runs {
   }
 
   #ended(run: RunState, signal?: AbortSignal): Promise<void> {
-    if (run.ended !== undefined) return Promise.resolve();
+    if (run.ended !== undefined && run.healing !== true) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         const i = run.waiters.indexOf(waiter);
@@ -881,6 +1026,9 @@ export class RunEngine implements Runs {
           ? [[], fresh.input]
           : await Promise.all([readJournal(journal), this.#inputOf(run.id)]);
       if (run.ended !== undefined || this.#closed) return;
+      if (fresh === undefined && !this.#executedHere.has(run.id))
+        await this.#reopened(run, entries);
+      else this.#executedHere.add(run.id);
       const fence =
         this.#leaseMs === undefined
           ? undefined
@@ -981,6 +1129,35 @@ export class RunEngine implements Runs {
       this.#clock.setTimeout(() => {
         if (!this.#closed) this.#resumeIfMine(run);
       }, 1000);
+    }
+  }
+
+  /**
+   * The first execution here of a run that has a journal (after a restart, a crash, a takeover):
+   * a `run.reopened` note with the journal's head, so the run shows what replayed and what ran.
+   */
+  async #reopened(run: RunState, entries: readonly StoredJournalEntry[]): Promise<void> {
+    this.#executedHere.add(run.id);
+    const last = entries[entries.length - 1];
+    if (last === undefined) return;
+    const entry: RunIndexEntry = {
+      type: 'run.reopened',
+      id: run.id,
+      agent: run.agent,
+      n: run.reopens.length + 1,
+      owner: this.#owner,
+      journalSeq: last.seq,
+      atMs: this.#clock.now(),
+    };
+    try {
+      const [stored] = await this.#index.append([entry]);
+      this.#apply(stored!);
+    } catch (error) {
+      // Only the run view's replay markers are lost: the run goes on.
+      this.#logger.warn('Could not record that a run was reopened', {
+        run: run.id,
+        error: errorMessage(error),
+      });
     }
   }
 
@@ -1352,6 +1529,7 @@ export class RunEngine implements Runs {
       readJournal(this.#journal(id)),
     ]);
     const steps: RunStepInfo[] = [];
+    const stepSeqs: number[] = [];
     // A fork's copied steps are the records before its first live step's call.
     const firstLive =
       run.forkOf === undefined
@@ -1364,6 +1542,7 @@ export class RunEngine implements Runs {
     for (const e of entries) {
       if (e.type !== 'step' && e.type !== 'step.failed') continue;
       const resume = e.resume ?? 0;
+      stepSeqs.push(e.seq);
       steps.push({
         key: e.key,
         status: e.type === 'step' ? 'completed' : 'failed',
@@ -1406,9 +1585,11 @@ export class RunEngine implements Runs {
     }));
     // A run not executing here (another kernel's, or read by a kernel without agents): where
     // its journal shows it stopped to wait.
-    const s =
-      run.suspension ??
-      (run.ended === undefined && run.execution === undefined ? lastWait(entries) : undefined);
+    const s: Suspension | undefined =
+      run.parkedOn !== undefined
+        ? { kind: 'approval', gate: run.parkedOn }
+        : (run.suspension ??
+          (run.ended === undefined && run.execution === undefined ? lastWait(entries) : undefined));
     const waitingFor: RunWait | undefined =
       s === undefined
         ? undefined
@@ -1439,6 +1620,39 @@ export class RunEngine implements Runs {
       forks: [...run.forks],
       usage,
       durationMs: Math.max(0, (run.ended?.atMs ?? this.#clock.now()) - run.startedAtMs),
+      ...(run.reopens.length === 0
+        ? {}
+        : {
+            reopens: run.reopens.map((r, i) => {
+              const until = run.reopens[i + 1]?.journalSeq ?? Infinity;
+              return {
+                n: r.n,
+                owner: r.owner,
+                at: new Date(r.atMs).toISOString(),
+                replayed: steps
+                  .filter((st, j) => stepSeqs[j]! <= r.journalSeq && st.status === 'completed')
+                  .map((st) => st.key),
+                ran: steps
+                  .filter((_, j) => stepSeqs[j]! > r.journalSeq && stepSeqs[j]! <= until)
+                  .map((st) => st.key),
+              };
+            }),
+          }),
+      ...(run.recovery.length === 0
+        ? {}
+        : {
+            recovery: run.recovery.map((r) => ({
+              n: r.n,
+              action: r.action,
+              ...(r.step === undefined ? {} : { step: r.step }),
+              ...(r.failureClass === undefined ? {} : { failureClass: r.failureClass }),
+              rationale: r.rationale,
+              recoveryRunId: r.recoveryRunId,
+              ...(r.gate === undefined ? {} : { gate: r.gate }),
+              ...(r.by === undefined ? {} : { by: r.by }),
+              at: new Date(r.atMs).toISOString(),
+            })),
+          }),
       journalLength: entries.length,
       ...(run.pruned === true ? { journalPruned: true } : {}),
     };
