@@ -53,9 +53,18 @@ export interface RecordedError {
   readonly code?: string | undefined;
 }
 
+/**
+ * W3C trace context a record carries when tracing is on (left out otherwise): on `run.started`
+ * the run's root span, on a journal record the span it was written in (a step's own span).
+ */
+export interface RecordTrace {
+  readonly traceparent?: string | undefined;
+  readonly tracestate?: string | undefined;
+}
+
 /** A run-index record. */
 export type RunIndexEntry =
-  | {
+  | ({
       readonly type: 'run.started';
       readonly id: string;
       readonly agent: string;
@@ -64,7 +73,7 @@ export type RunIndexEntry =
       readonly input: string;
       readonly owner: string;
       readonly atMs: number;
-    }
+    } & RecordTrace)
   | {
       readonly type: 'run.ended';
       readonly id: string;
@@ -105,8 +114,11 @@ export type RunIndexEntry =
 /** A run-index record as read back, with its position. */
 export type StoredRunIndexEntry = RunIndexEntry & { readonly seq: number; readonly hash: string };
 
-/** A journal record. `call` is the position of the kernel call in the run (0, 1, 2 …). */
-export type JournalEntry =
+/**
+ * A journal record. `call` is the position of the kernel call in the run (0, 1, 2 …). Any record
+ * may carry the trace context it was written in ({@link RecordTrace}).
+ */
+export type JournalEntry = (
   | {
       readonly type: 'step';
       readonly key: string;
@@ -167,7 +179,9 @@ export type JournalEntry =
       readonly reason: string | null;
       readonly decidedBy: string;
       readonly atMs: number;
-    };
+    }
+) &
+  RecordTrace;
 
 /** A journal record as read back, with its position and hash (the chain link retention anchors). */
 export type StoredJournalEntry = JournalEntry & { readonly seq: number; readonly hash: string };

@@ -20,6 +20,7 @@ import type { Logger } from '../util/logger.js';
 import type { KernelEvent } from '../model/kernel-event.js';
 import type { LogStore } from '../storage/log.js';
 import type { LogView } from '../storage/log-view.js';
+import type { RunTracer, TracedRun } from '../telemetry/telemetry.js';
 import {
   fromJsonText,
   journalStream,
@@ -32,6 +33,7 @@ import {
   runIndexView,
   toJsonText,
   type JournalEntry,
+  type RecordTrace,
   type RecordedError,
   type RunIndexEntry,
   type RunStatus,
@@ -148,6 +150,11 @@ export interface RunEngineOptions {
    * replayed step announces nothing). Publishing never fails a run: an error is logged.
    */
   readonly bus?: { publish(event: KernelEvent): void };
+  /**
+   * Spans of runs, steps and attempts (`telemetry/`); absent when tracing is off, and then the
+   * engine builds no span at all.
+   */
+  readonly tracer?: RunTracer | undefined;
 }
 
 /** Retention of finished runs' journals. */
@@ -199,6 +206,8 @@ interface RunState {
   fresh?: { input: string } | undefined;
   suspension?: Suspension | undefined;
   waiters: { done(): void; fail(error: unknown): void }[];
+  /** The trace context recorded in `run.started` (tracing on). */
+  trace?: RecordTrace | undefined;
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -213,6 +222,7 @@ export class RunEngine implements Runs {
   readonly #holdMs: number;
   readonly #approvals: RunApprovals | undefined;
   readonly #bus: { publish(event: KernelEvent): void } | undefined;
+  readonly #tracer: RunTracer | undefined;
   readonly #index: LogView<RunIndexEntry, StoredRunIndexEntry>;
   readonly #definitions = new Map<string, AgentDefinition<never, unknown>>();
   readonly #runs = new Map<string, RunState>();
@@ -247,6 +257,7 @@ export class RunEngine implements Runs {
     this.#holdMs = options.holdMs ?? 5000;
     this.#approvals = options.approvals;
     this.#bus = options.bus;
+    this.#tracer = options.tracer;
     this.#index = runIndexView(options.log);
     this.#beats = ownerBeatsView(options.log);
     this.#leaseMs = options.leaseMs;
@@ -470,6 +481,9 @@ export class RunEngine implements Runs {
         dirty: false,
         waiters: [],
         gen: 0,
+        ...(entry.traceparent === undefined
+          ? {}
+          : { trace: { traceparent: entry.traceparent, tracestate: entry.tracestate } }),
       });
       this.#changed(this.#runs.get(entry.id)!);
       return;
@@ -509,6 +523,7 @@ export class RunEngine implements Runs {
   #finish(run: RunState, ended: Extract<RunIndexEntry, { type: 'run.ended' }>): void {
     run.ended = ended;
     run.status = ended.status;
+    this.#tracer?.forget(run.id);
     run.suspension = undefined;
     run.execution?.abort(new KernelError('RUN_CANCELLED', `Run ${run.id} ended: ${ended.status}`));
     run.execution = undefined;
@@ -590,14 +605,17 @@ export class RunEngine implements Runs {
     const id = options.id ?? this.#ids();
     const existing = this.#runs.get(id);
     if (existing !== undefined) return this.#handle<O>(id);
+    const atMs = this.#clock.now();
+    const version = definition.version ?? '1';
     const entry: RunIndexEntry = {
       type: 'run.started',
       id,
       agent,
-      version: definition.version ?? '1',
+      version,
       input: text,
       owner: this.#owner,
-      atMs: this.#clock.now(),
+      atMs,
+      ...this.#tracer?.started({ id, agent, version, startedAtMs: atMs }),
     };
     try {
       const [stored] = await this.#index.append([entry]);
@@ -605,6 +623,7 @@ export class RunEngine implements Runs {
       this.#apply(stored!);
       if (created && stored!.seq > 0) this.#runs.get(id)!.fresh = { input: text };
     } catch (error) {
+      this.#tracer?.forget(id);
       if (!(error instanceof KernelError && error.code === 'CONFLICT')) throw error;
       const stored = await this.#index.get(`${id}:started`);
       if (stored !== undefined) this.#apply(stored);
@@ -718,6 +737,7 @@ export class RunEngine implements Runs {
           approvalDecision: (gate) => this.#approvals?.decision(gate) ?? null,
           owns: () => run.owner === this.#owner && !this.#fenced,
           ...(this.#bus === undefined ? {} : { publish: (event) => this.#publish(event) }),
+          ...(this.#tracer === undefined ? {} : { trace: this.#tracer.execution(traced(run)) }),
           fence: () =>
             this.#leaseMs === undefined
               ? undefined
@@ -902,6 +922,7 @@ export class RunEngine implements Runs {
     };
     try {
       const [stored] = await this.#index.append([entry]);
+      this.#tracer?.ended(traced(run), status, error, entry.atMs);
       this.#apply(stored!);
     } catch (e) {
       if (!(e instanceof KernelError && e.code === 'CONFLICT')) throw e;
@@ -1109,6 +1130,23 @@ export class RunEngine implements Runs {
     }
     await Promise.allSettled([...this.#inflight]);
   }
+}
+
+/** A run as its tracer is told about it. */
+function traced(run: RunState): TracedRun {
+  return {
+    id: run.id,
+    agent: run.agent,
+    version: run.version,
+    startedAtMs: run.startedAtMs,
+    trace:
+      run.trace?.traceparent === undefined
+        ? undefined
+        : {
+            traceparent: run.trace.traceparent,
+            ...(run.trace.tracestate === undefined ? {} : { tracestate: run.trace.tracestate }),
+          },
+  };
 }
 
 /** The wait the journal's last call left open, if any. */

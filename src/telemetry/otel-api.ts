@@ -8,7 +8,7 @@
 import type * as Api from '@opentelemetry/api';
 import type { Clock } from '../util/clock.js';
 import type { Attributes, LiveSpan, SpanEnd, SpanStart, TraceSink } from './tracer.js';
-import type { SpanContext } from './trace-context.js';
+import type { SpanContext } from '../util/trace-context.js';
 
 /** The slot `@opentelemetry/api` 1.x keeps its registered globals in. */
 const API_GLOBAL = Symbol.for('opentelemetry.js.api.1');

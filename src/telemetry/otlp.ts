@@ -22,7 +22,7 @@ import type {
   SpanStart,
   TraceSink,
 } from './tracer.js';
-import { newSpanId, newTraceId, type SpanContext } from './trace-context.js';
+import { newSpanId, newTraceId, type SpanContext } from '../util/trace-context.js';
 
 /** The OTLP settings kerno resolved from the environment (or options). */
 export interface OtlpConfig {
@@ -767,4 +767,42 @@ export class OtlpMetricExporter {
   stats(): ExporterStats {
     return this.#poster.stats();
   }
+}
+
+/**
+ * Reads Prometheus text exposition (what `/metrics` serves) back into samples, so OTLP exports
+ * exactly the metrics Prometheus scrapes. Counters, gauges and untyped lines; comments other
+ * than `# HELP` / `# TYPE` are skipped.
+ */
+export function parsePrometheusText(text: string): MetricSample[] {
+  const help = new Map<string, string>();
+  const types = new Map<string, string>();
+  const out: MetricSample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    if (line.startsWith('#')) {
+      const m = /^# (HELP|TYPE) (\S+) (.*)$/.exec(line);
+      if (m !== null) (m[1] === 'HELP' ? help : types).set(m[2]!, m[3]!);
+      continue;
+    }
+    const m = /^([A-Za-z_:][\w:]*)(\{(.*)\})? (\S+)/.exec(line);
+    if (m === null) continue;
+    const name = m[1]!;
+    const value = Number(m[4]);
+    if (!Number.isFinite(value)) continue;
+    const labels: Record<string, string> = {};
+    if (m[3] !== undefined) {
+      for (const l of m[3].matchAll(/([A-Za-z_]\w*)="((?:[^"\\]|\\.)*)"/g)) {
+        labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+      }
+    }
+    out.push({
+      name,
+      type: types.get(name) === 'counter' ? 'counter' : 'gauge',
+      help: help.get(name) ?? name,
+      value,
+      ...(Object.keys(labels).length === 0 ? {} : { labels }),
+    });
+  }
+  return out;
 }

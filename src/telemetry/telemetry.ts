@@ -45,7 +45,7 @@ import {
   traceHeaders,
   type SpanContext,
   type TraceHeaders,
-} from './trace-context.js';
+} from '../util/trace-context.js';
 import type { LiveSpan, TraceSink } from './tracer.js';
 
 /** A run as the run tracer is told about it. */

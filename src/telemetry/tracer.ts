@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { SpanContext } from './trace-context.js';
+import type { SpanContext } from '../util/trace-context.js';
 
 /** An attribute value (OTel's primitive kinds). */
 export type AttributeValue = string | number | boolean;

@@ -28,7 +28,8 @@ export interface SpanContext {
 /** Trace context as it is stored and sent: the two W3C header values. */
 export interface TraceHeaders {
   readonly traceparent: string;
-  readonly tracestate?: string | undefined;
+  /** Left out when empty. */
+  readonly tracestate?: string;
 }
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
