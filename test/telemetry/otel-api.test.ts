@@ -3,7 +3,7 @@
  * `@opentelemetry/api` (here `@opentelemetry/sdk-trace-base` with its in-memory exporter), with
  * the same tree as over OTLP: run root, step children, attempts, the approval with its decision.
  */
-import { trace } from '@opentelemetry/api';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   BasicTracerProvider,
   InMemorySpanExporter,
@@ -83,8 +83,8 @@ describe('spans through @opentelemetry/api', () => {
       const attempts = byName('step.attempt');
       expect(attempts.map((a) => a.attributes['kerno.step.attempt']).sort()).toEqual([1, 2, 3]);
       expect(attempts.every((a) => parentOf(a) === step.spanContext().spanId)).toBe(true);
-      expect(attempts.filter((a) => a.status.code === 2)).toHaveLength(2);
-      expect(attempts.find((a) => a.status.code === 2)!.attributes['error.type']).toBe(
+      expect(attempts.filter((a) => a.status.code === SpanStatusCode.ERROR)).toHaveLength(2);
+      expect(attempts.find((a) => a.status.code === SpanStatusCode.ERROR)!.attributes['error.type']).toBe(
         'RangeError',
       );
       const approval = byName('approval publish')[0]!;
