@@ -84,9 +84,9 @@ describe('spans through @opentelemetry/api', () => {
       expect(attempts.map((a) => a.attributes['kerno.step.attempt']).sort()).toEqual([1, 2, 3]);
       expect(attempts.every((a) => parentOf(a) === step.spanContext().spanId)).toBe(true);
       expect(attempts.filter((a) => a.status.code === SpanStatusCode.ERROR)).toHaveLength(2);
-      expect(attempts.find((a) => a.status.code === SpanStatusCode.ERROR)!.attributes['error.type']).toBe(
-        'RangeError',
-      );
+      expect(
+        attempts.find((a) => a.status.code === SpanStatusCode.ERROR)!.attributes['error.type'],
+      ).toBe('RangeError');
       const approval = byName('approval publish')[0]!;
       expect(parentOf(approval)).toBe(runSpan.spanContext().spanId);
       expect(approval.attributes).toMatchObject({
