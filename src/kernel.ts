@@ -190,7 +190,8 @@ export interface Kernel extends KernelCore {
   start<O = unknown>(
     agent: string,
     input?: unknown,
-    options?: { id?: string },
+    /** `traceparent` / `tracestate`: the caller's W3C trace context, the run's root span's parent. */
+    options?: { id?: string; traceparent?: string; tracestate?: string },
   ): Promise<RunHandle<O>>;
   /** Sends a durable signal into a run (`ctx.waitForSignal(name)` takes it). */
   signal(runId: string, name: string, payload?: unknown, options?: { id?: string }): Promise<void>;

@@ -62,6 +62,11 @@ export interface RecordTrace {
   readonly tracestate?: string | undefined;
 }
 
+/** On `run.started`: the caller's span the run's root is a child of (`start(…, { traceparent })`). */
+export interface RunParentTrace {
+  readonly parent?: { readonly traceparent: string; readonly tracestate?: string } | undefined;
+}
+
 /** A run-index record. */
 export type RunIndexEntry =
   | ({
@@ -73,7 +78,8 @@ export type RunIndexEntry =
       readonly input: string;
       readonly owner: string;
       readonly atMs: number;
-    } & RecordTrace)
+    } & RecordTrace &
+      RunParentTrace)
   | {
       readonly type: 'run.ended';
       readonly id: string;

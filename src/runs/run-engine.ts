@@ -21,6 +21,7 @@ import type { KernelEvent } from '../model/kernel-event.js';
 import type { LogStore } from '../storage/log.js';
 import type { LogView } from '../storage/log-view.js';
 import type { RunTracer, TracedRun } from '../telemetry/telemetry.js';
+import { checkTraceHeaders } from '../util/trace-context.js';
 import {
   fromJsonText,
   journalStream,
@@ -34,6 +35,7 @@ import {
   toJsonText,
   type JournalEntry,
   type RecordTrace,
+  type RunParentTrace,
   type RecordedError,
   type RunIndexEntry,
   type RunStatus,
@@ -206,8 +208,8 @@ interface RunState {
   fresh?: { input: string } | undefined;
   suspension?: Suspension | undefined;
   waiters: { done(): void; fail(error: unknown): void }[];
-  /** The trace context recorded in `run.started` (tracing on). */
-  trace?: RecordTrace | undefined;
+  /** The trace context recorded in `run.started` (tracing on), and the caller's span. */
+  trace?: (RecordTrace & RunParentTrace) | undefined;
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -483,7 +485,13 @@ export class RunEngine implements Runs {
         gen: 0,
         ...(entry.traceparent === undefined
           ? {}
-          : { trace: { traceparent: entry.traceparent, tracestate: entry.tracestate } }),
+          : {
+              trace: {
+                traceparent: entry.traceparent,
+                tracestate: entry.tracestate,
+                parent: entry.parent,
+              },
+            }),
       });
       this.#changed(this.#runs.get(entry.id)!);
       return;
@@ -591,9 +599,15 @@ export class RunEngine implements Runs {
   async start<O = unknown>(
     agent: string,
     input?: unknown,
-    options: { readonly id?: string } = {},
+    options: {
+      readonly id?: string;
+      /** The caller's W3C trace context: the run's root span becomes its child (tracing on). */
+      readonly traceparent?: string;
+      readonly tracestate?: string;
+    } = {},
   ): Promise<RunHandle<O>> {
     this.#assertOpen();
+    const parent = checkTraceHeaders(options.traceparent, options.tracestate, 'start');
     const definition = this.#definitions.get(agent);
     if (definition === undefined) {
       throw new KernelError(
@@ -615,7 +629,8 @@ export class RunEngine implements Runs {
       input: text,
       owner: this.#owner,
       atMs,
-      ...this.#tracer?.started({ id, agent, version, startedAtMs: atMs }),
+      ...(parent === undefined || this.#tracer === undefined ? {} : { parent }),
+      ...this.#tracer?.started({ id, agent, version, startedAtMs: atMs, parent }),
     };
     try {
       const [stored] = await this.#index.append([entry]);
@@ -1146,6 +1161,7 @@ function traced(run: RunState): TracedRun {
             traceparent: run.trace.traceparent,
             ...(run.trace.tracestate === undefined ? {} : { tracestate: run.trace.tracestate }),
           },
+    parent: run.trace?.parent,
   };
 }
 

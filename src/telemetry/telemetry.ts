@@ -56,6 +56,8 @@ export interface TracedRun {
   readonly startedAtMs: number;
   /** The trace context recorded in its `run.started` record, if any. */
   readonly trace?: TraceHeaders | undefined;
+  /** The caller's span the run's root is a child of, if any. */
+  readonly parent?: TraceHeaders | undefined;
 }
 
 /** How a step (or a run) ended, as much as a span may say: the error's kind, never its text. */
@@ -239,7 +241,10 @@ class KernelTelemetry implements Telemetry {
         span = sink.startSpan({
           name: `run ${run.agent}`,
           ids: { traceId: recorded.traceId, spanId: recorded.spanId },
-          parent: undefined,
+          parent:
+            run.parent === undefined
+              ? undefined
+              : contextFromHeaders(run.parent.traceparent, run.parent.tracestate),
           startMs: run.startedAtMs,
           attributes: { ...runAttributes(run), 'kerno.run.resumed': true },
         });
@@ -266,6 +271,10 @@ class KernelTelemetry implements Telemetry {
       started: (run) => {
         const span = sink.startSpan({
           name: `run ${run.agent}`,
+          parent:
+            run.parent === undefined
+              ? undefined
+              : contextFromHeaders(run.parent.traceparent, run.parent.tracestate),
           startMs: run.startedAtMs,
           attributes: runAttributes(run),
         });

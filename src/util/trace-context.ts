@@ -125,3 +125,16 @@ export function newTraceId(): string {
 export function newSpanId(): string {
   return randomBytes(8).toString('hex');
 }
+
+/**
+ * The trace context of an incoming request's `traceparent` / `tracestate` headers; `undefined`
+ * when there is none or it is invalid (the W3C rule: an invalid header is ignored).
+ */
+export function requestTraceHeaders(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+): TraceHeaders | undefined {
+  const one = (v: string | string[] | undefined): string | undefined =>
+    Array.isArray(v) ? v.join(',') : v;
+  const context = contextFromHeaders(one(headers['traceparent']), one(headers['tracestate']));
+  return context === undefined ? undefined : traceHeaders(context);
+}

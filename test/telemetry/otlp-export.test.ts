@@ -15,6 +15,7 @@ import { parseAgentMessage } from '../../src/supervisor/process-agent.js';
 import { createMemoryLogger, silentLogger } from '../../src/util/logger.js';
 import type { KernelEvent } from '../../src/model/kernel-event.js';
 import { tempDir } from '../helpers/stores.js';
+import { createServer } from '../../src/server/app.js';
 import { attributesOf, startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.js';
 
 let receiver: OtlpReceiver;
@@ -325,6 +326,67 @@ describe('OpenTelemetry over OTLP/HTTP JSON', () => {
     await expect(
       kernel.ledger.append(event, { eventId: 'e-2', traceparent: 'nope' }),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it("makes an API caller's traceparent the parent of the run and keeps it with a ledger event", async () => {
+    const kernel = await open({
+      define: [{ name: 'quick', run: (ctx) => ctx.step('one', () => 1) }],
+    });
+    const token = 'kerno_test_admin_token_0123456789';
+    const server = await createServer(kernel, { token });
+    const caller = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const headers = { authorization: `Bearer ${token}`, traceparent: caller };
+    const started = await server.app.inject({
+      method: 'POST',
+      url: '/api/runs',
+      headers,
+      payload: { agent: 'quick', input: null },
+    });
+    expect(started.statusCode).toBe(201);
+    const { id } = started.json<{ id: string }>();
+    expect((await kernel.runs.wait(id)).status).toBe('completed');
+    const appended = await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger',
+      headers,
+      payload: {
+        event: {
+          type: 'FactPromoted',
+          data: {
+            proposal_id: 'p',
+            fact_id: 'f',
+            promoted_by: 'e',
+            reason: 'r',
+            requires_human: false,
+          },
+        },
+        eventId: 'traced-1',
+      },
+    });
+    expect(appended.statusCode).toBe(201);
+    const record = await kernel.ledger.get('traced-1');
+    expect((record!.envelope as unknown as { metadata: unknown }).metadata).toEqual({
+      traceparent: caller,
+    });
+    // an invalid header is ignored, as the W3C spec says
+    const ignored = await server.app.inject({
+      method: 'POST',
+      url: '/api/runs',
+      headers: { ...headers, traceparent: 'garbage' },
+      payload: { agent: 'quick', input: null },
+    });
+    expect(ignored.statusCode).toBe(201);
+    await kernel.runs.wait(ignored.json<{ id: string }>().id);
+    await server.close();
+    await close(kernel);
+    const roots = receiver.spans().filter((s) => s.name === 'run quick');
+    expect(roots).toHaveLength(2);
+    const child = roots.find((s) => attributesOf(s)['kerno.run.id'] === id)!;
+    expect(child.traceId).toBe('0af7651916cd43dd8448eb211c80319c');
+    expect(child.parentSpanId).toBe('b7ad6b7169203331');
+    const other = roots.find((s) => s !== child)!;
+    expect(other.parentSpanId).toBeUndefined();
+    expect(other.traceId).not.toBe(child.traceId);
   });
 
   it('exports nothing and builds no telemetry when OTel is not configured', async () => {

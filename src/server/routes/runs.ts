@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { requestTraceHeaders } from '../../util/trace-context.js';
 import type { FastifyInstance } from 'fastify';
 import { KernelError } from '../../errors.js';
 import { RUN_STATUSES, type RunStatus } from '../../runs/journal.js';
@@ -57,7 +58,11 @@ export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
     async (req, reply) => {
       const b = req.body;
-      const run = await kernel.start(b.agent, b.input, b.id === undefined ? {} : { id: b.id });
+      // A caller's W3C traceparent header makes the run's root span its child.
+      const run = await kernel.start(b.agent, b.input, {
+        ...(b.id === undefined ? {} : { id: b.id }),
+        ...requestTraceHeaders(req.headers),
+      });
       return reply.code(201).send({ id: run.id });
     },
   );
