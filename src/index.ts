@@ -643,3 +643,26 @@ export type {
 } from './runs/run-context.js';
 export { RUN_INDEX_STREAM, journalStream, journalView, runIndexView } from './runs/journal.js';
 export type { RunStatus, JournalEntry, RunIndexEntry, RecordedError } from './runs/journal.js';
+
+// Telemetry (OpenTelemetry traces and metrics; see README "Observability")
+export {
+  parseTraceparent,
+  formatTraceparent,
+  isTracestate,
+  traceHeaders,
+  contextFromHeaders,
+} from './util/trace-context.js';
+export type { SpanContext, TraceHeaders } from './util/trace-context.js';
+export { openTelemetry } from './telemetry/telemetry.js';
+export type {
+  Telemetry,
+  TelemetryOptions,
+  TelemetryStats,
+  RunTracer,
+  ExecutionTrace,
+  StepTrace,
+  AttemptTrace,
+} from './telemetry/telemetry.js';
+export { resolveOtlpConfig, otlpMetricsBody, parsePrometheusText } from './telemetry/otlp.js';
+export type { OtlpConfig, MetricSample, MetricCollector, ExporterStats } from './telemetry/otlp.js';
+export type { TraceSink, LiveSpan, SpanStart, SpanEnd, Attributes } from './telemetry/tracer.js';

@@ -56,6 +56,7 @@ import {
 } from './runs/definitions.js';
 import { processRun, type ProcessAgentDefinition } from './runs/process-run.js';
 import { attachRunOutcomes } from './runs/run-outcomes.js';
+import { openTelemetry, type Telemetry, type TelemetryOptions } from './telemetry/telemetry.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { createUuidV7, type IdGenerator } from './util/ids.js';
 import { createStderrLogger, type Logger } from './util/logger.js';
@@ -124,6 +125,13 @@ export interface KernelOptions {
    * not said it is alive for this long (ms). Give each kernel its own `runOwner`.
    */
   readonly runLeaseMs?: number;
+  /**
+   * Traces and metrics (OpenTelemetry). Default: the program's global `@opentelemetry/api`
+   * TracerProvider when one is registered, else OTLP/HTTP JSON export as the `OTEL_*` variables
+   * configure it, else nothing (no cost). `env` replaces `process.env` as the variables read;
+   * `false` turns telemetry off whatever the environment says.
+   */
+  readonly telemetry?: false | Pick<TelemetryOptions, 'env' | 'sink'>;
 }
 
 /** A chain {@link KernelCore.acceptChain} can anchor. */
@@ -152,6 +160,11 @@ export interface KernelCore extends AsyncDisposable {
   readonly random: Random;
   readonly ids: IdGenerator;
   readonly logger: Logger;
+  /**
+   * Traces and metrics when configured (see {@link KernelOptions.telemetry}), else `undefined`.
+   * `telemetry.exportMetrics(collect)` exports metrics via OTLP (the daemon gives it `/metrics`).
+   */
+  readonly telemetry: Telemetry | undefined;
   /** Persists the learning store now if it has unsaved changes. */
   persistLearning(): Promise<void>;
   /**
@@ -186,6 +199,7 @@ export interface Kernel extends KernelCore {
   start<O = unknown>(
     agent: string,
     input?: unknown,
+    /** `traceparent` / `tracestate` (W3C trace context): the run's root span's parent. */
     options?: RunStartOptions,
   ): Promise<RunHandle<O>>;
   /** Sends a durable signal into a run (`ctx.waitForSignal(name)` takes it). */
@@ -210,6 +224,11 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     oxideRegistryKey: options.oxideRegistryKey,
   });
   const stateDir = config.home;
+  // Decided once: without configuration there is no telemetry object, and no part builds a span.
+  const telemetry =
+    options.telemetry === false
+      ? undefined
+      : await openTelemetry({ clock, logger, ...options.telemetry });
   const storage =
     typeof options.store === 'object' ? options.store : await openStorage(config.store, { logger });
   const cleanups: (() => Promise<void>)[] = [];
@@ -236,6 +255,17 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     const policies = createPolicyStore({ log: storage.log, audit, clock, logger });
     await policies.start();
     cleanups.push(() => policies.close());
+    if (telemetry?.traces !== undefined) {
+      const offDecision = approvals.onDecision((gate, decision) =>
+        telemetry.approvalDecided(gate, decision),
+      );
+      const offBus = bus.on('RecoveryDecided', (event) => telemetry.observe(event));
+      cleanups.push(() => {
+        offDecision();
+        offBus();
+        return Promise.resolve();
+      });
+    }
     const recoveries = createRecoveryLogStore(storage.log);
     const registry = await openRegistry({
       storage,
@@ -278,6 +308,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       logger,
       approvals: runApprovals,
       bus,
+      ...(telemetry?.runs === undefined ? {} : { tracer: telemetry.runs }),
       ...(options.runOwner === undefined ? {} : { owner: options.runOwner }),
       ...(options.runHoldMs === undefined ? {} : { holdMs: options.runHoldMs }),
       ...(options.runRetention === undefined ? {} : { retention: options.runRetention }),
@@ -308,6 +339,8 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
             logger.error('A kernel part failed to close cleanly', { error: errorMessage(error) });
           }
         }
+        // Spans and metrics still queued are flushed (bounded by the export timeout).
+        await telemetry?.close();
         await storage.close();
       })());
     const core: KernelCore = {
@@ -328,6 +361,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       random,
       ids,
       logger,
+      telemetry,
       persistLearning: () => learning.flush(),
       acceptChain: async (target, acceptOptions) => {
         const anchor =
@@ -495,6 +529,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     };
   } catch (error) {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    await telemetry?.close();
     await storage.close();
     throw error;
   }

@@ -44,11 +44,17 @@ describe('public surface', () => {
       '@nats-io/transport-node',
       '@nats-io/jetstream',
       '@modelcontextprotocol/sdk',
+      '@opentelemetry/api',
       'vitest',
     ]) {
       expect(loaded.has(heavy), `kerno loads ${heavy}`).toBe(false);
     }
     expect(loaded.has('zod')).toBe(true);
+  });
+
+  it('a kernel running a run with no OpenTelemetry configured loads no tracer', () => {
+    const loaded = packagesLoadedBy(join(fixtures, 'kernel-run.mjs'));
+    expect([...loaded].filter((p) => p.startsWith('@opentelemetry/'))).toEqual([]);
   });
 
   it('kerno/server brings the HTTP edge (the probe sees what is loaded), not the MCP SDK', () => {

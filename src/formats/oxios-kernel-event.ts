@@ -15,7 +15,9 @@
 import { KernelError } from '../errors.js';
 import {
   checkField,
+  EVENT_TRACE_FIELDS,
   isKernelEventType,
+  readTraceFields,
   parseEventJson,
   variantFields,
   type KernelEvent,
@@ -66,7 +68,7 @@ export function toOxiosEvent(event: KernelEvent, options: SerdeEventOptions = {}
       if (Object.hasOwn(wire, f.wire) && rec[f.name] !== undefined) data[f.wire] = rec[f.name];
     }
     if (version === '1.43' && event.type === 'ApprovalRequested') data['tool_name'] = event.action;
-    return createOxiosEvent(event.type, data, { version });
+    return withTrace(createOxiosEvent(event.type, data, { version }), rec);
   }
   if (version === '1.43' && Object.hasOwn(OXIOS_EVENT_SETS['1.0.1'], event.type)) {
     throw new KernelError(
@@ -81,12 +83,25 @@ export function toOxiosEvent(event: KernelEvent, options: SerdeEventOptions = {}
     if (v === undefined) continue;
     extra[f.wire] = f.spec === 'f64' ? formatF64(v as number) : JSON.stringify(v);
   }
+  for (const name of EVENT_TRACE_FIELDS) {
+    if (rec[name] !== undefined) extra[name] = JSON.stringify(rec[name]);
+  }
   return Object.freeze({
     variant: event.type,
     version: null,
     data: {},
     extra: Object.freeze(extra),
   });
+}
+
+/** An event's trace context, kept as extra members (oxios has no such field; serde ignores it). */
+function withTrace(event: OxiosEvent, rec: Readonly<Record<string, unknown>>): OxiosEvent {
+  if (rec['traceparent'] === undefined && rec['tracestate'] === undefined) return event;
+  const extra: Record<string, string> = { ...event.extra };
+  for (const name of EVENT_TRACE_FIELDS) {
+    if (rec[name] !== undefined) extra[name] = JSON.stringify(rec[name]);
+  }
+  return Object.freeze({ ...event, extra: Object.freeze(extra) });
 }
 
 /**
@@ -111,6 +126,12 @@ export function fromOxiosEvent(event: OxiosEvent): KernelEvent {
     const v = checkField(event.variant, f.wire, f.spec, raw);
     if (v !== undefined) out[f.name] = v;
   }
+  const trace: Record<string, unknown> = {};
+  for (const name of EVENT_TRACE_FIELDS) {
+    const text = event.extra[name];
+    if (text !== undefined) trace[name] = parseEventJson(text, `${event.variant}.${name}`);
+  }
+  readTraceFields(event.variant, trace, out);
   return out as KernelEvent;
 }
 
@@ -154,6 +175,7 @@ export function fromSerdeEvent(value: unknown): KernelEvent {
     const v = checkField(type, f.wire, f.spec, raw);
     if (v !== undefined) out[f.name] = v;
   }
+  readTraceFields(type, body as Record<string, unknown>, out);
   return out as KernelEvent;
 }
 

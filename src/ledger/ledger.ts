@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { checkTraceHeaders } from '../util/trace-context.js';
 import { KernelError, isKernelError } from '../errors.js';
 import type { LogFollow } from '../storage/follow.js';
 import type {
@@ -194,6 +195,13 @@ export interface LedgerAppendOptions {
   readonly occurredAt?: string | undefined;
   readonly tenantId?: string | null | undefined;
   readonly correlationId?: string | null | undefined;
+  /**
+   * The W3C trace context the event was recorded in (a span of the caller's): kept in the
+   * envelope's `metadata.traceparent` / `metadata.tracestate` (an invalid one is `INVALID_ARGUMENT`).
+   * Not content: appending the same event again under another trace is still the same event.
+   */
+  readonly traceparent?: string | undefined;
+  readonly tracestate?: string | undefined;
 }
 
 /** Inclusive time range: RFC 3339 text or epoch ms. */
@@ -433,7 +441,7 @@ export class Ledger {
     event: ExperienceEvent | UserExperienceEvent,
     options: LedgerAppendOptions,
   ): AnyExperienceEnvelope {
-    return createEnvelope(event, {
+    const envelope = createEnvelope(event, {
       clock: this.#clock,
       ids: this.#ids,
       idRules: this.#idRules,
@@ -442,6 +450,11 @@ export class Ledger {
       ...(options.tenantId === undefined ? {} : { tenantId: options.tenantId }),
       ...(options.correlationId === undefined ? {} : { correlationId: options.correlationId }),
     });
+    const trace = checkTraceHeaders(options.traceparent, options.tracestate, 'Ledger append');
+    // Trace context rides in the envelope's metadata (a member converge keeps and ignores).
+    return trace === undefined
+      ? envelope
+      : ({ ...envelope, metadata: { ...trace } } as unknown as AnyExperienceEnvelope);
   }
 
   /**

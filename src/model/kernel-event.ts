@@ -157,6 +157,19 @@ type FieldValue<S> = S extends 'string' | 'uuid'
               ? FieldValue<I>
               : never;
 
+/**
+ * W3C trace context an event may carry (any variant; left out when absent): the span the event
+ * belongs to, e.g. a run step's for `ToolExecutionStarted`. Not part of oxios's model: the serde
+ * codec writes them as extra members (serde ignores them), and reads them back.
+ */
+export interface EventTraceContext {
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+}
+
+/** The trace-context members any variant may carry, in wire order. */
+export const EVENT_TRACE_FIELDS = ['traceparent', 'tracestate'] as const;
+
 type OptionalKeys<S> = {
   [K in keyof S]: S[K] extends { readonly optional: unknown } ? K : never;
 }[keyof S];
@@ -167,7 +180,7 @@ type Variant<T extends KernelEventType> = {
   readonly [F in Exclude<keyof Spec[T], OptionalKeys<Spec[T]>>]: FieldValue<Spec[T][F]>;
 } & {
   readonly [F in OptionalKeys<Spec[T]>]?: FieldValue<Spec[T][F]>;
-} extends infer O
+} & EventTraceContext extends infer O
   ? { [K in keyof O]: O[K] }
   : never;
 
@@ -370,14 +383,47 @@ export function parseKernelEvent(value: unknown): KernelEvent {
     if (v === INVALID) throw invalid(type, f.name, describe(f.spec), record[f.name]);
     if (v !== OMITTED) out[f.name] = v;
   }
+  readTraceFields(type, record, out);
   for (const key of Object.keys(record)) {
-    if (key !== 'type' && !fields.names.has(key)) {
+    if (key !== 'type' && !fields.names.has(key) && !isTraceField(key)) {
       throw new KernelError('INVALID_EVENT', `${type} has no field "${key}"`, {
         details: { type, field: key },
       });
     }
   }
   return out as KernelEvent;
+}
+
+const TRACEPARENT_RE = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-.*)?$/;
+
+function isTraceField(key: string): boolean {
+  return key === 'traceparent' || key === 'tracestate';
+}
+
+/**
+ * Copies an event's trace context from `record` into `out`, checked: `traceparent` a W3C
+ * traceparent value, `tracestate` a string of at most 512 characters (`INVALID_EVENT` otherwise).
+ * For the codecs of other wire forms too.
+ */
+export function readTraceFields(
+  type: string,
+  record: Readonly<Record<string, unknown>>,
+  out: Record<string, unknown>,
+): void {
+  const tp = record['traceparent'];
+  if (tp !== undefined) {
+    if (typeof tp !== 'string' || tp.length > 512 || !TRACEPARENT_RE.test(tp)) {
+      throw invalid(type, 'traceparent', 'a W3C traceparent (00-<trace id>-<span id>-<flags>)', tp);
+    }
+    out['traceparent'] = tp;
+  }
+  const ts = record['tracestate'];
+  if (ts !== undefined) {
+    if (typeof ts !== 'string' || ts.length > 512) {
+      throw invalid(type, 'tracestate', 'a W3C tracestate string (at most 512 characters)', ts);
+    }
+    out['tracestate'] = ts;
+  }
 }
 
 function unknownType(type: string): KernelError {
@@ -409,6 +455,10 @@ export function encodeKernelEvent(event: KernelEvent): string {
     const v = rec[f.name];
     if (v !== undefined) out += ',' + JSON.stringify(f.name) + ':' + JSON.stringify(v);
   }
+  for (const name of EVENT_TRACE_FIELDS) {
+    const v = rec[name];
+    if (v !== undefined) out += ',' + JSON.stringify(name) + ':' + JSON.stringify(v);
+  }
   return out + '}';
 }
 
@@ -417,6 +467,9 @@ export function canonicalKernelEventJson(event: KernelEvent): string {
   const fields = COMPILED.get(event.type);
   if (fields === undefined) throw unknownType(event.type);
   const rec = event as unknown as Record<string, unknown>;
+  if (rec['traceparent'] !== undefined || rec['tracestate'] !== undefined) {
+    return canonicalJson(rec);
+  }
   let out = '{';
   const keys = fields.sorted;
   for (let i = 0; i < keys.length; i++) {

@@ -65,9 +65,23 @@ export interface RecordedError {
 export type RunRecoveryAction =
   'retry' | 'patch_forward' | 'rollback' | 'escalate' | 'approved' | 'rejected' | 'gave_up';
 
+/**
+ * W3C trace context a record carries when tracing is on (left out otherwise): on `run.started`
+ * the run's root span, on a journal record the span it was written in (a step's own span).
+ */
+export interface RecordTrace {
+  readonly traceparent?: string | undefined;
+  readonly tracestate?: string | undefined;
+}
+
+/** On `run.started`: the caller's span the run's root is a child of (`start(…, { traceparent })`). */
+export interface RunParentTrace {
+  readonly parent?: { readonly traceparent: string; readonly tracestate?: string } | undefined;
+}
+
 /** A run-index record. */
 export type RunIndexEntry =
-  | {
+  | ({
       readonly type: 'run.started';
       readonly id: string;
       readonly agent: string;
@@ -84,7 +98,8 @@ export type RunIndexEntry =
       readonly forkOf?: { readonly runId: string; readonly fromStep: string } | undefined;
       /** The run this one reruns (same agent and input, a fresh journal). */
       readonly rerunOf?: string | undefined;
-    }
+    } & RecordTrace &
+      RunParentTrace)
   | {
       /**
        * A failed or cancelled run continues under the same id (resume `n`, from 1): its failed
@@ -181,8 +196,11 @@ export type RunIndexEntry =
 /** A run-index record as read back, with its position. */
 export type StoredRunIndexEntry = RunIndexEntry & { readonly seq: number; readonly hash: string };
 
-/** A journal record. `call` is the position of the kernel call in the run (0, 1, 2 …). */
-export type JournalEntry =
+/**
+ * A journal record. `call` is the position of the kernel call in the run (0, 1, 2 …). Any record
+ * may carry the trace context it was written in ({@link RecordTrace}).
+ */
+export type JournalEntry = (
   | {
       readonly type: 'step';
       readonly key: string;
@@ -262,7 +280,9 @@ export type JournalEntry =
       readonly reason: string | null;
       readonly decidedBy: string;
       readonly atMs: number;
-    };
+    }
+) &
+  RecordTrace;
 
 /** A journal record as read back, with its position and hash (the chain link retention anchors). */
 export type StoredJournalEntry = JournalEntry & { readonly seq: number; readonly hash: string };

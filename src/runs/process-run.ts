@@ -69,18 +69,25 @@ export interface ProcessRunOptions {
 /** The variables a process agent inherits from the kernel (no KERNO_* secrets, no tokens). */
 const INHERITED = ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR'] as const;
 
-function environment(spec: ProcessRunSpec): NodeJS.ProcessEnv {
+function environment(spec: ProcessRunSpec, ctx: RunContext): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const name of INHERITED) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;
   }
-  return { ...env, ...spec.env };
+  Object.assign(env, spec.env);
+  // The run's trace context (W3C), when tracing is on: the process's own spans join the run's trace.
+  if (ctx.traceparent !== undefined) {
+    env['TRACEPARENT'] = ctx.traceparent;
+    if (ctx.tracestate === undefined) delete env['TRACESTATE'];
+    else env['TRACESTATE'] = ctx.tracestate;
+  }
+  return env;
 }
 
 /** A message from a durable process agent. */
 type ProcessMessage =
-  | { type: 'step'; key: string }
+  | { type: 'step'; key: string; traceparent?: string | undefined; tracestate?: string | undefined }
   | { type: 'step.result'; key: string; result: unknown }
   | { type: 'step.error'; key: string; error: { name: string; message: string } }
   | { type: 'sleep'; ms?: number | undefined; until?: string | number | undefined }
@@ -92,7 +99,15 @@ type ProcessMessage =
 
 const key = z.string().min(1).max(512);
 const messageSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('step'), key }),
+  z.object({
+    type: z.literal('step'),
+    key,
+    traceparent: z
+      .string()
+      .regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/, 'a W3C traceparent')
+      .optional(),
+    tracestate: z.string().max(512).optional(),
+  }),
   z.object({ type: z.literal('step.result'), key, result: z.unknown() }),
   z.object({
     type: z.literal('step.error'),
@@ -178,7 +193,7 @@ function executeProcess(
     }
     const child = spawn(spec.command, [...(spec.args ?? [])], {
       cwd: spec.cwd,
-      env: environment(spec),
+      env: environment(spec, ctx),
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
       windowsHide: true,
@@ -231,16 +246,27 @@ function executeProcess(
         ),
       });
 
-    const onStep = async (stepKey: string): Promise<void> => {
+    const onStep = async (m: Extract<ProcessMessage, { type: 'step' }>): Promise<void> => {
+      const stepKey = m.key;
       try {
         const result = await ctx.step(
           stepKey,
-          ({ idempotencyKey }) =>
+          ({ idempotencyKey, traceparent, tracestate }) =>
             new Promise<unknown>((done, fail) => {
               running.set(stepKey, { done, fail });
-              send({ type: 'step.run', key: stepKey, idempotencyKey });
+              send({
+                type: 'step.run',
+                key: stepKey,
+                idempotencyKey,
+                ...(traceparent === undefined ? {} : { traceparent }),
+                ...(tracestate === undefined ? {} : { tracestate }),
+              });
             }),
-          { key: stepKey },
+          {
+            key: stepKey,
+            ...(m.traceparent === undefined ? {} : { traceparent: m.traceparent }),
+            ...(m.tracestate === undefined ? {} : { tracestate: m.tracestate }),
+          },
         );
         send({ type: 'step.recorded', key: stepKey, result: result ?? null });
       } catch (error) {
@@ -301,7 +327,7 @@ function executeProcess(
             protocolError(`step '${m.key}' is already running`);
             return;
           }
-          void onStep(m.key);
+          void onStep(m);
           return;
         case 'step.result':
         case 'step.error': {
@@ -356,6 +382,8 @@ function executeProcess(
         attempt,
         ...(ctx.config === undefined ? {} : { config: ctx.config }),
         ...(ctx.resumes === 0 ? {} : { resumes: ctx.resumes }),
+        ...(ctx.traceparent === undefined ? {} : { traceparent: ctx.traceparent }),
+        ...(ctx.tracestate === undefined ? {} : { tracestate: ctx.tracestate }),
       }),
     );
     child.once('close', (code, signal) => {

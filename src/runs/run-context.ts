@@ -17,6 +17,7 @@ import type { KernelEvent } from '../model/kernel-event.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { LogView } from '../storage/log-view.js';
 import type { LogKeyRef } from '../storage/log.js';
+import type { ExecutionTrace } from '../telemetry/telemetry.js';
 import {
   fromJsonText,
   journalKey,
@@ -39,6 +40,12 @@ export interface StepScope {
   readonly attempt: number;
   /** Aborted when the step times out, the run is cancelled or the kernel closes. */
   readonly signal: AbortSignal;
+  /**
+   * The W3C trace context of this attempt's span when tracing is on: pass it on (an HTTP
+   * `traceparent` header, a child process's `TRACEPARENT`) so the work shows under the step.
+   */
+  readonly traceparent?: string | undefined;
+  readonly tracestate?: string | undefined;
 }
 
 /** How a step retries. */
@@ -67,6 +74,9 @@ export interface StepOptions {
    * its forks. A replayed step spends nothing.
    */
   readonly usage?: (result: never) => StepUsage;
+  /** The caller's W3C trace context: the step's span becomes its child (default: the run's). */
+  readonly traceparent?: string | undefined;
+  readonly tracestate?: string | undefined;
 }
 
 /** An approval a run asks for. */
@@ -100,6 +110,12 @@ export interface RunContext {
    * execution is then over; the run goes on in a new execution when the wait ends).
    */
   readonly signal: AbortSignal;
+  /**
+   * The W3C trace context of the run's span in this execution, when tracing is on (a process
+   * agent gets it as `TRACEPARENT` / `TRACESTATE`).
+   */
+  readonly traceparent?: string | undefined;
+  readonly tracestate?: string | undefined;
   /** Runs `fn` once, records its JSON result, and returns it; a replay returns the record. */
   step<T>(
     name: string,
@@ -148,6 +164,8 @@ export interface ExecutionHost {
    * claim), when runs can be taken over; an append after a takeover then fails with `FENCED`.
    */
   fence?(): LogKeyRef | undefined;
+  /** This execution's tracing, when it is on (spans for the run, its steps and attempts). */
+  readonly trace?: ExecutionTrace | undefined;
 }
 
 /** A step that failed after its attempts, as the run's code sees it (live and on replay alike). */
@@ -225,6 +243,14 @@ export class RunExecution implements RunContext {
 
   get signal(): AbortSignal {
     return this.#abort.signal;
+  }
+
+  get traceparent(): string | undefined {
+    return this.#host.trace?.headers.traceparent;
+  }
+
+  get tracestate(): string | undefined {
+    return this.#host.trace?.headers.tracestate;
   }
 
   /** Stops the execution (cancel or kernel close): pending calls never settle, steps are aborted. */
@@ -333,7 +359,10 @@ export class RunExecution implements RunContext {
     const key = options.key ?? `${name}#${String(this.#occurrence(name))}`;
     const { call, recorded } = this.#next('step', key);
     const done = recorded.find((e) => e.type === 'step' || e.type === 'step.failed');
-    if (done !== undefined) return this.#replayStep<T>(done);
+    if (done !== undefined) {
+      this.#host.trace?.replayed(key);
+      return this.#replayStep<T>(done);
+    }
 
     if (!this.#host.owns()) {
       // Taken over by another kernel: this execution stops before running anything.
@@ -343,12 +372,23 @@ export class RunExecution implements RunContext {
     const attempts = Math.max(1, Math.floor(options.retry?.attempts ?? 1));
     const toolCallId = `${this.runId}:${key}`;
     const startedAt = this.#host.clock.now();
+    const trace = this.#host.trace?.step(
+      name,
+      key,
+      options.traceparent === undefined
+        ? undefined
+        : {
+            traceparent: options.traceparent,
+            ...(options.tracestate === undefined ? {} : { tracestate: options.tracestate }),
+          },
+    );
     this.#host.publish?.({
       type: 'ToolExecutionStarted',
       sessionId: this.runId,
       toolName: name,
       toolCallId,
       toolArgs: {},
+      ...trace?.headers,
     });
     const finished = (stored: StoredJournalEntry): void => {
       this.#host.publish?.({
@@ -366,15 +406,23 @@ export class RunExecution implements RunContext {
           stored.type === 'step.failed'
             ? stored.error.name + (stored.error.code === undefined ? '' : ` (${stored.error.code})`)
             : '',
+        ...trace?.headers,
       });
+      trace?.end(
+        stored.type === 'step.failed' || stored.type === 'step' ? stored.attempts : 1,
+        stored.type === 'step.failed' ? stored.error : undefined,
+      );
     };
     let attempt = 0;
     for (;;) {
       attempt++;
       let value: T;
+      const attemptTrace = trace?.attempt(attempt);
       try {
-        value = await this.#attempt(key, fn, attempt, options.timeoutMs);
+        value = await this.#attempt(key, fn, attempt, options.timeoutMs, attemptTrace?.headers);
+        attemptTrace?.end();
       } catch (error) {
+        attemptTrace?.end(recordError(error));
         if (this.#suspended) return never;
         if (attempt < attempts && retryable(error, options.retry)) {
           await this.#backoff(attempt, options.retry);
@@ -390,6 +438,7 @@ export class RunExecution implements RunContext {
           atMs: this.#host.clock.now(),
           startedAtMs: startedAt,
           ...(this.resumes === 0 ? {} : { resume: this.resumes }),
+          ...trace?.headers,
         });
         finished(stored);
         if (stored.type === 'step.failed') {
@@ -410,6 +459,7 @@ export class RunExecution implements RunContext {
         startedAtMs: startedAt,
         ...(this.resumes === 0 ? {} : { resume: this.resumes }),
         ...(usage === undefined ? {} : { usage }),
+        ...trace?.headers,
       });
       finished(stored);
       if (stored.type === 'step' && stored.result === text) return value;
@@ -428,6 +478,7 @@ export class RunExecution implements RunContext {
     fn: (scope: StepScope) => Promise<T> | T,
     attempt: number,
     timeoutMs: number | undefined,
+    trace: { traceparent: string; tracestate?: string } | undefined,
   ): Promise<T> {
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(this.#abort.signal.reason);
@@ -435,7 +486,12 @@ export class RunExecution implements RunContext {
     let timer: TimerHandle | undefined;
     try {
       const work = Promise.resolve().then(() =>
-        fn({ idempotencyKey: `${this.runId}:${key}`, attempt, signal: controller.signal }),
+        fn({
+          idempotencyKey: `${this.runId}:${key}`,
+          attempt,
+          signal: controller.signal,
+          ...trace,
+        }),
       );
       if (timeoutMs === undefined) return await work;
       return await new Promise<T>((resolve, reject) => {
@@ -508,7 +564,13 @@ export class RunExecution implements RunContext {
     if (rec?.type === 'sleep') wakeAtMs = rec.wakeAtMs;
     else {
       wakeAtMs = Math.round(wakeAt());
-      const stored = await this.#append({ type: 'sleep', key, call, wakeAtMs });
+      const stored = await this.#append({
+        type: 'sleep',
+        key,
+        call,
+        wakeAtMs,
+        ...this.#host.trace?.headers,
+      });
       if (stored.type === 'sleep') wakeAtMs = stored.wakeAtMs;
     }
     const remaining = wakeAtMs - this.#host.clock.now();
@@ -543,7 +605,14 @@ export class RunExecution implements RunContext {
     if (started?.type === 'wait') deadlineMs = started.deadlineMs;
     else {
       deadlineMs = timeoutMs === undefined ? null : this.#host.clock.now() + timeoutMs;
-      await this.#append({ type: 'wait', key, call, name, deadlineMs });
+      await this.#append({
+        type: 'wait',
+        key,
+        call,
+        name,
+        deadlineMs,
+        ...this.#host.trace?.headers,
+      });
     }
     const signal = this.#signals.find(
       (s) => s.type === 'signal' && s.name === name && !this.#consumed.has(s.seq),
@@ -606,7 +675,7 @@ export class RunExecution implements RunContext {
       decision = this.#host.approvalDecision(gate);
     } else {
       ({ gate, decision } = await this.#host.openApproval(`${this.runId}:${key}`, request));
-      await this.#append({ type: 'approval', key, call, gate });
+      await this.#append({ type: 'approval', key, call, gate, ...this.#host.trace?.headers });
     }
     if (decision === null) return this.#suspend({ kind: 'approval', gate });
     const stored = await this.#append({
@@ -617,6 +686,7 @@ export class RunExecution implements RunContext {
       reason: decision.reason,
       decidedBy: decision.decidedBy,
       atMs: this.#host.clock.now(),
+      ...this.#host.trace?.headers,
     });
     if (stored.type === 'approval.done') {
       return { approved: stored.approved, reason: stored.reason, decidedBy: stored.decidedBy };

@@ -21,6 +21,8 @@ import type { KernelEvent } from '../model/kernel-event.js';
 import type { FailureSignal, RecoveryPolicy } from '../model/failure.js';
 import type { LogStore } from '../storage/log.js';
 import type { LogView } from '../storage/log-view.js';
+import type { RunTracer, TracedRun } from '../telemetry/telemetry.js';
+import { checkTraceHeaders } from '../util/trace-context.js';
 import {
   fromJsonText,
   journalStream,
@@ -34,6 +36,8 @@ import {
   runIndexView,
   toJsonText,
   type JournalEntry,
+  type RecordTrace,
+  type RunParentTrace,
   type RecordedError,
   type RunIndexEntry,
   type RunRecoveryAction,
@@ -237,6 +241,9 @@ export interface RunStartOptions {
   readonly tenant?: string;
   /** JSON config the run sees as `ctx.config` (a resume may replace it). */
   readonly config?: unknown;
+  /** The caller's W3C trace context: the run's root span becomes its child. */
+  readonly traceparent?: string;
+  readonly tracestate?: string;
 }
 
 /** Options for `kernel.runs.resume`. */
@@ -318,6 +325,11 @@ export interface RunEngineOptions {
    * `result` wait for its resume (or for a `rejected` / `gave_up` recovery note).
    */
   readonly heals?: (agent: string) => boolean;
+  /**
+   * Spans of runs, steps and attempts (`telemetry/`); absent when tracing is off, and then the
+   * engine builds no span at all.
+   */
+  readonly tracer?: RunTracer | undefined;
 }
 
 /** Retention of finished runs' journals. */
@@ -400,6 +412,8 @@ interface RunState {
   fresh?: { input: string } | undefined;
   suspension?: Suspension | undefined;
   waiters: { done(): void; fail(error: unknown): void }[];
+  /** The trace context recorded in `run.started` (tracing on), and the caller's span. */
+  trace?: (RecordTrace & RunParentTrace) | undefined;
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -417,6 +431,7 @@ export class RunEngine implements Runs {
   readonly #healsAgent: ((agent: string) => boolean) | undefined;
   /** Runs executed in this process (their next executions are no reopening). */
   readonly #executedHere = new Set<string>();
+  readonly #tracer: RunTracer | undefined;
   readonly #index: LogView<RunIndexEntry, StoredRunIndexEntry>;
   readonly #definitions = new Map<string, AgentDefinition<never, unknown>>();
   readonly #runs = new Map<string, RunState>();
@@ -452,6 +467,7 @@ export class RunEngine implements Runs {
     this.#holdMs = options.holdMs ?? 5000;
     this.#approvals = options.approvals;
     this.#bus = options.bus;
+    this.#tracer = options.tracer;
     this.#index = runIndexView(options.log);
     this.#beats = ownerBeatsView(options.log);
     this.#leaseMs = options.leaseMs;
@@ -684,6 +700,15 @@ export class RunEngine implements Runs {
         forkOf: entry.forkOf,
         rerunOf: entry.rerunOf,
         forks: [],
+        ...(entry.traceparent === undefined
+          ? {}
+          : {
+              trace: {
+                traceparent: entry.traceparent,
+                tracestate: entry.tracestate,
+                parent: entry.parent,
+              },
+            }),
       });
       if (entry.forkOf !== undefined) this.#runs.get(entry.forkOf.runId)?.forks.push(entry.id);
       this.#changed(this.#runs.get(entry.id)!);
@@ -746,6 +771,7 @@ export class RunEngine implements Runs {
   #finish(run: RunState, ended: Extract<RunIndexEntry, { type: 'run.ended' }>): void {
     run.ended = ended;
     run.status = ended.status;
+    this.#tracer?.forget(run.id);
     run.suspension = undefined;
     run.execution?.abort(new KernelError('RUN_CANCELLED', `Run ${run.id} ended: ${ended.status}`));
     run.execution = undefined;
@@ -884,6 +910,7 @@ export class RunEngine implements Runs {
     },
   ): Promise<RunHandle<O>> {
     this.#assertOpen();
+    const parent = checkTraceHeaders(options.traceparent, options.tracestate, 'start');
     const definition = this.#definitions.get(agent);
     if (definition === undefined) {
       throw new KernelError(
@@ -905,18 +932,22 @@ export class RunEngine implements Runs {
       const journal = this.#journal(id);
       if ((await journal.head()).seq === 0) await journal.append(link.prefix);
     }
+    const atMs = this.#clock.now();
+    const version = definition.version ?? '1';
     const entry: RunIndexEntry = {
       type: 'run.started',
       id,
       agent,
-      version: definition.version ?? '1',
+      version,
       input: text,
       owner: this.#owner,
-      atMs: this.#clock.now(),
+      atMs,
       ...(tenant === undefined ? {} : { tenant }),
       ...(config === undefined ? {} : { config }),
       ...(link.forkOf === undefined ? {} : { forkOf: link.forkOf }),
       ...(link.rerunOf === undefined ? {} : { rerunOf: link.rerunOf }),
+      ...(parent === undefined || this.#tracer === undefined ? {} : { parent }),
+      ...this.#tracer?.started({ id, agent, version, startedAtMs: atMs, parent }),
     };
     try {
       const [stored] = await this.#index.append([entry]);
@@ -928,6 +959,7 @@ export class RunEngine implements Runs {
       // Started here: its first execution is no reopening (a fork's copied prefix included).
       if (created) this.#executedHere.add(id);
     } catch (error) {
+      this.#tracer?.forget(id);
       if (!(error instanceof KernelError && error.code === 'CONFLICT')) throw error;
       const stored = await this.#index.get(`${id}:started`);
       if (stored !== undefined) this.#apply(stored);
@@ -1072,6 +1104,7 @@ export class RunEngine implements Runs {
           approvalDecision: (gate) => this.#approvals?.decision(gate) ?? null,
           owns: () => run.owner === this.#owner && !this.#fenced,
           ...(this.#bus === undefined ? {} : { publish: (event) => this.#publish(event) }),
+          ...(this.#tracer === undefined ? {} : { trace: this.#tracer.execution(traced(run)) }),
           fence: () =>
             this.#leaseMs === undefined
               ? undefined
@@ -1286,6 +1319,7 @@ export class RunEngine implements Runs {
     };
     try {
       const [stored] = await this.#index.append([entry]);
+      this.#tracer?.ended(traced(run), status, error, entry.atMs);
       this.#apply(stored!);
     } catch (e) {
       if (!(e instanceof KernelError && e.code === 'CONFLICT')) throw e;
@@ -1692,6 +1726,24 @@ export class RunEngine implements Runs {
     }
     await Promise.allSettled([...this.#inflight]);
   }
+}
+
+/** A run as its tracer is told about it. */
+function traced(run: RunState): TracedRun {
+  return {
+    id: run.id,
+    agent: run.agent,
+    version: run.version,
+    startedAtMs: run.startedAtMs,
+    trace:
+      run.trace?.traceparent === undefined
+        ? undefined
+        : {
+            traceparent: run.trace.traceparent,
+            ...(run.trace.tracestate === undefined ? {} : { tracestate: run.trace.tracestate }),
+          },
+    parent: run.trace?.parent,
+  };
 }
 
 /** The wait the journal's last call left open, if any. */

@@ -80,7 +80,7 @@ export interface AgentApprovalDecision {
 /** Envelope options an agent may pass with a ledger event. */
 export type AgentLedgerOptions = Pick<
   LedgerAppendOptions,
-  'eventId' | 'tenantId' | 'correlationId'
+  'eventId' | 'tenantId' | 'correlationId' | 'traceparent' | 'tracestate'
 >;
 
 /**

@@ -27,6 +27,7 @@ import type {
 } from './agent.js';
 import { serviceUnavailable } from './agent.js';
 import { deferred } from '../util/deferred.js';
+import { contextFromHeaders, traceHeaders } from '../util/trace-context.js';
 import { inheritedAgentEnv } from './agent-env.js';
 import type { RunHandle, RunHost, RunOutcome } from './run.js';
 
@@ -67,14 +68,26 @@ function messageId(value: unknown): AgentMessageId | undefined {
     : undefined;
 }
 
-function ledgerOptions(value: unknown): AgentLedgerOptions {
-  if (typeof value !== 'object' || value === null) return {};
-  const v = value as Record<string, unknown>;
-  const out: { eventId?: string; tenantId?: string | null; correlationId?: string | null } = {};
+function ledgerOptions(value: unknown, message: Record<string, unknown>): AgentLedgerOptions {
+  const v = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  const out: {
+    eventId?: string;
+    tenantId?: string | null;
+    correlationId?: string | null;
+    traceparent?: string;
+    tracestate?: string;
+  } = {};
   if (typeof v['eventId'] === 'string') out.eventId = v['eventId'];
   if (typeof v['tenantId'] === 'string' || v['tenantId'] === null) out.tenantId = v['tenantId'];
   if (typeof v['correlationId'] === 'string' || v['correlationId'] === null)
     out.correlationId = v['correlationId'];
+  // The agent's trace context (W3C), on the message or in its options; an invalid one is ignored,
+  // as the spec says.
+  const trace = contextFromHeaders(
+    message['traceparent'] ?? v['traceparent'],
+    message['tracestate'] ?? v['tracestate'],
+  );
+  if (trace !== undefined) Object.assign(out, traceHeaders(trace));
   return out;
 }
 
@@ -98,7 +111,7 @@ export function parseAgentMessage(line: string): AgentMessage {
         ? {
             type: 'ledger',
             event: m['event'],
-            options: ledgerOptions(m['options']),
+            options: ledgerOptions(m['options'], m),
             id: messageId(m['id']),
           }
         : unknown;

@@ -6,6 +6,7 @@
  * @module
  */
 import { Readable } from 'node:stream';
+import { requestTraceHeaders } from '../../util/trace-context.js';
 import type { FastifyInstance } from 'fastify';
 import type { ExperienceEvent } from '../../formats/converge-experience-event.js';
 import { encodeEnvelopeLine } from '../../formats/converge-ndjson.js';
@@ -89,6 +90,8 @@ export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
         ...(b.occurredAt === undefined ? {} : { occurredAt: b.occurredAt }),
         ...(tenant === undefined ? {} : { tenantId: tenant }),
         ...(b.correlationId === undefined ? {} : { correlationId: b.correlationId }),
+        // The caller's W3C traceparent header, kept in the envelope's metadata.
+        ...requestTraceHeaders(req.headers),
       });
       return reply.code(201).send(shown(req.principal, record));
     },

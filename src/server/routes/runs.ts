@@ -10,6 +10,7 @@
  * @module
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { requestTraceHeaders } from '../../util/trace-context.js';
 import { KernelError } from '../../errors.js';
 import { RUN_STATUSES, type RunStatus } from '../../runs/journal.js';
 import { validateProcessDefinition } from '../../runs/process-run.js';
@@ -105,10 +106,12 @@ export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
         if (existing !== undefined && existing.tenant !== tenant && req.principal.kind !== 'admin')
           throw new KernelError('CONFLICT', `Run id ${b.id} is taken; start without an id`);
       }
+      // A caller's W3C traceparent header makes the run's root span its child.
       const run = await kernel.start(b.agent, b.input, {
         ...(b.id === undefined ? {} : { id: b.id }),
         ...(tenant === undefined ? {} : { tenant }),
         ...(b.config === undefined ? {} : { config: b.config }),
+        ...requestTraceHeaders(req.headers),
       });
       return reply.code(201).send({ id: run.id });
     },

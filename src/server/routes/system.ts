@@ -5,6 +5,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
+import { parsePrometheusText } from '../../telemetry/otlp.js';
+import { telemetrySamples } from '../../telemetry/telemetry.js';
 
 /** Gathers the metric lines; parts added later contribute through `extraMetrics`. */
 export type MetricsSource = () => Promise<string[]> | string[];
@@ -33,10 +35,9 @@ export function systemRoutes(
     },
   );
 
-  app.get(
-    '/metrics',
-    { schema: { summary: 'Prometheus metrics', tags: ['system'] } },
-    async (req, reply) => {
+  // The Prometheus text of every metric: what /metrics serves and OTLP metric export sends.
+  const prometheus = {
+    render: async (): Promise<string> => {
       const k = ctx.kernel;
       const bus = k.bus.stats();
       const feed = ctx.feed.stats();
@@ -136,9 +137,22 @@ export function systemRoutes(
         metric('process_resident_memory_bytes', 'gauge', 'Resident memory', mem.rss),
         metric('nodejs_heap_used_bytes', 'gauge', 'V8 heap in use', mem.heapUsed),
       ];
+      for (const sample of telemetrySamples(k.telemetry)) {
+        if (sample.type !== 'histogram')
+          lines.push(metric(sample.name, sample.type, sample.help, sample.value, sample.labels));
+      }
       for (const source of options.metrics) lines.push(...(await source()));
-      return reply.type('text/plain; version=0.0.4; charset=utf-8').send(lines.join(''));
+      return lines.join('');
     },
+  };
+  // The same metrics via OTLP, when the OTEL_* variables configure metric export.
+  ctx.kernel.telemetry?.exportMetrics(async () => parsePrometheusText(await prometheus.render()));
+
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics', tags: ['system'] } },
+    async (_req, reply) =>
+      reply.type('text/plain; version=0.0.4; charset=utf-8').send(await prometheus.render()),
   );
 
   app.get(
@@ -224,7 +238,7 @@ export function metric(
   type: 'counter' | 'gauge',
   help: string,
   value: number,
-  labels?: Record<string, string>,
+  labels?: Readonly<Record<string, string>>,
 ): string {
   const l =
     labels === undefined
