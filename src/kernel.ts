@@ -26,7 +26,19 @@ import type { LearningStore } from './learning/learning-store.js';
 import { openLearning } from './learning/open-learning.js';
 import { createLedger, type Ledger } from './ledger/ledger.js';
 import { createRecoveryLogStore, type RecoveryLogStore } from './recovery/recovery-store.js';
-import { createPolicyStore, type PolicyStore } from './policies/policy-store.js';
+import {
+  createPolicyStore,
+  type PolicyStore,
+  type PolicyVersion,
+} from './policies/policy-store.js';
+import {
+  createScheduler,
+  parseScheduleSpec,
+  scheduleSpecOf,
+  type Scheduler,
+  type ScheduleOptions,
+  type ScheduleSpec,
+} from './policies/schedules.js';
 import { openRegistry, type Registry } from './registry/registry.js';
 import { createSelfHealing, type SelfHealing } from './recovery/self-healing.js';
 import type { RecoveryPolicy } from './recovery/recovery-types.js';
@@ -121,6 +133,8 @@ export interface KernelOptions {
    * not said it is alive for this long (ms). Give each kernel its own `runOwner`.
    */
   readonly runLeaseMs?: number;
+  /** A schedule's due time older than this when the kernel gets to it counts as missed (default 60 000 ms). */
+  readonly scheduleGraceMs?: number;
 }
 
 /** A chain {@link KernelCore.acceptChain} can anchor. */
@@ -141,6 +155,18 @@ export interface KernelCore extends AsyncDisposable {
   readonly registry: Registry;
   /** Versioned kernel policies (budgets, approval rules, schedules, limits) on the log. */
   readonly policies: PolicyStore;
+  /** Schedules with their next fire times (a kernel with agents fires them). */
+  readonly schedules: Scheduler;
+  /**
+   * Stores the schedule `name` (a `schedule` policy): a cron expression or `{ everyMs }` that
+   * starts a run of `options.agent` with `input` at each due time.
+   */
+  schedule(
+    name: string,
+    timing: string | { readonly everyMs: number },
+    input: unknown,
+    options: ScheduleOptions,
+  ): Promise<PolicyVersion<ScheduleSpec>>;
   /** Durable runs: get, list, wait, cancel (a kernel without agents reads them, runs none). */
   readonly runs: Runs;
   /** Where recovery artifacts are written; `undefined` when they are not (a `memory:` store). */
@@ -228,6 +254,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     await approvals.start();
     cleanups.push(() => approvals.close());
     const policies = createPolicyStore({ log: storage.log, audit, clock, logger });
+    policies.register('schedule', parseScheduleSpec);
     await policies.start();
     cleanups.push(() => policies.close());
     const recoveries = createRecoveryLogStore(storage.log);
@@ -275,6 +302,15 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       ...(options.runLeaseMs === undefined ? {} : { leaseMs: options.runLeaseMs }),
     });
     cleanups.push(() => runs.close());
+    const schedules = createScheduler({
+      policies,
+      log: storage.log,
+      clock,
+      logger,
+      ...(options.agents === false ? {} : { runs }),
+      ...(options.scheduleGraceMs === undefined ? {} : { graceMs: options.scheduleGraceMs }),
+    });
+    cleanups.push(() => schedules.close());
 
     const learning = await openLearning({
       storage,
@@ -313,6 +349,12 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       learning,
       registry,
       policies,
+      schedules,
+      schedule: (name, timing, input, opts) =>
+        policies.set<ScheduleSpec>('schedule', name, scheduleSpecOf(timing, input, opts), {
+          by: opts?.by,
+          reason: opts?.reason,
+        }),
       runs,
       recoveryDir: config.recoveryDir,
       clock,
@@ -350,7 +392,10 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       close,
       [Symbol.asyncDispose]: close,
     };
-    if (options.agents === false) return core;
+    if (options.agents === false) {
+      await schedules.start();
+      return core;
+    }
     prepareStateDir(config);
 
     const selfHealing = createSelfHealing({
@@ -434,6 +479,8 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       }),
     ))
       defineProcess(definition);
+    // Schedules fire once the agents given at open are defined.
+    await schedules.start();
     const define = ((definition: AgentDefinition<unknown, unknown> | ProcessAgentDefinition) => {
       if (!isProcessDefinition(definition)) {
         runs.define(definition);
