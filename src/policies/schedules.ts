@@ -29,7 +29,13 @@ import { createLogView, type LogCodec, type LogView } from '../storage/log-view.
 import type { JsonValue } from '../util/canonical-json.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { nextCronTime, parseCron, parseTimeZone, type CronExpression } from './cron.js';
+import {
+  formatWallClock,
+  nextCronTime,
+  parseCron,
+  parseTimeZone,
+  type CronExpression,
+} from './cron.js';
 import type { PolicyStore, PolicyVersion } from './policy-store.js';
 
 /** What to do with the due times a schedule missed while no kernel ran it. */
@@ -221,6 +227,8 @@ export interface ScheduleInfo {
   readonly spec: ScheduleSpec;
   /** ISO time of the next firing (`null` while paused or when it never fires again). */
   readonly nextFireAt: string | null;
+  /** The same time on the schedule's wall clock: `YYYY-MM-DD HH:MM:SS <time zone>`. */
+  readonly nextFireLocal: string | null;
   /** ISO due time of the last firing this kernel knows of. */
   readonly lastFiredAt: string | null;
   readonly lastRunId: string | null;
@@ -550,6 +558,18 @@ export class Scheduler {
     }
   }
 
+  /** One schedule with its next fire time; `NOT_FOUND` when there is none. */
+  get(name: string): ScheduleInfo {
+    const p = this.#policies.get<ScheduleSpec>('schedule', name);
+    if (p === undefined) {
+      throw new KernelError(
+        'NOT_FOUND',
+        `No schedule named ${JSON.stringify(name)}; list them with kerno schedules ls`,
+      );
+    }
+    return this.#info(p);
+  }
+
   /** The schedules with their next fire times. */
   list(): ScheduleInfo[] {
     return this.#policies
@@ -575,6 +595,8 @@ export class Scheduler {
       version: p.version,
       spec,
       nextFireAt: next === undefined ? null : new Date(next).toISOString(),
+      nextFireLocal:
+        next === undefined ? null : `${formatWallClock(spec.timeZone, next)} ${spec.timeZone}`,
       lastFiredAt: lastDue === undefined ? null : new Date(lastDue).toISOString(),
       lastRunId: e?.lastRunId ?? fired?.runId ?? null,
     };

@@ -31,6 +31,7 @@ import { recoveryRoutes } from './routes/recovery.js';
 import { policyRoutes } from './routes/policies.js';
 import { registryRoutes } from './routes/registry.js';
 import { runRoutes } from './routes/runs.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { systemRoutes, type MetricsSource } from './routes/system.js';
 import './http-util.js';
 
@@ -159,6 +160,7 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
   registryRoutes(app, ctx);
   policyRoutes(app, ctx);
   runRoutes(app, ctx);
+  scheduleRoutes(app, ctx);
   learningRoutes(app, ctx);
   eventRoutes(app, ctx);
   mcpRoutes(app, ctx);
