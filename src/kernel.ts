@@ -31,6 +31,7 @@ import {
   type PolicyStore,
   type PolicyVersion,
 } from './policies/policy-store.js';
+import { createLimiter, parseLimitSpec, type Limiter } from './policies/limits.js';
 import {
   createScheduler,
   parseScheduleSpec,
@@ -56,6 +57,7 @@ import {
   type RunEngine,
   type RunHandle,
   type RunRetention,
+  type RunStartOptions,
   type Runs,
 } from './runs/run-engine.js';
 import {
@@ -155,6 +157,8 @@ export interface KernelCore extends AsyncDisposable {
   readonly registry: Registry;
   /** Versioned kernel policies (budgets, approval rules, schedules, limits) on the log. */
   readonly policies: PolicyStore;
+  /** Concurrency and rate limits (`limit` policies): slots in use and queued runs. */
+  readonly limits: Limiter;
   /** Schedules with their next fire times (a kernel with agents fires them). */
   readonly schedules: Scheduler;
   /**
@@ -206,7 +210,7 @@ export interface Kernel extends KernelCore {
   start<O = unknown>(
     agent: string,
     input?: unknown,
-    options?: { id?: string },
+    options?: RunStartOptions,
   ): Promise<RunHandle<O>>;
   /** Sends a durable signal into a run (`ctx.waitForSignal(name)` takes it). */
   signal(runId: string, name: string, payload?: unknown, options?: { id?: string }): Promise<void>;
@@ -255,6 +259,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     cleanups.push(() => approvals.close());
     const policies = createPolicyStore({ log: storage.log, audit, clock, logger });
     policies.register('schedule', parseScheduleSpec);
+    policies.register('limit', parseLimitSpec);
     await policies.start();
     cleanups.push(() => policies.close());
     const recoveries = createRecoveryLogStore(storage.log);
@@ -289,12 +294,15 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       decision: (gate) => runDecision(approvals.get(gate)?.decision ?? null),
       onDecision: (listener) => approvals.onDecision((gate) => listener(gate.id)),
     };
+    const limits = createLimiter({ policies, log: storage.log, clock, logger });
+    cleanups.push(() => limits.close());
     const runs: RunEngine = await createRunEngine({
       log: storage.log,
       clock,
       ids,
       logger,
       approvals: runApprovals,
+      admission: limits,
       bus,
       ...(options.runOwner === undefined ? {} : { owner: options.runOwner }),
       ...(options.runHoldMs === undefined ? {} : { holdMs: options.runHoldMs }),
@@ -302,6 +310,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       ...(options.runLeaseMs === undefined ? {} : { leaseMs: options.runLeaseMs }),
     });
     cleanups.push(() => runs.close());
+    await limits.start(runs);
     const schedules = createScheduler({
       policies,
       log: storage.log,
@@ -350,6 +359,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       registry,
       policies,
       schedules,
+      limits,
       schedule: (name, timing, input, opts) =>
         policies.set<ScheduleSpec>('schedule', name, scheduleSpecOf(timing, input, opts), {
           by: opts?.by,

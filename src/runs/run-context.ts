@@ -58,6 +58,12 @@ export interface StepOptions {
   /** An explicit step key (default: `<name>#<occurrence>`, so a step in a loop gets one per turn). */
   readonly key?: string;
   readonly retry?: StepRetryPolicy;
+  /**
+   * Take a slot (and a rate token) on this limit key before the step runs, e.g. `'openai'`: the
+   * step waits while the key's `limit` policies are at their cap; the slot is freed once its
+   * record is on the journal. A replayed step takes nothing.
+   */
+  readonly limitKey?: string;
   /** Fails the attempt with `TIMEOUT` after this many ms (its signal is aborted). */
   readonly timeoutMs?: number;
 }
@@ -134,6 +140,8 @@ export interface ExecutionHost {
    * claim), when runs can be taken over; an append after a takeover then fails with `FENCED`.
    */
   fence?(): LogKeyRef | undefined;
+  /** Waits for a slot on a limit key for step `key`; resolves with its release. */
+  acquire?(limitKey: string, key: string, signal: AbortSignal): Promise<() => void>;
 }
 
 /** A step that failed after its attempts, as the run's code sees it (live and on replay alike). */
@@ -343,6 +351,25 @@ export class RunExecution implements RunContext {
             : '',
       });
     };
+    const release =
+      options.limitKey === undefined || this.#host.acquire === undefined
+        ? undefined
+        : await this.#host.acquire(options.limitKey, key, this.signal);
+    try {
+      return await this.#runStep(key, call, fn, options, attempts, finished);
+    } finally {
+      release?.();
+    }
+  }
+
+  async #runStep<T>(
+    key: string,
+    call: number,
+    fn: (scope: StepScope) => Promise<T> | T,
+    options: StepOptions,
+    attempts: number,
+    finished: (stored: StoredJournalEntry) => void,
+  ): Promise<T> {
     let attempt = 0;
     for (;;) {
       attempt++;

@@ -95,6 +95,8 @@ export interface RunInfo {
   readonly journalLength: number;
   /** Retention removed the journal (`steps` is then empty). */
   readonly journalPruned?: boolean;
+  /** A `queued` run's place in the queue of each limit it waits for (1: next). */
+  readonly queue?: readonly { readonly limit: string; readonly position: number }[];
 }
 
 /** One row of `runs.list`. */
@@ -105,6 +107,8 @@ export interface RunSummary {
   readonly status: RunStatus;
   readonly owner: string;
   readonly startedAt: string;
+  readonly priority?: number;
+  readonly limitKey?: string;
   readonly endedAt?: string;
   readonly error?: RecordedError;
 }
@@ -148,6 +152,44 @@ export interface RunEngineOptions {
    * replayed step announces nothing). Publishing never fails a run: an error is logged.
    */
   readonly bus?: { publish(event: KernelEvent): void };
+  /** Concurrency and rate limits: a limited run is `queued` until it is admitted. */
+  readonly admission?: RunAdmission;
+}
+
+/** A run waiting for admission, as the engine hands it to {@link RunAdmission}. */
+export interface AdmissionRequest {
+  readonly id: string;
+  readonly agent: string;
+  readonly priority: number;
+  readonly limitKey: string | undefined;
+  /** Position of its start record: FIFO order within a priority. */
+  readonly order: number;
+}
+
+/** Concurrency and rate limits on runs (and on steps with a `limitKey`). */
+export interface RunAdmission {
+  /** Whether any limit applies to this run (a run nothing limits executes at once). */
+  limited(run: AdmissionRequest): boolean;
+  /** Queues a limited run: call `admit(run.id)` once it holds its slots. */
+  enqueue(run: AdmissionRequest, admit: (id: string) => void): void;
+  /** Where a queued run stands in the queue of each limit it waits for (1: next). */
+  positionOf?(runId: string): { limit: string; position: number }[];
+  /** Waits for a slot on `limitKey` for one step of a run; resolves with its release. */
+  acquireStep(
+    limitKey: string,
+    holder: { runId: string; key: string; priority: number },
+    signal: AbortSignal,
+  ): Promise<() => void>;
+}
+
+/** Options for `start`. */
+export interface RunStartOptions {
+  /** With `id`, starting the same id again returns the existing run. */
+  readonly id?: string;
+  /** Under a concurrency or rate limit, higher priorities start first (default 0). */
+  readonly priority?: number;
+  /** A limit key the run takes a slot on besides its agent's limits (e.g. `'openai'`). */
+  readonly limitKey?: string;
 }
 
 /** Retention of finished runs' journals. */
@@ -189,6 +231,12 @@ interface RunState {
   status: RunStatus;
   ended?: Extract<RunIndexEntry, { type: 'run.ended' }>;
   execution?: RunExecution | undefined;
+  priority: number;
+  limitKey: string | undefined;
+  /** Position of its start record. */
+  order: number;
+  /** Holds its limit slots (or nothing limits it): it may execute. */
+  admitted: boolean;
   /** Set when something arrived for the run while it was executing: execute again at suspend. */
   dirty: boolean;
   /** Retention removed its journal. */
@@ -213,6 +261,7 @@ export class RunEngine implements Runs {
   readonly #holdMs: number;
   readonly #approvals: RunApprovals | undefined;
   readonly #bus: { publish(event: KernelEvent): void } | undefined;
+  readonly #admission: RunAdmission | undefined;
   readonly #index: LogView<RunIndexEntry, StoredRunIndexEntry>;
   readonly #definitions = new Map<string, AgentDefinition<never, unknown>>();
   readonly #runs = new Map<string, RunState>();
@@ -247,6 +296,7 @@ export class RunEngine implements Runs {
     this.#holdMs = options.holdMs ?? 5000;
     this.#approvals = options.approvals;
     this.#bus = options.bus;
+    this.#admission = options.admission;
     this.#index = runIndexView(options.log);
     this.#beats = ownerBeatsView(options.log);
     this.#leaseMs = options.leaseMs;
@@ -467,6 +517,10 @@ export class RunEngine implements Runs {
         owner: entry.owner,
         startedAtMs: entry.atMs,
         status: 'pending',
+        priority: entry.priority ?? 0,
+        limitKey: entry.limitKey,
+        order: entry.seq,
+        admitted: false,
         dirty: false,
         waiters: [],
         gen: 0,
@@ -520,7 +574,38 @@ export class RunEngine implements Runs {
     if (run.ended !== undefined || run.execution !== undefined || run.owner !== this.#owner) return;
     if (run.suspension !== undefined) return;
     if (!this.#definitions.has(run.agent)) return;
+    if (!run.admitted && this.#admission !== undefined) {
+      const request: AdmissionRequest = {
+        id: run.id,
+        agent: run.agent,
+        priority: run.priority,
+        limitKey: run.limitKey,
+        order: run.order,
+      };
+      if (this.#admission.limited(request)) {
+        if (run.status === 'queued') return;
+        run.status = 'queued';
+        this.#changed(run);
+        this.#admission.enqueue(request, (id) => this.#admit(id));
+        return;
+      }
+    }
+    run.admitted = true;
     this.#execute(run);
+  }
+
+  #admit(id: string): void {
+    const run = this.#runs.get(id);
+    if (run === undefined || run.ended !== undefined || this.#closed) return;
+    run.admitted = true;
+    if (run.status === 'queued') run.status = 'pending';
+    this.#resumeIfMine(run);
+  }
+
+  /** Whether the run has ended (or is unknown here). */
+  hasEnded(id: string): boolean {
+    const run = this.#runs.get(id);
+    return run === undefined || run.ended !== undefined;
   }
 
   /** Calls `listener` whenever a run changes status here (started, suspended, resumed, ended). */
@@ -576,9 +661,25 @@ export class RunEngine implements Runs {
   async start<O = unknown>(
     agent: string,
     input?: unknown,
-    options: { readonly id?: string } = {},
+    options: RunStartOptions = {},
   ): Promise<RunHandle<O>> {
     this.#assertOpen();
+    const { priority, limitKey } = options;
+    if (priority !== undefined && (!Number.isSafeInteger(priority) || Math.abs(priority) > 1e6)) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `priority is a whole number from -1000000 to 1000000 (higher starts first), got ${String(priority)}`,
+      );
+    }
+    if (
+      limitKey !== undefined &&
+      (typeof limitKey !== 'string' || !/^[A-Za-z0-9][\w.:-]{0,127}$/.test(limitKey))
+    ) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `limitKey is 1-128 letters, digits, '.', '_', ':' or '-' (e.g. 'openai'), got ${JSON.stringify(limitKey)}`,
+      );
+    }
     const definition = this.#definitions.get(agent);
     if (definition === undefined) {
       throw new KernelError(
@@ -598,6 +699,8 @@ export class RunEngine implements Runs {
       input: text,
       owner: this.#owner,
       atMs: this.#clock.now(),
+      ...(priority === undefined || priority === 0 ? {} : { priority }),
+      ...(limitKey === undefined ? {} : { limitKey }),
     };
     try {
       const [stored] = await this.#index.append([entry]);
@@ -717,6 +820,16 @@ export class RunEngine implements Runs {
           openApproval: (key, request) => this.#openApproval(key, run, request),
           approvalDecision: (gate) => this.#approvals?.decision(gate) ?? null,
           owns: () => run.owner === this.#owner && !this.#fenced,
+          ...(this.#admission === undefined
+            ? {}
+            : {
+                acquire: (limitKey: string, key: string, signal: AbortSignal) =>
+                  this.#admission!.acquireStep(
+                    limitKey,
+                    { runId: run.id, key, priority: run.priority },
+                    signal,
+                  ),
+              }),
           ...(this.#bus === undefined ? {} : { publish: (event) => this.#publish(event) }),
           fence: () =>
             this.#leaseMs === undefined
@@ -832,6 +945,10 @@ export class RunEngine implements Runs {
       return;
     }
     if (run.owner !== this.#owner) return;
+    if (!run.admitted && this.#admission !== undefined) {
+      this.#resumeIfMine(run);
+      return;
+    }
     this.#execute(run);
   }
 
@@ -986,6 +1103,8 @@ export class RunEngine implements Runs {
       status: run.status,
       owner: run.owner,
       startedAt: new Date(run.startedAtMs).toISOString(),
+      ...(run.priority === 0 ? {} : { priority: run.priority }),
+      ...(run.limitKey === undefined ? {} : { limitKey: run.limitKey }),
       ...(run.ended === undefined ? {} : { endedAt: new Date(run.ended.atMs).toISOString() }),
       ...(run.ended?.error === undefined ? {} : { error: run.ended.error }),
     };
@@ -1072,6 +1191,9 @@ export class RunEngine implements Runs {
       ...(waitingFor === undefined ? {} : { waitingFor }),
       journalLength: entries.length,
       ...(run.pruned === true ? { journalPruned: true } : {}),
+      ...(run.status === 'queued' && this.#admission?.positionOf !== undefined
+        ? { queue: this.#admission.positionOf(run.id) }
+        : {}),
     };
   }
 
