@@ -17,6 +17,7 @@ import { registerRecoveryCommands } from './commands/recovery.js';
 import { registerRegistryCommands } from './commands/registry.js';
 import { registerRunCommands } from './commands/runs.js';
 import { registerScheduleCommands } from './commands/schedules.js';
+import { registerQueueCommands } from './commands/queues.js';
 import { registerStatusCommands } from './commands/status.js';
 import { registerTokenCommands } from './commands/tokens.js';
 import { registerUpCommand } from './commands/up.js';
@@ -48,6 +49,7 @@ export function createProgram(ctx: CliContext): Command {
   registerAgentCommands(program, ctx);
   registerRunCommands(program, ctx);
   registerScheduleCommands(program, ctx);
+  registerQueueCommands(program, ctx);
   registerEventCommands(program, ctx);
   registerLedgerCommands(program, ctx);
   registerAuditCommands(program, ctx);

@@ -37,11 +37,14 @@ export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.post<{ Body: { agent: string; input?: unknown; id?: string } }>(
+  app.post<{
+    Body: { agent: string; input?: unknown; id?: string; priority?: number; limitKey?: string };
+  }>(
     '/api/runs',
     {
       schema: {
-        summary: 'Start a run of a defined agent (with id, idempotently)',
+        summary:
+          'Start a run of a defined agent (with id, idempotently); under a limit it is queued by priority (higher first) and limitKey',
         tags: ['runs'],
         body: {
           type: 'object',
@@ -51,13 +54,19 @@ export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
             agent: { type: 'string', minLength: 1, maxLength: 128 },
             input: {},
             id: { type: 'string', minLength: 1, maxLength: 200 },
+            priority: { type: 'integer', minimum: -1_000_000, maximum: 1_000_000 },
+            limitKey: { type: 'string', minLength: 1, maxLength: 128 },
           },
         },
       },
     },
     async (req, reply) => {
       const b = req.body;
-      const run = await kernel.start(b.agent, b.input, b.id === undefined ? {} : { id: b.id });
+      const run = await kernel.start(b.agent, b.input, {
+        ...(b.id === undefined ? {} : { id: b.id }),
+        ...(b.priority === undefined ? {} : { priority: b.priority }),
+        ...(b.limitKey === undefined ? {} : { limitKey: b.limitKey }),
+      });
       return reply.code(201).send({ id: run.id });
     },
   );
@@ -72,7 +81,10 @@ export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
           type: 'object',
           properties: {
             agent: { type: 'string' },
-            status: { type: 'string', description: 'comma-separated statuses' },
+            status: {
+              type: 'string',
+              description: `comma-separated statuses: ${RUN_STATUSES.join(', ')}`,
+            },
             limit: { type: 'string', description: 'at most 10000 (default 100)' },
           },
         },
