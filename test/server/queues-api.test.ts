@@ -35,7 +35,7 @@ describe('queues API and CLI', () => {
           () => new Promise<string>((resolve) => releases.push(() => resolve('ok'))),
         ),
     };
-    const k = await testKernel({ define: [agent as never] });
+    const k = await testKernel({ define: [agent] });
     const server = await createServer(k.kernel, { token: TOKEN, version: '9.9.9' });
     cleanups.push(k.cleanup, () => server.close());
     const { url } = await server.listen({ port: 0 });
