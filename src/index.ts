@@ -626,3 +626,32 @@ export type {
 } from './runs/run-context.js';
 export { RUN_INDEX_STREAM, journalStream, journalView, runIndexView } from './runs/journal.js';
 export type { RunStatus, JournalEntry, RunIndexEntry, RecordedError } from './runs/journal.js';
+export type { RunStartOptions, RunAdmission, AdmissionRequest } from './runs/run-engine.js';
+
+// Schedules and limits (policy kinds `schedule` and `limit`)
+export {
+  parseCron,
+  nextCronTime,
+  parseTimeZone,
+  toInstant,
+  wallClock,
+  formatWallClock,
+} from './policies/cron.js';
+export type { CronExpression } from './policies/cron.js';
+export {
+  Scheduler,
+  createScheduler,
+  compileSchedule,
+  parseScheduleSpec,
+  scheduledRunId,
+} from './policies/schedules.js';
+export type {
+  ScheduleSpec,
+  ScheduleInfo,
+  ScheduleOptions,
+  SchedulerOptions,
+  MissedPolicy,
+  CompiledSchedule,
+} from './policies/schedules.js';
+export { Limiter, createLimiter, parseLimitSpec } from './policies/limits.js';
+export type { LimitSpec, LimitQueue, QueuedEntry, LimiterOptions } from './policies/limits.js';
