@@ -611,11 +611,18 @@ export type {
   RunStepInfo,
   RunSummary,
   RunWait,
+  RunStartOptions,
+  RunResumeOptions,
+  RunResumeInfo,
+  RunForkOptions,
+  RunForkOf,
   Runs,
   RunApprovals,
   RunEngineOptions,
 } from './runs/run-engine.js';
 export { StepFailedError } from './runs/run-context.js';
+export { compareRuns, pickWinner, runOutcome } from './runs/run-outcomes.js';
+export type { RunComparison, RunOutcome, StepComparison } from './runs/run-outcomes.js';
 export type {
   RunContext,
   StepOptions,
@@ -626,7 +633,7 @@ export type {
 } from './runs/run-context.js';
 export { RUN_INDEX_STREAM, journalStream, journalView, runIndexView } from './runs/journal.js';
 export type { RunStatus, JournalEntry, RunIndexEntry, RecordedError } from './runs/journal.js';
-export type { RunStartOptions, RunAdmission, AdmissionRequest } from './runs/run-engine.js';
+export type { RunAdmission, AdmissionRequest } from './runs/run-engine.js';
 
 // Schedules and limits (policy kinds `schedule` and `limit`)
 export {

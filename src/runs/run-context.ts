@@ -24,6 +24,7 @@ import {
   toJsonText,
   type JournalEntry,
   type RecordedError,
+  type StepUsage,
   type StoredJournalEntry,
 } from './journal.js';
 
@@ -66,6 +67,12 @@ export interface StepOptions {
   readonly limitKey?: string;
   /** Fails the attempt with `TIMEOUT` after this many ms (its signal is aborted). */
   readonly timeoutMs?: number;
+  /**
+   * What the step spent, from its result (e.g. `(r) => ({ tokens: r.usage.total })`): recorded
+   * with the step, summed per run (`kernel.runs.get(id).usage`) and compared between a run and
+   * its forks. A replayed step spends nothing.
+   */
+  readonly usage?: (result: never) => StepUsage;
 }
 
 /** An approval a run asks for. */
@@ -87,6 +94,13 @@ export interface RunApprovalDecision {
 export interface RunContext {
   readonly runId: string;
   readonly agent: string;
+  /**
+   * The run's config: the latest `kernel.runs.resume(id, { config })`'s, else the one it was
+   * started (or forked) with; `undefined` when none was given.
+   */
+  readonly config: unknown;
+  /** How many times the run was resumed (0 on its first execution). */
+  readonly resumes: number;
   /**
    * Aborted when the run is cancelled, the kernel closes, or the run suspends to wait (its
    * execution is then over; the run goes on in a new execution when the wait ends).
@@ -168,6 +182,7 @@ const FAMILY: Record<JournalEntry['type'], string> = {
   signal: 'signal',
   approval: 'approval',
   'approval.done': 'approval',
+  resumed: 'resumed',
 };
 
 function describeCall(entry: { type: JournalEntry['type']; key: string }): string {
@@ -178,6 +193,8 @@ function describeCall(entry: { type: JournalEntry['type']; key: string }): strin
 export class RunExecution implements RunContext {
   readonly runId: string;
   readonly agent: string;
+  readonly config: unknown;
+  readonly resumes: number;
   readonly #journal: LogView<JournalEntry, StoredJournalEntry>;
   readonly #host: ExecutionHost;
   readonly #abort = new AbortController();
@@ -200,9 +217,14 @@ export class RunExecution implements RunContext {
     entries: readonly StoredJournalEntry[];
     host: ExecutionHost;
     onSuspend: (s: Suspension) => void;
+    /** The run's resume count: failed steps recorded before it run again. */
+    resumes?: number;
+    config?: unknown;
   }) {
     this.runId = options.runId;
     this.agent = options.agent;
+    this.resumes = options.resumes ?? 0;
+    this.config = options.config;
     this.#journal = options.journal;
     this.#host = options.host;
     this.#onSuspend = options.onSuspend;
@@ -225,6 +247,9 @@ export class RunExecution implements RunContext {
       this.#signals.push(e);
       return;
     }
+    if (e.type === 'resumed') return;
+    // A failure recorded before the latest resume: the step runs again.
+    if (e.type === 'step.failed' && (e.resume ?? 0) < this.resumes) return;
     if (e.type === 'wait.done' && e.signal !== null) this.#consumed.add(e.signal);
     const list = this.#byCall.get(e.call);
     if (list === undefined) this.#byCall.set(e.call, [e]);
@@ -356,7 +381,7 @@ export class RunExecution implements RunContext {
         ? undefined
         : await this.#host.acquire(options.limitKey, key, this.signal);
     try {
-      return await this.#runStep(key, call, fn, options, attempts, finished);
+      return await this.#runStep(key, call, fn, options, attempts, finished, startedAt);
     } finally {
       release?.();
     }
@@ -369,6 +394,7 @@ export class RunExecution implements RunContext {
     options: StepOptions,
     attempts: number,
     finished: (stored: StoredJournalEntry) => void,
+    startedAt: number,
   ): Promise<T> {
     let attempt = 0;
     for (;;) {
@@ -390,6 +416,8 @@ export class RunExecution implements RunContext {
           error: recordError(error),
           attempts: attempt,
           atMs: this.#host.clock.now(),
+          startedAtMs: startedAt,
+          ...(this.resumes === 0 ? {} : { resume: this.resumes }),
         });
         finished(stored);
         if (stored.type === 'step.failed') {
@@ -398,6 +426,7 @@ export class RunExecution implements RunContext {
         return this.#replayStep<T>(stored);
       }
       const text = toJsonText(value, `The result of step '${key}'`);
+      const usage = options.usage === undefined ? undefined : checkUsage(key, options.usage, value);
       this.executedSteps++;
       const stored = await this.#append({
         type: 'step',
@@ -406,6 +435,9 @@ export class RunExecution implements RunContext {
         ...(text === undefined ? {} : { result: text }),
         attempts: attempt,
         atMs: this.#host.clock.now(),
+        startedAtMs: startedAt,
+        ...(this.resumes === 0 ? {} : { resume: this.resumes }),
+        ...(usage === undefined ? {} : { usage }),
       });
       finished(stored);
       if (stored.type === 'step' && stored.result === text) return value;
@@ -619,6 +651,28 @@ export class RunExecution implements RunContext {
     }
     return decision;
   }
+}
+
+function checkUsage(
+  key: string,
+  usage: (result: never) => StepUsage,
+  value: unknown,
+): StepUsage | undefined {
+  const u = usage(value as never) as StepUsage | undefined;
+  if (u === undefined) return undefined;
+  const out: { tokens?: number; costMicrodollars?: number } = {};
+  for (const field of ['tokens', 'costMicrodollars'] as const) {
+    const v: unknown = u[field];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `Step '${key}': usage.${field} is a finite number ≥ 0, got ${JSON.stringify(v) ?? typeof v}`,
+      );
+    }
+    out[field] = v;
+  }
+  return out;
 }
 
 function retryable(error: unknown, policy: StepRetryPolicy | undefined): boolean {
