@@ -17,6 +17,7 @@ import { natsSuite } from './suites/nats.js';
 import { postgresSuite } from './suites/postgres.js';
 import { registrySuite } from './suites/registry.js';
 import { runsSuite } from './suites/runs.js';
+import { schedulingSuite } from './suites/scheduling.js';
 import { supervisorSuite } from './suites/supervisor.js';
 import { verifySuite } from './suites/verify.js';
 
@@ -32,6 +33,7 @@ const SUITES: readonly BenchSuite[] = [
   postgresSuite,
   natsSuite,
   runsSuite,
+  schedulingSuite,
   verifySuite,
 ];
 

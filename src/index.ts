@@ -666,3 +666,32 @@ export type {
 export { resolveOtlpConfig, otlpMetricsBody, parsePrometheusText } from './telemetry/otlp.js';
 export type { OtlpConfig, MetricSample, MetricCollector, ExporterStats } from './telemetry/otlp.js';
 export type { TraceSink, LiveSpan, SpanStart, SpanEnd, Attributes } from './telemetry/tracer.js';
+export type { RunAdmission, AdmissionRequest } from './runs/run-engine.js';
+
+// Schedules and limits (policy kinds `schedule` and `limit`)
+export {
+  parseCron,
+  nextCronTime,
+  parseTimeZone,
+  toInstant,
+  wallClock,
+  formatWallClock,
+} from './policies/cron.js';
+export type { CronExpression } from './policies/cron.js';
+export {
+  Scheduler,
+  createScheduler,
+  compileSchedule,
+  parseScheduleSpec,
+  scheduledRunId,
+} from './policies/schedules.js';
+export type {
+  ScheduleSpec,
+  ScheduleInfo,
+  ScheduleOptions,
+  SchedulerOptions,
+  MissedPolicy,
+  CompiledSchedule,
+} from './policies/schedules.js';
+export { Limiter, createLimiter, parseLimitSpec } from './policies/limits.js';
+export type { LimitSpec, LimitQueue, QueuedEntry, LimiterOptions } from './policies/limits.js';

@@ -26,7 +26,20 @@ import type { LearningStore } from './learning/learning-store.js';
 import { openLearning } from './learning/open-learning.js';
 import { createLedger, type Ledger } from './ledger/ledger.js';
 import { createRecoveryLogStore, type RecoveryLogStore } from './recovery/recovery-store.js';
-import { createPolicyStore, type PolicyStore } from './policies/policy-store.js';
+import {
+  createPolicyStore,
+  type PolicyStore,
+  type PolicyVersion,
+} from './policies/policy-store.js';
+import { createLimiter, parseLimitSpec, type Limiter } from './policies/limits.js';
+import {
+  createScheduler,
+  parseScheduleSpec,
+  scheduleSpecOf,
+  type Scheduler,
+  type ScheduleOptions,
+  type ScheduleSpec,
+} from './policies/schedules.js';
 import { openRegistry, type Registry } from './registry/registry.js';
 import { createSelfHealing, type SelfHealing } from './recovery/self-healing.js';
 import { createRunHealing, type RunHealing } from './recovery/run-healing.js';
@@ -132,6 +145,8 @@ export interface KernelOptions {
    * `false` turns telemetry off whatever the environment says.
    */
   readonly telemetry?: false | Pick<TelemetryOptions, 'env' | 'sink'>;
+  /** A schedule's due time older than this when the kernel gets to it counts as missed (default 60 000 ms). */
+  readonly scheduleGraceMs?: number;
 }
 
 /** A chain {@link KernelCore.acceptChain} can anchor. */
@@ -152,6 +167,20 @@ export interface KernelCore extends AsyncDisposable {
   readonly registry: Registry;
   /** Versioned kernel policies (budgets, approval rules, schedules, limits) on the log. */
   readonly policies: PolicyStore;
+  /** Concurrency and rate limits (`limit` policies): slots in use and queued runs. */
+  readonly limits: Limiter;
+  /** Schedules with their next fire times (a kernel with agents fires them). */
+  readonly schedules: Scheduler;
+  /**
+   * Stores the schedule `name` (a `schedule` policy): a cron expression or `{ everyMs }` that
+   * starts a run of `options.agent` with `input` at each due time.
+   */
+  schedule(
+    name: string,
+    timing: string | { readonly everyMs: number },
+    input: unknown,
+    options: ScheduleOptions,
+  ): Promise<PolicyVersion<ScheduleSpec>>;
   /** Durable runs: get, list, wait, cancel (a kernel without agents reads them, runs none). */
   readonly runs: Runs;
   /** Where recovery artifacts are written; `undefined` when they are not (a `memory:` store). */
@@ -253,6 +282,8 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     await approvals.start();
     cleanups.push(() => approvals.close());
     const policies = createPolicyStore({ log: storage.log, audit, clock, logger });
+    policies.register('schedule', parseScheduleSpec);
+    policies.register('limit', parseLimitSpec);
     await policies.start();
     cleanups.push(() => policies.close());
     if (telemetry?.traces !== undefined) {
@@ -300,6 +331,8 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     };
     // Run healing is wired below with the parts it needs; the engine asks it from then on.
     const healer: { current?: RunHealing } = {};
+    const limits = createLimiter({ policies, log: storage.log, clock, logger });
+    cleanups.push(() => limits.close());
     const runs: RunEngine = await createRunEngine({
       heals: (agent) => healer.current?.heals(agent) ?? false,
       log: storage.log,
@@ -307,6 +340,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       ids,
       logger,
       approvals: runApprovals,
+      admission: limits,
       bus,
       ...(telemetry?.runs === undefined ? {} : { tracer: telemetry.runs }),
       ...(options.runOwner === undefined ? {} : { owner: options.runOwner }),
@@ -315,6 +349,16 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       ...(options.runLeaseMs === undefined ? {} : { leaseMs: options.runLeaseMs }),
     });
     cleanups.push(() => runs.close());
+    await limits.start(runs);
+    const schedules = createScheduler({
+      policies,
+      log: storage.log,
+      clock,
+      logger,
+      ...(options.agents === false ? {} : { runs }),
+      ...(options.scheduleGraceMs === undefined ? {} : { graceMs: options.scheduleGraceMs }),
+    });
+    cleanups.push(() => schedules.close());
 
     const learning = await openLearning({
       storage,
@@ -355,6 +399,13 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       learning,
       registry,
       policies,
+      schedules,
+      limits,
+      schedule: (name, timing, input, opts) =>
+        policies.set<ScheduleSpec>('schedule', name, scheduleSpecOf(timing, input, opts), {
+          by: opts?.by,
+          reason: opts?.reason,
+        }),
       runs,
       recoveryDir: config.recoveryDir,
       clock,
@@ -393,7 +444,10 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       close,
       [Symbol.asyncDispose]: close,
     };
-    if (options.agents === false) return core;
+    if (options.agents === false) {
+      await schedules.start();
+      return core;
+    }
     prepareStateDir(config);
     // Fork families' outcomes: ledger events on one chain, and which variant won (learning).
     const outcomes = attachRunOutcomes({
@@ -510,6 +564,8 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       }),
     ))
       defineProcess(definition);
+    // Schedules fire once the agents given at open are defined.
+    await schedules.start();
     const define = ((definition: AgentDefinition<unknown, unknown> | ProcessAgentDefinition) => {
       if (!isProcessDefinition(definition)) {
         runHealing.register(definition);

@@ -16,6 +16,8 @@ import { registerPolicyCommands } from './commands/policies.js';
 import { registerRecoveryCommands } from './commands/recovery.js';
 import { registerRegistryCommands } from './commands/registry.js';
 import { registerRunCommands } from './commands/runs.js';
+import { registerScheduleCommands } from './commands/schedules.js';
+import { registerQueueCommands } from './commands/queues.js';
 import { registerStatusCommands } from './commands/status.js';
 import { registerTokenCommands } from './commands/tokens.js';
 import { registerUpCommand } from './commands/up.js';
@@ -46,6 +48,8 @@ export function createProgram(ctx: CliContext): Command {
   registerStatusCommands(program, ctx);
   registerAgentCommands(program, ctx);
   registerRunCommands(program, ctx);
+  registerScheduleCommands(program, ctx);
+  registerQueueCommands(program, ctx);
   registerEventCommands(program, ctx);
   registerLedgerCommands(program, ctx);
   registerAuditCommands(program, ctx);

@@ -30,11 +30,12 @@ export function journalStream(runId: string): string {
 
 /** Where a run stands. */
 export type RunStatus =
-  'pending' | 'running' | 'sleeping' | 'waiting' | 'completed' | 'failed' | 'cancelled';
+  'pending' | 'queued' | 'running' | 'sleeping' | 'waiting' | 'completed' | 'failed' | 'cancelled';
 
 /** Every run status, in lifecycle order. */
 export const RUN_STATUSES: readonly RunStatus[] = Object.freeze([
   'pending',
+  'queued',
   'running',
   'sleeping',
   'waiting',
@@ -90,6 +91,10 @@ export type RunIndexEntry =
       readonly input: string;
       readonly owner: string;
       readonly atMs: number;
+      /** Queue priority under a concurrency or rate limit (higher first; absent: 0). */
+      readonly priority?: number | undefined;
+      /** The limit key the run takes a slot on (besides its agent's limits). */
+      readonly limitKey?: string | undefined;
       /** The tenant the run belongs to (tenant tokens see only their tenant's runs). */
       readonly tenant?: string | undefined;
       /** JSON text of the config the run starts with (`ctx.config`). */

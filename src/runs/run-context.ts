@@ -17,7 +17,7 @@ import type { KernelEvent } from '../model/kernel-event.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { LogView } from '../storage/log-view.js';
 import type { LogKeyRef } from '../storage/log.js';
-import type { ExecutionTrace } from '../telemetry/telemetry.js';
+import type { ExecutionTrace, StepTrace } from '../telemetry/telemetry.js';
 import {
   fromJsonText,
   journalKey,
@@ -66,6 +66,12 @@ export interface StepOptions {
   /** An explicit step key (default: `<name>#<occurrence>`, so a step in a loop gets one per turn). */
   readonly key?: string;
   readonly retry?: StepRetryPolicy;
+  /**
+   * Take a slot (and a rate token) on this limit key before the step runs, e.g. `'openai'`: the
+   * step waits while the key's `limit` policies are at their cap; the slot is freed once its
+   * record is on the journal. A replayed step takes nothing.
+   */
+  readonly limitKey?: string;
   /** Fails the attempt with `TIMEOUT` after this many ms (its signal is aborted). */
   readonly timeoutMs?: number;
   /**
@@ -166,6 +172,8 @@ export interface ExecutionHost {
   fence?(): LogKeyRef | undefined;
   /** This execution's tracing, when it is on (spans for the run, its steps and attempts). */
   readonly trace?: ExecutionTrace | undefined;
+  /** Waits for a slot on a limit key for step `key`; resolves with its release. */
+  acquire?(limitKey: string, key: string, signal: AbortSignal): Promise<() => void>;
 }
 
 /** A step that failed after its attempts, as the run's code sees it (live and on replay alike). */
@@ -413,6 +421,27 @@ export class RunExecution implements RunContext {
         stored.type === 'step.failed' ? stored.error : undefined,
       );
     };
+    const release =
+      options.limitKey === undefined || this.#host.acquire === undefined
+        ? undefined
+        : await this.#host.acquire(options.limitKey, key, this.signal);
+    try {
+      return await this.#runStep(key, call, fn, options, attempts, finished, startedAt, trace);
+    } finally {
+      release?.();
+    }
+  }
+
+  async #runStep<T>(
+    key: string,
+    call: number,
+    fn: (scope: StepScope) => Promise<T> | T,
+    options: StepOptions,
+    attempts: number,
+    finished: (stored: StoredJournalEntry) => void,
+    startedAt: number,
+    trace: StepTrace | undefined,
+  ): Promise<T> {
     let attempt = 0;
     for (;;) {
       attempt++;

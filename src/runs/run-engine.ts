@@ -213,6 +213,8 @@ export interface RunInfo {
   readonly journalLength: number;
   /** Retention removed the journal (`steps` is then empty). */
   readonly journalPruned?: boolean;
+  /** A `queued` run's place in the queue of each limit it waits for (1: next). */
+  readonly queue?: readonly { readonly limit: string; readonly position: number }[];
 }
 
 /** One row of `runs.list`. */
@@ -223,6 +225,8 @@ export interface RunSummary {
   readonly status: RunStatus;
   readonly owner: string;
   readonly startedAt: string;
+  readonly priority?: number;
+  readonly limitKey?: string;
   readonly endedAt?: string;
   readonly error?: RecordedError;
   /** The tenant the run belongs to (absent: none). */
@@ -244,6 +248,10 @@ export interface RunStartOptions {
   /** The caller's W3C trace context: the run's root span becomes its child. */
   readonly traceparent?: string;
   readonly tracestate?: string;
+  /** Under a concurrency or rate limit, higher priorities start first (default 0). */
+  readonly priority?: number;
+  /** A limit key the run takes a slot on besides its agent's limits (e.g. `'openai'`). */
+  readonly limitKey?: string;
 }
 
 /** Options for `kernel.runs.resume`. */
@@ -330,6 +338,34 @@ export interface RunEngineOptions {
    * engine builds no span at all.
    */
   readonly tracer?: RunTracer | undefined;
+  /** Concurrency and rate limits: a limited run is `queued` until it is admitted. */
+  readonly admission?: RunAdmission;
+}
+
+/** A run waiting for admission, as the engine hands it to {@link RunAdmission}. */
+export interface AdmissionRequest {
+  readonly id: string;
+  readonly agent: string;
+  readonly priority: number;
+  readonly limitKey: string | undefined;
+  /** Position of its start record: FIFO order within a priority. */
+  readonly order: number;
+}
+
+/** Concurrency and rate limits on runs (and on steps with a `limitKey`). */
+export interface RunAdmission {
+  /** Whether any limit applies to this run (a run nothing limits executes at once). */
+  limited(run: AdmissionRequest): boolean;
+  /** Queues a limited run: call `admit(run.id)` once it holds its slots. */
+  enqueue(run: AdmissionRequest, admit: (id: string) => void): void;
+  /** Where a queued run stands in the queue of each limit it waits for (1: next). */
+  positionOf?(runId: string): { limit: string; position: number }[];
+  /** Waits for a slot on `limitKey` for one step of a run; resolves with its release. */
+  acquireStep(
+    limitKey: string,
+    holder: { runId: string; key: string; priority: number },
+    signal: AbortSignal,
+  ): Promise<() => void>;
 }
 
 /** Retention of finished runs' journals. */
@@ -382,6 +418,12 @@ interface RunState {
   status: RunStatus;
   ended?: Extract<RunIndexEntry, { type: 'run.ended' }> | undefined;
   execution?: RunExecution | undefined;
+  priority: number;
+  limitKey: string | undefined;
+  /** Position of its start record. */
+  order: number;
+  /** Holds its limit slots (or nothing limits it): it may execute. */
+  admitted: boolean;
   /** Set when something arrived for the run while it was executing: execute again at suspend. */
   dirty: boolean;
   /** Retention removed its journal. */
@@ -432,6 +474,7 @@ export class RunEngine implements Runs {
   /** Runs executed in this process (their next executions are no reopening). */
   readonly #executedHere = new Set<string>();
   readonly #tracer: RunTracer | undefined;
+  readonly #admission: RunAdmission | undefined;
   readonly #index: LogView<RunIndexEntry, StoredRunIndexEntry>;
   readonly #definitions = new Map<string, AgentDefinition<never, unknown>>();
   readonly #runs = new Map<string, RunState>();
@@ -468,6 +511,7 @@ export class RunEngine implements Runs {
     this.#approvals = options.approvals;
     this.#bus = options.bus;
     this.#tracer = options.tracer;
+    this.#admission = options.admission;
     this.#index = runIndexView(options.log);
     this.#beats = ownerBeatsView(options.log);
     this.#leaseMs = options.leaseMs;
@@ -688,6 +732,10 @@ export class RunEngine implements Runs {
         owner: entry.owner,
         startedAtMs: entry.atMs,
         status: 'pending',
+        priority: entry.priority ?? 0,
+        limitKey: entry.limitKey,
+        order: entry.seq,
+        admitted: false,
         dirty: false,
         waiters: [],
         gen: 0,
@@ -737,6 +785,7 @@ export class RunEngine implements Runs {
       run.ended = undefined;
       run.status = 'pending';
       run.suspension = undefined;
+      run.admitted = false; // a resumed run takes its limit slots again
       this.#changed(run);
       this.#resumeIfMine(run);
       return;
@@ -837,7 +886,38 @@ export class RunEngine implements Runs {
     if (run.ended !== undefined || run.execution !== undefined || run.owner !== this.#owner) return;
     if (run.suspension !== undefined) return;
     if (!this.#definitions.has(run.agent)) return;
+    if (!run.admitted && this.#admission !== undefined) {
+      const request: AdmissionRequest = {
+        id: run.id,
+        agent: run.agent,
+        priority: run.priority,
+        limitKey: run.limitKey,
+        order: run.order,
+      };
+      if (this.#admission.limited(request)) {
+        if (run.status === 'queued') return;
+        run.status = 'queued';
+        this.#changed(run);
+        this.#admission.enqueue(request, (id) => this.#admit(id));
+        return;
+      }
+    }
+    run.admitted = true;
     this.#execute(run);
+  }
+
+  #admit(id: string): void {
+    const run = this.#runs.get(id);
+    if (run === undefined || run.ended !== undefined || this.#closed) return;
+    run.admitted = true;
+    if (run.status === 'queued') run.status = 'pending';
+    this.#resumeIfMine(run);
+  }
+
+  /** Whether the run has ended (or is unknown here). */
+  hasEnded(id: string): boolean {
+    const run = this.#runs.get(id);
+    return run === undefined || run.ended !== undefined;
   }
 
   /** Calls `listener` whenever a run changes status here (started, suspended, resumed, ended). */
@@ -911,6 +991,22 @@ export class RunEngine implements Runs {
   ): Promise<RunHandle<O>> {
     this.#assertOpen();
     const parent = checkTraceHeaders(options.traceparent, options.tracestate, 'start');
+    const { priority, limitKey } = options;
+    if (priority !== undefined && (!Number.isSafeInteger(priority) || Math.abs(priority) > 1e6)) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `priority is a whole number from -1000000 to 1000000 (higher starts first), got ${String(priority)}`,
+      );
+    }
+    if (
+      limitKey !== undefined &&
+      (typeof limitKey !== 'string' || !/^[A-Za-z0-9][\w.:-]{0,127}$/.test(limitKey))
+    ) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `limitKey is 1-128 letters, digits, '.', '_', ':' or '-' (e.g. 'openai'), got ${JSON.stringify(limitKey)}`,
+      );
+    }
     const definition = this.#definitions.get(agent);
     if (definition === undefined) {
       throw new KernelError(
@@ -942,6 +1038,8 @@ export class RunEngine implements Runs {
       input: text,
       owner: this.#owner,
       atMs,
+      ...(priority === undefined || priority === 0 ? {} : { priority }),
+      ...(limitKey === undefined ? {} : { limitKey }),
       ...(tenant === undefined ? {} : { tenant }),
       ...(config === undefined ? {} : { config }),
       ...(link.forkOf === undefined ? {} : { forkOf: link.forkOf }),
@@ -1103,6 +1201,16 @@ export class RunEngine implements Runs {
           openApproval: (key, request) => this.#openApproval(key, run, request),
           approvalDecision: (gate) => this.#approvals?.decision(gate) ?? null,
           owns: () => run.owner === this.#owner && !this.#fenced,
+          ...(this.#admission === undefined
+            ? {}
+            : {
+                acquire: (limitKey: string, key: string, signal: AbortSignal) =>
+                  this.#admission!.acquireStep(
+                    limitKey,
+                    { runId: run.id, key, priority: run.priority },
+                    signal,
+                  ),
+              }),
           ...(this.#bus === undefined ? {} : { publish: (event) => this.#publish(event) }),
           ...(this.#tracer === undefined ? {} : { trace: this.#tracer.execution(traced(run)) }),
           fence: () =>
@@ -1248,6 +1356,10 @@ export class RunEngine implements Runs {
       return;
     }
     if (run.owner !== this.#owner) return;
+    if (!run.admitted && this.#admission !== undefined) {
+      this.#resumeIfMine(run);
+      return;
+    }
     this.#execute(run);
   }
 
@@ -1495,6 +1607,8 @@ export class RunEngine implements Runs {
       status: run.status,
       owner: run.owner,
       startedAt: new Date(run.startedAtMs).toISOString(),
+      ...(run.priority === 0 ? {} : { priority: run.priority }),
+      ...(run.limitKey === undefined ? {} : { limitKey: run.limitKey }),
       ...(run.ended === undefined ? {} : { endedAt: new Date(run.ended.atMs).toISOString() }),
       ...(run.ended?.error === undefined ? {} : { error: run.ended.error }),
       ...(run.tenant === undefined ? {} : { tenant: run.tenant }),
@@ -1689,6 +1803,9 @@ export class RunEngine implements Runs {
           }),
       journalLength: entries.length,
       ...(run.pruned === true ? { journalPruned: true } : {}),
+      ...(run.status === 'queued' && this.#admission?.positionOf !== undefined
+        ? { queue: this.#admission.positionOf(run.id) }
+        : {}),
     };
   }
 

@@ -36,6 +36,8 @@ import { recoveryRoutes } from './routes/recovery.js';
 import { policyRoutes } from './routes/policies.js';
 import { registryRoutes } from './routes/registry.js';
 import { runRoutes } from './routes/runs.js';
+import { scheduleRoutes } from './routes/schedules.js';
+import { limitRoutes } from './routes/limits.js';
 import { systemRoutes, type MetricsSource } from './routes/system.js';
 import './http-util.js';
 
@@ -173,6 +175,8 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
   registryRoutes(app, ctx);
   policyRoutes(app, ctx);
   runRoutes(app, ctx);
+  scheduleRoutes(app, ctx);
+  limitRoutes(app, ctx);
   learningRoutes(app, ctx);
   eventRoutes(app, ctx);
   mcpRoutes(app, ctx);

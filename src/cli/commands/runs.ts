@@ -70,6 +70,9 @@ function showText(run: RunInfo): string {
                 : `approval ${run.waitingFor.gate}`
           }`,
         ]),
+    ...(run.queue === undefined || run.queue.length === 0
+      ? []
+      : [`queued   ${run.queue.map((q) => `#${q.position} under ${clean(q.limit)}`).join(', ')}`]),
     `input    ${clean(JSON.stringify(run.input) ?? 'null')}`,
     ...(run.result === undefined ? [] : [`result   ${clean(JSON.stringify(run.result))}`]),
     ...(run.error === undefined ? [] : [`error    ${errorText(run.error)}`]),
@@ -178,15 +181,32 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     .option('--config <json>', 'the config the run sees as ctx.config (JSON)')
     .option('--tenant <id>', 'the tenant the run belongs to (tenant tokens see only theirs)')
     .option('--id <id>', 'the run id (starting the same id again is a no-op)')
+    .option('--priority <n>', 'under a limit, higher priorities start first (default 0)')
+    .option('--limit-key <key>', 'also take a slot on this limit key (e.g. openai)')
     .option('--json', 'print JSON')
     .action(async (agent: string, _o: unknown, cmd: Command) => {
-      const o = opts<{ input?: string; config?: string; tenant?: string; id?: string }>(cmd);
+      const o = opts<{
+        input?: string;
+        config?: string;
+        tenant?: string;
+        id?: string;
+        priority?: string;
+        limitKey?: string;
+      }>(cmd);
+      if (o.priority !== undefined && !/^-?\d{1,7}$/.test(o.priority)) {
+        throw new KernelError(
+          'INVALID_ARGUMENT',
+          `--priority is a whole number (higher starts first), got ${JSON.stringify(o.priority)}`,
+        );
+      }
       const body = {
         agent,
         ...(o.input === undefined ? {} : { input: parseJsonOption(o.input, '--input') }),
         ...(o.config === undefined ? {} : { config: parseJsonOption(o.config, '--config') }),
         ...(o.tenant === undefined ? {} : { tenant: o.tenant }),
         ...(o.id === undefined ? {} : { id: o.id }),
+        ...(o.priority === undefined ? {} : { priority: Number(o.priority) }),
+        ...(o.limitKey === undefined ? {} : { limitKey: o.limitKey }),
       };
       const r = await daemon(o).json<{ id: string }>('POST', '/api/runs', body);
       print(ctx, o, r, () => `${r.id}\n`);

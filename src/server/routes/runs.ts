@@ -75,14 +75,22 @@ export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
   );
 
   app.post<{
-    Body: { agent: string; input?: unknown; id?: string; tenant?: string; config?: unknown };
+    Body: {
+      agent: string;
+      input?: unknown;
+      id?: string;
+      tenant?: string;
+      config?: unknown;
+      priority?: number;
+      limitKey?: string;
+    };
   }>(
     '/api/runs',
     {
       config: { scope: 'tenant' },
       schema: {
         summary:
-          "Start a run of a defined agent (with id, idempotently); a tenant token's run is its tenant's",
+          "Start a run of a defined agent (with id, idempotently); a tenant token's run is its tenant's; under a limit it is queued by priority (higher first) and limitKey",
         tags: ['runs'],
         body: {
           type: 'object',
@@ -94,6 +102,8 @@ export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
             id: { type: 'string', minLength: 1, maxLength: 200 },
             tenant: { type: 'string', minLength: 1, maxLength: 200 },
             config: { description: 'JSON the run sees as ctx.config' },
+            priority: { type: 'integer', minimum: -1_000_000, maximum: 1_000_000 },
+            limitKey: { type: 'string', minLength: 1, maxLength: 128 },
           },
         },
       },
@@ -112,6 +122,8 @@ export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
         ...(tenant === undefined ? {} : { tenant }),
         ...(b.config === undefined ? {} : { config: b.config }),
         ...requestTraceHeaders(req.headers),
+        ...(b.priority === undefined ? {} : { priority: b.priority }),
+        ...(b.limitKey === undefined ? {} : { limitKey: b.limitKey }),
       });
       return reply.code(201).send({ id: run.id });
     },
@@ -129,7 +141,10 @@ export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
           type: 'object',
           properties: {
             agent: { type: 'string' },
-            status: { type: 'string', description: 'comma-separated statuses' },
+            status: {
+              type: 'string',
+              description: `comma-separated statuses: ${RUN_STATUSES.join(', ')}`,
+            },
             tenant: { type: 'string', description: "a tenant token always gets its own tenant's" },
             since: { type: 'string', description: 'started at or after (epoch ms or RFC 3339)' },
             until: { type: 'string', description: 'started before (epoch ms or RFC 3339)' },
