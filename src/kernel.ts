@@ -27,6 +27,7 @@ import { openLearning } from './learning/open-learning.js';
 import { createLedger, type Ledger } from './ledger/ledger.js';
 import { createRecoveryLogStore, type RecoveryLogStore } from './recovery/recovery-store.js';
 import { createPolicyStore, type PolicyStore } from './policies/policy-store.js';
+import { createBudgets, parseBudget, type Budgets } from './policies/budgets.js';
 import { openRegistry, type Registry } from './registry/registry.js';
 import { createSelfHealing, type SelfHealing } from './recovery/self-healing.js';
 import type { RecoveryPolicy } from './recovery/recovery-types.js';
@@ -141,6 +142,8 @@ export interface KernelCore extends AsyncDisposable {
   readonly registry: Registry;
   /** Versioned kernel policies (budgets, approval rules, schedules, limits) on the log. */
   readonly policies: PolicyStore;
+  /** Budgets: usage (from the ledger) vs limit per budget policy; raise-or-stop decisions. */
+  readonly budgets: Budgets;
   /** Durable runs: get, list, wait, cancel (a kernel without agents reads them, runs none). */
   readonly runs: Runs;
   /** Where recovery artifacts are written; `undefined` when they are not (a `memory:` store). */
@@ -228,8 +231,12 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     await approvals.start();
     cleanups.push(() => approvals.close());
     const policies = createPolicyStore({ log: storage.log, audit, clock, logger });
+    policies.register('budget', parseBudget);
     await policies.start();
     cleanups.push(() => policies.close());
+    const budgets = createBudgets({ ledger, policies, approvals, clock, logger });
+    await budgets.start();
+    cleanups.push(() => budgets.close());
     const recoveries = createRecoveryLogStore(storage.log);
     const registry = await openRegistry({
       storage,
@@ -269,6 +276,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       logger,
       approvals: runApprovals,
       bus,
+      budgets,
       ...(options.runOwner === undefined ? {} : { owner: options.runOwner }),
       ...(options.runHoldMs === undefined ? {} : { holdMs: options.runHoldMs }),
       ...(options.runRetention === undefined ? {} : { retention: options.runRetention }),
@@ -313,6 +321,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       learning,
       registry,
       policies,
+      budgets,
       runs,
       recoveryDir: config.recoveryDir,
       clock,

@@ -39,7 +39,9 @@ import {
   type StoredRunIndexEntry,
 } from './journal.js';
 import {
+  BudgetExceededError,
   RunExecution,
+  type RunBudgetHost,
   type RunApprovalDecision,
   type RunApprovalRequest,
   type RunContext,
@@ -148,6 +150,20 @@ export interface RunEngineOptions {
    * replayed step announces nothing). Publishing never fails a run: an error is logged.
    */
   readonly bus?: { publish(event: KernelEvent): void };
+  /**
+   * The budgets every run is held to: checked before each step (a run over one pauses on a
+   * raise-or-stop gate), and where `ctx.reportUsage` records usage.
+   */
+  readonly budgets?: RunBudgets;
+}
+
+/** What the engine needs of the budgets (`policies/budgets.ts`); `run` is the spender. */
+export interface RunBudgets {
+  hostFor(run: {
+    readonly id: string;
+    readonly agent: string;
+    readonly tenant: string | null;
+  }): RunBudgetHost;
 }
 
 /** Retention of finished runs' journals. */
@@ -213,6 +229,7 @@ export class RunEngine implements Runs {
   readonly #holdMs: number;
   readonly #approvals: RunApprovals | undefined;
   readonly #bus: { publish(event: KernelEvent): void } | undefined;
+  readonly #budgets: RunBudgets | undefined;
   readonly #index: LogView<RunIndexEntry, StoredRunIndexEntry>;
   readonly #definitions = new Map<string, AgentDefinition<never, unknown>>();
   readonly #runs = new Map<string, RunState>();
@@ -247,6 +264,7 @@ export class RunEngine implements Runs {
     this.#holdMs = options.holdMs ?? 5000;
     this.#approvals = options.approvals;
     this.#bus = options.bus;
+    this.#budgets = options.budgets;
     this.#index = runIndexView(options.log);
     this.#beats = ownerBeatsView(options.log);
     this.#leaseMs = options.leaseMs;
@@ -718,6 +736,7 @@ export class RunEngine implements Runs {
           approvalDecision: (gate) => this.#approvals?.decision(gate) ?? null,
           owns: () => run.owner === this.#owner && !this.#fenced,
           ...(this.#bus === undefined ? {} : { publish: (event) => this.#publish(event) }),
+          budget: this.#budgets?.hostFor({ id: run.id, agent: run.agent, tenant: null }),
           fence: () =>
             this.#leaseMs === undefined
               ? undefined
@@ -758,7 +777,9 @@ export class RunEngine implements Runs {
         await this.#end(run, 'completed', text, undefined, execution.head);
         return;
       }
-      await this.#end(run, 'failed', undefined, recordError(outcome.error), execution.head);
+      // A budget stopped the run (its raise was rejected): cancelled, not failed.
+      const status = outcome.error instanceof BudgetExceededError ? 'cancelled' : 'failed';
+      await this.#end(run, status, undefined, recordError(outcome.error), execution.head);
     } catch (error) {
       if (run.execution === execution) run.execution = undefined;
       if (this.#closed || run.ended !== undefined) return;

@@ -1,0 +1,383 @@
+/**
+ * Budgets (src/policies/budgets.ts) with an injected clock: usage is the ledger's projection
+ * (windows slide and usage ages out; per-run vs window; per tenant vs global), and a durable run
+ * over its budget pauses on a raise-or-stop gate: approve raises the budget (a new, audited
+ * policy version) and the run resumes; reject stops it (budget exceeded); a gate decided while
+ * the kernel was down resumes the run when it opens again.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createKernel, type Kernel, type KernelOptions } from '../../src/kernel.js';
+import { isKernelError } from '../../src/errors.js';
+import { parseBudget, raisedLimit, WINDOW_BUCKETS } from '../../src/policies/budgets.js';
+import type { AgentDefinition } from '../../src/runs/run-engine.js';
+import { ManualClock } from '../../src/util/clock.js';
+import { silentLogger } from '../../src/util/logger.js';
+import { tempDir } from '../helpers/stores.js';
+
+const DAY = 86_400_000;
+const T0 = Date.UTC(2026, 11, 4, 12);
+
+function open(options: KernelOptions = {}): Promise<Kernel> {
+  return createKernel({
+    store: 'memory:',
+    logger: silentLogger,
+    registryKey: 'budget test key',
+    registryScryptCost: 1024,
+    runRetention: false,
+    ...options,
+  });
+}
+
+function reaches(kernel: Kernel, id: string, status: string): Promise<void> {
+  return new Promise((resolve) => {
+    const off = kernel.runs.onStatus((run) => {
+      if (run.id === id && run.status === status) {
+        off();
+        resolve();
+      }
+    });
+  });
+}
+
+/** An agent that spends $2 per step, three steps, then a last step. */
+function research(spent: string[] = []): AgentDefinition<unknown, unknown> {
+  return {
+    name: 'research',
+    run: async (ctx) => {
+      for (const topic of ['a', 'b', 'c']) {
+        await ctx.step(`search-${topic}`, async () => {
+          await ctx.reportUsage({ tokens: 1000, costMicros: 2_000_000, model: 'gpt-test' });
+          spent.push(topic);
+          return topic;
+        });
+      }
+      return ctx.step('summarise', () => 'done');
+    },
+  };
+}
+
+describe('budget specs', () => {
+  it('say what to write when a spec is wrong', () => {
+    const message = (spec: unknown): string => {
+      try {
+        parseBudget(spec);
+      } catch (error) {
+        expect(isKernelError(error, 'INVALID_ARGUMENT')).toBe(true);
+        return (error as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(message({ agent: 'r', windowMs: DAY })).toMatch(/at least one limit/);
+    expect(message({ agent: 'r', costMicros: 5 })).toMatch(/windowMs.*perRun/);
+    expect(message({ costMicros: -1, perRun: true })).toMatch(/costMicros.*≥ 0/);
+    expect(message({ costMicros: 1, perRun: true, cost: 3 })).toMatch(/no field "cost"/);
+    expect(message({ costMicros: 1, windowMs: 10 })).toMatch(/86400000/);
+    expect(parseBudget({ agent: 'r', costMicros: 5_000_000, windowMs: DAY })).toEqual({
+      agent: 'r',
+      costMicros: 5_000_000,
+      windowMs: DAY,
+    });
+    expect(raisedLimit(5_000_000, 6_000_000, 1.5)).toBe(7_500_000);
+    expect(raisedLimit(10, 40, 2)).toBe(80);
+  });
+});
+
+describe('budget usage from the ledger', () => {
+  it('slides the window: usage ages out, and a budget set later sees past usage', async () => {
+    const clock = new ManualClock(T0);
+    const kernel = await open({ clock, agents: false });
+    try {
+      await kernel.budgets.report({ agent: 'research' }, { costMicros: 3_000_000, tokens: 10 });
+      // a budget set after the usage: its window is filled from the ledger
+      await kernel.policies.set('budget', 'research-daily', {
+        agent: 'research',
+        costMicros: 5_000_000,
+        windowMs: DAY,
+      });
+      await kernel.budgets.settled();
+      expect(kernel.budgets.usage({ agent: 'research' })).toMatchObject([
+        {
+          budget: 'research-daily',
+          used: 3_000_000,
+          limit: 5_000_000,
+          percent: 60,
+          breached: false,
+        },
+      ]);
+      clock.advance(DAY / 2);
+      await kernel.budgets.report({ agent: 'research' }, { costMicros: 2_500_000 });
+      // usage of another agent does not count
+      await kernel.budgets.report({ agent: 'other' }, { costMicros: 9_000_000 });
+      const [row] = kernel.budgets.usage();
+      expect(row).toMatchObject({ used: 5_500_000, breached: true, scope: 'agent research' });
+      const breach = kernel.budgets.check({ agent: 'research' });
+      expect(breach?.reason).toBe('research spent $5.50 of its $5.00 daily budget');
+      expect(kernel.budgets.check({ agent: 'other' })).toBeNull();
+      // the first report ages out a day (plus at most one bucket) after it was made
+      clock.advance(DAY / 2 + DAY / WINDOW_BUCKETS);
+      expect(kernel.budgets.usage()[0]).toMatchObject({ used: 2_500_000, breached: false });
+      expect(kernel.budgets.check({ agent: 'research' })).toBeNull();
+      clock.advance(DAY);
+      expect(kernel.budgets.usage()[0]).toMatchObject({ used: 0 });
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('holds per-run limits per run and window limits across runs', async () => {
+    const clock = new ManualClock(T0);
+    const kernel = await open({ clock, agents: false });
+    try {
+      await kernel.policies.set('budget', 'per-run', { agent: 'r', tokens: 100, perRun: true });
+      await kernel.policies.set('budget', 'hourly', {
+        agent: 'r',
+        tokens: 150,
+        windowMs: 3_600_000,
+      });
+      await kernel.budgets.report({ agent: 'r', runId: 'run-a' }, { tokens: 80 });
+      await kernel.budgets.report({ agent: 'r', runId: 'run-b' }, { tokens: 50 });
+      expect(kernel.budgets.check({ agent: 'r', runId: 'run-a' })).toBeNull();
+      await kernel.budgets.report({ agent: 'r', runId: 'run-a' }, { tokens: 20 });
+      expect(kernel.budgets.check({ agent: 'r', runId: 'run-a' })).toMatchObject({
+        budget: 'hourly',
+        used: 150,
+      });
+      clock.advance(2 * 3_600_000);
+      // the hour has passed: run a is still over its per-run limit, run b is not
+      expect(kernel.budgets.check({ agent: 'r', runId: 'run-a' })).toMatchObject({
+        budget: 'per-run',
+        period: 'run',
+        used: 100,
+        reason: 'r used 100 of its 100 per-run tokens',
+      });
+      expect(kernel.budgets.check({ agent: 'r', runId: 'run-b' })).toBeNull();
+      const rows = kernel.budgets.usage();
+      expect(rows.find((r) => r.budget === 'per-run')).toMatchObject({ run: 'run-a', used: 100 });
+      expect(rows.find((r) => r.budget === 'hourly')).toMatchObject({ used: 0 });
+      expect(
+        kernel.budgets.usage({ run: 'run-b' }).find((r) => r.budget === 'per-run'),
+      ).toMatchObject({
+        used: 50,
+      });
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('keeps tenants apart and counts every tenant in a global budget', async () => {
+    const clock = new ManualClock(T0);
+    const kernel = await open({ clock, agents: false });
+    try {
+      await kernel.policies.set('budget', 'acme', { tenant: 'acme', calls: 2, windowMs: DAY });
+      await kernel.policies.set('budget', 'all', { calls: 3, windowMs: DAY });
+      await kernel.budgets.report({ agent: 'x', tenant: 'acme' }, { tokens: 1 });
+      await kernel.budgets.report({ agent: 'x', tenant: 'acme' }, { tokens: 1 });
+      expect(kernel.budgets.check({ agent: 'x', tenant: 'acme' })).toMatchObject({
+        budget: 'acme',
+        reason: 'tenant acme made 2 of its 2 daily model calls',
+      });
+      expect(kernel.budgets.check({ agent: 'x', tenant: 'beta' })).toBeNull();
+      await kernel.budgets.report({ agent: 'y', tenant: 'beta' }, { tokens: 1 });
+      expect(kernel.budgets.check({ agent: 'y', tenant: 'beta' })).toMatchObject({
+        budget: 'all',
+        used: 3,
+      });
+      // a tenant sees only its own budgets
+      expect(kernel.budgets.usage({ tenant: 'beta' })).toEqual([]);
+      expect(kernel.budgets.usage({ tenant: 'acme' }).map((r) => r.budget)).toEqual(['acme']);
+      // usage appended to the ledger by anyone counts (one projection, not a second counter)
+      await kernel.ledger.append(
+        {
+          type: 'OutcomeRecorded',
+          data: {
+            chain_id: 'c',
+            step: 'Reasoning',
+            passed: true,
+            stop_reason: null,
+            latency_ms: null,
+            tokens: 5,
+            cost_microdollars: 7,
+            backend: null,
+          },
+        },
+        { tenantId: 'beta' },
+      );
+      await kernel.budgets.settled();
+      await expect.poll(() => kernel.budgets.usage().find((r) => r.budget === 'all')?.used).toBe(4);
+    } finally {
+      await kernel.close();
+    }
+  });
+});
+
+describe('a run over its budget', () => {
+  it('pauses and asks; approving raises the budget (audited) and the run resumes', async () => {
+    const clock = new ManualClock(T0);
+    const spent: string[] = [];
+    const kernel = await open({ clock, define: [research(spent)] });
+    try {
+      await kernel.policies.set(
+        'budget',
+        'research-daily',
+        { agent: 'research', costMicros: 5_000_000, windowMs: DAY },
+        { by: 'ops' },
+      );
+      const run = await kernel.start('research');
+      await reaches(kernel, run.id, 'waiting');
+      // three steps ran ($6.00); the fourth waits before it starts
+      expect(spent).toEqual(['a', 'b', 'c']);
+      const info = await kernel.runs.get(run.id);
+      expect(info.status).toBe('waiting');
+      expect(info.steps.map((s) => s.key)).toEqual(['search-a#1', 'search-b#1', 'search-c#1']);
+      const [gate] = kernel.approvals.list();
+      expect(gate!.request.summary).toBe(
+        'research spent $6.00 of its $5.00 daily budget: raise the budget or stop the run?',
+      );
+      expect(gate!.action).toBe('budget.raise');
+      expect(info.waitingFor).toEqual({ kind: 'approval', gate: gate!.id });
+
+      await kernel.approvals.approve(gate!.id, { by: 'alice' });
+      const done = await kernel.runs.wait(run.id);
+      expect(done.status).toBe('completed');
+      expect(done.result).toBe('done');
+      const policy = kernel.policies.get('budget', 'research-daily');
+      expect(policy).toMatchObject({ version: 2, updatedBy: 'alice' });
+      expect(policy?.spec).toMatchObject({ costMicros: 7_500_000 });
+      await kernel.audit.flush();
+      const audited = (await kernel.audit.entries({})).filter(
+        (e) => e.resource === 'policy/budget/research-daily',
+      );
+      expect(audited.map((e) => e.actor)).toEqual(['ops', 'alice']);
+      expect(audited[1]!.metadata).toMatchObject({ version: 2 });
+      expect(JSON.stringify(audited[1]!.metadata)).toMatch(/approving budget gate/);
+      // the usage is in the ledger with the run and its agent
+      const outcomes = await kernel.ledger.query({
+        kinds: ['OutcomeRecorded'],
+        correlationId: run.id,
+      });
+      expect(outcomes).toHaveLength(3);
+      expect(outcomes[0]!.envelope.event).toMatchObject({
+        data: {
+          tokens: 1000,
+          cost_microdollars: 2_000_000,
+          backend: 'gpt-test',
+          metadata: { agent: 'research' },
+        },
+      });
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('raises to the limit the decision carries', async () => {
+    const clock = new ManualClock(T0);
+    const kernel = await open({ clock, define: [research()] });
+    try {
+      await kernel.policies.set('budget', 'cap', {
+        agent: 'research',
+        costMicros: 3_000_000,
+        perRun: true,
+      });
+      const run = await kernel.start('research');
+      await reaches(kernel, run.id, 'waiting');
+      const [gate] = kernel.approvals.list();
+      expect(gate!.request.summary).toMatch(
+        /^research spent \$4\.00 of its \$3\.00 per-run budget/,
+      );
+      await kernel.budgets.decide(gate!.id, {
+        approve: true,
+        limits: { costMicros: 20_000_000 },
+        by: 'bob',
+      });
+      expect((await kernel.runs.wait(run.id)).status).toBe('completed');
+      expect(kernel.policies.get('budget', 'cap')?.spec).toMatchObject({ costMicros: 20_000_000 });
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('is stopped when the raise is rejected: budget exceeded', async () => {
+    const clock = new ManualClock(T0);
+    const spent: string[] = [];
+    const kernel = await open({ clock, define: [research(spent)] });
+    try {
+      await kernel.policies.set('budget', 'cap', {
+        agent: 'research',
+        costMicros: 1_000_000,
+        windowMs: DAY,
+      });
+      const run = await kernel.start('research');
+      await reaches(kernel, run.id, 'waiting');
+      expect(spent).toEqual(['a']);
+      const [gate] = kernel.approvals.list();
+      await kernel.budgets.decide(gate!.id, { approve: false, by: 'carol' });
+      const info = await kernel.runs.wait(run.id);
+      expect(info.status).toBe('cancelled');
+      expect(info.error?.message).toMatch(/^budget exceeded/);
+      expect(info.error?.message).toMatch(/carol/);
+      await expect(run.result()).rejects.toThrow(/budget exceeded/);
+      expect(kernel.policies.get('budget', 'cap')?.version).toBe(1);
+      expect(spent).toEqual(['a']);
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('with onBreach stop, is stopped without asking', async () => {
+    const kernel = await open({ clock: new ManualClock(T0), define: [research()] });
+    try {
+      await kernel.policies.set('budget', 'hard', {
+        agent: 'research',
+        calls: 2,
+        perRun: true,
+        onBreach: 'stop',
+      });
+      const run = await kernel.start('research');
+      const info = await kernel.runs.wait(run.id);
+      expect(info.status).toBe('cancelled');
+      expect(info.error?.message).toBe(
+        'budget exceeded: research made 2 of its 2 per-run model calls',
+      );
+      expect(kernel.approvals.list()).toEqual([]);
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('resumes after a restart when its budget gate was decided while the kernel was down', async () => {
+    const { dir, cleanup } = tempDir('kerno-budget-');
+    const store = `sqlite:${join(dir, 'kerno.db')}`;
+    const clock = new ManualClock(T0);
+    const spent: string[] = [];
+    try {
+      const first = await open({ store, stateDir: dir, clock, define: [research(spent)] });
+      await first.policies.set('budget', 'daily', {
+        agent: 'research',
+        costMicros: 5_000_000,
+        windowMs: DAY,
+      });
+      const run = await first.start('research');
+      await reaches(first, run.id, 'waiting');
+      await first.close();
+
+      // usage survives the restart: it is replayed from the ledger
+      const tool = await open({ store, stateDir: dir, clock, agents: false });
+      expect(tool.budgets.usage()[0]).toMatchObject({ used: 6_000_000, breached: true });
+      const [gate] = tool.approvals.list();
+      await tool.budgets.decide(gate!.id, { approve: true, by: 'dave' });
+      expect(tool.policies.get('budget', 'daily')?.spec).toMatchObject({ costMicros: 7_500_000 });
+      await tool.close();
+
+      const second = await open({ store, stateDir: dir, clock, define: [research(spent)] });
+      const info = await second.runs.wait(run.id);
+      expect(info.status).toBe('completed');
+      expect(spent).toEqual(['a', 'b', 'c']);
+      // raised once, by the decision (resuming did not raise it again)
+      expect(second.policies.get('budget', 'daily')?.version).toBe(2);
+      await second.close();
+    } finally {
+      cleanup();
+    }
+  });
+});
