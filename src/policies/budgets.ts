@@ -84,7 +84,9 @@ const limit = (what: string): z.ZodOptional<z.ZodNumber> =>
 const scopeName = z
   .string({ error: 'is a name (1–128 characters)' })
   .min(1, 'is a name (1–128 characters)')
-  .max(128, 'is a name (1–128 characters)');
+  .max(128, 'is a name (1–128 characters)')
+  // eslint-disable-next-line no-control-regex -- the point: refuse control characters
+  .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'holds no control characters');
 
 const budgetSchema = z.strictObject({
   agent: scopeName.optional(),

@@ -22,6 +22,7 @@ import { problemFor } from './problem.js';
 import { agentRoutes } from './routes/agents.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
+import { budgetRoutes } from './routes/budgets.js';
 import { eventRoutes } from './routes/events.js';
 import { learningRoutes } from './routes/learning.js';
 import { ledgerRoutes } from './routes/ledger.js';
@@ -157,6 +158,7 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
   recoveryRoutes(app, ctx);
   registryRoutes(app, ctx);
   runRoutes(app, ctx);
+  budgetRoutes(app, ctx);
   learningRoutes(app, ctx);
   eventRoutes(app, ctx);
   mcpRoutes(app, ctx);
