@@ -6,21 +6,30 @@
  * the kernel was down resumes the run when it opens again.
  */
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createKernel, type Kernel, type KernelOptions } from '../../src/kernel.js';
 import { isKernelError } from '../../src/errors.js';
 import { parseBudget, raisedLimit, WINDOW_BUCKETS } from '../../src/policies/budgets.js';
 import type { AgentDefinition } from '../../src/runs/run-engine.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { silentLogger } from '../../src/util/logger.js';
+import { dropSchema, freshSchema, pgAvailable, pgSkipReason, pgUrl } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/stores.js';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 11, 4, 12);
 
+const dirs: (() => void)[] = [];
+afterAll(() => {
+  for (const cleanup of dirs) cleanup();
+});
+
 function open(options: KernelOptions = {}): Promise<Kernel> {
+  const { dir, cleanup } = tempDir('kerno-budgets-');
+  dirs.push(cleanup);
   return createKernel({
     store: 'memory:',
+    stateDir: dir,
     logger: silentLogger,
     registryKey: 'budget test key',
     registryScryptCost: 1024,
@@ -378,6 +387,113 @@ describe('a run over its budget', () => {
       await second.close();
     } finally {
       cleanup();
+    }
+  });
+});
+
+describe('a process agent reporting usage', () => {
+  it('sends usage messages; its run pauses at its budget before the next step', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      const body = `
+        const rl = require('node:readline').createInterface({ input: process.stdin });
+        const q = []; const w = [];
+        rl.on('line', (l) => { const m = JSON.parse(l); const n = w.shift(); n ? n(m) : q.push(m); });
+        const recv = () => q.length ? Promise.resolve(q.shift()) : new Promise((r) => w.push(r));
+        const send = (m) => process.stdout.write(JSON.stringify(m) + '\\n');
+        (async () => {
+          await recv();
+          for (const key of ['one', 'two', 'three']) {
+            send({ type: 'step', key });
+            const m = await recv();
+            if (m.type === 'step.run') {
+              send({ type: 'usage', tokens: 700, costMicros: 1500000, model: 'local-llm' });
+              send({ type: 'step.result', key, result: key });
+              await recv();
+            }
+          }
+          send({ type: 'result', value: 'ok' });
+        })();`;
+      await kernel.define({
+        name: 'writer',
+        process: { command: process.execPath, args: ['-e', body] },
+      });
+      await kernel.policies.set('budget', 'writer-run', {
+        agent: 'writer',
+        tokens: 1000,
+        perRun: true,
+      });
+      const run = await kernel.start('writer');
+      await reaches(kernel, run.id, 'waiting');
+      const info = await kernel.runs.get(run.id);
+      expect(info.steps.map((s) => s.key)).toEqual(['one', 'two']);
+      expect(kernel.budgets.usage({ run: run.id })[0]).toMatchObject({ used: 1400, limit: 1000 });
+      const outcomes = await kernel.ledger.query({
+        kinds: ['OutcomeRecorded'],
+        correlationId: run.id,
+      });
+      expect(outcomes.map((o) => o.envelope.event)).toMatchObject([
+        { data: { tokens: 700, backend: 'local-llm', metadata: { agent: 'writer', run: run.id } } },
+        { data: { tokens: 700 } },
+      ]);
+      const [gate] = kernel.approvals.list();
+      expect(gate!.request.summary).toMatch(/^writer used 1,400 of its 1,000 per-run tokens/);
+      await kernel.budgets.decide(gate!.id, { approve: true, limits: { tokens: 5000 } });
+      const done = await kernel.runs.wait(run.id);
+      expect(done.status).toBe('completed');
+      expect(done.result).toBe('ok');
+      // the replayed steps reported nothing again: three reports in all
+      expect(
+        await kernel.ledger.query({ kinds: ['OutcomeRecorded'], correlationId: run.id }),
+      ).toHaveLength(3);
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('has a bad usage message fail the run with a protocol error', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      const body = `process.stdin.once('data', () => process.stdout.write(JSON.stringify({ type: 'usage', tokens: -5 }) + '\\n'));`;
+      await kernel.define({
+        name: 'liar',
+        process: { command: process.execPath, args: ['-e', body] },
+      });
+      const run = await kernel.start('liar');
+      const info = await kernel.runs.wait(run.id);
+      expect(info.status).toBe('failed');
+      expect(info.error?.message).toMatch(/tokens/);
+    } finally {
+      await kernel.close();
+    }
+  });
+});
+
+describe.skipIf(!pgAvailable)(`budgets on PostgreSQL${pgSkipReason}`, () => {
+  it('two kernels sharing the store see the same usage', async () => {
+    const schema = freshSchema('kerno_budgets');
+    const store = pgUrl(schema);
+    const a = await open({ store, runOwner: 'a' });
+    const b = await open({ store, runOwner: 'b' });
+    try {
+      await a.policies.set('budget', 'team', {
+        agent: 'research',
+        costMicros: 5_000_000,
+        windowMs: DAY,
+      });
+      await b.policies.start();
+      await a.budgets.report({ agent: 'research' }, { costMicros: 2_000_000 });
+      await b.budgets.report({ agent: 'research' }, { costMicros: 3_500_000 });
+      for (const k of [a, b]) {
+        await expect.poll(() => k.budgets.usage()[0]?.used, { timeout: 10_000 }).toBe(5_500_000);
+        expect(k.budgets.check({ agent: 'research' })?.reason).toBe(
+          'research spent $5.50 of its $5.00 daily budget',
+        );
+      }
+    } finally {
+      await a.close();
+      await b.close();
+      await dropSchema(schema);
     }
   });
 });
