@@ -613,10 +613,14 @@ export type {
   RunWait,
   Runs,
   RunApprovals,
+  RunBudgets,
   RunEngineOptions,
 } from './runs/run-engine.js';
-export { StepFailedError } from './runs/run-context.js';
+export { BudgetExceededError, StepFailedError } from './runs/run-context.js';
 export type {
+  RunBudgetBreach,
+  RunBudgetHost,
+  RunUsageReport,
   RunContext,
   StepOptions,
   StepRetryPolicy,
@@ -624,5 +628,28 @@ export type {
   RunApprovalRequest,
   RunApprovalDecision,
 } from './runs/run-context.js';
+// Budgets (policy kind `budget`)
+export {
+  BUDGET_GATE_ACTION,
+  BUDGET_RESOURCES,
+  Budgets,
+  WINDOW_BUCKETS,
+  createBudgets,
+  formatMicros,
+  parseBudget,
+  parseUsageReport,
+  raisedLimit,
+} from './policies/budgets.js';
+export type {
+  BudgetBreach,
+  BudgetDecisionInput,
+  BudgetResource as BudgetLimitResource,
+  BudgetSpec,
+  BudgetSubject,
+  BudgetUsage,
+  BudgetsOptions,
+  UsageReport,
+  UsageTotals,
+} from './policies/budgets.js';
 export { RUN_INDEX_STREAM, journalStream, journalView, runIndexView } from './runs/journal.js';
 export type { RunStatus, JournalEntry, RunIndexEntry, RecordedError } from './runs/journal.js';
