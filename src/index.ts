@@ -611,12 +611,19 @@ export type {
   RunStepInfo,
   RunSummary,
   RunWait,
+  RunStartOptions,
+  RunResumeOptions,
+  RunResumeInfo,
+  RunForkOptions,
+  RunForkOf,
   Runs,
   RunApprovals,
   RunBudgets,
   RunEngineOptions,
 } from './runs/run-engine.js';
 export { BudgetExceededError, StepFailedError } from './runs/run-context.js';
+export { compareRuns, pickWinner, runOutcome } from './runs/run-outcomes.js';
+export type { RunComparison, RunOutcome, StepComparison } from './runs/run-outcomes.js';
 export type {
   RunBudgetBreach,
   RunBudgetHost,

@@ -45,6 +45,7 @@ import {
   type RunEngine,
   type RunHandle,
   type RunRetention,
+  type RunStartOptions,
   type Runs,
 } from './runs/run-engine.js';
 import {
@@ -54,6 +55,7 @@ import {
   storeDefinition,
 } from './runs/definitions.js';
 import { processRun, type ProcessAgentDefinition } from './runs/process-run.js';
+import { attachRunOutcomes } from './runs/run-outcomes.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { createUuidV7, type IdGenerator } from './util/ids.js';
 import { createStderrLogger, type Logger } from './util/logger.js';
@@ -179,11 +181,14 @@ export interface Kernel extends KernelCore {
   define(definition: ProcessAgentDefinition): Promise<void>;
   /** Defines a durable agent; its unfinished runs owned by this kernel resume. */
   define<I, O>(definition: AgentDefinition<I, O>): void;
-  /** Starts a durable run of a defined agent (with `id`, idempotently). */
+  /**
+   * Starts a durable run of a defined agent (with `id`, idempotently; `tenant` confines it to
+   * that tenant's tokens; `config` is what the run sees as `ctx.config`).
+   */
   start<O = unknown>(
     agent: string,
     input?: unknown,
-    options?: { id?: string },
+    options?: RunStartOptions,
   ): Promise<RunHandle<O>>;
   /** Sends a durable signal into a run (`ctx.waitForSignal(name)` takes it). */
   signal(runId: string, name: string, payload?: unknown, options?: { id?: string }): Promise<void>;
@@ -361,6 +366,19 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     };
     if (options.agents === false) return core;
     prepareStateDir(config);
+    // Fork families' outcomes: ledger events on one chain, and which variant won (learning).
+    const outcomes = attachRunOutcomes({
+      runs,
+      ledger,
+      learning,
+      bus,
+      logger,
+      owner: options.runOwner ?? 'local',
+    });
+    cleanups.push(async () => {
+      outcomes.detach();
+      await outcomes.settled();
+    });
 
     const selfHealing = createSelfHealing({
       bus,

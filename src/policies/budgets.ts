@@ -949,6 +949,8 @@ function usageEvent(record: LedgerRecord, nowMs: number): UsageEvent | undefined
   const event = env.event as { type: string; data?: Record<string, unknown> };
   if (event.type !== 'OutcomeRecorded' || event.data === undefined) return undefined;
   const d = event.data;
+  // A finished run's summary (runs/run-outcomes.ts): its steps' usage was counted as they ran.
+  if (d.backend === 'kerno-runs') return undefined;
   const tokens = typeof d.tokens === 'number' ? d.tokens : 0;
   const cost = typeof d.cost_microdollars === 'number' ? d.cost_microdollars : 0;
   const meta = (d.metadata ?? {}) as Record<string, string>;

@@ -391,6 +391,48 @@ describe('a run over its budget', () => {
   });
 });
 
+describe('steps that report usage', () => {
+  it('count a step usage option against the budgets of the run tenant', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      kernel.define({
+        name: 'summariser',
+        run: async (ctx) => {
+          for (let i = 0; i < 3; i++) {
+            await ctx.step('llm', () => ({ text: 'x', total: 600 }), {
+              usage: (r: { total: number }) => ({ tokens: r.total, costMicrodollars: 1234.4 }),
+            });
+          }
+          return 'ok';
+        },
+      });
+      await kernel.policies.set('budget', 'acme-hourly', {
+        tenant: 'acme',
+        tokens: 1000,
+        windowMs: 3_600_000,
+      });
+      const other = await kernel.start('summariser', null, { tenant: 'globex' });
+      expect((await kernel.runs.wait(other.id)).status).toBe('completed');
+      const run = await kernel.start('summariser', null, { tenant: 'acme' });
+      await reaches(kernel, run.id, 'waiting');
+      expect(kernel.budgets.usage({ tenant: 'acme' })[0]).toMatchObject({
+        used: 1200,
+        breached: true,
+      });
+      const [gate] = kernel.approvals.list();
+      expect(gate!.request.summary).toMatch(/^tenant acme used 1,200 of its 1,000 hourly tokens/);
+      const outcomes = await kernel.ledger.query({ kinds: ['OutcomeRecorded'], tenantId: 'acme' });
+      expect(outcomes[0]!.envelope.event).toMatchObject({
+        data: { tokens: 600, cost_microdollars: 1234, metadata: { agent: 'summariser' } },
+      });
+      await kernel.budgets.decide(gate!.id, { approve: false });
+      expect((await kernel.runs.wait(run.id)).status).toBe('cancelled');
+    } finally {
+      await kernel.close();
+    }
+  });
+});
+
 describe('a process agent reporting usage', () => {
   it('sends usage messages; its run pauses at its budget before the next step', async () => {
     const kernel = await open({ clock: new ManualClock(T0) });
