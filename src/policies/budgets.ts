@@ -351,7 +351,10 @@ function scopeLabel(spec: BudgetSpec): string {
 /** `$5.02` for 5 020 000 micro-dollars. */
 export function formatMicros(micros: number): string {
   const dollars = micros / 1_000_000;
-  return `$${dollars >= 100 ? dollars.toFixed(0) : dollars >= 0.01 || dollars === 0 ? dollars.toFixed(2) : dollars.toPrecision(2)}`;
+  if (dollars >= 100) return `$${dollars.toFixed(0)}`;
+  // Below a dime, four places: $0.0152 of $0.0150 says more than $0.02 of $0.02.
+  if (dollars < 0.1 && dollars !== 0) return `$${dollars.toFixed(4)}`;
+  return `$${dollars.toFixed(2)}`;
 }
 
 function periodWords(period: 'window' | 'run', windowMs: number | undefined): string {
@@ -564,7 +567,8 @@ export class Budgets {
       {
         type: 'OutcomeRecorded',
         data: {
-          chain_id: subject.runId ?? subject.agent,
+          // Its own chain, apart from the run's outcome chain (runs/run-outcomes.ts).
+          chain_id: `usage:${subject.runId ?? subject.agent}`,
           step: 'Evaluation',
           passed: true,
           stop_reason: null,

@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKernel, type Kernel, type KernelOptions } from '../../src/kernel.js';
+import { DEMO_BUDGET, setDemoBudget } from '../../src/demo/demo-budget.js';
 import { isKernelError } from '../../src/errors.js';
 import { parseBudget, raisedLimit, WINDOW_BUCKETS } from '../../src/policies/budgets.js';
 import type { AgentDefinition } from '../../src/runs/run-engine.js';
@@ -536,6 +537,54 @@ describe.skipIf(!pgAvailable)(`budgets on PostgreSQL${pgSkipReason}`, () => {
       await a.close();
       await b.close();
       await dropSchema(schema);
+    }
+  });
+});
+
+describe('the demo budget', () => {
+  it('caps the demo research agent once, keeps a raise, and counts its ledger usage', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      await setDemoBudget(kernel);
+      await setDemoBudget(kernel);
+      expect(kernel.policies.get('budget', DEMO_BUDGET)).toMatchObject({
+        version: 1,
+        updatedBy: 'demo',
+      });
+      // the demo's research agent records its fake model calls like this (tenant demo)
+      for (let i = 0; i < 3; i++) {
+        await kernel.ledger.append(
+          {
+            type: 'OutcomeRecorded',
+            data: {
+              chain_id: 'run-1',
+              step: 'Reasoning',
+              passed: true,
+              stop_reason: null,
+              latency_ms: 10,
+              tokens: 2600,
+              cost_microdollars: 5200,
+              backend: 'demo-llm',
+              metadata: { agent: 'research', step: `s${i}` },
+            },
+          },
+          { tenantId: 'demo', correlationId: 'run-1' },
+        );
+      }
+      await expect
+        .poll(() => kernel.budgets.check({ agent: 'research', tenant: 'demo' })?.reason)
+        .toBe('research spent $0.0156 of its $0.0150 daily budget');
+      await kernel.policies.set('budget', DEMO_BUDGET, {
+        agent: 'research',
+        costMicros: 50_000,
+        windowMs: DAY,
+      });
+      await setDemoBudget(kernel);
+      expect(kernel.policies.get('budget', DEMO_BUDGET)?.spec).toMatchObject({
+        costMicros: 50_000,
+      });
+    } finally {
+      await kernel.close();
     }
   });
 });

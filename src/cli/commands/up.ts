@@ -9,6 +9,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { startDemo } from '../../demo/demo-agents.js';
+import { setDemoBudget } from '../../demo/demo-budget.js';
 import { KernelError } from '../../errors.js';
 import { createKernel } from '../../kernel.js';
 import { createServer } from '../../server/app.js';
@@ -57,6 +58,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
         ...(o.bus === undefined ? {} : { bus: o.bus }),
       });
       const { stateDir, config } = kernel;
+      if (o.demo === true) await setDemoBudget(kernel);
       let server;
       try {
         const { token, created } = loadOrCreateAdminToken(stateDir);
