@@ -71,6 +71,15 @@ describe('budgets API', () => {
       ['acme', 250, 1000, false],
       ['research-daily', 6_000_000, 5_000_000, true],
     ]);
+    expect((await server.app.inject({ method: 'GET', url: '/api/budgets' })).statusCode).toBe(401);
+    const doc = await server.app.inject({
+      method: 'GET',
+      url: '/api/openapi.json',
+      headers: admin,
+    });
+    expect(Object.keys(doc.json<{ paths: object }>().paths)).toEqual(
+      expect.arrayContaining(['/api/budgets', '/api/budgets/gates/{id}']),
+    );
     const own = await server.app.inject({ method: 'GET', url: '/api/budgets', headers: acme });
     expect(own.json<{ budgets: BudgetUsage[] }>().budgets.map((r) => r.budget)).toEqual(['acme']);
     const other = await server.app.inject({
