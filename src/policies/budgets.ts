@@ -870,21 +870,19 @@ export class Budgets {
           }
         }
       }
+      // A decided gate raises nothing: approving it again is the gate's own error.
       if (gate.decision === null) {
         await this.#raise(target.budget, target.version, target.resource, input.limits, {
           by,
           reason: input.reason ?? `raised by ${by}, approving budget gate ${gate.gateId}`,
         });
-        await approvals.approve(gate.id, {
-          by,
-          ...(input.reason === undefined ? {} : { note: input.reason }),
-        });
       }
-    } else if (gate.decision === null) {
-      await approvals.reject(gate.id, {
+      await approvals.approve(gate.id, {
         by,
-        reason: input.reason ?? 'budget exceeded',
+        ...(input.reason === undefined ? {} : { note: input.reason }),
       });
+    } else {
+      await approvals.reject(gate.id, { by, reason: input.reason ?? 'budget exceeded' });
     }
     return approvals.get(gate.id)!;
   }

@@ -302,6 +302,14 @@ describe('a run over its budget', () => {
       });
       expect((await kernel.runs.wait(run.id)).status).toBe('completed');
       expect(kernel.policies.get('budget', 'cap')?.spec).toMatchObject({ costMicros: 20_000_000 });
+      // decided once: a second decision is refused and raises nothing
+      await expect(
+        kernel.budgets.decide(gate!.id, { approve: true, limits: { costMicros: 1 } }),
+      ).rejects.toMatchObject({ code: 'CONFLICT' });
+      expect(kernel.policies.get('budget', 'cap')?.version).toBe(2);
+      await expect(kernel.budgets.decide('nope', { approve: true })).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      });
     } finally {
       await kernel.close();
     }
