@@ -10,6 +10,7 @@ import { renderMarkdown, renderTable, type BenchRow, type BenchSuite } from './h
 import { apiSuite } from './suites/api.js';
 import { floodSuite } from './suites/flood.js';
 import { auditSuite } from './suites/audit.js';
+import { budgetsSuite } from './suites/budgets.js';
 import { busSuite } from './suites/bus.js';
 import { learningSuite } from './suites/learning.js';
 import { ledgerSuite } from './suites/ledger.js';
@@ -35,6 +36,7 @@ const SUITES: readonly BenchSuite[] = [
   runsSuite,
   schedulingSuite,
   verifySuite,
+  budgetsSuite,
 ];
 
 function arg(name: string): string | undefined {

@@ -624,16 +624,20 @@ export type {
   RunForkOf,
   Runs,
   RunApprovals,
+  RunBudgets,
   RunEngineOptions,
   RunRecoveryNote,
   RunPatchContext,
   RunPatchResult,
 } from './runs/run-engine.js';
 export type { RunRecoveryAction } from './runs/journal.js';
-export { StepFailedError } from './runs/run-context.js';
+export { BudgetExceededError, StepFailedError } from './runs/run-context.js';
 export { compareRuns, pickWinner, runOutcome } from './runs/run-outcomes.js';
 export type { RunComparison, RunOutcome, StepComparison } from './runs/run-outcomes.js';
 export type {
+  RunBudgetBreach,
+  RunBudgetHost,
+  RunUsageReport,
   RunContext,
   StepOptions,
   StepRetryPolicy,
@@ -641,6 +645,29 @@ export type {
   RunApprovalRequest,
   RunApprovalDecision,
 } from './runs/run-context.js';
+// Budgets (policy kind `budget`)
+export {
+  BUDGET_GATE_ACTION,
+  BUDGET_RESOURCES,
+  Budgets,
+  WINDOW_BUCKETS,
+  createBudgets,
+  formatMicros,
+  parseBudget,
+  parseUsageReport,
+  raisedLimit,
+} from './policies/budgets.js';
+export type {
+  BudgetBreach,
+  BudgetDecisionInput,
+  BudgetResource as BudgetLimitResource,
+  BudgetSpec,
+  BudgetSubject,
+  BudgetUsage,
+  BudgetsOptions,
+  UsageReport,
+  UsageTotals,
+} from './policies/budgets.js';
 export { RUN_INDEX_STREAM, journalStream, journalView, runIndexView } from './runs/journal.js';
 export type { RunStatus, JournalEntry, RunIndexEntry, RecordedError } from './runs/journal.js';
 

@@ -40,6 +40,7 @@ import {
   type ScheduleOptions,
   type ScheduleSpec,
 } from './policies/schedules.js';
+import { createBudgets, parseBudget, type Budgets } from './policies/budgets.js';
 import { openRegistry, type Registry } from './registry/registry.js';
 import { createSelfHealing, type SelfHealing } from './recovery/self-healing.js';
 import { createRunHealing, type RunHealing } from './recovery/run-healing.js';
@@ -181,6 +182,8 @@ export interface KernelCore extends AsyncDisposable {
     input: unknown,
     options: ScheduleOptions,
   ): Promise<PolicyVersion<ScheduleSpec>>;
+  /** Budgets: usage (from the ledger) vs limit per budget policy; raise-or-stop decisions. */
+  readonly budgets: Budgets;
   /** Durable runs: get, list, wait, cancel (a kernel without agents reads them, runs none). */
   readonly runs: Runs;
   /** Where recovery artifacts are written; `undefined` when they are not (a `memory:` store). */
@@ -284,6 +287,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     const policies = createPolicyStore({ log: storage.log, audit, clock, logger });
     policies.register('schedule', parseScheduleSpec);
     policies.register('limit', parseLimitSpec);
+    policies.register('budget', parseBudget);
     await policies.start();
     cleanups.push(() => policies.close());
     if (telemetry?.traces !== undefined) {
@@ -297,6 +301,9 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
         return Promise.resolve();
       });
     }
+    const budgets = createBudgets({ ledger, policies, approvals, clock, logger });
+    await budgets.start();
+    cleanups.push(() => budgets.close());
     const recoveries = createRecoveryLogStore(storage.log);
     const registry = await openRegistry({
       storage,
@@ -343,6 +350,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       admission: limits,
       bus,
       ...(telemetry?.runs === undefined ? {} : { tracer: telemetry.runs }),
+      budgets,
       ...(options.runOwner === undefined ? {} : { owner: options.runOwner }),
       ...(options.runHoldMs === undefined ? {} : { holdMs: options.runHoldMs }),
       ...(options.runRetention === undefined ? {} : { retention: options.runRetention }),
@@ -406,6 +414,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
           by: opts?.by,
           reason: opts?.reason,
         }),
+      budgets,
       runs,
       recoveryDir: config.recoveryDir,
       clock,

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { ERROR_HINTS, errorMessage, isKernelError } from '../errors.js';
 import { registerAgentCommands } from './commands/agents.js';
 import { registerApprovalCommands } from './commands/approvals.js';
+import { registerBudgetCommands } from './commands/budgets.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerEventCommands } from './commands/events.js';
 import { registerLearningCommands } from './commands/learning.js';
@@ -54,6 +55,7 @@ export function createProgram(ctx: CliContext): Command {
   registerLedgerCommands(program, ctx);
   registerAuditCommands(program, ctx);
   registerApprovalCommands(program, ctx);
+  registerBudgetCommands(program, ctx);
   registerLearningCommands(program, ctx);
   registerRecoveryCommands(program, ctx);
   registerRegistryCommands(program, ctx);

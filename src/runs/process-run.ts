@@ -1,7 +1,7 @@
 /**
  * Durable runs for process agents, with no SDK: a bridge that is the run function of a process
  * definition. It spawns the process, sends it `{"type":"run",...}`, and turns the JSON lines it
- * writes (`step`, `step.result`, `sleep`, `wait`, `result`, `error`) into `ctx` calls, answering
+ * writes (`step`, `step.result`, `sleep`, `wait`, `usage`, `result`, `error`) into `ctx` calls, answering
  * each on stdin (docs/agent-protocol.md, "Durable runs"). The journal does the rest: on a replay
  * the process asks for its steps again and gets their recorded results without running them.
  *
@@ -95,6 +95,7 @@ type ProcessMessage =
   | { type: 'result'; value: unknown }
   | { type: 'error'; message: string }
   | { type: 'output'; text: string }
+  | { type: 'usage'; tokens?: number; costMicros?: number; model?: string }
   | { type: 'heartbeat' };
 
 const key = z.string().min(1).max(512);
@@ -131,6 +132,12 @@ const messageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('result'), value: z.unknown().optional() }),
   z.object({ type: z.literal('error'), message: z.string() }),
   z.object({ type: z.literal('output'), text: z.string() }),
+  z.object({
+    type: z.literal('usage'),
+    tokens: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    costMicros: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    model: z.string().max(200).optional(),
+  }),
   z.object({ type: z.literal('heartbeat') }),
 ]);
 
@@ -352,6 +359,18 @@ function executeProcess(
           return;
         case 'error':
           settle({ ok: false, error: new ProcessRunError(escapeControl(m.message)) });
+          return;
+        case 'usage':
+          // Counted against the run's budgets; a failure to record it fails the run.
+          ctx
+            .reportUsage({
+              ...(m.tokens === undefined ? {} : { tokens: m.tokens }),
+              ...(m.costMicros === undefined ? {} : { costMicros: m.costMicros }),
+              ...(m.model === undefined ? {} : { model: m.model }),
+            })
+            .catch((error: unknown) => {
+              if (!settled) settle({ ok: false, error: asError(error) });
+            });
           return;
         case 'output':
         case 'heartbeat':

@@ -100,6 +100,45 @@ export interface RunApprovalDecision {
   readonly decidedBy: string;
 }
 
+/** Usage an agent reports after calling a model (`ctx.reportUsage`). */
+export interface RunUsageReport {
+  readonly tokens?: number;
+  /** Cost in micro-dollars (1 000 000 = $1.00). */
+  readonly costMicros?: number;
+  readonly model?: string;
+}
+
+/** A budget the run has reached, as the engine's budget hook reports it. */
+export interface RunBudgetBreach {
+  readonly budget: string;
+  /** Plain words: "research spent $5.02 of its $5.00 daily budget". */
+  readonly reason: string;
+  /** `ask`: pause and open a raise-or-stop gate; `stop`: cancel the run. */
+  readonly onBreach: 'ask' | 'stop';
+}
+
+/** The budget hooks of one run (`policies/budgets.ts` behind them). */
+export interface RunBudgetHost {
+  /** The first budget the run has reached, or `null` (synchronous: O(1) per budget). */
+  check(): RunBudgetBreach | null;
+  /** Opens (or finds, by key) the raise-or-stop gate. */
+  open(
+    key: string,
+    breach: RunBudgetBreach,
+  ): Promise<{ gate: string; decision: RunApprovalDecision | null }>;
+  /** After an approved gate: raises the budget unless someone already did. */
+  approved(gate: string): Promise<void>;
+  /** Records usage in the ledger (idempotent by `eventId`). */
+  report(usage: RunUsageReport, eventId: string): Promise<void>;
+}
+
+/** A run stopped by a budget (a rejected raise, or a budget with `onBreach: 'stop'`). */
+export class BudgetExceededError extends KernelError {
+  constructor(message: string) {
+    super('RUN_CANCELLED', message, { details: { budgetExceeded: true } });
+  }
+}
+
 /** The context a durable run's function gets. */
 export interface RunContext {
   readonly runId: string;
@@ -139,6 +178,12 @@ export interface RunContext {
   waitForSignal<T = unknown>(name: string, options?: { readonly timeoutMs?: number }): Promise<T>;
   /** Opens an approval gate and waits (durably) for its decision. */
   requestApproval(request: RunApprovalRequest): Promise<RunApprovalDecision>;
+  /**
+   * Reports what a model call cost (tokens, micro-dollars, model): recorded in the ledger as an
+   * `OutcomeRecorded` event with the run's agent and tenant, so the run's budgets count it.
+   * Budgets are checked before each step; a run over one pauses there and asks.
+   */
+  reportUsage(usage: RunUsageReport): Promise<void>;
 }
 
 /** Why an execution stopped without ending the run. */
@@ -174,6 +219,8 @@ export interface ExecutionHost {
   readonly trace?: ExecutionTrace | undefined;
   /** Waits for a slot on a limit key for step `key`; resolves with its release. */
   acquire?(limitKey: string, key: string, signal: AbortSignal): Promise<() => void>;
+  /** The run's budgets (checked before each step; `reportUsage` records through it). */
+  budget?: RunBudgetHost | undefined;
 }
 
 /** A step that failed after its attempts, as the run's code sees it (live and on replay alike). */
@@ -220,6 +267,8 @@ export class RunExecution implements RunContext {
   readonly #signals: StoredJournalEntry[] = [];
   readonly #consumed = new Set<number>();
   readonly #occurrences = new Map<string, number>();
+  /** Usage reports per call position in this execution (their ledger ids). */
+  readonly #usageAt = new Map<number, number>();
   readonly #onSuspend: (s: Suspension) => void;
   #calls = 0;
   #suspended = false;
@@ -364,6 +413,11 @@ export class RunExecution implements RunContext {
     if (typeof name !== 'string' || name === '') {
       throw new KernelError('INVALID_ARGUMENT', 'ctx.step needs a non-empty name');
     }
+    // Budgets first: a gate recorded here (a replay), or a budget reached now, before the step.
+    if (this.#budgetDue()) {
+      await this.#budgetGate();
+      if (this.#suspended) return never;
+    }
     const key = options.key ?? `${name}#${String(this.#occurrence(name))}`;
     const { call, recorded } = this.#next('step', key);
     const done = recorded.find((e) => e.type === 'step' || e.type === 'step.failed');
@@ -477,6 +531,18 @@ export class RunExecution implements RunContext {
       }
       const text = toJsonText(value, `The result of step '${key}'`);
       const usage = options.usage === undefined ? undefined : checkUsage(key, options.usage, value);
+      if (usage !== undefined && this.#host.budget !== undefined) {
+        // The step's usage counts against the run's budgets: on the ledger, once per attempt.
+        await this.#host.budget.report(
+          {
+            ...(usage.tokens === undefined ? {} : { tokens: Math.round(usage.tokens) }),
+            ...(usage.costMicrodollars === undefined
+              ? {}
+              : { costMicros: Math.round(usage.costMicrodollars) }),
+          },
+          `${this.runId}:step:${key}:${String(attempt)}`,
+        );
+      }
       this.executedSteps++;
       const stored = await this.#append({
         type: 'step',
@@ -494,6 +560,90 @@ export class RunExecution implements RunContext {
       if (stored.type === 'step' && stored.result === text) return value;
       return this.#replayStep<T>(stored);
     }
+  }
+
+  /** Whether a budget gate comes before the next call (synchronous, so call order is kept). */
+  #budgetDue(): boolean {
+    const budget = this.#host.budget;
+    if (budget === undefined) return false;
+    const here = this.#byCall.get(this.#calls)?.[0];
+    if (here !== undefined) return here.type === 'approval' && here.key.startsWith('budget#');
+    return budget.check() !== null;
+  }
+
+  /**
+   * The budget gates before a step: each is an approval call on the journal (key `budget#<n>`),
+   * so a replay meets the same gates at the same positions. Approved: the budget is raised and
+   * the check runs again; rejected (or `onBreach: 'stop'`): the run stops, budget exceeded.
+   */
+  async #budgetGate(): Promise<void> {
+    const budget = this.#host.budget!;
+    for (;;) {
+      const here = this.#byCall.get(this.#calls)?.[0];
+      const recordedGate = here?.type === 'approval' && here.key.startsWith('budget#');
+      let breach: RunBudgetBreach | null = null;
+      if (!recordedGate) {
+        if (here !== undefined) return;
+        breach = budget.check();
+        if (breach === null) return;
+        if (breach.onBreach === 'stop')
+          throw new BudgetExceededError(`budget exceeded: ${breach.reason}`);
+      }
+      const key = `budget#${String(this.#occurrence('\u0000budget'))}`;
+      const { call, recorded } = this.#next('approval', key);
+      let decision: RunApprovalDecision | null;
+      let gate: string;
+      const done = recorded.find((e) => e.type === 'approval.done');
+      const opened = recorded.find((e) => e.type === 'approval');
+      if (opened?.type === 'approval') {
+        gate = opened.gate;
+        decision =
+          done?.type === 'approval.done'
+            ? { approved: done.approved, reason: done.reason, decidedBy: done.decidedBy }
+            : this.#host.approvalDecision(gate);
+      } else {
+        ({ gate, decision } = await budget.open(`${this.runId}:${key}`, breach!));
+        await this.#append({ type: 'approval', key, call, gate });
+      }
+      if (decision === null) {
+        void this.#suspend({ kind: 'approval', gate });
+        return;
+      }
+      if (done === undefined) {
+        await this.#append({
+          type: 'approval.done',
+          key,
+          call,
+          approved: decision.approved,
+          reason: decision.reason,
+          decidedBy: decision.decidedBy,
+          atMs: this.#host.clock.now(),
+        });
+      }
+      if (!decision.approved) {
+        throw new BudgetExceededError(
+          `budget exceeded: the raise was rejected by ${decision.decidedBy}${decision.reason === null ? '' : ` (${decision.reason})`}`,
+        );
+      }
+      await budget.approved(gate);
+    }
+  }
+
+  async reportUsage(usage: RunUsageReport): Promise<void> {
+    if (this.#suspended) return;
+    const budget = this.#host.budget;
+    if (budget === undefined) {
+      throw new KernelError(
+        'SERVICE_UNAVAILABLE',
+        'This kernel records no usage; open it with createKernel to use ctx.reportUsage',
+      );
+    }
+    // Its ledger id is its place in the run (call position, then order there), so a replay
+    // that reports the same usage again records it once.
+    const position = this.#calls;
+    const n = (this.#usageAt.get(position) ?? 0) + 1;
+    this.#usageAt.set(position, n);
+    await budget.report(usage, `${this.runId}:usage:${String(position)}:${String(n)}`);
   }
 
   #replayStep<T>(entry: StoredJournalEntry): T {

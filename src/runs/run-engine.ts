@@ -47,7 +47,9 @@ import {
   type StoredRunIndexEntry,
 } from './journal.js';
 import {
+  BudgetExceededError,
   RunExecution,
+  type RunBudgetHost,
   type RunApprovalDecision,
   type RunApprovalRequest,
   type RunContext,
@@ -340,6 +342,11 @@ export interface RunEngineOptions {
   readonly tracer?: RunTracer | undefined;
   /** Concurrency and rate limits: a limited run is `queued` until it is admitted. */
   readonly admission?: RunAdmission;
+  /**
+   * The budgets every run is held to: checked before each step (a run over one pauses on a
+   * raise-or-stop gate), and where `ctx.reportUsage` records usage.
+   */
+  readonly budgets?: RunBudgets;
 }
 
 /** A run waiting for admission, as the engine hands it to {@link RunAdmission}. */
@@ -366,6 +373,15 @@ export interface RunAdmission {
     holder: { runId: string; key: string; priority: number },
     signal: AbortSignal,
   ): Promise<() => void>;
+}
+
+/** What the engine needs of the budgets (`policies/budgets.ts`); `run` is the spender. */
+export interface RunBudgets {
+  hostFor(run: {
+    readonly id: string;
+    readonly agent: string;
+    readonly tenant: string | null;
+  }): RunBudgetHost;
 }
 
 /** Retention of finished runs' journals. */
@@ -475,6 +491,7 @@ export class RunEngine implements Runs {
   readonly #executedHere = new Set<string>();
   readonly #tracer: RunTracer | undefined;
   readonly #admission: RunAdmission | undefined;
+  readonly #budgets: RunBudgets | undefined;
   readonly #index: LogView<RunIndexEntry, StoredRunIndexEntry>;
   readonly #definitions = new Map<string, AgentDefinition<never, unknown>>();
   readonly #runs = new Map<string, RunState>();
@@ -512,6 +529,7 @@ export class RunEngine implements Runs {
     this.#bus = options.bus;
     this.#tracer = options.tracer;
     this.#admission = options.admission;
+    this.#budgets = options.budgets;
     this.#index = runIndexView(options.log);
     this.#beats = ownerBeatsView(options.log);
     this.#leaseMs = options.leaseMs;
@@ -1213,6 +1231,11 @@ export class RunEngine implements Runs {
               }),
           ...(this.#bus === undefined ? {} : { publish: (event) => this.#publish(event) }),
           ...(this.#tracer === undefined ? {} : { trace: this.#tracer.execution(traced(run)) }),
+          budget: this.#budgets?.hostFor({
+            id: run.id,
+            agent: run.agent,
+            tenant: run.tenant ?? null,
+          }),
           fence: () =>
             this.#leaseMs === undefined
               ? undefined
@@ -1253,7 +1276,9 @@ export class RunEngine implements Runs {
         await this.#end(run, 'completed', text, undefined, execution.head);
         return;
       }
-      await this.#end(run, 'failed', undefined, recordError(outcome.error), execution.head);
+      // A budget stopped the run (its raise was rejected): cancelled, not failed.
+      const status = outcome.error instanceof BudgetExceededError ? 'cancelled' : 'failed';
+      await this.#end(run, status, undefined, recordError(outcome.error), execution.head);
     } catch (error) {
       if (run.execution === execution) run.execution = undefined;
       if (this.#closed || run.ended !== undefined) return;

@@ -27,6 +27,7 @@ import { problemFor, type Problem } from './problem.js';
 import { agentRoutes } from './routes/agents.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
+import { budgetRoutes } from './routes/budgets.js';
 import { eventRoutes } from './routes/events.js';
 import { learningRoutes } from './routes/learning.js';
 import { ledgerRoutes } from './routes/ledger.js';
@@ -177,6 +178,7 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
   runRoutes(app, ctx);
   scheduleRoutes(app, ctx);
   limitRoutes(app, ctx);
+  budgetRoutes(app, ctx);
   learningRoutes(app, ctx);
   eventRoutes(app, ctx);
   mcpRoutes(app, ctx);

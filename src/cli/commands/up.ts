@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEMO_AGENTS, startDemo } from '../../demo/demo-agents.js';
 import { RESEARCH_AGENT } from '../../demo/demo-research.js';
+import { setDemoBudget } from '../../demo/demo-budget.js';
 import { KernelError } from '../../errors.js';
 import { createKernel } from '../../kernel.js';
 import { createServer } from '../../server/app.js';
@@ -90,6 +91,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
         ...(o.bus === undefined ? {} : { bus: o.bus }),
       });
       const { stateDir, config } = kernel;
+      if (o.demo === true) await setDemoBudget(kernel);
       let server;
       let metrics: Awaited<ReturnType<typeof listenMetricsPort>> | undefined;
       let stopDemo: (() => void) | undefined;
