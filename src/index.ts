@@ -381,7 +381,23 @@ export type {
   ApprovalSnapshot,
   ApprovalGateOptions,
   DecisionListener,
+  ApproverPolicy,
+  ApprovalVote,
+  Decider,
+  PendingApproval,
+  SimilarDecision,
 } from './approvals/approval-gate.js';
+export { ApprovalRules, RuleIndex, createApprovalRules, parseRuleSpec } from './policies/rules.js';
+export type {
+  ApprovalRulesOptions,
+  AuthorizeRequest,
+  RuleApproval,
+  RuleDecision,
+  RuleEffect,
+  RuleMatch,
+  RulePattern,
+  RuleSpec,
+} from './policies/rules.js';
 export { createRecoveryLogStore } from './recovery/recovery-store.js';
 export type { RecoveryLogStore, StoredRecovery } from './recovery/recovery-store.js';
 export { followLog } from './storage/follow.js';
@@ -614,6 +630,7 @@ export type {
   Runs,
   RunApprovals,
   RunEngineOptions,
+  RunRules,
 } from './runs/run-engine.js';
 export { StepFailedError } from './runs/run-context.js';
 export type {
@@ -623,6 +640,7 @@ export type {
   StepScope,
   RunApprovalRequest,
   RunApprovalDecision,
+  RunAuthorizeRequest,
 } from './runs/run-context.js';
 export { RUN_INDEX_STREAM, journalStream, journalView, runIndexView } from './runs/journal.js';
 export type { RunStatus, JournalEntry, RunIndexEntry, RecordedError } from './runs/journal.js';

@@ -27,6 +27,12 @@ import { openLearning } from './learning/open-learning.js';
 import { createLedger, type Ledger } from './ledger/ledger.js';
 import { createRecoveryLogStore, type RecoveryLogStore } from './recovery/recovery-store.js';
 import { createPolicyStore, type PolicyStore } from './policies/policy-store.js';
+import {
+  createApprovalRules,
+  type ApprovalRules,
+  type RuleApproval,
+  type RuleEffect,
+} from './policies/rules.js';
 import { openRegistry, type Registry } from './registry/registry.js';
 import { createSelfHealing, type SelfHealing } from './recovery/self-healing.js';
 import type { RecoveryPolicy } from './recovery/recovery-types.js';
@@ -121,6 +127,8 @@ export interface KernelOptions {
    * not said it is alive for this long (ms). Give each kernel its own `runOwner`.
    */
   readonly runLeaseMs?: number;
+  /** The effect of `ctx.authorize` when no approval rule matches (default `allow`). */
+  readonly defaultRuleEffect?: RuleEffect;
 }
 
 /** A chain {@link KernelCore.acceptChain} can anchor. */
@@ -141,6 +149,8 @@ export interface KernelCore extends AsyncDisposable {
   readonly registry: Registry;
   /** Versioned kernel policies (budgets, approval rules, schedules, limits) on the log. */
   readonly policies: PolicyStore;
+  /** The approval rules (policy kind `rule`): `evaluate`, `decide` (audited), `list`. */
+  readonly rules: ApprovalRules;
   /** Durable runs: get, list, wait, cancel (a kernel without agents reads them, runs none). */
   readonly runs: Runs;
   /** Where recovery artifacts are written; `undefined` when they are not (a `memory:` store). */
@@ -228,6 +238,16 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     await approvals.start();
     cleanups.push(() => approvals.close());
     const policies = createPolicyStore({ log: storage.log, audit, clock, logger });
+    // Registers the `rule` validator before the stored rules are read back.
+    const rules = createApprovalRules({
+      policies,
+      audit,
+      logger,
+      ...(options.defaultRuleEffect === undefined
+        ? {}
+        : { defaultEffect: options.defaultRuleEffect }),
+    });
+    cleanups.push(async () => rules.close());
     await policies.start();
     cleanups.push(() => policies.close());
     const recoveries = createRecoveryLogStore(storage.log);
@@ -256,6 +276,8 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
           ...(request.rationale === undefined ? {} : { rationale: request.rationale }),
           ...(request.action === undefined ? {} : { action: request.action }),
           ...(request.resource === undefined ? {} : { resource: request.resource }),
+          ...(request.tool === undefined ? {} : { tool: request.tool }),
+          ...gatePolicy(request.approval),
         });
         return { gate: gate.id, decision: runDecision(gate.decision) };
       },
@@ -268,6 +290,15 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       ids,
       logger,
       approvals: runApprovals,
+      rules: {
+        decide: (run, request, step) =>
+          rules.decide({ ...request, agent: run.agent }, { runId: run.id, step }),
+        outcome: (run, request, decision, outcome) =>
+          rules.audit({ ...request, agent: run.agent }, decision, {
+            runId: run.id,
+            outcome: outcome.approved ? 'approved' : 'rejected',
+          }),
+      },
       bus,
       ...(options.runOwner === undefined ? {} : { owner: options.runOwner }),
       ...(options.runHoldMs === undefined ? {} : { holdMs: options.runHoldMs }),
@@ -313,6 +344,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       learning,
       registry,
       policies,
+      rules,
       runs,
       recoveryDir: config.recoveryDir,
       clock,
@@ -463,4 +495,26 @@ function runDecision(
   return decision === null
     ? null
     : { approved: decision.approved, reason: decision.reason, decidedBy: decision.decidedBy };
+}
+
+/** The gate settings of an `ask` rule's approval (who decides, n of m, timeout, escalation). */
+function gatePolicy(approval: RuleApproval | undefined): {
+  approvers?: { group?: string; required?: number; escalateTo?: string };
+  timeout?: { timeout_secs: number; action: 'Reject' | 'Approve' | 'Escalate' };
+} {
+  if (approval === undefined) return {};
+  const action =
+    approval.onTimeout === 'approve'
+      ? 'Approve'
+      : approval.onTimeout === 'escalate'
+        ? 'Escalate'
+        : 'Reject';
+  return {
+    approvers: {
+      ...(approval.group === undefined ? {} : { group: approval.group }),
+      ...(approval.approvers === undefined ? {} : { required: approval.approvers }),
+      ...(approval.escalateTo === undefined ? {} : { escalateTo: approval.escalateTo }),
+    },
+    timeout: { timeout_secs: approval.timeoutSecs ?? 1800, action },
+  };
 }

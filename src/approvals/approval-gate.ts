@@ -902,7 +902,10 @@ function validateInput(input: ApprovalRequestInput): void {
     if (a.required !== undefined && (!Number.isSafeInteger(a.required) || a.required < 1))
       bad('approvers.required must be a positive integer (n of m approvers)');
     for (const g of [a.group, a.escalateTo]) {
-      if (g !== undefined && (typeof g !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(g)))
+      if (
+        g !== undefined &&
+        (typeof g !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(g))
+      )
         bad('an approver group is 1–64 letters, digits, ".", "_", "-" or ":"');
     }
     if (a.escalateTo !== undefined && input.timeout?.action !== 'Escalate')

@@ -108,7 +108,10 @@ const pattern = z.union([
 
 const group = z
   .string()
-  .regex(GROUP, 'a group is 1–64 letters, digits, ".", "_", "-" or ":" (the token scope approver:<group>)');
+  .regex(
+    GROUP,
+    'a group is 1–64 letters, digits, ".", "_", "-" or ":" (the token scope approver:<group>)',
+  );
 
 const specSchema = z
   .strictObject({
@@ -366,9 +369,9 @@ export class ApprovalRules {
     });
   }
 
-  /** The current rules, in precedence order's input (by name). */
+  /** The current rule policies, by name. */
   list(): PolicyVersion<RuleSpec>[] {
-    return this.#policies.list<RuleSpec>('rule') as unknown as PolicyVersion<RuleSpec>[];
+    return this.#policies.list<RuleSpec>('rule');
   }
 
   #compiled(): RuleIndex {
@@ -486,7 +489,10 @@ export function deniedError(
   decision: Pick<RuleDecision, 'rule' | 'version'>,
   why?: string,
 ): KernelError<'DENIED'> {
-  const by = decision.rule === null ? 'the default rule effect' : `rule ${decision.rule}@${decision.version}`;
+  const by =
+    decision.rule === null
+      ? 'the default rule effect'
+      : `rule ${decision.rule}@${decision.version}`;
   return new KernelError(
     'DENIED',
     `${describe(request)} is denied by ${by}${why === undefined ? '' : `: ${why}`}`,

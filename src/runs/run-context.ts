@@ -13,6 +13,7 @@
  * @module
  */
 import { KernelError } from '../errors.js';
+import { deniedError, describe, type RuleApproval, type RuleDecision } from '../policies/rules.js';
 import type { KernelEvent } from '../model/kernel-event.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { LogView } from '../storage/log-view.js';
@@ -60,6 +61,21 @@ export interface StepOptions {
   readonly retry?: StepRetryPolicy;
   /** Fails the attempt with `TIMEOUT` after this many ms (its signal is aborted). */
   readonly timeoutMs?: number;
+  /**
+   * With `action`, `tool` or `resource`, the approval rules decide before the step's function
+   * runs (as `ctx.authorize({ action: action ?? name, tool, resource })`): a deny throws
+   * `DENIED`, an ask waits on a gate.
+   */
+  readonly action?: string;
+  readonly tool?: string;
+  readonly resource?: string;
+}
+
+/** What `ctx.authorize` asks the approval rules about. */
+export interface RunAuthorizeRequest {
+  readonly action: string;
+  readonly tool?: string | undefined;
+  readonly resource?: string | undefined;
 }
 
 /** An approval a run asks for. */
@@ -68,6 +84,9 @@ export interface RunApprovalRequest {
   readonly rationale?: string;
   readonly action?: string;
   readonly resource?: string;
+  readonly tool?: string;
+  /** Who decides, how many approvers, what a timeout does (from an `ask` rule). */
+  readonly approval?: RuleApproval;
 }
 
 /** The decision a run gets back. */
@@ -103,6 +122,13 @@ export interface RunContext {
   waitForSignal<T = unknown>(name: string, options?: { readonly timeoutMs?: number }): Promise<T>;
   /** Opens an approval gate and waits (durably) for its decision. */
   requestApproval(request: RunApprovalRequest): Promise<RunApprovalDecision>;
+  /**
+   * Asks the approval rules whether the run may take `action` (on `tool` / `resource`): resolves
+   * when allowed, throws `DENIED` when denied (or when the gate an `ask` rule opened is
+   * rejected), and waits durably on that gate otherwise. The decision is on the journal (a
+   * replay gets the same one) and in the audit trail.
+   */
+  authorize(request: RunAuthorizeRequest): Promise<void>;
 }
 
 /** Why an execution stopped without ending the run. */
@@ -127,6 +153,17 @@ export interface ExecutionHost {
   approvalDecision(gate: string): RunApprovalDecision | null;
   /** Whether this kernel still owns the run (another kernel may have taken it over). */
   owns(): boolean;
+  /**
+   * Decides (and audits) an authorization with the approval rules; absent: everything is
+   * allowed. `step` names the step it guards.
+   */
+  authorize?(request: RunAuthorizeRequest, step: string | undefined): Promise<RuleDecision>;
+  /** Audits how the gate of an `ask` decision was decided (called once, not on a replay). */
+  authorizeOutcome?(
+    request: RunAuthorizeRequest,
+    decision: RuleDecision,
+    outcome: RunApprovalDecision,
+  ): Promise<void>;
   /** Announces a step's execution (`ToolExecutionStarted` / `ToolExecutionFinished`); never throws. */
   publish?(event: KernelEvent): void;
   /**
@@ -304,6 +341,18 @@ export class RunExecution implements RunContext {
     if (stopped !== undefined) return stopped;
     if (typeof name !== 'string' || name === '') {
       throw new KernelError('INVALID_ARGUMENT', 'ctx.step needs a non-empty name');
+    }
+    if (
+      options.action !== undefined ||
+      options.tool !== undefined ||
+      options.resource !== undefined
+    ) {
+      // The rules decide before the side effect runs (and before a replay returns its result).
+      await this.#authorize(
+        { action: options.action ?? name, tool: options.tool, resource: options.resource },
+        options.key ?? name,
+      );
+      if (this.#suspended) return never;
     }
     const key = options.key ?? `${name}#${String(this.#occurrence(name))}`;
     const { call, recorded } = this.#next('step', key);
@@ -591,6 +640,86 @@ export class RunExecution implements RunContext {
       return { approved: stored.approved, reason: stored.reason, decidedBy: stored.decidedBy };
     }
     return decision;
+  }
+
+  async authorize(request: RunAuthorizeRequest): Promise<void> {
+    const stopped = this.#live();
+    if (stopped !== undefined) return stopped;
+    return this.#authorize(request, undefined);
+  }
+
+  async #authorize(request: RunAuthorizeRequest, step: string | undefined): Promise<void> {
+    if (typeof request !== 'object' || request === null) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        'ctx.authorize needs { action: string, tool?: string, resource?: string }',
+      );
+    }
+    const { action, tool, resource } = request;
+    if (typeof action !== 'string' || action === '') {
+      throw new KernelError('INVALID_ARGUMENT', 'ctx.authorize needs a non-empty action');
+    }
+    for (const [field, v] of [
+      ['tool', tool],
+      ['resource', resource],
+    ] as const) {
+      if (v !== undefined && typeof v !== 'string') {
+        throw new KernelError('INVALID_ARGUMENT', `ctx.authorize: ${field} must be a string`);
+      }
+    }
+    const q: RunAuthorizeRequest = {
+      action,
+      ...(tool === undefined ? {} : { tool }),
+      ...(resource === undefined ? {} : { resource }),
+    };
+    // The decision is journaled as a step, so a replay (after a restart, or once a gate is
+    // decided) gets the decision made the first time, whatever the rules say now.
+    const key = `authorize:${action}#${String(this.#occurrence('\u0000authorize'))}`;
+    const { call, recorded } = this.#next('step', key);
+    const done = recorded.find((e) => e.type === 'step');
+    let d: RuleDecision;
+    if (done?.type === 'step') d = fromJsonText(done.result) as RuleDecision;
+    else {
+      if (!this.#host.owns()) {
+        this.abort(new KernelError('CONFLICT', `Run ${this.runId} is now owned by another kernel`));
+        return never;
+      }
+      const decided: RuleDecision =
+        this.#host.authorize === undefined
+          ? { effect: 'allow', rule: null, version: null, reason: 'no approval rules' }
+          : await this.#host.authorize(q, step);
+      const text = toJsonText(decided, `The decision of '${key}'`);
+      const stored = await this.#append({
+        type: 'step',
+        key,
+        call,
+        ...(text === undefined ? {} : { result: text }),
+        attempts: 1,
+        atMs: this.#host.clock.now(),
+      });
+      d = stored.type === 'step' ? (fromJsonText(stored.result) as RuleDecision) : decided;
+    }
+    if (d.effect === 'allow') return;
+    if (d.effect === 'deny') throw deniedError(q, d);
+    // ask: a keyed gate on the journal, as ctx.requestApproval opens it.
+    const replayed = (this.#byCall.get(this.#calls) ?? []).some((e) => e.type === 'approval.done');
+    const by = d.rule === null ? 'the default' : `rule ${d.rule}@${String(d.version)}`;
+    const decision = await this.requestApproval({
+      summary: `${describe(q)}? (asked by ${by})`,
+      rationale: d.reason,
+      action,
+      ...(resource === undefined ? {} : { resource }),
+      ...(tool === undefined ? {} : { tool }),
+      ...(d.approval === undefined ? {} : { approval: d.approval }),
+    });
+    if (!replayed) await this.#host.authorizeOutcome?.(q, d, decision);
+    if (!decision.approved) {
+      throw deniedError(
+        q,
+        d,
+        `the approval was rejected by ${decision.decidedBy}${decision.reason === null ? '' : ` (${decision.reason})`}`,
+      );
+    }
   }
 }
 

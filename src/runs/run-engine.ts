@@ -38,10 +38,13 @@ import {
   type StoredJournalEntry,
   type StoredRunIndexEntry,
 } from './journal.js';
+import type { RuleDecision } from '../policies/rules.js';
 import {
   RunExecution,
+  type ExecutionHost,
   type RunApprovalDecision,
   type RunApprovalRequest,
+  type RunAuthorizeRequest,
   type RunContext,
   type Suspension,
 } from './run-context.js';
@@ -142,6 +145,8 @@ export interface RunEngineOptions {
   readonly holdMs?: number;
   /** The approval gates `ctx.requestApproval` opens. */
   readonly approvals?: RunApprovals;
+  /** The approval rules `ctx.authorize` (and a step with `action`/`tool`/`resource`) asks. */
+  readonly rules?: RunRules;
   /**
    * Where a step's execution is announced: `ToolExecutionStarted` before its first attempt and
    * `ToolExecutionFinished` once its record is on the journal (oxios 1.43's tool events; a
@@ -167,6 +172,23 @@ export interface RunApprovals {
   decision(gate: string): RunApprovalDecision | null;
   /** Calls back with a gate id once it is decided; returns the unsubscribe. */
   onDecision(listener: (gate: string) => void): () => void;
+}
+
+/** What the engine needs of the approval rules (src/policies/rules.ts). */
+export interface RunRules {
+  /** Decides and audits; `step` names the step it guards. */
+  decide(
+    run: { id: string; agent: string },
+    request: RunAuthorizeRequest,
+    step: string | undefined,
+  ): Promise<RuleDecision>;
+  /** Audits how an `ask` decision's gate was decided. */
+  outcome?(
+    run: { id: string; agent: string },
+    request: RunAuthorizeRequest,
+    decision: RuleDecision,
+    outcome: RunApprovalDecision,
+  ): Promise<void>;
 }
 
 /** The runs API (`kernel.runs`). */
@@ -212,6 +234,7 @@ export class RunEngine implements Runs {
   readonly #owner: string;
   readonly #holdMs: number;
   readonly #approvals: RunApprovals | undefined;
+  readonly #rules: RunRules | undefined;
   readonly #bus: { publish(event: KernelEvent): void } | undefined;
   readonly #index: LogView<RunIndexEntry, StoredRunIndexEntry>;
   readonly #definitions = new Map<string, AgentDefinition<never, unknown>>();
@@ -246,6 +269,7 @@ export class RunEngine implements Runs {
     this.#owner = options.owner ?? 'local';
     this.#holdMs = options.holdMs ?? 5000;
     this.#approvals = options.approvals;
+    this.#rules = options.rules;
     this.#bus = options.bus;
     this.#index = runIndexView(options.log);
     this.#beats = ownerBeatsView(options.log);
@@ -717,6 +741,7 @@ export class RunEngine implements Runs {
           openApproval: (key, request) => this.#openApproval(key, run, request),
           approvalDecision: (gate) => this.#approvals?.decision(gate) ?? null,
           owns: () => run.owner === this.#owner && !this.#fenced,
+          ...(this.#rules === undefined ? {} : this.#rulesHost(run)),
           ...(this.#bus === undefined ? {} : { publish: (event) => this.#publish(event) }),
           fence: () =>
             this.#leaseMs === undefined
@@ -787,6 +812,16 @@ export class RunEngine implements Runs {
         error: errorMessage(error),
       });
     }
+  }
+
+  #rulesHost(run: RunState): Pick<ExecutionHost, 'authorize' | 'authorizeOutcome'> {
+    const rules = this.#rules!;
+    const who = { id: run.id, agent: run.agent };
+    return {
+      authorize: (request, step) => rules.decide(who, request, step),
+      authorizeOutcome: async (request, decision, outcome) =>
+        rules.outcome?.(who, request, decision, outcome),
+    };
   }
 
   async #openApproval(

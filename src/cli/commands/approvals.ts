@@ -8,7 +8,6 @@
 import type { Command } from 'commander';
 import type {
   ApprovalDecision,
-  ApprovalSnapshot,
   PendingApproval,
 } from '../../approvals/approval-gate.js';
 import { KernelError } from '../../errors.js';
@@ -67,18 +66,23 @@ export function registerApprovalCommands(program: Command, ctx: CliContext): voi
         async (k): Promise<InboxGate[]> =>
           k.approvals.list({ status }).map((g) => ({ ...g, similar: k.approvals.similar(g.id) })),
         async (d) =>
-          (
-            await d.json<{ approvals: InboxGate[] }>(
-              'GET',
-              `/api/approvals?status=${status}`,
-            )
-          ).approvals,
+          (await d.json<{ approvals: InboxGate[] }>('GET', `/api/approvals?status=${status}`))
+            .approvals,
       );
       print(ctx, o, list, () =>
         list.length === 0
           ? 'no pending approvals\n'
           : {
-              headers: ['id', 'status', 'agent', 'requested', 'deadline', 'approvals', 'similar', 'summary'],
+              headers: [
+                'id',
+                'status',
+                'agent',
+                'requested',
+                'deadline',
+                'approvals',
+                'similar',
+                'summary',
+              ],
               rows: list.map((a) => [
                 a.id,
                 a.escalated && a.status === 'pending' ? 'pending (escalated)' : a.status,
@@ -142,14 +146,10 @@ export function registerApprovalCommands(program: Command, ctx: CliContext): voi
             body,
           ),
       );
-      print(
-        ctx,
-        o,
-        d,
-        () =>
-          'status' in d
-            ? `approval recorded for ${d.id}: ${d.votes.length} of ${d.required} approvers so far\n`
-            : `${d.approved ? 'approved' : 'rejected'} ${d.id} by ${escapeControl(d.decidedBy)} at ${d.decidedAt}\n`,
+      print(ctx, o, d, () =>
+        'status' in d
+          ? `approval recorded for ${d.id}: ${d.votes.length} of ${d.required} approvers so far\n`
+          : `${d.approved ? 'approved' : 'rejected'} ${d.id} by ${escapeControl(d.decidedBy)} at ${d.decidedAt}\n`,
       );
     });
   }

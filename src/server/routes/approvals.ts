@@ -8,7 +8,11 @@
  * @module
  */
 import type { FastifyInstance } from 'fastify';
-import type { ApprovalGate, ApprovalSnapshot, SimilarDecision } from '../../approvals/approval-gate.js';
+import type {
+  ApprovalGate,
+  ApprovalSnapshot,
+  SimilarDecision,
+} from '../../approvals/approval-gate.js';
 import { KernelError } from '../../errors.js';
 import { deciderOf, principalName, type Principal } from '../auth.js';
 import type { ServerContext } from '../context.js';
