@@ -169,8 +169,20 @@ describe('approval inbox', () => {
     await gate.approve((await gate.open({ ...like, agentName: 'other' })).id);
     const pending = await gate.open({ ...like, agentId: 'run-z' });
     expect(gate.similar(pending.id)).toEqual([
-      { id: b.id, decision: 'rejected', by: 'bob', at: expect.any(String), reason: 'freeze' },
-      { id: a.id, decision: 'approved', by: 'alice', at: expect.any(String), reason: null },
+      {
+        id: b.id,
+        decision: 'rejected',
+        by: 'bob',
+        at: gate.get(b.id)!.decision!.decidedAt,
+        reason: 'freeze',
+      },
+      {
+        id: a.id,
+        decision: 'approved',
+        by: 'alice',
+        at: gate.get(a.id)!.decision!.decidedAt,
+        reason: null,
+      },
     ]);
     expect(gate.similar(pending.id, { limit: 1 })).toHaveLength(1);
     expect(gate.similar('unknown')).toEqual([]);
