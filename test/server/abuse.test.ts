@@ -139,6 +139,11 @@ describe('hostile input', () => {
       'post /api/ledger/import',
       'get /api/ledger/export',
       'get /api/openapi.json',
+      // confined to the tenant's gates (and to the approver groups of the token)
+      'get /api/approvals',
+      'get /api/approvals/{id}',
+      'post /api/approvals/{id}/approve',
+      'post /api/approvals/{id}/reject',
     ]);
     const seen: string[] = [];
     for (const [path, methods] of Object.entries(spec.paths)) {
