@@ -80,7 +80,20 @@ function environment(spec: ProcessRunSpec): NodeJS.ProcessEnv {
 
 /** A message from a durable process agent. */
 type ProcessMessage =
-  | { type: 'step'; key: string }
+  | {
+      type: 'step';
+      key: string;
+      action?: string | undefined;
+      tool?: string | undefined;
+      resource?: string | undefined;
+    }
+  | {
+      type: 'authorize';
+      key: string;
+      action: string;
+      tool?: string | undefined;
+      resource?: string | undefined;
+    }
   | { type: 'step.result'; key: string; result: unknown }
   | { type: 'step.error'; key: string; error: { name: string; message: string } }
   | { type: 'sleep'; ms?: number | undefined; until?: string | number | undefined }
@@ -91,8 +104,22 @@ type ProcessMessage =
   | { type: 'heartbeat' };
 
 const key = z.string().min(1).max(512);
+const ruleField = z.string().min(1).max(512).optional();
 const messageSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('step'), key }),
+  z.object({
+    type: z.literal('step'),
+    key,
+    action: ruleField,
+    tool: ruleField,
+    resource: ruleField,
+  }),
+  z.object({
+    type: z.literal('authorize'),
+    key,
+    action: z.string().min(1).max(512),
+    tool: ruleField,
+    resource: ruleField,
+  }),
   z.object({ type: z.literal('step.result'), key, result: z.unknown() }),
   z.object({
     type: z.literal('step.error'),
@@ -231,7 +258,8 @@ function executeProcess(
         ),
       });
 
-    const onStep = async (stepKey: string): Promise<void> => {
+    const onStep = async (m: Extract<ProcessMessage, { type: 'step' }>): Promise<void> => {
+      const stepKey = m.key;
       try {
         const result = await ctx.step(
           stepKey,
@@ -240,14 +268,43 @@ function executeProcess(
               running.set(stepKey, { done, fail });
               send({ type: 'step.run', key: stepKey, idempotencyKey });
             }),
-          { key: stepKey },
+          {
+            key: stepKey,
+            ...(m.action === undefined ? {} : { action: m.action }),
+            ...(m.tool === undefined ? {} : { tool: m.tool }),
+            ...(m.resource === undefined ? {} : { resource: m.resource }),
+          },
         );
         send({ type: 'step.recorded', key: stepKey, result: result ?? null });
       } catch (error) {
         if (settled) return;
+        if (error instanceof KernelError && error.code === 'DENIED') {
+          send({ type: 'denied', key: stepKey, message: error.message });
+          return;
+        }
         const recorded = (error as { recorded?: { name: string; message: string } }).recorded;
         if (recorded !== undefined) {
           send({ type: 'step.failed', key: stepKey, error: recorded });
+          return;
+        }
+        settle({ ok: false, error: asError(error) });
+      }
+    };
+
+    const onAuthorize = async (
+      m: Extract<ProcessMessage, { type: 'authorize' }>,
+    ): Promise<void> => {
+      try {
+        await ctx.authorize({
+          action: m.action,
+          ...(m.tool === undefined ? {} : { tool: m.tool }),
+          ...(m.resource === undefined ? {} : { resource: m.resource }),
+        });
+        send({ type: 'authorized', key: m.key });
+      } catch (error) {
+        if (settled) return;
+        if (error instanceof KernelError && error.code === 'DENIED') {
+          send({ type: 'denied', key: m.key, message: error.message });
           return;
         }
         settle({ ok: false, error: asError(error) });
@@ -301,7 +358,10 @@ function executeProcess(
             protocolError(`step '${m.key}' is already running`);
             return;
           }
-          void onStep(m.key);
+          void onStep(m);
+          return;
+        case 'authorize':
+          void onAuthorize(m);
           return;
         case 'step.result':
         case 'step.error': {

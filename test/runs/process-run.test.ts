@@ -308,6 +308,36 @@ describe('durable process agents', () => {
     expect(info.steps[0]).toMatchObject({ key: 'charge', status: 'failed' });
   });
 
+  it('authorize and a step with a tool ask the approval rules: allowed, denied (the step never runs), audited', async () => {
+    const k = await open();
+    await k.policies.set('rule', 'no-rm', { effect: 'deny', match: { tool: 'rm' } });
+    const body = `
+      await recv();
+      send({ type: 'authorize', key: 'a1', action: 'read', resource: 'docs' });
+      const allowed = await recv();
+      send({ type: 'authorize', key: 'a2', action: 'cleanup', tool: 'rm' });
+      const denied = await recv();
+      send({ type: 'step', key: 'wipe', tool: 'rm', resource: '/' });
+      const step = await recv();
+      send({ type: 'result', value: [allowed, denied, step] });`;
+    await k.define({ name: 'guarded', process: { command: process.execPath, args: script(body) } });
+    const run = await k.start('guarded');
+    expect(await run.result()).toEqual([
+      { type: 'authorized', key: 'a1' },
+      { type: 'denied', key: 'a2', message: 'cleanup tool=rm is denied by rule no-rm@1' },
+      { type: 'denied', key: 'wipe', message: 'wipe tool=rm resource=/ is denied by rule no-rm@1' },
+    ]);
+    const info = await k.runs.get(run.id);
+    expect(info.steps.map((s) => s.key)).toEqual([
+      'authorize:read#1',
+      'authorize:cleanup#2',
+      'authorize:wipe#3',
+    ]);
+    await k.audit.flush();
+    const denials = (await k.audit.entries()).filter((e) => e.action.type === 'AccessDenied');
+    expect(denials.map((e) => e.resource)).toEqual(['rule:no-rm', 'rule:no-rm']);
+  });
+
   it('validates definitions strictly', () => {
     expect(() =>
       validateProcessDefinition({ name: 'x', process: { command: 'a', shell: true } }),
