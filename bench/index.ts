@@ -16,6 +16,7 @@ import { ledgerSuite } from './suites/ledger.js';
 import { natsSuite } from './suites/nats.js';
 import { postgresSuite } from './suites/postgres.js';
 import { registrySuite } from './suites/registry.js';
+import { rulesSuite } from './suites/rules.js';
 import { runsSuite } from './suites/runs.js';
 import { supervisorSuite } from './suites/supervisor.js';
 import { verifySuite } from './suites/verify.js';
@@ -33,6 +34,7 @@ const SUITES: readonly BenchSuite[] = [
   natsSuite,
   runsSuite,
   verifySuite,
+  rulesSuite,
 ];
 
 function arg(name: string): string | undefined {
