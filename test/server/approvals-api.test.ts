@@ -150,4 +150,29 @@ describe('approvals API', () => {
       decidedBy: 'ann (tenant t), ben (tenant t)',
     });
   });
+
+  it('PUT /api/policies/rule/:name stores a rule the kernel then applies; a bad one is a 400 saying what to write', async () => {
+    const { kernel, server, as } = await setup();
+    const bad = await server.app.inject({
+      method: 'PUT',
+      url: '/api/policies/rule/deploys',
+      headers: as(TOKEN),
+      payload: { effect: 'ask', approval: { onTimeout: 'escalate' } },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(bad.json<{ detail: string }>().detail).toMatch(/escalateTo/);
+    const ok = await server.app.inject({
+      method: 'PUT',
+      url: '/api/policies/rule/deploys',
+      headers: as(TOKEN),
+      payload: { effect: 'deny', match: { action: 'deploy', resource: 'prod/*' } },
+    });
+    expect(ok.statusCode, ok.body).toBeLessThan(300);
+    expect(kernel.rules.evaluate({ action: 'deploy', resource: 'prod/api' })).toMatchObject({
+      effect: 'deny',
+      rule: 'deploys',
+      version: 1,
+    });
+  });
 });
