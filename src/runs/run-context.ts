@@ -342,20 +342,27 @@ export class RunExecution implements RunContext {
     if (typeof name !== 'string' || name === '') {
       throw new KernelError('INVALID_ARGUMENT', 'ctx.step needs a non-empty name');
     }
+    let guard: Promise<void> | undefined;
     if (
       options.action !== undefined ||
       options.tool !== undefined ||
       options.resource !== undefined
     ) {
       // The rules decide before the side effect runs (and before a replay returns its result).
-      await this.#authorize(
+      // Both call positions (the decision's, then the step's) are taken now, synchronously, so
+      // steps started together get the same positions on every execution.
+      guard = this.#authorize(
         { action: options.action ?? name, tool: options.tool, resource: options.resource },
         options.key ?? name,
       );
-      if (this.#suspended) return never;
+      guard.catch(() => undefined);
     }
     const key = options.key ?? `${name}#${String(this.#occurrence(name))}`;
     const { call, recorded } = this.#next('step', key);
+    if (guard !== undefined) {
+      await guard;
+      if (this.#suspended) return never;
+    }
     const done = recorded.find((e) => e.type === 'step' || e.type === 'step.failed');
     if (done !== undefined) return this.#replayStep<T>(done);
 
@@ -612,6 +619,16 @@ export class RunExecution implements RunContext {
     }
     const key = `approval#${String(this.#occurrence('\u0000approval'))}`;
     const { call, recorded } = this.#next('approval', key);
+    return this.#approval(call, recorded, key, request);
+  }
+
+  /** The gate of call `call` (keyed `key`): opened once, then waited for durably. */
+  async #approval(
+    call: number,
+    recorded: readonly StoredJournalEntry[],
+    key: string,
+    request: RunApprovalRequest,
+  ): Promise<RunApprovalDecision> {
     const done = recorded.find((e) => e.type === 'approval.done');
     if (done?.type === 'approval.done') {
       return { approved: done.approved, reason: done.reason, decidedBy: done.decidedBy };
@@ -701,10 +718,12 @@ export class RunExecution implements RunContext {
     }
     if (d.effect === 'allow') return;
     if (d.effect === 'deny') throw deniedError(q, d);
-    // ask: a keyed gate on the journal, as ctx.requestApproval opens it.
-    const replayed = (this.#byCall.get(this.#calls) ?? []).some((e) => e.type === 'approval.done');
+    // ask: a keyed gate on the journal at the decision's own call position (so the positions a
+    // run takes never depend on how long the rules took to answer).
+    const atCall = this.#byCall.get(call) ?? [];
+    const replayed = atCall.some((e) => e.type === 'approval.done');
     const by = d.rule === null ? 'the default' : `rule ${d.rule}@${String(d.version)}`;
-    const decision = await this.requestApproval({
+    const decision = await this.#approval(call, atCall, key, {
       summary: `${describe(q)}? (asked by ${by})`,
       rationale: d.reason,
       action,

@@ -235,6 +235,33 @@ describe('ctx.authorize', () => {
     }
   });
 
+  it('guarded steps started together keep their call positions on every execution', async () => {
+    const { kernel, cleanup } = await testKernel();
+    try {
+      await kernel.policies.set('rule', 'ask-x', { effect: 'ask', match: { tool: 'x' } });
+      kernel.define({
+        name: 'pair',
+        run: async (ctx: RunContext) =>
+          Promise.all([
+            ctx.step('a', () => 'A', { tool: 'x' }),
+            ctx.step('b', () => 'B', { tool: 'x' }),
+            ctx.step('c', () => 'C', { tool: 'y' }),
+          ]),
+      });
+      const run = await kernel.start('pair');
+      for (let decided = 0; decided < 2;) {
+        await waitingOn(kernel, run.id);
+        for (const g of kernel.approvals.list()) {
+          await kernel.approvals.approve(g.id, { by: 'ops' });
+          decided++;
+        }
+      }
+      await expect(run.result()).resolves.toEqual(['A', 'B', 'C']);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('refuses a request without an action', async () => {
     const { kernel, cleanup } = await testKernel();
     try {
