@@ -627,12 +627,19 @@ export type {
   RunStepInfo,
   RunSummary,
   RunWait,
+  RunStartOptions,
+  RunResumeOptions,
+  RunResumeInfo,
+  RunForkOptions,
+  RunForkOf,
   Runs,
   RunApprovals,
   RunEngineOptions,
   RunRules,
 } from './runs/run-engine.js';
 export { StepFailedError } from './runs/run-context.js';
+export { compareRuns, pickWinner, runOutcome } from './runs/run-outcomes.js';
+export type { RunComparison, RunOutcome, StepComparison } from './runs/run-outcomes.js';
 export type {
   RunContext,
   StepOptions,

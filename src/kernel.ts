@@ -50,6 +50,7 @@ import {
   type RunEngine,
   type RunHandle,
   type RunRetention,
+  type RunStartOptions,
   type Runs,
 } from './runs/run-engine.js';
 import {
@@ -59,6 +60,7 @@ import {
   storeDefinition,
 } from './runs/definitions.js';
 import { processRun, type ProcessAgentDefinition } from './runs/process-run.js';
+import { attachRunOutcomes } from './runs/run-outcomes.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { createUuidV7, type IdGenerator } from './util/ids.js';
 import { createStderrLogger, type Logger } from './util/logger.js';
@@ -186,11 +188,14 @@ export interface Kernel extends KernelCore {
   define(definition: ProcessAgentDefinition): Promise<void>;
   /** Defines a durable agent; its unfinished runs owned by this kernel resume. */
   define<I, O>(definition: AgentDefinition<I, O>): void;
-  /** Starts a durable run of a defined agent (with `id`, idempotently). */
+  /**
+   * Starts a durable run of a defined agent (with `id`, idempotently; `tenant` confines it to
+   * that tenant's tokens; `config` is what the run sees as `ctx.config`).
+   */
   start<O = unknown>(
     agent: string,
     input?: unknown,
-    options?: { id?: string },
+    options?: RunStartOptions,
   ): Promise<RunHandle<O>>;
   /** Sends a durable signal into a run (`ctx.waitForSignal(name)` takes it). */
   signal(runId: string, name: string, payload?: unknown, options?: { id?: string }): Promise<void>;
@@ -272,6 +277,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
           key,
           origin: 'agent',
           correlationId: run.id,
+          ...(run.tenant === undefined ? {} : { tenantId: run.tenant }),
           summary: request.summary,
           ...(request.rationale === undefined ? {} : { rationale: request.rationale }),
           ...(request.action === undefined ? {} : { action: request.action }),
@@ -292,9 +298,12 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       approvals: runApprovals,
       rules: {
         decide: (run, request, step) =>
-          rules.decide({ ...request, agent: run.agent }, { runId: run.id, step }),
+          rules.decide(
+            { ...request, agent: run.agent, tenant: run.tenant ?? null },
+            { runId: run.id, step },
+          ),
         outcome: (run, request, decision, outcome) =>
-          rules.audit({ ...request, agent: run.agent }, decision, {
+          rules.audit({ ...request, agent: run.agent, tenant: run.tenant ?? null }, decision, {
             runId: run.id,
             outcome: outcome.approved ? 'approved' : 'rejected',
           }),
@@ -384,6 +393,19 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     };
     if (options.agents === false) return core;
     prepareStateDir(config);
+    // Fork families' outcomes: ledger events on one chain, and which variant won (learning).
+    const outcomes = attachRunOutcomes({
+      runs,
+      ledger,
+      learning,
+      bus,
+      logger,
+      owner: options.runOwner ?? 'local',
+    });
+    cleanups.push(async () => {
+      outcomes.detach();
+      await outcomes.settled();
+    });
 
     const selfHealing = createSelfHealing({
       bus,

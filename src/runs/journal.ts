@@ -46,6 +46,12 @@ export const RUN_STATUSES: readonly RunStatus[] = Object.freeze([
 /** The statuses a run ends in. */
 export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['completed', 'failed', 'cancelled']);
 
+/** What a step spent: model tokens and cost in millionths of a dollar. */
+export interface StepUsage {
+  readonly tokens?: number | undefined;
+  readonly costMicrodollars?: number | undefined;
+}
+
 /** A recorded error: what survives of a thrown value in the journal. */
 export interface RecordedError {
   readonly name: string;
@@ -64,6 +70,30 @@ export type RunIndexEntry =
       readonly input: string;
       readonly owner: string;
       readonly atMs: number;
+      /** The tenant the run belongs to (tenant tokens see only their tenant's runs). */
+      readonly tenant?: string | undefined;
+      /** JSON text of the config the run starts with (`ctx.config`). */
+      readonly config?: string | undefined;
+      /** The run this one was forked from, and the step it continued live from. */
+      readonly forkOf?: { readonly runId: string; readonly fromStep: string } | undefined;
+      /** The run this one reruns (same agent and input, a fresh journal). */
+      readonly rerunOf?: string | undefined;
+    }
+  | {
+      /**
+       * A failed or cancelled run continues under the same id (resume `n`, from 1): its failed
+       * steps run again, the rest replay. The key `<id>:resumed:<n>` makes each resume unique.
+       */
+      readonly type: 'run.resumed';
+      readonly id: string;
+      readonly agent: string;
+      readonly n: number;
+      /** Who resumed it (a token's label, `library`, `self-healing`). */
+      readonly by: string;
+      readonly reason?: string | undefined;
+      /** JSON text of the config the run continues with (absent: the one it had). */
+      readonly config?: string | undefined;
+      readonly atMs: number;
     }
   | {
       readonly type: 'run.ended';
@@ -76,6 +106,8 @@ export type RunIndexEntry =
       /** The journal's head when the run ended: its chain stays verifiable after retention. */
       readonly journal: { readonly seq: number; readonly hash: string };
       readonly atMs: number;
+      /** The resume this end closes (absent: the first execution); keys `<id>:ended:<n>`. */
+      readonly n?: number | undefined;
     }
   | {
       /** Another kernel took the run over (generation `gen`, from 1); the key makes it unique. */
@@ -115,6 +147,12 @@ export type JournalEntry =
       readonly result?: string | undefined;
       readonly attempts: number;
       readonly atMs: number;
+      /** When its first attempt started. */
+      readonly startedAtMs?: number | undefined;
+      /** The resume it ran in (absent: the first execution). */
+      readonly resume?: number | undefined;
+      /** What the step spent (model tokens, cost), as its `usage` option reported. */
+      readonly usage?: StepUsage | undefined;
     }
   | {
       readonly type: 'step.failed';
@@ -122,6 +160,19 @@ export type JournalEntry =
       readonly call: number;
       readonly error: RecordedError;
       readonly attempts: number;
+      readonly atMs: number;
+      readonly startedAtMs?: number | undefined;
+      /** The resume it ran in (absent: the first execution); a later resume runs it again. */
+      readonly resume?: number | undefined;
+    }
+  | {
+      /** The run was resumed (`n`, from 1): who, why, with which config. Not a call. */
+      readonly type: 'resumed';
+      readonly key: string;
+      readonly n: number;
+      readonly by: string;
+      readonly reason?: string | undefined;
+      readonly config?: string | undefined;
       readonly atMs: number;
     }
   | {
@@ -177,7 +228,12 @@ export function journalKey(entry: JournalEntry): string {
   switch (entry.type) {
     case 'step':
     case 'step.failed':
-      return `step:${entry.key}`;
+      // A step run again by resume n gets its own record: the failure stays on the journal.
+      return entry.resume === undefined || entry.resume === 0
+        ? `step:${entry.key}`
+        : `step:${entry.key}@${String(entry.resume)}`;
+    case 'resumed':
+      return `resumed:${String(entry.n)}`;
     case 'sleep':
       return `sleep:${entry.key}`;
     case 'wait':
@@ -233,6 +289,11 @@ export function ownerKey(runId: string, gen: number): string {
   return `${runId}:owner:${String(gen)}`;
 }
 
+/** The index key of a run's end after resume `n` (0: the first execution). */
+export function endedKey(runId: string, n: number): string {
+  return n === 0 ? `${runId}:ended` : `${runId}:ended:${String(n)}`;
+}
+
 const INDEX_CODEC: LogCodec<RunIndexEntry, StoredRunIndexEntry> = {
   encode: (entry: RunIndexEntry): LogAppend => ({
     timeMs: entry.atMs,
@@ -242,7 +303,11 @@ const INDEX_CODEC: LogCodec<RunIndexEntry, StoredRunIndexEntry> = {
         ? undefined
         : entry.type === 'run.owner'
           ? ownerKey(entry.id, entry.gen)
-          : `${entry.id}:${entry.type.slice(4)}`,
+          : entry.type === 'run.resumed'
+            ? `${entry.id}:resumed:${String(entry.n)}`
+            : entry.type === 'run.ended'
+              ? endedKey(entry.id, entry.n ?? 0)
+              : `${entry.id}:${entry.type.slice(4)}`,
     kind: entry.type,
     subject: entry.agent,
   }),

@@ -94,7 +94,12 @@ type ProcessMessage =
       tool?: string | undefined;
       resource?: string | undefined;
     }
-  | { type: 'step.result'; key: string; result: unknown }
+  | {
+      type: 'step.result';
+      key: string;
+      result: unknown;
+      usage?: { tokens?: number | undefined; costMicrodollars?: number | undefined } | undefined;
+    }
   | { type: 'step.error'; key: string; error: { name: string; message: string } }
   | { type: 'sleep'; ms?: number | undefined; until?: string | number | undefined }
   | { type: 'wait'; name: string; timeoutMs?: number | undefined }
@@ -120,7 +125,17 @@ const messageSchema = z.discriminatedUnion('type', [
     tool: ruleField,
     resource: ruleField,
   }),
-  z.object({ type: z.literal('step.result'), key, result: z.unknown() }),
+  z.object({
+    type: z.literal('step.result'),
+    key,
+    result: z.unknown(),
+    usage: z
+      .object({
+        tokens: z.number().finite().nonnegative().optional(),
+        costMicrodollars: z.number().finite().nonnegative().optional(),
+      })
+      .optional(),
+  }),
   z.object({
     type: z.literal('step.error'),
     key,
@@ -219,6 +234,8 @@ function executeProcess(
     let killTimer: NodeJS.Timeout | undefined;
     /** Steps whose `fn` is waiting for the process's `step.result` / `step.error`. */
     const running = new Map<string, { done(value: unknown): void; fail(error: Error): void }>();
+    /** What a step reported it spent (`step.result`'s `usage`), recorded with it. */
+    const usages = new Map<string, { tokens?: number; costMicrodollars?: number }>();
 
     const settle = (outcome: { ok: true; value: unknown } | { ok: false; error: Error }): void => {
       if (settled) return;
@@ -270,6 +287,11 @@ function executeProcess(
             }),
           {
             key: stepKey,
+            usage: () => {
+              const u = usages.get(stepKey);
+              usages.delete(stepKey);
+              return u ?? {};
+            },
             ...(m.action === undefined ? {} : { action: m.action }),
             ...(m.tool === undefined ? {} : { tool: m.tool }),
             ...(m.resource === undefined ? {} : { resource: m.resource }),
@@ -371,8 +393,17 @@ function executeProcess(
             return;
           }
           running.delete(m.key);
-          if (m.type === 'step.result') step.done(m.result ?? null);
-          else step.fail(new ProcessStepError(m.error.name, m.error.message));
+          if (m.type === 'step.result') {
+            if (m.usage !== undefined) {
+              usages.set(m.key, {
+                ...(m.usage.tokens === undefined ? {} : { tokens: m.usage.tokens }),
+                ...(m.usage.costMicrodollars === undefined
+                  ? {}
+                  : { costMicrodollars: m.usage.costMicrodollars }),
+              });
+            }
+            step.done(m.result ?? null);
+          } else step.fail(new ProcessStepError(m.error.name, m.error.message));
           return;
         }
         case 'sleep':
@@ -408,7 +439,16 @@ function executeProcess(
         ),
       });
     });
-    child.once('spawn', () => send({ type: 'run', runId: ctx.runId, input, attempt }));
+    child.once('spawn', () =>
+      send({
+        type: 'run',
+        runId: ctx.runId,
+        input,
+        attempt,
+        ...(ctx.config === undefined ? {} : { config: ctx.config }),
+        ...(ctx.resumes === 0 ? {} : { resumes: ctx.resumes }),
+      }),
+    );
     child.once('close', (code, signal) => {
       if (pid !== undefined) {
         signalGroup(pid, 'SIGKILL');

@@ -25,6 +25,7 @@ import {
   toJsonText,
   type JournalEntry,
   type RecordedError,
+  type StepUsage,
   type StoredJournalEntry,
 } from './journal.js';
 
@@ -61,6 +62,12 @@ export interface StepOptions {
   readonly retry?: StepRetryPolicy;
   /** Fails the attempt with `TIMEOUT` after this many ms (its signal is aborted). */
   readonly timeoutMs?: number;
+  /**
+   * What the step spent, from its result (e.g. `(r) => ({ tokens: r.usage.total })`): recorded
+   * with the step, summed per run (`kernel.runs.get(id).usage`) and compared between a run and
+   * its forks. A replayed step spends nothing.
+   */
+  readonly usage?: (result: never) => StepUsage;
   /**
    * With `action`, `tool` or `resource`, the approval rules decide before the step's function
    * runs (as `ctx.authorize({ action: action ?? name, tool, resource })`): a deny throws
@@ -100,6 +107,13 @@ export interface RunApprovalDecision {
 export interface RunContext {
   readonly runId: string;
   readonly agent: string;
+  /**
+   * The run's config: the latest `kernel.runs.resume(id, { config })`'s, else the one it was
+   * started (or forked) with; `undefined` when none was given.
+   */
+  readonly config: unknown;
+  /** How many times the run was resumed (0 on its first execution). */
+  readonly resumes: number;
   /**
    * Aborted when the run is cancelled, the kernel closes, or the run suspends to wait (its
    * execution is then over; the run goes on in a new execution when the wait ends).
@@ -197,6 +211,7 @@ const FAMILY: Record<JournalEntry['type'], string> = {
   signal: 'signal',
   approval: 'approval',
   'approval.done': 'approval',
+  resumed: 'resumed',
 };
 
 function describeCall(entry: { type: JournalEntry['type']; key: string }): string {
@@ -207,6 +222,8 @@ function describeCall(entry: { type: JournalEntry['type']; key: string }): strin
 export class RunExecution implements RunContext {
   readonly runId: string;
   readonly agent: string;
+  readonly config: unknown;
+  readonly resumes: number;
   readonly #journal: LogView<JournalEntry, StoredJournalEntry>;
   readonly #host: ExecutionHost;
   readonly #abort = new AbortController();
@@ -229,9 +246,14 @@ export class RunExecution implements RunContext {
     entries: readonly StoredJournalEntry[];
     host: ExecutionHost;
     onSuspend: (s: Suspension) => void;
+    /** The run's resume count: failed steps recorded before it run again. */
+    resumes?: number;
+    config?: unknown;
   }) {
     this.runId = options.runId;
     this.agent = options.agent;
+    this.resumes = options.resumes ?? 0;
+    this.config = options.config;
     this.#journal = options.journal;
     this.#host = options.host;
     this.#onSuspend = options.onSuspend;
@@ -254,6 +276,9 @@ export class RunExecution implements RunContext {
       this.#signals.push(e);
       return;
     }
+    if (e.type === 'resumed') return;
+    // A failure recorded before the latest resume: the step runs again.
+    if (e.type === 'step.failed' && (e.resume ?? 0) < this.resumes) return;
     if (e.type === 'wait.done' && e.signal !== null) this.#consumed.add(e.signal);
     const list = this.#byCall.get(e.call);
     if (list === undefined) this.#byCall.set(e.call, [e]);
@@ -419,6 +444,8 @@ export class RunExecution implements RunContext {
           error: recordError(error),
           attempts: attempt,
           atMs: this.#host.clock.now(),
+          startedAtMs: startedAt,
+          ...(this.resumes === 0 ? {} : { resume: this.resumes }),
         });
         finished(stored);
         if (stored.type === 'step.failed') {
@@ -427,6 +454,7 @@ export class RunExecution implements RunContext {
         return this.#replayStep<T>(stored);
       }
       const text = toJsonText(value, `The result of step '${key}'`);
+      const usage = options.usage === undefined ? undefined : checkUsage(key, options.usage, value);
       this.executedSteps++;
       const stored = await this.#append({
         type: 'step',
@@ -435,6 +463,9 @@ export class RunExecution implements RunContext {
         ...(text === undefined ? {} : { result: text }),
         attempts: attempt,
         atMs: this.#host.clock.now(),
+        startedAtMs: startedAt,
+        ...(this.resumes === 0 ? {} : { resume: this.resumes }),
+        ...(usage === undefined ? {} : { usage }),
       });
       finished(stored);
       if (stored.type === 'step' && stored.result === text) return value;
@@ -740,6 +771,28 @@ export class RunExecution implements RunContext {
       );
     }
   }
+}
+
+function checkUsage(
+  key: string,
+  usage: (result: never) => StepUsage,
+  value: unknown,
+): StepUsage | undefined {
+  const u = usage(value as never) as StepUsage | undefined;
+  if (u === undefined) return undefined;
+  const out: { tokens?: number; costMicrodollars?: number } = {};
+  for (const field of ['tokens', 'costMicrodollars'] as const) {
+    const v: unknown = u[field];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `Step '${key}': usage.${field} is a finite number ≥ 0, got ${JSON.stringify(v) ?? typeof v}`,
+      );
+    }
+    out[field] = v;
+  }
+  return Object.keys(out).length === 0 ? undefined : out;
 }
 
 function retryable(error: unknown, policy: StepRetryPolicy | undefined): boolean {

@@ -262,6 +262,36 @@ describe('ctx.authorize', () => {
     }
   });
 
+  it('a run’s tenant is matched by rules and its gate belongs to the tenant', async () => {
+    const { kernel, cleanup } = await testKernel();
+    try {
+      await kernel.policies.set('rule', 'acme-asks', {
+        effect: 'ask',
+        match: { tenant: 'acme', action: 'send' },
+      });
+      kernel.define({
+        name: 'mailer',
+        run: async (ctx: RunContext) => {
+          await ctx.authorize({ action: 'send' });
+          return 'sent';
+        },
+      });
+      const other = await kernel.start('mailer', null, { tenant: 'globex' });
+      await expect(other.result()).resolves.toBe('sent');
+      const run = await kernel.start('mailer', null, { tenant: 'acme' });
+      await waitingOn(kernel, run.id);
+      const [gate] = kernel.approvals.list({ tenant: 'acme' });
+      expect(gate).toMatchObject({ tenantId: 'acme', action: 'send' });
+      await expect(
+        kernel.approvals.approve(gate!.id, { decider: { admin: false, tenant: 'globex' } }),
+      ).rejects.toSatisfy((e) => isKernelError(e, 'NOT_FOUND'));
+      await kernel.approvals.approve(gate!.id, { decider: { admin: false, tenant: 'acme' } });
+      await expect(run.result()).resolves.toBe('sent');
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('refuses a request without an action', async () => {
     const { kernel, cleanup } = await testKernel();
     try {
