@@ -17,6 +17,7 @@ import { ledgerSuite } from './suites/ledger.js';
 import { natsSuite } from './suites/nats.js';
 import { postgresSuite } from './suites/postgres.js';
 import { registrySuite } from './suites/registry.js';
+import { rulesSuite } from './suites/rules.js';
 import { runsSuite } from './suites/runs.js';
 import { schedulingSuite } from './suites/scheduling.js';
 import { supervisorSuite } from './suites/supervisor.js';
@@ -37,6 +38,7 @@ const SUITES: readonly BenchSuite[] = [
   schedulingSuite,
   verifySuite,
   budgetsSuite,
+  rulesSuite,
 ];
 
 function arg(name: string): string | undefined {

@@ -63,6 +63,8 @@ export const KERNEL_ERROR_CODES = Object.freeze([
   'RUN_CANCELLED',
   'PROTOCOL_ERROR',
   'FENCED',
+  // policies
+  'DENIED',
 ] as const);
 
 /** A stable, machine-readable reason for a {@link KernelError}. */
@@ -143,6 +145,8 @@ export const ERROR_HINTS: Readonly<Record<KernelErrorCode, string>> = Object.fre
   RUN_CANCELLED: 'The run was cancelled; start a new run if the work is still wanted.',
   FENCED:
     'Another kernel took the work over (its lease expired here): this kernel stops it; see `kerno runs show <id>` for the new owner.',
+  DENIED:
+    'An approval rule denies this action (the message names the rule): ask an operator to change the rule (`kerno policies get rule <name>`), or do not take the action.',
   PROTOCOL_ERROR:
     'The agent process wrote a line that is not a protocol message: write one JSON object per line on stdout (docs/agent-protocol.md, "Durable runs") and logs on stderr.',
 });

@@ -381,7 +381,23 @@ export type {
   ApprovalSnapshot,
   ApprovalGateOptions,
   DecisionListener,
+  ApproverPolicy,
+  ApprovalVote,
+  Decider,
+  PendingApproval,
+  SimilarDecision,
 } from './approvals/approval-gate.js';
+export { ApprovalRules, RuleIndex, createApprovalRules, parseRuleSpec } from './policies/rules.js';
+export type {
+  ApprovalRulesOptions,
+  AuthorizeRequest,
+  RuleApproval,
+  RuleDecision,
+  RuleEffect,
+  RuleMatch,
+  RulePattern,
+  RuleSpec,
+} from './policies/rules.js';
 export { createRecoveryLogStore } from './recovery/recovery-store.js';
 export type { RecoveryLogStore, StoredRecovery } from './recovery/recovery-store.js';
 export { followLog } from './storage/follow.js';
@@ -629,6 +645,7 @@ export type {
   RunRecoveryNote,
   RunPatchContext,
   RunPatchResult,
+  RunRules,
 } from './runs/run-engine.js';
 export type { RunRecoveryAction } from './runs/journal.js';
 export { BudgetExceededError, StepFailedError } from './runs/run-context.js';
@@ -644,6 +661,7 @@ export type {
   StepScope,
   RunApprovalRequest,
   RunApprovalDecision,
+  RunAuthorizeRequest,
 } from './runs/run-context.js';
 // Budgets (policy kind `budget`)
 export {

@@ -41,6 +41,12 @@ import {
   type ScheduleSpec,
 } from './policies/schedules.js';
 import { createBudgets, parseBudget, type Budgets } from './policies/budgets.js';
+import {
+  createApprovalRules,
+  type ApprovalRules,
+  type RuleApproval,
+  type RuleEffect,
+} from './policies/rules.js';
 import { openRegistry, type Registry } from './registry/registry.js';
 import { createSelfHealing, type SelfHealing } from './recovery/self-healing.js';
 import { createRunHealing, type RunHealing } from './recovery/run-healing.js';
@@ -148,6 +154,8 @@ export interface KernelOptions {
   readonly telemetry?: false | Pick<TelemetryOptions, 'env' | 'sink'>;
   /** A schedule's due time older than this when the kernel gets to it counts as missed (default 60 000 ms). */
   readonly scheduleGraceMs?: number;
+  /** The effect of `ctx.authorize` when no approval rule matches (default `allow`). */
+  readonly defaultRuleEffect?: RuleEffect;
 }
 
 /** A chain {@link KernelCore.acceptChain} can anchor. */
@@ -184,6 +192,8 @@ export interface KernelCore extends AsyncDisposable {
   ): Promise<PolicyVersion<ScheduleSpec>>;
   /** Budgets: usage (from the ledger) vs limit per budget policy; raise-or-stop decisions. */
   readonly budgets: Budgets;
+  /** The approval rules (policy kind `rule`): `evaluate`, `decide` (audited), `list`. */
+  readonly rules: ApprovalRules;
   /** Durable runs: get, list, wait, cancel (a kernel without agents reads them, runs none). */
   readonly runs: Runs;
   /** Where recovery artifacts are written; `undefined` when they are not (a `memory:` store). */
@@ -288,6 +298,16 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     policies.register('schedule', parseScheduleSpec);
     policies.register('limit', parseLimitSpec);
     policies.register('budget', parseBudget);
+    // Registers the `rule` validator before the stored rules are read back.
+    const rules = createApprovalRules({
+      policies,
+      audit,
+      logger,
+      ...(options.defaultRuleEffect === undefined
+        ? {}
+        : { defaultEffect: options.defaultRuleEffect }),
+    });
+    cleanups.push(async () => rules.close());
     await policies.start();
     cleanups.push(() => policies.close());
     if (telemetry?.traces !== undefined) {
@@ -326,10 +346,13 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
           key,
           origin: 'agent',
           correlationId: run.id,
+          ...(run.tenant === undefined ? {} : { tenantId: run.tenant }),
           summary: request.summary,
           ...(request.rationale === undefined ? {} : { rationale: request.rationale }),
           ...(request.action === undefined ? {} : { action: request.action }),
           ...(request.resource === undefined ? {} : { resource: request.resource }),
+          ...(request.tool === undefined ? {} : { tool: request.tool }),
+          ...gatePolicy(request.approval),
         });
         return { gate: gate.id, decision: runDecision(gate.decision) };
       },
@@ -348,6 +371,18 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       logger,
       approvals: runApprovals,
       admission: limits,
+      rules: {
+        decide: (run, request, step) =>
+          rules.decide(
+            { ...request, agent: run.agent, tenant: run.tenant ?? null },
+            { runId: run.id, step },
+          ),
+        outcome: (run, request, decision, outcome) =>
+          rules.audit({ ...request, agent: run.agent, tenant: run.tenant ?? null }, decision, {
+            runId: run.id,
+            outcome: outcome.approved ? 'approved' : 'rejected',
+          }),
+      },
       bus,
       ...(telemetry?.runs === undefined ? {} : { tracer: telemetry.runs }),
       budgets,
@@ -415,6 +450,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
           reason: opts?.reason,
         }),
       budgets,
+      rules,
       runs,
       recoveryDir: config.recoveryDir,
       clock,
@@ -606,4 +642,26 @@ function runDecision(
   return decision === null
     ? null
     : { approved: decision.approved, reason: decision.reason, decidedBy: decision.decidedBy };
+}
+
+/** The gate settings of an `ask` rule's approval (who decides, n of m, timeout, escalation). */
+function gatePolicy(approval: RuleApproval | undefined): {
+  approvers?: { group?: string; required?: number; escalateTo?: string };
+  timeout?: { timeout_secs: number; action: 'Reject' | 'Approve' | 'Escalate' };
+} {
+  if (approval === undefined) return {};
+  const action =
+    approval.onTimeout === 'approve'
+      ? 'Approve'
+      : approval.onTimeout === 'escalate'
+        ? 'Escalate'
+        : 'Reject';
+  return {
+    approvers: {
+      ...(approval.group === undefined ? {} : { group: approval.group }),
+      ...(approval.approvers === undefined ? {} : { required: approval.approvers }),
+      ...(approval.escalateTo === undefined ? {} : { escalateTo: approval.escalateTo }),
+    },
+    timeout: { timeout_secs: approval.timeoutSecs ?? 1800, action },
+  };
 }

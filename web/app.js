@@ -208,7 +208,9 @@ async function loadApprovals() {
           (a) => `<div class="approval" data-approval="${esc(a.id)}">
             <div><div class="summary">${esc(a.request.summary)}</div>
             <div class="meta">${esc(a.origin === 'escalation' ? 'escalated by the supervisor' : 'asked by the agent')} · ${esc(a.agentName ?? a.request.agent_id)} · ${esc(a.action)} → ${esc(a.resource)} · requested ${esc(a.request.requested_at)} · times out ${esc(new Date(a.deadlineMs).toISOString())} (${esc(a.request.timeout.action)})${a.escalated ? ' · <b>escalated</b>' : ''}</div>
-            ${a.request.rationale ? `<div class="meta">${esc(a.request.rationale)}</div>` : ''}</div>
+            ${a.request.rationale ? `<div class="meta">${esc(a.request.rationale)}</div>` : ''}
+            ${(a.required ?? 1) > 1 || (a.deciders ?? []).length > 0 ? `<div class="meta">approvals ${esc(String((a.votes ?? []).length))}/${esc(String(a.required ?? 1))}${(a.deciders ?? []).length > 0 ? ` · decided by ${esc(a.deciders.map((d) => `approver:${d}`).join(', '))}` : ''}</div>` : ''}
+            ${(a.similar ?? []).length > 0 ? `<div class="meta">similar: ${a.similar.map((s) => `${esc(s.decision)} by ${esc(s.by)} at ${esc(s.at)}${s.reason ? ` (${esc(s.reason)})` : ''}`).join(' · ')}</div>` : ''}</div>
             <div class="actions"><button class="approve" data-approve="${esc(a.id)}">Approve</button><button class="reject" data-reject="${esc(a.id)}">Reject</button></div>
           </div>`,
         )

@@ -9,6 +9,13 @@
  * through another that shares the store. Decisions are recorded in the ledger as
  * `GateDecisionRecorded`.
  *
+ * What an approval inbox needs: a gate may name the **group** whose members may decide it (token
+ * scope `approver:<group>`; a tenant's gate is decided only by that tenant's tokens or an admin),
+ * the number of **distinct approvers** it needs (n of m: each approval is a `vote` record keyed
+ * by gate and approver, so nobody counts twice; the gate is approved when n approved, and one
+ * rejection rejects it), a group it **escalates** to when its timeout passes, and the **similar
+ * requests** (same agent, action, tool, resource and tenant) with their decisions.
+ *
  * @example
  * const gate = createApprovalGate({ log: storage.log, bus, ledger });
  * await gate.start();
@@ -54,7 +61,11 @@ export interface ApprovalRequestInput {
   /** The action requiring approval and the resource involved (`ApprovalRequested` fields). */
   readonly action?: string | undefined;
   readonly resource?: string | undefined;
+  /** The tool involved (similar requests are matched on it too). */
+  readonly tool?: string | undefined;
   readonly reason?: string | undefined;
+  /** Who may decide and how many must approve (default: anyone allowed to decide, one). */
+  readonly approvers?: ApproverPolicy | undefined;
   readonly proposalId?: string | undefined;
   readonly cycle?: number | undefined;
   /** Default: 1800 s, then reject. */
@@ -70,6 +81,56 @@ export interface ApprovalRequestInput {
   readonly origin?: 'agent' | 'escalation' | undefined;
   readonly tenantId?: string | null | undefined;
   readonly correlationId?: string | null | undefined;
+}
+
+/** Who may decide a gate, and how many must approve it. */
+export interface ApproverPolicy {
+  /** Only tokens with the scope `approver:<group>` (and admin tokens) may decide. */
+  readonly group?: string | undefined;
+  /** Distinct approvers needed (n of m, default 1); one rejection rejects. */
+  readonly required?: number | undefined;
+  /**
+   * With the timeout action `Escalate`: the group that may decide once the timeout passed (the
+   * first group still may too).
+   */
+  readonly escalateTo?: string | undefined;
+}
+
+/** Who is deciding (the API passes the calling token's; the library may leave it out). */
+export interface Decider {
+  /** An admin decides every gate. */
+  readonly admin: boolean;
+  /** A tenant token's tenant: it decides only that tenant's gates. */
+  readonly tenant?: string | undefined;
+  /** The approver groups of the token (`approver:<group>` scopes). */
+  readonly groups?: readonly string[] | undefined;
+}
+
+/** One approval of an n-of-m gate. */
+export interface ApprovalVote {
+  readonly by: string;
+  readonly at: string;
+  readonly note: string | null;
+}
+
+/** What approving an n-of-m gate returns while it still needs approvers. */
+export interface PendingApproval {
+  readonly id: string;
+  readonly gateId: string;
+  readonly status: 'pending';
+  readonly approved: false;
+  /** The approvals so far (this one included). */
+  readonly votes: readonly ApprovalVote[];
+  readonly required: number;
+}
+
+/** An earlier request like this one, and how it was decided. */
+export interface SimilarDecision {
+  readonly id: string;
+  readonly decision: 'approved' | 'rejected';
+  readonly by: string;
+  readonly at: string;
+  readonly reason: string | null;
 }
 
 /** A decision, as callers see it. */
@@ -94,6 +155,8 @@ export interface DecideOptions {
   readonly by?: string | undefined;
   /** A free-text note kept with the decision. */
   readonly note?: string | undefined;
+  /** Who decides: checked against the gate's tenant and group (FORBIDDEN otherwise). */
+  readonly decider?: Decider | undefined;
 }
 
 /** A gate as {@link ApprovalGate.list} shows it. */
@@ -107,10 +170,22 @@ export interface ApprovalSnapshot {
   readonly reason: string;
   readonly origin: 'agent' | 'escalation';
   readonly agentName: string | null;
+  readonly tool: string | null;
+  readonly tenantId: string | null;
   /** Epoch ms when the timeout policy applies. */
   readonly deadlineMs: number;
   /** The timeout action was Escalate and the deadline passed: still waiting for a human. */
   readonly escalated: boolean;
+  /** The group whose members may decide (`null`: anyone who may decide the tenant's gates). */
+  readonly group: string | null;
+  /** The group the gate escalates to on timeout. */
+  readonly escalateTo: string | null;
+  /** The groups that may decide now (the escalation group added once escalated). */
+  readonly deciders: readonly string[];
+  /** Distinct approvals needed. */
+  readonly required: number;
+  /** The approvals so far (n-of-m gates). */
+  readonly votes: readonly ApprovalVote[];
   readonly decision: ApprovalDecision | null;
 }
 
@@ -144,6 +219,23 @@ interface RequestedRecord {
   readonly deadline_ms: number;
   readonly tenant_id: string | null;
   readonly correlation_id: string | null;
+  /** Absent in records written before tools were recorded. */
+  readonly tool?: string | null;
+  /** Absent in records written before approver policies existed (anyone, one approval). */
+  readonly approvers?: {
+    readonly group: string | null;
+    readonly required: number;
+    readonly escalate_to: string | null;
+  };
+}
+
+/** One approval of an n-of-m gate (key `vote:<id>:<approver digest>`: one per approver). */
+interface VoteRecord {
+  readonly type: 'vote';
+  readonly id: string;
+  readonly by: string;
+  readonly at: string;
+  readonly note: string | null;
 }
 
 interface DecidedRecord {
@@ -155,7 +247,7 @@ interface DecidedRecord {
   readonly note?: string | null;
 }
 
-type GateRecord = RequestedRecord | DecidedRecord;
+type GateRecord = RequestedRecord | DecidedRecord | VoteRecord;
 
 /** A gate record to append, with the time it is stamped with. */
 interface GateAppend {
@@ -168,7 +260,10 @@ const GATE_CODEC: LogCodec<GateAppend, GateRecord | null> = {
   encode: ({ timeMs, record }) => ({
     timeMs,
     body: canonicalJson(record),
-    key: `${record.type === 'requested' ? 'req' : 'dec'}:${record.id}`,
+    key:
+      record.type === 'vote'
+        ? `vote:${record.id}:${sha256Hex(record.by).slice(0, 32)}`
+        : `${record.type === 'requested' ? 'req' : 'dec'}:${record.id}`,
     kind: record.type,
     subject: record.id,
   }),
@@ -188,6 +283,7 @@ interface GateState {
   escalated: boolean;
   timer: TimerHandle | undefined;
   waiters: Set<(d: ApprovalDecision) => void>;
+  votes: ApprovalVote[];
 }
 
 /** Creates an approval gate. Call `start()` before use. */
@@ -211,6 +307,8 @@ export class ApprovalGate implements AsyncDisposable {
   readonly #ids: IdGenerator;
   readonly #logger: Logger;
   readonly #gates = new Map<string, GateState>();
+  /** Similar-request key → gate ids, oldest first. */
+  readonly #similar = new Map<string, string[]>();
   readonly #listeners = new Set<DecisionListener>();
   readonly #stop = new AbortController();
   #started: Promise<void> | undefined;
@@ -304,6 +402,17 @@ export class ApprovalGate implements AsyncDisposable {
       deadline_ms: now + timeout.timeout_secs * 1000,
       tenant_id: input.tenantId ?? null,
       correlation_id: input.correlationId ?? null,
+      // Written only when given, so a plain gate's record is the same as before.
+      ...(input.tool === undefined ? {} : { tool: input.tool }),
+      ...(input.approvers === undefined
+        ? {}
+        : {
+            approvers: {
+              group: input.approvers.group ?? null,
+              required: input.approvers.required ?? 1,
+              escalate_to: input.approvers.escalateTo ?? null,
+            },
+          }),
     };
     try {
       await this.#view.append([{ timeMs: now, record }]);
@@ -355,13 +464,115 @@ export class ApprovalGate implements AsyncDisposable {
     });
   }
 
-  /** Approves gate `id`; `by` is who decides (recorded as `decided_by`), `note` free text. */
-  approve(id: string, options: DecideOptions = {}): Promise<ApprovalDecision> {
-    return this.#decide(id, true, options.by ?? 'operator', null, false, options.note);
+  /**
+   * Approves gate `id`; `by` is who decides (recorded as `decided_by`), `note` free text. A gate
+   * that needs n approvers records this approval as a vote and resolves with a
+   * {@link PendingApproval} until the n-th distinct approver approves; then with the decision
+   * (`decided_by` lists the approvers). The same approver approving twice is a `CONFLICT`.
+   */
+  async approve(
+    id: string,
+    options: DecideOptions = {},
+  ): Promise<ApprovalDecision | PendingApproval> {
+    await this.start();
+    const state = this.#state(id);
+    checkDecider(state, options.decider);
+    const by = options.by ?? 'operator';
+    const required = state.record.approvers?.required ?? 1;
+    if (required <= 1) return this.#decide(id, true, by, null, false, options.note);
+    if (state.decision !== null) throw alreadyDecided(state.decision);
+    if (state.votes.some((v) => v.by === by)) throw alreadyVoted(state, by);
+    const record: VoteRecord = {
+      type: 'vote',
+      id: state.record.id,
+      by,
+      at: formatTimestamp(this.#clock.now()),
+      note: options.note ?? null,
+    };
+    try {
+      await this.#view.append([{ timeMs: this.#clock.now(), record }]);
+    } catch (error) {
+      if (!isKernelError(error, 'CONFLICT')) throw error;
+      throw alreadyVoted(state, by);
+    }
+    this.#apply(record);
+    if (state.decision !== null) return state.decision;
+    // Votes other kernels recorded are folded in by the follower: read them before counting.
+    for (const v of await this.#view.query({ subject: state.record.id, kinds: ['vote'] })) {
+      this.#apply(v);
+    }
+    if (state.votes.length < required) {
+      return {
+        id: state.record.id,
+        gateId: state.record.request.gate_id,
+        status: 'pending',
+        approved: false,
+        votes: [...state.votes],
+        required,
+      };
+    }
+    try {
+      return await this.#decide(
+        id,
+        true,
+        state.votes.map((v) => v.by).join(', '),
+        null,
+        false,
+        options.note,
+      );
+    } catch (error) {
+      // Another approver's vote completed the gate at the same time: that is the decision.
+      const decided = state.decision as ApprovalDecision | null;
+      if (isKernelError(error, 'CONFLICT') && decided?.approved === true) return decided;
+      throw error;
+    }
+  }
+
+  /**
+   * Earlier gates like gate `id` (same agent, action, tool, resource and tenant) that were
+   * decided, newest first: what an approver sees next to a pending request.
+   */
+  similar(id: string, options: { limit?: number } = {}): SimilarDecision[] {
+    const state = this.#gates.get(id.startsWith('hitl-') ? id.slice(5) : id);
+    if (state === undefined) return [];
+    const out: SimilarDecision[] = [];
+    for (const other of this.#similar.get(similarKey(state.record)) ?? []) {
+      const g = this.#gates.get(other);
+      if (other === state.record.id || g?.decision == null) continue;
+      const d = g.decision;
+      out.push({
+        id: other,
+        decision: d.approved ? 'approved' : 'rejected',
+        by: d.decidedBy,
+        at: d.decidedAt,
+        reason: d.reason,
+      });
+    }
+    out.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+    return out.slice(0, Math.max(0, options.limit ?? 5));
+  }
+
+  /**
+   * Whether `decider` may decide gate `id` now: throws `FORBIDDEN` saying which tenant or
+   * approver group it needs.
+   */
+  checkDecider(id: string, decider: Decider | undefined): void {
+    checkDecider(this.#state(id), decider);
+  }
+
+  #state(id: string): GateState {
+    const state = this.#gates.get(id.startsWith('hitl-') ? id.slice(5) : id);
+    if (state === undefined) throw notFound(id);
+    return state;
   }
 
   /** Rejects gate `id`; `by` is who decides (recorded as `decided_by`), `note` free text. */
-  reject(id: string, options: DecideOptions & { reason?: string } = {}): Promise<ApprovalDecision> {
+  async reject(
+    id: string,
+    options: DecideOptions & { reason?: string } = {},
+  ): Promise<ApprovalDecision> {
+    await this.start();
+    checkDecider(this.#state(id), options.decider);
     return this.#decide(
       id,
       false,
@@ -378,11 +589,14 @@ export class ApprovalGate implements AsyncDisposable {
     return state === undefined ? undefined : snapshot(state);
   }
 
-  /** Gates, oldest first (default: pending only). */
-  list(options: { status?: 'pending' | 'decided' | 'all' } = {}): ApprovalSnapshot[] {
+  /** Gates, oldest first (default: pending only; with `tenant`, only that tenant's). */
+  list(
+    options: { status?: 'pending' | 'decided' | 'all'; tenant?: string | undefined } = {},
+  ): ApprovalSnapshot[] {
     const status = options.status ?? 'pending';
     return [...this.#gates.values()]
       .filter((g) => status === 'all' || (status === 'pending') === (g.decision === null))
+      .filter((g) => options.tenant === undefined || g.record.tenant_id === options.tenant)
       .map(snapshot)
       .sort((a, b) => a.request.requested_at.localeCompare(b.request.requested_at));
   }
@@ -459,12 +673,23 @@ export class ApprovalGate implements AsyncDisposable {
         escalated: false,
         timer: undefined,
         waiters: new Set(),
+        votes: [],
       };
       this.#gates.set(rec.id, state);
+      const key = similarKey(rec);
+      const same = this.#similar.get(key);
+      if (same === undefined) this.#similar.set(key, [rec.id]);
+      else same.push(rec.id);
       this.#arm(state);
       return;
     }
     const state = this.#gates.get(rec.id);
+    if (rec.type === 'vote') {
+      if (state !== undefined && !state.votes.some((v) => v.by === rec.by)) {
+        state.votes.push({ by: rec.by, at: rec.at, note: rec.note });
+      }
+      return;
+    }
     if (state === undefined || state.decision !== null) return;
     state.decision = toDecision(rec.id, rec);
     if (state.timer !== undefined) this.#clock.clearTimeout(state.timer);
@@ -501,12 +726,13 @@ export class ApprovalGate implements AsyncDisposable {
     const secs = state.record.request.timeout.timeout_secs;
     if (action === 'Escalate') {
       state.escalated = true;
+      const to = state.record.approvers?.escalate_to ?? null;
       this.#bus?.publish({
         type: 'ApprovalRequested',
         id: state.record.id,
         action: state.record.action,
         resource: state.record.resource,
-        reason: `escalated: no decision within ${secs} s — ${state.record.reason}`,
+        reason: `escalated${to === null ? '' : ` to ${to}`}: no decision within ${secs} s — ${state.record.reason}`,
       });
       return;
     }
@@ -570,10 +796,70 @@ function snapshot(state: GateState): ApprovalSnapshot {
     reason: r.reason,
     origin: r.origin,
     agentName: r.agent_name,
+    tool: r.tool ?? null,
+    tenantId: r.tenant_id,
     deadlineMs: r.deadline_ms,
     escalated: state.escalated,
+    group: r.approvers?.group ?? null,
+    escalateTo: r.approvers?.escalate_to ?? null,
+    deciders: deciderGroups(state),
+    required: r.approvers?.required ?? 1,
+    votes: [...state.votes],
     decision: state.decision,
   };
+}
+
+/** The groups that may decide a gate now (none: no group restriction). */
+function deciderGroups(state: GateState): string[] {
+  const a = state.record.approvers;
+  if (a === undefined) return [];
+  const out: string[] = [];
+  if (a.group !== null) out.push(a.group);
+  if (state.escalated && a.escalate_to !== null && !out.includes(a.escalate_to))
+    out.push(a.escalate_to);
+  return out;
+}
+
+/** The one rule of who may decide a gate. */
+function checkDecider(state: GateState, decider: Decider | undefined): void {
+  if (decider === undefined || decider.admin) return;
+  const r = state.record;
+  if (decider.tenant !== undefined && r.tenant_id !== decider.tenant) {
+    // Not the tenant's gate: answered as if it did not exist, so ids of other tenants leak nothing.
+    throw notFound(r.id);
+  }
+  const groups = deciderGroups(state);
+  const group = r.approvers?.group ?? null;
+  if (groups.length === 0 && group === null) return;
+  if (groups.some((g) => decider.groups?.includes(g) === true)) return;
+  const pending =
+    r.approvers?.escalate_to != null && !state.escalated
+      ? ` (after its timeout also approver:${r.approvers.escalate_to})`
+      : '';
+  throw new KernelError(
+    'FORBIDDEN',
+    `Approval ${r.id} is decided by the group${groups.length > 1 ? 's' : ''} ${groups.join(' or ') || group}: use a token with the scope ${groups.map((g) => `approver:${g}`).join(' or ')}${pending} (\`kerno tokens create --approver <group>\`)`,
+    { details: { id: r.id, groups } },
+  );
+}
+
+function similarKey(r: RequestedRecord): string {
+  return JSON.stringify([
+    r.agent_name ?? r.request.agent_id,
+    r.action,
+    r.tool ?? null,
+    r.resource,
+    r.tenant_id,
+  ]);
+}
+
+function alreadyVoted(state: GateState, by: string): KernelError {
+  const required = state.record.approvers?.required ?? 1;
+  return new KernelError(
+    'CONFLICT',
+    `${by} already approved ${state.record.id}; it needs ${required} distinct approvers (${state.votes.length} so far)`,
+    { details: { id: state.record.id, by, votes: state.votes.length, required } },
+  );
 }
 
 function notFound(id: string): KernelError {
@@ -611,4 +897,18 @@ function validateInput(input: ApprovalRequestInput): void {
   }
   if (input.key !== undefined && (typeof input.key !== 'string' || input.key === ''))
     bad('key must be a non-empty string');
+  const a = input.approvers;
+  if (a !== undefined) {
+    if (a.required !== undefined && (!Number.isSafeInteger(a.required) || a.required < 1))
+      bad('approvers.required must be a positive integer (n of m approvers)');
+    for (const g of [a.group, a.escalateTo]) {
+      if (
+        g !== undefined &&
+        (typeof g !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(g))
+      )
+        bad('an approver group is 1–64 letters, digits, ".", "_", "-" or ":"');
+    }
+    if (a.escalateTo !== undefined && input.timeout?.action !== 'Escalate')
+      bad('approvers.escalateTo needs timeout.action "Escalate"');
+  }
 }

@@ -87,8 +87,28 @@ function environment(spec: ProcessRunSpec, ctx: RunContext): NodeJS.ProcessEnv {
 
 /** A message from a durable process agent. */
 type ProcessMessage =
-  | { type: 'step'; key: string; traceparent?: string | undefined; tracestate?: string | undefined }
-  | { type: 'step.result'; key: string; result: unknown }
+  | {
+      type: 'step';
+      key: string;
+      traceparent?: string | undefined;
+      tracestate?: string | undefined;
+      action?: string | undefined;
+      tool?: string | undefined;
+      resource?: string | undefined;
+    }
+  | {
+      type: 'authorize';
+      key: string;
+      action: string;
+      tool?: string | undefined;
+      resource?: string | undefined;
+    }
+  | {
+      type: 'step.result';
+      key: string;
+      result: unknown;
+      usage?: { tokens?: number | undefined; costMicrodollars?: number | undefined } | undefined;
+    }
   | { type: 'step.error'; key: string; error: { name: string; message: string } }
   | { type: 'sleep'; ms?: number | undefined; until?: string | number | undefined }
   | { type: 'wait'; name: string; timeoutMs?: number | undefined }
@@ -99,6 +119,7 @@ type ProcessMessage =
   | { type: 'heartbeat' };
 
 const key = z.string().min(1).max(512);
+const ruleField = z.string().min(1).max(512).optional();
 const messageSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('step'),
@@ -108,8 +129,28 @@ const messageSchema = z.discriminatedUnion('type', [
       .regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/, 'a W3C traceparent')
       .optional(),
     tracestate: z.string().max(512).optional(),
+    action: ruleField,
+    tool: ruleField,
+    resource: ruleField,
   }),
-  z.object({ type: z.literal('step.result'), key, result: z.unknown() }),
+  z.object({
+    type: z.literal('authorize'),
+    key,
+    action: z.string().min(1).max(512),
+    tool: ruleField,
+    resource: ruleField,
+  }),
+  z.object({
+    type: z.literal('step.result'),
+    key,
+    result: z.unknown(),
+    usage: z
+      .object({
+        tokens: z.number().finite().nonnegative().optional(),
+        costMicrodollars: z.number().finite().nonnegative().optional(),
+      })
+      .optional(),
+  }),
   z.object({
     type: z.literal('step.error'),
     key,
@@ -214,6 +255,8 @@ function executeProcess(
     let killTimer: NodeJS.Timeout | undefined;
     /** Steps whose `fn` is waiting for the process's `step.result` / `step.error`. */
     const running = new Map<string, { done(value: unknown): void; fail(error: Error): void }>();
+    /** What a step reported it spent (`step.result`'s `usage`), recorded with it. */
+    const usages = new Map<string, { tokens?: number; costMicrodollars?: number }>();
 
     const settle = (outcome: { ok: true; value: unknown } | { ok: false; error: Error }): void => {
       if (settled) return;
@@ -273,14 +316,46 @@ function executeProcess(
             key: stepKey,
             ...(m.traceparent === undefined ? {} : { traceparent: m.traceparent }),
             ...(m.tracestate === undefined ? {} : { tracestate: m.tracestate }),
+            usage: () => {
+              const u = usages.get(stepKey);
+              usages.delete(stepKey);
+              return u ?? {};
+            },
+            ...(m.action === undefined ? {} : { action: m.action }),
+            ...(m.tool === undefined ? {} : { tool: m.tool }),
+            ...(m.resource === undefined ? {} : { resource: m.resource }),
           },
         );
         send({ type: 'step.recorded', key: stepKey, result: result ?? null });
       } catch (error) {
         if (settled) return;
+        if (error instanceof KernelError && error.code === 'DENIED') {
+          send({ type: 'denied', key: stepKey, message: error.message });
+          return;
+        }
         const recorded = (error as { recorded?: { name: string; message: string } }).recorded;
         if (recorded !== undefined) {
           send({ type: 'step.failed', key: stepKey, error: recorded });
+          return;
+        }
+        settle({ ok: false, error: asError(error) });
+      }
+    };
+
+    const onAuthorize = async (
+      m: Extract<ProcessMessage, { type: 'authorize' }>,
+    ): Promise<void> => {
+      try {
+        await ctx.authorize({
+          action: m.action,
+          ...(m.tool === undefined ? {} : { tool: m.tool }),
+          ...(m.resource === undefined ? {} : { resource: m.resource }),
+        });
+        send({ type: 'authorized', key: m.key });
+      } catch (error) {
+        if (settled) return;
+        if (error instanceof KernelError && error.code === 'DENIED') {
+          send({ type: 'denied', key: m.key, message: error.message });
           return;
         }
         settle({ ok: false, error: asError(error) });
@@ -336,6 +411,9 @@ function executeProcess(
           }
           void onStep(m);
           return;
+        case 'authorize':
+          void onAuthorize(m);
+          return;
         case 'step.result':
         case 'step.error': {
           const step = running.get(m.key);
@@ -344,8 +422,17 @@ function executeProcess(
             return;
           }
           running.delete(m.key);
-          if (m.type === 'step.result') step.done(m.result ?? null);
-          else step.fail(new ProcessStepError(m.error.name, m.error.message));
+          if (m.type === 'step.result') {
+            if (m.usage !== undefined) {
+              usages.set(m.key, {
+                ...(m.usage.tokens === undefined ? {} : { tokens: m.usage.tokens }),
+                ...(m.usage.costMicrodollars === undefined
+                  ? {}
+                  : { costMicrodollars: m.usage.costMicrodollars }),
+              });
+            }
+            step.done(m.result ?? null);
+          } else step.fail(new ProcessStepError(m.error.name, m.error.message));
           return;
         }
         case 'sleep':

@@ -13,6 +13,7 @@
  * @module
  */
 import { KernelError } from '../errors.js';
+import { deniedError, describe, type RuleApproval, type RuleDecision } from '../policies/rules.js';
 import type { KernelEvent } from '../model/kernel-event.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { LogView } from '../storage/log-view.js';
@@ -83,6 +84,21 @@ export interface StepOptions {
   /** The caller's W3C trace context: the step's span becomes its child (default: the run's). */
   readonly traceparent?: string | undefined;
   readonly tracestate?: string | undefined;
+  /**
+   * With `action`, `tool` or `resource`, the approval rules decide before the step's function
+   * runs (as `ctx.authorize({ action: action ?? name, tool, resource })`): a deny throws
+   * `DENIED`, an ask waits on a gate.
+   */
+  readonly action?: string;
+  readonly tool?: string;
+  readonly resource?: string;
+}
+
+/** What `ctx.authorize` asks the approval rules about. */
+export interface RunAuthorizeRequest {
+  readonly action: string;
+  readonly tool?: string | undefined;
+  readonly resource?: string | undefined;
 }
 
 /** An approval a run asks for. */
@@ -91,6 +107,9 @@ export interface RunApprovalRequest {
   readonly rationale?: string;
   readonly action?: string;
   readonly resource?: string;
+  readonly tool?: string;
+  /** Who decides, how many approvers, what a timeout does (from an `ask` rule). */
+  readonly approval?: RuleApproval;
 }
 
 /** The decision a run gets back. */
@@ -184,6 +203,13 @@ export interface RunContext {
    * Budgets are checked before each step; a run over one pauses there and asks.
    */
   reportUsage(usage: RunUsageReport): Promise<void>;
+  /**
+   * Asks the approval rules whether the run may take `action` (on `tool` / `resource`): resolves
+   * when allowed, throws `DENIED` when denied (or when the gate an `ask` rule opened is
+   * rejected), and waits durably on that gate otherwise. The decision is on the journal (a
+   * replay gets the same one) and in the audit trail.
+   */
+  authorize(request: RunAuthorizeRequest): Promise<void>;
 }
 
 /** Why an execution stopped without ending the run. */
@@ -208,6 +234,17 @@ export interface ExecutionHost {
   approvalDecision(gate: string): RunApprovalDecision | null;
   /** Whether this kernel still owns the run (another kernel may have taken it over). */
   owns(): boolean;
+  /**
+   * Decides (and audits) an authorization with the approval rules; absent: everything is
+   * allowed. `step` names the step it guards.
+   */
+  authorize?(request: RunAuthorizeRequest, step: string | undefined): Promise<RuleDecision>;
+  /** Audits how the gate of an `ask` decision was decided (called once, not on a replay). */
+  authorizeOutcome?(
+    request: RunAuthorizeRequest,
+    decision: RuleDecision,
+    outcome: RunApprovalDecision,
+  ): Promise<void>;
   /** Announces a step's execution (`ToolExecutionStarted` / `ToolExecutionFinished`); never throws. */
   publish?(event: KernelEvent): void;
   /**
@@ -418,8 +455,27 @@ export class RunExecution implements RunContext {
       await this.#budgetGate();
       if (this.#suspended) return never;
     }
+    let guard: Promise<void> | undefined;
+    if (
+      options.action !== undefined ||
+      options.tool !== undefined ||
+      options.resource !== undefined
+    ) {
+      // The rules decide before the side effect runs (and before a replay returns its result).
+      // Both call positions (the decision's, then the step's) are taken now, synchronously, so
+      // steps started together get the same positions on every execution.
+      guard = this.#authorize(
+        { action: options.action ?? name, tool: options.tool, resource: options.resource },
+        options.key ?? name,
+      );
+      guard.catch(() => undefined);
+    }
     const key = options.key ?? `${name}#${String(this.#occurrence(name))}`;
     const { call, recorded } = this.#next('step', key);
+    if (guard !== undefined) {
+      await guard;
+      if (this.#suspended) return never;
+    }
     const done = recorded.find((e) => e.type === 'step' || e.type === 'step.failed');
     if (done !== undefined) {
       this.#host.trace?.replayed(key);
@@ -842,6 +898,16 @@ export class RunExecution implements RunContext {
     }
     const key = `approval#${String(this.#occurrence('\u0000approval'))}`;
     const { call, recorded } = this.#next('approval', key);
+    return this.#approval(call, recorded, key, request);
+  }
+
+  /** The gate of call `call` (keyed `key`): opened once, then waited for durably. */
+  async #approval(
+    call: number,
+    recorded: readonly StoredJournalEntry[],
+    key: string,
+    request: RunApprovalRequest,
+  ): Promise<RunApprovalDecision> {
     const done = recorded.find((e) => e.type === 'approval.done');
     if (done?.type === 'approval.done') {
       return { approved: done.approved, reason: done.reason, decidedBy: done.decidedBy };
@@ -872,6 +938,88 @@ export class RunExecution implements RunContext {
     }
     return decision;
   }
+
+  async authorize(request: RunAuthorizeRequest): Promise<void> {
+    const stopped = this.#live();
+    if (stopped !== undefined) return stopped;
+    return this.#authorize(request, undefined);
+  }
+
+  async #authorize(request: RunAuthorizeRequest, step: string | undefined): Promise<void> {
+    if (typeof request !== 'object' || request === null) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        'ctx.authorize needs { action: string, tool?: string, resource?: string }',
+      );
+    }
+    const { action, tool, resource } = request;
+    if (typeof action !== 'string' || action === '') {
+      throw new KernelError('INVALID_ARGUMENT', 'ctx.authorize needs a non-empty action');
+    }
+    for (const [field, v] of [
+      ['tool', tool],
+      ['resource', resource],
+    ] as const) {
+      if (v !== undefined && typeof v !== 'string') {
+        throw new KernelError('INVALID_ARGUMENT', `ctx.authorize: ${field} must be a string`);
+      }
+    }
+    const q: RunAuthorizeRequest = {
+      action,
+      ...(tool === undefined ? {} : { tool }),
+      ...(resource === undefined ? {} : { resource }),
+    };
+    // The decision is journaled as a step, so a replay (after a restart, or once a gate is
+    // decided) gets the decision made the first time, whatever the rules say now.
+    const key = `authorize:${action}#${String(this.#occurrence('\u0000authorize'))}`;
+    const { call, recorded } = this.#next('step', key);
+    const done = recorded.find((e) => e.type === 'step');
+    let d: RuleDecision;
+    if (done?.type === 'step') d = fromJsonText(done.result) as RuleDecision;
+    else {
+      if (!this.#host.owns()) {
+        this.abort(new KernelError('CONFLICT', `Run ${this.runId} is now owned by another kernel`));
+        return never;
+      }
+      const decided: RuleDecision =
+        this.#host.authorize === undefined
+          ? { effect: 'allow', rule: null, version: null, reason: 'no approval rules' }
+          : await this.#host.authorize(q, step);
+      const text = toJsonText(decided, `The decision of '${key}'`);
+      const stored = await this.#append({
+        type: 'step',
+        key,
+        call,
+        ...(text === undefined ? {} : { result: text }),
+        attempts: 1,
+        atMs: this.#host.clock.now(),
+      });
+      d = stored.type === 'step' ? (fromJsonText(stored.result) as RuleDecision) : decided;
+    }
+    if (d.effect === 'allow') return;
+    if (d.effect === 'deny') throw deniedError(q, d);
+    // ask: a keyed gate on the journal at the decision's own call position (so the positions a
+    // run takes never depend on how long the rules took to answer).
+    const atCall = this.#byCall.get(call) ?? [];
+    const replayed = atCall.some((e) => e.type === 'approval.done');
+    const by = d.rule === null ? 'the default' : `rule ${d.rule}@${String(d.version)}`;
+    const decision = await this.#approval(call, atCall, key, {
+      summary: `${describe(q)}? (asked by ${by})`,
+      rationale: d.reason,
+      action,
+      ...(resource === undefined ? {} : { resource }),
+      ...(tool === undefined ? {} : { tool }),
+      ...(d.approval === undefined ? {} : { approval: d.approval }),
+    });
+    if (!replayed) await this.#host.authorizeOutcome?.(q, d, decision);
+    if (!decision.approved) {
+      throw deniedError(
+        q,
+        d,
+        `the approval was rejected by ${decision.decidedBy}${decision.reason === null ? '' : ` (${decision.reason})`}`,
+      );
+    }
+  }
 }
 
 function checkUsage(
@@ -893,7 +1041,7 @@ function checkUsage(
     }
     out[field] = v;
   }
-  return out;
+  return Object.keys(out).length === 0 ? undefined : out;
 }
 
 function retryable(error: unknown, policy: StepRetryPolicy | undefined): boolean {

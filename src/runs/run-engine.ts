@@ -46,12 +46,15 @@ import {
   type StoredJournalEntry,
   type StoredRunIndexEntry,
 } from './journal.js';
+import type { RuleDecision } from '../policies/rules.js';
 import {
   BudgetExceededError,
   RunExecution,
   type RunBudgetHost,
+  type ExecutionHost,
   type RunApprovalDecision,
   type RunApprovalRequest,
+  type RunAuthorizeRequest,
   type RunContext,
   type Suspension,
 } from './run-context.js';
@@ -324,6 +327,8 @@ export interface RunEngineOptions {
   readonly holdMs?: number;
   /** The approval gates `ctx.requestApproval` opens. */
   readonly approvals?: RunApprovals;
+  /** The approval rules `ctx.authorize` (and a step with `action`/`tool`/`resource`) asks. */
+  readonly rules?: RunRules;
   /**
    * Where a step's execution is announced: `ToolExecutionStarted` before its first attempt and
    * `ToolExecutionFinished` once its record is on the journal (oxios 1.43's tool events; a
@@ -395,12 +400,29 @@ export interface RunRetention {
 export interface RunApprovals {
   open(
     key: string,
-    run: { id: string; agent: string },
+    run: { id: string; agent: string; tenant?: string | undefined },
     request: RunApprovalRequest,
   ): Promise<{ gate: string; decision: RunApprovalDecision | null }>;
   decision(gate: string): RunApprovalDecision | null;
   /** Calls back with a gate id once it is decided; returns the unsubscribe. */
   onDecision(listener: (gate: string) => void): () => void;
+}
+
+/** What the engine needs of the approval rules (src/policies/rules.ts). */
+export interface RunRules {
+  /** Decides and audits; `step` names the step it guards. */
+  decide(
+    run: { id: string; agent: string; tenant?: string | undefined },
+    request: RunAuthorizeRequest,
+    step: string | undefined,
+  ): Promise<RuleDecision>;
+  /** Audits how an `ask` decision's gate was decided. */
+  outcome?(
+    run: { id: string; agent: string; tenant?: string | undefined },
+    request: RunAuthorizeRequest,
+    decision: RuleDecision,
+    outcome: RunApprovalDecision,
+  ): Promise<void>;
 }
 
 /** The runs API (`kernel.runs`). */
@@ -485,6 +507,7 @@ export class RunEngine implements Runs {
   readonly #owner: string;
   readonly #holdMs: number;
   readonly #approvals: RunApprovals | undefined;
+  readonly #rules: RunRules | undefined;
   readonly #bus: { publish(event: KernelEvent): void } | undefined;
   readonly #healsAgent: ((agent: string) => boolean) | undefined;
   /** Runs executed in this process (their next executions are no reopening). */
@@ -526,6 +549,7 @@ export class RunEngine implements Runs {
     this.#owner = options.owner ?? 'local';
     this.#holdMs = options.holdMs ?? 5000;
     this.#approvals = options.approvals;
+    this.#rules = options.rules;
     this.#bus = options.bus;
     this.#tracer = options.tracer;
     this.#admission = options.admission;
@@ -1229,6 +1253,7 @@ export class RunEngine implements Runs {
                     signal,
                   ),
               }),
+          ...(this.#rules === undefined ? {} : this.#rulesHost(run)),
           ...(this.#bus === undefined ? {} : { publish: (event) => this.#publish(event) }),
           ...(this.#tracer === undefined ? {} : { trace: this.#tracer.execution(traced(run)) }),
           budget: this.#budgets?.hostFor({
@@ -1338,6 +1363,16 @@ export class RunEngine implements Runs {
     }
   }
 
+  #rulesHost(run: RunState): Pick<ExecutionHost, 'authorize' | 'authorizeOutcome'> {
+    const rules = this.#rules!;
+    const who = { id: run.id, agent: run.agent, tenant: run.tenant };
+    return {
+      authorize: (request, step) => rules.decide(who, request, step),
+      authorizeOutcome: async (request, decision, outcome) =>
+        rules.outcome?.(who, request, decision, outcome),
+    };
+  }
+
   async #openApproval(
     key: string,
     run: RunState,
@@ -1349,7 +1384,7 @@ export class RunEngine implements Runs {
         'This kernel has no approval gate; open it with createKernel to use ctx.requestApproval',
       );
     }
-    return this.#approvals.open(key, { id: run.id, agent: run.agent }, request);
+    return this.#approvals.open(key, { id: run.id, agent: run.agent, tenant: run.tenant }, request);
   }
 
   #suspend(run: RunState, s: Suspension): void {

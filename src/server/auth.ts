@@ -1,21 +1,43 @@
 /**
  * API authentication: bearer tokens. The daemon's admin token is generated on first start and
  * kept in `<state>/token` (mode 0600). More tokens live hashed in `<state>/tokens.json`: tenant
- * tokens (read and write only their tenant's ledger records) and admin tokens that may also
- * reveal secret config values.
+ * tokens (read and write only their tenant's ledger records and approval gates) and admin tokens
+ * that may also reveal secret config values. Any token may also carry approver groups (scopes
+ * `approver:<group>`): it may then decide the gates of those groups (src/approvals).
  *
  * @module
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Decider } from '../approvals/approval-gate.js';
 import { KernelError } from '../errors.js';
 import { digestsEqual, sha256Hex } from '../util/digest.js';
 
 /** Who is calling. */
 export type Principal =
-  | { readonly kind: 'admin'; readonly reveal: boolean; readonly label: string }
-  | { readonly kind: 'tenant'; readonly tenant: string; readonly label: string };
+  | {
+      readonly kind: 'admin';
+      readonly reveal: boolean;
+      readonly label: string;
+      readonly groups?: readonly string[];
+    }
+  | {
+      readonly kind: 'tenant';
+      readonly tenant: string;
+      readonly label: string;
+      readonly groups?: readonly string[];
+    };
+
+/** Who decides an approval gate, from the calling token (tenant, approver groups). */
+export function deciderOf(p: Principal): Decider {
+  return p.kind === 'admin'
+    ? { admin: true, groups: p.groups ?? [] }
+    : { admin: false, tenant: p.tenant, groups: p.groups ?? [] };
+}
+
+/** An approver group: what follows `approver:` in a token scope. */
+export const APPROVER_GROUP = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 
 /**
  * The name a principal's actions are recorded under (an approval's `decided_by`): the token's
@@ -31,6 +53,8 @@ export interface TokenRecord {
   readonly label: string;
   readonly scope: 'admin' | 'reveal' | 'tenant';
   readonly tenant?: string;
+  /** Approver groups (`approver:<group>` scopes); absent in tokens made before them. */
+  readonly approver?: readonly string[];
   readonly created_at: string;
 }
 
@@ -79,10 +103,23 @@ export function readTokens(stateDir: string): TokenRecord[] {
 /** Creates a token, stores its hash and returns the token (shown once). */
 export function createToken(
   stateDir: string,
-  options: { scope: TokenRecord['scope']; tenant?: string; label?: string },
+  options: {
+    scope: TokenRecord['scope'];
+    tenant?: string;
+    label?: string;
+    approver?: readonly string[];
+  },
 ): { token: string; record: TokenRecord } {
   if (options.scope === 'tenant' && (options.tenant === undefined || options.tenant === '')) {
     throw new KernelError('INVALID_ARGUMENT', 'A tenant token needs --tenant <id>');
+  }
+  for (const g of options.approver ?? []) {
+    if (!APPROVER_GROUP.test(g)) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `An approver group is 1–64 letters, digits, ".", "_", "-" or ":" (e.g. --approver finance), got ${JSON.stringify(g)}`,
+      );
+    }
   }
   const token = newToken();
   const record: TokenRecord = {
@@ -92,6 +129,9 @@ export function createToken(
       (options.scope === 'tenant' ? `tenant ${options.tenant ?? ''}` : options.scope),
     scope: options.scope,
     ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
+    ...(options.approver === undefined || options.approver.length === 0
+      ? {}
+      : { approver: [...new Set(options.approver)] }),
     created_at: new Date().toISOString(),
   };
   const tokens = [...readTokens(stateDir), record];
@@ -173,9 +213,12 @@ export class TokenAuthority {
     this.#reload();
     const record = this.#records.get(hash);
     if (record === undefined) throw new KernelError('UNAUTHORIZED', 'The API token is not valid');
+    const groups = Array.isArray(record.approver)
+      ? record.approver.filter((g) => typeof g === 'string')
+      : [];
     if (record.scope === 'tenant')
-      return { kind: 'tenant', tenant: record.tenant ?? '', label: record.label };
-    return { kind: 'admin', reveal: record.scope === 'reveal', label: record.label };
+      return { kind: 'tenant', tenant: record.tenant ?? '', label: record.label, groups };
+    return { kind: 'admin', reveal: record.scope === 'reveal', label: record.label, groups };
   }
 }
 
@@ -188,7 +231,7 @@ export function authorize(p: Principal, scope: RouteScope): void {
   if (p.kind !== 'admin') {
     throw new KernelError(
       'FORBIDDEN',
-      `A tenant token (${p.tenant}) may only use its tenant's ledger records and runs; this needs an admin token`,
+      `A tenant token (${p.tenant}) may only use its tenant's ledger records, runs and approval gates; this needs an admin token`,
     );
   }
   if (scope === 'reveal' && !p.reveal) {

@@ -28,6 +28,7 @@ export const HTTP_STATUS: Readonly<Record<KernelErrorCode, number>> = Object.fre
   FAILED_TO_START_CHILD: 422,
   NONDETERMINISM: 409,
   FENCED: 409,
+  DENIED: 403,
   NOT_SERIALIZABLE: 422,
   TIMEOUT: 504,
   RUN_FAILED: 422,

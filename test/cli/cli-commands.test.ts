@@ -191,9 +191,12 @@ describe('kerno CLI against a daemon', () => {
       '--json',
     );
     expect(JSON.parse(own.stdout)).toMatchObject({ envelope: { tenant_id: 'acme' } });
-    const denied = await cli('--url', base[1]!, '--token', token, 'approvals', 'ls');
+    const denied = await cli('--url', base[1]!, '--token', token, 'agents', 'ls');
     expect(denied.code).toBe(1);
     expect(denied.stderr).toContain('FORBIDDEN');
+    // the approval inbox is a tenant route, confined to the tenant's gates
+    const inbox = await cli('--url', base[1]!, '--token', token, 'approvals', 'ls');
+    expect(inbox.code, inbox.stderr).toBe(0);
     const ls = await cli('--home', dir, 'tokens', 'ls', '--json');
     expect(JSON.stringify(JSON.parse(ls.stdout))).not.toContain(token);
   });

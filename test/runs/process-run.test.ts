@@ -308,6 +308,74 @@ describe('durable process agents', () => {
     expect(info.steps[0]).toMatchObject({ key: 'charge', status: 'failed' });
   });
 
+  it('authorize and a step with a tool ask the approval rules: allowed, denied (the step never runs), audited', async () => {
+    const k = await open();
+    await k.policies.set('rule', 'no-rm', { effect: 'deny', match: { tool: 'rm' } });
+    const body = `
+      await recv();
+      send({ type: 'authorize', key: 'a1', action: 'read', resource: 'docs' });
+      const allowed = await recv();
+      send({ type: 'authorize', key: 'a2', action: 'cleanup', tool: 'rm' });
+      const denied = await recv();
+      send({ type: 'step', key: 'wipe', tool: 'rm', resource: '/' });
+      const step = await recv();
+      send({ type: 'result', value: [allowed, denied, step] });`;
+    await k.define({ name: 'guarded', process: { command: process.execPath, args: script(body) } });
+    const run = await k.start('guarded');
+    expect(await run.result()).toEqual([
+      { type: 'authorized', key: 'a1' },
+      { type: 'denied', key: 'a2', message: 'cleanup tool=rm is denied by rule no-rm@1' },
+      { type: 'denied', key: 'wipe', message: 'wipe tool=rm resource=/ is denied by rule no-rm@1' },
+    ]);
+    const info = await k.runs.get(run.id);
+    expect(info.steps.map((s) => s.key)).toEqual([
+      'authorize:read#1',
+      'authorize:cleanup#2',
+      'authorize:wipe#3',
+    ]);
+    await k.audit.flush();
+    const denials = (await k.audit.entries()).filter((e) => e.action.type === 'AccessDenied');
+    expect(denials.map((e) => e.resource)).toEqual(['rule:no-rm', 'rule:no-rm']);
+  });
+
+  it('hands the run config to the process, records step usage, and a resume re-runs the failed step', async () => {
+    const k = await open();
+    await k.define({
+      name: 'configured',
+      process: {
+        command: process.execPath,
+        args: script(`
+          const run = await recv();
+          send({ type: 'step', key: 'ask' });
+          const m = await recv();
+          if (m.type === 'step.run') {
+            if (!run.config || run.config.ok !== true) {
+              send({ type: 'step.error', key: 'ask', error: { name: 'Nope', message: 'not ok' } });
+            } else {
+              send({ type: 'step.result', key: 'ask', result: run.resumes, usage: { tokens: 7, costMicrodollars: 3 } });
+            }
+          }
+          const answer = m.type === 'step.recorded' ? m.result : await recv();
+          if (answer.type === 'step.failed') { send({ type: 'error', message: 'failed' }); return; }
+          send({ type: 'result', value: { config: run.config, answer: answer.result ?? answer } });
+        `),
+      },
+    });
+    const run = await k.start('configured', null, { config: { ok: false } });
+    await expect(run.result()).rejects.toMatchObject({ code: 'RUN_FAILED' });
+    await k.runs.resume(run.id, { config: { ok: true } });
+    const info = await k.runs.wait(run.id);
+    expect(info).toMatchObject({
+      status: 'completed',
+      result: { config: { ok: true }, answer: 1 },
+    });
+    expect(info.usage).toMatchObject({ tokens: 7, costMicrodollars: 3, stepsRan: 2 });
+    expect(info.steps.map((s) => [s.key, s.status, s.usage ?? null])).toEqual([
+      ['ask', 'failed', null],
+      ['ask', 'completed', { tokens: 7, costMicrodollars: 3 }],
+    ]);
+  });
+
   it('validates definitions strictly', () => {
     expect(() =>
       validateProcessDefinition({ name: 'x', process: { command: 'a', shell: true } }),

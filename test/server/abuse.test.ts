@@ -148,6 +148,11 @@ describe('hostile input', () => {
       'post /api/runs/{id}/resume',
       'post /api/runs/{id}/rerun',
       'post /api/runs/{id}/fork',
+      // confined to the tenant's gates (and to the approver groups of the token)
+      'get /api/approvals',
+      'get /api/approvals/{id}',
+      'post /api/approvals/{id}/approve',
+      'post /api/approvals/{id}/reject',
     ]);
     const seen: string[] = [];
     for (const [path, methods] of Object.entries(spec.paths)) {

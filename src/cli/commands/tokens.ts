@@ -21,9 +21,16 @@ export function registerTokenCommands(program: Command, ctx: CliContext): void {
     .option('--tenant <id>', 'a tenant token: only this tenant’s ledger records and runs')
     .option('--reveal', 'an admin token that may also read secret config values')
     .option('--label <text>', 'a name for the token')
+    .option(
+      '--approver <group>',
+      'the scope approver:<group>: may decide the approval gates of this group (repeatable)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option('--json', 'print JSON')
     .action((_o: unknown, cmd: Command) => {
-      const o = opts<{ tenant?: string; reveal?: boolean; label?: string }>(cmd);
+      const o = opts<{ tenant?: string; reveal?: boolean; label?: string; approver?: string[] }>(
+        cmd,
+      );
       if (o.tenant !== undefined && o.reveal === true) {
         throw new KernelError(
           'INVALID_ARGUMENT',
@@ -35,6 +42,7 @@ export function registerTokenCommands(program: Command, ctx: CliContext): void {
         scope,
         ...(o.tenant === undefined ? {} : { tenant: o.tenant }),
         ...(o.label === undefined ? {} : { label: o.label }),
+        ...(o.approver === undefined ? {} : { approver: o.approver }),
       });
       print(
         ctx,
@@ -54,8 +62,15 @@ export function registerTokenCommands(program: Command, ctx: CliContext): void {
         ...rest,
       }));
       print(ctx, o, list, () => ({
-        headers: ['id', 'label', 'scope', 'tenant', 'created'],
-        rows: list.map((t) => [t.id, t.label, t.scope, t.tenant ?? '', t.created_at]),
+        headers: ['id', 'label', 'scope', 'tenant', 'approver', 'created'],
+        rows: list.map((t) => [
+          t.id,
+          t.label,
+          t.scope,
+          t.tenant ?? '',
+          (t.approver ?? []).join(','),
+          t.created_at,
+        ]),
       }));
     });
   tokens
