@@ -28,6 +28,7 @@ import type {
   AuditImportResult,
   AuditQuery,
   ChainAcceptance,
+  ChainPosition,
   ChainRepairRequest,
   ConfigInfo,
   ConfigView,
@@ -186,7 +187,7 @@ export class KernoClient {
     head: (o: CallOptions = {}): Promise<AuditHead> => this.#call('audit.head', {}, o),
     /** Verifies the chain, against a head kept earlier when given (truncation shows). */
     verify: (
-      options: { readonly expectedHead?: AuditHead } & CallOptions = {},
+      options: { readonly expectedHead?: ChainPosition } & CallOptions = {},
     ): Promise<VerifyResult> =>
       this.#call(
         'audit.verify',

@@ -71,9 +71,7 @@ export class Transport {
 
   constructor(options: KernoClientOptions) {
     const base = String(options.baseUrl);
-    try {
-      new URL(base);
-    } catch {
+    if (!/^https?:\/\/[^/]/i.test(base) || !URL.canParse(base)) {
       throw new KernoApiError({
         code: 'INVALID_ARGUMENT',
         status: 0,

@@ -228,18 +228,30 @@ export interface AuditQuery {
   readonly limit?: number;
 }
 
-/** The trail's head: keep it to detect truncation later. */
-export interface AuditHead {
+/** A position in a chain: a seq and the stored hash there. */
+export interface ChainPosition {
   readonly seq: number;
   readonly hash: string;
+}
+
+/** The trail's head (`GET /api/audit/head`): keep it to detect truncation later. */
+export interface AuditHead extends ChainPosition {
+  /** Seq of the first entry still held (`seq + 1` when empty). */
+  readonly firstSeq: number;
+  /** The last pruned entry, when the trail was pruned. */
+  readonly anchor?: {
+    readonly seq: number;
+    readonly hash: string;
+    readonly [key: string]: unknown;
+  };
 }
 
 /** `GET /api/audit/export`. */
 export interface AuditExport {
   readonly format: 'kerno.audit';
   readonly version: 1;
-  readonly anchor: AuditHead | null;
-  readonly head: AuditHead;
+  readonly anchor: ChainPosition | null;
+  readonly head: ChainPosition;
   readonly entries: readonly AuditEntry[];
 }
 
@@ -247,7 +259,7 @@ export interface AuditExport {
 export interface AuditImportResult {
   readonly imported: number;
   readonly format: string;
-  readonly head: AuditHead;
+  readonly head: ChainPosition;
   readonly oxiosHead: string | null;
   readonly trustedRoot: boolean;
 }
