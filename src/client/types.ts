@@ -78,7 +78,7 @@ export interface StoppedAgent {
 /** A converge experience event: `{"type":"…","data":{…}}` (see src/formats). */
 export interface ExperienceEvent {
   readonly type: string;
-  readonly data?: JsonValue;
+  readonly data?: unknown;
 }
 
 /** A stored envelope (engine- or user-side). */
@@ -239,11 +239,7 @@ export interface AuditHead extends ChainPosition {
   /** Seq of the first entry still held (`seq + 1` when empty). */
   readonly firstSeq: number;
   /** The last pruned entry, when the trail was pruned. */
-  readonly anchor?: {
-    readonly seq: number;
-    readonly hash: string;
-    readonly [key: string]: unknown;
-  };
+  readonly anchor?: ChainPosition | undefined;
 }
 
 /** `GET /api/audit/export`. */
@@ -287,8 +283,13 @@ export interface Approval {
   /** The converge `GateRequest` (gate_id, summary, agent_id, rationale, timeout, …). */
   readonly request: {
     readonly gate_id: string;
+    readonly proposal_id: string;
     readonly summary: string;
-    readonly [key: string]: unknown;
+    readonly agent_id: string;
+    readonly rationale: string | null;
+    readonly requested_at: string;
+    /** The timeout policy (`{ timeout_secs, action }`). */
+    readonly timeout: unknown;
   };
   readonly action: string;
   readonly resource: string;
@@ -317,7 +318,17 @@ export interface RejectRequest {
 /** A recovery run: the agent it was for and its log (see src/recovery/recovery-types.ts). */
 export interface RecoveryRun {
   readonly agent: string;
-  readonly log: { readonly run_id?: string; readonly [key: string]: unknown };
+  readonly log: {
+    readonly run_id: string;
+    readonly attempts_used: number;
+    readonly evaluated_at: string;
+    /** How the loop ended (recovered, failed, escalated …). */
+    readonly outcome: unknown;
+    readonly decisions: readonly unknown[];
+    readonly initial_failure: unknown;
+    readonly final_failure: unknown;
+    readonly policy: unknown;
+  };
 }
 
 // --- registry ---------------------------------------------------------------------------------
@@ -457,10 +468,18 @@ export interface LearningStats {
   readonly duplicateRecords: number;
 }
 
-/** A learned pattern (an RVLS pattern record; see src/formats/learning-records.ts). */
+/** A learned pattern (an RVLS pattern record, as ruvector writes it). */
 export interface Pattern {
   readonly id: string;
-  readonly [key: string]: unknown;
+  readonly strategy: string;
+  /** Sparse TF-IDF weights, term → weight. */
+  readonly embedding_weights: Readonly<Record<string, number>>;
+  readonly success_rate: number;
+  readonly use_count: number;
+  readonly domain: string;
+  readonly quality: number;
+  readonly is_long_term: boolean;
+  readonly last_used: string;
 }
 
 /** A recalled pattern. */
