@@ -27,8 +27,9 @@ export interface EventStreamOptions {
   readonly reconnectDelayMs?: number | undefined;
   readonly maxReconnectDelayMs?: number | undefined;
   /**
-   * Failed connection attempts in a row before the iteration fails with the last error
-   * (default 10; `Infinity` to keep trying). A refusal (401, 403, 400) fails at once.
+   * Failed reconnection attempts in a row before the iteration fails with the last error
+   * (default 10; `Infinity` to keep trying). The first connection is not retried, and a refusal
+   * (401, 403, 400) fails at once.
    */
   readonly maxReconnects?: number | undefined;
   /** Called before each reconnect, with the id it resumes after. */
@@ -99,8 +100,12 @@ export class EventStream implements AsyncIterableIterator<KernoEvent> {
           });
         } catch (error) {
           if (aborted(signal)) return undefined;
+          // The first connection fails at once (a wrong URL or token is not worth retrying);
+          // after a drop, an unreachable or failing daemon is retried (it may be restarting).
           const retriable =
-            error instanceof KernoApiError && (error.status === 0 || error.status >= 500);
+            connection > 0 &&
+            error instanceof KernoApiError &&
+            (error.status === 0 || error.status >= 500);
           if (!retriable || ++failures > maxReconnects) throw error;
           continue;
         }

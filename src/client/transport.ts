@@ -13,6 +13,8 @@ export type UploadBody =
   | Blob
   | ArrayBuffer
   | ArrayBufferView
+  | FormData
+  | URLSearchParams
   | ReadableStream<Uint8Array>
   | AsyncIterable<Uint8Array | string>;
 
@@ -225,7 +227,9 @@ function toBodyInit(body: UploadBody): BodyInit {
     body instanceof ReadableStream ||
     body instanceof ArrayBuffer ||
     ArrayBuffer.isView(body) ||
-    (typeof Blob !== 'undefined' && body instanceof Blob)
+    (typeof Blob !== 'undefined' && body instanceof Blob) ||
+    (typeof FormData !== 'undefined' && body instanceof FormData) ||
+    body instanceof URLSearchParams
   )
     return body as BodyInit;
   const iterator = (body as AsyncIterable<Uint8Array | string>)[Symbol.asyncIterator]();

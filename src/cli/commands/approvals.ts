@@ -5,7 +5,7 @@
  * @module
  */
 import type { Command } from 'commander';
-import type { ApprovalDecision, ApprovalSnapshot } from '../../approvals/approval-gate.js';
+import type { Approval, ApprovalDecision as ApiDecision } from '../../client/index.js';
 import { STORE_OPTION, localPrincipal, opts, print, viaStoreOrDaemon } from '../common.js';
 import type { CliContext } from '../output.js';
 
@@ -26,13 +26,7 @@ export function registerApprovalCommands(program: Command, ctx: CliContext): voi
       const list = await viaStoreOrDaemon(
         o,
         async (k) => k.approvals.list({ status }),
-        async (d) =>
-          (
-            await d.json<{ approvals: ApprovalSnapshot[] }>(
-              'GET',
-              `/api/approvals?status=${status}`,
-            )
-          ).approvals,
+        (d): Promise<readonly Approval[]> => d.call((api) => api.approvals.list({ status })),
       );
       print(ctx, o, list, () =>
         list.length === 0
@@ -69,12 +63,7 @@ export function registerApprovalCommands(program: Command, ctx: CliContext): voi
       const d = await viaStoreOrDaemon(
         o,
         (k) => k.approvals[verb](id, { by: localPrincipal(), ...body }),
-        (c) =>
-          c.json<ApprovalDecision>(
-            'POST',
-            `/api/approvals/${encodeURIComponent(id)}/${verb}`,
-            body,
-          ),
+        (c): Promise<ApiDecision> => c.call((api) => api.approvals[verb](id, body)),
       );
       print(
         ctx,
