@@ -197,4 +197,46 @@ describe('client.events.stream() resume', () => {
     expect(got).toEqual([1, 2, 3]);
     expect(asked).toEqual([null, '2']);
   });
+
+  it('resumes across a daemon restart on the same store; a first connection is not retried', async () => {
+    const k = await testKernel();
+    cleanups.push(k.cleanup);
+    let server = await createServer(k.kernel, { token: TOKEN });
+    cleanups.push(() => server.close());
+    const { port, url } = await server.listen({ port: 0 });
+    const client = createClient({ baseUrl: url, token: TOKEN });
+    const ac = new AbortController();
+    cleanups.push(() => ac.abort());
+    const stream = client.events.stream({
+      types: ['AgentStarted'],
+      signal: ac.signal,
+      reconnectDelayMs: 5,
+      maxReconnects: 50,
+    });
+    const agents = [randomUUID(), randomUUID(), randomUUID()];
+    const got: string[] = [];
+    const reading = (async () => {
+      for await (const e of stream) {
+        got.push(e.data['id'] as string);
+        if (got.length === agents.length) break;
+      }
+    })();
+    await waitFor(() => server.feed.stats().clients === 1, 'the stream to subscribe');
+    k.kernel.bus.publish({ type: 'AgentStarted', id: agents[0]! });
+    await waitFor(() => got.length === 1, 'the first event');
+    await server.close();
+    // While the daemon is down: this event is only in the audit trail.
+    k.kernel.bus.publish({ type: 'AgentStarted', id: agents[1]! });
+    server = await createServer(k.kernel, { token: TOKEN });
+    await server.listen({ port });
+    await waitFor(() => server.feed.stats().clients === 1, 'the stream to come back');
+    k.kernel.bus.publish({ type: 'AgentStarted', id: agents[2]! });
+    await reading;
+    expect(got).toEqual(agents);
+
+    // Nothing listens here: the first connection fails at once, typed.
+    const down = createClient({ baseUrl: 'http://127.0.0.1:9' }).events.stream();
+    const error: unknown = await down.next().catch((e: unknown) => e);
+    expect(isKernoApiError(error, 'UNREACHABLE')).toBe(true);
+  });
 });
