@@ -26,6 +26,7 @@ import type { LearningStore } from './learning/learning-store.js';
 import { openLearning } from './learning/open-learning.js';
 import { createLedger, type Ledger } from './ledger/ledger.js';
 import { createRecoveryLogStore, type RecoveryLogStore } from './recovery/recovery-store.js';
+import { createPolicyStore, type PolicyStore } from './policies/policy-store.js';
 import { openRegistry, type Registry } from './registry/registry.js';
 import { createSelfHealing, type SelfHealing } from './recovery/self-healing.js';
 import type { RecoveryPolicy } from './recovery/recovery-types.js';
@@ -138,6 +139,8 @@ export interface KernelCore extends AsyncDisposable {
   readonly recoveries: RecoveryLogStore;
   readonly learning: LearningStore;
   readonly registry: Registry;
+  /** Versioned kernel policies (budgets, approval rules, schedules, limits) on the log. */
+  readonly policies: PolicyStore;
   /** Durable runs: get, list, wait, cancel (a kernel without agents reads them, runs none). */
   readonly runs: Runs;
   /** Where recovery artifacts are written; `undefined` when they are not (a `memory:` store). */
@@ -224,6 +227,9 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     const approvals = createApprovalGate({ log: storage.log, bus, ledger, clock, ids, logger });
     await approvals.start();
     cleanups.push(() => approvals.close());
+    const policies = createPolicyStore({ log: storage.log, audit, clock, logger });
+    await policies.start();
+    cleanups.push(() => policies.close());
     const recoveries = createRecoveryLogStore(storage.log);
     const registry = await openRegistry({
       storage,
@@ -306,6 +312,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       recoveries,
       learning,
       registry,
+      policies,
       runs,
       recoveryDir: config.recoveryDir,
       clock,

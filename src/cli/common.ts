@@ -102,6 +102,15 @@ export function print(
   ctx.io.stdout(typeof t === 'string' ? t : formatTable(t.headers, t.rows));
 }
 
+/** Reads all of stdin as text; `usage` is the error when stdin is a terminal (nothing piped). */
+export async function readStdin(usage: string): Promise<string> {
+  if (process.stdin.isTTY) throw new KernelError('INVALID_ARGUMENT', usage);
+  let text = '';
+  process.stdin.setEncoding('utf8');
+  for await (const chunk of process.stdin) text += chunk as string;
+  return text;
+}
+
 /** Reads a whole text file, with a usage error that names it. */
 export async function readText(file: string): Promise<string> {
   try {

@@ -12,6 +12,7 @@ import { registerEventCommands } from './commands/events.js';
 import { registerLearningCommands } from './commands/learning.js';
 import { registerLedgerCommands } from './commands/ledger.js';
 import { registerMcpCommand } from './commands/mcp.js';
+import { registerPolicyCommands } from './commands/policies.js';
 import { registerRecoveryCommands } from './commands/recovery.js';
 import { registerRegistryCommands } from './commands/registry.js';
 import { registerRunCommands } from './commands/runs.js';
@@ -52,6 +53,7 @@ export function createProgram(ctx: CliContext): Command {
   registerLearningCommands(program, ctx);
   registerRecoveryCommands(program, ctx);
   registerRegistryCommands(program, ctx);
+  registerPolicyCommands(program, ctx);
   registerTokenCommands(program, ctx);
   registerMcpCommand(program, ctx);
   return program;

@@ -45,6 +45,9 @@ import type {
   LedgerQuery,
   ModuleRecord,
   Pattern,
+  PolicyChangeOptions,
+  PolicyKind,
+  PolicyVersion,
   RecallHit,
   RecoveryRun,
   RejectRequest,
@@ -394,6 +397,50 @@ export class KernoClient {
     export: (o: CallOptions = {}): Promise<Download> => this.#stream('learning.export', {}, o),
   };
 
+  /** Kernel policies (budgets, approval rules, schedules, limits), versioned; admin tokens. */
+  readonly policies = {
+    /** Current policies, of every kind or one. */
+    list: async (
+      options: { readonly kind?: PolicyKind } & CallOptions = {},
+    ): Promise<PolicyVersion[]> =>
+      (
+        await this.#call<{ policies: PolicyVersion[] }>(
+          'policies.list',
+          {},
+          {
+            ...callOf(options),
+            query: { kind: options.kind },
+          },
+        )
+      ).policies,
+    /** The current version of a policy. */
+    get: (kind: PolicyKind, name: string, o: CallOptions = {}): Promise<PolicyVersion> =>
+      this.#call('policies.get', { kind, name }, o),
+    /** Every version, oldest first (deletions included). */
+    history: async (
+      kind: PolicyKind,
+      name: string,
+      o: CallOptions = {},
+    ): Promise<PolicyVersion[]> =>
+      (await this.#call<{ versions: PolicyVersion[] }>('policies.history', { kind, name }, o))
+        .versions,
+    /** Stores a new version (the spec is validated by its kind). */
+    set: (
+      kind: PolicyKind,
+      name: string,
+      spec: JsonValue,
+      options: PolicyChangeOptions & CallOptions = {},
+    ): Promise<PolicyVersion> =>
+      this.#call('policies.set', { kind, name }, { ...policyChange(options), json: spec }),
+    /** Deletes a policy (a new version without a spec; the history stays). */
+    delete: (
+      kind: PolicyKind,
+      name: string,
+      options: PolicyChangeOptions & CallOptions = {},
+    ): Promise<PolicyVersion> =>
+      this.#call('policies.delete', { kind, name }, policyChange(options)),
+  };
+
   /** The live kernel event feed. */
   readonly events = {
     /**
@@ -415,6 +462,17 @@ function callOf(o: CallOptions): CallOptions {
   return {
     ...(o.signal === undefined ? {} : { signal: o.signal }),
     ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+  };
+}
+
+/** A policy change's query (`reason`) and `If-Match` (the expected version). */
+function policyChange(o: PolicyChangeOptions & CallOptions): RequestOptions {
+  return {
+    ...callOf(o),
+    query: { reason: o.reason },
+    ...(o.expectedVersion === undefined
+      ? {}
+      : { headers: { 'if-match': `"${o.expectedVersion}"` } }),
   };
 }
 

@@ -67,6 +67,12 @@ export const ROUTES = {
   'learning.import': ['POST', '/api/learning/import'],
   'learning.export': ['GET', '/api/learning/export'],
 
+  'policies.list': ['GET', '/api/policies'],
+  'policies.get': ['GET', '/api/policies/{kind}/{name}'],
+  'policies.history': ['GET', '/api/policies/{kind}/{name}/history'],
+  'policies.set': ['PUT', '/api/policies/{kind}/{name}'],
+  'policies.delete': ['DELETE', '/api/policies/{kind}/{name}'],
+
   'events.stream': ['GET', '/api/events'],
 } as const satisfies Record<string, readonly [HttpMethod, string]>;
 

@@ -497,6 +497,35 @@ export interface LearningImportResult {
   readonly skipped: number;
 }
 
+// --- policies -------------------------------------------------------------------------------
+
+/** The kinds of kernel policy. */
+export type PolicyKind = 'budget' | 'rule' | 'schedule' | 'limit';
+
+/** One version of a policy (`PolicyVersion`). */
+export interface PolicyVersion {
+  readonly kind: PolicyKind;
+  readonly name: string;
+  /** 1 for the first version; each change adds one. Send it as `expectedVersion` to guard a change. */
+  readonly version: number;
+  /** The policy; `null` when this version deleted it. */
+  readonly spec: unknown;
+  /** Epoch ms. */
+  readonly updatedAt: number;
+  /** The token's label that made the change. */
+  readonly updatedBy: string;
+  readonly reason: string | null;
+  readonly seq: number;
+}
+
+/** Options of a policy change. */
+export interface PolicyChangeOptions {
+  /** Recorded with the version and in the audit trail. */
+  readonly reason?: string;
+  /** The version read (0: "does not exist yet"): a change on top of another fails with CONFLICT. */
+  readonly expectedVersion?: number;
+}
+
 // --- events -----------------------------------------------------------------------------------
 
 /** A kernel event from `GET /api/events`. */

@@ -28,6 +28,7 @@ import { ledgerRoutes } from './routes/ledger.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { DASHBOARD_PUBLIC_PATHS, dashboardRoutes } from './routes/dashboard.js';
 import { recoveryRoutes } from './routes/recovery.js';
+import { policyRoutes } from './routes/policies.js';
 import { registryRoutes } from './routes/registry.js';
 import { runRoutes } from './routes/runs.js';
 import { systemRoutes, type MetricsSource } from './routes/system.js';
@@ -156,6 +157,7 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
   approvalRoutes(app, ctx);
   recoveryRoutes(app, ctx);
   registryRoutes(app, ctx);
+  policyRoutes(app, ctx);
   runRoutes(app, ctx);
   learningRoutes(app, ctx);
   eventRoutes(app, ctx);

@@ -10,6 +10,7 @@ import {
   isKernoApiError,
   type KernoClient,
 } from '../../src/client/index.js';
+import { KernelError } from '../../src/errors.js';
 import { createServer } from '../../src/server/app.js';
 import { createToken } from '../../src/server/auth.js';
 import { testKernel } from '../helpers/kernel.js';
@@ -191,6 +192,45 @@ describe('kerno/client on a real daemon', () => {
     expect(await client.config.delete('model')).toBe(true);
     expect(await client.config.delete('model')).toBe(false);
     expect((await apiError(client.config.get('model'))).code).toBe('CONFIG_NOT_FOUND');
+  });
+
+  it('stores, reads, guards and deletes versioned policies', async () => {
+    const { client, kernel } = await daemon();
+    kernel.policies.register('budget', (spec) => {
+      const cost = (spec as { costMicros?: unknown }).costMicros;
+      if (typeof cost !== 'number' || cost < 0)
+        throw new KernelError('INVALID_ARGUMENT', 'costMicros must be a number >= 0');
+      return { costMicros: cost };
+    });
+    const v1 = await client.policies.set('budget', 'daily', { costMicros: 5 }, { reason: 'cap' });
+    expect(v1).toMatchObject({ version: 1, spec: { costMicros: 5 }, reason: 'cap' });
+    expect(v1.updatedBy).toBe('daemon token');
+    const v2 = await client.policies.set(
+      'budget',
+      'daily',
+      { costMicros: 7 },
+      { expectedVersion: 1 },
+    );
+    expect(v2.version).toBe(2);
+    // A change on top of a version the caller did not read: CONFLICT, nothing stored.
+    const stale = await apiError(
+      client.policies.set('budget', 'daily', { costMicros: 9 }, { expectedVersion: 1 }),
+    );
+    expect(stale.code).toBe('CONFLICT');
+    expect(await client.policies.get('budget', 'daily')).toMatchObject({
+      version: 2,
+      spec: { costMicros: 7 },
+    });
+    expect((await client.policies.list({ kind: 'budget' })).map((p) => p.name)).toEqual(['daily']);
+    const invalid = await apiError(client.policies.set('budget', 'other', { costMicros: -1 }));
+    expect(invalid).toMatchObject({ code: 'INVALID_ARGUMENT', status: 400 });
+    expect(
+      await client.policies.delete('budget', 'daily', { reason: 'done', expectedVersion: 2 }),
+    ).toMatchObject({ version: 3, spec: null });
+    expect((await client.policies.history('budget', 'daily')).map((v) => v.version)).toEqual([
+      1, 2, 3,
+    ]);
+    expect((await apiError(client.policies.get('budget', 'daily'))).code).toBe('NOT_FOUND');
   });
 
   it('reads the audit trail, verifies it against a kept head, and answers health', async () => {

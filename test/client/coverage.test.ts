@@ -106,6 +106,7 @@ describe('kerno/client against the OpenAPI document', () => {
       'config',
       'runs',
       'learning',
+      'policies',
       'events',
     ] satisfies (keyof KernoClient)[]) {
       for (const [name, fn] of Object.entries(groups[group]!)) {

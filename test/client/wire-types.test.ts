@@ -24,6 +24,7 @@ import type {
   RekeyResult,
 } from '../../src/registry/registry.js';
 import type { RunInfo, RunSummary } from '../../src/runs/run-engine.js';
+import type { PolicyVersion } from '../../src/policies/policy-store.js';
 import type { ModuleRecord } from '../../src/storage/registry.js';
 import type { ChainAcceptance, LogHead, VerifyResult } from '../../src/storage/log.js';
 import type { AgentInfo } from '../../src/supervisor/agent.js';
@@ -57,6 +58,7 @@ interface Domain {
   stats: LearningStoreStats;
   hit: RecallHit;
   learningImport: LearningImportResult;
+  policy: PolicyVersion<unknown>;
 }
 
 export function typeChecks(d: Domain): unknown[] {
@@ -84,6 +86,7 @@ export function typeChecks(d: Domain): unknown[] {
     fits<C.LearningStats>(d.stats),
     fits<C.RecallHit>(d.hit),
     fits<C.LearningImportResult>(d.learningImport),
+    fits<C.PolicyVersion>(d.policy),
   ];
 }
 

@@ -16,7 +16,7 @@ import type {
   ModuleRecord,
   RekeyResult,
 } from '../../client/index.js';
-import { STORE_OPTION, opts, print, viaStoreOrDaemon } from '../common.js';
+import { STORE_OPTION, opts, print, readStdin, viaStoreOrDaemon } from '../common.js';
 import type { CliContext } from '../output.js';
 
 interface StoreOption {
@@ -80,7 +80,10 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
       const o = opts<StoreOption & { secret?: boolean; file?: string }>(cmd);
       let text = value;
       if (o.file !== undefined) text = (await readFile(o.file, 'utf8')).replace(/\n$/, '');
-      else if (value === '-' || value === undefined) text = (await readStdin()).replace(/\n$/, '');
+      else if (value === '-' || value === undefined)
+        text = (
+          await readStdin('Give the value as an argument, with --file, or pipe it on stdin')
+        ).replace(/\n$/, '');
       if (text === undefined)
         throw new KernelError(
           'INVALID_ARGUMENT',
@@ -196,16 +199,4 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
         rows: list.map((m) => [m.id, m.name, m.version, m.kind, m.state, m.updatedAt]),
       }));
     });
-}
-
-async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY)
-    throw new KernelError(
-      'INVALID_ARGUMENT',
-      'Give the value as an argument, with --file, or pipe it on stdin',
-    );
-  let text = '';
-  process.stdin.setEncoding('utf8');
-  for await (const chunk of process.stdin) text += chunk as string;
-  return text;
 }
