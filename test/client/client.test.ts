@@ -14,6 +14,7 @@ import { KernelError } from '../../src/errors.js';
 import { createServer } from '../../src/server/app.js';
 import { createToken } from '../../src/server/auth.js';
 import { testKernel } from '../helpers/kernel.js';
+import { pattern } from '../helpers/learning.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'kerno_test_admin_token_0123456789';
@@ -135,6 +136,26 @@ describe('kerno/client on a real daemon', () => {
     const bad = await apiError(target.client.ledger.import('{"not":"an envelope"}\n'));
     expect(bad.status).toBe(400);
     expect(bad.detail).toContain('Line 1');
+  });
+
+  it('streams the learning store out as RVLS and into another daemon; recalls and lists patterns', async () => {
+    const source = await daemon();
+    source.kernel.learning.savePattern(pattern('p1', 'retry flaky network calls with backoff'));
+    source.kernel.learning.savePattern(pattern('p2', 'cache the parsed config'));
+    const rvls = await source.client.learning.export();
+    expect(rvls.response.headers.get('content-type')).toBe('application/octet-stream');
+    const target = await daemon();
+    // The download's byte stream is the upload's body: streamed through, never held whole.
+    expect(await target.client.learning.import(rvls.body)).toMatchObject({
+      patterns: 2,
+      skipped: 0,
+    });
+    expect(await target.client.learning.stats()).toMatchObject({ patternCount: 2 });
+    const hits = await target.client.learning.recall('p1', { k: 1 });
+    expect(hits.map((h) => h.pattern.id)).toEqual(['p1']);
+    expect(await target.client.learning.patterns({ limit: 1 })).toMatchObject({ total: 2 });
+    const bad = await apiError(target.client.learning.import('not rvls\n'));
+    expect(bad).toMatchObject({ code: 'INVALID_RVLS_FILE', status: 400 });
   });
 
   it('lists and decides approvals; the decision names the token, not the body', async () => {
