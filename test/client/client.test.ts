@@ -158,6 +158,23 @@ describe('kerno/client on a real daemon', () => {
     expect(bad).toMatchObject({ code: 'INVALID_RVLS_FILE', status: 400 });
   });
 
+  it('spawns, lists, shows and stops a process agent; lists recovery runs', async () => {
+    const { client } = await daemon();
+    const agent = await client.agents.spawn({
+      name: 'sleeper',
+      command: process.execPath,
+      args: ['-e', 'setInterval(() => {}, 1000)'],
+      restart: 'temporary',
+    });
+    expect(agent).toMatchObject({ name: 'sleeper', kind: 'process' });
+    await waitFor(async () => (await client.agents.get(agent.id)).pid !== null, 'the process');
+    expect((await client.agents.list()).map((a) => a.id)).toContain(agent.id);
+    expect(await client.agents.stop(agent.id)).toMatchObject({ id: agent.id });
+    expect((await apiError(client.agents.get('nope'))).code).toBe('NOT_FOUND');
+    expect(await client.recovery.list({ limit: 5 })).toEqual([]);
+    expect((await apiError(client.recovery.get('nope'))).code).toBe('NOT_FOUND');
+  });
+
   it('lists and decides approvals; the decision names the token, not the body', async () => {
     const { client, kernel } = await daemon();
     const approved = kernel.approvals.request({ agentId: 'a', summary: 'Ship it?' });
