@@ -151,7 +151,7 @@ export class KernoClient {
           {},
           {
             ...o,
-            query: { ...q, kinds: q.kinds },
+            query: { ...q },
           },
         )
       ).records,
