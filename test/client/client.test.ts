@@ -283,6 +283,15 @@ describe('kerno/client on a real daemon', () => {
     expect((await client.audit.export()).head).toEqual({ seq: head.seq, hash: head.hash });
     expect(await client.system.health()).toMatchObject({ status: 'ok', version: '9.9.9' });
     expect(await client.system.metrics()).toContain('kerno_audit_head_seq');
+    // Repair appends an acceptance anchor naming the token (an intact chain: no breaks).
+    const anchor = await client.audit.repair({ acceptThrough: head.seq, reason: 'checked' });
+    expect(anchor).toMatchObject({ through: { seq: head.seq }, breaks: [], by: 'daemon token' });
+    await client.ledger.append({ event: budget('b') });
+    expect(await client.ledger.repair({ acceptThrough: 1, reason: 'ok' })).toMatchObject({
+      through: { seq: 1 },
+      reason: 'ok',
+    });
+    expect(await client.config.encrypt()).toEqual({ encrypted: 0, keys: [] });
     const bad = await apiError(client.audit.entries({ limit: -1 }));
     expect(bad).toMatchObject({ code: 'INVALID_QUERY', status: 400 });
   });
