@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { KernoApiError } from './errors.js';
 import { ROUTES, type RouteName } from './routes.js';
 import { EventStream, type EventStreamOptions } from './sse.js';
 import {
@@ -66,8 +67,14 @@ import type {
 /** A route's path with its `{param}`s filled in (percent-encoded). */
 function fill(name: RouteName, params: Readonly<Record<string, string>>): string {
   return ROUTES[name][1].replace(/\{([A-Za-z_]+)\}/g, (_, p: string) => {
-    const v = params[p];
-    if (v === undefined) throw new TypeError(`${name}: missing path parameter ${p}`);
+    const v: unknown = params[p];
+    if (typeof v !== 'string' || v === '')
+      throw new KernoApiError({
+        code: 'INVALID_ARGUMENT',
+        status: 0,
+        detail: `${name} needs its ${p} (a non-empty string), got ${v === '' ? 'an empty string' : typeof v}`,
+        request: `${ROUTES[name][0]} ${ROUTES[name][1]}`,
+      });
     return encodeURIComponent(v);
   });
 }
@@ -93,7 +100,8 @@ export class KernoClient {
     return this.#t.send(method, path, options);
   }
 
-  #call<T>(
+  /** Calls a route by name (async, so a bad path parameter rejects like any other failure). */
+  async #call<T>(
     name: RouteName,
     params: Readonly<Record<string, string>>,
     options: RequestOptions = {},

@@ -147,7 +147,7 @@ export class Transport {
         {
           code: 'UNREACHABLE',
           status: 0,
-          detail: `Cannot reach the kerno daemon at ${this.baseUrl} (${request}): ${(error as Error).message ?? String(error)}`,
+          detail: `Cannot reach the kerno daemon at ${this.baseUrl} (${request}: ${(error as Error).message ?? String(error)}); check that it runs (\`kerno up\`) and that baseUrl points at it`,
           request,
         },
         { cause: error },

@@ -357,6 +357,10 @@ describe('kerno/client on a real daemon', () => {
       await apiError(createClient({ baseUrl: url, fetch: notKerno }).runs.list()),
     ).toMatchObject({ code: 'INTERNAL', status: 502 });
     expect(() => createClient({ baseUrl: 'localhost:7420' })).toThrow(KernoApiError);
+    // A missing path parameter is refused before any request (it would name another route).
+    const noId = await apiError(createClient({ baseUrl: url }).runs.get(''));
+    expect(noId).toMatchObject({ code: 'INVALID_ARGUMENT', status: 0 });
+    expect(noId.detail).toContain('runs.get needs its id');
   });
 
   it('works through an injected fetch (here: Fastify inject, no socket)', async () => {
