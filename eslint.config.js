@@ -171,6 +171,24 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', formatsBoundary] },
   },
   {
+    // kerno/client runs in browsers and edge runtimes: its own modules and errors.ts, nothing else.
+    files: ['src/client/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\./[^/]+$|\\.\\./errors\\.js$)',
+              message:
+                'src/client/ (kerno/client) runs in browsers and edge runtimes: it imports only its own modules and ../errors.js (no node:* module, no package, no other part of kerno).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // A separate rule from no-restricted-imports, so the folder fences above still apply.
     files: ['src/**'],
     ignores: ['src/testing/**'],

@@ -69,8 +69,13 @@ describe('public surface', () => {
     expect(packagesLoadedBy(join(root, exportsMap['./testing']!.import)).has('vitest')).toBe(true);
   });
 
+  it('kerno/client loads no package at all (it runs in browsers and edge runtimes)', () => {
+    expect(exportsMap['./client']?.import).toBe('./dist/client/index.js');
+    expect([...packagesLoadedBy(join(root, exportsMap['./client']!.import))]).toEqual([]);
+  });
+
   it('every subpath export resolves to a built module', async () => {
-    for (const sub of ['.', './server', './formats', './mcp', './testing'].filter(
+    for (const sub of ['.', './server', './formats', './mcp', './client', './testing'].filter(
       (s) => s in exportsMap,
     )) {
       const mod = (await import(join(root, exportsMap[sub]!.import))) as Record<string, unknown>;

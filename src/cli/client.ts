@@ -1,12 +1,18 @@
 /**
- * The CLI's way to a running daemon: base URL and token discovery, and an HTTP client that turns
- * problem details back into KernelErrors (so the CLI maps them to exit codes in one place).
+ * The CLI's way to a running daemon: base URL and token discovery (Node-specific: files in the
+ * state folder), and {@link DaemonClient}, `kerno/client` with its errors as KernelErrors.
  *
  * @module
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KernelError, isKernelErrorCode } from '../errors.js';
+import {
+  createClient,
+  isKernoApiError,
+  type KernoClient,
+  type UploadBody,
+} from '../client/index.js';
+import { KernelError } from '../errors.js';
 import { resolveConfig } from '../config.js';
 
 /** Where `kerno up` records the daemon it started. */
@@ -48,16 +54,31 @@ export function resolveDaemon(options: ConnectOptions = {}): DaemonTarget {
   return { url: (url ?? 'http://127.0.0.1:7420').replace(/\/$/, ''), token };
 }
 
-/** A small HTTP client for the kerno API. */
+/**
+ * The CLI's client for the kerno API: `kerno/client` underneath (`api`, typed), with its errors
+ * turned into KernelErrors so the CLI maps them to exit codes in one place.
+ */
 export class DaemonClient {
   readonly target: DaemonTarget;
+  /** The typed client for this daemon (no timeout: imports and tails take as long as they take). */
+  readonly api: KernoClient;
 
   constructor(target: DaemonTarget) {
     this.target = target;
+    this.api = createClient({ baseUrl: target.url, token: target.token, timeoutMs: 0 });
+  }
+
+  /** Runs typed calls on {@link api}; a failure rejects with a KernelError. */
+  async call<T>(fn: (api: KernoClient) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.api);
+    } catch (error) {
+      throw this.#kernelError(error);
+    }
   }
 
   /** Sends a request; resolves with the response for 2xx, throws a KernelError otherwise. */
-  async request(
+  request(
     method: string,
     path: string,
     options: {
@@ -68,55 +89,14 @@ export class DaemonClient {
       headers?: Record<string, string>;
     } = {},
   ): Promise<Response> {
-    const headers: Record<string, string> = { ...options.headers };
-    if (this.target.token !== undefined) headers['authorization'] = `Bearer ${this.target.token}`;
-    let body: BodyInit | undefined = options.body;
-    if (options.json !== undefined) {
-      body = JSON.stringify(options.json);
-      headers['content-type'] = 'application/json';
-    } else if (options.contentType !== undefined) headers['content-type'] = options.contentType;
-    let res: Response;
-    try {
-      res = await fetch(this.target.url + path, {
-        method,
-        headers,
-        ...(body === undefined ? {} : { body, duplex: 'half' }),
+    return this.call((api) =>
+      api.request(method, path, {
+        ...(options.json === undefined ? {} : { json: options.json }),
+        ...(options.body === undefined ? {} : { body: options.body as UploadBody }),
+        ...(options.contentType === undefined ? {} : { contentType: options.contentType }),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
-      });
-    } catch (error) {
-      if ((error as Error).name === 'AbortError') throw error;
-      const local = localFileError(error);
-      if (local !== undefined) {
-        throw new KernelError('INVALID_ARGUMENT', `Cannot read ${local.path}: ${local.message}`, {
-          cause: local,
-        });
-      }
-      throw new KernelError(
-        'UNREACHABLE',
-        `Cannot reach the kerno daemon at ${this.target.url}; start it with \`kerno up\`, or pass --url (or --store to work on a store directly)`,
-        { cause: error },
-      );
-    }
-    if (res.ok) return res;
-    let problem: { code?: string; detail?: string; details?: Record<string, unknown> } = {};
-    try {
-      problem = (await res.json()) as typeof problem;
-    } catch {
-      // not problem details
-    }
-    // A code this kerno does not know (a newer daemon, or Fastify's own 4xx) keeps its status class.
-    const code = isKernelErrorCode(problem.code)
-      ? problem.code
-      : res.status === 401
-        ? 'UNAUTHORIZED'
-        : res.status >= 400 && res.status < 500
-          ? 'INVALID_ARGUMENT'
-          : 'INTERNAL';
-    const hint = res.status === 401 ? ' (check --token, KERNO_TOKEN or <state>/token)' : '';
-    throw new KernelError(
-      code,
-      (problem.detail ?? `The daemon answered ${res.status}`) + hint,
-      problem.details === undefined ? {} : { details: problem.details },
+        ...(options.headers === undefined ? {} : { headers: options.headers }),
+      }),
     );
   }
 
@@ -124,6 +104,29 @@ export class DaemonClient {
   async json<T>(method: string, path: string, json?: unknown): Promise<T> {
     const res = await this.request(method, path, json === undefined ? {} : { json });
     return (await res.json()) as T;
+  }
+
+  /** A client failure as the CLI reports it. */
+  #kernelError(error: unknown): unknown {
+    if (!isKernoApiError(error)) return error; // the caller's abort, or a bug
+    if (error.status === 0 && error.code === 'UNREACHABLE') {
+      const local = localFileError(error.cause);
+      if (local !== undefined) {
+        return new KernelError('INVALID_ARGUMENT', `Cannot read ${local.path}: ${local.message}`, {
+          cause: local,
+        });
+      }
+      return new KernelError(
+        'UNREACHABLE',
+        `Cannot reach the kerno daemon at ${this.target.url}; start it with \`kerno up\`, or pass --url (or --store to work on a store directly)`,
+        { cause: error },
+      );
+    }
+    const hint = error.status === 401 ? ' (check --token, KERNO_TOKEN or <state>/token)' : '';
+    return new KernelError(error.code, error.detail + hint, {
+      cause: error,
+      ...(error.details === undefined ? {} : { details: error.details }),
+    });
   }
 }
 

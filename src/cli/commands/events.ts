@@ -4,7 +4,8 @@
  * @module
  */
 import type { Command } from 'commander';
-import { daemon, opts } from '../common.js';
+import { KernelError } from '../../errors.js';
+import { daemon, opts, parseLimit } from '../common.js';
 import type { CliContext } from '../output.js';
 
 /** Registers the `events` commands. */
@@ -19,41 +20,39 @@ export function registerEventCommands(program: Command, ctx: CliContext): void {
     .option('--json', 'print one JSON object per line')
     .action(async (_o: unknown, cmd: Command) => {
       const o = opts<{ type?: string; since?: string; limit?: string }>(cmd);
-      const limit = o.limit === undefined ? Number.POSITIVE_INFINITY : Number(o.limit);
-      const q = new URLSearchParams();
-      if (o.type !== undefined) q.set('types', o.type);
-      if (o.since !== undefined) q.set('since', o.since);
+      const limit = parseLimit(o.limit, Number.MAX_SAFE_INTEGER) ?? Number.POSITIVE_INFINITY;
+      if (o.since !== undefined && !/^\d+$/.test(o.since))
+        throw new KernelError(
+          'INVALID_QUERY',
+          `--since must be an event id (a non-negative integer), got "${o.since.slice(0, 40)}"`,
+        );
+      if (limit === 0) return;
       const ac = new AbortController();
       const stop = (): void => ac.abort();
       process.once('SIGINT', stop);
       let seen = 0;
       try {
-        const res = await daemon(o).request('GET', `/api/events?${q.toString()}`, {
-          signal: ac.signal,
-        });
-        const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-        let buf = '';
-        while (seen < limit) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buf += value;
-          let i: number;
-          while ((i = buf.indexOf('\n\n')) !== -1 && seen < limit) {
-            const frame = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            const id = /^id: (.*)$/m.exec(frame)?.[1];
-            const type = /^event: (.*)$/m.exec(frame)?.[1];
-            const data = /^data: (.*)$/m.exec(frame)?.[1];
-            if (id === undefined || data === undefined) continue;
-            seen++;
-            if (o.json === true) ctx.io.stdout(`{"id":${id},"event":${data}}\n`);
-            else ctx.io.stdout(`${id.padStart(8)}  ${(type ?? '').padEnd(26)} ${data}\n`);
+        // Reconnects after a drop (a daemon restart, a proxy timeout) and resumes after the last
+        // event printed: none is printed twice or skipped.
+        const stream = daemon(o).call(async (api) => {
+          for await (const e of api.events.stream({
+            types: o.type?.split(','),
+            since: o.since === undefined ? undefined : Number(o.since),
+            signal: ac.signal,
+            maxReconnects: Number.POSITIVE_INFINITY,
+          })) {
+            // JSON.stringify escapes control characters: agent text cannot drive the terminal.
+            const data = JSON.stringify(e.data);
+            if (o.json === true) ctx.io.stdout(`{"id":${e.id},"event":${data}}\n`);
+            else ctx.io.stdout(`${String(e.id).padStart(8)}  ${e.type.padEnd(26)} ${data}\n`);
+            if (++seen >= limit) break;
           }
-        }
-        ac.abort();
+        });
+        await stream;
       } catch (error) {
         if ((error as Error).name !== 'AbortError') throw error;
       } finally {
+        ac.abort();
         process.off('SIGINT', stop);
       }
     });

@@ -8,8 +8,14 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { resolveConfig } from '../../config.js';
 import { KernelError } from '../../errors.js';
-import type { ConfigView, EncryptPlainResult, RekeyResult } from '../../registry/registry.js';
-import type { ModuleRecord } from '../../storage/registry.js';
+import type {
+  ConfigInfo,
+  ConfigView,
+  EncryptPlainResult,
+  JsonValue,
+  ModuleRecord,
+  RekeyResult,
+} from '../../client/index.js';
 import { STORE_OPTION, opts, print, readStdin, viaStoreOrDaemon } from '../common.js';
 import type { CliContext } from '../output.js';
 
@@ -32,13 +38,7 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
       const list = await viaStoreOrDaemon(
         o,
         (k) => k.registry.listConfig(),
-        async (d) =>
-          (
-            await d.json<{ config: { key: string; secret: boolean; updatedAt: string }[] }>(
-              'GET',
-              '/api/config',
-            )
-          ).config,
+        (d): Promise<readonly ConfigInfo[]> => d.call((api) => api.config.list()),
       );
       print(ctx, o, list, () => ({
         headers: ['key', 'secret', 'updated'],
@@ -59,11 +59,7 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
       const v = await viaStoreOrDaemon(
         o,
         (k) => k.registry.viewConfig(key, { reveal }),
-        (d) =>
-          d.json<ConfigView>(
-            'GET',
-            `/api/config/${encodeURIComponent(key)}${reveal ? '?reveal=true' : ''}`,
-          ),
+        (d): Promise<ConfigView> => d.call((api) => api.config.get(key, { reveal })),
       );
       print(ctx, o, v, () =>
         v.secret && !v.revealed
@@ -103,11 +99,7 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
       await viaStoreOrDaemon(
         o,
         (k) => k.registry.setConfig(key, parsed, secret),
-        async (d) => {
-          await d.request('PUT', `/api/config/${encodeURIComponent(key)}`, {
-            json: { value: parsed, ...secret },
-          });
-        },
+        (d) => d.call((api) => api.config.set(key, parsed as JsonValue, secret)),
       );
       ctx.io.stdout(`set ${key}${o.secret === true ? ' (secret)' : ''}\n`);
     });
@@ -120,9 +112,7 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
       const deleted = await viaStoreOrDaemon(
         o,
         (k) => k.registry.deleteConfig(key),
-        async (d) =>
-          (await d.json<{ deleted: boolean }>('DELETE', `/api/config/${encodeURIComponent(key)}`))
-            .deleted,
+        (d) => d.call((api) => api.config.delete(key)),
       );
       ctx.io.stdout(deleted ? `deleted ${key}\n` : `no value ${key}\n`);
       if (!deleted) ctx.exitCode = 1;
@@ -150,7 +140,7 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
       const r = await viaStoreOrDaemon(
         o,
         (k) => k.registry.rotateKey(newKey),
-        (d) => d.json<RekeyResult>('POST', '/api/config/rotate-key', { newKey }),
+        (d): Promise<RekeyResult> => d.call((api) => api.config.rotateKey(newKey)),
       );
       print(
         ctx,
@@ -180,12 +170,7 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
       const r = await viaStoreOrDaemon(
         o,
         (k) => k.registry.encryptPlain(chosen),
-        (d) =>
-          d.json<EncryptPlainResult>(
-            'POST',
-            '/api/config/encrypt',
-            chosen === undefined ? {} : { keys: chosen },
-          ),
+        (d): Promise<EncryptPlainResult> => d.call((api) => api.config.encrypt(chosen)),
       );
       print(ctx, o, r, () =>
         r.encrypted === 0
@@ -207,7 +192,7 @@ export function registerRegistryCommands(program: Command, ctx: CliContext): voi
       const list = await viaStoreOrDaemon(
         o,
         (k) => k.registry.listModules(),
-        async (d) => (await d.json<{ modules: ModuleRecord[] }>('GET', '/api/modules')).modules,
+        (d): Promise<readonly ModuleRecord[]> => d.call((api) => api.modules.list()),
       );
       print(ctx, o, list, () => ({
         headers: ['id', 'name', 'version', 'kind', 'state', 'updated'],

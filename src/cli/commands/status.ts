@@ -7,6 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import type { Health } from '../../client/index.js';
 import { errorMessage } from '../../errors.js';
 import { resolveConfig } from '../../config.js';
 import { openStorage, parseStoreUrl } from '../../storage/open-storage.js';
@@ -14,14 +15,6 @@ import { resolveDaemon } from '../client.js';
 import { daemon, opts, print } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import type { CliContext } from '../output.js';
-
-interface Health {
-  status: string;
-  version: string;
-  store: string;
-  uptimeSeconds: number;
-  auditHead: number;
-}
 
 /** Registers `status` and `doctor`. */
 export function registerStatusCommands(program: Command, ctx: CliContext): void {
@@ -32,19 +25,16 @@ export function registerStatusCommands(program: Command, ctx: CliContext): void 
     .action(async (_o: unknown, cmd: Command) => {
       const o = opts(cmd);
       const client = daemon(o);
-      const health = await client.json<Health>('GET', '/health');
-      const [approvals, agents] = await Promise.all([
-        client.json<{ approvals: unknown[] }>('GET', '/api/approvals'),
-        client
-          .json<{ agents: { status: string }[] }>('GET', '/api/agents')
-          .catch(() => ({ agents: [] })),
-      ]);
+      const health: Health = await client.call((api) => api.system.health());
+      const [approvals, agents] = await client.call((api) =>
+        Promise.all([api.approvals.list(), api.agents.list().catch(() => [])]),
+      );
       const byStatus: Record<string, number> = {};
-      for (const a of agents.agents) byStatus[a.status] = (byStatus[a.status] ?? 0) + 1;
+      for (const a of agents) byStatus[a.status] = (byStatus[a.status] ?? 0) + 1;
       const status = {
         url: client.target.url,
         ...health,
-        pendingApprovals: approvals.approvals.length,
+        pendingApprovals: approvals.length,
         agents: byStatus,
       };
       print(
@@ -57,7 +47,7 @@ export function registerStatusCommands(program: Command, ctx: CliContext): void 
             `  store              ${health.store}`,
             `  uptime             ${health.uptimeSeconds} s`,
             `  audit entries      ${health.auditHead}`,
-            `  pending approvals  ${approvals.approvals.length}`,
+            `  pending approvals  ${approvals.length}`,
             `  agents             ${
               Object.entries(byStatus)
                 .map(([s, n]) => `${n} ${s}`)
