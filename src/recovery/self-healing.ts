@@ -169,6 +169,7 @@ export function createSelfHealing(options: SelfHealingOptions): SelfHealing {
         clock,
         decideAction: regressionPolicy(failure.signal, prior, policy, {
           canPatch: spec.patch !== undefined,
+          nowMs: clock.now(),
         }),
       }),
       config: failure.config,

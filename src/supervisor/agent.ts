@@ -325,7 +325,16 @@ export interface AgentInfo {
   readonly stoppedAtMs: number | null;
   /** The supervisor the agent belongs to. */
   readonly supervisorId: string;
+  /**
+   * How the agent finished for good: `completed` (its last run succeeded), `killed` (stopped by
+   * kill, a group stop or close) or `failed` (it failed and will not restart); `null` while it
+   * lives. `status` says `stopped` for the first two, as oxios does.
+   */
+  readonly outcome: AgentInfoOutcome | null;
 }
+
+/** How a finished agent ended, in the words {@link AgentInfo.outcome} uses. */
+export type AgentInfoOutcome = 'completed' | 'killed' | 'failed';
 
 /** What the recovery policy learns about a failed child. */
 export interface AgentFailure {

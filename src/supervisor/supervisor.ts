@@ -673,6 +673,12 @@ export class Supervisor implements AsyncDisposable {
       startedAtMs: child.startedAtMs,
       stoppedAtMs: child.stoppedAtMs,
       supervisorId: this.id,
+      outcome:
+        child.outcome === undefined
+          ? null
+          : child.outcome.reason === 'stopped'
+            ? 'killed'
+            : child.outcome.reason,
     };
   }
 

@@ -6,7 +6,7 @@ import { createKernel, type Kernel } from '../../src/kernel.js';
 import { readRecoveryArtifact } from '../../src/recovery/recovery-artifact.js';
 import { agentConfigKeys } from '../../src/recovery/self-healing.js';
 import type { AgentPatchContext } from '../../src/supervisor/agent.js';
-import { ManualClock } from '../../src/util/clock.js';
+import { ManualClock, sleep } from '../../src/util/clock.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { seededRandom } from '../../src/util/random.js';
 import { tempDir } from '../helpers/stores.js';
@@ -199,11 +199,63 @@ describe('self-healing through the kernel', () => {
     expect(runs).toBe(2);
     const logs = await kernel.recoveries.forAgent('crasher');
     expect(logs.map((l) => l.outcome)).toEqual(['failed', 'failed']);
-    // the second incident is a regression of the first: escalated immediately
-    expect(logs[1]!.decisions[0]).toMatchObject({ action: 'escalate' });
-    expect(logs[1]!.decisions[0]!.rationale).toMatch(/regression/);
+    // no fix held the first time (a human decided): not a regression, the class rule escalates
+    expect(logs[1]!.decisions[0]).toMatchObject({
+      action: 'escalate',
+      rationale: 'no safe automated action available under policy',
+    });
     const decisions = await kernel.ledger.query({ kinds: ['GateDecisionRecorded'] });
     expect(decisions).toHaveLength(2);
+  });
+
+  it('a flaky agent failing now and then is retried every time its retry held, never escalated', async () => {
+    const { kernel, clock } = await kernelFor();
+    let suites = 0;
+    await kernel.spawn({
+      name: 'flaky-suite',
+      restart: 'permanent',
+      run: async (ctx) => {
+        for (;;) {
+          suites++;
+          await sleep(clock, 400, ctx.signal);
+          if (suites % 4 === 0)
+            throw new StageError('test', `test failed: flaky timeout in suite #${suites}`, true);
+        }
+      },
+    });
+    for (let i = 0; i < 400 && suites < 41; i++) {
+      clock.advance(100);
+      await settle();
+    }
+    expect(suites).toBeGreaterThanOrEqual(41);
+    const logs = await kernel.recoveries.forAgent('flaky-suite');
+    expect(logs.length).toBeGreaterThanOrEqual(9);
+    for (const log of logs) {
+      expect(log).toMatchObject({ outcome: 'recovered', decisions: [{ action: 'retry' }] });
+    }
+    expect(kernel.approvals.list()).toEqual([]);
+    expect(kernel.supervisor.list().find((a) => a.name === 'flaky-suite')?.status).toBe('running');
+  });
+
+  it('rollback without a known-good config is not possible: the run escalates', async () => {
+    const { kernel } = await kernelFor();
+    const requested = next(kernel, 'ApprovalRequested');
+    await kernel.spawn({
+      name: 'fresh',
+      config: { version: 2 },
+      run: async () => {
+        throw new StageError('runtime', 'panic: index out of range');
+      },
+    });
+    await requested;
+    await settle();
+    const [log] = await kernel.recoveries.forAgent('fresh');
+    expect(log!.decisions.map((d) => d.action)).toEqual(['rollback', 'escalate']);
+    expect(log!.outcome).toBe('failed');
+    expect(log!.final_failure?.message).toBe(
+      'rollback not possible: no known-good config to roll back to',
+    );
+    expect(kernel.approvals.list()).toMatchObject([{ origin: 'escalation', agentName: 'fresh' }]);
   });
 
   it('a regression of a recovered failure tries another action first', async () => {

@@ -56,6 +56,29 @@ describe('running agents', () => {
     await supervisor.close();
   });
 
+  it('tells completed, killed and failed agents apart in their info', async () => {
+    const { supervisor } = harness();
+    const done = await supervisor.spawn({ name: 'done', run: () => 'ok' });
+    const failed = await supervisor.spawn({
+      name: 'failed',
+      restart: 'temporary',
+      run: () => {
+        throw new Error('broke');
+      },
+    });
+    const killed = await supervisor.spawn({
+      name: 'killed',
+      run: (ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', resolve)),
+    });
+    expect(killed.info()).toMatchObject({ status: 'running', outcome: null });
+    await Promise.all([done.wait(), failed.wait(), supervisor.kill(killed.id)]);
+    const byName = Object.fromEntries(supervisor.list().map((a) => [a.name, a]));
+    expect(byName.done).toMatchObject({ status: 'stopped', outcome: 'completed' });
+    expect(byName.killed).toMatchObject({ status: 'stopped', outcome: 'killed' });
+    expect(byName.failed).toMatchObject({ status: 'failed', outcome: 'failed' });
+    await supervisor.close();
+  });
+
   it('shows idle agents and maps statuses to registry module states', async () => {
     const registry = await openRegistry({ storage: createMemoryStorage() });
     const { supervisor, bus } = harness({ modules: registry });

@@ -15,7 +15,9 @@ function rows(list: readonly AgentInfo[]) {
       a.id,
       a.name,
       a.kind,
-      a.status,
+      a.outcome === null || a.outcome === undefined || a.outcome === a.status
+        ? a.status
+        : `${a.status} (${a.outcome})`,
       a.restarts,
       a.pid ?? '',
       (a.lastError ?? '').slice(0, 60),
