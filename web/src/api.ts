@@ -52,7 +52,10 @@ export function authHeaders(): Record<string, string> {
 }
 
 /** GET (or another method with a JSON body) a JSON route. */
-export async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+export async function api<T>(
+  path: string,
+  init: { method?: string; body?: unknown } = {},
+): Promise<T> {
   const headers: Record<string, string> = authHeaders();
   const request: RequestInit = { method: init.method ?? 'GET', headers };
   if (init.body !== undefined) {
@@ -83,7 +86,10 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
 }
 
 /** Builds `path?k=v…`, leaving out empty values. */
-export function withQuery(path: string, query: Record<string, string | number | undefined>): string {
+export function withQuery(
+  path: string,
+  query: Record<string, string | number | undefined>,
+): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) {
     if (v !== undefined && v !== '') q.set(k, String(v));

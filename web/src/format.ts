@@ -109,15 +109,11 @@ export function timeoutWords(action: string): string {
 /** The status word of an agent, telling completed, stopped by someone and failed apart. */
 export function agentStatusWord(a: {
   readonly status: string;
-  readonly endReason?: string | null;
-  readonly restarts?: number;
+  readonly outcome?: string | null;
 }): string {
-  if (a.status === 'stopped') {
-    if (a.endReason === 'completed') return 'completed';
-    if (a.endReason === 'stopped') return 'killed';
-    if (a.endReason === 'failed') return 'failed';
-    return 'stopped';
-  }
+  if (a.outcome === 'completed' || a.outcome === 'killed' || a.outcome === 'failed')
+    return a.outcome;
+  if (a.status === 'stopped') return 'restarting';
   return a.status;
 }
 
@@ -129,8 +125,8 @@ export function agentStatusHelp(word: string): string {
       return 'stopped by a person or the API';
     case 'failed':
       return 'failed and is not being restarted';
-    case 'stopped':
-      return 'not running (waiting for a restart or a decision)';
+    case 'restarting':
+      return 'not running now: waiting to be restarted or for a decision';
     case 'idle':
       return 'running, waiting for work';
     case 'starting':

@@ -141,3 +141,9 @@ export function useLoad<T>(
   const reload = useCallback(() => setNonce((n) => n + 1), []);
   return { data, error, checkedAt, loading, reload };
 }
+
+/** Changes the query of the current page without adding a history entry (filters as you type). */
+export function replaceQuery(path: string, query: Record<string, string | undefined>): void {
+  history.replaceState(null, '', `${location.pathname}${href(path, query)}`);
+  dispatchEvent(new HashChangeEvent('hashchange'));
+}

@@ -15,8 +15,8 @@ export interface Agent {
   readonly startedAtMs: number | null;
   readonly stoppedAtMs: number | null;
   readonly supervisorId: string;
-  /** How a finished agent ended: returned (completed), stopped by someone (stopped), failed. */
-  readonly endReason?: 'completed' | 'failed' | 'stopped' | null;
+  /** How a finished agent ended: returned (completed), stopped by someone (killed), failed. */
+  readonly outcome?: 'completed' | 'killed' | 'failed' | null;
 }
 
 export interface RecordedError {
@@ -26,13 +26,7 @@ export interface RecordedError {
 }
 
 export type RunStatus =
-  | 'pending'
-  | 'running'
-  | 'sleeping'
-  | 'waiting'
-  | 'completed'
-  | 'failed'
-  | 'cancelled';
+  'pending' | 'running' | 'sleeping' | 'waiting' | 'completed' | 'failed' | 'cancelled';
 
 export const RUN_STATUSES: readonly RunStatus[] = [
   'pending',

@@ -142,7 +142,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
           'CONFLICT',
           `${info.name} is a nested supervisor; restart its children one by one`,
         );
-      if ((info as { outcome?: unknown }).outcome == null && info.status !== 'failed') {
+      if (info.outcome === null) {
         await supervisor.terminateChild(info.id);
         const handle = await supervisor.restartChild(info.id);
         return reply.code(202).send(handle.info());

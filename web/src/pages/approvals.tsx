@@ -1,5 +1,6 @@
 // The approvals inbox: pending gates with the reason in plain words, local times and a
 // countdown; approve, or reject through a dialog with a reason; and the decided gates' history.
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, errorText } from '../api.js';
 import { countdown, localTime, timeoutWords } from '../format.js';
@@ -37,7 +38,11 @@ export function ApprovalsPage() {
   const [rejecting, setRejecting] = useState<Approval | undefined>(undefined);
   const [busy, setBusy] = useState<string | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
-  const decide = async (a: Approval, verdict: 'approve' | 'reject', reason?: string): Promise<void> => {
+  const decide = async (
+    a: Approval,
+    verdict: 'approve' | 'reject',
+    reason?: string,
+  ): Promise<void> => {
     setBusy(a.id);
     setError(undefined);
     try {
@@ -80,10 +85,10 @@ export function ApprovalsPage() {
               {a.request.context_data.length > 0 ? (
                 <dl class="facts">
                   {a.request.context_data.map((c, i) => (
-                    <>
-                      <dt key={`k${String(i)}`}>{c.label}</dt>
-                      <dd key={`v${String(i)}`}>{c.value}</dd>
-                    </>
+                    <Fragment key={i}>
+                      <dt>{c.label}</dt>
+                      <dd>{c.value}</dd>
+                    </Fragment>
                   ))}
                 </dl>
               ) : null}
@@ -93,7 +98,12 @@ export function ApprovalsPage() {
                   <>
                     {' '}
                     to <b>{a.action}</b>
-                    {a.resource !== '' ? <> on <b>{a.resource}</b></> : null}
+                    {a.resource !== '' ? (
+                      <>
+                        {' '}
+                        on <b>{a.resource}</b>
+                      </>
+                    ) : null}
                   </>
                 ) : null}
                 .{' '}
@@ -144,10 +154,23 @@ export function ApprovalsPage() {
                 ) : (
                   <>
                     {a.decision.approved ? 'Approved' : 'Rejected'}
-                    {a.decision.timedOut ? ' by the timeout' : <> by <span class="name">{a.decision.decidedBy}</span></>} at{' '}
-                    {localTime(a.decision.decidedAt)}
-                    {a.decision.reason ? <>, because: <q>{a.decision.reason}</q></> : null}
-                    {a.decision.note && a.decision.note !== 'dashboard' ? ` (note: ${a.decision.note})` : ''}
+                    {a.decision.timedOut ? (
+                      ' by the timeout'
+                    ) : (
+                      <>
+                        {' '}
+                        by <span class="name">{a.decision.decidedBy}</span>
+                      </>
+                    )}{' '}
+                    at {localTime(a.decision.decidedAt)}
+                    {a.decision.reason ? (
+                      <>
+                        , because: <q>{a.decision.reason}</q>
+                      </>
+                    ) : null}
+                    {a.decision.note && a.decision.note !== 'dashboard'
+                      ? ` (note: ${a.decision.note})`
+                      : ''}
                   </>
                 )}{' '}
                 · asked by <span class="name">{who(a)}</span> at {localTime(a.request.requested_at)}

@@ -61,10 +61,9 @@ export function stepUsage(s: RunStep): { tokens?: number; cost?: number } {
     string,
     unknown
   >;
-  const usageField = (typeof r['usage'] === 'object' && r['usage'] !== null ? r['usage'] : {}) as Record<
-    string,
-    unknown
-  >;
+  const usageField = (
+    typeof r['usage'] === 'object' && r['usage'] !== null ? r['usage'] : {}
+  ) as Record<string, unknown>;
   const tokens =
     s.tokens ??
     num(r['tokens']) ??
@@ -176,7 +175,8 @@ export function RunsPage({ route }: { route: Route }) {
           Tenant <input name="tenant" value={draft.tenant} onInput={set('tenant')} />
         </label>
         <label>
-          From <input type="datetime-local" name="since" value={draft.since} onInput={set('since')} />
+          From{' '}
+          <input type="datetime-local" name="since" value={draft.since} onInput={set('since')} />
         </label>
         <label>
           To <input type="datetime-local" name="until" value={draft.until} onInput={set('until')} />
@@ -197,7 +197,9 @@ export function RunsPage({ route }: { route: Route }) {
         </div>
       </form>
       {shown.length === 0 && list.data !== undefined ? (
-        <Empty>No runs match. Runs appear here when an agent defined with kernel.define starts.</Empty>
+        <Empty>
+          No runs match. Runs appear here when an agent defined with kernel.define starts.
+        </Empty>
       ) : (
         <div class="table-wrap">
           <table class="runs">
@@ -228,7 +230,9 @@ export function RunsPage({ route }: { route: Route }) {
                     <td class="name">{r.agent}</td>
                     <td>
                       <Status word={r.status} />
-                      {r.error ? <div class="muted small">{oneLine(r.error.message, 80)}</div> : null}
+                      {r.error ? (
+                        <div class="muted small">{oneLine(r.error.message, 80)}</div>
+                      ) : null}
                     </td>
                     <td>{localTime(r.startedAt)}</td>
                     <td>{duration(runDuration(r, now))}</td>
@@ -366,7 +370,11 @@ export function RunPage({ id }: { id: string }) {
           </p>
         ) : null}
         <div class="actions" role="group" aria-label="Run actions">
-          <button type="button" disabled={busy || r.steps.length === 0} onClick={() => setAction('fork')}>
+          <button
+            type="button"
+            disabled={busy || r.steps.length === 0}
+            onClick={() => setAction('fork')}
+          >
             Fork…
           </button>
           <button
@@ -390,7 +398,12 @@ export function RunPage({ id }: { id: string }) {
           <button type="button" disabled={busy || final} onClick={() => setAction('signal')}>
             Signal…
           </button>
-          <button type="button" class="danger" disabled={busy || final} onClick={() => setAction('cancel')}>
+          <button
+            type="button"
+            class="danger"
+            disabled={busy || final}
+            onClick={() => setAction('cancel')}
+          >
             Cancel run…
           </button>
         </div>
@@ -466,7 +479,8 @@ function WaitingFor({ wait, now }: { wait: NonNullable<RunDetail['waitingFor']>;
     const until = toMs(wait.until) ?? now;
     return (
       <p class="note">
-        Sleeping until {localTime(wait.until)} ({until > now ? `in ${duration(until - now)}` : 'now'}).
+        Sleeping until {localTime(wait.until)} (
+        {until > now ? `in ${duration(until - now)}` : 'now'}).
       </p>
     );
   }
@@ -514,7 +528,11 @@ function Waterfall({ run, now }: { run: RunDetail; now: number }) {
         const left = ((start - runStart) / span) * 100;
         const width = Math.max(0.5, ((stepEnd - start) / span) * 100);
         return (
-          <li key={`${s.key}:${String(s.resume ?? 0)}:${String(i)}`} class={`step ${s.status}`} data-step={s.key}>
+          <li
+            key={`${s.key}:${String(s.resume ?? 0)}:${String(i)}`}
+            class={`step ${s.status}`}
+            data-step={s.key}
+          >
             <div class="step-head">
               <span class="step-no">{i + 1}</span>
               <span class="name">{s.key}</span>
@@ -526,9 +544,13 @@ function Waterfall({ run, now }: { run: RunDetail; now: number }) {
               ) : replayed === false ? (
                 <span class="tag ran">ran</span>
               ) : null}
-              {s.resume !== undefined && s.resume > 0 ? <span class="tag">resume {s.resume}</span> : null}
+              {s.resume !== undefined && s.resume > 0 ? (
+                <span class="tag">resume {s.resume}</span>
+              ) : null}
               {s.attempts > 1 ? (
-                <span class="tag warn">{s.attempts} attempts ({s.attempts - 1} retried)</span>
+                <span class="tag warn">
+                  {s.attempts} attempts ({s.attempts - 1} retried)
+                </span>
               ) : null}
               <span class="muted small">
                 {duration(stepEnd - start)} · {localTime(stepEnd)}
@@ -537,7 +559,10 @@ function Waterfall({ run, now }: { run: RunDetail; now: number }) {
               </span>
             </div>
             <div class="bar-track" aria-hidden="true">
-              <div class="bar" style={{ marginLeft: `${left.toFixed(2)}%`, width: `${width.toFixed(2)}%` }} />
+              <div
+                class="bar"
+                style={{ marginLeft: `${left.toFixed(2)}%`, width: `${width.toFixed(2)}%` }}
+              />
             </div>
             {s.error ? <p class="error small">{s.error.message}</p> : null}
             {s.result !== undefined ? (
@@ -594,14 +619,13 @@ function RunApprovals({ run }: { run: RunDetail }) {
 
 function RunRecoveries({ run }: { run: RunDetail }) {
   const rec = useLoad(
-    () =>
-      api<{ runs: RecoveryLog[] }>(
-        withQuery('/api/recovery', { agent: run.agent, limit: 50 }),
-      ),
+    () => api<{ runs: RecoveryLog[] }>(withQuery('/api/recovery', { agent: run.agent, limit: 50 })),
     [run.id, run.status],
     { refreshOn: (e) => e.event.type === 'RecoveryDecided' },
   );
-  const mine = (rec.data?.runs ?? []).filter((l) => l.run_id === run.id || l.run_id.startsWith(`${run.id}:`));
+  const mine = (rec.data?.runs ?? []).filter(
+    (l) => l.run_id === run.id || l.run_id.startsWith(`${run.id}:`),
+  );
   if (mine.length === 0) return null;
   return (
     <section class="card">
@@ -654,7 +678,11 @@ function ReasonDialog({
           />
         </label>
         <div class="buttons">
-          <button type="submit" class={danger ? 'danger' : ''} disabled={busy || (required && reason.trim() === '')}>
+          <button
+            type="submit"
+            class={danger ? 'danger' : ''}
+            disabled={busy || (required && reason.trim() === '')}
+          >
             {confirm}
           </button>
           <button type="button" class="ghost" onClick={onClose}>
@@ -679,7 +707,9 @@ function ForkDialog({
 }) {
   const [fromStep, setFromStep] = useState(run.steps[Math.min(2, run.steps.length - 1)]?.key ?? '');
   const [input, setInput] = useState(JSON.stringify(run.input ?? null, null, 2));
-  const [config, setConfig] = useState(run.config === undefined ? '' : JSON.stringify(run.config, null, 2));
+  const [config, setConfig] = useState(
+    run.config === undefined ? '' : JSON.stringify(run.config, null, 2),
+  );
   const [error, setError] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   const originalInput = JSON.stringify(run.input ?? null, null, 2);
@@ -708,7 +738,11 @@ function ForkDialog({
         </p>
         <label class="block">
           Run live from step
-          <select name="fromStep" value={fromStep} onChange={(e) => setFromStep(e.currentTarget.value)}>
+          <select
+            name="fromStep"
+            value={fromStep}
+            onChange={(e) => setFromStep(e.currentTarget.value)}
+          >
             {run.steps.map((s, i) => (
               <option key={`${s.key}:${String(i)}`} value={s.key}>
                 {i + 1}. {s.key}
@@ -718,11 +752,23 @@ function ForkDialog({
         </label>
         <label class="block">
           Input (JSON; leave as is to keep it)
-          <textarea name="input" rows={5} class="mono" value={input} onInput={(e) => setInput(e.currentTarget.value)} />
+          <textarea
+            name="input"
+            rows={5}
+            class="mono"
+            value={input}
+            onInput={(e) => setInput(e.currentTarget.value)}
+          />
         </label>
         <label class="block">
           Config (JSON; empty keeps the run's)
-          <textarea name="config" rows={4} class="mono" value={config} onInput={(e) => setConfig(e.currentTarget.value)} />
+          <textarea
+            name="config"
+            rows={4}
+            class="mono"
+            value={config}
+            onInput={(e) => setConfig(e.currentTarget.value)}
+          />
         </label>
         <ErrorNote error={error} />
         <div class="buttons">
@@ -767,12 +813,16 @@ function ResumeDialog({
           void onResume(body);
         }}
       >
-        <p class="muted">
-          Finished steps replay from the journal; the failed step runs again.
-        </p>
+        <p class="muted">Finished steps replay from the journal; the failed step runs again.</p>
         <label class="block">
           Config (JSON; edit to resume with a changed config)
-          <textarea name="config" rows={5} class="mono" value={config} onInput={(e) => setConfig(e.currentTarget.value)} />
+          <textarea
+            name="config"
+            rows={5}
+            class="mono"
+            value={config}
+            onInput={(e) => setConfig(e.currentTarget.value)}
+          />
         </label>
         <label class="block">
           Why (optional)
@@ -812,16 +862,30 @@ function SignalDialog({
             setError(p.error);
             return;
           }
-          void onSend({ name: name.trim(), ...(p.value === undefined ? {} : { payload: p.value }) });
+          void onSend({
+            name: name.trim(),
+            ...(p.value === undefined ? {} : { payload: p.value }),
+          });
         }}
       >
         <label class="block">
           Signal name
-          <input name="name" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
+          <input
+            name="name"
+            required
+            value={name}
+            onInput={(e) => setName(e.currentTarget.value)}
+          />
         </label>
         <label class="block">
           Payload (JSON, optional)
-          <textarea name="payload" rows={4} class="mono" value={payload} onInput={(e) => setPayload(e.currentTarget.value)} />
+          <textarea
+            name="payload"
+            rows={4}
+            class="mono"
+            value={payload}
+            onInput={(e) => setPayload(e.currentTarget.value)}
+          />
         </label>
         <ErrorNote error={error} />
         <div class="buttons">

@@ -16,7 +16,7 @@ function usePlot(
   make: (width: number) => uPlot.Options,
   data: uPlot.AlignedData,
   key: string,
-): preact.RefObject<HTMLDivElement> {
+): preact.RefObject<HTMLDivElement | null> {
   const el = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | undefined>(undefined);
   useEffect(() => {

@@ -23,7 +23,10 @@ export function Checked({
   onRefresh?: () => void;
 }) {
   const now = useNow(1000);
-  const ago = at === undefined ? 'not loaded yet' : `checked ${String(Math.max(0, Math.round((now - at) / 1000)))} s ago`;
+  const ago =
+    at === undefined
+      ? 'not loaded yet'
+      : `checked ${String(Math.max(0, Math.round((now - at) / 1000)))} s ago`;
   return (
     <span class="checked" aria-live="polite">
       {error !== undefined ? <span class="bad">{error} · </span> : null}
