@@ -154,3 +154,27 @@ export function pretty(value: unknown): string {
     return String(value);
   }
 }
+
+/**
+ * The supervisor's compact decision log ("#1 test → retry: flaky signal detected; #2 unknown →
+ * escalate: …") as one sentence per attempt; other text comes back as it is.
+ */
+export function rationaleSentences(text: string): string[] {
+  const re = /#(\d+)\s+([\w-]+)\s+→\s+([\w-]+)(?::\s*([^#]*))?/g;
+  const out: string[] = [];
+  let m: RegExpExecArray | null;
+  let first = -1;
+  while ((m = re.exec(text)) !== null) {
+    if (first < 0) first = m.index;
+    const detail = (m[4] ?? '').trim().replace(/[;,.]+$/, '');
+    const sentence = decisionSentence({
+      attempt: Number(m[1]),
+      failure_class: m[2]!,
+      action: m[3]!,
+    });
+    out.push(detail === '' ? sentence : `${sentence.slice(0, -1)} (${detail}).`);
+  }
+  if (out.length === 0) return [text];
+  const before = text.slice(0, first).trim();
+  return before === '' ? out : [before, ...out];
+}

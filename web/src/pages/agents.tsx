@@ -124,7 +124,9 @@ function AgentRow({
       <td>
         <Status word={word} title={agentStatusHelp(word)} />
       </td>
-      <td class="num">{a.restarts}</td>
+      <td class="num" data-label="restarts">
+        {a.restarts}
+      </td>
       <td class="error-cell">
         {err !== null ? <span class="bad">{err}</span> : null}
         {healed !== null ? <span class="ok small">{healed}</span> : null}
@@ -185,7 +187,7 @@ export function AgentsPage() {
           <Empty>No agents are supervised.</Empty>
         ) : null}
         <div class="table-wrap">
-          <table class="agents">
+          <table class="agents stack">
             <thead>
               <tr>
                 <th>Agent</th>

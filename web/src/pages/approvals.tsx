@@ -3,7 +3,7 @@
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, errorText } from '../api.js';
-import { countdown, localTime, timeoutWords } from '../format.js';
+import { countdown, localTime, rationaleSentences, timeoutWords } from '../format.js';
 import { useLoad, useNow } from '../hooks.js';
 import { agentNames, type LiveEvent } from '../live.js';
 import type { Approval } from '../types.js';
@@ -78,7 +78,13 @@ export function ApprovalsPage() {
             <li key={a.id} class="approval" data-approval={a.id}>
               <h2 class="summary">{a.request.summary}</h2>
               <p>{whySentence(a)}</p>
-              {a.request.rationale ? <p class="rationale">{a.request.rationale}</p> : null}
+              {a.request.rationale ? (
+                <ul class="rationale">
+                  {rationaleSentences(a.request.rationale).map((line, i) => (
+                    <li key={i}>{line}</li>
+                  ))}
+                </ul>
+              ) : null}
               {a.reason && a.reason !== a.request.summary && a.reason !== a.request.rationale ? (
                 <p class="rationale">{a.reason}</p>
               ) : null}

@@ -202,7 +202,7 @@ export function RunsPage({ route }: { route: Route }) {
         </Empty>
       ) : (
         <div class="table-wrap">
-          <table class="runs">
+          <table class="runs stack">
             <thead>
               <tr>
                 <th>Run</th>
@@ -234,11 +234,11 @@ export function RunsPage({ route }: { route: Route }) {
                         <div class="muted small">{oneLine(r.error.message, 80)}</div>
                       ) : null}
                     </td>
-                    <td>{localTime(r.startedAt)}</td>
-                    <td>{duration(runDuration(r, now))}</td>
-                    <td>{count(u.tokens)}</td>
-                    <td>{money(u.cost)}</td>
-                    <td>{r.tenant ?? '–'}</td>
+                    <td data-label="started">{localTime(r.startedAt)}</td>
+                    <td data-label="took">{duration(runDuration(r, now))}</td>
+                    <td data-label="tokens">{count(u.tokens)}</td>
+                    <td data-label="cost">{money(u.cost)}</td>
+                    <td data-label="tenant">{r.tenant ?? '–'}</td>
                   </tr>
                 );
               })}
