@@ -194,3 +194,9 @@ export interface Pattern {
   readonly use_count: number;
   readonly [field: string]: unknown;
 }
+
+/** A recovery run as `GET /api/recovery` lists it. */
+export interface StoredRecovery {
+  readonly agent: string;
+  readonly log: RecoveryLog;
+}

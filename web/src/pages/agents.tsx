@@ -12,7 +12,7 @@ import {
 } from '../format.js';
 import { href, useLiveTick, useLoad, useNow } from '../hooks.js';
 import { events, type LiveEvent } from '../live.js';
-import type { Agent, RecoveryLog } from '../types.js';
+import type { Agent, RecoveryLog, StoredRecovery } from '../types.js';
 import { Checked, Empty, ErrorNote, Status } from '../ui/parts.js';
 
 const isAgentEvent = (e: LiveEvent): boolean =>
@@ -292,8 +292,8 @@ export function AgentPage({ id }: { id: string }) {
   const recoveries = useLoad(
     () =>
       a === undefined
-        ? Promise.resolve({ runs: [] as RecoveryLog[] })
-        : api<{ runs: RecoveryLog[] }>(withQuery('/api/recovery', { agent: a.name, limit: 50 })),
+        ? Promise.resolve({ runs: [] as StoredRecovery[] })
+        : api<{ runs: StoredRecovery[] }>(withQuery('/api/recovery', { agent: a.name, limit: 50 })),
     [a?.name],
     { refreshOn: (e) => e.event.type === 'RecoveryDecided' },
   );
@@ -320,7 +320,7 @@ export function AgentPage({ id }: { id: string }) {
     .filter((e) => e.event.type !== 'AgentOutput')
     .slice(-50)
     .reverse();
-  const stories = (recoveries.data?.runs ?? []).slice().reverse();
+  const stories = (recoveries.data?.runs ?? []).map((r) => r.log).reverse();
   const err = currentError(a);
   return (
     <>

@@ -32,7 +32,7 @@ export function describe(e: KernelEvent): string {
     case 'AgentOutput':
       return `${who}: ${s('output')}`;
     case 'ApprovalRequested':
-      return `approval asked: ${s('reason') || s('action')}`;
+      return `a person is asked to approve ${s('action')}${s('resource') === '' ? '' : ` on ${s('resource')}`}: ${s('reason')}`;
     case 'ApprovalResolved':
       return e['approved'] === true ? 'a gate was approved' : 'a gate was rejected';
     case 'RecoveryDecided':

@@ -7,7 +7,7 @@ import type { LiveEvent } from '../live.js';
 import {
   RUN_STATUSES,
   type Approval,
-  type RecoveryLog,
+  type StoredRecovery,
   type RunDetail,
   type RunStep,
   type RunSummary,
@@ -619,13 +619,14 @@ function RunApprovals({ run }: { run: RunDetail }) {
 
 function RunRecoveries({ run }: { run: RunDetail }) {
   const rec = useLoad(
-    () => api<{ runs: RecoveryLog[] }>(withQuery('/api/recovery', { agent: run.agent, limit: 50 })),
+    () =>
+      api<{ runs: StoredRecovery[] }>(withQuery('/api/recovery', { agent: run.agent, limit: 50 })),
     [run.id, run.status],
     { refreshOn: (e) => e.event.type === 'RecoveryDecided' },
   );
-  const mine = (rec.data?.runs ?? []).filter(
-    (l) => l.run_id === run.id || l.run_id.startsWith(`${run.id}:`),
-  );
+  const mine = (rec.data?.runs ?? [])
+    .map((r) => r.log)
+    .filter((l) => l.run_id === run.id || l.run_id.startsWith(`${run.id}:`));
   if (mine.length === 0) return null;
   return (
     <section class="card">
