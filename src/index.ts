@@ -594,7 +594,13 @@ export { createSelfHealing } from './recovery/self-healing.js';
 export type { SelfHealing, SelfHealingOptions } from './recovery/self-healing.js';
 export { agentConfigKeys, createKnownGoodConfigs } from './recovery/known-good.js';
 export type { KnownGoodConfigs } from './recovery/known-good.js';
-export { regressionPolicy } from './recovery/regression-policy.js';
+export {
+  regressionPolicy,
+  failureSignature,
+  REGRESSION_WINDOW_MS,
+} from './recovery/regression-policy.js';
+export { createRunHealing, runFailureSignal } from './recovery/run-healing.js';
+export type { RunHealing, RunHealingOptions } from './recovery/run-healing.js';
 export type { RegressionPolicyOptions } from './recovery/regression-policy.js';
 export { recordRecoveryOutcome, recoveryOutcomeEvent } from './recovery/recovery-outcome.js';
 export type { RecoveryOutcomeSinks, RecoveryIncidentInfo } from './recovery/recovery-outcome.js';
@@ -611,10 +617,19 @@ export type {
   RunStepInfo,
   RunSummary,
   RunWait,
+  RunStartOptions,
+  RunResumeOptions,
+  RunResumeInfo,
+  RunForkOptions,
+  RunForkOf,
   Runs,
   RunApprovals,
   RunEngineOptions,
+  RunRecoveryNote,
+  RunPatchContext,
+  RunPatchResult,
 } from './runs/run-engine.js';
+export type { RunRecoveryAction } from './runs/journal.js';
 export { StepFailedError } from './runs/run-context.js';
 export type {
   RunContext,

@@ -28,6 +28,7 @@ import { createLedger, type Ledger } from './ledger/ledger.js';
 import { createRecoveryLogStore, type RecoveryLogStore } from './recovery/recovery-store.js';
 import { openRegistry, type Registry } from './registry/registry.js';
 import { createSelfHealing, type SelfHealing } from './recovery/self-healing.js';
+import { createRunHealing, type RunHealing } from './recovery/run-healing.js';
 import type { RecoveryPolicy } from './recovery/recovery-types.js';
 import type { AgentSpec } from './supervisor/agent.js';
 import { createSupervisor, type AgentHandle, type Supervisor } from './supervisor/supervisor.js';
@@ -43,6 +44,7 @@ import {
   type RunEngine,
   type RunHandle,
   type RunRetention,
+  type RunStartOptions,
   type Runs,
 } from './runs/run-engine.js';
 import {
@@ -173,11 +175,14 @@ export interface Kernel extends KernelCore {
   define(definition: ProcessAgentDefinition): Promise<void>;
   /** Defines a durable agent; its unfinished runs owned by this kernel resume. */
   define<I, O>(definition: AgentDefinition<I, O>): void;
-  /** Starts a durable run of a defined agent (with `id`, idempotently). */
+  /**
+   * Starts a durable run of a defined agent (with `id`, idempotently; `tenant` confines it to
+   * that tenant's tokens; `config` is what the run sees as `ctx.config`).
+   */
   start<O = unknown>(
     agent: string,
     input?: unknown,
-    options?: { id?: string },
+    options?: RunStartOptions,
   ): Promise<RunHandle<O>>;
   /** Sends a durable signal into a run (`ctx.waitForSignal(name)` takes it). */
   signal(runId: string, name: string, payload?: unknown, options?: { id?: string }): Promise<void>;
@@ -256,7 +261,10 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       decision: (gate) => runDecision(approvals.get(gate)?.decision ?? null),
       onDecision: (listener) => approvals.onDecision((gate) => listener(gate.id)),
     };
+    // Run healing is wired below with the parts it needs; the engine asks it from then on.
+    const healer: { current?: RunHealing } = {};
     const runs: RunEngine = await createRunEngine({
+      heals: (agent) => healer.current?.heals(agent) ?? false,
       log: storage.log,
       clock,
       ids,
@@ -403,6 +411,23 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       },
     });
     const detachHealing = selfHealing.attach(supervisor);
+    const runHealing = createRunHealing({
+      runs,
+      approvals,
+      recoveries,
+      registry,
+      bus,
+      ledger,
+      learning,
+      audit,
+      artifactsDir: config.recoveryDir,
+      clock,
+      ids,
+      logger,
+      policy: options.recoveryPolicy,
+    });
+    healer.current = runHealing;
+    cleanups.push(() => runHealing.close());
     const spawn = <C, R>(spec: AgentSpec<C, R>): Promise<AgentHandle<R>> => supervisor.spawn(spec);
     cleanups.push(async () => {
       detachHealing();
@@ -410,7 +435,10 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       await selfHealing.close();
     });
 
-    for (const definition of options.define ?? []) runs.define(definition);
+    for (const definition of options.define ?? []) {
+      runHealing.register(definition);
+      runs.define(definition);
+    }
     // Process agents defined through the API or CLI before a restart: defined again, so their
     // unfinished runs resume with no user action.
     const definitions = definitionsView(storage.log);
@@ -429,6 +457,7 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
       defineProcess(definition);
     const define = ((definition: AgentDefinition<unknown, unknown> | ProcessAgentDefinition) => {
       if (!isProcessDefinition(definition)) {
+        runHealing.register(definition);
         runs.define(definition);
         return;
       }

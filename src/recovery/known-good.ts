@@ -15,6 +15,8 @@ import type { Registry } from '../registry/registry.js';
 export const agentConfigKeys = {
   /** The config of the agent's latest healthy run. */
   knownGood: (name: string): string => `agents/${name}/known-good-config`,
+  /** The config of the durable agent's latest completed run (its runs' rollback target). */
+  runKnownGood: (agent: string): string => `runs/${agent}/known-good-config`,
 } as const;
 
 /** Reads and writes agents' known-good configs. */
@@ -28,12 +30,13 @@ export interface KnownGoodConfigs {
 /** Creates the known-good config store on a registry. */
 export function createKnownGoodConfigs(
   registry: Pick<Registry, 'setConfig' | 'tryGetConfig'>,
+  keyOf: (name: string) => string = agentConfigKeys.knownGood,
 ): KnownGoodConfigs {
   return {
     async remember(name, config) {
       if (config === undefined) return;
-      await registry.setConfig(agentConfigKeys.knownGood(name), config);
+      await registry.setConfig(keyOf(name), config);
     },
-    get: (name) => registry.tryGetConfig(agentConfigKeys.knownGood(name)),
+    get: (name) => registry.tryGetConfig(keyOf(name)),
   };
 }

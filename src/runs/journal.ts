@@ -51,7 +51,13 @@ export interface RecordedError {
   readonly name: string;
   readonly message: string;
   readonly code?: string | undefined;
+  /** The error said it may pass on a retry (`error.flaky === true`): self-healing retries it. */
+  readonly flaky?: boolean | undefined;
 }
+
+/** What a `run.recovery` note records. */
+export type RunRecoveryAction =
+  'retry' | 'patch_forward' | 'rollback' | 'escalate' | 'approved' | 'rejected' | 'gave_up';
 
 /** A run-index record. */
 export type RunIndexEntry =
@@ -63,6 +69,30 @@ export type RunIndexEntry =
       /** JSON text of the input. */
       readonly input: string;
       readonly owner: string;
+      readonly atMs: number;
+      /** The tenant the run belongs to (tenant tokens see only their tenant's runs). */
+      readonly tenant?: string | undefined;
+      /** JSON text of the config the run starts with (`ctx.config`). */
+      readonly config?: string | undefined;
+      /** The run this one was forked from, and the step it continued live from. */
+      readonly forkOf?: { readonly runId: string; readonly fromStep: string } | undefined;
+      /** The run this one reruns (same agent and input, a fresh journal). */
+      readonly rerunOf?: string | undefined;
+    }
+  | {
+      /**
+       * A failed or cancelled run continues under the same id (resume `n`, from 1): its failed
+       * steps run again, the rest replay. The key `<id>:resumed:<n>` makes each resume unique.
+       */
+      readonly type: 'run.resumed';
+      readonly id: string;
+      readonly agent: string;
+      readonly n: number;
+      /** Who resumed it (a token's label, `library`, `self-healing`). */
+      readonly by: string;
+      readonly reason?: string | undefined;
+      /** JSON text of the config the run continues with (absent: the one it had). */
+      readonly config?: string | undefined;
       readonly atMs: number;
     }
   | {
@@ -76,6 +106,8 @@ export type RunIndexEntry =
       /** The journal's head when the run ended: its chain stays verifiable after retention. */
       readonly journal: { readonly seq: number; readonly hash: string };
       readonly atMs: number;
+      /** The resume this end closes (absent: the first execution); keys `<id>:ended:<n>`. */
+      readonly n?: number | undefined;
     }
   | {
       /** Another kernel took the run over (generation `gen`, from 1); the key makes it unique. */
@@ -84,6 +116,44 @@ export type RunIndexEntry =
       readonly agent: string;
       readonly owner: string;
       readonly gen: number;
+      readonly atMs: number;
+    }
+  | {
+      /**
+       * Self-healing decided about the run's failure (note `n`, from 1; key `<id>:recovery:<n>`):
+       * `retry` / `patch_forward` / `rollback` (a resume follows), `escalate` (the run is parked
+       * on the approval gate `gate`: status `waiting`), `approved` / `rejected` (a human decided
+       * the gate: a resume follows, or the run stays failed), `gave_up` (nothing more is tried).
+       */
+      readonly type: 'run.recovery';
+      readonly id: string;
+      readonly agent: string;
+      readonly n: number;
+      readonly action: RunRecoveryAction;
+      /** The step whose failure this is about. */
+      readonly step?: string | undefined;
+      readonly failureClass?: string | undefined;
+      /** Why, in plain words. */
+      readonly rationale: string;
+      /** The recovery run (its log is in the recovery store). */
+      readonly recoveryRunId: string;
+      readonly gate?: string | undefined;
+      /** Who decided (a human's name for approved / rejected). */
+      readonly by?: string | undefined;
+      readonly atMs: number;
+    }
+  | {
+      /**
+       * A kernel executes the run again from its journal for the first time (after a restart, a
+       * crash or a takeover; reopening `n`, from 1; key `<id>:reopened:<n>`): the journal's
+       * records through `journalSeq` replay, the steps after them ran in this execution.
+       */
+      readonly type: 'run.reopened';
+      readonly id: string;
+      readonly agent: string;
+      readonly n: number;
+      readonly owner: string;
+      readonly journalSeq: number;
       readonly atMs: number;
     }
   | {
@@ -115,6 +185,10 @@ export type JournalEntry =
       readonly result?: string | undefined;
       readonly attempts: number;
       readonly atMs: number;
+      /** When its first attempt started. */
+      readonly startedAtMs?: number | undefined;
+      /** The resume it ran in (absent: the first execution). */
+      readonly resume?: number | undefined;
     }
   | {
       readonly type: 'step.failed';
@@ -122,6 +196,19 @@ export type JournalEntry =
       readonly call: number;
       readonly error: RecordedError;
       readonly attempts: number;
+      readonly atMs: number;
+      readonly startedAtMs?: number | undefined;
+      /** The resume it ran in (absent: the first execution); a later resume runs it again. */
+      readonly resume?: number | undefined;
+    }
+  | {
+      /** The run was resumed (`n`, from 1): who, why, with which config. Not a call. */
+      readonly type: 'resumed';
+      readonly key: string;
+      readonly n: number;
+      readonly by: string;
+      readonly reason?: string | undefined;
+      readonly config?: string | undefined;
       readonly atMs: number;
     }
   | {
@@ -177,7 +264,12 @@ export function journalKey(entry: JournalEntry): string {
   switch (entry.type) {
     case 'step':
     case 'step.failed':
-      return `step:${entry.key}`;
+      // A step run again by resume n gets its own record: the failure stays on the journal.
+      return entry.resume === undefined || entry.resume === 0
+        ? `step:${entry.key}`
+        : `step:${entry.key}@${String(entry.resume)}`;
+    case 'resumed':
+      return `resumed:${String(entry.n)}`;
     case 'sleep':
       return `sleep:${entry.key}`;
     case 'wait':
@@ -233,6 +325,11 @@ export function ownerKey(runId: string, gen: number): string {
   return `${runId}:owner:${String(gen)}`;
 }
 
+/** The index key of a run's end after resume `n` (0: the first execution). */
+export function endedKey(runId: string, n: number): string {
+  return n === 0 ? `${runId}:ended` : `${runId}:ended:${String(n)}`;
+}
+
 const INDEX_CODEC: LogCodec<RunIndexEntry, StoredRunIndexEntry> = {
   encode: (entry: RunIndexEntry): LogAppend => ({
     timeMs: entry.atMs,
@@ -242,7 +339,15 @@ const INDEX_CODEC: LogCodec<RunIndexEntry, StoredRunIndexEntry> = {
         ? undefined
         : entry.type === 'run.owner'
           ? ownerKey(entry.id, entry.gen)
-          : `${entry.id}:${entry.type.slice(4)}`,
+          : entry.type === 'run.resumed'
+            ? `${entry.id}:resumed:${String(entry.n)}`
+            : entry.type === 'run.recovery'
+              ? `${entry.id}:recovery:${String(entry.n)}`
+              : entry.type === 'run.reopened'
+                ? `${entry.id}:reopened:${String(entry.n)}`
+                : entry.type === 'run.ended'
+                  ? endedKey(entry.id, entry.n ?? 0)
+                  : `${entry.id}:${entry.type.slice(4)}`,
     kind: entry.type,
     subject: entry.agent,
   }),
@@ -355,11 +460,12 @@ export function fromJsonText(text: string | undefined): unknown {
 /** What survives of a thrown value. */
 export function recordError(error: unknown): RecordedError {
   if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
+    const { code, flaky } = error as { code?: unknown; flaky?: unknown };
     return {
       name: error.name,
       message: error.message,
       ...(typeof code === 'string' ? { code } : {}),
+      ...(flaky === true ? { flaky: true } : {}),
     };
   }
   return { name: 'Error', message: String(error) };

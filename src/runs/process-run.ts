@@ -348,7 +348,16 @@ function executeProcess(
         ),
       });
     });
-    child.once('spawn', () => send({ type: 'run', runId: ctx.runId, input, attempt }));
+    child.once('spawn', () =>
+      send({
+        type: 'run',
+        runId: ctx.runId,
+        input,
+        attempt,
+        ...(ctx.config === undefined ? {} : { config: ctx.config }),
+        ...(ctx.resumes === 0 ? {} : { resumes: ctx.resumes }),
+      }),
+    );
     child.once('close', (code, signal) => {
       if (pid !== undefined) {
         signalGroup(pid, 'SIGKILL');

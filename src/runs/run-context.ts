@@ -82,6 +82,13 @@ export interface RunContext {
   readonly runId: string;
   readonly agent: string;
   /**
+   * The run's config: the latest `kernel.runs.resume(id, { config })`'s, else the one it was
+   * started (or forked) with; `undefined` when none was given.
+   */
+  readonly config: unknown;
+  /** How many times the run was resumed (0 on its first execution). */
+  readonly resumes: number;
+  /**
    * Aborted when the run is cancelled, the kernel closes, or the run suspends to wait (its
    * execution is then over; the run goes on in a new execution when the wait ends).
    */
@@ -160,6 +167,7 @@ const FAMILY: Record<JournalEntry['type'], string> = {
   signal: 'signal',
   approval: 'approval',
   'approval.done': 'approval',
+  resumed: 'resumed',
 };
 
 function describeCall(entry: { type: JournalEntry['type']; key: string }): string {
@@ -170,6 +178,8 @@ function describeCall(entry: { type: JournalEntry['type']; key: string }): strin
 export class RunExecution implements RunContext {
   readonly runId: string;
   readonly agent: string;
+  readonly config: unknown;
+  readonly resumes: number;
   readonly #journal: LogView<JournalEntry, StoredJournalEntry>;
   readonly #host: ExecutionHost;
   readonly #abort = new AbortController();
@@ -192,9 +202,14 @@ export class RunExecution implements RunContext {
     entries: readonly StoredJournalEntry[];
     host: ExecutionHost;
     onSuspend: (s: Suspension) => void;
+    /** The run's resume count: failed steps recorded before it run again. */
+    resumes?: number;
+    config?: unknown;
   }) {
     this.runId = options.runId;
     this.agent = options.agent;
+    this.resumes = options.resumes ?? 0;
+    this.config = options.config;
     this.#journal = options.journal;
     this.#host = options.host;
     this.#onSuspend = options.onSuspend;
@@ -217,6 +232,9 @@ export class RunExecution implements RunContext {
       this.#signals.push(e);
       return;
     }
+    if (e.type === 'resumed') return;
+    // A failure recorded before the latest resume: the step runs again.
+    if (e.type === 'step.failed' && (e.resume ?? 0) < this.resumes) return;
     if (e.type === 'wait.done' && e.signal !== null) this.#consumed.add(e.signal);
     const list = this.#byCall.get(e.call);
     if (list === undefined) this.#byCall.set(e.call, [e]);
@@ -363,6 +381,8 @@ export class RunExecution implements RunContext {
           error: recordError(error),
           attempts: attempt,
           atMs: this.#host.clock.now(),
+          startedAtMs: startedAt,
+          ...(this.resumes === 0 ? {} : { resume: this.resumes }),
         });
         finished(stored);
         if (stored.type === 'step.failed') {
@@ -379,6 +399,8 @@ export class RunExecution implements RunContext {
         ...(text === undefined ? {} : { result: text }),
         attempts: attempt,
         atMs: this.#host.clock.now(),
+        startedAtMs: startedAt,
+        ...(this.resumes === 0 ? {} : { resume: this.resumes }),
       });
       finished(stored);
       if (stored.type === 'step' && stored.result === text) return value;

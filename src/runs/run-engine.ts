@@ -18,6 +18,7 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import type { IdGenerator } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import type { KernelEvent } from '../model/kernel-event.js';
+import type { FailureSignal, RecoveryPolicy } from '../model/failure.js';
 import type { LogStore } from '../storage/log.js';
 import type { LogView } from '../storage/log-view.js';
 import {
@@ -25,6 +26,7 @@ import {
   journalStream,
   journalView,
   ownerBeatsView,
+  endedKey,
   ownerKey,
   RUN_INDEX_STREAM,
   readJournal,
@@ -34,6 +36,7 @@ import {
   type JournalEntry,
   type RecordedError,
   type RunIndexEntry,
+  type RunRecoveryAction,
   type RunStatus,
   type StoredJournalEntry,
   type StoredRunIndexEntry,
@@ -52,7 +55,31 @@ export interface AgentDefinition<I = unknown, O = unknown> {
   /** Recorded with every run (default `'1'`), so a replay under other code can be told apart. */
   readonly version?: string;
   readonly run: (ctx: RunContext, input: I) => Promise<O> | O;
+  /**
+   * Self-healing for this agent's failed runs (off when absent or `false`): `true` for the
+   * kernel's recovery policy, or overrides of it. A failed step is retried (resume), patched
+   * forward (`patch`), rolled back to the last known-good config, or escalated to a human.
+   */
+  readonly recovery?: boolean | Partial<RecoveryPolicy>;
+  /** Patch-forward: the config a failed run resumes with (`undefined`: keep it). */
+  readonly patch?: (ctx: RunPatchContext) => Promise<RunPatchResult> | RunPatchResult;
 }
+
+/** What a run's `patch` hook gets. */
+export interface RunPatchContext {
+  readonly runId: string;
+  readonly agent: string;
+  /** The failed step's key. */
+  readonly step: string;
+  /** The config the run failed with. */
+  readonly config: unknown;
+  readonly failure: FailureSignal;
+  /** The recovery attempt, from 1. */
+  readonly attempt: number;
+}
+
+/** What a `patch` hook returns: the config to resume with, or nothing to keep it. */
+export type RunPatchResult = { readonly config: unknown } | undefined | void;
 
 /** A started run. */
 export interface RunHandle<O = unknown> {
@@ -66,9 +93,64 @@ export interface RunStepInfo {
   readonly key: string;
   readonly status: 'completed' | 'failed';
   readonly attempts: number;
+  /** When the step's record was written (it finished). */
   readonly atMs: number;
+  /** When its first attempt started, and how long it took (steps recorded by this version on). */
+  readonly startedAtMs?: number;
+  readonly durationMs?: number;
+  /** The resume it ran in (0: the first execution). */
+  readonly resume: number;
+  /** A failure a later resume ran again (the step's later record follows it). */
+  readonly superseded?: boolean;
+  /** Copied from the run it was forked from: it replayed, it did not run here. */
+  readonly copied?: boolean;
   readonly result?: unknown;
   readonly error?: RecordedError;
+}
+
+/** One `kernel.runs.resume` of a run, with what it replayed and what ran again. */
+export interface RunResumeInfo {
+  readonly n: number;
+  readonly by: string;
+  readonly reason?: string;
+  readonly config?: unknown;
+  readonly at: string;
+  /** Step keys recorded before this resume that it replayed (completed ones). */
+  readonly replayed: readonly string[];
+  /** Step keys that ran in this resume. */
+  readonly ran: readonly string[];
+}
+
+/** One execution of a run from its journal in a new process, as `runs.get` shows it. */
+export interface RunReopenInfo {
+  readonly n: number;
+  /** The kernel that executed it. */
+  readonly owner: string;
+  readonly at: string;
+  /** Step keys recorded before it (completed), which replayed without running. */
+  readonly replayed: readonly string[];
+  /** Step keys that ran after it (until the next reopening). */
+  readonly ran: readonly string[];
+}
+
+/** One self-healing decision about a failed run, as `runs.get` shows it. */
+export interface RunRecoveryNote {
+  readonly n: number;
+  readonly action: RunRecoveryAction;
+  readonly step?: string;
+  readonly failureClass?: string;
+  readonly rationale: string;
+  readonly recoveryRunId: string;
+  readonly gate?: string;
+  readonly by?: string;
+  readonly at: string;
+}
+
+/** Where a forked run came from. */
+export interface RunForkOf {
+  readonly runId: string;
+  /** The key of the first step that ran live in the fork. */
+  readonly fromStep: string;
 }
 
 /** What a run is waiting for. */
@@ -91,6 +173,19 @@ export interface RunInfo {
   readonly endedAt?: string;
   readonly steps: readonly RunStepInfo[];
   readonly waitingFor?: RunWait;
+  /** The config the run has now (`ctx.config`). */
+  readonly config?: unknown;
+  /** Every resume, oldest first. */
+  readonly resumes: readonly RunResumeInfo[];
+  /** The runs forked from this one, oldest first. */
+  readonly forks: readonly string[];
+  /**
+   * Executions from the journal after a restart, a crash (`kill -9`) or a takeover, oldest
+   * first (absent: none): which recorded steps replayed and which steps ran after.
+   */
+  readonly reopens?: readonly RunReopenInfo[];
+  /** Self-healing's decisions about the run's failures, oldest first (absent: none). */
+  readonly recovery?: readonly RunRecoveryNote[];
   /** Records in the run's journal. */
   readonly journalLength: number;
   /** Retention removed the journal (`steps` is then empty). */
@@ -107,12 +202,63 @@ export interface RunSummary {
   readonly startedAt: string;
   readonly endedAt?: string;
   readonly error?: RecordedError;
+  /** The tenant the run belongs to (absent: none). */
+  readonly tenant?: string;
+  /** Times resumed. */
+  readonly resumeCount?: number;
+  readonly forkOf?: RunForkOf;
+  readonly rerunOf?: string;
+}
+
+/** Options for `kernel.start`. */
+export interface RunStartOptions {
+  /** The run id (starting the same id again returns the existing run). */
+  readonly id?: string;
+  /** The tenant the run belongs to: tenant tokens see and act only on their tenant's runs. */
+  readonly tenant?: string;
+  /** JSON config the run sees as `ctx.config` (a resume may replace it). */
+  readonly config?: unknown;
+}
+
+/** Options for `kernel.runs.resume`. */
+export interface RunResumeOptions {
+  /** The config the run continues with (`ctx.config`); absent: the one it had. */
+  readonly config?: unknown;
+  /** Why (recorded on the journal). */
+  readonly reason?: string;
+  /** Who resumes it (recorded on the journal; default `'library'`). */
+  readonly by?: string;
+}
+
+/** Options for `kernel.runs.fork`. */
+export interface RunForkOptions {
+  /**
+   * The first step that runs live: a step key (`plan#1`) or its 0-based position among the
+   * run's recorded steps. The steps before it are copied and replay without running.
+   */
+  readonly fromStep: string | number;
+  /** The fork's config (default: the parent's). */
+  readonly config?: unknown;
+  /** The fork's input (default: the parent's). The copied steps keep their recorded results. */
+  readonly input?: unknown;
+  /** The fork's id (default: a new UUIDv7). */
+  readonly id?: string;
 }
 
 /** Filters for `runs.list`. */
 export interface RunListQuery {
   readonly agent?: string;
   readonly status?: RunStatus | readonly RunStatus[];
+  /** Only this tenant's runs. */
+  readonly tenant?: string;
+  /** Started at or after (epoch ms). */
+  readonly sinceMs?: number;
+  /** Started before (epoch ms). */
+  readonly untilMs?: number;
+  /** Case-insensitive text in the run id or agent name. */
+  readonly q?: string;
+  /** Runs older than this run id (the previous page's `nextCursor`). */
+  readonly before?: string;
   /** Newest first; default 100. */
   readonly limit?: number;
 }
@@ -148,6 +294,11 @@ export interface RunEngineOptions {
    * replayed step announces nothing). Publishing never fails a run: an error is logged.
    */
   readonly bus?: { publish(event: KernelEvent): void };
+  /**
+   * Whether self-healing handles a failure of this agent's runs: then a failed run's `wait` and
+   * `result` wait for its resume (or for a `rejected` / `gave_up` recovery note).
+   */
+  readonly heals?: (agent: string) => boolean;
 }
 
 /** Retention of finished runs' journals. */
@@ -172,8 +323,19 @@ export interface RunApprovals {
 /** The runs API (`kernel.runs`). */
 export interface Runs {
   get(id: string): Promise<RunInfo>;
+  /** The run's summary, or `undefined` when there is no such run (no journal read). */
+  find(id: string): RunSummary | undefined;
   list(query?: RunListQuery): RunSummary[];
   cancel(id: string, reason?: string): Promise<RunSummary>;
+  /**
+   * Continues a failed or cancelled run under the same id: its failed steps run again (with
+   * `config`, if given, as `ctx.config`), its completed steps replay from the journal.
+   */
+  resume(id: string, options?: RunResumeOptions): Promise<RunSummary>;
+  /** A new run whose journal holds the parent's steps before `fromStep`; it continues live. */
+  fork(id: string, options: RunForkOptions): Promise<RunHandle>;
+  /** A fresh run of the same agent with the same input, config and tenant. */
+  rerun(id: string, options?: { id?: string }): Promise<RunHandle>;
   /** Resolves with the run once it has ended. */
   wait(id: string, options?: { signal?: AbortSignal }): Promise<RunInfo>;
   /** Calls `listener` whenever a run changes status in this kernel. */
@@ -187,7 +349,7 @@ interface RunState {
   owner: string;
   startedAtMs: number;
   status: RunStatus;
-  ended?: Extract<RunIndexEntry, { type: 'run.ended' }>;
+  ended?: Extract<RunIndexEntry, { type: 'run.ended' }> | undefined;
   execution?: RunExecution | undefined;
   /** Set when something arrived for the run while it was executing: execute again at suspend. */
   dirty: boolean;
@@ -195,6 +357,26 @@ interface RunState {
   pruned?: boolean;
   /** How many times the run was taken over (its latest `run.owner` generation). */
   gen: number;
+  tenant?: string | undefined;
+  /** JSON text of the config the run has now. */
+  config?: string | undefined;
+  /** Times resumed (the latest `run.resumed` n). */
+  resumes: number;
+  resumeLog: Extract<RunIndexEntry, { type: 'run.resumed' }>[];
+  forkOf?: RunForkOf | undefined;
+  rerunOf?: string | undefined;
+  forks: string[];
+  /** Self-healing's notes about the run's failures (`run.recovery`), oldest first. */
+  recovery: Extract<RunIndexEntry, { type: 'run.recovery' }>[];
+  /**
+   * The run failed and self-healing claimed the failure: `wait` / `result` wait on (for the
+   * resume, or the decision that nothing more is tried).
+   */
+  healing?: boolean;
+  /** Executions from the journal after a restart, crash or takeover (`run.reopened`). */
+  reopens: Extract<RunIndexEntry, { type: 'run.reopened' }>[];
+  /** The approval gate a parked (escalated) failed run waits on. */
+  parkedOn?: string | undefined;
   /** The input, while this kernel just started the run (its journal is known to be empty). */
   fresh?: { input: string } | undefined;
   suspension?: Suspension | undefined;
@@ -213,6 +395,9 @@ export class RunEngine implements Runs {
   readonly #holdMs: number;
   readonly #approvals: RunApprovals | undefined;
   readonly #bus: { publish(event: KernelEvent): void } | undefined;
+  readonly #healsAgent: ((agent: string) => boolean) | undefined;
+  /** Runs executed in this process (their next executions are no reopening). */
+  readonly #executedHere = new Set<string>();
   readonly #index: LogView<RunIndexEntry, StoredRunIndexEntry>;
   readonly #definitions = new Map<string, AgentDefinition<never, unknown>>();
   readonly #runs = new Map<string, RunState>();
@@ -241,6 +426,7 @@ export class RunEngine implements Runs {
   constructor(options: RunEngineOptions) {
     this.#log = options.log;
     this.#clock = options.clock;
+    this.#healsAgent = options.heals;
     this.#ids = options.ids;
     this.#logger = options.logger;
     this.#owner = options.owner ?? 'local';
@@ -470,7 +656,17 @@ export class RunEngine implements Runs {
         dirty: false,
         waiters: [],
         gen: 0,
+        tenant: entry.tenant,
+        config: entry.config,
+        resumes: 0,
+        resumeLog: [],
+        recovery: [],
+        reopens: [],
+        forkOf: entry.forkOf,
+        rerunOf: entry.rerunOf,
+        forks: [],
       });
+      if (entry.forkOf !== undefined) this.#runs.get(entry.forkOf.runId)?.forks.push(entry.id);
       this.#changed(this.#runs.get(entry.id)!);
       return;
     }
@@ -480,7 +676,29 @@ export class RunEngine implements Runs {
       run.pruned = true;
       return;
     }
+    if (entry.type === 'run.recovery') {
+      this.#applyRecovery(run, entry);
+      return;
+    }
+    if (entry.type === 'run.reopened') {
+      if (entry.n === run.reopens.length + 1) run.reopens.push(entry);
+      return;
+    }
+    if (entry.type === 'run.resumed') {
+      if (entry.n !== run.resumes + 1 || run.ended === undefined) return;
+      run.parkedOn = undefined;
+      run.resumes = entry.n;
+      run.resumeLog.push(entry);
+      if (entry.config !== undefined) run.config = entry.config;
+      run.ended = undefined;
+      run.status = 'pending';
+      run.suspension = undefined;
+      this.#changed(run);
+      this.#resumeIfMine(run);
+      return;
+    }
     if (run.ended !== undefined) return;
+    if (entry.type === 'run.ended' && (entry.n ?? 0) !== run.resumes) return; // an earlier end
     if (entry.type === 'run.owner') {
       if (entry.gen <= run.gen) return;
       const lost = run.owner === this.#owner && entry.owner !== this.#owner;
@@ -512,8 +730,62 @@ export class RunEngine implements Runs {
     run.suspension = undefined;
     run.execution?.abort(new KernelError('RUN_CANCELLED', `Run ${run.id} ended: ${ended.status}`));
     run.execution = undefined;
+    run.healing = ended.status === 'failed' && run.owner === this.#owner && this.#heals(run.agent);
     this.#changed(run);
-    for (const w of run.waiters.splice(0)) w.done();
+    if (run.healing !== true) for (const w of run.waiters.splice(0)) w.done();
+  }
+
+  /** A self-healing note: parks an escalated run, settles one nothing more is tried for. */
+  #applyRecovery(run: RunState, note: Extract<RunIndexEntry, { type: 'run.recovery' }>): void {
+    if (note.n !== run.recovery.length + 1) return;
+    run.recovery.push(note);
+    if (run.ended?.status !== 'failed') return;
+    if (note.action === 'escalate' && note.gate !== undefined) {
+      run.parkedOn = note.gate;
+      run.status = 'waiting';
+      run.healing = true;
+    } else if (note.action === 'rejected' || note.action === 'gave_up') {
+      run.parkedOn = undefined;
+      run.status = 'failed';
+      run.healing = false;
+      for (const w of run.waiters.splice(0)) w.done();
+    } else return;
+    this.#changed(run);
+  }
+
+  /**
+   * Records self-healing's decision about a failed run (`run.recovery` on the index): for
+   * `escalate` with a gate the run is parked (status `waiting`) until a resume; `rejected` and
+   * `gave_up` leave it failed for good (its `wait` resolves).
+   */
+  async recordRecovery(
+    id: string,
+    note: Omit<
+      Extract<RunIndexEntry, { type: 'run.recovery' }>,
+      'type' | 'id' | 'agent' | 'n' | 'atMs'
+    >,
+  ): Promise<void> {
+    this.#assertOpen();
+    const run = this.#require(id);
+    const entry: RunIndexEntry = {
+      type: 'run.recovery',
+      id,
+      agent: run.agent,
+      n: run.recovery.length + 1,
+      ...note,
+      atMs: this.#clock.now(),
+    };
+    const [stored] = await this.#index.append([entry]);
+    this.#apply(stored!);
+  }
+
+  /** Whether self-healing claims a failure of `agent`'s runs (see `RunEngineOptions.heals`). */
+  #heals(agent: string): boolean {
+    try {
+      return this.#healsAgent?.(agent) === true;
+    } catch {
+      return false;
+    }
   }
 
   #resumeIfMine(run: RunState): void {
@@ -576,7 +848,21 @@ export class RunEngine implements Runs {
   async start<O = unknown>(
     agent: string,
     input?: unknown,
-    options: { readonly id?: string } = {},
+    options: RunStartOptions = {},
+  ): Promise<RunHandle<O>> {
+    return this.#start<O>(agent, input, options, {});
+  }
+
+  async #start<O>(
+    agent: string,
+    input: unknown,
+    options: RunStartOptions,
+    link: {
+      forkOf?: RunForkOf;
+      rerunOf?: string;
+      /** Journal records to write before the run is started (a fork's copied prefix). */
+      prefix?: JournalEntry[];
+    },
   ): Promise<RunHandle<O>> {
     this.#assertOpen();
     const definition = this.#definitions.get(agent);
@@ -587,9 +873,19 @@ export class RunEngine implements Runs {
       );
     }
     const text = toJsonText(input ?? null, 'The run input') ?? 'null';
+    const config = toJsonText(options.config, 'The run config');
+    const tenant = checkTenant(options.tenant);
+    if (options.id !== undefined && (typeof options.id !== 'string' || options.id === '')) {
+      throw new KernelError('INVALID_ARGUMENT', 'A run id is a non-empty string');
+    }
     const id = options.id ?? this.#ids();
     const existing = this.#runs.get(id);
     if (existing !== undefined) return this.#handle<O>(id);
+    if (link.prefix !== undefined && link.prefix.length > 0) {
+      // The copied prefix first: the run never executes without it.
+      const journal = this.#journal(id);
+      if ((await journal.head()).seq === 0) await journal.append(link.prefix);
+    }
     const entry: RunIndexEntry = {
       type: 'run.started',
       id,
@@ -598,12 +894,20 @@ export class RunEngine implements Runs {
       input: text,
       owner: this.#owner,
       atMs: this.#clock.now(),
+      ...(tenant === undefined ? {} : { tenant }),
+      ...(config === undefined ? {} : { config }),
+      ...(link.forkOf === undefined ? {} : { forkOf: link.forkOf }),
+      ...(link.rerunOf === undefined ? {} : { rerunOf: link.rerunOf }),
     };
     try {
       const [stored] = await this.#index.append([entry]);
       const created = !this.#runs.has(id);
       this.#apply(stored!);
-      if (created && stored!.seq > 0) this.#runs.get(id)!.fresh = { input: text };
+      if (created && stored!.seq > 0 && link.prefix === undefined) {
+        this.#runs.get(id)!.fresh = { input: text };
+      }
+      // Started here: its first execution is no reopening (a fork's copied prefix included).
+      if (created) this.#executedHere.add(id);
     } catch (error) {
       if (!(error instanceof KernelError && error.code === 'CONFLICT')) throw error;
       const stored = await this.#index.get(`${id}:started`);
@@ -621,7 +925,7 @@ export class RunEngine implements Runs {
   /** The run's result from its end record (no journal read). */
   async #result<O>(id: string): Promise<O> {
     const run = this.#require(id);
-    if (run.ended === undefined) await this.#ended(run);
+    if (run.ended === undefined || run.healing === true) await this.#ended(run);
     const ended = run.ended!;
     if (ended.status === 'completed') return fromJsonText(ended.result) as O;
     if (ended.status === 'cancelled') {
@@ -637,7 +941,7 @@ export class RunEngine implements Runs {
   }
 
   #ended(run: RunState, signal?: AbortSignal): Promise<void> {
-    if (run.ended !== undefined) return Promise.resolve();
+    if (run.ended !== undefined && run.healing !== true) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         const i = run.waiters.indexOf(waiter);
@@ -698,11 +1002,40 @@ export class RunEngine implements Runs {
       // A run this kernel has just started has an empty journal and its input in hand: no reads.
       const fresh = run.fresh;
       run.fresh = undefined;
-      const [entries, inputText] =
+      const [entries, inputText]: [StoredJournalEntry[], string] =
         fresh !== undefined
           ? [[], fresh.input]
           : await Promise.all([readJournal(journal), this.#inputOf(run.id)]);
       if (run.ended !== undefined || this.#closed) return;
+      if (fresh === undefined && !this.#executedHere.has(run.id))
+        await this.#reopened(run, entries);
+      else this.#executedHere.add(run.id);
+      const fence =
+        this.#leaseMs === undefined
+          ? undefined
+          : { unlessKey: { stream: RUN_INDEX_STREAM, key: ownerKey(run.id, gen + 1) } };
+      const resumed = run.resumeLog[run.resumeLog.length - 1];
+      if (
+        resumed !== undefined &&
+        !entries.some((e) => e.type === 'resumed' && e.n === resumed.n)
+      ) {
+        // The resume on the journal (who, why, which config), before anything it runs.
+        const entry: JournalEntry = {
+          type: 'resumed',
+          key: String(resumed.n),
+          n: resumed.n,
+          by: resumed.by,
+          ...(resumed.reason === undefined ? {} : { reason: resumed.reason }),
+          ...(resumed.config === undefined ? {} : { config: resumed.config }),
+          atMs: resumed.atMs,
+        };
+        try {
+          entries.push(...(await journal.append([entry], fence)));
+        } catch (error) {
+          if (!(error instanceof KernelError && error.code === 'CONFLICT')) throw error;
+        }
+        if (run.ended !== undefined || this.#closed || run.resumes !== resumed.n) return;
+      }
       const suspended: { s?: Suspension } = {};
       let resolveSuspend!: () => void;
       const suspendedP = new Promise<void>((resolve) => (resolveSuspend = resolve));
@@ -711,6 +1044,8 @@ export class RunEngine implements Runs {
         agent: run.agent,
         journal,
         entries,
+        resumes: run.resumes,
+        config: fromJsonText(run.config),
         host: {
           clock: this.#clock,
           holdMs: this.#holdMs,
@@ -775,6 +1110,35 @@ export class RunEngine implements Runs {
       this.#clock.setTimeout(() => {
         if (!this.#closed) this.#resumeIfMine(run);
       }, 1000);
+    }
+  }
+
+  /**
+   * The first execution here of a run that has a journal (after a restart, a crash, a takeover):
+   * a `run.reopened` note with the journal's head, so the run shows what replayed and what ran.
+   */
+  async #reopened(run: RunState, entries: readonly StoredJournalEntry[]): Promise<void> {
+    this.#executedHere.add(run.id);
+    const last = entries[entries.length - 1];
+    if (last === undefined) return;
+    const entry: RunIndexEntry = {
+      type: 'run.reopened',
+      id: run.id,
+      agent: run.agent,
+      n: run.reopens.length + 1,
+      owner: this.#owner,
+      journalSeq: last.seq,
+      atMs: this.#clock.now(),
+    };
+    try {
+      const [stored] = await this.#index.append([entry]);
+      this.#apply(stored!);
+    } catch (error) {
+      // Only the run view's replay markers are lost: the run goes on.
+      this.#logger.warn('Could not record that a run was reopened', {
+        run: run.id,
+        error: errorMessage(error),
+      });
     }
   }
 
@@ -899,13 +1263,14 @@ export class RunEngine implements Runs {
       ...(error === undefined ? {} : { error }),
       journal: { seq: head.seq, hash: head.hash },
       atMs: this.#clock.now(),
+      ...(run.resumes === 0 ? {} : { n: run.resumes }),
     };
     try {
       const [stored] = await this.#index.append([entry]);
       this.#apply(stored!);
     } catch (e) {
       if (!(e instanceof KernelError && e.code === 'CONFLICT')) throw e;
-      const stored = await this.#index.get(`${run.id}:ended`);
+      const stored = await this.#index.get(endedKey(run.id, run.resumes));
       if (stored !== undefined) this.#apply(stored);
     }
   }
@@ -970,6 +1335,97 @@ export class RunEngine implements Runs {
     return this.#summary(run);
   }
 
+  async resume(id: string, options: RunResumeOptions = {}): Promise<RunSummary> {
+    this.#assertOpen();
+    const run = this.#require(id);
+    if (typeof options !== 'object' || options === null) {
+      throw new KernelError('INVALID_ARGUMENT', 'resume options are { config?, reason?, by? }');
+    }
+    if (run.ended === undefined || run.ended.status === 'completed') {
+      throw new KernelError(
+        'ILLEGAL_TRANSITION',
+        `Run ${id} is ${run.status}; only a failed or cancelled run resumes — rerun or fork a completed one`,
+      );
+    }
+    if (run.pruned === true) {
+      throw new KernelError(
+        'ILLEGAL_TRANSITION',
+        `Run ${id}'s journal was removed by retention, so it cannot resume; rerun it instead`,
+      );
+    }
+    const reason = optionalText(options.reason, 'reason', 1000);
+    const by = optionalText(options.by, 'by', 200) ?? 'library';
+    const config = toJsonText(options.config, 'The resume config');
+    const n = run.resumes + 1;
+    const entry: RunIndexEntry = {
+      type: 'run.resumed',
+      id,
+      agent: run.agent,
+      n,
+      by,
+      ...(reason === undefined ? {} : { reason }),
+      ...(config === undefined ? {} : { config }),
+      atMs: this.#clock.now(),
+    };
+    try {
+      const [stored] = await this.#index.append([entry]);
+      this.#apply(stored!);
+    } catch (error) {
+      if (!(error instanceof KernelError && error.code === 'CONFLICT')) throw error;
+      throw new KernelError(
+        'CONFLICT',
+        `Run ${id} was resumed by someone else at the same time; look at it with kernel.runs.get('${id}')`,
+      );
+    }
+    return this.#summary(run);
+  }
+
+  async fork(id: string, options: RunForkOptions): Promise<RunHandle> {
+    this.#assertOpen();
+    const parent = this.#require(id);
+    if (typeof options !== 'object' || options === null) {
+      throw new KernelError('INVALID_ARGUMENT', 'fork needs { fromStep, config?, input? }');
+    }
+    if (parent.pruned === true) {
+      throw new KernelError(
+        'ILLEGAL_TRANSITION',
+        `Run ${id}'s journal was removed by retention, so it cannot be forked; rerun it instead`,
+      );
+    }
+    const entries = await readJournal(this.#journal(id));
+    const { fromStep, prefix } = forkPrefix(id, entries, parent.resumes, options.fromStep);
+    const input =
+      options.input !== undefined ? options.input : fromJsonText(await this.#inputOf(id));
+    const config = options.config !== undefined ? options.config : fromJsonText(parent.config);
+    return this.#start(
+      parent.agent,
+      input,
+      {
+        ...(options.id === undefined ? {} : { id: options.id }),
+        ...(parent.tenant === undefined ? {} : { tenant: parent.tenant }),
+        ...(config === undefined ? {} : { config }),
+      },
+      { forkOf: { runId: id, fromStep }, prefix },
+    );
+  }
+
+  async rerun(id: string, options: { id?: string } = {}): Promise<RunHandle> {
+    this.#assertOpen();
+    const parent = this.#require(id);
+    const input = fromJsonText(await this.#inputOf(id));
+    const config = fromJsonText(parent.config);
+    return this.#start(
+      parent.agent,
+      input,
+      {
+        ...(options.id === undefined ? {} : { id: options.id }),
+        ...(parent.tenant === undefined ? {} : { tenant: parent.tenant }),
+        ...(config === undefined ? {} : { config }),
+      },
+      { rerunOf: id },
+    );
+  }
+
   #require(id: string): RunState {
     const run = this.#runs.get(id);
     if (run === undefined) {
@@ -988,7 +1444,16 @@ export class RunEngine implements Runs {
       startedAt: new Date(run.startedAtMs).toISOString(),
       ...(run.ended === undefined ? {} : { endedAt: new Date(run.ended.atMs).toISOString() }),
       ...(run.ended?.error === undefined ? {} : { error: run.ended.error }),
+      ...(run.tenant === undefined ? {} : { tenant: run.tenant }),
+      ...(run.resumes === 0 ? {} : { resumeCount: run.resumes }),
+      ...(run.forkOf === undefined ? {} : { forkOf: run.forkOf }),
+      ...(run.rerunOf === undefined ? {} : { rerunOf: run.rerunOf }),
     };
+  }
+
+  find(id: string): RunSummary | undefined {
+    const run = this.#runs.get(id);
+    return run === undefined ? undefined : this.#summary(run);
   }
 
   list(query: RunListQuery = {}): RunSummary[] {
@@ -1003,12 +1468,36 @@ export class RunEngine implements Runs {
         `limit must be a positive integer, got ${String(limit)}`,
       );
     }
+    const q = query.q?.toLowerCase();
     const out: RunSummary[] = [];
     const all = [...this.#runs.values()];
-    for (let i = all.length - 1; i >= 0 && out.length < limit; i--) {
+    let i = all.length - 1;
+    if (query.before !== undefined) {
+      // The index order (runs start in it once) is stable under inserts: a page resumes after
+      // its last run whatever started since.
+      while (i >= 0 && all[i]!.id !== query.before) i--;
+      if (i < 0) {
+        throw new KernelError(
+          'INVALID_ARGUMENT',
+          `No run ${query.before} to page from; pass the nextCursor of the previous page`,
+        );
+      }
+      i--;
+    }
+    for (; i >= 0 && out.length < limit; i--) {
       const run = all[i]!;
       if (query.agent !== undefined && run.agent !== query.agent) continue;
       if (statuses !== undefined && !statuses.has(run.status)) continue;
+      if (query.tenant !== undefined && run.tenant !== query.tenant) continue;
+      if (query.sinceMs !== undefined && run.startedAtMs < query.sinceMs) continue;
+      if (query.untilMs !== undefined && run.startedAtMs >= query.untilMs) continue;
+      if (
+        q !== undefined &&
+        !run.id.toLowerCase().includes(q) &&
+        !run.agent.toLowerCase().includes(q)
+      ) {
+        continue;
+      }
       out.push(this.#summary(run));
     }
     return out;
@@ -1021,30 +1510,56 @@ export class RunEngine implements Runs {
       readJournal(this.#journal(id)),
     ]);
     const steps: RunStepInfo[] = [];
+    const stepSeqs: number[] = [];
+    // A fork's copied steps are the records before its first live step's call.
+    const firstLive =
+      run.forkOf === undefined
+        ? undefined
+        : entries.find(
+            (e) =>
+              (e.type === 'step' || e.type === 'step.failed') && e.key === run.forkOf!.fromStep,
+          );
+    const copiedBefore = run.forkOf === undefined ? -1 : (firstLive?.seq ?? Infinity);
     for (const e of entries) {
-      if (e.type === 'step') {
-        steps.push({
-          key: e.key,
-          status: 'completed',
-          attempts: e.attempts,
-          atMs: e.atMs,
-          ...(e.result === undefined ? {} : { result: fromJsonText(e.result) }),
-        });
-      } else if (e.type === 'step.failed') {
-        steps.push({
-          key: e.key,
-          status: 'failed',
-          attempts: e.attempts,
-          atMs: e.atMs,
-          error: e.error,
-        });
-      }
+      if (e.type !== 'step' && e.type !== 'step.failed') continue;
+      const resume = e.resume ?? 0;
+      stepSeqs.push(e.seq);
+      steps.push({
+        key: e.key,
+        status: e.type === 'step' ? 'completed' : 'failed',
+        attempts: e.attempts,
+        atMs: e.atMs,
+        ...(e.startedAtMs === undefined
+          ? {}
+          : { startedAtMs: e.startedAtMs, durationMs: Math.max(0, e.atMs - e.startedAtMs) }),
+        resume,
+        ...(e.type === 'step.failed' && resume < run.resumes ? { superseded: true } : {}),
+        ...(e.seq < copiedBefore ? { copied: true } : {}),
+        ...(e.type === 'step'
+          ? e.result === undefined
+            ? {}
+            : { result: fromJsonText(e.result) }
+          : { error: e.error }),
+      });
     }
+    const resumes: RunResumeInfo[] = run.resumeLog.map((r) => ({
+      n: r.n,
+      by: r.by,
+      ...(r.reason === undefined ? {} : { reason: r.reason }),
+      ...(r.config === undefined ? {} : { config: fromJsonText(r.config) }),
+      at: new Date(r.atMs).toISOString(),
+      replayed: steps
+        .filter((st) => st.resume < r.n && st.status === 'completed')
+        .map((st) => st.key),
+      ran: steps.filter((st) => st.resume === r.n).map((st) => st.key),
+    }));
     // A run not executing here (another kernel's, or read by a kernel without agents): where
     // its journal shows it stopped to wait.
-    const s =
-      run.suspension ??
-      (run.ended === undefined && run.execution === undefined ? lastWait(entries) : undefined);
+    const s: Suspension | undefined =
+      run.parkedOn !== undefined
+        ? { kind: 'approval', gate: run.parkedOn }
+        : (run.suspension ??
+          (run.ended === undefined && run.execution === undefined ? lastWait(entries) : undefined));
     const waitingFor: RunWait | undefined =
       s === undefined
         ? undefined
@@ -1070,6 +1585,42 @@ export class RunEngine implements Runs {
       ...(ended?.result === undefined ? {} : { result: fromJsonText(ended.result) }),
       steps,
       ...(waitingFor === undefined ? {} : { waitingFor }),
+      ...(run.config === undefined ? {} : { config: fromJsonText(run.config) }),
+      resumes,
+      forks: [...run.forks],
+      ...(run.reopens.length === 0
+        ? {}
+        : {
+            reopens: run.reopens.map((r, i) => {
+              const until = run.reopens[i + 1]?.journalSeq ?? Infinity;
+              return {
+                n: r.n,
+                owner: r.owner,
+                at: new Date(r.atMs).toISOString(),
+                replayed: steps
+                  .filter((st, j) => stepSeqs[j]! <= r.journalSeq && st.status === 'completed')
+                  .map((st) => st.key),
+                ran: steps
+                  .filter((_, j) => stepSeqs[j]! > r.journalSeq && stepSeqs[j]! <= until)
+                  .map((st) => st.key),
+              };
+            }),
+          }),
+      ...(run.recovery.length === 0
+        ? {}
+        : {
+            recovery: run.recovery.map((r) => ({
+              n: r.n,
+              action: r.action,
+              ...(r.step === undefined ? {} : { step: r.step }),
+              ...(r.failureClass === undefined ? {} : { failureClass: r.failureClass }),
+              rationale: r.rationale,
+              recoveryRunId: r.recoveryRunId,
+              ...(r.gate === undefined ? {} : { gate: r.gate }),
+              ...(r.by === undefined ? {} : { by: r.by }),
+              at: new Date(r.atMs).toISOString(),
+            })),
+          }),
       journalLength: entries.length,
       ...(run.pruned === true ? { journalPruned: true } : {}),
     };
@@ -1113,10 +1664,10 @@ export class RunEngine implements Runs {
 
 /** The wait the journal's last call left open, if any. */
 function lastWait(entries: readonly StoredJournalEntry[]): Suspension | undefined {
-  let last: Exclude<StoredJournalEntry, { type: 'signal' }> | undefined;
+  let last: Exclude<StoredJournalEntry, { type: 'signal' | 'resumed' }> | undefined;
   let resolved = false;
   for (const e of entries) {
-    if (e.type === 'signal') continue;
+    if (e.type === 'signal' || e.type === 'resumed') continue;
     if (last === undefined || e.call > last.call) {
       last = e;
       resolved = false;
@@ -1129,6 +1680,111 @@ function lastWait(entries: readonly StoredJournalEntry[]): Suspension | undefine
   if (last.type === 'wait') return { kind: 'wait', name: last.name, deadlineMs: last.deadlineMs };
   if (last.type === 'approval') return { kind: 'approval', gate: last.gate };
   return undefined;
+}
+
+function checkTenant(tenant: unknown): string | undefined {
+  if (tenant === undefined) return undefined;
+  if (typeof tenant !== 'string' || tenant === '' || tenant.length > 200) {
+    throw new KernelError(
+      'INVALID_ARGUMENT',
+      `A run's tenant is a string of 1-200 characters, got ${JSON.stringify(tenant)}`,
+    );
+  }
+  return tenant;
+}
+
+function optionalText(value: unknown, what: string, max: number): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '' || value.length > max) {
+    throw new KernelError(
+      'INVALID_ARGUMENT',
+      `${what} is a string of 1-${String(max)} characters, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/** The steps a run's journal shows, in call order: a superseded failure is left out. */
+function currentSteps(
+  entries: readonly StoredJournalEntry[],
+  resumes: number,
+): Extract<StoredJournalEntry, { type: 'step' | 'step.failed' }>[] {
+  const byCall = new Map<number, Extract<StoredJournalEntry, { type: 'step' | 'step.failed' }>>();
+  for (const e of entries) {
+    if (e.type !== 'step' && e.type !== 'step.failed') continue;
+    if (e.type === 'step.failed' && (e.resume ?? 0) < resumes) continue;
+    if (!byCall.has(e.call)) byCall.set(e.call, e);
+  }
+  return [...byCall.values()].sort((a, b) => a.call - b.call);
+}
+
+/**
+ * The journal a fork of a run from `fromStep` starts with: every record of a call before that
+ * step's (superseded failures left out, later resumes' steps under their plain keys), and the
+ * signals its waits took (renumbered for the new journal).
+ */
+export function forkPrefix(
+  runId: string,
+  entries: readonly StoredJournalEntry[],
+  resumes: number,
+  fromStep: unknown,
+): { fromStep: string; prefix: JournalEntry[] } {
+  const steps = currentSteps(entries, resumes);
+  const named = steps.map((e) => e.key);
+  const valid =
+    named.length === 0
+      ? 'it has no recorded steps yet'
+      : `its steps are ${named.map((k, i) => `${String(i)}: ${JSON.stringify(k)}`).join(', ')}`;
+  let target: (typeof steps)[number] | undefined;
+  if (typeof fromStep === 'number' && Number.isSafeInteger(fromStep) && fromStep >= 0) {
+    target = steps[fromStep];
+  } else if (typeof fromStep === 'string' && fromStep !== '') {
+    target = steps.find((e) => e.key === fromStep);
+  } else {
+    throw new KernelError(
+      'INVALID_ARGUMENT',
+      `fromStep is a step key or a 0-based step position; for run ${runId} ${valid}`,
+    );
+  }
+  if (target === undefined) {
+    throw new KernelError(
+      'INVALID_ARGUMENT',
+      `Run ${runId} has no step ${JSON.stringify(fromStep)}; ${valid}`,
+    );
+  }
+  const signals = new Map<number, StoredJournalEntry>();
+  for (const e of entries) if (e.type === 'signal') signals.set(e.seq, e);
+  const prefix: JournalEntry[] = [];
+  const strip = <T extends StoredJournalEntry>(e: T): JournalEntry => {
+    const { seq: _seq, hash: _hash, ...rest } = e;
+    return rest as unknown as JournalEntry;
+  };
+  for (const e of entries) {
+    if (e.type === 'signal' || e.type === 'resumed') continue;
+    if (e.call >= target.call) continue;
+    if (e.type === 'step.failed' && (e.resume ?? 0) < resumes) continue;
+    if (e.type === 'step' || e.type === 'step.failed') {
+      const { resume: _r, ...plain } = strip(e) as Extract<
+        JournalEntry,
+        { type: 'step' | 'step.failed' }
+      >;
+      prefix.push(plain);
+      continue;
+    }
+    if (e.type === 'wait.done' && e.signal !== null) {
+      const signal = signals.get(e.signal);
+      if (signal === undefined) continue; // corrupt; the fork re-waits
+      prefix.push(strip(signal));
+      // Records are numbered from 1 in the fork's fresh journal, in this order.
+      prefix.push({
+        ...(strip(e) as Extract<JournalEntry, { type: 'wait.done' }>),
+        signal: prefix.length,
+      });
+      continue;
+    }
+    prefix.push(strip(e));
+  }
+  return { fromStep: target.key, prefix };
 }
 
 function asError(reason: unknown): Error {

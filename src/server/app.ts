@@ -11,14 +11,19 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import Fastify, { type FastifyInstance, type FastifyReply, type RouteOptions } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type RouteOptions,
+} from 'fastify';
 import { KernelError } from '../errors.js';
 import type { Kernel } from '../kernel.js';
 import { MAX_KEY_LENGTH } from '../registry/registry.js';
 import { TokenAuthority, authorize } from './auth.js';
 import type { ServerContext } from './context.js';
 import { EventFeed, type EventFeedOptions } from './event-feed.js';
-import { problemFor } from './problem.js';
+import { problemFor, type Problem } from './problem.js';
 import { agentRoutes } from './routes/agents.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
@@ -131,8 +136,17 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
     authorize(req.principal, req.routeOptions.config.scope ?? 'admin');
   });
 
+  // A route with a JSON body schema takes JSON only: a body another parser streamed (text/plain,
+  // NDJSON, octet-stream) is refused with the same clear 415 as an unknown content type.
+  app.addHook('preValidation', async (req) => {
+    if (req.routeOptions.schema?.body === undefined) return;
+    if (req.body !== null && typeof req.body === 'object' && 'pipe' in req.body) {
+      throw Object.assign(new Error('Unsupported Media Type'), { statusCode: 415 });
+    }
+  });
+
   app.setErrorHandler((error, req, reply) => {
-    const problem = problemFor(error);
+    const problem = unsupportedMediaType(problemFor(error), req);
     if (problem.status >= 500)
       kernel.logger.error('API request failed', {
         error: error instanceof Error ? error.message : String(error),
@@ -184,6 +198,22 @@ export async function createServer(kernel: Kernel, options: ServerOptions): Prom
       await feed.close();
       await app.close();
     },
+  };
+}
+
+/**
+ * A 415 that says what the route accepts: JSON for a route with a body schema, else what its
+ * `accepts` config names (the NDJSON and RVLS imports), else JSON.
+ */
+function unsupportedMediaType(problem: Problem, req: FastifyRequest): Problem {
+  if (problem.status !== 415) return problem;
+  const accepts = req.routeOptions.config.accepts ?? ['application/json'];
+  const got = req.headers['content-type'];
+  const path = req.url.split('?', 1)[0]!;
+  return {
+    ...problem,
+    detail: `${req.method} ${path} accepts ${accepts.join(' or ')}, not ${got === undefined ? 'a body without a Content-Type' : JSON.stringify(got.slice(0, 100))}; send the body with Content-Type: ${accepts[0]!}`,
+    hint: `Set the Content-Type header to ${accepts[0]!}`,
   };
 }
 

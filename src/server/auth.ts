@@ -154,7 +154,7 @@ export function authorize(p: Principal, scope: RouteScope): void {
   if (p.kind !== 'admin') {
     throw new KernelError(
       'FORBIDDEN',
-      `A tenant token (${p.tenant}) may only read and write its tenant's ledger records`,
+      `A tenant token (${p.tenant}) may only use its tenant's ledger records and runs; this needs an admin token`,
     );
   }
   if (scope === 'reveal' && !p.reveal) {

@@ -17,6 +17,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call the route (default `admin`; checked by the auth hook). */
     scope?: RouteScope;
+    /** The body content types the route takes, for its 415 message (default JSON). */
+    accepts?: readonly string[];
   }
   interface FastifySchema {
     /** One line for the OpenAPI description. */

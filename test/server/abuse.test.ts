@@ -139,6 +139,15 @@ describe('hostile input', () => {
       'post /api/ledger/import',
       'get /api/ledger/export',
       'get /api/openapi.json',
+      // Runs: confined to the token's tenant (test/server/runs-api.test.ts).
+      'get /api/runs',
+      'post /api/runs',
+      'get /api/runs/{id}',
+      'post /api/runs/{id}/signal',
+      'post /api/runs/{id}/cancel',
+      'post /api/runs/{id}/resume',
+      'post /api/runs/{id}/rerun',
+      'post /api/runs/{id}/fork',
     ]);
     const seen: string[] = [];
     for (const [path, methods] of Object.entries(spec.paths)) {

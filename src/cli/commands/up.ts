@@ -8,7 +8,8 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { startDemo } from '../../demo/demo-agents.js';
+import { DEMO_AGENTS, startDemo } from '../../demo/demo-agents.js';
+import { RESEARCH_AGENT } from '../../demo/demo-research.js';
 import { KernelError } from '../../errors.js';
 import { createKernel } from '../../kernel.js';
 import { createServer } from '../../server/app.js';
@@ -58,6 +59,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
       });
       const { stateDir, config } = kernel;
       let server;
+      let stopDemo: (() => void) | undefined;
       try {
         const { token, created } = loadOrCreateAdminToken(stateDir);
         server = await createServer(kernel, { token, version: VERSION, stateDir });
@@ -81,9 +83,12 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           ].join('\n'),
         );
         if (o.demo === true) {
-          await startDemo(kernel, config.demoPace === undefined ? {} : { pace: config.demoPace });
+          stopDemo = await startDemo(
+            kernel,
+            config.demoPace === undefined ? {} : { pace: config.demoPace },
+          );
           ctx.io.stdout(
-            '  demo       agents started: ticker, flaky-tests, payments-sync, release-manager, summarizer, research team\n',
+            `  demo       agents started: ${DEMO_AGENTS.join(', ')}; durable run: ${RESEARCH_AGENT} (kill -9 me and start again: it resumes)\n`,
           );
         }
         ctx.io.stdout('Press Ctrl-C to stop.\n');
@@ -101,6 +106,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
         ctx.io.stdout(`\n${signal}: stopping agents, closing the store …\n`);
         rmSync(daemonFile, { force: true });
       } finally {
+        stopDemo?.();
         await server?.close();
         await kernel.close();
       }

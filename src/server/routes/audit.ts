@@ -78,6 +78,7 @@ export function auditRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post(
     '/api/audit/import',
     {
+      config: { accepts: ['application/x-ndjson', 'application/octet-stream', 'text/plain'] },
       schema: {
         summary:
           'Import oxios audit history (trail.json or access.jsonl, as the body) as the prefix of an empty trail; a trail is verified first',

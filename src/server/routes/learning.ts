@@ -73,6 +73,7 @@ export function learningRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post(
     '/api/learning/import',
     {
+      config: { accepts: ['application/octet-stream', 'application/x-ndjson', 'text/plain'] },
       schema: {
         summary:
           'Merge an RVLS file (patterns and trajectories upserted by id; all or nothing: a malformed line fails it, naming the line, unless skipInvalid)',

@@ -118,7 +118,10 @@ export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post(
     '/api/ledger/import',
     {
-      config: { scope: 'tenant' },
+      config: {
+        scope: 'tenant',
+        accepts: ['application/x-ndjson', 'application/octet-stream', 'text/plain'],
+      },
       schema: {
         summary:
           'Import converge envelope NDJSON: engine- or user-side envelopes or ExperienceRecord lines (all or nothing; idempotent by tenant and event_id)',
