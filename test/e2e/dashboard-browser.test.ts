@@ -255,9 +255,37 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
     await page.close();
   }, 60_000);
 
-  it.todo(
-    'runs: fork from the third step in the dialog and the fork completes (needs POST /api/runs/:id/fork from h18runs)',
-  );
+  it('runs: fork from the third step in the dialog; the fork replays steps 1-2 and completes', async () => {
+    const page = await open();
+    await go(page, `/runs/${runId}`);
+    await page.waitForSelector('.waterfall li[data-step="step-5"]', { timeout: 20_000 });
+    await page.click('button:has-text("Fork…")');
+    const dialog = page.locator('[role="dialog"]');
+    await dialog.waitFor();
+    // The third step is offered first; the input is editable JSON.
+    expect(await dialog.locator('select[name="fromStep"]').inputValue()).toBe('step-3');
+    await dialog.locator('textarea[name="input"]').fill('{"topic": "forked"}');
+    await shot(page, 'dashboard-fork-dialog.png');
+    await dialog.locator('button[type="submit"]').click();
+    // The page moves to the fork, which links back to its parent and completes.
+    await page.waitForSelector(`[data-run-detail]:not([data-run-detail="${runId}"])`, {
+      timeout: 20_000,
+    });
+    await page.waitForSelector(`a[href="#/runs/${runId}"]`);
+    await page.waitForSelector('[data-run-detail] h1 .status.s-completed', { timeout: 30_000 });
+    await page.waitForSelector('.waterfall li[data-step="step-5"]');
+    for (const key of ['step-1', 'step-2'])
+      expect(await page.textContent(`.waterfall li[data-step="${key}"] .step-head`)).toContain(
+        'replayed (copied, not run)',
+      );
+    for (const key of ['step-3', 'step-4', 'step-5'])
+      expect(await page.textContent(`.waterfall li[data-step="${key}"] .step-head`)).toContain(
+        'ran',
+      );
+    expect(await page.textContent('.io')).toContain('forked');
+    await shot(page, 'dashboard-fork.png');
+    await page.close();
+  }, 90_000);
 
   it('agent-controlled strings render as text (no XSS)', async () => {
     const page = await open();

@@ -51,6 +51,7 @@ export interface RunSummary {
   readonly tokens?: number;
   readonly costUsd?: number;
   readonly cost?: number;
+  readonly resumeCount?: number;
   readonly forkOf?: { readonly runId: string; readonly fromStep: string } | null;
   readonly rerunOf?: string | null;
 }
@@ -66,10 +67,37 @@ export interface RunStep {
   readonly error?: RecordedError;
   /** The resume the step ran in (0 or absent: the first execution). */
   readonly resume?: number;
-  /** Copied from the journal (replayed, not executed) in this run or fork. */
+  /** A failure that a later resume ran again. */
+  readonly superseded?: boolean;
+  /** Copied from the run it was forked from: it replayed, it did not run here. */
+  readonly copied?: boolean;
   readonly replayed?: boolean;
+  readonly usage?: { readonly tokens?: number; readonly costMicrodollars?: number };
   readonly tokens?: number;
   readonly costUsd?: number;
+}
+
+/** A resume or a reopen (restart, crash, takeover): which steps replayed and which ran. */
+export interface RunExecution {
+  readonly n: number;
+  readonly by?: string;
+  readonly owner?: string;
+  readonly reason?: string;
+  readonly at: string;
+  readonly replayed: readonly string[];
+  readonly ran: readonly string[];
+}
+
+export interface RunRecoveryNote {
+  readonly n: number;
+  readonly action: string;
+  readonly step?: string;
+  readonly failureClass?: string;
+  readonly rationale: string;
+  readonly recoveryRunId: string;
+  readonly gate?: string;
+  readonly by?: string;
+  readonly at: string;
 }
 
 export type RunWait =
@@ -94,12 +122,16 @@ export interface RunDetail extends RunSummary {
   readonly journalPruned?: boolean;
   readonly journal?: readonly RunJournalEntry[];
   readonly forks?: readonly string[];
-  readonly resumes?: readonly {
-    readonly n: number;
-    readonly by: string;
-    readonly reason?: string;
-    readonly atMs: number;
-  }[];
+  readonly resumes?: readonly RunExecution[];
+  readonly reopens?: readonly RunExecution[];
+  readonly recovery?: readonly RunRecoveryNote[];
+  readonly usage?: {
+    readonly tokens: number;
+    readonly costMicrodollars: number;
+    readonly stepsRan: number;
+    readonly stepsCopied: number;
+  };
+  readonly durationMs?: number;
 }
 
 export interface GateRequest {

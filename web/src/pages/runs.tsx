@@ -22,10 +22,14 @@ const isRunEvent = (e: LiveEvent): boolean =>
   e.event.type === 'ToolExecutionStarted' || e.event.type === 'ToolExecutionFinished';
 
 /** The tokens and cost of a run: its own figures, or the sum of its steps' results. */
-export function usage(run: RunSummary & { steps?: readonly RunStep[] }): {
+export function usage(
+  run: RunSummary & { steps?: readonly RunStep[]; usage?: RunDetail['usage'] },
+): {
   tokens?: number;
   cost?: number;
 } {
+  if (run.usage !== undefined && (run.usage.tokens > 0 || run.usage.costMicrodollars > 0))
+    return { tokens: run.usage.tokens, cost: run.usage.costMicrodollars / 1e6 };
   let tokens = run.tokens;
   let cost = run.costUsd ?? run.cost;
   if ((tokens === undefined || cost === undefined) && run.steps !== undefined) {
@@ -64,6 +68,11 @@ export function stepUsage(s: RunStep): { tokens?: number; cost?: number } {
   const usageField = (
     typeof r['usage'] === 'object' && r['usage'] !== null ? r['usage'] : {}
   ) as Record<string, unknown>;
+  if (s.usage !== undefined)
+    return {
+      ...(s.usage.tokens === undefined ? {} : { tokens: s.usage.tokens }),
+      ...(s.usage.costMicrodollars === undefined ? {} : { cost: s.usage.costMicrodollars / 1e6 }),
+    };
   const tokens =
     s.tokens ??
     num(r['tokens']) ??
@@ -116,7 +125,7 @@ export function RunsPage({ route }: { route: Route }) {
   const key = JSON.stringify(filters) + cursor;
   const list = useLoad(
     () =>
-      api<{ runs: RunSummary[]; nextCursor?: string }>(
+      listRuns(
         withQuery('/api/runs', {
           agent: filters.agent,
           status: filters.status,
@@ -263,6 +272,44 @@ export function RunsPage({ route }: { route: Route }) {
 }
 
 type Action = 'fork' | 'cancel' | 'signal' | 'resume' | undefined;
+
+/** Finished runs' usage, by id (it no longer changes). */
+const usageCache = new Map<string, { tokens?: number; cost?: number }>();
+
+/**
+ * A page of runs with each row's tokens and cost: the list has no usage, so the rows' details
+ * are read (a finished run's once).
+ */
+async function listRuns(
+  path: string,
+): Promise<{ runs: (RunSummary & { usage?: RunDetail['usage'] })[]; nextCursor?: string }> {
+  const page = await api<{ runs: RunSummary[]; nextCursor?: string }>(path);
+  const runs = await Promise.all(
+    page.runs.slice(0, PAGE).map(async (r) => {
+      const cached = usageCache.get(r.id);
+      if (cached !== undefined) return { ...r, ...cachedFigures(cached) };
+      try {
+        const d = await api<RunDetail>(`/api/runs/${encodeURIComponent(r.id)}`);
+        const u = usage(d);
+        if (FINAL.has(d.status)) usageCache.set(r.id, u);
+        return { ...r, ...cachedFigures(u) };
+      } catch {
+        return r;
+      }
+    }),
+  );
+  return { ...page, runs: [...runs, ...page.runs.slice(PAGE)] };
+}
+
+function cachedFigures(u: { tokens?: number; cost?: number }): {
+  tokens?: number;
+  costUsd?: number;
+} {
+  return {
+    ...(u.tokens === undefined ? {} : { tokens: u.tokens }),
+    ...(u.cost === undefined ? {} : { costUsd: u.cost }),
+  };
+}
 
 export function RunPage({ id }: { id: string }) {
   const run = useLoad(() => api<RunDetail>(`/api/runs/${encodeURIComponent(id)}`), [id], {
@@ -422,6 +469,7 @@ export function RunPage({ id }: { id: string }) {
         <h2>Steps</h2>
         <Waterfall run={r} now={now} />
       </section>
+      <RunExecutions run={r} />
       <RunApprovals run={r} />
       <RunRecoveries run={r} />
       {action === 'fork' ? (
@@ -500,6 +548,7 @@ function WaitingFor({ wait, now }: { wait: NonNullable<RunDetail['waitingFor']>;
 
 /** Whether a step was replayed from the journal (fork prefix, or an earlier execution). */
 function replayedOf(run: RunDetail, step: RunStep, index: number): boolean | undefined {
+  if (step.copied === true) return true;
   if (step.replayed !== undefined) return step.replayed;
   if (run.forkOf) {
     const from = run.steps.findIndex((s) => s.key === run.forkOf?.fromStep);
@@ -519,6 +568,12 @@ function Waterfall({ run, now }: { run: RunDetail; now: number }) {
     return { s, i, start, end: s.atMs };
   });
   const end = Math.max(toMs(run.endedAt) ?? now, ...rows.map((r) => r.end));
+  // Steps a restart or a resume took from the journal instead of running them again.
+  const replayedLater = new Map<string, string>();
+  for (const r of run.reopens ?? [])
+    for (const k of r.replayed) replayedLater.set(k, `restart ${String(r.n)}`);
+  for (const r of run.resumes ?? [])
+    for (const k of r.replayed) replayedLater.set(k, `resume ${String(r.n)}`);
   const span = Math.max(1, end - runStart);
   return (
     <ol class="waterfall">
@@ -538,11 +593,19 @@ function Waterfall({ run, now }: { run: RunDetail; now: number }) {
               <span class="name">{s.key}</span>
               <Status word={s.status === 'completed' ? 'done' : 'failed'} />
               {replayed === true ? (
-                <span class="tag replayed" title="copied from the journal, not executed again">
-                  replayed
+                <span class="tag replayed" title="copied from the run it was forked from">
+                  replayed (copied, not run)
                 </span>
-              ) : replayed === false ? (
+              ) : (
                 <span class="tag ran">ran</span>
+              )}
+              {replayedLater.has(s.key) && replayed !== true ? (
+                <span class="tag replayed" title="its recorded result was used, not run again">
+                  replayed after {replayedLater.get(s.key)}
+                </span>
+              ) : null}
+              {s.superseded === true ? (
+                <span class="tag warn">failed here; a resume ran it again</span>
               ) : null}
               {s.resume !== undefined && s.resume > 0 ? (
                 <span class="tag">resume {s.resume}</span>
@@ -610,6 +673,62 @@ function RunApprovals({ run }: { run: RunDetail }) {
                 {a.decision.reason ? `: ${a.decision.reason}` : ''}
               </>
             )}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+const HEAL_WORDS: Record<string, string> = {
+  retry: 'ran the failed step again',
+  patch_forward: 'resumed with a patched config',
+  rollback: 'resumed with the last config that worked',
+  escalate: 'parked the run and asked a person',
+};
+
+/** Resumes and restarts (what replayed, what ran), and self-healing's decisions, in sentences. */
+function RunExecutions({ run }: { run: RunDetail }) {
+  const resumes = run.resumes ?? [];
+  const reopens = run.reopens ?? [];
+  const notes = run.recovery ?? [];
+  if (resumes.length === 0 && reopens.length === 0 && notes.length === 0) return null;
+  const list = (keys: readonly string[]): string => (keys.length === 0 ? 'none' : keys.join(', '));
+  return (
+    <section class="card" data-executions>
+      <h2>What happened to this run</h2>
+      <ul class="plain history">
+        {reopens.map((r) => (
+          <li key={`o${String(r.n)}`} data-reopen={r.n}>
+            <b>{localTime(r.at)}</b> — executed again from its journal after a restart ({r.owner}).
+            Replayed without running: <span class="name-list">{list(r.replayed)}</span>. Ran:{' '}
+            <span class="name-list">{list(r.ran)}</span>.
+          </li>
+        ))}
+        {resumes.map((r) => (
+          <li key={`r${String(r.n)}`} data-resume={r.n}>
+            <b>{localTime(r.at)}</b> — resumed by {r.by}
+            {r.reason ? ` (${r.reason})` : ''}. Replayed: {list(r.replayed)}. Ran again:{' '}
+            {list(r.ran)}.
+          </li>
+        ))}
+        {notes.map((n) => (
+          <li key={`h${String(n.n)}`} data-heal={n.action}>
+            <b>{localTime(n.at)}</b> — self-healing{' '}
+            {Object.hasOwn(HEAL_WORDS, n.action) ? HEAL_WORDS[n.action] : n.action}
+            {n.step ? (
+              <>
+                {' '}
+                for step <span class="name">{n.step}</span>
+              </>
+            ) : null}
+            {n.failureClass ? ` (${n.failureClass} failure)` : ''}: {n.rationale}
+            {n.gate ? (
+              <>
+                {' '}
+                — <a href={href('/approvals')}>see the approval</a>
+              </>
+            ) : null}
           </li>
         ))}
       </ul>
@@ -706,7 +825,8 @@ function ForkDialog({
   onClose: () => void;
   onFork: (body: { fromStep: string; input?: unknown; config?: unknown }) => Promise<void>;
 }) {
-  const [fromStep, setFromStep] = useState(run.steps[Math.min(2, run.steps.length - 1)]?.key ?? '');
+  const choices = run.steps.filter((s) => s.superseded !== true);
+  const [fromStep, setFromStep] = useState(choices[Math.min(2, choices.length - 1)]?.key ?? '');
   const [input, setInput] = useState(JSON.stringify(run.input ?? null, null, 2));
   const [config, setConfig] = useState(
     run.config === undefined ? '' : JSON.stringify(run.config, null, 2),
@@ -744,11 +864,13 @@ function ForkDialog({
             value={fromStep}
             onChange={(e) => setFromStep(e.currentTarget.value)}
           >
-            {run.steps.map((s, i) => (
-              <option key={`${s.key}:${String(i)}`} value={s.key}>
-                {i + 1}. {s.key}
-              </option>
-            ))}
+            {run.steps.map((s, i) =>
+              s.superseded === true ? null : (
+                <option key={`${s.key}:${String(i)}`} value={s.key}>
+                  {i + 1}. {s.key}
+                </option>
+              ),
+            )}
           </select>
         </label>
         <label class="block">
