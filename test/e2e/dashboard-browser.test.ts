@@ -86,6 +86,13 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
       command: process.execPath,
       args: ['-e', `console.log(${JSON.stringify(`said ${PROBE}`)}); setInterval(() => {}, 1000)`],
     });
+    // One that finishes its work: "completed", not "stopped".
+    await api('POST', '/api/agents', {
+      name: 'one-shot',
+      command: process.execPath,
+      args: ['-e', 'console.log("finished my work")'],
+      restart: 'temporary',
+    });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -133,11 +140,18 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
       undefined,
       { timeout: 30_000 },
     );
-    // The agent group and the process agent finish: "completed", not "stopped".
-    await page.waitForSelector('tr[data-agent="summarizer"][data-status="completed"]', {
+    // Visible as healed: running again, the old error shown as healed rather than current.
+    await page.waitForSelector(
+      'tr[data-agent="flaky-tests"][data-status="running"] .error-cell .ok:has-text("running again")',
+      { timeout: 30_000 },
+    );
+    // An agent that finished its work is "completed", not "stopped"; the supervision tree
+    // lists the group's members and the process agent with their kinds.
+    await page.waitForSelector('tr[data-agent="one-shot"][data-status="completed"]', {
       timeout: 30_000,
     });
-    await page.waitForSelector('tr[data-agent="researcher-market"][data-status="completed"]');
+    await page.waitForSelector('tr[data-agent="summarizer"] .tag:has-text("process")');
+    await page.waitForSelector('tr[data-agent="researcher-market"][data-status="running"]');
     await shot(page, 'dashboard-agents.png');
     // Stopping the probe makes it "killed".
     await page.click('tr[data-agent="probe"] button.kill');
@@ -154,15 +168,23 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
   }, 90_000);
 
   it('events: history loads on open, filters hide without losing, payloads expand', async () => {
+    const { seq: head } = await api<{ seq: number }>('GET', '/api/audit/head');
     const page = await open();
     await go(page, '/events');
-    // History from before the page opened: the ticker's creation (the demo's first agent).
-    await page.waitForSelector(
-      '.timeline li[data-type="AgentCreated"]:has-text("ticker was created")',
-      {
-        timeout: 20_000,
-      },
-    );
+    // History from before the page opened, with its recorded times.
+    await expect
+      .poll(
+        () =>
+          page.evaluate(
+            (h) =>
+              Array.from(document.querySelectorAll<HTMLElement>('.timeline > li')).filter(
+                (li) => Number(li.dataset['seq']) <= h,
+              ).length,
+            head,
+          ),
+        { timeout: 20_000 },
+      )
+      .toBeGreaterThanOrEqual(10);
     const before = await page.locator('.timeline > li').count();
     expect(before).toBeGreaterThanOrEqual(10);
     await page.fill('input[name="q"]', 'flaky-tests');

@@ -15,7 +15,7 @@ export interface LiveEvent {
 export type Connection = 'connecting' | 'live' | 'reconnecting' | 'token';
 
 const MAX_EVENTS = 5000;
-const HISTORY = 500;
+const HISTORY = 1000;
 /** Seconds of per-second counts kept for the rate chart. */
 export const RATE_WINDOW = 120;
 
@@ -117,19 +117,25 @@ export function restartLive(): void {
   startLive();
 }
 
+/** The kernel events among audit entries, with their recorded times. */
+export function entriesToEvents(entries: readonly AuditEntry[]): LiveEvent[] {
+  const out: LiveEvent[] = [];
+  for (const entry of entries) {
+    const event = (entry.metadata as { event?: KernelEvent } | null)?.event;
+    if (typeof event !== 'object' || event === null || typeof event.type !== 'string') continue;
+    out.push({ seq: entry.seq, atMs: Date.parse(entry.timestamp), event });
+  }
+  return out;
+}
+
 async function loadHistory(): Promise<void> {
   try {
     const { entries } = await api<{ entries: AuditEntry[] }>(
       withQuery('/api/audit', { limit: HISTORY }),
     );
-    const batch: LiveEvent[] = [];
-    for (const entry of entries) {
-      const event = (entry.metadata as { event?: KernelEvent } | null)?.event;
+    for (const entry of entries)
       if (lastSeq === undefined || entry.seq > lastSeq) lastSeq = entry.seq;
-      if (typeof event !== 'object' || event === null || typeof event.type !== 'string') continue;
-      batch.push({ seq: entry.seq, atMs: Date.parse(entry.timestamp), event });
-    }
-    keep(batch, false);
+    keep(entriesToEvents(entries), false);
   } catch {
     // A token without audit access still gets the live stream, without history.
   }

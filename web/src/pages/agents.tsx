@@ -11,8 +11,8 @@ import {
   localTime,
 } from '../format.js';
 import { href, useLiveTick, useLoad, useNow } from '../hooks.js';
-import { events, type LiveEvent } from '../live.js';
-import type { Agent, RecoveryLog, StoredRecovery } from '../types.js';
+import { entriesToEvents, events, type LiveEvent } from '../live.js';
+import type { Agent, AuditEntry, RecoveryLog, StoredRecovery } from '../types.js';
 import { Checked, Empty, ErrorNote, Status } from '../ui/parts.js';
 
 const isAgentEvent = (e: LiveEvent): boolean =>
@@ -298,6 +298,12 @@ export function AgentPage({ id }: { id: string }) {
     { refreshOn: (e) => e.event.type === 'RecoveryDecided' },
   );
   useLiveTick((e) => e.event['agentId'] === id || e.event['id'] === id, 300);
+  const history = useLoad(async (): Promise<LiveEvent[]> => {
+    const { entries } = await api<{ entries: AuditEntry[] }>(
+      withQuery('/api/audit', { actor: id, limit: 500 }),
+    );
+    return entriesToEvents(entries);
+  }, [id]);
   const now = useNow(5000);
   if (a === undefined)
     return (
@@ -309,9 +315,15 @@ export function AgentPage({ id }: { id: string }) {
       </section>
     );
   const word = agentStatusWord(a);
-  const mine = events().filter(
-    (e) => e.event['agentId'] === id || (e.event['id'] === id && e.event.type.startsWith('Agent')),
-  );
+  // Its own history from the audit trail (the agent is the actor of its events), then live ones.
+  const seen = new Set<number>();
+  const mine = [...(history.data ?? []), ...events()]
+    .filter(
+      (e) =>
+        e.event['agentId'] === id || (e.event['id'] === id && e.event.type.startsWith('Agent')),
+    )
+    .filter((e) => (seen.has(e.seq) ? false : (seen.add(e.seq), true)))
+    .sort((x, y) => x.seq - y.seq);
   const output = mine
     .filter((e) => e.event.type === 'AgentOutput')
     .slice(-200)
