@@ -81,18 +81,19 @@ function emit(added: readonly LiveEvent[]): void {
   for (const l of listeners) l(added);
 }
 
-function keep(batch: LiveEvent[], live: boolean): void {
+function keep(batch: readonly LiveEvent[], live: boolean): void {
   if (batch.length === 0) return;
   for (const e of batch) {
     if (e.event.type === 'AgentCreated' && typeof e.event['id'] === 'string') {
       agentNames.set(e.event['id'], String(e.event['name']));
     }
-    if (live) {
-      const sec = Math.floor(e.atMs / 1000);
-      advanceRate(sec);
-      const cell = state.perSecond.length - 1 - (state.rateSecond - sec);
-      if (cell >= 0) state.perSecond[cell] = (state.perSecond[cell] ?? 0) + 1;
-    }
+    // History counts too (by its recorded time), so the rate chart is not empty on open.
+    const sec = Math.floor(e.atMs / 1000);
+    if (live) advanceRate(sec);
+    else advanceRate(Math.floor(Date.now() / 1000));
+    const cell = state.perSecond.length - 1 - (state.rateSecond - sec);
+    if (cell >= 0 && cell < state.perSecond.length)
+      state.perSecond[cell] = (state.perSecond[cell] ?? 0) + 1;
   }
   state.events.push(...batch);
   if (state.events.length > MAX_EVENTS) state.events.splice(0, state.events.length - MAX_EVENTS);

@@ -46,12 +46,13 @@ async function costs(): Promise<{ agents: string[]; values: number[]; unit: 'usd
     if (u.cost !== undefined) usd.set(r.agent, (usd.get(r.agent) ?? 0) + u.cost);
     if (u.tokens !== undefined) tokens.set(r.agent, (tokens.get(r.agent) ?? 0) + u.tokens);
   }
-  const use = usd.size > 0 ? usd : tokens;
+  const spent = [...usd.values()].some((v) => v > 0);
+  const use = spent ? usd : tokens;
   const agents = [...use.keys()].sort();
   return {
     agents,
     values: agents.map((a) => use.get(a) ?? 0),
-    unit: usd.size > 0 ? 'usd' : 'tokens',
+    unit: spent ? 'usd' : 'tokens',
   };
 }
 
