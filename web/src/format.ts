@@ -53,7 +53,8 @@ export function countdown(deadlineMs: number, now: number): string {
 
 export function money(usd: number | undefined): string {
   if (usd === undefined) return '–';
-  return usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
+  if (usd === 0) return '$0';
+  return usd < 0.01 ? `$${usd.toPrecision(2)}` : `$${usd.toFixed(2)}`;
 }
 
 export function count(n: number | undefined): string {

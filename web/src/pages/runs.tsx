@@ -28,7 +28,7 @@ export function usage(
   tokens?: number;
   cost?: number;
 } {
-  if (run.usage !== undefined && (run.usage.tokens > 0 || run.usage.costMicrodollars > 0))
+  if (run.usage !== undefined && run.usage.costMicrodollars > 0)
     return { tokens: run.usage.tokens, cost: run.usage.costMicrodollars / 1e6 };
   let tokens = run.tokens;
   let cost = run.costUsd ?? run.cost;
@@ -68,10 +68,12 @@ export function stepUsage(s: RunStep): { tokens?: number; cost?: number } {
   const usageField = (
     typeof r['usage'] === 'object' && r['usage'] !== null ? r['usage'] : {}
   ) as Record<string, unknown>;
+  const micro =
+    s.usage?.costMicrodollars ?? num(r['cost_microdollars']) ?? num(r['costMicrodollars']);
   if (s.usage !== undefined)
     return {
       ...(s.usage.tokens === undefined ? {} : { tokens: s.usage.tokens }),
-      ...(s.usage.costMicrodollars === undefined ? {} : { cost: s.usage.costMicrodollars / 1e6 }),
+      ...(micro === undefined ? {} : { cost: micro / 1e6 }),
     };
   const tokens =
     s.tokens ??
