@@ -216,7 +216,29 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
-    files: ['web/**/*.js'],
+    // The dashboard (web/src, built by Vite): browser code, typechecked by web/tsconfig.json.
+    files: ['web/src/**/*.ts', 'web/src/**/*.tsx'],
     languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'JSXAttribute[name.name="dangerouslySetInnerHTML"]',
+          message: 'Agent-controlled text must stay text: render it as children, never as HTML.',
+        },
+        {
+          selector: 'AssignmentExpression[left.property.name=/^(innerHTML|outerHTML)$/]',
+          message: 'Never build HTML from strings in the dashboard.',
+        },
+        {
+          selector: 'CallExpression[callee.property.name="insertAdjacentHTML"]',
+          message: 'Never build HTML from strings in the dashboard.',
+        },
+        {
+          selector: 'CallExpression[callee.name=/^(prompt|alert|confirm)$/]',
+          message: 'Use a dialog (ui/parts.tsx Dialog), not the browser’s blocking prompts.',
+        },
+      ],
+    },
   },
 );

@@ -699,8 +699,9 @@ describe('dashboard', () => {
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toContain('text/html');
     expect(page.headers['content-security-policy']).toContain("script-src 'self'");
-    expect(page.body).toContain('Pending approvals');
-    const js = await server.app.inject({ method: 'GET', url: '/ui/app.js' });
+    const script = /src="(\/ui\/assets\/[^"]+\.js)"/.exec(page.body)?.[1];
+    expect(script, 'index.html loads the built script (npm run build)').toBeDefined();
+    const js = await server.app.inject({ method: 'GET', url: script! });
     expect(js.statusCode).toBe(200);
     const escape = await server.app.inject({ method: 'GET', url: '/ui/../package.json' });
     expect([401, 404]).toContain(escape.statusCode);

@@ -1,5 +1,5 @@
 /**
- * /api/agents: list supervised agents, spawn a process agent, kill one.
+ * /api/agents: list supervised agents, spawn a process agent, kill one, restart one.
  *
  * @module
  */
@@ -118,6 +118,45 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
         ...(b.recovery === undefined ? {} : { recovery: b.recovery }),
       });
       return reply.code(201).send(handle.info());
+    },
+  );
+  app.post<{ Params: { id: string } }>(
+    '/api/agents/:id/restart',
+    {
+      schema: {
+        summary:
+          'Restart an agent: a running one is stopped and started again; a finished one (completed, killed, failed) starts again from its last spec',
+        tags: ['agents'],
+      },
+    },
+    async (req, reply) => {
+      const { supervisor } = kernel;
+      const info = supervisor.get(req.params.id);
+      if (info === undefined)
+        throw new KernelError(
+          'NOT_FOUND',
+          `No agent ${req.params.id}; list them with GET /api/agents (finished agents are forgotten after a while)`,
+        );
+      if (info.kind === 'supervisor')
+        throw new KernelError(
+          'CONFLICT',
+          `${info.name} is a nested supervisor; restart its children one by one`,
+        );
+      if (info.outcome === null) {
+        await supervisor.terminateChild(info.id);
+        const handle = await supervisor.restartChild(info.id);
+        return reply.code(202).send(handle.info());
+      }
+      // A finished agent starts again from the spec it was last spawned with (top level only: a
+      // nested supervisor's children come back with their supervisor).
+      const spec = info.supervisorId === supervisor.id ? supervisor.lastSpec(info.name) : undefined;
+      if (spec === undefined)
+        throw new KernelError(
+          'CONFLICT',
+          `Agent ${info.name} has finished and cannot be started again from here; spawn it again with POST /api/agents, or restart the supervisor it belongs to`,
+        );
+      const handle = await supervisor.spawn(spec);
+      return reply.code(202).send(handle.info());
     },
   );
   app.delete<{ Params: { id: string } }>(

@@ -1,6 +1,10 @@
 /**
- * The dashboard: static files from `web/` (no build step), served without a token — the page
- * itself asks for one and sends it with every API call.
+ * The dashboard: a single-page app built by Vite from `web/` into `dist/web/` (`npm run build`),
+ * served without a token — the page itself asks for one and sends it with every API call.
+ *
+ * Only the files the build's manifest names are served (`index.html` at `/`, its hashed assets
+ * under `/ui/`): an allow-list in a Map, so no path from the URL ever reaches the file system and
+ * names like `__proto__` are plain misses. Hashed assets are cached for a year; the page is not.
  *
  * @module
  */
@@ -8,11 +12,16 @@ import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { KernelError } from '../../errors.js';
 
-const WEB = new URL('../../../web/', import.meta.url);
-const FILES: Readonly<Record<string, string>> = {
-  'index.html': 'text/html; charset=utf-8',
-  'app.js': 'text/javascript; charset=utf-8',
-  'style.css': 'text/css; charset=utf-8',
+const OUT = new URL('../../../dist/web/', import.meta.url);
+
+const TYPES: Readonly<Record<string, string>> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.woff2': 'font/woff2',
+  '.json': 'application/json; charset=utf-8',
 };
 
 const CSP =
@@ -32,24 +41,75 @@ const ICON =
 /** Paths the dashboard needs without a token. */
 export const DASHBOARD_PUBLIC_PATHS = ['/', '/ui/*', '/favicon.ico'];
 
-/** Registers `/` and `/ui/*`. */
-export function dashboardRoutes(app: FastifyInstance): void {
-  const serve = async (name: string): Promise<{ body: Buffer; type: string }> => {
-    // Own keys only: `__proto__` or `constructor` must be a 404, not a lookup on Object.prototype.
-    const type = Object.hasOwn(FILES, name) ? FILES[name] : undefined;
-    if (type === undefined) throw new KernelError('NOT_FOUND', `No dashboard file ${name}`);
-    return { body: await readFile(new URL(name, WEB)), type };
+interface ManifestChunk {
+  readonly file?: unknown;
+  readonly css?: unknown;
+  readonly assets?: unknown;
+}
+
+/**
+ * The built files a browser may ask for, by path under `/ui/` (e.g. `assets/index-3f2a.js`),
+ * read from Vite's manifest: every chunk's file, CSS and assets.
+ */
+export async function dashboardAllowList(
+  outDir: URL = OUT,
+): Promise<ReadonlyMap<string, string> | undefined> {
+  let manifest: Record<string, ManifestChunk>;
+  try {
+    manifest = JSON.parse(await readFile(new URL('.vite/manifest.json', outDir), 'utf8')) as Record<
+      string,
+      ManifestChunk
+    >;
+  } catch {
+    return undefined;
+  }
+  const files = new Map<string, string>();
+  const add = (name: unknown): void => {
+    if (typeof name !== 'string' || !/^assets\/[\w.-]+$/.test(name)) return;
+    const ext = name.slice(name.lastIndexOf('.'));
+    const type = Object.hasOwn(TYPES, ext) ? TYPES[ext] : undefined;
+    if (type !== undefined) files.set(name, type);
+  };
+  for (const chunk of Object.values(manifest)) {
+    add(chunk.file);
+    for (const list of [chunk.css, chunk.assets]) {
+      if (Array.isArray(list)) for (const f of list) add(f);
+    }
+  }
+  return files;
+}
+
+const NOT_BUILT =
+  'The dashboard is not built: run `npm run build` (it builds web/ into dist/web/), then reload';
+
+/** Registers `/`, `/favicon.ico` and `/ui/*`. */
+export function dashboardRoutes(app: FastifyInstance, outDir: URL = OUT): void {
+  let allowed: Promise<ReadonlyMap<string, string> | undefined> | undefined;
+  const allowList = async (): Promise<ReadonlyMap<string, string>> => {
+    allowed ??= dashboardAllowList(outDir);
+    const files = await allowed;
+    if (files === undefined) {
+      allowed = undefined; // built later: look again next time
+      throw new KernelError('NOT_FOUND', NOT_BUILT);
+    }
+    return files;
   };
   app.get(
     '/',
     { schema: { summary: 'The dashboard', tags: ['dashboard'] } },
     async (_req, reply) => {
-      const f = await serve('index.html');
+      await allowList();
+      let body: Buffer;
+      try {
+        body = await readFile(new URL('index.html', outDir));
+      } catch (error) {
+        throw new KernelError('NOT_FOUND', NOT_BUILT, { cause: error });
+      }
       return reply
-        .type(f.type)
+        .type('text/html; charset=utf-8')
         .header('cache-control', 'no-cache')
         .headers(SECURITY_HEADERS)
-        .send(f.body);
+        .send(body);
     },
   );
   app.get(
@@ -62,16 +122,19 @@ export function dashboardRoutes(app: FastifyInstance): void {
         .headers(SECURITY_HEADERS)
         .send(ICON),
   );
-  app.get<{ Params: { file: string } }>(
-    '/ui/:file',
-    { schema: { summary: 'Dashboard assets', tags: ['dashboard'] } },
+  app.get<{ Params: { '*': string } }>(
+    '/ui/*',
+    { schema: { summary: 'Dashboard assets (the built files only)', tags: ['dashboard'] } },
     async (req, reply) => {
-      const f = await serve(req.params.file);
+      const name = req.params['*'];
+      const type = (await allowList()).get(name);
+      if (type === undefined) throw new KernelError('NOT_FOUND', `No dashboard file ${name}`);
+      const body = await readFile(new URL(name, outDir));
       return reply
-        .type(f.type)
-        .header('cache-control', 'no-cache')
+        .type(type)
+        .header('cache-control', 'public, max-age=31536000, immutable')
         .headers(SECURITY_HEADERS)
-        .send(f.body);
+        .send(body);
     },
   );
 }
