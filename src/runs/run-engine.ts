@@ -756,7 +756,22 @@ export class RunEngine implements Runs {
     }
     const id = options.id ?? this.#ids();
     const existing = this.#runs.get(id);
-    if (existing !== undefined) return this.#handle<O>(id);
+    if (existing !== undefined) {
+      // The same fork or rerun again (a retried request) finds it; another run's id is taken.
+      const same =
+        existing.forkOf?.runId === link.forkOf?.runId &&
+        existing.forkOf?.fromStep === link.forkOf?.fromStep &&
+        existing.rerunOf === link.rerunOf &&
+        existing.agent === agent &&
+        existing.tenant === tenant;
+      if (!same) {
+        throw new KernelError(
+          'CONFLICT',
+          `Run id ${id} is taken by another run; start this one with another id (or none)`,
+        );
+      }
+      return this.#handle<O>(id);
+    }
     if (link.prefix !== undefined && link.prefix.length > 0) {
       // The copied prefix first: the run never executes without it.
       const journal = this.#journal(id);

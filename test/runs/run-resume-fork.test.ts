@@ -273,6 +273,15 @@ for (const [name, backend] of Object.entries(BACKENDS)) {
       expect(counts).toEqual({ a: 1, b: 2, c: 1 });
       expect((await runs.get(run.id)).status).toBe('failed'); // the parent stays as it ended
 
+      // A retried fork with the same id finds it; another run's id is refused.
+      const again = await runs.fork(run.id, { fromStep: 'b#1', id: fork.id });
+      expect(again.id).toBe(fork.id);
+      await expect(runs.fork(run.id, { fromStep: 'a#1', id: fork.id })).rejects.toMatchObject({
+        code: 'CONFLICT',
+      });
+      await expect(runs.rerun(run.id, { id: fork.id })).rejects.toMatchObject({
+        code: 'CONFLICT',
+      });
       const rerun = await runs.rerun(fork.id);
       await expect(rerun.result()).resolves.toMatchObject({ c: 61, config: { fixed: true } });
       expect(counts).toEqual({ a: 2, b: 3, c: 2 });
