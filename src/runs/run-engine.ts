@@ -169,6 +169,8 @@ export interface RunSummary {
   readonly resumeCount?: number;
   readonly forkOf?: RunForkOf;
   readonly rerunOf?: string;
+  /** How many runs were forked from this one (absent: none). */
+  readonly forkCount?: number;
 }
 
 /** Options for `kernel.start`. */
@@ -1305,6 +1307,7 @@ export class RunEngine implements Runs {
       ...(run.resumes === 0 ? {} : { resumeCount: run.resumes }),
       ...(run.forkOf === undefined ? {} : { forkOf: run.forkOf }),
       ...(run.rerunOf === undefined ? {} : { rerunOf: run.rerunOf }),
+      ...(run.forks.length === 0 ? {} : { forkCount: run.forks.length }),
     };
   }
 
