@@ -38,6 +38,9 @@ export const KERNO_DEMO_PACE_ENV = 'KERNO_DEMO_PACE';
 /** Environment variable: how far in the future (ms) an appended `occurred_at` may be. */
 export const KERNO_LEDGER_MAX_FUTURE_MS_ENV = 'KERNO_LEDGER_MAX_FUTURE_MS';
 
+/** `kerno up`: serve GET /metrics without a token on this loopback port (`--metrics-port`). */
+export const KERNO_METRICS_PORT_ENV = 'KERNO_METRICS_PORT';
+
 /** The state folder used when neither `home` nor `KERNO_HOME` is given (in the working directory). */
 export const DEFAULT_HOME = '.kerno';
 /** The bus used when neither `bus` nor `KERNO_BUS` is given. */

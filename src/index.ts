@@ -631,6 +631,8 @@ export type {
 } from './runs/run-engine.js';
 export type { RunRecoveryAction } from './runs/journal.js';
 export { StepFailedError } from './runs/run-context.js';
+export { compareRuns, pickWinner, runOutcome } from './runs/run-outcomes.js';
+export type { RunComparison, RunOutcome, StepComparison } from './runs/run-outcomes.js';
 export type {
   RunContext,
   StepOptions,

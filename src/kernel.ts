@@ -54,6 +54,7 @@ import {
   storeDefinition,
 } from './runs/definitions.js';
 import { processRun, type ProcessAgentDefinition } from './runs/process-run.js';
+import { attachRunOutcomes } from './runs/run-outcomes.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { createUuidV7, type IdGenerator } from './util/ids.js';
 import { createStderrLogger, type Logger } from './util/logger.js';
@@ -353,6 +354,19 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     };
     if (options.agents === false) return core;
     prepareStateDir(config);
+    // Fork families' outcomes: ledger events on one chain, and which variant won (learning).
+    const outcomes = attachRunOutcomes({
+      runs,
+      ledger,
+      learning,
+      bus,
+      logger,
+      owner: options.runOwner ?? 'local',
+    });
+    cleanups.push(async () => {
+      outcomes.detach();
+      await outcomes.settled();
+    });
 
     const selfHealing = createSelfHealing({
       bus,

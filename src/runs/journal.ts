@@ -46,6 +46,12 @@ export const RUN_STATUSES: readonly RunStatus[] = Object.freeze([
 /** The statuses a run ends in. */
 export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['completed', 'failed', 'cancelled']);
 
+/** What a step spent: model tokens and cost in millionths of a dollar. */
+export interface StepUsage {
+  readonly tokens?: number | undefined;
+  readonly costMicrodollars?: number | undefined;
+}
+
 /** A recorded error: what survives of a thrown value in the journal. */
 export interface RecordedError {
   readonly name: string;
@@ -189,6 +195,8 @@ export type JournalEntry =
       readonly startedAtMs?: number | undefined;
       /** The resume it ran in (absent: the first execution). */
       readonly resume?: number | undefined;
+      /** What the step spent (model tokens, cost), as its `usage` option reported. */
+      readonly usage?: StepUsage | undefined;
     }
   | {
       readonly type: 'step.failed';

@@ -24,6 +24,7 @@ import {
   toJsonText,
   type JournalEntry,
   type RecordedError,
+  type StepUsage,
   type StoredJournalEntry,
 } from './journal.js';
 
@@ -60,6 +61,12 @@ export interface StepOptions {
   readonly retry?: StepRetryPolicy;
   /** Fails the attempt with `TIMEOUT` after this many ms (its signal is aborted). */
   readonly timeoutMs?: number;
+  /**
+   * What the step spent, from its result (e.g. `(r) => ({ tokens: r.usage.total })`): recorded
+   * with the step, summed per run (`kernel.runs.get(id).usage`) and compared between a run and
+   * its forks. A replayed step spends nothing.
+   */
+  readonly usage?: (result: never) => StepUsage;
 }
 
 /** An approval a run asks for. */
@@ -391,6 +398,7 @@ export class RunExecution implements RunContext {
         return this.#replayStep<T>(stored);
       }
       const text = toJsonText(value, `The result of step '${key}'`);
+      const usage = options.usage === undefined ? undefined : checkUsage(key, options.usage, value);
       this.executedSteps++;
       const stored = await this.#append({
         type: 'step',
@@ -401,6 +409,7 @@ export class RunExecution implements RunContext {
         atMs: this.#host.clock.now(),
         startedAtMs: startedAt,
         ...(this.resumes === 0 ? {} : { resume: this.resumes }),
+        ...(usage === undefined ? {} : { usage }),
       });
       finished(stored);
       if (stored.type === 'step' && stored.result === text) return value;
@@ -614,6 +623,28 @@ export class RunExecution implements RunContext {
     }
     return decision;
   }
+}
+
+function checkUsage(
+  key: string,
+  usage: (result: never) => StepUsage,
+  value: unknown,
+): StepUsage | undefined {
+  const u = usage(value as never) as StepUsage | undefined;
+  if (u === undefined) return undefined;
+  const out: { tokens?: number; costMicrodollars?: number } = {};
+  for (const field of ['tokens', 'costMicrodollars'] as const) {
+    const v: unknown = u[field];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `Step '${key}': usage.${field} is a finite number ≥ 0, got ${JSON.stringify(v) ?? typeof v}`,
+      );
+    }
+    out[field] = v;
+  }
+  return Object.keys(out).length === 0 ? undefined : out;
 }
 
 function retryable(error: unknown, policy: StepRetryPolicy | undefined): boolean {

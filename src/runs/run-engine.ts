@@ -38,6 +38,7 @@ import {
   type RunIndexEntry,
   type RunRecoveryAction,
   type RunStatus,
+  type StepUsage,
   type StoredJournalEntry,
   type StoredRunIndexEntry,
 } from './journal.js';
@@ -104,6 +105,8 @@ export interface RunStepInfo {
   readonly superseded?: boolean;
   /** Copied from the run it was forked from: it replayed, it did not run here. */
   readonly copied?: boolean;
+  /** What it spent (its `usage` option). */
+  readonly usage?: StepUsage;
   readonly result?: unknown;
   readonly error?: RecordedError;
 }
@@ -175,6 +178,10 @@ export interface RunInfo {
   readonly waitingFor?: RunWait;
   /** The config the run has now (`ctx.config`). */
   readonly config?: unknown;
+  readonly tenant?: string;
+  readonly resumeCount?: number;
+  readonly forkOf?: RunForkOf;
+  readonly rerunOf?: string;
   /** Every resume, oldest first. */
   readonly resumes: readonly RunResumeInfo[];
   /** The runs forked from this one, oldest first. */
@@ -186,6 +193,18 @@ export interface RunInfo {
   readonly reopens?: readonly RunReopenInfo[];
   /** Self-healing's decisions about the run's failures, oldest first (absent: none). */
   readonly recovery?: readonly RunRecoveryNote[];
+  /**
+   * What the run spent: the sums of its steps' `usage` (failed attempts included; steps a fork
+   * copied spent nothing here), and how many steps ran here and were copied.
+   */
+  readonly usage: {
+    readonly tokens: number;
+    readonly costMicrodollars: number;
+    readonly stepsRan: number;
+    readonly stepsCopied: number;
+  };
+  /** From start to end (or to now, while it runs), in ms. */
+  readonly durationMs: number;
   /** Records in the run's journal. */
   readonly journalLength: number;
   /** Retention removed the journal (`steps` is then empty). */
@@ -1535,12 +1554,23 @@ export class RunEngine implements Runs {
         resume,
         ...(e.type === 'step.failed' && resume < run.resumes ? { superseded: true } : {}),
         ...(e.seq < copiedBefore ? { copied: true } : {}),
+        ...(e.type === 'step' && e.usage !== undefined ? { usage: e.usage } : {}),
         ...(e.type === 'step'
           ? e.result === undefined
             ? {}
             : { result: fromJsonText(e.result) }
           : { error: e.error }),
       });
+    }
+    const usage = { tokens: 0, costMicrodollars: 0, stepsRan: 0, stepsCopied: 0 };
+    for (const st of steps) {
+      if (st.copied === true) {
+        usage.stepsCopied++;
+        continue;
+      }
+      usage.stepsRan++;
+      usage.tokens += st.usage?.tokens ?? 0;
+      usage.costMicrodollars += st.usage?.costMicrodollars ?? 0;
     }
     const resumes: RunResumeInfo[] = run.resumeLog.map((r) => ({
       n: r.n,
@@ -1621,6 +1651,8 @@ export class RunEngine implements Runs {
               at: new Date(r.atMs).toISOString(),
             })),
           }),
+      usage,
+      durationMs: Math.max(0, (run.ended?.atMs ?? this.#clock.now()) - run.startedAtMs),
       journalLength: entries.length,
       ...(run.pruned === true ? { journalPruned: true } : {}),
     };

@@ -102,6 +102,40 @@ export function createToken(
   return { token, record };
 }
 
+/** A stored token's short id: the first 12 hex digits of its hash (`kerno tokens ls`). */
+export function tokenId(record: TokenRecord): string {
+  return record.sha256.slice(0, 12);
+}
+
+/**
+ * Revokes stored tokens by id (or a prefix of at least 6 hex digits) or by label; a label
+ * several tokens share is refused, naming their ids. The daemon stops accepting the token at
+ * its next request (it re-reads tokens.json when it changes). Returns the revoked record.
+ */
+export function revokeToken(stateDir: string, ref: string): TokenRecord {
+  const tokens = readTokens(stateDir);
+  const byId = /^[0-9a-f]{6,64}$/.test(ref) ? tokens.filter((t) => t.sha256.startsWith(ref)) : [];
+  const matches = byId.length > 0 ? byId : tokens.filter((t) => t.label === ref);
+  if (matches.length === 0) {
+    throw new KernelError(
+      'NOT_FOUND',
+      `No stored token with id or label ${JSON.stringify(ref)}; list them with kerno tokens ls (the daemon's own token is rotated by deleting <home>/token and restarting)`,
+    );
+  }
+  if (matches.length > 1) {
+    throw new KernelError(
+      'CONFLICT',
+      `${String(matches.length)} tokens match ${JSON.stringify(ref)} (ids ${matches.map(tokenId).join(', ')}); revoke one by its id`,
+    );
+  }
+  const revoked = matches[0]!;
+  const file = join(stateDir, TOKENS_FILE);
+  const rest = tokens.filter((t) => t !== revoked);
+  writeFileSync(file, JSON.stringify({ tokens: rest }, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return revoked;
+}
+
 /** Resolves bearer tokens to principals; re-reads tokens.json when it changes. */
 export class TokenAuthority {
   readonly #adminHash: string;

@@ -310,3 +310,37 @@ describe('runs API: tenants, paging, actions', () => {
     );
   });
 });
+
+describe('one name for tenant', () => {
+  it('POST /api/ledger takes tenant (and still tenantId); both differing is refused', async () => {
+    const k = await testKernel();
+    const server = await createServer(k.kernel, { token: TOKEN });
+    cleanups.push(k.cleanup, () => server.close());
+    const headers = { authorization: `Bearer ${TOKEN}` };
+    const event = {
+      type: 'BudgetExceeded',
+      data: { chain_id: 'c', resource: 'Tokens', limit: '1', observed: null },
+    };
+    const a = await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger',
+      headers,
+      payload: { event, tenant: 't1' },
+    });
+    expect(a.json()).toMatchObject({ envelope: { tenant_id: 't1' } });
+    const b = await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger',
+      headers,
+      payload: { event, tenantId: 't2' },
+    });
+    expect(b.json()).toMatchObject({ envelope: { tenant_id: 't2' } });
+    const both = await server.app.inject({
+      method: 'POST',
+      url: '/api/ledger',
+      headers,
+      payload: { event, tenant: 't1', tenantId: 't2' },
+    });
+    expect(both.json()).toMatchObject({ status: 400, code: 'INVALID_ARGUMENT' });
+  });
+});

@@ -1,25 +1,30 @@
 /**
- * `kerno runs define|start|list|show|signal|cancel`: durable runs through the daemon (`list` and
- * `show` also on a store with --store). Text an agent controls (step keys, errors, results) is
- * escaped before it reaches the terminal.
+ * `kerno runs define|start|ls|show|signal|cancel|resume|fork|rerun|tail|compare`: durable runs
+ * through the daemon (`ls`, `show`, `compare` and `resume`/`cancel` also on a store with
+ * --store). Text an agent controls (step keys, errors, results) is escaped before it reaches the
+ * terminal.
  *
  * @module
  */
 import type { Command } from 'commander';
 import { KernelError } from '../../errors.js';
 import { RUN_STATUSES, type RunStatus } from '../../runs/journal.js';
-import type { RunInfo, RunSummary } from '../../runs/run-engine.js';
+import type { RunInfo, RunListQuery, RunSummary } from '../../runs/run-engine.js';
+import { compareRuns, type RunComparison } from '../../runs/run-outcomes.js';
+import { EXIT } from '../exit-codes.js';
+import type { DaemonClient } from '../client.js';
 import { escapeControl } from '../../util/escape.js';
 import {
   STORE_OPTION,
   daemon,
   opts,
   parseJsonOption,
+  localPrincipal,
   parseLimit,
   print,
   viaStoreOrDaemon,
 } from '../common.js';
-import type { CliContext } from '../output.js';
+import { formatTable, type CliContext } from '../output.js';
 
 const clean = (text: string): string => escapeControl(text).replace(/[\n\t]/g, ' ');
 
@@ -29,13 +34,19 @@ function errorText(e: RunSummary['error']): string {
 
 function listRows(list: readonly RunSummary[]) {
   return {
-    headers: ['id', 'agent', 'status', 'started', 'ended', 'error'],
+    headers: ['id', 'agent', 'status', 'tenant', 'started', 'ended', 'from', 'error'],
     rows: list.map((r) => [
       r.id,
       clean(r.agent),
       r.status,
+      clean(r.tenant ?? ''),
       r.startedAt,
       r.endedAt ?? '',
+      r.forkOf !== undefined
+        ? `fork of ${r.forkOf.runId} @ ${clean(r.forkOf.fromStep)}`
+        : r.rerunOf !== undefined
+          ? `rerun of ${r.rerunOf}`
+          : '',
       errorText(r.error),
     ]),
   };
@@ -62,16 +73,66 @@ function showText(run: RunInfo): string {
     `input    ${clean(JSON.stringify(run.input) ?? 'null')}`,
     ...(run.result === undefined ? [] : [`result   ${clean(JSON.stringify(run.result))}`]),
     ...(run.error === undefined ? [] : [`error    ${errorText(run.error)}`]),
+    ...(run.tenant === undefined ? [] : [`tenant   ${clean(run.tenant)}`]),
+    ...(run.config === undefined ? [] : [`config   ${clean(JSON.stringify(run.config))}`]),
+    ...(run.forkOf === undefined
+      ? []
+      : [`fork of  ${run.forkOf.runId} from step ${clean(run.forkOf.fromStep)}`]),
+    ...(run.rerunOf === undefined ? [] : [`rerun of ${run.rerunOf}`]),
+    ...(run.forks.length === 0 ? [] : [`forks    ${run.forks.join(', ')}`]),
+    `usage    ${String(run.usage.tokens)} tokens, ${String(run.usage.costMicrodollars)} µ$; ${String(run.usage.stepsRan)} steps ran, ${String(run.usage.stepsCopied)} copied; ${String(run.durationMs)} ms`,
     `journal  ${String(run.journalLength)} records, ${String(run.steps.length)} steps`,
   ];
-  for (const s of run.steps) {
-    const detail =
-      s.status === 'completed'
-        ? clean(JSON.stringify(s.result) ?? '').slice(0, 60)
-        : errorText(s.error);
-    lines.push(`  ${s.status === 'completed' ? '✓' : '✗'} ${clean(s.key)}  ${detail}`);
+  for (const r of run.resumes) {
+    lines.push(
+      `resume ${String(r.n)}  ${r.at} by ${clean(r.by)}${r.reason === undefined ? '' : `: ${clean(r.reason)}`}${r.config === undefined ? '' : ` config ${clean(JSON.stringify(r.config)).slice(0, 80)}`}`,
+      `         replayed ${r.replayed.length === 0 ? '-' : r.replayed.map(clean).join(', ')}; ran ${r.ran.length === 0 ? '-' : r.ran.map(clean).join(', ')}`,
+    );
   }
+  for (const s of run.steps) lines.push(stepLine(s));
   return lines.join('\n') + '\n';
+}
+
+function stepLine(s: RunInfo['steps'][number]): string {
+  const detail =
+    s.status === 'completed'
+      ? clean(JSON.stringify(s.result) ?? '').slice(0, 60)
+      : errorText(s.error);
+  const mark = s.superseded === true ? '↻' : s.status === 'completed' ? '✓' : '✗';
+  const notes = [
+    s.copied === true ? 'copied' : s.resume > 0 ? `resume ${String(s.resume)}` : '',
+    s.attempts > 1 ? `${String(s.attempts)} attempts` : '',
+    s.durationMs === undefined ? '' : `${String(s.durationMs)} ms`,
+    s.superseded === true ? 'ran again' : '',
+  ].filter((n) => n !== '');
+  return `  ${mark} ${clean(s.key)}${notes.length === 0 ? '' : ` (${notes.join(', ')})`}  ${detail}`;
+}
+
+function compareText(c: RunComparison): string {
+  const metric = (name: string, f: (o: RunComparison['a']) => string): string[] => [
+    name,
+    f(c.a),
+    f(c.b),
+  ];
+  const head = {
+    headers: ['', c.a.id, c.b.id],
+    rows: [
+      metric('status', (o) => o.status),
+      metric('duration', (o) => `${String(o.durationMs)} ms`),
+      metric('tokens', (o) => String(o.tokens)),
+      metric('cost', (o) => `${String(o.costMicrodollars)} µ$`),
+      metric('steps ran', (o) => String(o.stepsRan)),
+      metric('steps copied', (o) => String(o.stepsCopied)),
+      ...c.steps.map((st) => {
+        const side = (x: RunComparison['steps'][number]['a']): string =>
+          x === undefined
+            ? '-'
+            : `${x.status === 'completed' ? '✓' : '✗'}${x.copied === true ? ' copied' : ''} ${clean(JSON.stringify(x.result) ?? '').slice(0, 40)}`;
+        return [`${st.same ? '=' : '≠'} ${clean(st.key)}`, side(st.a), side(st.b)];
+      }),
+    ],
+  };
+  return formatTable(head.headers, head.rows) + `winner: ${c.winner ?? 'none'} (${c.reason})\n`;
 }
 
 /** Registers the `runs` commands. */
@@ -114,50 +175,56 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     .command('start <agent>')
     .description('start a run of a defined agent')
     .option('--input <json>', 'the run input (JSON)')
+    .option('--config <json>', 'the config the run sees as ctx.config (JSON)')
+    .option('--tenant <id>', 'the tenant the run belongs to (tenant tokens see only theirs)')
     .option('--id <id>', 'the run id (starting the same id again is a no-op)')
     .option('--json', 'print JSON')
     .action(async (agent: string, _o: unknown, cmd: Command) => {
-      const o = opts<{ input?: string; id?: string }>(cmd);
+      const o = opts<{ input?: string; config?: string; tenant?: string; id?: string }>(cmd);
       const body = {
         agent,
         ...(o.input === undefined ? {} : { input: parseJsonOption(o.input, '--input') }),
+        ...(o.config === undefined ? {} : { config: parseJsonOption(o.config, '--config') }),
+        ...(o.tenant === undefined ? {} : { tenant: o.tenant }),
         ...(o.id === undefined ? {} : { id: o.id }),
       };
       const r = await daemon(o).json<{ id: string }>('POST', '/api/runs', body);
       print(ctx, o, r, () => `${r.id}\n`);
     });
   runs
-    .command('list')
-    .description('runs, newest first')
+    .command('ls')
+    .alias('list')
+    .description('runs, newest first, a page at a time')
     .option('--agent <name>', 'only this agent')
     .option('--status <statuses>', 'comma-separated statuses')
+    .option('--tenant <id>', 'only this tenant')
+    .option('--since <time>', 'started at or after (RFC 3339 or epoch ms)')
+    .option('--until <time>', 'started before (RFC 3339 or epoch ms)')
+    .option('-q, --search <text>', 'text in the run id or agent name')
+    .option('--cursor <id>', 'the next page (the cursor the previous page printed)')
     .option('--limit <n>', 'at most this many (default 100)')
     .option(...STORE_OPTION)
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON (an array; the next page’s cursor goes to stderr)')
     .action(async (_o: unknown, cmd: Command) => {
-      const o = opts<{ agent?: string; status?: string; limit?: string; store?: string }>(cmd);
-      const q = new URLSearchParams();
-      if (o.agent !== undefined) q.set('agent', o.agent);
-      if (o.status !== undefined) q.set('status', o.status);
-      if (o.limit !== undefined) q.set('limit', o.limit);
-      const qs = q.toString();
-      const list = await viaStoreOrDaemon(
+      const o = opts<ListOptions>(cmd);
+      const limit = parseLimit(o.limit, 10_000) ?? 100;
+      const page = await viaStoreOrDaemon(
         o,
-        async (k) =>
-          k.runs.list({
-            ...(o.agent === undefined ? {} : { agent: o.agent }),
-            ...(o.status === undefined ? {} : { status: parseStatuses(o.status) }),
-            limit: parseLimit(o.limit, 10_000) ?? 100,
-          }),
-        async (d) =>
-          (await d.json<{ runs: RunSummary[] }>('GET', `/api/runs${qs === '' ? '' : `?${qs}`}`))
-            .runs,
+        async (k) => {
+          const got = k.runs.list({ ...listQuery(o), limit: limit + 1 });
+          const more = got.length > limit;
+          const list = more ? got.slice(0, limit) : got;
+          return { runs: list, ...(more ? { nextCursor: list[list.length - 1]!.id } : {}) };
+        },
+        (d) => d.json<RunPage>('GET', `/api/runs?${listParams(o, limit)}`),
       );
-      print(ctx, o, list, () => (list.length === 0 ? 'no runs\n' : listRows(list)));
+      // --json prints the array (as `list` always did); the next page's cursor goes to stderr.
+      print(ctx, o, page.runs, () => (page.runs.length === 0 ? 'no runs\n' : listRows(page.runs)));
+      if (page.nextCursor !== undefined) ctx.io.stderr(`more: --cursor ${page.nextCursor}\n`);
     });
   runs
     .command('show <id>')
-    .description('one run with its steps')
+    .description('one run with its steps, resumes and forks')
     .option(...STORE_OPTION)
     .option('--json', 'print JSON')
     .action(async (id: string, _o: unknown, cmd: Command) => {
@@ -165,9 +232,25 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       const run = await viaStoreOrDaemon(
         o,
         (k) => k.runs.get(id),
-        (d) => d.json<RunInfo>('GET', `/api/runs/${encodeURIComponent(id)}`),
+        (d) => getRun(d, id),
       );
       print(ctx, o, run, () => showText(run));
+    });
+  runs
+    .command('compare <a> <b>')
+    .description(
+      'two runs side by side (a fork and its parent): outcome, cost, steps, and the winner (completed, then lower cost, then shorter)',
+    )
+    .option(...STORE_OPTION)
+    .option('--json', 'print JSON')
+    .action(async (a: string, b: string, _o: unknown, cmd: Command) => {
+      const o = opts<{ store?: string }>(cmd);
+      const c = await viaStoreOrDaemon(
+        o,
+        async (k) => compareRuns(await k.runs.get(a), await k.runs.get(b)),
+        async (d) => compareRuns(await getRun(d, a), await getRun(d, b)),
+      );
+      print(ctx, o, c, () => compareText(c));
     });
   runs
     .command('signal <id> <name> [payload]')
@@ -196,16 +279,214 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     .command('cancel <id>')
     .description('cancel a run')
     .option('--reason <text>', 'why (recorded as the run error)')
+    .option(...STORE_OPTION)
     .option('--json', 'print JSON')
     .action(async (id: string, _o: unknown, cmd: Command) => {
-      const o = opts<{ reason?: string }>(cmd);
-      const r = await daemon(o).json<RunSummary>(
-        'POST',
-        `/api/runs/${encodeURIComponent(id)}/cancel`,
-        o.reason === undefined ? {} : { reason: o.reason },
+      const o = opts<{ reason?: string; store?: string }>(cmd);
+      const r = await viaStoreOrDaemon(
+        o,
+        (k) => k.runs.cancel(id, o.reason),
+        (d) =>
+          d.json<RunSummary>(
+            'POST',
+            `/api/runs/${encodeURIComponent(id)}/cancel`,
+            o.reason === undefined ? {} : { reason: o.reason },
+          ),
       );
       print(ctx, o, r, () => `${r.id} ${r.status}\n`);
     });
+  runs
+    .command('resume <id>')
+    .description(
+      'resume a failed or cancelled run under its id: failed steps run again, completed ones replay',
+    )
+    .option('--config <json>', 'the config it continues with (ctx.config; default: the one it had)')
+    .option('--reason <text>', 'why (recorded on the journal)')
+    .option(...STORE_OPTION)
+    .option('--json', 'print JSON')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const o = opts<{ config?: string; reason?: string; store?: string }>(cmd);
+      const body = {
+        ...(o.config === undefined ? {} : { config: parseJsonOption(o.config, '--config') }),
+        ...(o.reason === undefined ? {} : { reason: o.reason }),
+      };
+      const r = await viaStoreOrDaemon(
+        o,
+        (k) => k.runs.resume(id, { ...body, by: localPrincipal() }),
+        (d) => d.json<RunSummary>('POST', `/api/runs/${encodeURIComponent(id)}/resume`, body),
+      );
+      print(
+        ctx,
+        o,
+        r,
+        () =>
+          `${r.id} resumed (resume ${String(r.resumeCount ?? 0)}); follow it: kerno runs tail ${r.id}\n`,
+      );
+    });
+  runs
+    .command('fork <id>')
+    .description(
+      'a new run that replays the steps before --from (not run again) and continues live from it',
+    )
+    .requiredOption(
+      '--from <step>',
+      'the first step to run live: its key (plan#1) or 0-based position',
+    )
+    .option('--config <json>', 'the fork’s config (default: the parent’s)')
+    .option('--input <json>', 'the fork’s input (default: the parent’s)')
+    .option('--id <id>', 'the fork’s run id')
+    .option('--json', 'print JSON')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const o = opts<{ from: string; config?: string; input?: string; id?: string }>(cmd);
+      const body = {
+        fromStep: /^\d+$/.test(o.from) ? Number(o.from) : o.from,
+        ...(o.config === undefined ? {} : { config: parseJsonOption(o.config, '--config') }),
+        ...(o.input === undefined ? {} : { input: parseJsonOption(o.input, '--input') }),
+        ...(o.id === undefined ? {} : { id: o.id }),
+      };
+      const r = await daemon(o).json<{ id: string; forkOf: { runId: string; fromStep: string } }>(
+        'POST',
+        `/api/runs/${encodeURIComponent(id)}/fork`,
+        body,
+      );
+      print(
+        ctx,
+        o,
+        r,
+        () =>
+          `${r.id}\n(fork of ${r.forkOf.runId} from step ${clean(r.forkOf.fromStep)}; compare: kerno runs compare ${r.id} ${r.forkOf.runId})\n`,
+      );
+    });
+  runs
+    .command('rerun <id>')
+    .description('a fresh run of the same agent with the same input, config and tenant')
+    .option('--id <id>', 'the new run’s id')
+    .option('--json', 'print JSON')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const o = opts<{ id?: string }>(cmd);
+      const r = await daemon(o).json<{ id: string; rerunOf: string }>(
+        'POST',
+        `/api/runs/${encodeURIComponent(id)}/rerun`,
+        o.id === undefined ? {} : { id: o.id },
+      );
+      print(ctx, o, r, () => `${r.id}\n`);
+    });
+  runs
+    .command('tail <id>')
+    .description(
+      'follow a run’s journal until it ends; exit code 0 when it completed, 1 when it failed or was cancelled',
+    )
+    .option('--interval <ms>', 'how often to look (default 500)')
+    .option('--json', 'print each new step as a JSON line')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const o = opts<{ interval?: string }>(cmd);
+      const interval = parseLimit(o.interval, 60_000) ?? 500;
+      const client = daemon(o);
+      let printed = 0;
+      let status = '';
+      for (;;) {
+        const run = await getRun(client, id);
+        if (printed === 0 && o.json !== true) {
+          ctx.io.stdout(`run ${run.id}  ${clean(run.agent)}\n`);
+        }
+        for (const step of run.steps.slice(printed)) {
+          ctx.io.stdout(o.json === true ? JSON.stringify(step) + '\n' : stepLine(step) + '\n');
+        }
+        printed = run.steps.length;
+        if (run.status !== status && o.json !== true) {
+          status = run.status;
+          ctx.io.stdout(`  · ${run.status}${waitText(run)}\n`);
+        }
+        if (run.status === 'completed' || run.status === 'failed' || run.status === 'cancelled') {
+          if (o.json === true) {
+            ctx.io.stdout(
+              JSON.stringify({
+                id: run.id,
+                status: run.status,
+                ...(run.error === undefined ? {} : { error: run.error }),
+              }) + '\n',
+            );
+          } else if (run.error !== undefined) {
+            ctx.io.stdout(`  ${errorText(run.error)}\n`);
+          }
+          ctx.exitCode = run.status === 'completed' ? EXIT.OK : EXIT.FAILURE_FOUND;
+          return;
+        }
+        await new Promise<void>((resolve) => setTimeout(resolve, interval));
+      }
+    });
+}
+
+interface ListOptions {
+  agent?: string;
+  status?: string;
+  tenant?: string;
+  since?: string;
+  until?: string;
+  search?: string;
+  cursor?: string;
+  limit?: string;
+  store?: string;
+}
+
+interface RunPage {
+  runs: RunSummary[];
+  nextCursor?: string;
+}
+
+function getRun(d: DaemonClient, id: string): Promise<RunInfo> {
+  return d.json<RunInfo>('GET', `/api/runs/${encodeURIComponent(id)}`);
+}
+
+function waitText(run: RunInfo): string {
+  const w = run.waitingFor;
+  if (w === undefined) return '';
+  return w.kind === 'sleep'
+    ? ` (sleep until ${w.until})`
+    : w.kind === 'signal'
+      ? ` (signal '${clean(w.name)}')`
+      : ` (approval ${w.gate})`;
+}
+
+/** A time option as epoch ms (RFC 3339 or digits), with the API's error otherwise. */
+function parseTime(text: string, what: string): number {
+  const ms = /^\d+$/.test(text)
+    ? Number(text)
+    : /^\d{4}-\d{2}-\d{2}/.test(text)
+      ? Date.parse(text)
+      : NaN;
+  if (Number.isNaN(ms)) {
+    throw new KernelError(
+      'INVALID_QUERY',
+      `${what} is epoch milliseconds or an RFC 3339 time (2026-12-01T10:00:00Z), got ${JSON.stringify(text.slice(0, 40))}`,
+    );
+  }
+  return ms;
+}
+
+function listQuery(o: ListOptions): RunListQuery {
+  return {
+    ...(o.agent === undefined ? {} : { agent: o.agent }),
+    ...(o.status === undefined ? {} : { status: parseStatuses(o.status) }),
+    ...(o.tenant === undefined ? {} : { tenant: o.tenant }),
+    ...(o.since === undefined ? {} : { sinceMs: parseTime(o.since, '--since') }),
+    ...(o.until === undefined ? {} : { untilMs: parseTime(o.until, '--until') }),
+    ...(o.search === undefined ? {} : { q: o.search }),
+    ...(o.cursor === undefined ? {} : { before: o.cursor }),
+  };
+}
+
+function listParams(o: ListOptions, limit: number): string {
+  const q = new URLSearchParams();
+  if (o.agent !== undefined) q.set('agent', o.agent);
+  if (o.status !== undefined) q.set('status', o.status);
+  if (o.tenant !== undefined) q.set('tenant', o.tenant);
+  if (o.since !== undefined) q.set('since', String(parseTime(o.since, '--since')));
+  if (o.until !== undefined) q.set('until', String(parseTime(o.until, '--until')));
+  if (o.search !== undefined) q.set('q', o.search);
+  if (o.cursor !== undefined) q.set('cursor', o.cursor);
+  q.set('limit', String(limit));
+  return q.toString();
 }
 
 /** `--status a,b` as run statuses, with the API's error for an unknown one. */

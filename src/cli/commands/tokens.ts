@@ -1,12 +1,12 @@
 /**
- * `kerno tokens create|ls`: extra API tokens (tenant-scoped, or admin with secret reveal).
+ * `kerno tokens create|ls|revoke`: extra API tokens (tenant-scoped, or admin with secret reveal).
  *
  * @module
  */
 import type { Command } from 'commander';
 import { KernelError } from '../../errors.js';
 import { resolveConfig } from '../../config.js';
-import { createToken, readTokens } from '../../server/auth.js';
+import { createToken, readTokens, revokeToken, tokenId } from '../../server/auth.js';
 import { opts, print } from '../common.js';
 import type { CliContext } from '../output.js';
 
@@ -18,7 +18,7 @@ export function registerTokenCommands(program: Command, ctx: CliContext): void {
   tokens
     .command('create')
     .description('create a token; it is printed once and stored only as a hash')
-    .option('--tenant <id>', 'a tenant token: reads and writes only this tenant’s ledger records')
+    .option('--tenant <id>', 'a tenant token: only this tenant’s ledger records and runs')
     .option('--reveal', 'an admin token that may also read secret config values')
     .option('--label <text>', 'a name for the token')
     .option('--json', 'print JSON')
@@ -49,10 +49,25 @@ export function registerTokenCommands(program: Command, ctx: CliContext): void {
     .option('--json', 'print JSON')
     .action((_o: unknown, cmd: Command) => {
       const o = opts(cmd);
-      const list = readTokens(resolveConfig(o).home).map(({ sha256: _h, ...rest }) => rest);
-      print(ctx, o, list, () => ({
-        headers: ['label', 'scope', 'tenant', 'created'],
-        rows: list.map((t) => [t.label, t.scope, t.tenant ?? '', t.created_at]),
+      const list = readTokens(resolveConfig(o).home).map(({ sha256: _h, ...rest }) => ({
+        id: tokenId({ sha256: _h, ...rest }),
+        ...rest,
       }));
+      print(ctx, o, list, () => ({
+        headers: ['id', 'label', 'scope', 'tenant', 'created'],
+        rows: list.map((t) => [t.id, t.label, t.scope, t.tenant ?? '', t.created_at]),
+      }));
+    });
+  tokens
+    .command('revoke <id|label>')
+    .description(
+      'revoke a stored token by its id (kerno tokens ls) or label; the daemon refuses it at once',
+    )
+    .option('--json', 'print JSON')
+    .action((ref: string, _o: unknown, cmd: Command) => {
+      const o = opts(cmd);
+      const { sha256, ...record } = revokeToken(resolveConfig(o).home, ref);
+      const shown = { id: tokenId({ sha256, ...record }), ...record, revoked: true };
+      print(ctx, o, shown, () => `revoked ${shown.id} (${record.label})\n`);
     });
 }

@@ -14,6 +14,8 @@ import { KernelError } from '../../errors.js';
 import { createKernel } from '../../kernel.js';
 import { createServer } from '../../server/app.js';
 import { loadOrCreateAdminToken } from '../../server/auth.js';
+import { isLoopback, listenMetricsPort } from '../../server/metrics-port.js';
+import { KERNO_METRICS_PORT_ENV } from '../../config.js';
 import { createStderrLogger, type LogLevel } from '../../util/logger.js';
 import { DAEMON_FILE } from '../client.js';
 import { opts } from '../common.js';
@@ -28,6 +30,9 @@ interface UpOptions {
   demo?: boolean;
   logLevel: string;
   demoPace?: string;
+  metricsPort?: string;
+  metricsHost: string;
+  metricsPublic?: boolean;
 }
 
 /** Registers `up`. */
@@ -42,6 +47,15 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
     .option('--bus <url>', 'event bus: memory (default, or KERNO_BUS) or nats://host:4222')
     .option('--host <host>', 'listen address (loopback by default)', '127.0.0.1')
     .option('--port <port>', 'listen port (0 picks a free one)', '7420')
+    .option(
+      '--metrics-port <port>',
+      'also serve GET /metrics without a token on this port (loopback; or KERNO_METRICS_PORT)',
+    )
+    .option('--metrics-host <host>', 'the metrics port’s address', '127.0.0.1')
+    .option(
+      '--metrics-public',
+      'allow a non-loopback --metrics-host (the metrics port has no token)',
+    )
     .option('--demo', 'also run the bundled demo agents')
     .option('--log-level <level>', 'debug | info | warn | error', 'info')
     .action(async (_o: unknown, cmd: Command) => {
@@ -49,6 +63,24 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
         throw new KernelError('INVALID_ARGUMENT', `--port must be 0–65535, got ${o.port}`);
+      }
+      const metricsText = o.metricsPort ?? process.env[KERNO_METRICS_PORT_ENV];
+      const metricsPort =
+        metricsText === undefined || metricsText === '' ? undefined : Number(metricsText);
+      if (
+        metricsPort !== undefined &&
+        (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)
+      ) {
+        throw new KernelError(
+          'INVALID_ARGUMENT',
+          `--metrics-port (or ${KERNO_METRICS_PORT_ENV}) must be 0–65535, got ${metricsText ?? ''}`,
+        );
+      }
+      if (metricsPort !== undefined && !isLoopback(o.metricsHost) && o.metricsPublic !== true) {
+        throw new KernelError(
+          'INVALID_ARGUMENT',
+          `The metrics port has no token, so it binds loopback only; ${o.metricsHost} is not loopback — pass --metrics-public to serve it there anyway`,
+        );
       }
       const logger = createStderrLogger(o.logLevel as LogLevel);
       const kernel = await createKernel({
@@ -60,10 +92,18 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
       const { stateDir, config } = kernel;
       let server;
       let stopDemo: (() => void) | undefined;
+      let metrics: Awaited<ReturnType<typeof listenMetricsPort>> | undefined;
       try {
         const { token, created } = loadOrCreateAdminToken(stateDir);
         server = await createServer(kernel, { token, version: VERSION, stateDir });
         const { url } = await server.listen({ host: o.host, port });
+        if (metricsPort !== undefined) {
+          metrics = await listenMetricsPort(server.app, token, {
+            port: metricsPort,
+            host: o.metricsHost,
+            ...(o.metricsPublic === true ? { allowPublic: true } : {}),
+          });
+        }
         const daemonFile = join(stateDir, DAEMON_FILE);
         writeFileSync(
           daemonFile,
@@ -73,7 +113,8 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
         ctx.io.stdout(
           [
             `kerno ${VERSION} is up`,
-            `  API        ${url}/api  (OpenAPI: ${url}/api/openapi.json)`,
+            `  API        ${url}/api  (OpenAPI: ${url}/api/openapi.json, with the token)`,
+            `  metrics    ${metrics === undefined ? `${url}/metrics (with the token; --metrics-port N serves it without one on loopback)` : `${metrics.url} (no token)`}`,
             `  MCP        ${url}/mcp  (streamable HTTP, same token; stdio: kerno mcp)`,
             `  dashboard  ${url}/#token=${token}`,
             `  token      ${token}${created ? '  (new; kept in ' + join(stateDir, 'token') + ')' : ''}`,
@@ -107,6 +148,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
         rmSync(daemonFile, { force: true });
       } finally {
         stopDemo?.();
+        await metrics?.close();
         await server?.close();
         await kernel.close();
       }

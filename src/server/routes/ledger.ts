@@ -22,12 +22,15 @@ import {
 import { confineTenant as confine, type Principal } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { limitStream, queryInt, queryList, queryString, queryTime } from '../http-util.js';
+import { KernelError } from '../../errors.js';
 import { chainRepairRoute } from './chain-repair.js';
 
 interface AppendBody {
   event: ExperienceEvent | UserExperienceEvent;
   eventId?: string;
   occurredAt?: string;
+  /** The tenant (the name the whole API uses); `tenantId` is the older spelling, still taken. */
+  tenant?: string | null;
   tenantId?: string | null;
   correlationId?: string | null;
 }
@@ -61,7 +64,12 @@ export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
             },
             eventId: { type: 'string', minLength: 1, maxLength: 256 },
             occurredAt: { type: 'string', maxLength: 64 },
-            tenantId: { type: ['string', 'null'], maxLength: 200 },
+            tenant: { type: ['string', 'null'], maxLength: 200 },
+            tenantId: {
+              type: ['string', 'null'],
+              maxLength: 200,
+              description: 'the older name of tenant (still accepted)',
+            },
             correlationId: { type: ['string', 'null'], maxLength: 200 },
           },
         },
@@ -69,7 +77,13 @@ export function ledgerRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
     async (req, reply) => {
       const b = req.body;
-      const tenant = confine(req.principal, b.tenantId);
+      if (b.tenant !== undefined && b.tenantId !== undefined && b.tenant !== b.tenantId) {
+        throw new KernelError(
+          'INVALID_ARGUMENT',
+          'tenant and tenantId name the same thing and differ here; send tenant only',
+        );
+      }
+      const tenant = confine(req.principal, b.tenant !== undefined ? b.tenant : b.tenantId);
       const record = await ledger.append(b.event, {
         ...(b.eventId === undefined ? {} : { eventId: b.eventId }),
         ...(b.occurredAt === undefined ? {} : { occurredAt: b.occurredAt }),
