@@ -15,10 +15,15 @@ const ENV = { KERNO_DEMO_PACE: '0.2', KERNO_REGISTRY_KEY: 'demo crash test key' 
 /** Polls `probe` until it returns a value (the daemon is another process: no events to await). */
 async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined) {
   const deadline = Date.now() + 45_000;
+  let lastError: unknown;
   for (;;) {
-    const value = await probe();
+    // A keep-alive socket the daemon closed as it was reused fails one request: ask again.
+    const value = await Promise.resolve()
+      .then(probe)
+      .catch((error: unknown) => void (lastError = error));
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}`, { cause: lastError });
     await new Promise((r) => setTimeout(r, 50));
   }
 }
