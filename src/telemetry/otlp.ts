@@ -411,6 +411,7 @@ export interface OtlpSpan {
   }[];
   readonly status: { readonly code: number; readonly message?: string };
   readonly flags: number;
+  readonly droppedEventsCount?: number;
 }
 
 /** Options of {@link createOtlpTraceSink}. */
@@ -530,6 +531,9 @@ export class OtlpTraceSink implements TraceSink {
   }
 }
 
+/** Events kept per span (the OTel SDK's default limit); more are counted as dropped. */
+const MAX_SPAN_EVENTS = 128;
+
 class BuiltInSpan implements LiveSpan {
   readonly context: SpanContext;
   readonly #sink: OtlpTraceSink;
@@ -538,6 +542,7 @@ class BuiltInSpan implements LiveSpan {
   readonly #startMs: number;
   #attributes: Record<string, AttributeValue | undefined>;
   #events: OtlpSpan['events'] | undefined;
+  #droppedEvents = 0;
   #ended = false;
 
   constructor(sink: OtlpTraceSink, start: SpanStart, clock: Clock) {
@@ -560,6 +565,11 @@ class BuiltInSpan implements LiveSpan {
   }
 
   addEvent(name: string, attributes?: Attributes, timeMs?: number): void {
+    // Bounded like the OTel SDK's span limits: a long run replayed at every wake-up stays small.
+    if ((this.#events?.length ?? 0) >= MAX_SPAN_EVENTS) {
+      this.#droppedEvents++;
+      return;
+    }
     (this.#events ??= []).push({
       timeUnixNano: nanos(timeMs ?? this.#clock.now()),
       name,
@@ -590,6 +600,7 @@ class BuiltInSpan implements LiveSpan {
       endTimeUnixNano: nanos(Math.max(this.#startMs, end.endMs ?? this.#clock.now())),
       attributes: otlpAttributes(this.#attributes),
       events: this.#events ?? [],
+      ...(this.#droppedEvents === 0 ? {} : { droppedEventsCount: this.#droppedEvents }),
       links: (this.#start.links ?? []).map((l) => ({
         traceId: l.context.traceId,
         spanId: l.context.spanId,
