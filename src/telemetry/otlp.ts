@@ -513,14 +513,16 @@ export class OtlpTraceSink implements TraceSink {
     await Promise.all([...this.#inflight]);
   }
 
+  /**
+   * Exports what is queued, one attempt per batch (no backoff: closing a kernel, or a CLI
+   * command, never waits on a collector that is down longer than one request's timeout).
+   */
   async shutdown(): Promise<void> {
     if (this.#closed) return;
-    const deadline = setTimeout(() => this.#poster.stopRetrying(), this.#config.timeoutMs);
-    deadline.unref();
+    this.#poster.stopRetrying();
     try {
       await this.flush();
     } finally {
-      clearTimeout(deadline);
       this.#closed = true;
     }
   }
@@ -766,13 +768,8 @@ export class OtlpMetricExporter {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
-    const deadline = setTimeout(() => this.#poster.stopRetrying(), this.#config.timeoutMs);
-    deadline.unref();
-    try {
-      await this.exportNow();
-    } finally {
-      clearTimeout(deadline);
-    }
+    this.#poster.stopRetrying();
+    await this.exportNow();
   }
 
   stats(): ExporterStats {
