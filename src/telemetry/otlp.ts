@@ -181,6 +181,8 @@ export function resolveOtlpConfig(env: Env = process.env): OtlpConfig {
     exporterWanted(env, 'OTEL_TRACES_EXPORTER', 'TRACES', notices) && protocolOf('TRACES');
   const metrics =
     exporterWanted(env, 'OTEL_METRICS_EXPORTER', 'METRICS', notices) && protocolOf('METRICS');
+  // Nothing exported: the rest of the variables are not read (nor can they fail the kernel's open).
+  if (!traces && !metrics) return { ...emptyConfig(), notices };
   const common = parseKeyValueList(env['OTEL_EXPORTER_OTLP_HEADERS'], 'OTEL_EXPORTER_OTLP_HEADERS');
   const resource: Record<string, string> = {
     ...parseKeyValueList(env['OTEL_RESOURCE_ATTRIBUTES'], 'OTEL_RESOURCE_ATTRIBUTES'),
