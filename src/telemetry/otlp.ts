@@ -181,6 +181,8 @@ export function resolveOtlpConfig(env: Env = process.env): OtlpConfig {
     exporterWanted(env, 'OTEL_TRACES_EXPORTER', 'TRACES', notices) && protocolOf('TRACES');
   const metrics =
     exporterWanted(env, 'OTEL_METRICS_EXPORTER', 'METRICS', notices) && protocolOf('METRICS');
+  // Nothing exported: the rest of the variables are not read (nor can they fail the kernel's open).
+  if (!traces && !metrics) return { ...emptyConfig(), notices };
   const common = parseKeyValueList(env['OTEL_EXPORTER_OTLP_HEADERS'], 'OTEL_EXPORTER_OTLP_HEADERS');
   const resource: Record<string, string> = {
     ...parseKeyValueList(env['OTEL_RESOURCE_ATTRIBUTES'], 'OTEL_RESOURCE_ATTRIBUTES'),
@@ -411,6 +413,7 @@ export interface OtlpSpan {
   }[];
   readonly status: { readonly code: number; readonly message?: string };
   readonly flags: number;
+  readonly droppedEventsCount?: number;
 }
 
 /** Options of {@link createOtlpTraceSink}. */
@@ -512,14 +515,16 @@ export class OtlpTraceSink implements TraceSink {
     await Promise.all([...this.#inflight]);
   }
 
+  /**
+   * Exports what is queued, one attempt per batch (no backoff: closing a kernel, or a CLI
+   * command, never waits on a collector that is down longer than one request's timeout).
+   */
   async shutdown(): Promise<void> {
     if (this.#closed) return;
-    const deadline = setTimeout(() => this.#poster.stopRetrying(), this.#config.timeoutMs);
-    deadline.unref();
+    this.#poster.stopRetrying();
     try {
       await this.flush();
     } finally {
-      clearTimeout(deadline);
       this.#closed = true;
     }
   }
@@ -530,6 +535,9 @@ export class OtlpTraceSink implements TraceSink {
   }
 }
 
+/** Events kept per span (the OTel SDK's default limit); more are counted as dropped. */
+const MAX_SPAN_EVENTS = 128;
+
 class BuiltInSpan implements LiveSpan {
   readonly context: SpanContext;
   readonly #sink: OtlpTraceSink;
@@ -538,6 +546,7 @@ class BuiltInSpan implements LiveSpan {
   readonly #startMs: number;
   #attributes: Record<string, AttributeValue | undefined>;
   #events: OtlpSpan['events'] | undefined;
+  #droppedEvents = 0;
   #ended = false;
 
   constructor(sink: OtlpTraceSink, start: SpanStart, clock: Clock) {
@@ -560,6 +569,11 @@ class BuiltInSpan implements LiveSpan {
   }
 
   addEvent(name: string, attributes?: Attributes, timeMs?: number): void {
+    // Bounded like the OTel SDK's span limits: a long run replayed at every wake-up stays small.
+    if ((this.#events?.length ?? 0) >= MAX_SPAN_EVENTS) {
+      this.#droppedEvents++;
+      return;
+    }
     (this.#events ??= []).push({
       timeUnixNano: nanos(timeMs ?? this.#clock.now()),
       name,
@@ -590,6 +604,7 @@ class BuiltInSpan implements LiveSpan {
       endTimeUnixNano: nanos(Math.max(this.#startMs, end.endMs ?? this.#clock.now())),
       attributes: otlpAttributes(this.#attributes),
       events: this.#events ?? [],
+      ...(this.#droppedEvents === 0 ? {} : { droppedEventsCount: this.#droppedEvents }),
       links: (this.#start.links ?? []).map((l) => ({
         traceId: l.context.traceId,
         spanId: l.context.spanId,
@@ -755,13 +770,8 @@ export class OtlpMetricExporter {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
-    const deadline = setTimeout(() => this.#poster.stopRetrying(), this.#config.timeoutMs);
-    deadline.unref();
-    try {
-      await this.exportNow();
-    } finally {
-      clearTimeout(deadline);
-    }
+    this.#poster.stopRetrying();
+    await this.exportNow();
   }
 
   stats(): ExporterStats {

@@ -124,9 +124,11 @@ describe('OTEL_* resolution', () => {
     expect(() => resolveOtlpConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://x' })).toThrow(
       /must be http/,
     );
-    expect(() => resolveOtlpConfig({ OTEL_EXPORTER_OTLP_HEADERS: 'token' })).toThrow(
-      /values are not shown/,
-    );
+    expect(() =>
+      resolveOtlpConfig({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_HEADERS: 'token' }),
+    ).toThrow(/values are not shown/);
+    // nothing exported: the other variables are not read, so they cannot fail the open
+    expect(resolveOtlpConfig({ OTEL_EXPORTER_OTLP_HEADERS: 'token' }).tracesUrl).toBeUndefined();
   });
 });
 
