@@ -6,10 +6,7 @@
  * @module
  */
 import type { Command } from 'commander';
-import type {
-  ApprovalDecision,
-  PendingApproval,
-} from '../../approvals/approval-gate.js';
+import type { ApprovalDecision, PendingApproval } from '../../approvals/approval-gate.js';
 import { KernelError } from '../../errors.js';
 import type { InboxGate } from '../../server/routes/approvals.js';
 import { STORE_OPTION, localPrincipal, opts, print, viaStoreOrDaemon } from '../common.js';
