@@ -361,6 +361,10 @@ function isUtc(timeZone: string): boolean {
 export function wallClock(timeZone: string, t: number): number {
   const whole = Math.floor(t / 1000) * 1000;
   if (isUtc(timeZone)) return whole;
+  return whole + offsetAt(timeZone, t);
+}
+
+function rawWallClock(timeZone: string, whole: number): number {
   const p: Record<string, number> = {};
   for (const part of formatFor(timeZone).formatToParts(whole)) {
     if (part.type !== 'literal') p[part.type] = Number(part.value);
@@ -368,8 +372,33 @@ export function wallClock(timeZone: string, t: number): number {
   return Date.UTC(p['year']!, p['month']! - 1, p['day'], p['hour']! % 24, p['minute'], p['second']);
 }
 
+function rawOffset(timeZone: string, whole: number): number {
+  return rawWallClock(timeZone, whole) - whole;
+}
+
+const BUCKET_MS = 15 * 60_000;
+/** Per zone: 15-minute bucket → its offset, for buckets with no transition inside. */
+const offsets = new Map<string, Map<number, number | null>>();
+
+/**
+ * The zone's offset at `t`. Offsets are cached per 15-minute bucket whose two ends have the same
+ * offset (no zone changes its offset twice within 15 minutes, so nothing changes inside); a
+ * bucket with a transition inside is computed for each instant.
+ */
 function offsetAt(timeZone: string, t: number): number {
-  return wallClock(timeZone, t) - Math.floor(t / 1000) * 1000;
+  const whole = Math.floor(t / 1000) * 1000;
+  let zone = offsets.get(timeZone);
+  if (zone === undefined) offsets.set(timeZone, (zone = new Map<number, number | null>()));
+  const bucket = Math.floor(whole / BUCKET_MS);
+  let cached = zone.get(bucket);
+  if (cached === undefined) {
+    const start = rawOffset(timeZone, bucket * BUCKET_MS);
+    const end = rawOffset(timeZone, (bucket + 1) * BUCKET_MS);
+    cached = start === end ? start : null;
+    if (zone.size >= 50_000) zone.clear();
+    zone.set(bucket, cached);
+  }
+  return cached ?? rawOffset(timeZone, whole);
 }
 
 const DAY_MS = 86_400_000;

@@ -120,7 +120,14 @@ type LimitRecord =
       readonly slot: number;
       readonly epoch: number;
     }
-  | { readonly type: 'rate'; readonly name: string; readonly n: number; readonly tatMs: number };
+  | {
+      readonly type: 'rate';
+      readonly name: string;
+      readonly n: number;
+      readonly tatMs: number;
+      /** The run (admissions only): a run admitted again after a restart takes no second token. */
+      readonly holder?: string;
+    };
 
 function keyOf(r: LimitRecord): string {
   if (r.type === 'rate') return `limit/${r.name}/rate@${r.n}`;
@@ -216,6 +223,8 @@ export class Limiter implements RunAdmission {
   readonly #slots = new Map<string, Map<number, Slot>>();
   /** limit name → latest bucket state. */
   readonly #rates = new Map<string, { n: number; tatMs: number }>();
+  /** limit name → the runs that took one of its tokens for their admission. */
+  readonly #tokenHolders = new Map<string, Set<string>>();
   #queue: Waiter[] = [];
   #order = 0;
   #runs: LimiterRuns | undefined;
@@ -274,6 +283,12 @@ export class Limiter implements RunAdmission {
 
   #applyRecord(r: LimitRecord): void {
     if (r.type === 'rate') {
+      // Only unfinished runs can be admitted again.
+      if (r.holder !== undefined && this.#runs?.hasEnded(r.holder) !== true) {
+        let holders = this.#tokenHolders.get(r.name);
+        if (holders === undefined) this.#tokenHolders.set(r.name, (holders = new Set<string>()));
+        holders.add(r.holder);
+      }
       const known = this.#rates.get(r.name);
       if (known === undefined || known.n < r.n) this.#rates.set(r.name, { n: r.n, tatMs: r.tatMs });
       return;
@@ -422,7 +437,8 @@ export class Limiter implements RunAdmission {
   }
 
   /** Takes a token of `name`'s bucket; the time one is there again when none is. */
-  async #token(name: string, spec: LimitSpec): Promise<true | number> {
+  async #token(name: string, spec: LimitSpec, w: Waiter): Promise<true | number> {
+    if (w.kind === 'run' && this.#tokenHolders.get(name)?.has(w.holder) === true) return true;
     const interval = 1000 / spec.ratePerSec!;
     const burst = spec.burst ?? 1;
     for (let attempt = 0; attempt < 8; attempt++) {
@@ -430,7 +446,13 @@ export class Limiter implements RunAdmission {
       const state = this.#rates.get(name) ?? { n: 0, tatMs: -Infinity };
       const tat = Math.max(state.tatMs, now) + interval;
       if (tat - now > burst * interval + 1e-6) return tat - burst * interval;
-      const record: LimitRecord = { type: 'rate', name, n: state.n + 1, tatMs: tat };
+      const record: LimitRecord = {
+        type: 'rate',
+        name,
+        n: state.n + 1,
+        tatMs: tat,
+        ...(w.kind === 'run' ? { holder: w.holder } : {}),
+      };
       try {
         const [stored] = await this.#view.append([{ record, atMs: now }]);
         if (stored !== null && stored !== undefined) this.#applyRecord(stored);
@@ -467,6 +489,7 @@ export class Limiter implements RunAdmission {
   }
 
   #ended(runId: string): void {
+    for (const holders of this.#tokenHolders.values()) holders.delete(runId);
     const before = this.#queue.length;
     this.#queue = this.#queue.filter((w) => w.kind !== 'run' || w.holder !== runId);
     const holds = [...this.#slots.values()].some((slots) =>
@@ -528,7 +551,7 @@ export class Limiter implements RunAdmission {
       if (refused === undefined) {
         for (const { name, spec } of limits) {
           if (spec.ratePerSec === undefined) continue;
-          const t = await this.#token(name, spec);
+          const t = await this.#token(name, spec, w);
           if (t !== true) {
             refused = name;
             this.#retryAt(t);

@@ -256,6 +256,40 @@ describe('limits', () => {
     }
   });
 
+  it('does not charge a rate token again for a run admitted before a restart', async () => {
+    const { dir, cleanup } = tempDir('kerno-limits-');
+    const store = `sqlite:${join(dir, 'kerno.db')}`;
+    const clock = new ManualClock(Date.UTC(2026, 11, 4, 12));
+    const agent: AgentDefinition<unknown, unknown> = {
+      name: 'work',
+      run: async (ctx) => ctx.waitForSignal('go'),
+    };
+    try {
+      const a = await open(store, dir, [agent], { clock });
+      // One start per 1000 s.
+      await a.policies.set('limit', 'slow', { agent: 'work', ratePerSec: 0.001, burst: 1 });
+      const first = await a.start('work');
+      await until(() => statusOf(a, first.id) === 'waiting');
+      await a.close();
+      const b = await open(store, dir, [agent], { clock });
+      try {
+        // Admitted again with the token it took: not queued behind an empty bucket.
+        await until(() => statusOf(b, first.id) === 'waiting', 'first waits again');
+        const second = await b.start('work');
+        await until(() => statusOf(b, second.id) === 'queued', 'second queued');
+        await b.signal(first.id, 'go');
+        await b.runs.wait(first.id);
+        expect(statusOf(b, second.id)).toBe('queued');
+        clock.advance(1_000_000);
+        await until(() => statusOf(b, second.id) === 'waiting', 'second admitted after 1000 s');
+      } finally {
+        await b.close();
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
   it('refuses bad limits and start options with what to write', async () => {
     const { dir, cleanup } = tempDir('kerno-limits-');
     const k = await open('memory:', dir, []);

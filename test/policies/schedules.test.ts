@@ -249,11 +249,15 @@ describe('schedules', () => {
     });
     await scheduler.start();
     const before = clock.pendingTimers;
-    for (let i = 0; i < 10_000; i++) {
-      await policies.set('schedule', `s${i}`, {
-        agent: 'report',
-        ...(i % 2 === 0 ? { cron: `${i % 60} * * * *` } : { everyMs: 60_000 * (1 + (i % 90)) }),
-      });
+    for (let i = 0; i < 10_000; i += 500) {
+      await Promise.all(
+        Array.from({ length: 500 }, (_, j) => i + j).map((n) =>
+          policies.set('schedule', `s${n}`, {
+            agent: 'report',
+            ...(n % 2 === 0 ? { cron: `${n % 60} * * * *` } : { everyMs: 60_000 * (1 + (n % 90)) }),
+          }),
+        ),
+      );
     }
     expect(scheduler.timers).toBe(1);
     expect(clock.pendingTimers - before).toBe(1);
