@@ -103,7 +103,14 @@ export function startResearch(kernel: Kernel, options: ResearchOptions): () => v
         );
         return { text, tokens, cost_microdollars: cost };
       },
-      { key },
+      {
+        key,
+        // The run view sums it: tokens and cost per step and per run.
+        usage: (r: { tokens: number; cost_microdollars: number }) => ({
+          tokens: r.tokens,
+          costMicrodollars: r.cost_microdollars,
+        }),
+      },
     );
 
   /** A step without a model call. */
@@ -170,7 +177,11 @@ export function startResearch(kernel: Kernel, options: ResearchOptions): () => v
     const busy = kernel.runs.list({ agent: RESEARCH_AGENT, status: UNFINISHED, limit: 1 });
     if (busy.length > 0) return;
     kernel
-      .start(RESEARCH_AGENT, { topic: 'durable AI agents' }, { id: `research-${kernel.ids()}` })
+      .start(
+        RESEARCH_AGENT,
+        { topic: 'durable AI agents' },
+        { id: `research-${kernel.ids()}`, tenant: 'demo' },
+      )
       .catch((error: unknown) =>
         kernel.logger.warn('The demo could not start a research run', {
           error: errorMessage(error),

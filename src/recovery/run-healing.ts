@@ -412,7 +412,22 @@ export function createRunHealing(options: RunHealingOptions): RunHealing {
 
   const offStatus = runs.onStatus((summary) => {
     if (closed || !heals(summary.agent)) return;
-    if (summary.status === 'failed') serial(summary.id, () => onFailed(summary));
+    if (summary.status === 'failed')
+      serial(summary.id, () =>
+        onFailed(summary).catch(async (error: unknown) => {
+          // Healing itself broke (a store error, a throwing patch hook): say so on the run and
+          // let it stay failed, so nobody waits on it for ever.
+          await runs
+            .recordRecovery(summary.id, {
+              action: 'gave_up',
+              rationale: `self-healing could not act: ${errorMessage(error)}`,
+              recoveryRunId: incidents.get(summary.id)?.run.runId ?? 'none',
+            })
+            .catch(() => undefined);
+          incidents.delete(summary.id);
+          throw error;
+        }),
+      );
     else if (summary.status === 'completed') serial(summary.id, () => onCompleted(summary));
   });
   const offDecision = approvals.onDecision((gate, decision) => {

@@ -81,7 +81,12 @@ function environment(spec: ProcessRunSpec): NodeJS.ProcessEnv {
 /** A message from a durable process agent. */
 type ProcessMessage =
   | { type: 'step'; key: string }
-  | { type: 'step.result'; key: string; result: unknown }
+  | {
+      type: 'step.result';
+      key: string;
+      result: unknown;
+      usage?: { tokens?: number | undefined; costMicrodollars?: number | undefined } | undefined;
+    }
   | { type: 'step.error'; key: string; error: { name: string; message: string } }
   | { type: 'sleep'; ms?: number | undefined; until?: string | number | undefined }
   | { type: 'wait'; name: string; timeoutMs?: number | undefined }
@@ -93,7 +98,17 @@ type ProcessMessage =
 const key = z.string().min(1).max(512);
 const messageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('step'), key }),
-  z.object({ type: z.literal('step.result'), key, result: z.unknown() }),
+  z.object({
+    type: z.literal('step.result'),
+    key,
+    result: z.unknown(),
+    usage: z
+      .object({
+        tokens: z.number().finite().nonnegative().optional(),
+        costMicrodollars: z.number().finite().nonnegative().optional(),
+      })
+      .optional(),
+  }),
   z.object({
     type: z.literal('step.error'),
     key,
@@ -192,6 +207,8 @@ function executeProcess(
     let killTimer: NodeJS.Timeout | undefined;
     /** Steps whose `fn` is waiting for the process's `step.result` / `step.error`. */
     const running = new Map<string, { done(value: unknown): void; fail(error: Error): void }>();
+    /** What a step reported it spent (`step.result`'s `usage`), recorded with it. */
+    const usages = new Map<string, { tokens?: number; costMicrodollars?: number }>();
 
     const settle = (outcome: { ok: true; value: unknown } | { ok: false; error: Error }): void => {
       if (settled) return;
@@ -240,7 +257,14 @@ function executeProcess(
               running.set(stepKey, { done, fail });
               send({ type: 'step.run', key: stepKey, idempotencyKey });
             }),
-          { key: stepKey },
+          {
+            key: stepKey,
+            usage: () => {
+              const u = usages.get(stepKey);
+              usages.delete(stepKey);
+              return u ?? {};
+            },
+          },
         );
         send({ type: 'step.recorded', key: stepKey, result: result ?? null });
       } catch (error) {
@@ -311,8 +335,17 @@ function executeProcess(
             return;
           }
           running.delete(m.key);
-          if (m.type === 'step.result') step.done(m.result ?? null);
-          else step.fail(new ProcessStepError(m.error.name, m.error.message));
+          if (m.type === 'step.result') {
+            if (m.usage !== undefined) {
+              usages.set(m.key, {
+                ...(m.usage.tokens === undefined ? {} : { tokens: m.usage.tokens }),
+                ...(m.usage.costMicrodollars === undefined
+                  ? {}
+                  : { costMicrodollars: m.usage.costMicrodollars }),
+              });
+            }
+            step.done(m.result ?? null);
+          } else step.fail(new ProcessStepError(m.error.name, m.error.message));
           return;
         }
         case 'sleep':

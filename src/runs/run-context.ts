@@ -644,7 +644,7 @@ function checkUsage(
     }
     out[field] = v;
   }
-  return out;
+  return Object.keys(out).length === 0 ? undefined : out;
 }
 
 function retryable(error: unknown, policy: StepRetryPolicy | undefined): boolean {

@@ -132,6 +132,13 @@ describe('kerno up --demo', () => {
     const llm = await kernel.ledger.query({ tenantId: 'demo', kinds: ['OutcomeRecorded'] });
     const calls = llm.filter((r) => r.envelope.correlation_id === research!.id);
     expect(calls.length).toBe(8);
+    const spent = calls.reduce(
+      (sum, r) => sum + (r.envelope.event.data as { tokens: number }).tokens,
+      0,
+    );
+    expect(done.usage.tokens).toBe(spent);
+    expect(done.usage.costMicrodollars).toBe(spent * 2);
+    expect(kernel.runs.list({ tenant: 'demo', agent: RESEARCH_AGENT })[0]?.tenant).toBe('demo');
     expect(calls.every((r) => (r.envelope.event.data as { tokens: number }).tokens > 0)).toBe(true);
     const traced = readFileSync(trace, 'utf8').trim().split('\n');
     expect(traced.filter((l) => l.startsWith(`${research!.id} `))).toHaveLength(done.steps.length);

@@ -308,6 +308,44 @@ describe('durable process agents', () => {
     expect(info.steps[0]).toMatchObject({ key: 'charge', status: 'failed' });
   });
 
+  it('hands the run config to the process, records step usage, and a resume re-runs the failed step', async () => {
+    const k = await open();
+    await k.define({
+      name: 'configured',
+      process: {
+        command: process.execPath,
+        args: script(`
+          const run = await recv();
+          send({ type: 'step', key: 'ask' });
+          const m = await recv();
+          if (m.type === 'step.run') {
+            if (!run.config || run.config.ok !== true) {
+              send({ type: 'step.error', key: 'ask', error: { name: 'Nope', message: 'not ok' } });
+            } else {
+              send({ type: 'step.result', key: 'ask', result: run.resumes, usage: { tokens: 7, costMicrodollars: 3 } });
+            }
+          }
+          const answer = m.type === 'step.recorded' ? m.result : await recv();
+          if (answer.type === 'step.failed') { send({ type: 'error', message: 'failed' }); return; }
+          send({ type: 'result', value: { config: run.config, answer: answer.result ?? answer } });
+        `),
+      },
+    });
+    const run = await k.start('configured', null, { config: { ok: false } });
+    await expect(run.result()).rejects.toMatchObject({ code: 'RUN_FAILED' });
+    await k.runs.resume(run.id, { config: { ok: true } });
+    const info = await k.runs.wait(run.id);
+    expect(info).toMatchObject({
+      status: 'completed',
+      result: { config: { ok: true }, answer: 1 },
+    });
+    expect(info.usage).toMatchObject({ tokens: 7, costMicrodollars: 3, stepsRan: 2 });
+    expect(info.steps.map((s) => [s.key, s.status, s.usage ?? null])).toEqual([
+      ['ask', 'failed', null],
+      ['ask', 'completed', { tokens: 7, costMicrodollars: 3 }],
+    ]);
+  });
+
   it('validates definitions strictly', () => {
     expect(() =>
       validateProcessDefinition({ name: 'x', process: { command: 'a', shell: true } }),
