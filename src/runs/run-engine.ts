@@ -227,6 +227,8 @@ export interface RunSummary {
   readonly resumeCount?: number;
   readonly forkOf?: RunForkOf;
   readonly rerunOf?: string;
+  /** How many runs were forked from this one (absent: none). */
+  readonly forkCount?: number;
 }
 
 /** Options for `kernel.start`. */
@@ -899,7 +901,22 @@ export class RunEngine implements Runs {
     }
     const id = options.id ?? this.#ids();
     const existing = this.#runs.get(id);
-    if (existing !== undefined) return this.#handle<O>(id);
+    if (existing !== undefined) {
+      // The same fork or rerun again (a retried request) finds it; another run's id is taken.
+      const same =
+        existing.forkOf?.runId === link.forkOf?.runId &&
+        existing.forkOf?.fromStep === link.forkOf?.fromStep &&
+        existing.rerunOf === link.rerunOf &&
+        existing.agent === agent &&
+        existing.tenant === tenant;
+      if (!same) {
+        throw new KernelError(
+          'CONFLICT',
+          `Run id ${id} is taken by another run; start this one with another id (or none)`,
+        );
+      }
+      return this.#handle<O>(id);
+    }
     if (link.prefix !== undefined && link.prefix.length > 0) {
       // The copied prefix first: the run never executes without it.
       const journal = this.#journal(id);
@@ -1467,6 +1484,7 @@ export class RunEngine implements Runs {
       ...(run.resumes === 0 ? {} : { resumeCount: run.resumes }),
       ...(run.forkOf === undefined ? {} : { forkOf: run.forkOf }),
       ...(run.rerunOf === undefined ? {} : { rerunOf: run.rerunOf }),
+      ...(run.forks.length === 0 ? {} : { forkCount: run.forks.length }),
     };
   }
 

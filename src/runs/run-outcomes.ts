@@ -241,6 +241,8 @@ function familyRoot(runs: Runs, run: RunSummary): string {
 
 async function record(sinks: RunOutcomeSinks, run: RunSummary): Promise<void> {
   const { runs, learning, bus } = sinks;
+  // Most runs are no fork family's: decided from the summary, without reading the journal.
+  if (run.forkOf === undefined && run.forkCount === undefined) return;
   const info = await runs.get(run.id);
   if (info.forkOf === undefined && info.forks.length === 0) return;
   const chain = familyRoot(runs, run);

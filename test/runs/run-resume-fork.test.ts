@@ -10,7 +10,9 @@ import type { RunContext } from '../../src/runs/run-context.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { createUuidV7 } from '../../src/util/ids.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { BACKENDS, type BackendHarness } from '../helpers/stores.js';
+import { BACKENDS, tempDir, type BackendHarness } from '../helpers/stores.js';
+import { dropSchema, freshSchema, pgAvailable, pgUrl } from '../helpers/postgres.js';
+import { createKernel } from '../../src/kernel.js';
 
 const T0 = Date.UTC(2026, 11, 1);
 
@@ -273,10 +275,63 @@ for (const [name, backend] of Object.entries(BACKENDS)) {
       expect(counts).toEqual({ a: 1, b: 2, c: 1 });
       expect((await runs.get(run.id)).status).toBe('failed'); // the parent stays as it ended
 
+      // A retried fork with the same id finds it; another run's id is refused.
+      const again = await runs.fork(run.id, { fromStep: 'b#1', id: fork.id });
+      expect(again.id).toBe(fork.id);
+      await expect(runs.fork(run.id, { fromStep: 'a#1', id: fork.id })).rejects.toMatchObject({
+        code: 'CONFLICT',
+      });
+      await expect(runs.rerun(run.id, { id: fork.id })).rejects.toMatchObject({
+        code: 'CONFLICT',
+      });
       const rerun = await runs.rerun(fork.id);
       await expect(rerun.result()).resolves.toMatchObject({ c: 61, config: { fixed: true } });
       expect(counts).toEqual({ a: 2, b: 3, c: 2 });
       expect(runs.list({ limit: 1 })[0]).toMatchObject({ id: rerun.id, rerunOf: fork.id });
+    });
+  });
+}
+
+if (pgAvailable) {
+  describe('resume from another kernel on PostgreSQL (separate connections)', () => {
+    it('a kernel without the agent resumes a run; its owner executes it, once', async () => {
+      const schema = freshSchema();
+      const counts: Counts = {};
+      const dirA = tempDir('kerno-pg-resume-a-');
+      const dirB = tempDir('kerno-pg-resume-b-');
+      const owner = await createKernel({
+        store: pgUrl(schema),
+        stateDir: dirA.dir,
+        logger: silentLogger,
+        runOwner: 'kernel-a',
+        define: [flaky(counts)],
+      });
+      const other = await createKernel({
+        agents: false,
+        store: pgUrl(schema),
+        stateDir: dirB.dir,
+        logger: silentLogger,
+        bus: 'memory',
+        learningFile: null,
+      });
+      try {
+        const run = await owner.start('flaky', { n: 7 }, { tenant: 'acme' });
+        await expect(run.result()).rejects.toMatchObject({ code: 'RUN_FAILED' });
+        await until(other.runs as RunEngine, run.id, (r) => r.status === 'failed');
+        await other.runs.resume(run.id, { config: { fixed: true }, by: 'operator on b' });
+        const done = await until(owner.runs as RunEngine, run.id, (r) => r.status === 'completed');
+        expect(done).toMatchObject({ tenant: 'acme', result: { c: 81, resumes: 1 } });
+        expect(done.resumes[0]).toMatchObject({ by: 'operator on b', ran: ['b#1', 'c#1'] });
+        expect(counts).toEqual({ a: 1, b: 2, c: 1 });
+        const seen = await until(other.runs as RunEngine, run.id, (r) => r.status === 'completed');
+        expect(seen.steps.filter((s) => s.superseded === true).map((s) => s.key)).toEqual(['b#1']);
+      } finally {
+        await other.close();
+        await owner.close();
+        await dropSchema(schema);
+        dirA.cleanup();
+        dirB.cleanup();
+      }
     });
   });
 }

@@ -227,6 +227,9 @@ describe('runs API: tenants, paging, actions', () => {
       status: 409,
       code: 'ILLEGAL_TRANSITION',
     });
+    // Actions need no body (a button posts nothing).
+    const bare = await call(admin, 'POST', `/api/runs/${id}/cancel`);
+    expect(bare.statusCode).toBe(200);
     const rerun = await call(admin, 'POST', `/api/runs/${id}/rerun`);
     expect(rerun.statusCode).toBe(201);
     const again = await k.kernel.runs.wait(rerun.json<{ id: string }>().id);
