@@ -122,7 +122,6 @@ describe('kerno policies --store', () => {
   it('sets, lists, shows, deletes and prints history, with typed errors', async () => {
     const { dir, cleanup } = tempDir();
     cleanups.push(cleanup);
-    // No kind in this build validates 'rule' specs yet unless registered: use one that is.
     const store = `sqlite:${join(dir, 'kerno.db')}`;
     const home = ['--home', join(dir, 'home')];
     const kinds = await cli('policies', 'ls', '--store', store, ...home, '--json');
@@ -147,5 +146,98 @@ describe('kerno policies --store', () => {
       ...home,
     );
     expect(badJson.code).not.toBe(0);
+    const badSpec = await cli(
+      'policies',
+      'set',
+      'budget',
+      'x',
+      '--spec',
+      '{"agent":"r"}',
+      '--store',
+      store,
+      ...home,
+    );
+    expect(badSpec.code).not.toBe(0);
+    expect(badSpec.stderr.length).toBeGreaterThan(0);
+
+    const spec = '{"agent":"research","costMicros":5000000,"windowMs":86400000}';
+    const set = await cli(
+      'policies',
+      'set',
+      'budget',
+      'daily',
+      '--spec',
+      spec,
+      '--reason',
+      'cap',
+      '--store',
+      store,
+      ...home,
+    );
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toContain('budget/daily is now at version 1');
+    const stale = await cli(
+      'policies',
+      'set',
+      'budget',
+      'daily',
+      '--spec',
+      spec,
+      '--if-version',
+      '0',
+      '--store',
+      store,
+      ...home,
+    );
+    expect(stale.code).not.toBe(0);
+    const again = await cli(
+      'policies',
+      'set',
+      'budget',
+      'daily',
+      '--spec',
+      spec,
+      '--if-version',
+      '1',
+      '--store',
+      store,
+      ...home,
+    );
+    expect(again.code, again.stderr).toBe(0);
+    const ls = await cli('policies', 'ls', 'budget', '--store', store, ...home, '--json');
+    expect(JSON.parse(ls.stdout)).toMatchObject([{ kind: 'budget', name: 'daily', version: 2 }]);
+    const shown = await cli('policies', 'get', 'budget', 'daily', '--store', store, ...home);
+    expect(shown.stdout).toContain('"costMicros": 5000000');
+    const rm = await cli(
+      'policies',
+      'rm',
+      'budget',
+      'daily',
+      '--reason',
+      'done',
+      '--store',
+      store,
+      ...home,
+    );
+    expect(rm.code, rm.stderr).toBe(0);
+    const history = await cli(
+      'policies',
+      'history',
+      'budget',
+      'daily',
+      '--store',
+      store,
+      ...home,
+      '--json',
+    );
+    expect(
+      (JSON.parse(history.stdout) as { version: number; reason: string | null }[]).map(
+        (v: { version: number; reason: string | null }) => [v.version, v.reason],
+      ),
+    ).toEqual([
+      [1, 'cap'],
+      [2, null],
+      [3, 'done'],
+    ]);
   });
 });
