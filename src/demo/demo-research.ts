@@ -70,7 +70,7 @@ export function startResearch(kernel: Kernel, options: ResearchOptions): () => v
   /** Runs whose flaky source already timed out once (in this process). */
   const timedOut = new Set<string>();
 
-  /** One simulated model call as a step: latency, tokens and cost in the ledger (tenant demo). */
+  /** One simulated model call as a step: its tokens and cost are the step's usage (tenant demo). */
   const llm = (ctx: RunContext, key: string, prompt: string, flakyOnce = false) =>
     ctx.step(
       key,
@@ -84,28 +84,12 @@ export function startResearch(kernel: Kernel, options: ResearchOptions): () => v
         }
         const { text, tokens } = fakeCompletion(prompt);
         const cost = tokens * MICRODOLLARS_PER_TOKEN;
-        await kernel.ledger.append(
-          {
-            type: 'OutcomeRecorded',
-            data: {
-              chain_id: ctx.runId,
-              step: 'Reasoning',
-              passed: true,
-              stop_reason: null,
-              latency_ms: Math.round(1500 * pace),
-              tokens,
-              cost_microdollars: cost,
-              backend: 'demo-llm',
-              metadata: { agent: RESEARCH_AGENT, step: key, model: 'demo-small' },
-            },
-          },
-          { tenantId: 'demo', eventId: `llm-${scope.idempotencyKey}`, correlationId: ctx.runId },
-        );
         return { text, tokens, cost_microdollars: cost };
       },
       {
         key,
-        // The run view sums it: tokens and cost per step and per run.
+        // Recorded once, by the kernel: an OutcomeRecorded ledger event under the run's tenant
+        // (budgets count it) and the run view's tokens and cost per step and per run.
         usage: (r: { tokens: number; cost_microdollars: number }) => ({
           tokens: r.tokens,
           costMicrodollars: r.cost_microdollars,

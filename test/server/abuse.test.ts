@@ -153,6 +153,8 @@ describe('hostile input', () => {
       'get /api/approvals/{id}',
       'post /api/approvals/{id}/approve',
       'post /api/approvals/{id}/reject',
+      // the tenant's budgets only (test/server/budgets-api.test.ts)
+      'get /api/budgets',
     ]);
     const seen: string[] = [];
     for (const [path, methods] of Object.entries(spec.paths)) {
