@@ -316,7 +316,11 @@ describe('kerno/client on a real daemon', () => {
     const lines: string[] = [];
     for await (const line of (await acme.ledger.export()).lines()) lines.push(line);
     expect(lines.length).toBe(1);
-    expect((await apiError(acme.runs.list())).code).toBe('FORBIDDEN');
+    // Runs are tenant-scoped: it sees its own (none), and cannot list another tenant's.
+    expect(await acme.runs.list()).toEqual([]);
+    expect((await apiError(acme.runs.page({ tenant: 'globex' }))).code).toBe('FORBIDDEN');
+    expect((await apiError(acme.agents.list())).code).toBe('FORBIDDEN');
+    expect((await apiError(acme.queues.list())).code).toBe('FORBIDDEN');
     expect((await apiError(acme.audit.head())).code).toBe('FORBIDDEN');
   });
 
