@@ -170,6 +170,12 @@ describe('kerno/client on a real daemon', () => {
     await waitFor(async () => (await client.agents.get(agent.id)).pid !== null, 'the process');
     expect((await client.agents.list()).map((a) => a.id)).toContain(agent.id);
     expect(await client.agents.stop(agent.id)).toMatchObject({ id: agent.id });
+    // A stopped agent starts again from its last spec.
+    await waitFor(async () => (await client.agents.get(agent.id)).outcome != null, 'the stop');
+    const restarted = await client.agents.restart(agent.id);
+    expect(restarted).toMatchObject({ name: 'sleeper', kind: 'process', outcome: null });
+    expect((await apiError(client.agents.restart('nope'))).code).toBe('NOT_FOUND');
+    expect(await client.agents.stop(restarted.id)).toMatchObject({ id: restarted.id });
     expect((await apiError(client.agents.get('nope'))).code).toBe('NOT_FOUND');
     expect(await client.recovery.list({ limit: 5 })).toEqual([]);
     expect((await apiError(client.recovery.get('nope'))).code).toBe('NOT_FOUND');
