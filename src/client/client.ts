@@ -28,6 +28,9 @@ import type {
   AuditHead,
   AuditImportResult,
   AuditQuery,
+  BudgetDecisionRequest,
+  BudgetQuery,
+  BudgetUsage,
   ChainAcceptance,
   ChainPosition,
   ChainRepairRequest,
@@ -35,7 +38,9 @@ import type {
   ConfigView,
   DefineAgentRequest,
   EncryptPlainResult,
+  ForkRunRequest,
   Health,
+  InboxApproval,
   JsonValue,
   LearningImportResult,
   LearningStats,
@@ -44,8 +49,10 @@ import type {
   LedgerImportOptions,
   LedgerImportResult,
   LedgerQuery,
+  LimitQueue,
   ModuleRecord,
   Pattern,
+  PendingApproval,
   PolicyChangeOptions,
   PolicyKind,
   PolicyVersion,
@@ -53,9 +60,12 @@ import type {
   RecoveryRun,
   RejectRequest,
   RekeyResult,
+  ResumeRunRequest,
   Run,
   RunListQuery,
+  RunPage,
   RunSummary,
+  Schedule,
   ShownLedgerRecord,
   SignalRequest,
   SpawnAgentRequest,
@@ -145,6 +155,9 @@ export class KernoClient {
     /** Stops an agent (SIGTERM, then SIGKILL after the grace period). */
     stop: (id: string, o: CallOptions = {}): Promise<StoppedAgent> =>
       this.#call('agents.stop', { id }, o),
+    /** Restarts an agent: a running one stops and starts again; a finished one starts from its last spec. */
+    restart: (id: string, o: CallOptions = {}): Promise<Agent> =>
+      this.#call('agents.restart', { id }, o),
   };
 
   /** The experience ledger. A tenant token sees and writes its own tenant's records only. */
@@ -229,9 +242,9 @@ export class KernoClient {
   readonly approvals = {
     list: async (
       options: { readonly status?: 'pending' | 'decided' | 'all' } & CallOptions = {},
-    ): Promise<Approval[]> =>
+    ): Promise<InboxApproval[]> =>
       (
-        await this.#call<{ approvals: Approval[] }>(
+        await this.#call<{ approvals: InboxApproval[] }>(
           'approvals.list',
           {},
           {
@@ -240,11 +253,19 @@ export class KernoClient {
           },
         )
       ).approvals,
+    /** One gate, with its votes, who may decide it and the similar requests. */
+    get: (id: string, o: CallOptions = {}): Promise<InboxApproval> =>
+      this.#call('approvals.get', { id }, o),
+    /**
+     * Approves a gate: the decision, or on an n-of-m gate that still needs approvers a
+     * {@link PendingApproval} (`status: 'pending'`) with the votes so far.
+     */
     approve: (
       id: string,
       req: ApproveRequest = {},
       o: CallOptions = {},
-    ): Promise<ApprovalDecision> => this.#call('approvals.approve', { id }, { ...o, json: req }),
+    ): Promise<ApprovalDecision | PendingApproval> =>
+      this.#call('approvals.approve', { id }, { ...o, json: req }),
     reject: (id: string, req: RejectRequest = {}, o: CallOptions = {}): Promise<ApprovalDecision> =>
       this.#call('approvals.reject', { id }, { ...o, json: req }),
   };
@@ -329,22 +350,16 @@ export class KernoClient {
     /** Starts a run (with `id`, idempotently). */
     start: (req: StartRunRequest, o: CallOptions = {}): Promise<{ id: string }> =>
       this.#call('runs.start', {}, { ...o, json: req }),
-    /** Newest first (default 100). */
+    /** The first page of runs, newest first (default 100); {@link page} gives the cursor too. */
     list: async (q: RunListQuery = {}, o: CallOptions = {}): Promise<RunSummary[]> =>
-      (
-        await this.#call<{ runs: RunSummary[] }>(
-          'runs.list',
-          {},
-          {
-            ...o,
-            query: {
-              agent: q.agent,
-              status: q.status,
-              limit: q.limit,
-            },
-          },
-        )
-      ).runs,
+      (await this.#call<{ runs: RunSummary[] }>('runs.list', {}, { ...o, query: runListQuery(q) }))
+        .runs,
+    /**
+     * A page of runs, newest first (default 100): pass its `nextCursor` as `cursor` for the
+     * next page (absent on the last).
+     */
+    page: (q: RunListQuery = {}, o: CallOptions = {}): Promise<RunPage> =>
+      this.#call('runs.page', {}, { ...o, query: runListQuery(q) }),
     /** One run with its steps. */
     get: (id: string, o: CallOptions = {}): Promise<Run> => this.#call('runs.get', { id }, o),
     /** Sends a durable signal into a run. */
@@ -357,6 +372,65 @@ export class KernoClient {
     /** Cancels a run (one that has ended stays as it ended). */
     cancel: (id: string, reason?: string, o: CallOptions = {}): Promise<RunSummary> =>
       this.#call('runs.cancel', { id }, { ...o, json: reason === undefined ? {} : { reason } }),
+    /**
+     * Resumes a failed or cancelled run under its id: failed steps run again (with `config` as
+     * `ctx.config`, if given), completed steps replay.
+     */
+    resume: (id: string, req: ResumeRunRequest = {}, o: CallOptions = {}): Promise<RunSummary> =>
+      this.#call('runs.resume', { id }, { ...o, json: req }),
+    /** A fresh run of the same agent with the same input, config and tenant. */
+    rerun: (
+      id: string,
+      options: { readonly id?: string } & CallOptions = {},
+    ): Promise<{ id: string; rerunOf: string }> =>
+      this.#call(
+        'runs.rerun',
+        { id },
+        { ...callOf(options), json: options.id === undefined ? {} : { id: options.id } },
+      ),
+    /**
+     * Forks a run: a new run whose journal holds the steps before `fromStep`, which replay
+     * without running; it continues live.
+     */
+    fork: (
+      id: string,
+      req: ForkRunRequest,
+      o: CallOptions = {},
+    ): Promise<{ id: string; forkOf?: { runId: string; fromStep: string } }> =>
+      this.#call('runs.fork', { id }, { ...o, json: req }),
+  };
+
+  /** Budget policies' use vs limit, and budget gates (set budgets with `policies.set('budget', …)`). */
+  readonly budgets = {
+    /** One row per budget, limit and period; a tenant token sees its own tenant's. */
+    list: async (q: BudgetQuery = {}, o: CallOptions = {}): Promise<BudgetUsage[]> =>
+      (
+        await this.#call<{ budgets: BudgetUsage[] }>(
+          'budgets.list',
+          {},
+          { ...o, query: { agent: q.agent, tenant: q.tenant, run: q.run } },
+        )
+      ).budgets,
+    /**
+     * Decides a budget gate (admin): approve raises the limit and the run resumes; reject stops
+     * the run. Answers the decided gate.
+     */
+    decide: (id: string, req: BudgetDecisionRequest, o: CallOptions = {}): Promise<Approval> =>
+      this.#call('budgets.decide', { id }, { ...o, json: req }),
+  };
+
+  /** Schedules with their next fire times (change them with `policies.set('schedule', …)`). */
+  readonly schedules = {
+    list: async (o: CallOptions = {}): Promise<Schedule[]> =>
+      (await this.#call<{ schedules: Schedule[] }>('schedules.list', {}, o)).schedules,
+    get: (name: string, o: CallOptions = {}): Promise<Schedule> =>
+      this.#call('schedules.get', { name }, o),
+  };
+
+  /** Concurrency and rate limits with their slots in use and queues (admin). */
+  readonly queues = {
+    list: async (o: CallOptions = {}): Promise<LimitQueue[]> =>
+      (await this.#call<{ queues: LimitQueue[] }>('queues.list', {}, o)).queues,
   };
 
   /** The learning store. */
@@ -463,6 +537,20 @@ export class KernoClient {
 /** A client for the daemon at `baseUrl`. */
 export function createClient(options: KernoClientOptions): KernoClient {
   return new KernoClient(options);
+}
+
+/** `GET /api/runs`'s query string. */
+function runListQuery(q: RunListQuery): RequestOptions['query'] {
+  return {
+    agent: q.agent,
+    status: q.status,
+    tenant: q.tenant,
+    since: q.since,
+    until: q.until,
+    q: q.q,
+    cursor: q.cursor,
+    limit: q.limit,
+  };
 }
 
 /** The call options of a merged options object. */

@@ -23,6 +23,7 @@ export const ROUTES = {
   'agents.get': ['GET', '/api/agents/{id}'],
   'agents.spawn': ['POST', '/api/agents'],
   'agents.stop': ['DELETE', '/api/agents/{id}'],
+  'agents.restart': ['POST', '/api/agents/{id}/restart'],
 
   'ledger.append': ['POST', '/api/ledger'],
   'ledger.query': ['GET', '/api/ledger'],
@@ -39,6 +40,7 @@ export const ROUTES = {
   'audit.repair': ['POST', '/api/audit/repair'],
 
   'approvals.list': ['GET', '/api/approvals'],
+  'approvals.get': ['GET', '/api/approvals/{id}'],
   'approvals.approve': ['POST', '/api/approvals/{id}/approve'],
   'approvals.reject': ['POST', '/api/approvals/{id}/reject'],
 
@@ -57,9 +59,13 @@ export const ROUTES = {
   'runs.define': ['POST', '/api/runs/agents'],
   'runs.start': ['POST', '/api/runs'],
   'runs.list': ['GET', '/api/runs'],
+  'runs.page': ['GET', '/api/runs'],
   'runs.get': ['GET', '/api/runs/{id}'],
   'runs.signal': ['POST', '/api/runs/{id}/signal'],
   'runs.cancel': ['POST', '/api/runs/{id}/cancel'],
+  'runs.resume': ['POST', '/api/runs/{id}/resume'],
+  'runs.rerun': ['POST', '/api/runs/{id}/rerun'],
+  'runs.fork': ['POST', '/api/runs/{id}/fork'],
 
   'learning.stats': ['GET', '/api/learning/stats'],
   'learning.patterns': ['GET', '/api/learning/patterns'],
@@ -72,6 +78,14 @@ export const ROUTES = {
   'policies.history': ['GET', '/api/policies/{kind}/{name}/history'],
   'policies.set': ['PUT', '/api/policies/{kind}/{name}'],
   'policies.delete': ['DELETE', '/api/policies/{kind}/{name}'],
+
+  'budgets.list': ['GET', '/api/budgets'],
+  'budgets.decide': ['POST', '/api/budgets/gates/{id}'],
+
+  'schedules.list': ['GET', '/api/schedules'],
+  'schedules.get': ['GET', '/api/schedules/{name}'],
+
+  'queues.list': ['GET', '/api/queues'],
 
   'events.stream': ['GET', '/api/events'],
 } as const satisfies Record<string, readonly [HttpMethod, string]>;
@@ -89,5 +103,5 @@ export const NOT_CLIENT_ROUTES: Readonly<Record<string, string>> = {
   'DELETE /mcp': 'the MCP endpoint (streamable HTTP)',
   'GET /': 'the dashboard page, for browsers',
   'GET /favicon.ico': 'a dashboard file, for browsers',
-  'GET /ui/{file}': 'dashboard files, for browsers',
+  'GET /ui/*': 'dashboard files, for browsers',
 };

@@ -43,6 +43,8 @@ export interface Agent {
   readonly startedAtMs: number | null;
   readonly stoppedAtMs: number | null;
   readonly supervisorId: string;
+  /** How a finished agent ended (`null` while it runs). */
+  readonly outcome?: 'completed' | 'killed' | 'failed' | null;
 }
 
 /** `POST /api/agents`: a process agent speaking JSON lines on stdio (docs/agent-protocol.md). */
@@ -298,7 +300,50 @@ export interface Approval {
   readonly agentName: string | null;
   readonly deadlineMs: number;
   readonly escalated: boolean;
+  readonly tool?: string | null;
+  readonly tenantId?: string | null;
+  /** The group whose members may decide (`null`: anyone who may decide the tenant's gates). */
+  readonly group?: string | null;
+  readonly escalateTo?: string | null;
+  /** The groups that may decide now. */
+  readonly deciders?: readonly string[];
+  /** Distinct approvals needed (n-of-m gates). */
+  readonly required?: number;
+  /** The approvals so far. */
+  readonly votes?: readonly ApprovalVote[];
   readonly decision: ApprovalDecision | null;
+}
+
+/** One approval of an n-of-m gate. */
+export interface ApprovalVote {
+  readonly by: string;
+  readonly at: string;
+  readonly note: string | null;
+}
+
+/** An earlier request like a gate's, and how it was decided. */
+export interface SimilarDecision {
+  readonly id: string;
+  readonly decision: 'approved' | 'rejected';
+  readonly by: string;
+  readonly at: string;
+  readonly reason: string | null;
+}
+
+/** A gate as `GET /api/approvals[/{id}]` shows it: with the similar requests' decisions. */
+export interface InboxApproval extends Approval {
+  readonly similar: readonly SimilarDecision[];
+}
+
+/** What approving an n-of-m gate answers while it still needs approvers. */
+export interface PendingApproval {
+  readonly id: string;
+  readonly gateId: string;
+  readonly status: 'pending';
+  readonly approved: false;
+  /** The approvals so far (this one included). */
+  readonly votes: readonly ApprovalVote[];
+  readonly required: number;
 }
 
 /** `POST /api/approvals/{id}/approve`. */
@@ -390,6 +435,61 @@ export interface RunStep {
   readonly atMs: number;
   readonly result?: unknown;
   readonly error?: RecordedError;
+  readonly startedAtMs?: number;
+  readonly durationMs?: number;
+  /** The resume it ran in (0: the first execution). */
+  readonly resume?: number;
+  /** A later resume ran the step again. */
+  readonly superseded?: boolean;
+  /** Copied by a fork from its parent (replayed, not run). */
+  readonly copied?: boolean;
+  readonly usage?: {
+    readonly tokens?: number | undefined;
+    readonly costMicrodollars?: number | undefined;
+  };
+}
+
+/** A resume of a run. */
+export interface RunResume {
+  readonly n: number;
+  readonly by: string;
+  readonly reason?: string;
+  readonly config?: unknown;
+  readonly at: string;
+  /** Steps that replayed. */
+  readonly replayed: readonly string[];
+  /** Steps that ran. */
+  readonly ran: readonly string[];
+}
+
+/** An execution from the journal after a restart, a crash or a takeover. */
+export interface RunReopen {
+  readonly n: number;
+  readonly owner: string;
+  readonly at: string;
+  readonly replayed: readonly string[];
+  readonly ran: readonly string[];
+}
+
+/** A self-healing decision about a run's failure. */
+export interface RunRecoveryNote {
+  readonly n: number;
+  readonly action:
+    'retry' | 'patch_forward' | 'rollback' | 'escalate' | 'approved' | 'rejected' | 'gave_up';
+  readonly step?: string;
+  readonly failureClass?: string;
+  readonly rationale: string;
+  readonly recoveryRunId: string;
+  readonly gate?: string;
+  readonly by?: string;
+  readonly at: string;
+}
+
+/** Where a forked run came from. */
+export interface RunForkOf {
+  readonly runId: string;
+  /** The key of the first step that ran live in the fork. */
+  readonly fromStep: string;
 }
 
 /** What a run waits for. */
@@ -408,16 +508,61 @@ export interface RunSummary {
   readonly startedAt: string;
   readonly endedAt?: string;
   readonly error?: RecordedError;
+  readonly priority?: number;
+  readonly limitKey?: string;
+  readonly tenant?: string;
+  readonly resumeCount?: number;
+  readonly forkOf?: RunForkOf;
+  readonly rerunOf?: string;
 }
 
-/** `GET /api/runs/{id}`: a run with its steps. */
+/** `GET /api/runs`: a page of runs, newest first. */
+export interface RunPage {
+  readonly runs: readonly RunSummary[];
+  /** Pass it as `cursor` for the next page (absent: the last page). */
+  readonly nextCursor?: string;
+}
+
+/** `GET /api/runs/{id}`: a run with its steps, resumes, forks and what it spent. */
 export interface Run extends RunSummary {
   readonly input: unknown;
   readonly result?: unknown;
   readonly steps: readonly RunStep[];
   readonly waitingFor?: RunWait;
+  /** The config the run has now (`ctx.config`). */
+  readonly config?: unknown;
+  readonly resumes: readonly RunResume[];
+  /** The runs forked from this one, oldest first. */
+  readonly forks: readonly string[];
+  readonly usage: {
+    readonly tokens: number;
+    readonly costMicrodollars: number;
+    readonly stepsRan: number;
+    readonly stepsCopied: number;
+  };
+  readonly durationMs: number;
+  readonly reopens?: readonly RunReopen[];
+  readonly recovery?: readonly RunRecoveryNote[];
   readonly journalLength: number;
   readonly journalPruned?: boolean;
+  /** A queued run's place in the queue of each limit it waits for (1: next). */
+  readonly queue?: readonly { readonly limit: string; readonly position: number }[];
+}
+
+/** `POST /api/runs/{id}/resume`. */
+export interface ResumeRunRequest {
+  readonly reason?: string;
+  /** The config failed steps see as `ctx.config` when they run again. */
+  readonly config?: unknown;
+}
+
+/** `POST /api/runs/{id}/fork`. */
+export interface ForkRunRequest {
+  /** A step key, or a 0-based position: the steps before it replay, it and later ones run. */
+  readonly fromStep: string | number;
+  readonly config?: unknown;
+  readonly input?: unknown;
+  readonly id?: string;
 }
 
 /** `POST /api/runs/agents`: a durable process agent (docs/agent-protocol.md, "Durable runs"). */
@@ -439,12 +584,29 @@ export interface StartRunRequest {
   readonly input?: unknown;
   /** Starting again with the same id is idempotent. */
   readonly id?: string;
+  /** The run's tenant (a tenant token's runs are always its own tenant's). */
+  readonly tenant?: string;
+  /** JSON the run sees as `ctx.config`. */
+  readonly config?: unknown;
+  /** Under a limit, higher starts first. */
+  readonly priority?: number;
+  readonly limitKey?: string;
 }
 
 /** `GET /api/runs`. */
 export interface RunListQuery {
   readonly agent?: string;
   readonly status?: RunStatus | readonly RunStatus[];
+  readonly tenant?: string;
+  /** Started at or after (epoch ms or RFC 3339). */
+  readonly since?: number | string;
+  /** Started before (epoch ms or RFC 3339). */
+  readonly until?: number | string;
+  /** Text in the run id or agent name. */
+  readonly q?: string;
+  /** The `nextCursor` of the previous page. */
+  readonly cursor?: string;
+  /** At most 10000 (default 100). */
   readonly limit?: number;
 }
 
@@ -454,6 +616,84 @@ export interface SignalRequest {
   readonly payload?: unknown;
   /** Idempotency key of the signal. */
   readonly id?: string;
+}
+
+// --- budgets, schedules, queues ---------------------------------------------------------------
+
+/** A budget resource. */
+export type BudgetResource = 'tokens' | 'costMicros' | 'calls';
+
+/** `GET /api/budgets`: use vs limit of one budget policy, per limit and period. */
+export interface BudgetUsage {
+  readonly budget: string;
+  readonly version: number;
+  /** `global`, `agent research`, `tenant acme`, `agent research in tenant acme`. */
+  readonly scope: string;
+  readonly agent: string | null;
+  readonly tenant: string | null;
+  readonly period: 'window' | 'run';
+  readonly windowMs: number | null;
+  readonly resource: BudgetResource;
+  readonly used: number;
+  readonly limit: number;
+  readonly percent: number;
+  readonly breached: boolean;
+  /** For `run` rows: the run that spent most (or the run asked about). */
+  readonly run?: string;
+}
+
+/** `GET /api/budgets` filters. */
+export interface BudgetQuery {
+  readonly agent?: string;
+  readonly tenant?: string;
+  readonly run?: string;
+}
+
+/** `POST /api/budgets/gates/{id}`. */
+export interface BudgetDecisionRequest {
+  /** Approve: the limit rises (to `limits`, or by the raise factor) and the run resumes. */
+  readonly approve: boolean;
+  readonly limits?: {
+    readonly tokens?: number;
+    readonly costMicros?: number;
+    readonly calls?: number;
+  };
+  readonly reason?: string;
+}
+
+/** `GET /api/schedules[/{name}]`. */
+export interface Schedule {
+  readonly name: string;
+  readonly version: number;
+  /** The schedule policy's spec (cron or interval, agent, input, time zone, paused …). */
+  readonly spec: unknown;
+  /** ISO time of the next firing (`null` while paused or never again). */
+  readonly nextFireAt: string | null;
+  /** The same on the schedule's wall clock: `YYYY-MM-DD HH:MM:SS <time zone>`. */
+  readonly nextFireLocal: string | null;
+  readonly lastFiredAt: string | null;
+  readonly lastRunId: string | null;
+}
+
+/** A queued run or step under a limit. */
+export interface QueuedEntry {
+  readonly runId: string;
+  /** Set for a step waiting for a slot. */
+  readonly step?: string;
+  readonly agent?: string;
+  readonly priority: number;
+  /** 1: next to start under this limit. */
+  readonly position: number;
+}
+
+/** `GET /api/queues`: a limit with its slots in use and its queue. */
+export interface LimitQueue {
+  readonly limit: string;
+  /** The limit policy's spec. */
+  readonly spec: unknown;
+  /** Slots held now (across every kernel sharing the store). */
+  readonly inUse: number;
+  readonly queued: readonly QueuedEntry[];
 }
 
 // --- learning ---------------------------------------------------------------------------------

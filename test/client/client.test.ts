@@ -29,8 +29,8 @@ afterEach(async () => {
   cleanups = [];
 });
 
-async function daemon() {
-  const k = await testKernel();
+async function daemon(options: Parameters<typeof testKernel>[0] = {}) {
+  const k = await testKernel(options);
   const server = await createServer(k.kernel, { token: TOKEN, version: '9.9.9' });
   cleanups.push(k.cleanup, () => server.close());
   const { url } = await server.listen({ port: 0 });
@@ -170,6 +170,12 @@ describe('kerno/client on a real daemon', () => {
     await waitFor(async () => (await client.agents.get(agent.id)).pid !== null, 'the process');
     expect((await client.agents.list()).map((a) => a.id)).toContain(agent.id);
     expect(await client.agents.stop(agent.id)).toMatchObject({ id: agent.id });
+    // A stopped agent starts again from its last spec.
+    await waitFor(async () => (await client.agents.get(agent.id)).outcome != null, 'the stop');
+    const restarted = await client.agents.restart(agent.id);
+    expect(restarted).toMatchObject({ name: 'sleeper', kind: 'process', outcome: null });
+    expect((await apiError(client.agents.restart('nope'))).code).toBe('NOT_FOUND');
+    expect(await client.agents.stop(restarted.id)).toMatchObject({ id: restarted.id });
     expect((await apiError(client.agents.get('nope'))).code).toBe('NOT_FOUND');
     expect(await client.recovery.list({ limit: 5 })).toEqual([]);
     expect((await apiError(client.recovery.get('nope'))).code).toBe('NOT_FOUND');
@@ -316,7 +322,11 @@ describe('kerno/client on a real daemon', () => {
     const lines: string[] = [];
     for await (const line of (await acme.ledger.export()).lines()) lines.push(line);
     expect(lines.length).toBe(1);
-    expect((await apiError(acme.runs.list())).code).toBe('FORBIDDEN');
+    // Runs are tenant-scoped: it sees its own (none), and cannot list another tenant's.
+    expect(await acme.runs.list()).toEqual([]);
+    expect((await apiError(acme.runs.page({ tenant: 'globex' }))).code).toBe('FORBIDDEN');
+    expect((await apiError(acme.agents.list())).code).toBe('FORBIDDEN');
+    expect((await apiError(acme.queues.list())).code).toBe('FORBIDDEN');
     expect((await apiError(acme.audit.head())).code).toBe('FORBIDDEN');
   });
 
@@ -389,5 +399,109 @@ describe('kerno/client on a real daemon', () => {
     });
     await client.ledger.append({ event: budget('via-inject') });
     expect((await client.ledger.query()).length).toBe(1);
+  });
+
+  it('resumes, reruns and forks runs, and pages the list with nextCursor', async () => {
+    const counts: Record<string, number> = {};
+    const { client, kernel } = await daemon({
+      define: [
+        {
+          name: 'two',
+          run: async (ctx, input: unknown) => {
+            const bump = (key: string): number => (counts[key] = (counts[key] ?? 0) + 1);
+            const a = await ctx.step('a', () => (bump('a'), 1));
+            const b = await ctx.step('b', () => {
+              bump('b');
+              if ((ctx.config as { ok?: boolean } | undefined)?.ok !== true) throw new Error('no');
+              return a + 1;
+            });
+            return { b, input };
+          },
+        },
+      ],
+    });
+    const { id } = await client.runs.start({ agent: 'two', input: 'x', id: 'r-1' });
+    await kernel.runs.wait(id);
+    expect(await client.runs.get(id)).toMatchObject({ status: 'failed', resumes: [], forks: [] });
+
+    const resumed = await client.runs.resume(id, { config: { ok: true }, reason: 'fixed' });
+    expect(resumed).toMatchObject({ id, resumeCount: 1 });
+    await waitFor(async () => (await client.runs.get(id)).status === 'completed', 'the resume');
+    const run = await client.runs.get(id);
+    expect(run.result).toEqual({ b: 2, input: 'x' });
+    expect(run.resumes).toMatchObject([{ n: 1, reason: 'fixed', config: { ok: true } }]);
+    expect(run.resumes[0]!.ran).toContain('b#1');
+    expect(run.usage).toMatchObject({ tokens: 0, costMicrodollars: 0 });
+    expect(typeof run.durationMs).toBe('number');
+    expect(counts).toEqual({ a: 1, b: 2 }); // a replayed, b ran again
+
+    const rerun = await client.runs.rerun(id, { id: 'r-2' });
+    expect(rerun).toEqual({ id: 'r-2', rerunOf: id });
+    await kernel.runs.wait('r-2');
+    expect(await client.runs.get('r-2')).toMatchObject({ rerunOf: id, input: 'x' });
+
+    const fork = await client.runs.fork(id, { fromStep: 'b#1', config: { ok: true }, id: 'r-3' });
+    expect(fork).toEqual({ id: 'r-3', forkOf: { runId: id, fromStep: 'b#1' } });
+    await waitFor(async () => (await client.runs.get('r-3')).status === 'completed', 'the fork');
+    expect((await client.runs.get('r-3')).usage.stepsCopied).toBe(1);
+    expect((await client.runs.get(id)).forks).toEqual(['r-3']);
+    expect(await apiError(client.runs.fork(id, { fromStep: 'nope' }))).toBeInstanceOf(
+      KernoApiError,
+    );
+
+    // Three runs, two a page: the cursor walks them newest first, each once.
+    const first = await client.runs.page({ agent: 'two', limit: 2 });
+    expect(first.runs).toHaveLength(2);
+    expect(first.nextCursor).toBe(first.runs[1]!.id);
+    const second = await client.runs.page({ agent: 'two', limit: 2, cursor: first.nextCursor! });
+    expect(second.nextCursor).toBeUndefined();
+    expect([...first.runs, ...second.runs].map((r) => r.id).sort()).toEqual(['r-1', 'r-2', 'r-3']);
+    expect((await client.runs.page({ q: 'r-2' })).runs.map((r) => r.id)).toEqual(['r-2']);
+    expect(await client.runs.list({ status: ['completed'], since: 0 })).toHaveLength(3);
+    expect(await client.runs.list({ until: 0 })).toEqual([]);
+    expect(await apiError(client.runs.page({ since: 'yesterday' }))).toMatchObject({
+      status: 400,
+      code: 'INVALID_QUERY',
+    });
+  });
+
+  it('shows budgets, schedules and queues, and one approval gate', async () => {
+    const { client, kernel } = await daemon();
+    await client.policies.set('budget', 'daily', { costMicros: 5_000_000, windowMs: 86_400_000 });
+    const [row] = await client.budgets.list();
+    expect(row).toMatchObject({
+      budget: 'daily',
+      resource: 'costMicros',
+      used: 0,
+      limit: 5_000_000,
+      breached: false,
+    });
+    expect(await client.budgets.list({ agent: 'someone' })).toHaveLength(1); // a global budget
+    expect(await apiError(client.budgets.decide('no-such-gate', { approve: true }))).toMatchObject({
+      status: 404,
+      code: 'NOT_FOUND',
+    });
+
+    await client.policies.set('schedule', 'poll', { agent: 'report', everyMs: 60_000 });
+    const schedules = await client.schedules.list();
+    expect(schedules.map((x) => x.name)).toEqual(['poll']);
+    const poll = await client.schedules.get('poll');
+    expect(poll).toMatchObject({ name: 'poll', version: 1, lastRunId: null });
+    expect(typeof poll.nextFireAt).toBe('string');
+    expect(await apiError(client.schedules.get('none'))).toMatchObject({ status: 404 });
+
+    await client.policies.set('limit', 'one', { agent: 'report', maxConcurrent: 1 });
+    expect(await client.queues.list()).toMatchObject([{ limit: 'one', inUse: 0, queued: [] }]);
+
+    void kernel.approvals.request({ agentId: 'a', summary: 'Ship it?' });
+    await waitFor(async () => (await client.approvals.list()).length === 1, 'the gate');
+    const [listed] = await client.approvals.list();
+    expect(listed!.similar).toEqual([]);
+    const shown = await client.approvals.get(listed!.id);
+    expect(shown).toMatchObject({ id: listed!.id, status: 'pending', similar: [], votes: [] });
+    expect(await apiError(client.approvals.get('nope'))).toMatchObject({
+      status: 404,
+      code: 'NOT_FOUND',
+    });
   });
 });

@@ -107,6 +107,9 @@ describe('kerno/client against the OpenAPI document', () => {
       'runs',
       'learning',
       'policies',
+      'budgets',
+      'schedules',
+      'queues',
       'events',
     ] satisfies (keyof KernoClient)[]) {
       for (const [name, fn] of Object.entries(groups[group]!)) {

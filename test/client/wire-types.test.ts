@@ -6,7 +6,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import type * as C from '../../src/client/index.js';
-import type { ApprovalDecision, ApprovalSnapshot } from '../../src/approvals/approval-gate.js';
+import type {
+  ApprovalDecision,
+  ApprovalSnapshot,
+  PendingApproval,
+} from '../../src/approvals/approval-gate.js';
+import type { BudgetUsage } from '../../src/policies/budgets.js';
+import type { LimitQueue } from '../../src/policies/limits.js';
+import type { ScheduleInfo } from '../../src/policies/schedules.js';
+import type { InboxGate } from '../../src/server/routes/approvals.js';
 import type { AuditEntry, AuditExport, AuditImportResult } from '../../src/audit/audit-trail.js';
 import type { LearningImportResult } from '../../src/learning/learning-import.js';
 import type { LearningStoreStats } from '../../src/learning/learning-store.js';
@@ -59,6 +67,12 @@ interface Domain {
   hit: RecallHit;
   learningImport: LearningImportResult;
   policy: PolicyVersion<unknown>;
+  inbox: InboxGate;
+  pending: PendingApproval;
+  budget: BudgetUsage;
+  schedule: ScheduleInfo;
+  queue: LimitQueue;
+  page: { runs: RunSummary[]; nextCursor?: string };
 }
 
 export function typeChecks(d: Domain): unknown[] {
@@ -87,6 +101,13 @@ export function typeChecks(d: Domain): unknown[] {
     fits<C.RecallHit>(d.hit),
     fits<C.LearningImportResult>(d.learningImport),
     fits<C.PolicyVersion>(d.policy),
+    fits<C.InboxApproval>(d.inbox),
+    fits<C.PendingApproval>(d.pending),
+    fits<C.BudgetUsage>(d.budget),
+    fits<C.Schedule>(d.schedule),
+    fits<C.LimitQueue>(d.queue),
+    fits<C.RunPage>(d.page),
+    fits<C.RunForkOf | undefined>(d.run.forkOf),
   ];
 }
 

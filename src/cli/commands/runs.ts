@@ -208,7 +208,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
         ...(o.priority === undefined ? {} : { priority: Number(o.priority) }),
         ...(o.limitKey === undefined ? {} : { limitKey: o.limitKey }),
       };
-      const r = await daemon(o).json<{ id: string }>('POST', '/api/runs', body);
+      const r = await daemon(o).call((api) => api.runs.start(body));
       print(ctx, o, r, () => `${r.id}\n`);
     });
   runs
@@ -364,11 +364,11 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
         ...(o.input === undefined ? {} : { input: parseJsonOption(o.input, '--input') }),
         ...(o.id === undefined ? {} : { id: o.id }),
       };
-      const r = await daemon(o).json<{ id: string; forkOf: { runId: string; fromStep: string } }>(
-        'POST',
-        `/api/runs/${encodeURIComponent(id)}/fork`,
-        body,
-      );
+      const forked = await daemon(o).call((api) => api.runs.fork(id, body));
+      const r = {
+        ...forked,
+        forkOf: forked.forkOf ?? { runId: id, fromStep: String(body.fromStep) },
+      };
       print(
         ctx,
         o,
@@ -384,10 +384,8 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     .option('--json', 'print JSON')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const o = opts<{ id?: string }>(cmd);
-      const r = await daemon(o).json<{ id: string; rerunOf: string }>(
-        'POST',
-        `/api/runs/${encodeURIComponent(id)}/rerun`,
-        o.id === undefined ? {} : { id: o.id },
+      const r = await daemon(o).call((api) =>
+        api.runs.rerun(id, o.id === undefined ? {} : { id: o.id }),
       );
       print(ctx, o, r, () => `${r.id}\n`);
     });
