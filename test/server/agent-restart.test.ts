@@ -40,6 +40,28 @@ describe('POST /api/agents/:id/restart', () => {
     expect(starts).toBe(2);
   });
 
+  it('restarts a running temporary agent from its last spec', async () => {
+    const { kernel, server, auth } = await setup();
+    let starts = 0;
+    const handle = await kernel.supervisor.spawn({
+      name: 'sleeper',
+      restart: 'temporary',
+      run: (ctx) =>
+        new Promise<void>((resolve) => {
+          starts++;
+          ctx.signal.addEventListener('abort', () => resolve());
+        }),
+    });
+    const res = await server.app.inject({
+      method: 'POST',
+      url: `/api/agents/${handle.id}/restart`,
+      headers: auth,
+    });
+    expect(res.statusCode, res.body).toBe(202);
+    expect(res.json()).toMatchObject({ name: 'sleeper', status: 'running' });
+    expect(starts).toBe(2);
+  });
+
   it('starts a finished agent again from its last spec', async () => {
     const { kernel, server, auth } = await setup();
     let runs = 0;

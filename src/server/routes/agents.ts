@@ -142,14 +142,24 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
           'CONFLICT',
           `${info.name} is a nested supervisor; restart its children one by one`,
         );
+      const topLevel = info.supervisorId === supervisor.id;
       if (info.outcome === null) {
         await supervisor.terminateChild(info.id);
-        const handle = await supervisor.restartChild(info.id);
+        // A temporary agent is not kept once stopped, so it cannot be restarted in place: start
+        // it again from the spec it was last spawned with.
+        const spec = topLevel ? supervisor.lastSpec(info.name) : undefined;
+        let handle;
+        try {
+          handle = await supervisor.restartChild(info.id);
+        } catch (error) {
+          if (spec === undefined) throw error;
+          handle = await supervisor.spawn(spec);
+        }
         return reply.code(202).send(handle.info());
       }
       // A finished agent starts again from the spec it was last spawned with (top level only: a
       // nested supervisor's children come back with their supervisor).
-      const spec = info.supervisorId === supervisor.id ? supervisor.lastSpec(info.name) : undefined;
+      const spec = topLevel ? supervisor.lastSpec(info.name) : undefined;
       if (spec === undefined)
         throw new KernelError(
           'CONFLICT',
