@@ -109,7 +109,7 @@ function gateBudget(a: Approval): { budget: string; resource: Resource } | undef
 
 const isPolicyEvent = (e: LiveEvent): boolean =>
   e.event.type.startsWith('Approval') ||
-  e.event.type.startsWith('Policy') ||
+  e.event.type === 'ConfigChange' ||
   e.event.type.startsWith('Run') ||
   e.event.type.startsWith('Outcome');
 
@@ -168,7 +168,7 @@ function BudgetGate({
       )}
       <ErrorNote error={error} />
       <form
-        class="actions"
+        class="actions budget-raise"
         onSubmit={(e) => {
           e.preventDefault();
           void decide(true);
@@ -247,7 +247,7 @@ function Budgets({ onEdit }: { onEdit: (kind: string, name: string) => void }) {
       ) : null}
       {list.length > 0 ? (
         <div class="table-wrap">
-          <table class="budgets">
+          <table class="stack budgets">
             <thead>
               <tr>
                 <th>budget</th>
@@ -264,12 +264,20 @@ function Budgets({ onEdit }: { onEdit: (kind: string, name: string) => void }) {
             <tbody>
               {list.map((r) => (
                 <tr key={`${r.budget}/${r.period}/${r.resource}`} data-budget={r.budget}>
-                  <td class="break">{r.budget}</td>
-                  <td class="break">{r.scope}</td>
-                  <td>{periodWords(r)}</td>
-                  <td class="num">{amount(r.resource, r.used)}</td>
-                  <td class="num">{amount(r.resource, r.limit)}</td>
-                  <td class="num">
+                  <td data-label="budget" class="break">
+                    {r.budget}
+                  </td>
+                  <td data-label="scope" class="break">
+                    {r.scope}
+                  </td>
+                  <td data-label="period">{periodWords(r)}</td>
+                  <td data-label="used" class="num">
+                    {amount(r.resource, r.used)}
+                  </td>
+                  <td data-label="limit" class="num">
+                    {amount(r.resource, r.limit)}
+                  </td>
+                  <td data-label="spent" class="num">
                     <span class={r.breached ? 'status s-failed' : 'status s-completed'}>
                       {r.percent.toFixed(1)}%{r.breached ? ' reached' : ''}
                     </span>
@@ -376,7 +384,7 @@ function Schedules({ onEdit }: { onEdit: (kind: string, name: string) => void })
       ) : null}
       {list.length > 0 ? (
         <div class="table-wrap">
-          <table>
+          <table class="stack">
             <thead>
               <tr>
                 <th>schedule</th>
@@ -392,7 +400,7 @@ function Schedules({ onEdit }: { onEdit: (kind: string, name: string) => void })
             <tbody>
               {list.map((x) => (
                 <tr key={x.name} data-schedule={x.name}>
-                  <td class="break">
+                  <td data-label="schedule" class="break">
                     {x.name}
                     {x.spec.paused ? (
                       <>
@@ -401,13 +409,13 @@ function Schedules({ onEdit }: { onEdit: (kind: string, name: string) => void })
                       </>
                     ) : null}
                   </td>
-                  <td>{x.spec.agent}</td>
-                  <td class="mono">
+                  <td data-label="agent">{x.spec.agent}</td>
+                  <td data-label="when" class="mono">
                     {x.spec.cron !== undefined
                       ? `${x.spec.cron} (${x.spec.timeZone})`
                       : `every ${every(x.spec.everyMs ?? 0, 'day', 'hour')}`}
                   </td>
-                  <td>
+                  <td data-label="next">
                     {x.nextFireAt === null ? (
                       <span class="muted">{x.spec.paused ? 'paused' : 'never again'}</span>
                     ) : (
@@ -418,7 +426,7 @@ function Schedules({ onEdit }: { onEdit: (kind: string, name: string) => void })
                       </>
                     )}
                   </td>
-                  <td>
+                  <td data-label="last run">
                     {x.lastRunId === null ? (
                       <span class="muted">none yet</span>
                     ) : (
@@ -496,7 +504,7 @@ function Rules({ onEdit }: { onEdit: (kind: string, name: string) => void }) {
       ) : null}
       {list.length > 0 ? (
         <div class="table-wrap">
-          <table>
+          <table class="stack">
             <thead>
               <tr>
                 <th>rule</th>
@@ -512,24 +520,28 @@ function Rules({ onEdit }: { onEdit: (kind: string, name: string) => void }) {
             <tbody>
               {list.map((p) => [
                 <tr key={p.name} data-rule={p.name}>
-                  <td class="break">
+                  <td data-label="rule" class="break">
                     {p.name}
                     {p.spec?.description === undefined ? null : (
                       <div class="muted small">{p.spec.description}</div>
                     )}
                   </td>
-                  <td>
+                  <td data-label="effect">
                     <span
                       class={`status ${p.spec?.effect === 'deny' ? 's-failed' : p.spec?.effect === 'ask' ? 's-pending' : 's-completed'}`}
                     >
                       {p.spec?.effect}
                     </span>
                   </td>
-                  <td class="mono break">
+                  <td data-label="match" class="mono break">
                     {p.spec?.match === undefined ? 'everything' : JSON.stringify(p.spec.match)}
                   </td>
-                  <td class="num">{p.spec?.priority ?? 0}</td>
-                  <td class="num">{p.version}</td>
+                  <td data-label="priority" class="num">
+                    {p.spec?.priority ?? 0}
+                  </td>
+                  <td data-label="version" class="num">
+                    {p.version}
+                  </td>
                   <td class="row-actions">
                     <button
                       type="button"
@@ -653,22 +665,25 @@ function EditDialog({
             someone changed it since you opened it.
           </p>
         )}
-        <label for="policy-spec">Policy (JSON)</label>
-        <textarea
-          id="policy-spec"
-          rows={12}
-          spellcheck={false}
-          class="mono"
-          value={text}
-          onInput={(e) => setText(e.currentTarget.value)}
-        />
-        <label for="policy-reason">Reason (recorded with the version)</label>
-        <input
-          id="policy-reason"
-          value={reason}
-          maxLength={1000}
-          onInput={(e) => setReason(e.currentTarget.value)}
-        />
+        <label class="block">
+          Policy (JSON)
+          <textarea
+            rows={12}
+            spellcheck={false}
+            class="mono"
+            data-policy-spec
+            value={text}
+            onInput={(e) => setText(e.currentTarget.value)}
+          />
+        </label>
+        <label class="block">
+          Reason (recorded with the version)
+          <input
+            value={reason}
+            maxLength={1000}
+            onInput={(e) => setReason(e.currentTarget.value)}
+          />
+        </label>
         <ErrorNote error={error ?? current.error} />
         <div class="buttons">
           <button type="submit" disabled={busy || version === undefined}>
