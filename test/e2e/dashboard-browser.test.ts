@@ -309,6 +309,52 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
     await page.close();
   }, 90_000);
 
+  it("policies: the demo budget with its chart; a rule edited in the dialog, the validator's error shown", async () => {
+    await api('PUT', '/api/policies/rule/ask-deploy', {
+      effect: 'ask',
+      match: { action: 'deploy' },
+      priority: 5,
+    });
+    const page = await open();
+    await go(page, '/policies');
+    await page.waitForSelector('tr[data-budget="demo-research-daily"]', { timeout: 20_000 });
+    expect(await page.textContent('tr[data-budget="demo-research-daily"]')).toContain('daily');
+    expect(
+      await page.locator('section[aria-labelledby="budgets-title"] .chart canvas').count(),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      await page.textContent('section[aria-labelledby="budgets-title"] .chart-table'),
+    ).toContain('demo-research-daily');
+    const rule = page.locator('tr[data-rule="ask-deploy"]');
+    await rule.waitFor({ timeout: 20_000 });
+    expect(await rule.textContent()).toContain('ask');
+    // Edit: a spec the validator refuses shows its message; a good one stores version 2.
+    await rule.locator('button:has-text("Edit")').click();
+    const spec = page.locator('.dialog textarea[data-policy-spec]');
+    await expect.poll(() => spec.inputValue(), { timeout: 20_000 }).toContain('deploy');
+    await spec.fill('{"effect":"maybe"}');
+    await page.click('.dialog button[type="submit"]');
+    await page.waitForSelector('.dialog .error:has-text("effect must be")', { timeout: 20_000 });
+    // The refused PUT is the one failed request Chromium reports on the console: expected here.
+    const refused = (e: string): boolean => e.includes('status of 400');
+    await expect.poll(() => errors.some(refused), { timeout: 20_000 }).toBe(true);
+    errors.splice(errors.findIndex(refused), 1);
+    await spec.fill('{"effect":"deny","match":{"action":"deploy"},"priority":7}');
+    await page.click('.dialog button[type="submit"]');
+    await page.waitForSelector('.dialog', { state: 'detached', timeout: 20_000 });
+    await page.waitForSelector('tr[data-rule="ask-deploy"]:has-text("deny")', { timeout: 20_000 });
+    const stored = await api<{ version: number; spec: { effect: string } }>(
+      'GET',
+      '/api/policies/rule/ask-deploy',
+    );
+    expect(stored.version).toBe(2);
+    expect(stored.spec.effect).toBe('deny');
+    await page.locator('tr[data-rule="ask-deploy"] button:has-text("History")').click();
+    await page.waitForSelector('ol.history li:has-text("version 1")', { timeout: 20_000 });
+    await shot(page, 'dashboard-policies.png');
+    await page.close();
+  }, 60_000);
+
   it('agent-controlled strings render as text (no XSS)', async () => {
     const page = await open();
     const agents = await api<{ agents: { id: string; name: string }[] }>('GET', '/api/agents');
@@ -328,7 +374,7 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
 
   it('is usable at 420 px: no page-wide scrolling, names never break mid-word', async () => {
     const page = await open(420);
-    for (const route of ['/', '/agents', '/approvals', '/runs', '/events']) {
+    for (const route of ['/', '/agents', '/approvals', '/runs', '/events', '/policies']) {
       await go(page, route);
       await page.waitForSelector('main .card, main .stats', { timeout: 20_000 });
       await page.waitForFunction(
