@@ -379,7 +379,7 @@ function Schedules({ onEdit }: { onEdit: (kind: string, name: string) => void })
       {list.length === 0 && s.data !== undefined ? (
         <Empty>
           No schedules. Start a research run every morning with{' '}
-          <code>kerno schedules set morning --agent research --cron &apos;0 8 * * *&apos;</code>
+          <code>kerno schedules add morning --agent research --cron &apos;0 8 * * *&apos;</code>
         </Empty>
       ) : null}
       {list.length > 0 ? (
