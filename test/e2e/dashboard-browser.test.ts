@@ -395,6 +395,9 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
     await go(page, '/agents');
     await page.waitForSelector('tr[data-agent="ticker"]', { timeout: 20_000 });
     await shot(page, 'dashboard-420-agents.png');
+    await go(page, '/policies');
+    await page.waitForSelector('tr[data-budget="demo-research-daily"]', { timeout: 20_000 });
+    await shot(page, 'dashboard-420-policies.png');
     await page.close();
   }, 90_000);
 });
