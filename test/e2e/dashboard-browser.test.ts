@@ -355,6 +355,58 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
     await page.close();
   }, 60_000);
 
+  it('policies: a run paused at its budget asks; Raise stores the new limit and closes the gate', async () => {
+    // Cap the demo's research agent below what it has spent: its next step pauses and asks.
+    await api('PUT', '/api/policies/budget/demo-research-daily', {
+      agent: 'research',
+      costMicros: 1,
+      windowMs: 86_400_000,
+    });
+    const page = await open();
+    await go(page, '/policies');
+    const gate = page.locator('[data-budget-gate]');
+    await expect
+      .poll(
+        async () => {
+          // A research run waiting for its publish approval takes no step: let it go on.
+          const pending = await api<{ approvals: { id: string; request: { summary: string } }[] }>(
+            'GET',
+            '/api/approvals',
+          );
+          for (const a of pending.approvals)
+            if (a.request.summary.startsWith('Publish the research brief'))
+              await api('POST', `/api/approvals/${a.id}/approve`, {});
+          return gate.count();
+        },
+        { timeout: 60_000, interval: 500 },
+      )
+      .toBeGreaterThan(0);
+    expect(await gate.first().textContent()).toContain('raise the budget or stop the run?');
+    await page.waitForSelector(
+      'tr[data-budget="demo-research-daily"] .s-failed:has-text("reached")',
+    );
+    await shot(page, 'dashboard-policies-budget-gate.png');
+    await gate.first().locator('input').fill('5');
+    await gate.first().locator('button[type="submit"]').click();
+    await expect
+      .poll(
+        async () =>
+          (
+            await api<{ spec: { costMicros: number } }>(
+              'GET',
+              '/api/policies/budget/demo-research-daily',
+            )
+          ).spec.costMicros,
+        { timeout: 20_000 },
+      )
+      .toBe(5_000_000);
+    await expect.poll(() => gate.count(), { timeout: 20_000 }).toBe(0);
+    await page.waitForSelector('tr[data-budget="demo-research-daily"]:has-text("$5.00")', {
+      timeout: 20_000,
+    });
+    await page.close();
+  }, 90_000);
+
   it('agent-controlled strings render as text (no XSS)', async () => {
     const page = await open();
     const agents = await api<{ agents: { id: string; name: string }[] }>('GET', '/api/agents');
