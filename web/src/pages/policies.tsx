@@ -79,6 +79,12 @@ interface RuleSpec {
 }
 
 const RED = '#e05050';
+
+/** 12.5%, 250%, 5.6k% (an axis label stays short however far over the limit). */
+function percentText(v: number): string {
+  if (v >= 10_000) return `${(v / 1000).toFixed(0)}k%`;
+  return v >= 100 ? `${v.toFixed(0)}%` : `${v.toFixed(1)}%`;
+}
 const AMBER = '#e0a040';
 
 function amount(resource: Resource, v: number): string {
@@ -178,7 +184,8 @@ function BudgetGate({
         <input
           id={inputId}
           inputMode="decimal"
-          placeholder="empty: by the raise factor"
+          placeholder="blank: ×factor"
+          title="Leave blank to raise by the budget's raise factor"
           value={limit}
           onInput={(e) => setLimit(e.currentTarget.value)}
         />
@@ -242,7 +249,7 @@ function Budgets({ onEdit }: { onEdit: (kind: string, name: string) => void }) {
           values={list.map((r) => r.percent)}
           color={AMBER}
           colors={list.map((r) => (r.breached ? RED : AMBER))}
-          format={(v) => `${v.toFixed(1)}%`}
+          format={percentText}
         />
       ) : null}
       {list.length > 0 ? (
