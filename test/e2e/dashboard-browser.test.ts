@@ -325,6 +325,21 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
     expect(
       await page.textContent('section[aria-labelledby="budgets-title"] .chart-table'),
     ).toContain('demo-research-daily');
+    // A schedule (next fire time in local time and UTC) and a limit on a key nobody uses yet.
+    await api('PUT', '/api/policies/schedule/nightly', {
+      agent: 'research',
+      cron: '0 3 * * *',
+      timeZone: 'Europe/Paris',
+    });
+    await api('PUT', '/api/policies/limit/model-x', { key: 'model-x', maxConcurrent: 2 });
+    const schedule = page.locator('tr[data-schedule="nightly"]');
+    await schedule.waitFor({ timeout: 20_000 });
+    expect(await schedule.textContent()).toMatch(
+      /0 3 \* \* \* \(Europe\/Paris\).*\d{4}-\d\d-\d\dT\d\d:00:00/,
+    );
+    const queue = page.locator('[data-queue="model-x"]');
+    await queue.waitFor({ timeout: 20_000 });
+    expect(await queue.textContent()).toContain('0 of 2 slots in use');
     const rule = page.locator('tr[data-rule="ask-deploy"]');
     await rule.waitFor({ timeout: 20_000 });
     expect(await rule.textContent()).toContain('ask');
