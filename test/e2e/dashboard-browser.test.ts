@@ -309,6 +309,119 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
     await page.close();
   }, 90_000);
 
+  it("policies: the demo budget with its chart; a rule edited in the dialog, the validator's error shown", async () => {
+    await api('PUT', '/api/policies/rule/ask-deploy', {
+      effect: 'ask',
+      match: { action: 'deploy' },
+      priority: 5,
+    });
+    const page = await open();
+    await go(page, '/policies');
+    await page.waitForSelector('tr[data-budget="demo-research-daily"]', { timeout: 20_000 });
+    expect(await page.textContent('tr[data-budget="demo-research-daily"]')).toContain('daily');
+    expect(
+      await page.locator('section[aria-labelledby="budgets-title"] .chart canvas').count(),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      await page.textContent('section[aria-labelledby="budgets-title"] .chart-table'),
+    ).toContain('demo-research-daily');
+    // A schedule (next fire time in local time and UTC) and a limit on a key nobody uses yet.
+    await api('PUT', '/api/policies/schedule/nightly', {
+      agent: 'research',
+      cron: '0 3 * * *',
+      timeZone: 'Europe/Paris',
+    });
+    await api('PUT', '/api/policies/limit/model-x', { key: 'model-x', maxConcurrent: 2 });
+    const schedule = page.locator('tr[data-schedule="nightly"]');
+    await schedule.waitFor({ timeout: 20_000 });
+    expect(await schedule.textContent()).toMatch(
+      /0 3 \* \* \* \(Europe\/Paris\).*\d{4}-\d\d-\d\dT\d\d:00:00/,
+    );
+    const queue = page.locator('[data-queue="model-x"]');
+    await queue.waitFor({ timeout: 20_000 });
+    expect(await queue.textContent()).toContain('0 of 2 slots in use');
+    const rule = page.locator('tr[data-rule="ask-deploy"]');
+    await rule.waitFor({ timeout: 20_000 });
+    expect(await rule.textContent()).toContain('ask');
+    // Edit: a spec the validator refuses shows its message; a good one stores version 2.
+    await rule.locator('button:has-text("Edit")').click();
+    const spec = page.locator('.dialog textarea[data-policy-spec]');
+    await expect.poll(() => spec.inputValue(), { timeout: 20_000 }).toContain('deploy');
+    await spec.fill('{"effect":"maybe"}');
+    await page.click('.dialog button[type="submit"]');
+    await page.waitForSelector('.dialog .error:has-text("effect must be")', { timeout: 20_000 });
+    // The refused PUT is the one failed request Chromium reports on the console: expected here.
+    const refused = (e: string): boolean => e.includes('status of 400');
+    await expect.poll(() => errors.some(refused), { timeout: 20_000 }).toBe(true);
+    errors.splice(errors.findIndex(refused), 1);
+    await spec.fill('{"effect":"deny","match":{"action":"deploy"},"priority":7}');
+    await page.click('.dialog button[type="submit"]');
+    await page.waitForSelector('.dialog', { state: 'detached', timeout: 20_000 });
+    await page.waitForSelector('tr[data-rule="ask-deploy"]:has-text("deny")', { timeout: 20_000 });
+    const stored = await api<{ version: number; spec: { effect: string } }>(
+      'GET',
+      '/api/policies/rule/ask-deploy',
+    );
+    expect(stored.version).toBe(2);
+    expect(stored.spec.effect).toBe('deny');
+    await page.locator('tr[data-rule="ask-deploy"] button:has-text("History")').click();
+    await page.waitForSelector('ol.history li:has-text("version 1")', { timeout: 20_000 });
+    await shot(page, 'dashboard-policies.png');
+    await page.close();
+  }, 60_000);
+
+  it('policies: a run paused at its budget asks; Raise stores the new limit and closes the gate', async () => {
+    // Cap the demo's research agent below what it has spent: its next step pauses and asks.
+    await api('PUT', '/api/policies/budget/demo-research-daily', {
+      agent: 'research',
+      costMicros: 1,
+      windowMs: 86_400_000,
+    });
+    const page = await open();
+    await go(page, '/policies');
+    const gate = page.locator('[data-budget-gate]');
+    await expect
+      .poll(
+        async () => {
+          // A research run waiting for its publish approval takes no step: let it go on.
+          const pending = await api<{ approvals: { id: string; request: { summary: string } }[] }>(
+            'GET',
+            '/api/approvals',
+          );
+          for (const a of pending.approvals)
+            if (a.request.summary.startsWith('Publish the research brief'))
+              await api('POST', `/api/approvals/${a.id}/approve`, {});
+          return gate.count();
+        },
+        { timeout: 60_000, interval: 500 },
+      )
+      .toBeGreaterThan(0);
+    expect(await gate.first().textContent()).toContain('raise the budget or stop the run?');
+    await page.waitForSelector(
+      'tr[data-budget="demo-research-daily"] .s-failed:has-text("reached")',
+    );
+    await shot(page, 'dashboard-policies-budget-gate.png');
+    await gate.first().locator('input').fill('5');
+    await gate.first().locator('button[type="submit"]').click();
+    await expect
+      .poll(
+        async () =>
+          (
+            await api<{ spec: { costMicros: number } }>(
+              'GET',
+              '/api/policies/budget/demo-research-daily',
+            )
+          ).spec.costMicros,
+        { timeout: 20_000 },
+      )
+      .toBe(5_000_000);
+    await expect.poll(() => gate.count(), { timeout: 20_000 }).toBe(0);
+    await page.waitForSelector('tr[data-budget="demo-research-daily"]:has-text("$5.00")', {
+      timeout: 20_000,
+    });
+    await page.close();
+  }, 90_000);
+
   it('agent-controlled strings render as text (no XSS)', async () => {
     const page = await open();
     const agents = await api<{ agents: { id: string; name: string }[] }>('GET', '/api/agents');
@@ -328,7 +441,7 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
 
   it('is usable at 420 px: no page-wide scrolling, names never break mid-word', async () => {
     const page = await open(420);
-    for (const route of ['/', '/agents', '/approvals', '/runs', '/events']) {
+    for (const route of ['/', '/agents', '/approvals', '/runs', '/events', '/policies']) {
       await go(page, route);
       await page.waitForSelector('main .card, main .stats', { timeout: 20_000 });
       await page.waitForFunction(
@@ -349,6 +462,9 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
     await go(page, '/agents');
     await page.waitForSelector('tr[data-agent="ticker"]', { timeout: 20_000 });
     await shot(page, 'dashboard-420-agents.png');
+    await go(page, '/policies');
+    await page.waitForSelector('tr[data-budget="demo-research-daily"]', { timeout: 20_000 });
+    await shot(page, 'dashboard-420-policies.png');
     await page.close();
   }, 90_000);
 });

@@ -54,9 +54,9 @@ export function authHeaders(): Record<string, string> {
 /** GET (or another method with a JSON body) a JSON route. */
 export async function api<T>(
   path: string,
-  init: { method?: string; body?: unknown } = {},
+  init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
 ): Promise<T> {
-  const headers: Record<string, string> = authHeaders();
+  const headers: Record<string, string> = { ...init.headers, ...authHeaders() };
   const request: RequestInit = { method: init.method ?? 'GET', headers };
   if (init.body !== undefined) {
     headers['content-type'] = 'application/json';

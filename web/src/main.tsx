@@ -12,6 +12,7 @@ import { ApprovalsPage } from './pages/approvals.js';
 import { EventsPage } from './pages/events.js';
 import { AuditPage, LearningPage, LedgerPage } from './pages/records.js';
 import { OverviewPage } from './pages/overview.js';
+import { PoliciesPage } from './pages/policies.js';
 import { RunPage, RunsPage } from './pages/runs.js';
 
 const NAV: readonly { path: string; label: string }[] = [
@@ -19,6 +20,7 @@ const NAV: readonly { path: string; label: string }[] = [
   { path: '/runs', label: 'Runs' },
   { path: '/agents', label: 'Agents' },
   { path: '/approvals', label: 'Approvals' },
+  { path: '/policies', label: 'Policies' },
   { path: '/events', label: 'Events' },
   { path: '/ledger', label: 'Ledger' },
   { path: '/audit', label: 'Audit' },
@@ -64,6 +66,7 @@ function Page() {
   if (a === 'runs') return b === undefined ? <RunsPage route={route} /> : <RunPage id={b} />;
   if (a === 'agents') return b === undefined ? <AgentsPage /> : <AgentPage id={b} />;
   if (a === 'approvals') return <ApprovalsPage />;
+  if (a === 'policies') return <PoliciesPage />;
   if (a === 'events') return <EventsPage route={route} />;
   if (a === 'ledger') return <LedgerPage />;
   if (a === 'audit') return <AuditPage />;

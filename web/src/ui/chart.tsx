@@ -87,12 +87,13 @@ export function TimeChart({
   );
 }
 
-/** One bar per name (e.g. cost per agent). */
+/** One bar per name (e.g. cost per agent); `colors` gives each bar its own colour. */
 export function BarChart({
   title,
   names,
   values,
   color,
+  colors,
   format,
   height = 160,
 }: {
@@ -100,9 +101,12 @@ export function BarChart({
   names: readonly string[];
   values: readonly number[];
   color: string;
+  colors?: readonly string[];
   format: (v: number) => string;
   height?: number;
 }) {
+  const colorsRef = useRef(colors);
+  colorsRef.current = colors;
   const xs = names.map((_n, i) => i);
   const data = [xs, values.slice()] as uPlot.AlignedData;
   const ref = usePlot(
@@ -132,12 +136,20 @@ export function BarChart({
           fill: color,
           width: 0,
           points: { show: false },
-          paths: uPlot.paths.bars!({ size: [0.6, 60] }),
+          paths: uPlot.paths.bars!({
+            size: [0.6, 60],
+            disp: {
+              fill: {
+                unit: 3,
+                values: () => names.map((_n, i) => colorsRef.current?.[i] ?? color),
+              },
+            },
+          }),
         },
       ],
     }),
     data,
-    names.join('|'),
+    `${names.join('|')}:${(colors ?? []).join('|')}`,
   );
   return (
     <figure class="chart">
