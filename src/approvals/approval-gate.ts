@@ -81,6 +81,11 @@ export interface ApprovalRequestInput {
   readonly origin?: 'agent' | 'escalation' | undefined;
   readonly tenantId?: string | null | undefined;
   readonly correlationId?: string | null | undefined;
+  /**
+   * The gate enforces a kernel policy (a budget, an `ask` rule): a tenant token never decides it,
+   * only an admin token or a token of the gate's approver group.
+   */
+  readonly adminOnly?: boolean | undefined;
 }
 
 /** Who may decide a gate, and how many must approve it. */
@@ -221,6 +226,8 @@ interface RequestedRecord {
   readonly correlation_id: string | null;
   /** Absent in records written before tools were recorded. */
   readonly tool?: string | null;
+  /** Written only when true: decided by an admin (or the approver group), never by its tenant. */
+  readonly admin_only?: true;
   /** Absent in records written before approver policies existed (anyone, one approval). */
   readonly approvers?: {
     readonly group: string | null;
@@ -404,6 +411,7 @@ export class ApprovalGate implements AsyncDisposable {
       correlation_id: input.correlationId ?? null,
       // Written only when given, so a plain gate's record is the same as before.
       ...(input.tool === undefined ? {} : { tool: input.tool }),
+      ...(input.adminOnly === true ? { admin_only: true as const } : {}),
       ...(input.approvers === undefined
         ? {}
         : {
@@ -830,7 +838,14 @@ function checkDecider(state: GateState, decider: Decider | undefined): void {
   }
   const groups = deciderGroups(state);
   const group = r.approvers?.group ?? null;
-  if (groups.length === 0 && group === null) return;
+  if (groups.length === 0 && group === null) {
+    if (r.admin_only !== true) return;
+    throw new KernelError(
+      'FORBIDDEN',
+      `Approval ${r.id} enforces a kernel policy (a budget or an approval rule): an admin token decides it, not the tenant it concerns`,
+      { details: { id: r.id } },
+    );
+  }
   if (groups.some((g) => decider.groups?.includes(g) === true)) return;
   const pending =
     r.approvers?.escalate_to != null && !state.escalated

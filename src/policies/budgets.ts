@@ -764,6 +764,8 @@ export class Budgets {
       origin: 'agent',
       correlationId: subject.runId,
       tenantId: subject.tenant ?? null,
+      // Raising a budget is the operator's call, never the spending tenant's.
+      adminOnly: true,
       summary: request.summary,
       rationale: request.rationale,
       action: request.action,

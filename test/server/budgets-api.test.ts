@@ -128,6 +128,52 @@ describe('budgets API', () => {
 });
 
 describe('kerno budgets', () => {
+  it('lets no tenant token decide the budget gate of its own run (an admin raises budgets)', async () => {
+    const k = await testKernel({
+      clock: new ManualClock(Date.UTC(2026, 11, 4)),
+      define: [spender],
+    });
+    const server = await createServer(k.kernel, { token: TOKEN, version: '9.9.9' });
+    cleanups.push(k.cleanup, () => server.close());
+    const acme = {
+      authorization: `Bearer ${createToken(k.dir, { scope: 'tenant', tenant: 'acme' }).token}`,
+    };
+    const { kernel } = k;
+    await kernel.policies.set('budget', 'research-daily', {
+      agent: 'research',
+      costMicros: 5_000_000,
+      windowMs: DAY,
+    });
+    const run = await kernel.start('research', undefined, { tenant: 'acme' });
+    await new Promise<void>((resolve) => {
+      const off = kernel.runs.onStatus((r) => {
+        if (r.id === run.id && r.status === 'waiting') {
+          off();
+          resolve();
+        }
+      });
+    });
+    const [gate] = kernel.approvals.list({ status: 'pending' });
+    expect(gate).toBeDefined();
+    const asTenant = await server.app.inject({
+      method: 'POST',
+      url: `/api/approvals/${gate!.id}/approve`,
+      headers: acme,
+      payload: {},
+    });
+    expect(asTenant.statusCode, asTenant.body).toBe(403);
+    expect(asTenant.json<{ detail: string }>().detail).toContain('admin token');
+    expect(kernel.approvals.get(gate!.id)?.decision).toBeNull();
+    expect(kernel.policies.get('budget', 'research-daily')?.version).toBe(1);
+    const asAdmin = await server.app.inject({
+      method: 'POST',
+      url: `/api/approvals/${gate!.id}/approve`,
+      headers: { authorization: `Bearer ${TOKEN}` },
+      payload: {},
+    });
+    expect(asAdmin.statusCode, asAdmin.body).toBe(200);
+  });
+
   it(
     'prints use vs limit as a table and JSON, and raises at a gate',
     { timeout: 60_000 },
