@@ -284,6 +284,9 @@ export interface RunForkOptions {
   readonly input?: unknown;
   /** The fork's id (default: a new UUIDv7). */
   readonly id?: string;
+  /** The caller's W3C trace context: the fork's root span becomes its child. */
+  readonly traceparent?: string;
+  readonly tracestate?: string;
 }
 
 /** Filters for `runs.list`. */
@@ -442,7 +445,10 @@ export interface Runs {
   /** A new run whose journal holds the parent's steps before `fromStep`; it continues live. */
   fork(id: string, options: RunForkOptions): Promise<RunHandle>;
   /** A fresh run of the same agent with the same input, config and tenant. */
-  rerun(id: string, options?: { id?: string }): Promise<RunHandle>;
+  rerun(
+    id: string,
+    options?: { id?: string; traceparent?: string; tracestate?: string },
+  ): Promise<RunHandle>;
   /** Resolves with the run once it has ended. */
   wait(id: string, options?: { signal?: AbortSignal }): Promise<RunInfo>;
   /** Calls `listener` whenever a run changes status in this kernel. */
@@ -1646,12 +1652,20 @@ export class RunEngine implements Runs {
         ...(options.id === undefined ? {} : { id: options.id }),
         ...(parent.tenant === undefined ? {} : { tenant: parent.tenant }),
         ...(config === undefined ? {} : { config }),
+        // The same limits as the parent: a fork or rerun does not escape them.
+        ...(parent.priority === 0 ? {} : { priority: parent.priority }),
+        ...(parent.limitKey === undefined ? {} : { limitKey: parent.limitKey }),
+        ...(options.traceparent === undefined ? {} : { traceparent: options.traceparent }),
+        ...(options.tracestate === undefined ? {} : { tracestate: options.tracestate }),
       },
       { forkOf: { runId: id, fromStep }, prefix },
     );
   }
 
-  async rerun(id: string, options: { id?: string } = {}): Promise<RunHandle> {
+  async rerun(
+    id: string,
+    options: { id?: string; traceparent?: string; tracestate?: string } = {},
+  ): Promise<RunHandle> {
     this.#assertOpen();
     const parent = this.#require(id);
     const input = fromJsonText(await this.#inputOf(id));
@@ -1663,6 +1677,11 @@ export class RunEngine implements Runs {
         ...(options.id === undefined ? {} : { id: options.id }),
         ...(parent.tenant === undefined ? {} : { tenant: parent.tenant }),
         ...(config === undefined ? {} : { config }),
+        // The same limits as the parent: a fork or rerun does not escape them.
+        ...(parent.priority === 0 ? {} : { priority: parent.priority }),
+        ...(parent.limitKey === undefined ? {} : { limitKey: parent.limitKey }),
+        ...(options.traceparent === undefined ? {} : { traceparent: options.traceparent }),
+        ...(options.tracestate === undefined ? {} : { tracestate: options.tracestate }),
       },
       { rerunOf: id },
     );

@@ -335,3 +335,23 @@ if (pgAvailable) {
     });
   });
 }
+
+describe('fork and rerun keep the parent run’s limits', () => {
+  it('carries priority and limitKey to the new run, so it cannot escape a limit', async () => {
+    const { testKernel } = await import('../helpers/kernel.js');
+    const counts: Counts = {};
+    const k = await testKernel({ define: [flaky(counts)] });
+    try {
+      const run = await k.kernel.start('flaky', { n: 1 }, { priority: 5, limitKey: 'openai' });
+      await expect(run.result()).rejects.toMatchObject({ code: 'RUN_FAILED' });
+      const rerun = await k.kernel.runs.rerun(run.id);
+      const fork = await k.kernel.runs.fork(run.id, { fromStep: 'b#1', config: { fixed: true } });
+      await expect(fork.result()).resolves.toMatchObject({ c: 21 });
+      for (const id of [rerun.id, fork.id]) {
+        expect(k.kernel.runs.find(id)).toMatchObject({ priority: 5, limitKey: 'openai' });
+      }
+    } finally {
+      await k.cleanup();
+    }
+  });
+});

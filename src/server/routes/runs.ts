@@ -303,7 +303,10 @@ export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req, reply) => {
       visible(req, req.params.id);
       const b = req.body ?? {};
-      const run = await kernel.runs.rerun(req.params.id, b.id === undefined ? {} : { id: b.id });
+      const run = await kernel.runs.rerun(req.params.id, {
+        ...(b.id === undefined ? {} : { id: b.id }),
+        ...requestTraceHeaders(req.headers),
+      });
       return reply.code(201).send({ id: run.id, rerunOf: req.params.id });
     },
   );
@@ -342,6 +345,7 @@ export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
       visible(req, req.params.id);
       const b = req.body;
       const run = await kernel.runs.fork(req.params.id, {
+        ...requestTraceHeaders(req.headers),
         fromStep: b.fromStep,
         ...(b.config === undefined ? {} : { config: b.config }),
         ...(b.input === undefined ? {} : { input: b.input }),
