@@ -109,6 +109,11 @@ export interface Decider {
   readonly tenant?: string | undefined;
   /** The approver groups of the token (`approver:<group>` scopes). */
   readonly groups?: readonly string[] | undefined;
+  /**
+   * Who votes on an n-of-m gate (the token's id): two tokens with the same label are two
+   * approvers. Default: `by`.
+   */
+  readonly id?: string | undefined;
 }
 
 /** One approval of an n-of-m gate. */
@@ -116,6 +121,8 @@ export interface ApprovalVote {
   readonly by: string;
   readonly at: string;
   readonly note: string | null;
+  /** The voting token's id, when it is not `by` (tokens that share a label). */
+  readonly voter?: string;
 }
 
 /** What approving an n-of-m gate returns while it still needs approvers. */
@@ -241,6 +248,8 @@ interface VoteRecord {
   readonly type: 'vote';
   readonly id: string;
   readonly by: string;
+  /** Who voted when it is not `by` (the token's id); absent in older records. */
+  readonly voter?: string;
   readonly at: string;
   readonly note: string | null;
 }
@@ -269,7 +278,7 @@ const GATE_CODEC: LogCodec<GateAppend, GateRecord | null> = {
     body: canonicalJson(record),
     key:
       record.type === 'vote'
-        ? `vote:${record.id}:${sha256Hex(record.by).slice(0, 32)}`
+        ? `vote:${record.id}:${sha256Hex(record.voter ?? record.by).slice(0, 32)}`
         : `${record.type === 'requested' ? 'req' : 'dec'}:${record.id}`,
     kind: record.type,
     subject: record.id,
@@ -489,11 +498,13 @@ export class ApprovalGate implements AsyncDisposable {
     const required = state.record.approvers?.required ?? 1;
     if (required <= 1) return this.#decide(id, true, by, null, false, options.note);
     if (state.decision !== null) throw alreadyDecided(state.decision);
-    if (state.votes.some((v) => v.by === by)) throw alreadyVoted(state, by);
+    const voter = options.decider?.id ?? by;
+    if (state.votes.some((v) => (v.voter ?? v.by) === voter)) throw alreadyVoted(state, by);
     const record: VoteRecord = {
       type: 'vote',
       id: state.record.id,
       by,
+      ...(voter === by ? {} : { voter }),
       at: formatTimestamp(this.#clock.now()),
       note: options.note ?? null,
     };
@@ -693,8 +704,14 @@ export class ApprovalGate implements AsyncDisposable {
     }
     const state = this.#gates.get(rec.id);
     if (rec.type === 'vote') {
-      if (state !== undefined && !state.votes.some((v) => v.by === rec.by)) {
-        state.votes.push({ by: rec.by, at: rec.at, note: rec.note });
+      const voter = rec.voter ?? rec.by;
+      if (state !== undefined && !state.votes.some((v) => (v.voter ?? v.by) === voter)) {
+        state.votes.push({
+          by: rec.by,
+          at: rec.at,
+          note: rec.note,
+          ...(rec.voter === undefined ? {} : { voter: rec.voter }),
+        });
       }
       return;
     }

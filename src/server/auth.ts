@@ -20,20 +20,28 @@ export type Principal =
       readonly kind: 'admin';
       readonly reveal: boolean;
       readonly label: string;
+      /** The token's id (`kerno tokens ls`): tells approvers apart when labels repeat. */
+      readonly id?: string;
       readonly groups?: readonly string[];
     }
   | {
       readonly kind: 'tenant';
       readonly tenant: string;
       readonly label: string;
+      readonly id?: string;
       readonly groups?: readonly string[];
     };
 
 /** Who decides an approval gate, from the calling token (tenant, approver groups). */
 export function deciderOf(p: Principal): Decider {
   return p.kind === 'admin'
-    ? { admin: true, groups: p.groups ?? [] }
-    : { admin: false, tenant: p.tenant, groups: p.groups ?? [] };
+    ? { admin: true, groups: p.groups ?? [], ...(p.id === undefined ? {} : { id: p.id }) }
+    : {
+        admin: false,
+        tenant: p.tenant,
+        groups: p.groups ?? [],
+        ...(p.id === undefined ? {} : { id: p.id }),
+      };
 }
 
 /** An approver group: what follows `approver:` in a token scope. */
@@ -209,7 +217,7 @@ export class TokenAuthority {
     }
     const hash = sha256Hex(match[1]!);
     if (digestsEqual(hash, this.#adminHash))
-      return { kind: 'admin', reveal: false, label: 'daemon token' };
+      return { kind: 'admin', reveal: false, label: 'daemon token', id: 'daemon' };
     this.#reload();
     const record = this.#records.get(hash);
     if (record === undefined) throw new KernelError('UNAUTHORIZED', 'The API token is not valid');
@@ -217,8 +225,20 @@ export class TokenAuthority {
       ? record.approver.filter((g) => typeof g === 'string')
       : [];
     if (record.scope === 'tenant')
-      return { kind: 'tenant', tenant: record.tenant ?? '', label: record.label, groups };
-    return { kind: 'admin', reveal: record.scope === 'reveal', label: record.label, groups };
+      return {
+        kind: 'tenant',
+        tenant: record.tenant ?? '',
+        label: record.label,
+        groups,
+        id: tokenId(record),
+      };
+    return {
+      kind: 'admin',
+      reveal: record.scope === 'reveal',
+      label: record.label,
+      groups,
+      id: tokenId(record),
+    };
   }
 }
 

@@ -21,6 +21,20 @@ function setup() {
 const code = (c: string) => (e: unknown) => isKernelError(e) && e.code === c;
 
 describe('approval inbox', () => {
+  it('n of m counts two tokens that share a label as two approvers (by token id); the same token twice is a conflict', async () => {
+    const { gate, log, clock } = setup();
+    const snap = await gate.open({ agentId: 'payer', summary: 'Pay?', approvers: { required: 2 } });
+    const admin = (id: string) => ({ by: 'admin', decider: { admin: true, id } });
+    expect(await gate.approve(snap.id, admin('tok-1'))).toMatchObject({ status: 'pending' });
+    await expect(gate.approve(snap.id, admin('tok-1'))).rejects.toSatisfy(code('CONFLICT'));
+    expect(await gate.approve(snap.id, admin('tok-2'))).toMatchObject({ approved: true });
+    // The votes survive a reload with both voters.
+    const again = createApprovalGate({ log, clock });
+    await again.start();
+    expect(again.get(snap.id)?.decision?.approved).toBe(true);
+    await again.close();
+  });
+
   it('n of m: decided when n distinct approvers approved; the same approver twice is a conflict', async () => {
     const { gate, ledger } = setup();
     const snap = await gate.open({
