@@ -310,6 +310,7 @@ class WindowSum {
 }
 
 interface RunUsage extends UsageTotals {
+  readonly run: string;
   readonly agent: string | null;
   readonly tenant: string | null;
 }
@@ -408,6 +409,7 @@ export class Budgets {
   #byScope = new Map<string, ActiveBudget[]>();
   /** `scopeKey|windowMs` → its sums (shared by budgets of one scope and window; kept across raises). */
   readonly #windows = new Map<string, WindowSum>();
+  /** {@link runKey}(tenant, run) → its usage: an event counts toward a run of its own tenant only. */
   readonly #runs = new Map<string, RunUsage>();
   /** Positions fed directly at append, which the follow then skips. */
   readonly #fed = new Set<number>();
@@ -536,14 +538,15 @@ export class Budgets {
       }
     }
     if (e.run !== null) {
-      let run = this.#runs.get(e.run);
+      const key = runKey(e.tenant, e.run);
+      let run = this.#runs.get(key);
       if (run === undefined) {
         if (this.#runs.size >= this.#maxRuns) {
           const oldest = this.#runs.keys().next();
           if (oldest.done !== true) this.#runs.delete(oldest.value);
         }
-        run = { agent: e.agent, tenant: e.tenant, tokens: 0, costMicros: 0, calls: 0 };
-        this.#runs.set(e.run, run);
+        run = { run: e.run, agent: e.agent, tenant: e.tenant, tokens: 0, costMicros: 0, calls: 0 };
+        this.#runs.set(key, run);
       }
       run.tokens += e.tokens;
       run.costMicros += e.cost;
@@ -604,7 +607,8 @@ export class Budgets {
   check(subject: BudgetSubject): BudgetBreach | null {
     const now = this.#clock.now();
     const tenant = subject.tenant ?? null;
-    const run = subject.runId === undefined ? undefined : this.#runs.get(subject.runId);
+    const run =
+      subject.runId === undefined ? undefined : this.#runs.get(runKey(tenant, subject.runId));
     for (const key of scopeKeys(subject.agent, tenant)) {
       const list = this.#byScope.get(key);
       if (list === undefined) continue;
@@ -662,7 +666,7 @@ export class Budgets {
           used: window?.at(now) ?? { tokens: 0, costMicros: 0, calls: 0 },
         });
       }
-      if (spec.perRun === true) rows.push(this.#topRun(spec, query.run));
+      if (spec.perRun === true) rows.push(this.#topRun(spec, query.run, query.tenant));
       for (const row of rows) {
         for (const resource of BUDGET_RESOURCES) {
           const max = spec[resource];
@@ -692,31 +696,39 @@ export class Budgets {
   #topRun(
     spec: BudgetSpec,
     runId: string | undefined,
+    tenant: string | undefined,
   ): { period: 'run'; used: UsageTotals; run?: string } {
-    if (runId !== undefined) {
-      const run = this.#runs.get(runId);
+    // A tenant's query sees only its own tenant's runs.
+    const only = tenant ?? spec.tenant;
+    if (runId !== undefined && only !== undefined) {
+      const run = this.#runs.get(runKey(only, runId));
       return {
         period: 'run',
         used: run ?? { tokens: 0, costMicros: 0, calls: 0 },
         run: runId,
       };
     }
-    let top: [string, RunUsage] | undefined;
+    let top: RunUsage | undefined;
     const weight = (u: UsageTotals): number =>
       Math.max(
         spec.costMicros ? u.costMicros / spec.costMicros : 0,
         spec.tokens ? u.tokens / spec.tokens : 0,
         spec.calls ? u.calls / spec.calls : 0,
       );
-    for (const entry of this.#runs) {
-      const run = entry[1];
+    for (const run of this.#runs.values()) {
+      if (runId !== undefined && run.run !== runId) continue;
       if (spec.agent !== undefined && run.agent !== spec.agent) continue;
-      if (spec.tenant !== undefined && run.tenant !== spec.tenant) continue;
-      if (top === undefined || weight(run) > weight(top[1])) top = entry;
+      if (only !== undefined && run.tenant !== only) continue;
+      if (top === undefined || weight(run) > weight(top)) top = run;
     }
-    return top === undefined
-      ? { period: 'run', used: { tokens: 0, costMicros: 0, calls: 0 } }
-      : { period: 'run', used: top[1], run: top[0] };
+    if (top === undefined) {
+      return {
+        period: 'run',
+        used: { tokens: 0, costMicros: 0, calls: 0 },
+        ...(runId === undefined ? {} : { run: runId }),
+      };
+    }
+    return { period: 'run', used: top, run: top.run };
   }
 
   /** The budget gate's request for a breach: plain words, with what approving does. */
@@ -937,6 +949,11 @@ function parseGateResource(
   const m = /^budget\/(.+)@(\d+)\/(tokens|costMicros|calls)$/.exec(gate.resource);
   if (m === null) return undefined;
   return { budget: m[1]!, version: Number(m[2]), resource: m[3] as BudgetResource };
+}
+
+/** The key of a run's usage: its tenant and its id (another tenant's event never counts). */
+function runKey(tenant: string | null, run: string): string {
+  return JSON.stringify([tenant, run]);
 }
 
 /** The scope keys whose budgets apply to a spender. */

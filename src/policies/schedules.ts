@@ -236,7 +236,11 @@ export interface ScheduleInfo {
 
 /** What the scheduler needs of the run engine. */
 export interface ScheduleRuns {
-  start(agent: string, input: unknown, options: { id: string }): Promise<{ id: string }>;
+  start(
+    agent: string,
+    input: unknown,
+    options: { id: string; scheduled: true },
+  ): Promise<{ id: string }>;
   /** The agents defined here (a kernel fires only the schedules whose agent it defines). */
   definitions(): string[];
 }
@@ -548,7 +552,7 @@ export class Scheduler {
 
   async #startRun(spec: ScheduleSpec, runId: string, name: string): Promise<void> {
     try {
-      await this.#runs!.start(spec.agent, spec.input, { id: runId });
+      await this.#runs!.start(spec.agent, spec.input, { id: runId, scheduled: true });
     } catch (error) {
       this.#logger.error('A scheduled run could not start', {
         schedule: name,

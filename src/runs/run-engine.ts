@@ -259,7 +259,15 @@ export interface RunStartOptions {
   readonly priority?: number;
   /** A limit key the run takes a slot on besides its agent's limits (e.g. `'openai'`). */
   readonly limitKey?: string;
+  /**
+   * @internal The scheduler's firing: only it may start a run whose id starts with
+   * {@link SCHEDULED_RUN_PREFIX}.
+   */
+  readonly scheduled?: boolean;
 }
+
+/** Run ids starting with this are the scheduler's (`sched-<schedule>-<due time>`). */
+export const SCHEDULED_RUN_PREFIX = 'sched-';
 
 /** Options for `kernel.runs.resume`. */
 export interface RunResumeOptions {
@@ -1042,6 +1050,12 @@ export class RunEngine implements Runs {
     this.#assertOpen();
     const parent = checkTraceHeaders(options.traceparent, options.tracestate, 'start');
     const { priority, limitKey } = options;
+    if (options.id?.startsWith(SCHEDULED_RUN_PREFIX) === true && options.scheduled !== true) {
+      throw new KernelError(
+        'INVALID_ARGUMENT',
+        `Run ids starting with '${SCHEDULED_RUN_PREFIX}' are reserved for schedules; choose another id, got ${JSON.stringify(options.id)}`,
+      );
+    }
     if (priority !== undefined && (!Number.isSafeInteger(priority) || Math.abs(priority) > 1e6)) {
       throw new KernelError(
         'INVALID_ARGUMENT',

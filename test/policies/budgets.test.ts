@@ -219,6 +219,54 @@ describe('budget usage from the ledger', () => {
       await kernel.close();
     }
   });
+
+  it("counts another tenant's usage toward no run of acme, nor shows it", async () => {
+    const clock = new ManualClock(T0);
+    const kernel = await open({ clock, agents: false });
+    try {
+      await kernel.policies.set('budget', 'acme-run', {
+        tenant: 'acme',
+        costMicros: 5_000_000,
+        perRun: true,
+      });
+      await kernel.policies.set('budget', 'any-run', { costMicros: 5_000_000, perRun: true });
+      await kernel.budgets.report(
+        { agent: 'r', tenant: 'acme', runId: 'run-a' },
+        { costMicros: 1 },
+      );
+      // tenant evil spends "in" acme's run through the ledger
+      await kernel.ledger.append(
+        {
+          type: 'OutcomeRecorded',
+          data: {
+            chain_id: 'c',
+            step: 'Evaluation',
+            passed: true,
+            stop_reason: null,
+            latency_ms: null,
+            tokens: null,
+            cost_microdollars: 9_000_000,
+            backend: null,
+            metadata: { agent: 'r' },
+          },
+        },
+        { tenantId: 'evil', correlationId: 'run-a' },
+      );
+      await kernel.budgets.settled();
+      await expect
+        .poll(() => kernel.budgets.check({ agent: 'r', tenant: 'evil', runId: 'run-a' }))
+        .not.toBeNull();
+      expect(kernel.budgets.check({ agent: 'r', tenant: 'acme', runId: 'run-a' })).toBeNull();
+      const mine = kernel.budgets.usage({ tenant: 'acme', run: 'run-a' });
+      expect(mine).toEqual([
+        expect.objectContaining({ budget: 'acme-run', run: 'run-a', used: 1 }),
+      ]);
+      // acme cannot read evil's run either
+      expect(kernel.budgets.usage({ tenant: 'acme', run: 'other' })[0]).toMatchObject({ used: 0 });
+    } finally {
+      await kernel.close();
+    }
+  });
 });
 
 describe('a run over its budget', () => {

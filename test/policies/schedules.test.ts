@@ -69,6 +69,31 @@ function runIds(k: Kernel): string[] {
 }
 
 describe('schedules', () => {
+  it('reserves sched- run ids: a caller cannot take a due time before the schedule fires', async () => {
+    const clock = new ManualClock(T0);
+    const { agent } = recorder();
+    const { dir, cleanup } = tempDir('kerno-sched-');
+    const k = await open('memory:', clock, [agent], { stateDir: dir });
+    try {
+      await k.schedule('hourly', '0 * * * *', null, { agent: 'report' });
+      const due = scheduledRunId('hourly', T0 + HOUR);
+      const taken = await k.start('report', null, { id: due }).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      expect(isKernelError(taken, 'INVALID_ARGUMENT')).toBe(true);
+      expect(String((taken as Error).message)).toMatch(/reserved for schedules/);
+      await expect(k.start('report', null, { id: 'sched-x' })).rejects.toThrow(/reserved/);
+      clock.advance(HOUR);
+      await settle(k);
+      expect(runIds(k)).toEqual([due]);
+      expect((await k.runs.wait(due)).status).toBe('completed');
+    } finally {
+      await k.close();
+      cleanup();
+    }
+  });
+
   it('starts runs at the due times with an id derived from the schedule, and pause/resume', async () => {
     const clock = new ManualClock(T0 + 5 * 60_000);
     const { agent, inputs } = recorder();

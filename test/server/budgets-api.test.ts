@@ -125,6 +125,65 @@ describe('budgets API', () => {
     });
     expect(refused.json()).toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
+
+  it("does not let one tenant's ledger events spend or show another tenant's run", async () => {
+    const k = await testKernel({ clock: new ManualClock(Date.UTC(2026, 11, 4)) });
+    const server = await createServer(k.kernel, { token: TOKEN, version: '9.9.9' });
+    cleanups.push(k.cleanup, () => server.close());
+    const token = (tenant: string) => ({
+      authorization: `Bearer ${createToken(k.dir, { scope: 'tenant', tenant }).token}`,
+    });
+    const { kernel } = k;
+    await kernel.policies.set('budget', 'acme-run', {
+      tenant: 'acme',
+      costMicros: 5_000_000,
+      perRun: true,
+    });
+    await kernel.budgets.report(
+      { agent: 'bot', tenant: 'acme', runId: 'run-a' },
+      { costMicros: 1 },
+    );
+    const outcome = (cost: number) => ({
+      type: 'OutcomeRecorded',
+      data: {
+        chain_id: 'x',
+        step: 'Evaluation',
+        passed: true,
+        stop_reason: null,
+        latency_ms: null,
+        tokens: null,
+        cost_microdollars: cost,
+        backend: null,
+        metadata: { agent: 'bot' },
+      },
+    });
+    for (const correlationId of ['run-a', 'run-e']) {
+      const res = await server.app.inject({
+        method: 'POST',
+        url: '/api/ledger',
+        headers: token('evil'),
+        payload: { event: outcome(9_000_000), correlationId },
+      });
+      expect(res.statusCode).toBe(201);
+    }
+    await kernel.budgets.settled();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(kernel.budgets.check({ agent: 'bot', tenant: 'acme', runId: 'run-a' })).toBeNull();
+    const view = async (run: string) =>
+      (
+        await server.app.inject({
+          method: 'GET',
+          url: `/api/budgets?run=${run}`,
+          headers: token('acme'),
+        })
+      ).json<{ budgets: BudgetUsage[] }>().budgets;
+    expect(await view('run-a')).toEqual([
+      expect.objectContaining({ budget: 'acme-run', run: 'run-a', used: 1, breached: false }),
+    ]);
+    expect(await view('run-e')).toEqual([
+      expect.objectContaining({ budget: 'acme-run', run: 'run-e', used: 0 }),
+    ]);
+  });
 });
 
 describe('kerno budgets', () => {

@@ -179,6 +179,29 @@ describe('runs API: tenants, paging, actions', () => {
     expect(define.statusCode).toBe(403);
   });
 
+  it("refuses the scheduler's run ids and a tenant's priority above 0", async () => {
+    const { k, admin, tenant, call } = await setup();
+    const acme = tenant('acme');
+    for (const headers of [acme, admin]) {
+      const r = await call(headers, 'POST', '/api/runs', {
+        agent: 'two',
+        id: 'sched-nightly-20261205T000000Z',
+      });
+      expect(r.json()).toMatchObject({ status: 400, code: 'INVALID_ARGUMENT' });
+      expect(r.json<{ detail: string }>().detail).toMatch(/reserved for schedules/);
+    }
+    const high = await call(acme, 'POST', '/api/runs', { agent: 'two', priority: 5 });
+    expect(high.json()).toMatchObject({ status: 403, code: 'FORBIDDEN' });
+    expect(high.json<{ detail: string }>().detail).toMatch(/admin token sets priorities/);
+    expect(k.kernel.runs.list()).toHaveLength(0);
+    const low = await call(acme, 'POST', '/api/runs', { agent: 'two', priority: -1 });
+    expect(low.statusCode).toBe(201);
+    const set = await call(admin, 'POST', '/api/runs', { agent: 'two', priority: 5 });
+    expect(set.statusCode).toBe(201);
+    await k.kernel.runs.wait(low.json<{ id: string }>().id);
+    await k.kernel.runs.wait(set.json<{ id: string }>().id);
+  });
+
   it('resumes with a config recorded as by the token, reruns, and shows the journal', async () => {
     const { k, admin, call, counts } = await setup();
     const { id } = (await call(admin, 'POST', '/api/runs', { agent: 'two', input: 'x' })).json<{

@@ -14,7 +14,7 @@ import { requestTraceHeaders } from '../../util/trace-context.js';
 import { KernelError } from '../../errors.js';
 import { RUN_STATUSES, type RunStatus } from '../../runs/journal.js';
 import { validateProcessDefinition } from '../../runs/process-run.js';
-import type { RunSummary } from '../../runs/run-engine.js';
+import { SCHEDULED_RUN_PREFIX, type RunSummary } from '../../runs/run-engine.js';
 import { confineTenant, principalName } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { queryInt, queryString, queryTime } from '../http-util.js';
@@ -111,6 +111,19 @@ export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req, reply) => {
       const b = req.body;
       const tenant = confineTenant(req.principal, b.tenant) ?? undefined;
+      // One tenant may not jump the queue on limits shared with others.
+      if (b.priority !== undefined && b.priority > 0 && req.principal.kind !== 'admin') {
+        throw new KernelError(
+          'FORBIDDEN',
+          'A tenant token may not set a priority above 0; an admin token sets priorities',
+        );
+      }
+      if (b.id?.startsWith(SCHEDULED_RUN_PREFIX) === true) {
+        throw new KernelError(
+          'INVALID_ARGUMENT',
+          `Run ids starting with '${SCHEDULED_RUN_PREFIX}' are reserved for schedules; choose another id or start without one`,
+        );
+      }
       if (b.id !== undefined) {
         const existing = kernel.runs.find(b.id);
         if (existing !== undefined && existing.tenant !== tenant && req.principal.kind !== 'admin')
