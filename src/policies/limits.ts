@@ -403,6 +403,8 @@ export class Limiter implements RunAdmission {
   /** Claims one slot of `name` for `w`; false when all are taken. */
   async #claim(name: string, max: number, w: Waiter): Promise<boolean> {
     if (this.#held(name, w.holder) > 0) return true;
+    // A step on a limit its own run holds a slot of runs on the run's slot (no second claim).
+    if (w.kind === 'step' && this.#held(name, w.runId) > 0) return true;
     for (let attempt = 0; attempt < 2 * max + 2; attempt++) {
       const slots = this.#slots.get(name);
       let free = -1;

@@ -293,6 +293,26 @@ export type JournalEntry = (
 export type StoredJournalEntry = JournalEntry & { readonly seq: number; readonly hash: string };
 
 /** The record key a journal entry is stored under (unique within the run's journal). */
+/**
+ * The keys of the budget gates (`budget#…`) rejected before the run's latest resume: a resume
+ * (and a fork of what came after it) does not replay them, the budget is checked again live.
+ */
+export function supersededBudgetGates(entries: readonly StoredJournalEntry[]): Set<string> {
+  let resumedAt = -1;
+  for (const e of entries) if (e.type === 'resumed' && e.seq > resumedAt) resumedAt = e.seq;
+  const keys = new Set<string>();
+  for (const e of entries) {
+    if (
+      e.type === 'approval.done' &&
+      !e.approved &&
+      e.key.startsWith('budget#') &&
+      e.seq < resumedAt
+    )
+      keys.add(e.key);
+  }
+  return keys;
+}
+
 export function journalKey(entry: JournalEntry): string {
   switch (entry.type) {
     case 'step':

@@ -23,6 +23,7 @@ import {
   fromJsonText,
   journalKey,
   recordError,
+  supersededBudgetGates,
   toJsonText,
   type JournalEntry,
   type RecordedError,
@@ -312,6 +313,8 @@ export class RunExecution implements RunContext {
   /** Usage reports per call position in this execution (their ledger ids). */
   readonly #usageAt = new Map<number, number>();
   readonly #onSuspend: (s: Suspension) => void;
+  /** Budget gates rejected before the latest resume: not replayed (the budget is checked again). */
+  readonly #supersededGates: Set<string>;
   #calls = 0;
   #suspended = false;
   /** The journal's last record known here (what the run's end anchors). */
@@ -337,6 +340,7 @@ export class RunExecution implements RunContext {
     this.#journal = options.journal;
     this.#host = options.host;
     this.#onSuspend = options.onSuspend;
+    this.#supersededGates = supersededBudgetGates(options.entries);
     for (const e of options.entries) this.#index(e);
   }
 
@@ -367,6 +371,8 @@ export class RunExecution implements RunContext {
     if (e.type === 'resumed') return;
     // A failure recorded before the latest resume: the step runs again.
     if (e.type === 'step.failed' && (e.resume ?? 0) < this.resumes) return;
+    if ((e.type === 'approval' || e.type === 'approval.done') && this.#supersededGates.has(e.key))
+      return;
     if (e.type === 'wait.done' && e.signal !== null) this.#consumed.add(e.signal);
     const list = this.#byCall.get(e.call);
     if (list === undefined) this.#byCall.set(e.call, [e]);
@@ -650,7 +656,13 @@ export class RunExecution implements RunContext {
         if (breach.onBreach === 'stop')
           throw new BudgetExceededError(`budget exceeded: ${breach.reason}`);
       }
-      const key = `budget#${String(this.#occurrence('\u0000budget'))}`;
+      // A gate opened live after a resume gets the resume's number: a new gate, never the key (and
+      // approval) of one rejected before it.
+      const n = String(this.#occurrence('\u0000budget'));
+      const key =
+        recordedGate && here.type === 'approval'
+          ? here.key
+          : `budget#${n}${this.resumes === 0 ? '' : `@${String(this.resumes)}`}`;
       const { call, recorded } = this.#next('approval', key);
       let decision: RunApprovalDecision | null;
       let gate: string;

@@ -34,6 +34,7 @@ import {
   readJournal,
   recordError,
   runIndexView,
+  supersededBudgetGates,
   toJsonText,
   type JournalEntry,
   type RecordTrace,
@@ -2067,6 +2068,7 @@ export function forkPrefix(
   const signals = new Map<number, StoredJournalEntry>();
   for (const e of entries) if (e.type === 'signal') signals.set(e.seq, e);
   const prefix: JournalEntry[] = [];
+  const superseded = supersededBudgetGates(entries);
   const strip = <T extends StoredJournalEntry>(e: T): JournalEntry => {
     const { seq: _seq, hash: _hash, ...rest } = e;
     return rest as unknown as JournalEntry;
@@ -2075,6 +2077,7 @@ export function forkPrefix(
     if (e.type === 'signal' || e.type === 'resumed') continue;
     if (e.call >= target.call) continue;
     if (e.type === 'step.failed' && (e.resume ?? 0) < resumes) continue;
+    if ((e.type === 'approval' || e.type === 'approval.done') && superseded.has(e.key)) continue;
     if (e.type === 'step' || e.type === 'step.failed') {
       const { resume: _r, ...plain } = strip(e) as Extract<
         JournalEntry,

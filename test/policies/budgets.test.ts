@@ -390,6 +390,84 @@ describe('a run over its budget', () => {
     }
   });
 
+  it('resumed after a rejected raise and a raised budget, checks the budget again live (and so does a fork)', async () => {
+    const clock = new ManualClock(T0);
+    const spent: string[] = [];
+    const kernel = await open({ clock, define: [research(spent)] });
+    try {
+      await kernel.policies.set('budget', 'cap', {
+        agent: 'research',
+        costMicros: 1_000_000,
+        windowMs: DAY,
+      });
+      const run = await kernel.start('research');
+      await reaches(kernel, run.id, 'waiting');
+      const [rejected] = kernel.approvals.list();
+      await kernel.budgets.decide(rejected!.id, { approve: false, by: 'carol' });
+      expect((await kernel.runs.wait(run.id)).status).toBe('cancelled');
+      // the admin raises the budget, then resumes: the old rejection does not stop it again
+      await kernel.policies.set('budget', 'cap', {
+        agent: 'research',
+        costMicros: 3_000_000,
+        windowMs: DAY,
+      });
+      const waiting = reaches(kernel, run.id, 'waiting');
+      await kernel.runs.resume(run.id);
+      await waiting;
+      expect(spent).toEqual(['a', 'b']);
+      // a new breach after the resume asks on a new gate (not the rejected one)
+      const open = kernel.approvals.list().filter((g) => g.decision === null);
+      expect(open).toHaveLength(1);
+      expect(open[0]!.id).not.toBe(rejected!.id);
+      await kernel.budgets.decide(open[0]!.id, {
+        approve: true,
+        limits: { costMicros: 100_000_000 },
+        by: 'alice',
+      });
+      const done = await kernel.runs.wait(run.id);
+      expect(done.status).toBe('completed');
+      expect(done.result).toBe('done');
+      expect(spent).toEqual(['a', 'b', 'c']);
+      // a fork after the rejected gate does not copy the rejection
+      const fork = await kernel.runs.fork(run.id, { fromStep: 'summarise#1' });
+      expect(await fork.result()).toBe('done');
+      expect(spent).toEqual(['a', 'b', 'c']);
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('resumed after a rejected raise with the budget still spent, waits on a new gate', async () => {
+    const clock = new ManualClock(T0);
+    const kernel = await open({ clock, define: [research()] });
+    try {
+      await kernel.policies.set('budget', 'cap', {
+        agent: 'research',
+        costMicros: 1_000_000,
+        windowMs: DAY,
+      });
+      const run = await kernel.start('research');
+      await reaches(kernel, run.id, 'waiting');
+      const [rejected] = kernel.approvals.list();
+      await kernel.budgets.decide(rejected!.id, { approve: false, by: 'carol' });
+      expect((await kernel.runs.wait(run.id)).status).toBe('cancelled');
+      const waiting = reaches(kernel, run.id, 'waiting');
+      await kernel.runs.resume(run.id);
+      await waiting;
+      const fresh = kernel.approvals.list().filter((g) => g.decision === null);
+      expect(fresh).toHaveLength(1);
+      expect(fresh[0]!.id).not.toBe(rejected!.id);
+      expect((await kernel.runs.get(run.id)).waitingFor).toEqual({
+        kind: 'approval',
+        gate: fresh[0]!.id,
+      });
+      await kernel.budgets.decide(fresh[0]!.id, { approve: false, by: 'carol' });
+      expect((await kernel.runs.wait(run.id)).status).toBe('cancelled');
+    } finally {
+      await kernel.close();
+    }
+  });
+
   it('with onBreach stop, is stopped without asking', async () => {
     const kernel = await open({ clock: new ManualClock(T0), define: [research()] });
     try {

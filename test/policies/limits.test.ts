@@ -212,6 +212,31 @@ describe('limits', () => {
     }
   });
 
+  it("lets a step on the key its run holds a slot on use the run's slot", async () => {
+    const { dir, cleanup } = tempDir('kerno-limits-');
+    const g = gated('model', 'openai');
+    const k = await open('memory:', dir, [g.agent]);
+    try {
+      await k.policies.set('limit', 'openai', { key: 'openai', maxConcurrent: 1 });
+      const a = await k.start('model', { tag: 'a' }, { limitKey: 'openai' });
+      const b = await k.start('model', { tag: 'b' }, { limitKey: 'openai' });
+      // a's step runs on a's own slot (no second claim, so no deadlock); b queues as a run.
+      await until(() => g.state.active === 1, "a's step running");
+      expect(statusOf(k, b.id)).toBe('queued');
+      expect(k.limits.queues()[0]).toMatchObject({ inUse: 1 });
+      g.release('a');
+      expect(await a.result()).toBe('a');
+      await until(() => g.state.releases.has('b'), "b's step running");
+      g.release('b');
+      expect(await b.result()).toBe('b');
+      expect(g.state.maxActive).toBe(1);
+      expect(k.limits.queues()[0]!.inUse).toBe(0);
+    } finally {
+      await k.close();
+      cleanup();
+    }
+  });
+
   it('keeps queued runs across a restart and starts them in priority order', async () => {
     const { dir, cleanup } = tempDir('kerno-limits-');
     const store = `sqlite:${join(dir, 'kerno.db')}`;
