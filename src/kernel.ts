@@ -353,7 +353,6 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
           ...(request.resource === undefined ? {} : { resource: request.resource }),
           ...(request.tool === undefined ? {} : { tool: request.tool }),
           ...gatePolicy(request.approval),
-          ...(request.policy === undefined ? {} : { adminOnly: true }),
         });
         return { gate: gate.id, decision: runDecision(gate.decision) };
       },

@@ -82,8 +82,8 @@ export interface ApprovalRequestInput {
   readonly tenantId?: string | null | undefined;
   readonly correlationId?: string | null | undefined;
   /**
-   * The gate enforces a kernel policy (a budget, an `ask` rule): a tenant token never decides it,
-   * only an admin token or a token of the gate's approver group.
+   * The gate enforces a kernel policy (a budget): a tenant token never decides it, only an admin
+   * token or a token of the gate's approver group.
    */
   readonly adminOnly?: boolean | undefined;
 }
@@ -859,7 +859,7 @@ function checkDecider(state: GateState, decider: Decider | undefined): void {
     if (r.admin_only !== true) return;
     throw new KernelError(
       'FORBIDDEN',
-      `Approval ${r.id} enforces a kernel policy (a budget or an approval rule): an admin token decides it, not the tenant it concerns`,
+      `Approval ${r.id} enforces a kernel policy (a budget): an admin token decides it, not the tenant it concerns`,
       { details: { id: r.id } },
     );
   }

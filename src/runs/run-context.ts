@@ -111,11 +111,6 @@ export interface RunApprovalRequest {
   readonly tool?: string;
   /** Who decides, how many approvers, what a timeout does (from an `ask` rule). */
   readonly approval?: RuleApproval;
-  /**
-   * The gate enforces a kernel policy (an `ask` rule): only an admin, or a token of the rule's
-   * approver group, decides it — never the tenant whose run asks.
-   */
-  readonly policy?: 'rule';
 }
 
 /** The decision a run gets back. */
@@ -1027,7 +1022,6 @@ export class RunExecution implements RunContext {
       ...(resource === undefined ? {} : { resource }),
       ...(tool === undefined ? {} : { tool }),
       ...(d.approval === undefined ? {} : { approval: d.approval }),
-      policy: 'rule',
     });
     if (!replayed) await this.#host.authorizeOutcome?.(q, d, decision);
     if (!decision.approved) {
