@@ -122,6 +122,7 @@ export {
   createAuditTrail,
   verifyAuditExport,
 } from './audit/audit-trail.js';
+export { storedAuditEvent, type StoredEvent } from './audit/stored-event.js';
 export type {
   AuditEntry,
   AuditAttachOptions,

@@ -2,7 +2,9 @@ import {
   createAuditTrail,
   createMemoryBus,
   createMemoryLog,
+  storedAuditEvent,
   type AuditAction,
+  type KernelEvent,
 } from '../../src/index.js';
 import { throughput, type BenchRow, type BenchSuite } from '../harness.js';
 
@@ -56,7 +58,57 @@ export const auditSuite: BenchSuite = {
       },
       { rounds: 3, warmup: 1 },
     );
+    // The SSE feed's per-event work: a stored audit record becomes an event frame. kerno hands
+    // the event's stored JSON text through; the peer decodes the body and re-encodes the event
+    // (what the feed did before). Bodies are run step events with arguments, as agents make them.
+    const S = 100_000;
+    const sseBus = createMemoryBus();
+    const sseLog = createMemoryLog();
+    const sseTrail = createAuditTrail({ log: sseLog });
+    sseTrail.attach(sseBus);
+    for (let i = 0; i < S; i++) {
+      sseBus.publish({
+        type: 'ToolExecutionStarted',
+        sessionId: ID,
+        toolName: 'search',
+        toolCallId: `${ID}:search#${i}`,
+        toolArgs: { query: `durable agents "${i}"`, limit: 10, filters: { lang: 'en' } },
+      } as KernelEvent);
+    }
+    await sseTrail.flush();
+    const bodies = (await sseLog.scan('audit', 0, S)).map((r) => r.body);
+    let frameBytes = 0;
+    const passThrough = await throughput(
+      S,
+      () => {
+        for (let i = 0; i < S; i++) {
+          const e = storedAuditEvent(bodies[i]!)!;
+          frameBytes += `id: ${i}\nevent: ${e.type}\ndata: ${e.json}\n\n`.length;
+        }
+      },
+      { rounds: 5 },
+    );
+    const decoded = await throughput(
+      S,
+      () => {
+        for (let i = 0; i < S; i++) {
+          const event = (JSON.parse(bodies[i]!) as { metadata: { event: { type: string } } })
+            .metadata.event;
+          frameBytes += `id: ${i}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`.length;
+        }
+      },
+      { rounds: 5 },
+    );
+    if (frameBytes === 0) throw new Error('no SSE frames built');
     return [
+      {
+        group: 'spine',
+        name: 'SSE frames from stored audit records (event text passed through)',
+        value: passThrough,
+        unit: 'frames/s',
+        peer: { name: 'JSON.parse body + JSON.stringify event', value: decoded },
+        note: 'ToolExecutionStarted entries with arguments, ~600-byte bodies',
+      },
       {
         group: 'spine',
         name: 'audit append (hash incl., memory), trail.append',

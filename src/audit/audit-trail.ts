@@ -506,6 +506,22 @@ export class AuditTrail {
     return this.#view.follow(options);
   }
 
+  /**
+   * Like {@link AuditTrail.follow}, but the stored records (body text, seq, hashes), not decoded:
+   * for consumers that only forward what an entry holds. `storedAuditEvent` (`stored-event.ts`) takes the
+   * kernel event's JSON text out of a body without parsing it.
+   */
+  followStored(options: AuditFollowOptions = {}): LogFollow<LogBody> {
+    this.#schedule();
+    return this.#view.followStored(options);
+  }
+
+  /** Like {@link AuditTrail.entriesAfter}, but the stored records, not decoded. */
+  async storedAfter(after: number, limit: number): Promise<readonly LogBody[]> {
+    await this.#settled();
+    return this.#view.readStored(after, limit);
+  }
+
   /** The trail's head: record it to detect a truncated tail later. */
   async head(): Promise<LogHead> {
     await this.#settled();

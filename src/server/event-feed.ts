@@ -9,7 +9,9 @@
  * @module
  */
 import type { ServerResponse } from 'node:http';
-import { auditedEvent, type AuditEntry, type AuditTrail } from '../audit/audit-trail.js';
+import type { AuditTrail } from '../audit/audit-trail.js';
+import { storedAuditEvent } from '../audit/stored-event.js';
+import type { LogBody } from '../storage/log.js';
 import { errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 
@@ -49,13 +51,14 @@ export interface FeedSubscription {
   readonly lastEventId?: number | undefined;
 }
 
-function frameOf(entry: AuditEntry): Frame | undefined {
-  const event = auditedEvent(entry);
+/** The SSE frame of a stored audit record: its event's stored JSON text, passed through. */
+function frameOf(record: LogBody): Frame | undefined {
+  const event = storedAuditEvent(record.body);
   if (event === undefined) return undefined;
   return {
-    seq: entry.seq,
+    seq: record.seq,
     type: event.type,
-    text: `id: ${entry.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`,
+    text: `id: ${record.seq}\nevent: ${event.type}\ndata: ${event.json}\n\n`,
   };
 }
 
@@ -112,7 +115,7 @@ export class EventFeed {
   /** Starts following the audit stream from its current head. */
   async start(): Promise<void> {
     this.#head = (await this.#audit.head()).seq;
-    const follow = this.#audit.follow({
+    const follow = this.#audit.followStored({
       after: this.#head,
       signal: this.#stop.signal,
       pollMs: 200,
@@ -175,7 +178,7 @@ export class EventFeed {
           frames = this.#fromRing(c.cursor);
         } else {
           // Fell behind the ring (or resumed from long ago): read from the store.
-          const batch = await this.#audit.entriesAfter(c.cursor, 1000);
+          const batch = await this.#audit.storedAfter(c.cursor, 1000);
           if (batch.length === 0) break;
           frames = batch.map(frameOf).filter((f): f is Frame => f !== undefined);
           through = batch[batch.length - 1]!.seq;

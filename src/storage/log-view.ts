@@ -242,14 +242,27 @@ export class LogView<In, Out> {
    * `caughtUp` resolves once the replay is done.
    */
   follow(options: LogViewFollowOptions<Out> = {}): LogFollow<Out> {
+    const raw = this.followStored(options);
+    return Object.assign(this.#decoded(raw, options.filter), { caughtUp: raw.caughtUp });
+  }
+
+  /**
+   * Like {@link LogView.follow}, but the stored records as they are (body text, position,
+   * hashes), not decoded: for consumers that only forward the stored JSON text.
+   */
+  followStored(options: Omit<LogViewFollowOptions<Out>, 'filter'> = {}): LogFollow<LogBody> {
     const pollMs = options.pollMs ?? this.#pollMs;
-    const raw = followLog(this.#log, this.#stream, {
+    return followLog(this.#log, this.#stream, {
       fromSeq: options.after ?? 0,
       signal: options.signal,
       ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
       ...(pollMs === undefined ? {} : { pollMs }),
     });
-    return Object.assign(this.#decoded(raw, options.filter), { caughtUp: raw.caughtUp });
+  }
+
+  /** Like {@link LogView.read}, but the stored records, not decoded. */
+  readStored(after: number, limit: number): Promise<readonly LogBody[]> {
+    return this.#log.scan(this.#stream, after, limit);
   }
 
   async *#decoded(
