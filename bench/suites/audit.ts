@@ -4,7 +4,6 @@ import {
   createMemoryLog,
   storedAuditEvent,
   type AuditAction,
-  type KernelEvent,
 } from '../../src/index.js';
 import { throughput, type BenchRow, type BenchSuite } from '../harness.js';
 
@@ -73,7 +72,7 @@ export const auditSuite: BenchSuite = {
         toolName: 'search',
         toolCallId: `${ID}:search#${i}`,
         toolArgs: { query: `durable agents "${i}"`, limit: 10, filters: { lang: 'en' } },
-      } as KernelEvent);
+      });
     }
     await sseTrail.flush();
     const bodies = (await sseLog.scan('audit', 0, S)).map((r) => r.body);

@@ -11,11 +11,11 @@ import {
 import { everyEvent } from '../helpers/events.js';
 
 /** Every stored body of the audit stream, with the typed entry kerno decodes from it. */
-async function storedWith(log: LogStore) {
+function storedWith(log: LogStore) {
   const trail = createAuditTrail({ log, clock: new ManualClock(Date.UTC(2026, 11, 7)) });
   return {
     trail,
-    async bodies() {
+    bodies: async () => {
       await trail.flush();
       const records = await log.scan('audit', 0, 10_000);
       const entries = await trail.entriesAfter(0, 10_000);
@@ -27,7 +27,7 @@ async function storedWith(log: LogStore) {
 describe('storedAuditEvent (the SSE pass-through)', () => {
   it('takes every event type out of its stored body as the stored text, equal to the decoded event', async () => {
     const log = createMemoryLog();
-    const { trail, bodies } = await storedWith(log);
+    const { trail, bodies } = storedWith(log);
     const events = everyEvent([1, 2, 3, 4]);
     for (const e of events) await trail.recordEvent(e);
     const stored = await bodies();
@@ -46,7 +46,7 @@ describe('storedAuditEvent (the SSE pass-through)', () => {
 
   it('is not fooled by strings and nested objects that look like the body layout', async () => {
     const log = createMemoryLog();
-    const { trail, bodies } = await storedWith(log);
+    const { trail, bodies } = storedWith(log);
     const tricky = '},"resource":"x"} {"event":{"type":"Evil"}} \\" \\\\ ] [ { ,"type":"Nope"';
     const event = {
       type: 'ToolExecutionStarted',
