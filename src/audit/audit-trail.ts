@@ -360,7 +360,12 @@ export class AuditTrail {
         const batch = this.#queue.slice(0, MAX_BATCH);
         let entries: AuditEntry[];
         try {
-          entries = await this.#view.append(batch.map((q) => q.input));
+          // Entries of published events have nobody waiting on them: they may ride along with
+          // the next write someone awaits (a run's step) instead of committing ahead of it.
+          entries = await this.#view.append(
+            batch.map((q) => q.input),
+            batch.every((q) => q.resolve === undefined) ? BACKGROUND : undefined,
+          );
         } catch (error) {
           this.#failed(error);
           await this.#backoff();
@@ -815,6 +820,9 @@ interface AuditInput {
   readonly metadata: JsonValue | null;
   readonly metadataJson: string;
 }
+
+/** Appends of entries nobody awaits. */
+const BACKGROUND = Object.freeze({ background: true });
 
 const AUDIT_CODEC: LogCodec<AuditInput, AuditEntry> = {
   encode: (e) => ({

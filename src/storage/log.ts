@@ -114,6 +114,13 @@ export interface LogAppendOptions {
    * a keyed record (a run's next `run.owner` generation), the holder's appends name it here.
    */
   readonly unlessKey?: LogKeyRef | undefined;
+  /**
+   * Nobody waits on this append's latency (the audit trail's record of a published event): the
+   * backend may hold it for a moment so it commits with the next write that someone awaits,
+   * instead of in a commit of its own that such a write would queue behind. It resolves, as
+   * every append, only once durable; backends without a group commit ignore it.
+   */
+  readonly background?: boolean | undefined;
 }
 
 /** What {@link LogStore.appendAll} committed. */

@@ -113,7 +113,7 @@ class PostgresLog implements PostgresLogStore {
       assertNoNul(stream, e);
     }
     if (entries.length === 0) return [];
-    return this.#writer.submit(stream, entries, options?.unlessKey);
+    return this.#writer.submit(stream, entries, options?.unlessKey, options?.background === true);
   }
 
   async read(stream: string, afterSeq: number, limit: number): Promise<LogRecord[]> {

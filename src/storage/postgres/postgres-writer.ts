@@ -42,7 +42,15 @@ interface Pending {
   readonly unlessKey: LogKeyRef | undefined;
   readonly resolve: (records: LogRecord[]) => void;
   readonly reject: (error: Error) => void;
+  /** Nobody waits on its latency: it may wait for a foreground append to commit with. */
+  readonly background: boolean;
 }
+
+/**
+ * How long background appends wait, with no append anyone awaits queued, before they commit on
+ * their own (see `LogAppendOptions.background`).
+ */
+const BACKGROUND_DELAY_MS = 2;
 
 interface Head {
   seq: number;
@@ -81,6 +89,12 @@ export class PostgresLogWriter {
   #contended = 0;
   #batches = 0;
   #appends = 0;
+  /** Foreground appends queued: while there are none, background ones wait (see `submit`). */
+  #foreground = 0;
+  /** The background delay ran out, or a flush or close asked: commit what is queued. */
+  #due = false;
+  /** Wakes the pump waiting with only background appends queued. */
+  #wake: (() => void) | undefined;
 
   constructor(pg: PgModule, location: PostgresLocation, channel: string, onCommit: CommitListener) {
     this.#pg = pg;
@@ -89,15 +103,23 @@ export class PostgresLogWriter {
     this.#onCommit = onCommit;
   }
 
-  /** Queues an append; resolves with the records once committed. */
+  /**
+   * Queues an append; resolves with the records once committed. A `background` append waits
+   * (at most {@link BACKGROUND_DELAY_MS}) for a foreground one to share its commit.
+   */
   submit(
     stream: string,
     entries: readonly LogAppend[],
     unlessKey?: LogKeyRef,
+    background = false,
   ): Promise<LogRecord[]> {
     if (this.#closed) return Promise.reject(new KernelError('CLOSED', 'The log is closed'));
     return new Promise<LogRecord[]>((resolve, reject) => {
-      this.#queue.push({ stream, entries, unlessKey, resolve, reject });
+      this.#queue.push({ stream, entries, unlessKey, resolve, reject, background });
+      if (!background) {
+        this.#foreground++;
+        this.#wake?.();
+      }
       if (!this.#running) {
         this.#running = true;
         // Let every append issued in this tick join the first batch.
@@ -201,6 +223,9 @@ export class PostgresLogWriter {
   /** Resolves when every append submitted so far has committed or failed. */
   flush(): Promise<void> {
     if (!this.#running && this.#queue.length === 0) return Promise.resolve();
+    // Background appends do not wait for company when someone waits for them.
+    this.#due = true;
+    this.#wake?.();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
@@ -220,15 +245,38 @@ export class PostgresLogWriter {
 
   async #pump(): Promise<void> {
     while (this.#queue.length > 0) {
+      if (this.#foreground === 0 && !this.#due) {
+        await this.#backgroundWait();
+        continue;
+      }
       const batch =
         this.#queue.length <= MAX_BATCH_OPS ? this.#queue : this.#queue.slice(0, MAX_BATCH_OPS);
       this.#queue = this.#queue.length <= MAX_BATCH_OPS ? [] : this.#queue.slice(MAX_BATCH_OPS);
+      for (const p of batch) if (!p.background) this.#foreground--;
+      // What stays queued (a burst beyond one batch) goes next without waiting again.
+      this.#due = this.#queue.length > 0;
       await this.#run(batch);
     }
     this.#running = false;
     const idle = this.#idle;
     this.#idle = [];
     for (const resolve of idle) resolve();
+  }
+
+  /** Waits until a foreground append or a flush comes, or the background delay runs out. */
+  #backgroundWait(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#due = true;
+        done();
+      }, BACKGROUND_DELAY_MS);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+      this.#wake = done;
+    });
   }
 
   async #run(batch: Pending[]): Promise<void> {

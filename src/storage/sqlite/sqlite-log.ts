@@ -122,6 +122,7 @@ class SqliteLog implements LogStore {
       unlessKey === undefined
         ? { kind: 'log.append', stream, entries }
         : { kind: 'log.append', stream, entries, unlessKey },
+      options?.background === true,
     );
     const freshEntries: LogAppend[] = new Array<LogAppend>(result.hashes.length);
     for (let i = 0; i < entries.length; i++) {

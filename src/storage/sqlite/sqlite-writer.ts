@@ -29,7 +29,15 @@ interface Pending {
   readonly op: WriteOp;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
+  /** Submitted as background: it waits for a foreground write (or the delay) to commit with. */
+  readonly background: boolean;
 }
+
+/**
+ * How long background writes wait, with no write anyone awaits queued, before they commit on
+ * their own. A foreground write (or `flush`) sends them at once, in its own batch.
+ */
+const BACKGROUND_DELAY_MS = 2;
 
 /** The inline writer lets the event loop turn after this many batches (see `start`). */
 const INLINE_YIELD_BATCHES = 16;
@@ -72,6 +80,11 @@ export class SqliteWriter {
   #idle: (() => void)[] = [];
   #batches = 0;
   #opsCommitted = 0;
+  /** Foreground ops in `#queue`: while there are none, background ops wait (see `submit`). */
+  #foreground = 0;
+  /** The background delay ran out, or a flush or close asked: send what is queued. */
+  #due = false;
+  #backgroundTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(start: (onMessage: (m: FromWorker) => void) => BatchEngine) {
     this.#engine = start((m) => this.#onMessage(m));
@@ -153,8 +166,16 @@ export class SqliteWriter {
     });
   }
 
-  /** Queues a write; resolves with its result once durably committed. */
-  submit<K extends WriteOp['kind']>(op: Extract<WriteOp, { kind: K }>): Promise<WriteResults[K]> {
+  /**
+   * Queues a write; resolves with its result once durably committed. A `background` write
+   * (nobody waits on its latency) is held until a foreground write is queued, then both go in
+   * one batch — one fsync instead of two, the second waiting for the first — or until
+   * {@link BACKGROUND_DELAY_MS} has passed with none.
+   */
+  submit<K extends WriteOp['kind']>(
+    op: Extract<WriteOp, { kind: K }>,
+    background = false,
+  ): Promise<WriteResults[K]> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (this.#closing !== undefined) {
       return Promise.reject(
@@ -162,21 +183,28 @@ export class SqliteWriter {
       );
     }
     return new Promise<WriteResults[K]>((resolve, reject) => {
-      this.#queue.push({ op, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.#scheduled && this.#inFlight === undefined) {
-        this.#scheduled = true;
-        // Let every write issued in this tick join the batch.
-        queueMicrotask(() => {
-          this.#scheduled = false;
-          this.#pump();
-        });
-      }
+      this.#queue.push({ op, resolve: resolve as (v: unknown) => void, reject, background });
+      if (!background) this.#foreground++;
+      this.#schedule();
+    });
+  }
+
+  /** Pumps on the next microtask, so every write issued in this tick joins the batch. */
+  #schedule(): void {
+    if (this.#scheduled || this.#inFlight !== undefined) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      this.#pump();
     });
   }
 
   /** Resolves when every write submitted so far has been committed (or failed). */
   flush(): Promise<void> {
     if (this.#inFlight === undefined && this.#queue.length === 0) return Promise.resolve();
+    // Background writes do not wait for company when someone waits for them.
+    this.#due = true;
+    this.#schedule();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
@@ -190,9 +218,25 @@ export class SqliteWriter {
       if (this.#inFlight === undefined && this.#queue.length === 0) this.#notifyIdle();
       return;
     }
+    if (this.#foreground === 0 && !this.#due) {
+      // Only background writes: give a foreground write a moment to come and take them along.
+      this.#backgroundTimer ??= setTimeout(() => {
+        this.#backgroundTimer = undefined;
+        this.#due = true;
+        this.#pump();
+      }, BACKGROUND_DELAY_MS);
+      return;
+    }
+    if (this.#backgroundTimer !== undefined) {
+      clearTimeout(this.#backgroundTimer);
+      this.#backgroundTimer = undefined;
+    }
     const batch =
       this.#queue.length <= MAX_BATCH_OPS ? this.#queue : this.#queue.slice(0, MAX_BATCH_OPS);
     this.#queue = this.#queue.length <= MAX_BATCH_OPS ? [] : this.#queue.slice(MAX_BATCH_OPS);
+    for (const p of batch) if (!p.background) this.#foreground--;
+    // What stays queued (a burst beyond one batch) goes next without waiting again.
+    this.#due = this.#queue.length > 0;
     this.#inFlight = batch;
     const message = { type: 'batch' as const, id: this.#nextId++, ops: batch.map((p) => p.op) };
     try {
@@ -245,6 +289,9 @@ export class SqliteWriter {
     const pending = [...(this.#inFlight ?? []), ...this.#queue];
     this.#inFlight = undefined;
     this.#queue = [];
+    this.#foreground = 0;
+    if (this.#backgroundTimer !== undefined) clearTimeout(this.#backgroundTimer);
+    this.#backgroundTimer = undefined;
     for (const p of pending) p.reject(error);
     this.#notifyIdle();
   }
