@@ -772,9 +772,7 @@ describe('the usage option', () => {
           bad.push(await failure(ctx.step('bad', () => 1, { usage: () => ({ tokens }) as never })));
         }
         bad.push(
-          await failure(
-            ctx.step('bad', () => 1, { usage: () => ({ costMicrodollars: -0.5 }) }),
-          ),
+          await failure(ctx.step('bad', () => 1, { usage: () => ({ costMicrodollars: -0.5 }) })),
         );
         return bad;
       },
