@@ -223,3 +223,66 @@ describe('a step with a limitKey', () => {
     expect(released).toEqual(['call#1', 'boom#1']);
   });
 });
+
+describe('usage reported to the budgets', () => {
+  it("reports a step's usage rounded, from the attempt that succeeded, and ctx.reportUsage by position", async () => {
+    const reports: [unknown, string][] = [];
+    const runs = await engine({
+      budgets: {
+        hostFor: () => ({
+          check: () => null,
+          open: () => Promise.reject(new Error('no gate expected')),
+          approved: () => Promise.resolve(),
+          report: async (usage, eventId) => void reports.push([usage, eventId]),
+        }),
+      },
+    });
+    runs.define({
+      name: 'spender',
+      run: async (ctx: RunContext) => {
+        await ctx.reportUsage({ tokens: 5, model: 'm' });
+        await ctx.reportUsage({ tokens: 6 });
+        await ctx.step(
+          'model',
+          ({ attempt }) => {
+            if (attempt === 1) throw new Error('flaky');
+            return { t: 10.4 };
+          },
+          {
+            retry: { attempts: 2, backoffMs: 0 },
+            usage: (r: { t: number }) => ({ tokens: r.t, costMicrodollars: 2.5 }),
+          },
+        );
+        await ctx.step('tokens-only', () => 1, { usage: () => ({ tokens: 2 }) });
+        await ctx.reportUsage({ costMicros: 7 });
+        await ctx.sleep(60_000);
+        await ctx.reportUsage({ tokens: 1 });
+        return null;
+      },
+    });
+    const run = await runs.start('spender');
+    for (let i = 0; i < 100 && clock.pendingTimers === 0; i++) {
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    clock.advance(0); // the backoff
+    await until(runs, run.id, (r) => r.status === 'sleeping');
+    const id = run.id;
+    const first: [unknown, string][] = [
+      [{ tokens: 5, model: 'm' }, `${id}:usage:0:1`],
+      [{ tokens: 6 }, `${id}:usage:0:2`],
+      [{ tokens: 10, costMicros: 3 }, `${id}:step:model#1:2`],
+      [{ tokens: 2 }, `${id}:step:tokens-only#1:1`],
+      [{ costMicros: 7 }, `${id}:usage:2:1`],
+    ];
+    expect(reports).toEqual(first);
+    clock.advance(60_000);
+    await run.result();
+    // the replay reports the same usage under the same ids (the ledger keeps one); steps: none
+    expect(reports.slice(first.length)).toEqual([
+      first[0],
+      first[1],
+      first[4],
+      [{ tokens: 1 }, `${id}:usage:3:1`],
+    ]);
+  });
+});
