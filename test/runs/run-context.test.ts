@@ -29,6 +29,7 @@ import type { Storage } from '../../src/storage/storage.js';
 import { openStorage } from '../../src/storage/open-storage.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { createUuidV7 } from '../../src/util/ids.js';
+import { deferred } from '../../src/util/deferred.js';
 import { silentLogger } from '../../src/util/logger.js';
 
 const T0 = Date.UTC(2026, 11, 7);
@@ -651,6 +652,75 @@ describe('ctx.sleep and ctx.sleepUntil', () => {
   });
 });
 
+describe('an execution that has suspended', () => {
+  it('ignores the calls its code still makes: they record nothing and never settle', async () => {
+    const runs = await engine();
+    const late = deferred<void>();
+    const settled: string[] = [];
+    let executions = 0;
+    let ran = 0;
+    let called = false;
+    runs.define({
+      name: 'straggler',
+      run: async (ctx: RunContext) => {
+        executions++;
+        if (executions > 1) return 'woke';
+        await Promise.all([
+          ctx.sleep(60_000),
+          (async () => {
+            await late.promise;
+            const calls: Promise<unknown>[] = [
+              ctx.step('late', () => ++ran),
+              ctx.sleep(5),
+              ctx.sleepUntil(T0),
+              ctx.waitForSignal('x'),
+              ctx.requestApproval({ summary: 'late' }),
+              ctx.authorize({ action: 'late' }),
+              ctx.reportUsage({ tokens: 1 }),
+            ];
+            calls.forEach((p, i) => {
+              p.then(
+                () => settled.push(`${String(i)} resolved`),
+                () => settled.push(`${String(i)} rejected`),
+              );
+            });
+            called = true;
+          })(),
+        ]);
+        return 'not reached';
+      },
+    });
+    const run = await runs.start('straggler');
+    await until(runs, run.id, (r) => r.status === 'sleeping');
+    late.resolve();
+    await settle(() => called, 'the late calls');
+    for (let i = 0; i < 5; i++) await tick();
+    // reportUsage resolves at once (this engine records no usage, yet it does not throw)
+    expect(settled).toEqual(['6 resolved']);
+    expect(ran).toBe(0);
+    expect((await journalOf(run.id)).map((e) => e.key)).toEqual(['sleep#1']);
+    clock.advance(60_000);
+    await expect(run.result()).resolves.toBe('woke');
+  });
+});
+
+describe('a corrupt journal', () => {
+  it('fails the run with CORRUPT_VALUE when a wait took a signal the journal does not hold', async () => {
+    const runs = await engine();
+    runs.define({ name: 'waiter', run: (ctx: RunContext) => ctx.waitForSignal('go') });
+    const run = await runs.start('waiter');
+    await until(runs, run.id, (r) => r.status === 'waiting');
+    const journal = journalView(storage.log, run.id, () => clock.now());
+    await journal.append([{ type: 'wait.done', key: 'go#1', call: 0, signal: 999, atMs: T0 }]);
+    await runs.signal(run.id, 'go', 'payload');
+    const info = await until(runs, run.id, (r) => r.status === 'failed');
+    expect(info.error).toMatchObject({
+      code: 'CORRUPT_VALUE',
+      message: `Run ${run.id}: wait 'go#1' took signal #999, which its journal does not hold`,
+    });
+  });
+});
+
 describe('ctx.waitForSignal', () => {
   it('refuses an empty name and a bad timeout, taking no call position', async () => {
     const runs = await engine();
@@ -665,6 +735,9 @@ describe('ctx.waitForSignal', () => {
           await failure(ctx.waitForSignal('x', { timeoutMs: Infinity })),
         ];
         // timeoutMs 0: the deadline is now, so it times out at once without suspending
+        out.push(await failure(ctx.waitForSignal('ping', { timeoutMs: 0 })));
+        // each signal name counts its own waits
+        out.push(await failure(ctx.waitForSignal('pong', { timeoutMs: 0 })));
         out.push(await failure(ctx.waitForSignal('ping', { timeoutMs: 0 })));
         return out;
       },
@@ -681,10 +754,16 @@ describe('ctx.waitForSignal', () => {
       { code: 'INVALID_ARGUMENT', message: 'timeoutMs must be ≥ 0, got NaN' },
       { code: 'INVALID_ARGUMENT', message: 'timeoutMs must be ≥ 0, got Infinity' },
       { code: 'TIMEOUT', message: "No signal for wait 'ping#1' arrived before its timeout" },
+      { code: 'TIMEOUT', message: "No signal for wait 'pong#1' arrived before its timeout" },
+      { code: 'TIMEOUT', message: "No signal for wait 'ping#2' arrived before its timeout" },
     ]);
     expect(await journalOf(run.id)).toMatchObject([
       { type: 'wait', key: 'ping#1', call: 0, name: 'ping', deadlineMs: T0 },
       { type: 'wait.done', key: 'ping#1', call: 0, signal: null, atMs: T0 },
+      { type: 'wait', key: 'pong#1', call: 1, name: 'pong' },
+      { type: 'wait.done', key: 'pong#1', call: 1, signal: null },
+      { type: 'wait', key: 'ping#2', call: 2, name: 'ping' },
+      { type: 'wait.done', key: 'ping#2', call: 2, signal: null },
     ]);
   });
 
@@ -837,7 +916,8 @@ describe('step events', () => {
       },
     });
     const run = await runs.start('announcer');
-    await nextDelay();
+    expect(await nextDelay()).toBe(30); // the step's own timer: no timeout timer without timeoutMs
+    expect(clock.pendingTimers).toBe(1);
     clock.advance(30);
     await run.result();
     const id = run.id;
