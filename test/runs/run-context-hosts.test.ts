@@ -254,6 +254,7 @@ describe('usage reported to the budgets', () => {
           },
         );
         await ctx.step('tokens-only', () => 1, { usage: () => ({ tokens: 2 }) });
+        await ctx.step('cost-only', () => 1, { usage: () => ({ costMicrodollars: 4.4 }) });
         await ctx.reportUsage({ costMicros: 7 });
         await ctx.sleep(60_000);
         await ctx.reportUsage({ tokens: 1 });
@@ -272,7 +273,8 @@ describe('usage reported to the budgets', () => {
       [{ tokens: 6 }, `${id}:usage:0:2`],
       [{ tokens: 10, costMicros: 3 }, `${id}:step:model#1:2`],
       [{ tokens: 2 }, `${id}:step:tokens-only#1:1`],
-      [{ costMicros: 7 }, `${id}:usage:2:1`],
+      [{ costMicros: 4 }, `${id}:step:cost-only#1:1`],
+      [{ costMicros: 7 }, `${id}:usage:3:1`],
     ];
     expect(reports).toEqual(first);
     clock.advance(60_000);
@@ -281,8 +283,8 @@ describe('usage reported to the budgets', () => {
     expect(reports.slice(first.length)).toEqual([
       first[0],
       first[1],
-      first[4],
-      [{ tokens: 1 }, `${id}:usage:3:1`],
+      first[5],
+      [{ tokens: 1 }, `${id}:usage:4:1`],
     ]);
   });
 });

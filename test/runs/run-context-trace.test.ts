@@ -209,5 +209,9 @@ describe('tracing in ctx', () => {
       attributes: { 'kerno.step.attempts': 1 },
     });
     expect(JSON.stringify(sink.spans)).not.toContain('secret');
+    const journal = await readJournal(journalView(storage.log, run.id, () => clock.now()));
+    expect(journal).toMatchObject([
+      { type: 'step.failed', key: 'bad#1', traceparent: header(bad), tracestate: 'k=root' },
+    ]);
   });
 });
