@@ -360,8 +360,11 @@ describe('journal and run index on the log', () => {
 });
 
 describe('budget gates a resume checks again', () => {
-  const stored = (seq: number, entry: JournalEntry): StoredJournalEntry =>
-    ({ ...entry, seq, hash: `h${String(seq)}` }) as StoredJournalEntry;
+  const stored = (seq: number, entry: JournalEntry): StoredJournalEntry => ({
+    ...entry,
+    seq,
+    hash: `h${String(seq)}`,
+  });
   const gate = (seq: number, key: string, approved: boolean): StoredJournalEntry =>
     stored(seq, {
       type: 'approval.done',
