@@ -387,6 +387,7 @@ describe('budget gates a resume checks again', () => {
       gate(5, 'budget#5', false),
       resumed(6, 2),
       gate(7, 'budget#7', false), // after the latest resume: it stands
+      stored(8, { type: 'step', key: 'after', call: 8, attempts: 1, atMs: 8 }),
     ];
     expect([...supersededBudgetGates(entries)]).toEqual(['budget#1', 'budget#5']);
     // The latest resume counts even when the entries are not in seq order.
