@@ -633,7 +633,11 @@ export class ChainVerifier {
     }
   }
 
-  /** The first thing wrong with `r`, if anything. */
+  /**
+   * The first thing wrong with `r`, if anything. A record at a recorded position (the anchor's
+   * `through`, the expected head) is checked against the recorded hash first: a break the
+   * anchor accepts (a poisoned timestamp, a bad link) must not hide that the record was replaced.
+   */
   #check(r: LogRecord): ChainBreak | undefined {
     const gap = r.seq !== this.#expectSeq;
     if (gap) {
@@ -641,14 +645,6 @@ export class ChainVerifier {
         { reason: 'seq_gap', seq: this.#expectSeq, expected: this.#expectSeq, found: r.seq },
         null,
       );
-    } else if (r.prevHash !== this.#prev) {
-      return { reason: 'prev_hash_mismatch', seq: r.seq, expected: this.#prev, found: r.prevHash };
-    }
-    const expected = recordHash(this.#stream, r.seq, r, r.prevHash);
-    if (expected !== r.hash)
-      return { reason: 'hash_mismatch', seq: r.seq, expected, found: r.hash };
-    if (this.#nowMs !== undefined && r.timeMs > this.#nowMs) {
-      return { reason: 'future_timestamp', seq: r.seq, timeMs: r.timeMs };
     }
     const through = this.#acceptance?.through;
     if (through !== undefined && r.seq === through.seq && r.hash !== through.hash) {
@@ -669,6 +665,15 @@ export class ChainVerifier {
         expected: head.hash,
         found: r.hash,
       };
+    }
+    if (!gap && r.prevHash !== this.#prev) {
+      return { reason: 'prev_hash_mismatch', seq: r.seq, expected: this.#prev, found: r.prevHash };
+    }
+    const expected = recordHash(this.#stream, r.seq, r, r.prevHash);
+    if (expected !== r.hash)
+      return { reason: 'hash_mismatch', seq: r.seq, expected, found: r.hash };
+    if (this.#nowMs !== undefined && r.timeMs > this.#nowMs) {
+      return { reason: 'future_timestamp', seq: r.seq, timeMs: r.timeMs };
     }
     return undefined;
   }

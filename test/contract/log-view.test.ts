@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { openStorage } from '../../src/storage/open-storage.js';
 import { logViewContract, type LogTamper } from '../../src/testing/log-view-contract.js';
 import { adminQuery, dropSchema, freshSchema, pgAvailable, pgUrl } from '../helpers/postgres.js';
-import { tempDir } from '../helpers/stores.js';
+import { backendChosen, tempDir } from '../helpers/stores.js';
 import { tamperable } from '../helpers/tamper-log.js';
 
 logViewContract('memory', async () => {
@@ -22,45 +22,47 @@ logViewContract('memory', async () => {
   return { log, tamper: byPatch, close: () => storage.close() };
 });
 
-logViewContract('sqlite', async () => {
-  const { dir, cleanup } = tempDir();
-  const file = join(dir, 'kerno.db');
-  const storage = await openStorage(`sqlite:${file}`);
-  /** Runs one statement on a second connection, the append-only triggers dropped first. */
-  const edit = async (
-    stream: string,
-    seq: number,
-    sql: string,
-    ...values: unknown[]
-  ): Promise<void> => {
-    await storage.log.flush();
-    const db = new Database(file);
-    try {
-      db.exec(
-        'DROP TRIGGER IF EXISTS log_records_no_update; DROP TRIGGER IF EXISTS log_records_no_delete',
-      );
-      const id = db.prepare('SELECT id FROM log_streams WHERE name = ?').pluck().get(stream);
-      db.prepare(`${sql} WHERE stream = ? AND seq = ?`).run(...values, id, seq);
-    } finally {
-      db.close();
-    }
-  };
-  return {
-    log: storage.log,
-    tamper: {
-      setBody: (stream, seq, body) => edit(stream, seq, 'UPDATE log_records SET body = ?', body),
-      setPrevHash: (stream, seq, hash) =>
-        edit(stream, seq, 'UPDATE log_records SET prev_hash = ?', Buffer.from(hash, 'hex')),
-      remove: (stream, seq) => edit(stream, seq, 'DELETE FROM log_records'),
-    },
-    close: async () => {
-      await storage.close();
-      cleanup();
-    },
-  };
-});
+if (backendChosen('sqlite')) {
+  logViewContract('sqlite', async () => {
+    const { dir, cleanup } = tempDir();
+    const file = join(dir, 'kerno.db');
+    const storage = await openStorage(`sqlite:${file}`);
+    /** Runs one statement on a second connection, the append-only triggers dropped first. */
+    const edit = async (
+      stream: string,
+      seq: number,
+      sql: string,
+      ...values: unknown[]
+    ): Promise<void> => {
+      await storage.log.flush();
+      const db = new Database(file);
+      try {
+        db.exec(
+          'DROP TRIGGER IF EXISTS log_records_no_update; DROP TRIGGER IF EXISTS log_records_no_delete',
+        );
+        const id = db.prepare('SELECT id FROM log_streams WHERE name = ?').pluck().get(stream);
+        db.prepare(`${sql} WHERE stream = ? AND seq = ?`).run(...values, id, seq);
+      } finally {
+        db.close();
+      }
+    };
+    return {
+      log: storage.log,
+      tamper: {
+        setBody: (stream, seq, body) => edit(stream, seq, 'UPDATE log_records SET body = ?', body),
+        setPrevHash: (stream, seq, hash) =>
+          edit(stream, seq, 'UPDATE log_records SET prev_hash = ?', Buffer.from(hash, 'hex')),
+        remove: (stream, seq) => edit(stream, seq, 'DELETE FROM log_records'),
+      },
+      close: async () => {
+        await storage.close();
+        cleanup();
+      },
+    };
+  });
+}
 
-if (pgAvailable) {
+if (pgAvailable && backendChosen('postgres')) {
   logViewContract('postgres', async () => {
     const schema = freshSchema();
     const storage = await openStorage(pgUrl(schema));

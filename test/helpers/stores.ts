@@ -42,7 +42,7 @@ function openSqlite(writer: 'thread' | 'inline') {
 export const SQLITE_INLINE = { durable: true, open: openSqlite('inline') };
 
 /** Backend factories by name (PostgreSQL only when its test server is reachable). */
-export const BACKENDS: Record<string, { durable: boolean; open: () => Promise<BackendHarness> }> = {
+const ALL_BACKENDS: Record<string, { durable: boolean; open: () => Promise<BackendHarness> }> = {
   memory: {
     durable: false,
     open: async () => {
@@ -82,3 +82,20 @@ export const BACKENDS: Record<string, { durable: boolean; open: () => Promise<Ba
       }
     : {}),
 };
+
+/**
+ * `KERNO_TEST_BACKENDS=memory` (a comma list of names) keeps only those backends: for mutation
+ * runs (docs/testing.md), where the code under test runs in-process. Unset: every backend.
+ */
+const chosen = process.env['KERNO_TEST_BACKENDS']?.split(',').filter(Boolean);
+
+/** Whether the tests run on backend `name` (see `KERNO_TEST_BACKENDS`). */
+export function backendChosen(name: string): boolean {
+  return chosen === undefined || chosen.includes(name);
+}
+
+/** The backends the storage tests run on: {@link ALL_BACKENDS}, or those `KERNO_TEST_BACKENDS` names. */
+export const BACKENDS: Record<string, { durable: boolean; open: () => Promise<BackendHarness> }> =
+  chosen === undefined
+    ? ALL_BACKENDS
+    : Object.fromEntries(Object.entries(ALL_BACKENDS).filter(([name]) => backendChosen(name)));

@@ -12,6 +12,7 @@ import {
   FINAL_STATUSES,
   RUN_INDEX_STREAM,
   RUN_OWNERS_STREAM,
+  endedKey,
   fromJsonText,
   journalKey,
   journalStream,
@@ -21,8 +22,10 @@ import {
   readJournal,
   recordError,
   runIndexView,
+  supersededBudgetGates,
   toJsonText,
   type JournalEntry,
+  type StoredJournalEntry,
 } from '../../src/runs/journal.js';
 
 /** The `NOT_SERIALIZABLE` message `value` gets (fails the test when it is accepted). */
@@ -160,6 +163,32 @@ describe('journal keys', () => {
     ).toBe('step:k');
   });
 
+  it('gives a step run again by a resume its own record, so the failure stays on the journal', () => {
+    const failed = {
+      type: 'step.failed' as const,
+      key: 'k',
+      call: 0,
+      error: { name: 'Error', message: 'x' },
+      attempts: 1,
+      atMs: 1,
+    };
+    const done = { type: 'step' as const, key: 'k', call: 0, attempts: 1, atMs: 2 };
+    expect(journalKey({ ...failed, resume: 0 })).toBe('step:k');
+    expect(journalKey({ ...failed, resume: 2 })).toBe('step:k@2');
+    expect(journalKey({ ...done, resume: 0 })).toBe('step:k');
+    expect(journalKey({ ...done, resume: 1 })).toBe('step:k@1');
+    // A resume note is keyed by its number: each resume is recorded once.
+    expect(journalKey({ type: 'resumed', key: 'resume', n: 3, by: 'ops', atMs: 3 })).toBe(
+      'resumed:3',
+    );
+  });
+
+  it('keys a run’s end per execution: the first end, then one per resume', () => {
+    expect(endedKey('r1', 0)).toBe('r1:ended');
+    expect(endedKey('r1', 1)).toBe('r1:ended:1');
+    expect(endedKey('r1', 12)).toBe('r1:ended:12');
+  });
+
   it('names the streams and owner generations', () => {
     expect(journalStream('r1')).toBe('run:r1');
     expect(RUN_INDEX_STREAM).toBe('runs');
@@ -252,6 +281,56 @@ describe('journal and run index on the log', () => {
     expect(await index.get('r1:started')).toMatchObject({ ...started, seq: 1 });
   });
 
+  it('keys resumes, recovery notes, reopenings, later ends and prunes once each', async () => {
+    const index = runIndexView(storage.log);
+    const ended = {
+      type: 'run.ended' as const,
+      id: 'r1',
+      agent: 'ag',
+      status: 'failed' as const,
+      journal: { seq: 2, hash: 'h' },
+      atMs: 10,
+    };
+    const resumed = {
+      type: 'run.resumed' as const,
+      id: 'r1',
+      agent: 'ag',
+      n: 1,
+      by: 'ops',
+      atMs: 20,
+    };
+    await index.append([
+      ended,
+      resumed,
+      {
+        type: 'run.recovery',
+        id: 'r1',
+        agent: 'ag',
+        n: 2,
+        action: 'retry',
+        rationale: 'flaky',
+        recoveryRunId: 'rec1',
+        atMs: 30,
+      },
+      { type: 'run.reopened', id: 'r1', agent: 'ag', n: 3, owner: 'k2', journalSeq: 4, atMs: 40 },
+      { ...ended, status: 'completed', n: 1, atMs: 50 },
+      { type: 'run.pruned', id: 'r1', agent: 'ag', removed: 6, atMs: 60 },
+    ]);
+    const records = await storage.log.read('runs', 0, 10);
+    expect(records.map((r) => [r.key, r.kind, r.subject, r.timeMs])).toEqual([
+      ['r1:ended', 'run.ended', 'ag', 10],
+      ['r1:resumed:1', 'run.resumed', 'ag', 20],
+      ['r1:recovery:2', 'run.recovery', 'ag', 30],
+      ['r1:reopened:3', 'run.reopened', 'ag', 40],
+      ['r1:ended:1', 'run.ended', 'ag', 50],
+      ['r1:pruned', 'run.pruned', 'ag', 60],
+    ]);
+    // The same resume number told again with another reason is a conflict: a resume happens once.
+    await expect(index.append([{ ...resumed, reason: 'again' }])).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
+  });
+
   it('records owner beats with the owner as subject', async () => {
     const beats = ownerBeatsView(storage.log);
     await beats.append([{ owner: 'k1', atMs: 50 }]);
@@ -277,5 +356,48 @@ describe('journal and run index on the log', () => {
     await expect(ownerBeatsView(storage.log).query({})).rejects.toMatchObject({
       message: 'Run owner record run-owners#1 is not JSON; verify the log (kerno audit verify)',
     });
+  });
+});
+
+describe('budget gates a resume checks again', () => {
+  const stored = (seq: number, entry: JournalEntry): StoredJournalEntry => ({
+    ...entry,
+    seq,
+    hash: `h${String(seq)}`,
+  });
+  const gate = (seq: number, key: string, approved: boolean): StoredJournalEntry =>
+    stored(seq, {
+      type: 'approval.done',
+      key,
+      call: seq,
+      approved,
+      reason: approved ? null : 'over budget',
+      decidedBy: 'budget',
+      atMs: seq,
+    });
+  const resumed = (seq: number, n: number): StoredJournalEntry =>
+    stored(seq, { type: 'resumed', key: `resume-${String(n)}`, n, by: 'ops', atMs: seq });
+
+  it('names the budget gates rejected before the latest resume, and only those', () => {
+    const entries = [
+      gate(1, 'budget#1', false),
+      gate(2, 'budget#2', true), // approved: replays as it was
+      gate(3, 'ask#3', false), // not a budget gate: a human's no stays
+      resumed(4, 1),
+      gate(5, 'budget#5', false),
+      resumed(6, 2),
+      gate(7, 'budget#7', false), // after the latest resume: it stands
+      stored(8, { type: 'step', key: 'after', call: 8, attempts: 1, atMs: 8 }),
+    ];
+    expect([...supersededBudgetGates(entries)]).toEqual(['budget#1', 'budget#5']);
+    // The latest resume counts even when the entries are not in seq order.
+    expect([
+      ...supersededBudgetGates([entries[6]!, resumed(6, 2), entries[4]!, resumed(4, 1)]),
+    ]).toEqual(['budget#5']);
+  });
+
+  it('supersedes nothing without a resume', () => {
+    expect(supersededBudgetGates([gate(1, 'budget#1', false)]).size).toBe(0);
+    expect(supersededBudgetGates([]).size).toBe(0);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * What a caller reads when the log refuses an append, a query or a prune: each message says
  * which stream or option is wrong and what is expected, word for word, on the backend every test
- * can open. Pruning through seq 0 removes nothing. Found by mutation testing (docs/testing.md).
+ * can open — a fenced append (`FENCED`) and a key re-used with another tenant (`CONFLICT`) too. Pruning through seq 0 removes nothing. Found by mutation testing (docs/testing.md).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KernelError } from '../../src/errors.js';
@@ -92,5 +92,45 @@ describe('log refusals', () => {
     }
     expect(await storage.log.prune('audit', 1)).toBe(1);
     expect((await storage.log.read('audit', 0, 10)).map((r) => r.seq)).toEqual([2]);
+  });
+
+  it('a fenced append names the stream it was refused and the claim that fenced it', async () => {
+    const fence = { stream: 'runs', key: 'r1:owner:2' };
+    await storage.log.append('runs', [{ timeMs: 1, body: '{}', key: 'r1:owner:2' }]);
+    const error = await refusal(
+      storage.log.append('run:r1', [{ timeMs: 2, body: '{}' }], { unlessKey: fence }),
+    );
+    expect(error.code).toBe('FENCED');
+    expect(error.message).toBe(
+      'Append to run:r1 refused: runs holds r1:owner:2 (another writer took over)',
+    );
+    expect(error.details).toEqual({
+      stream: 'run:r1',
+      fenceStream: 'runs',
+      fenceKey: 'r1:owner:2',
+    });
+    expect((await storage.log.head('run:r1')).seq).toBe(0);
+  });
+
+  it('a key re-used by another tenant is a conflict naming the key and the stream', async () => {
+    await storage.log.append('ledger', [{ timeMs: 1, body: '{}', key: 'evt-1', tenant: 'acme' }]);
+    for (const tenant of ['evil', undefined]) {
+      const error = await refusal(
+        storage.log.append('ledger', [{ timeMs: 1, body: '{}', key: 'evt-1', tenant }]),
+      );
+      expect(error.code).toBe('CONFLICT');
+      expect(error.message).toBe(
+        'A record with key "evt-1" already exists in "ledger" with different content; ' +
+          'use a new id for new content (appends are idempotent only for identical records)',
+      );
+      expect(error.details).toEqual({ stream: 'ledger', key: 'evt-1' });
+    }
+    // The record stays the first tenant's; the same tenant and content is a retry.
+    expect((await storage.log.getByKey('ledger', 'evt-1'))?.tenant).toBe('acme');
+    const [again] = await storage.log.append('ledger', [
+      { timeMs: 1, body: '{}', key: 'evt-1', tenant: 'acme' },
+    ]);
+    expect(again?.seq).toBe(1);
+    expect((await storage.log.head('ledger')).seq).toBe(1);
   });
 });

@@ -10,12 +10,17 @@ import { describe, expect, it } from 'vitest';
 import {
   ChainVerifier,
   GENESIS_HASH,
+  bareBreak,
+  breakKey,
   chainRecords,
   describeBreak,
   keyConflict,
   recordHash,
+  type ChainAcceptance,
+  type ChainBreak,
   type LogAppend,
   type LogRecord,
+  type VerifyBreak,
 } from '../../src/storage/log.js';
 
 const T0 = Date.UTC(2026, 4, 14, 10);
@@ -266,6 +271,16 @@ describe('chain verifier', () => {
     expect(describeBreak({ reason: 'future_timestamp', seq: 6, timeMs: T0 })).toBe(
       'record 6 is timestamped in the future (2026-05-14T10:00:00.000Z)',
     );
+    expect(
+      describeBreak({
+        reason: 'imported_chain_broken',
+        seq: 7,
+        importedSeq: 3,
+        detail: 'bad hmac',
+      }),
+    ).toBe(
+      "record 7 (imported upstream entry 3) does not verify by the upstream chain's rule: bad hmac",
+    );
   });
 
   it('a key conflict says which key, where, and what to do', () => {
@@ -276,5 +291,191 @@ describe('chain verifier', () => {
         'use a new id for new content (appends are idempotent only for identical records)',
     );
     expect(error.details).toEqual({ stream: 'audit', key: 'evt-1' });
+  });
+});
+
+describe('acceptance anchors', () => {
+  // Records 2 to 5 are timestamped after `nowMs`: "poisoned" before the future check existed.
+  const five = chainRecords(
+    's',
+    { seq: 0, hash: GENESIS_HASH },
+    [1, 2, 3, 4, 5].map((i) => entry(i)),
+  );
+  const nowMs = T0 + 1500;
+  const future = (seq: number): ChainBreak => ({
+    reason: 'future_timestamp',
+    seq,
+    timeMs: T0 + seq * 1000,
+  });
+  const anchor = (through: number, breaks: ChainBreak[]): ChainAcceptance => ({
+    stream: 's',
+    anchorSeq: 7,
+    through: { seq: through, hash: five[through - 1]!.hash },
+    breaks,
+    by: 'ops',
+    reason: 'clock fixed',
+    at: '2026-05-14T11:00:00Z',
+  });
+
+  it('accepts the breaks it lists through its seq, word for word, and checks the rest strictly', () => {
+    const acceptance = anchor(3, [future(2), future(3)]);
+    const result = verify(five, { nowMs, acceptance });
+    const accepted = (seq: number) => ({
+      ...future(seq),
+      hash: five[seq - 1]!.hash,
+      message: `${describeBreak(future(seq))}; accepted by anchor at seq 3 (anchor 7, by ops)`,
+      acceptedThrough: 3,
+      anchorSeq: 7,
+    });
+    expect(result).toMatchObject({
+      ok: false,
+      verified: 3,
+      checked: 5,
+      breakCount: 2,
+      seq: 4,
+      reason: 'future_timestamp',
+      acceptedCount: 2,
+    });
+    expect(result.accepted).toEqual([accepted(2), accepted(3)]);
+    expect(result.breaks.map((b) => b.seq)).toEqual([4, 5]);
+    expect(result.acceptance).toEqual({
+      stream: 's',
+      anchorSeq: 7,
+      through: { seq: 3, hash: five[2]!.hash },
+      by: 'ops',
+      reason: 'clock fixed',
+      at: '2026-05-14T11:00:00Z',
+      breakCount: 2,
+    });
+    // Through the last record, the stream verifies; without the anchor it does not.
+    const all = anchor(5, [2, 3, 4, 5].map(future));
+    expect(verify(five, { nowMs, acceptance: all })).toMatchObject({
+      ok: true,
+      verified: 5,
+      breakCount: 0,
+      acceptedCount: 4,
+    });
+    expect(verify(five, { nowMs })).toMatchObject({ ok: false, breakCount: 4 });
+    // No anchor applied: the result has no acceptance fields at all.
+    expect(Object.keys(verify(five, { nowMs }))).not.toContain('accepted');
+  });
+
+  it('does not accept a listed break past its seq, nor a break that differs in any field', () => {
+    // An anchor listing a break after its `through` does not cover it.
+    expect(verify(five, { nowMs, acceptance: anchor(2, [2, 3, 4, 5].map(future)) })).toMatchObject({
+      ok: false,
+      seq: 3,
+      breakCount: 3,
+      acceptedCount: 1,
+    });
+    const other = { ...future(2), timeMs: T0 };
+    expect(verify(five, { nowMs, acceptance: anchor(5, [other]) })).toMatchObject({
+      ok: false,
+      seq: 2,
+      breakCount: 4,
+      acceptedCount: 0,
+      accepted: [],
+    });
+  });
+
+  it('reports the accepted record changed since as truncated, and a log that ends before it', () => {
+    const moved = {
+      ...anchor(3, [future(2), future(3)]),
+      through: { seq: 3, hash: 'e'.repeat(64) },
+    };
+    expect(verify(five, { nowMs, acceptance: moved })).toMatchObject({
+      ok: false,
+      seq: 3,
+      broken: {
+        reason: 'truncated',
+        seq: 3,
+        headSeq: 3,
+        expected: 'e'.repeat(64),
+        found: five[2]!.hash,
+        hash: five[2]!.hash,
+      },
+    });
+    const short = verify(five.slice(0, 3), { nowMs, acceptance: anchor(5, [2, 3].map(future)) });
+    expect(short).toMatchObject({
+      ok: false,
+      seq: 4,
+      breakCount: 1,
+      broken: {
+        reason: 'truncated',
+        seq: 4,
+        headSeq: 5,
+        expected: five[4]!.hash,
+        found: 'missing',
+        hash: null,
+      },
+    });
+  });
+
+  it('catches a tail rewritten from an accepted record: its break still matches, its hash does not', () => {
+    const acceptance = anchor(5, [2, 3, 4, 5].map(future));
+    expect(verify(five, { nowMs, acceptance })).toMatchObject({ ok: true, acceptedCount: 4 });
+    // Records 3 to 5 rewritten with other bodies but the same times, and chained again.
+    const rewritten = [
+      ...five.slice(0, 2),
+      ...chainRecords(
+        's',
+        { seq: 2, hash: five[1]!.hash },
+        [3, 4, 5].map((i) => entry(i, { body: '{"forged":true}' })),
+      ),
+    ];
+    const result = verify(rewritten, { nowMs, acceptance });
+    expect(result).toMatchObject({
+      ok: false,
+      seq: 5,
+      breakCount: 1,
+      acceptedCount: 3,
+      broken: {
+        reason: 'truncated',
+        headSeq: 5,
+        expected: five[4]!.hash,
+        found: rewritten[4]!.hash,
+      },
+    });
+    expect(result.ok ? '' : result.message).toBe(
+      `the log's tail was replaced: record 5 should have the recorded head's hash ${five[4]!.hash} but has ${rewritten[4]!.hash}`,
+    );
+    // The same against a recorded head whose record carries an accepted break.
+    expect(
+      verify(rewritten, { nowMs, acceptance, expectedHead: { seq: 4, hash: five[3]!.hash } }),
+    ).toMatchObject({ ok: false, seq: 4, reason: 'truncated', breakCount: 2 });
+  });
+
+  it('lists at most maxBreaks accepted breaks and counts them all', () => {
+    const result = verify(five, {
+      nowMs,
+      maxBreaks: 2,
+      acceptance: anchor(5, [2, 3, 4, 5].map(future)),
+    });
+    expect(result).toMatchObject({ ok: true, acceptedCount: 4 });
+    expect(result.accepted?.map((b) => b.seq)).toEqual([2, 3]);
+  });
+
+  it('tells breaks apart by every field but the message, and stores them bare', () => {
+    const breaks: ChainBreak[] = [
+      { reason: 'hash_mismatch', seq: 2, expected: 'aa', found: 'bb' },
+      { reason: 'prev_hash_mismatch', seq: 2, expected: 'aa', found: 'bb' },
+      { reason: 'seq_gap', seq: 2, expected: 2, found: 4 },
+      { reason: 'truncated', seq: 2, headSeq: 3, expected: 'aa', found: 'missing' },
+      future(2),
+      { reason: 'imported_chain_broken', seq: 2, importedSeq: 9, detail: 'hash' },
+    ];
+    expect(breaks.map(breakKey)).toEqual([
+      '["hash_mismatch",2,"aa","bb"]',
+      '["prev_hash_mismatch",2,"aa","bb"]',
+      '["seq_gap",2,2,4]',
+      '["truncated",2,3,"aa","missing"]',
+      `["future_timestamp",2,${String(T0 + 2000)}]`,
+      '["imported_chain_broken",2,9,"hash"]',
+    ]);
+    for (const b of breaks) {
+      const reported: VerifyBreak = { ...b, hash: 'h', message: 'm' };
+      expect(bareBreak(reported)).toEqual(b);
+      expect(breakKey(reported)).toBe(breakKey(b));
+    }
   });
 });
