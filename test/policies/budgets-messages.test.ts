@@ -547,6 +547,25 @@ describe('the usage projection', () => {
     }
   });
 
+  it('counts usage stamped a little in the future in the newest bucket, where it ages like now', async () => {
+    const clock = new ManualClock(T0);
+    const kernel = await open({ clock });
+    try {
+      await kernel.policies.set('budget', 'hour', { tokens: 1000, windowMs: HOUR });
+      await kernel.ledger.append(outcome({ tokens: 7 }), {
+        occurredAt: new Date(T0 + 4 * 60_000).toISOString(),
+      });
+      const used = () => kernel.budgets.usage()[0]?.used;
+      await expect.poll(used).toBe(7);
+      clock.advance(5 * 60_000);
+      expect(used()).toBe(7);
+      clock.advance(HOUR);
+      expect(used()).toBe(0);
+    } finally {
+      await kernel.close();
+    }
+  });
+
   it('a new budget is filled only with its own agent’s and tenant’s past usage', async () => {
     const clock = new ManualClock(T0);
     const kernel = await open({ clock });
@@ -585,7 +604,8 @@ describe('the usage projection', () => {
       await kernel.policies.set('budget', 'day', { agent: 'r', tokens: 1000, windowMs: DAY });
       await kernel.policies.set('budget', 'run', { agent: 'r', tokens: 1000, perRun: true });
       await kernel.budgets.report({ agent: 'r', runId: 'old' }, { tokens: 500 });
-      clock.advance(2 * DAY);
+      // a day later to the ms: the old usage's bucket is the one that just slid out
+      clock.advance(DAY);
       await kernel.budgets.report({ agent: 'r', runId: 'a' }, { tokens: 1 });
       await kernel.budgets.report({ agent: 'r', runId: 'b' }, { tokens: 2 });
       // a second projection of the same ledger, remembering two runs
@@ -606,6 +626,7 @@ describe('the usage projection', () => {
         expect(kernel.budgets.usage({ run: 'old' }).find((r) => r.budget === 'run')?.used).toBe(
           500,
         );
+        expect(kernel.budgets.usage().find((r) => r.budget === 'day')?.used).toBe(3);
       } finally {
         await again.close();
       }
