@@ -166,13 +166,13 @@ describe('budget spec refusals', () => {
     for (const [report, message] of cases) {
       expect(refusal(parseUsageReport, report), JSON.stringify(report)).toBe(message);
     }
-    expect(parseUsageReport({ tokens: 0, costMicros: 0, model: 'm'.repeat(200) })).toEqual({
+    expect(parseUsageReport({ tokens: 0, costMicros: 0, model: 'm'.repeat(200) })).toStrictEqual({
       tokens: 0,
       costMicros: 0,
       model: 'm'.repeat(200),
     });
-    expect(parseUsageReport({})).toEqual({});
-    expect(parseUsageReport({ model: 'gpt' })).toEqual({ model: 'gpt' });
+    expect(parseUsageReport({})).toStrictEqual({});
+    expect(parseUsageReport({ model: 'gpt' })).toStrictEqual({ model: 'gpt' });
   });
 });
 
@@ -284,7 +284,7 @@ describe('usage rows and checks', () => {
       expect(kernel.budgets.check(subject)).toBeNull();
       await kernel.budgets.report(subject, { tokens: 1 });
       // the first budget in order: the global one (not reached), then the agent in tenant's
-      expect(kernel.budgets.check(subject)).toEqual({
+      expect(kernel.budgets.check(subject)).toStrictEqual({
         budget: 'pair',
         version: 1,
         resource: 'tokens',
@@ -295,7 +295,7 @@ describe('usage rows and checks', () => {
         reason: 'r used 100 of its 100 daily tokens',
       });
       const rows = kernel.budgets.usage({ run: 'run-1' });
-      expect(rows).toEqual([
+      expect(rows).toStrictEqual([
         {
           budget: 'acme',
           version: 1,
@@ -443,9 +443,8 @@ describe('usage rows and checks', () => {
     const kernel = await open({ clock: new ManualClock(T0) });
     try {
       await kernel.policies.set('budget', 'run', { calls: 2, perRun: true });
-      expect(kernel.budgets.usage()).toEqual([
-        expect.not.objectContaining({ run: expect.anything() as unknown }),
-      ]);
+      expect(kernel.budgets.usage()).toHaveLength(1);
+      expect(Object.keys(kernel.budgets.usage()[0]!)).not.toContain('run');
       expect(kernel.budgets.usage()[0]).toMatchObject({ used: 0, period: 'run', windowMs: null });
       // usage without a run counts toward no run
       await kernel.budgets.report({ agent: 'r' }, { tokens: 3 });

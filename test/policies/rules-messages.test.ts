@@ -264,7 +264,7 @@ describe('rule matching corners', () => {
 describe('decisions and their audit', () => {
   it('say why: the rule’s description, its name and version, or the default', async () => {
     const { policies, rules } = await engine({ defaultEffect: 'ask' });
-    expect(rules.evaluate({ action: 'deploy' })).toEqual({
+    expect(rules.evaluate({ action: 'deploy' })).toStrictEqual({
       effect: 'ask',
       rule: null,
       version: null,
@@ -272,7 +272,7 @@ describe('decisions and their audit', () => {
     });
     await policies.set('rule', 'reads', { effect: 'allow', match: { action: 'read' } });
     await policies.set('rule', 'reads', { effect: 'allow', match: { action: 'read' } });
-    expect(rules.evaluate({ action: 'read' })).toEqual({
+    expect(rules.evaluate({ action: 'read' })).toStrictEqual({
       effect: 'allow',
       rule: 'reads',
       version: 2,
@@ -284,7 +284,7 @@ describe('decisions and their audit', () => {
       description: 'payments need finance',
       approval: { group: 'finance' },
     });
-    expect(rules.evaluate({ action: 'pay' })).toEqual({
+    expect(rules.evaluate({ action: 'pay' })).toStrictEqual({
       effect: 'ask',
       rule: 'pay',
       version: 1,
@@ -419,7 +419,7 @@ describe('a DENIED error', () => {
     expect(ruled.message).toBe(
       'delete tool=rm resource=/data is denied by rule no-rm@4: the approval was rejected by cfo',
     );
-    expect(ruled.details).toEqual({
+    expect(ruled.details).toStrictEqual({
       action: 'delete',
       tool: 'rm',
       resource: '/data',
@@ -428,6 +428,6 @@ describe('a DENIED error', () => {
     });
     const byDefault = deniedError({ action: 'send' }, { rule: null, version: null });
     expect(byDefault.message).toBe('send is denied by the default rule effect');
-    expect(byDefault.details).toEqual({ action: 'send', rule: null, version: null });
+    expect(byDefault.details).toStrictEqual({ action: 'send', rule: null, version: null });
   });
 });
