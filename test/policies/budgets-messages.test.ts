@@ -439,6 +439,54 @@ describe('usage rows and checks', () => {
     }
   });
 
+  it('weighs runs only by the limits a budget has', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      await kernel.policies.set('budget', 'tokens', { tokens: 100, perRun: true });
+      await kernel.policies.set('budget', 'cost', { costMicros: 100, perRun: true });
+      await kernel.budgets.report({ agent: 'r', runId: 'small' }, { tokens: 1, costMicros: 90 });
+      await kernel.budgets.report({ agent: 'r', runId: 'big' }, { tokens: 90, costMicros: 1 });
+      expect(kernel.budgets.usage().map((r) => [r.budget, r.run, r.used])).toEqual([
+        ['cost', 'small', 90],
+        ['tokens', 'big', 90],
+      ]);
+      await kernel.policies.set('budget', 'calls', { calls: 10, perRun: true });
+      await kernel.budgets.report({ agent: 'r', runId: 'big' }, {});
+      expect(kernel.budgets.usage().find((r) => r.budget === 'calls')).toMatchObject({
+        run: 'big',
+        used: 2,
+      });
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('a tenant asking about a run sees only its own tenant’s usage of it', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      await kernel.policies.set('budget', 'any', { tokens: 100, perRun: true });
+      await kernel.policies.set('budget', 'acme', { tenant: 'acme', tokens: 100, perRun: true });
+      await kernel.budgets.report({ agent: 'r', tenant: 'acme', runId: 'run-1' }, { tokens: 5 });
+      await kernel.budgets.report({ agent: 'r', tenant: 'beta', runId: 'run-1' }, { tokens: 50 });
+      await kernel.budgets.report({ agent: 'r', tenant: 'beta', runId: 'run-2' }, { tokens: 70 });
+      expect(kernel.budgets.usage({ tenant: 'acme', run: 'run-1' })).toMatchObject([
+        { budget: 'acme', run: 'run-1', used: 5 },
+      ]);
+      // the tenant's own budget shows the tenant's top run; a shared one every tenant's
+      expect(kernel.budgets.usage().map((r) => [r.budget, r.run, r.used])).toEqual([
+        ['acme', 'run-1', 5],
+        ['any', 'run-2', 70],
+      ]);
+      // the operator asking about run-1 of any tenant: the one of that id that spent most
+      expect(kernel.budgets.usage({ run: 'run-1' }).map((r) => [r.budget, r.used])).toEqual([
+        ['acme', 5],
+        ['any', 50],
+      ]);
+    } finally {
+      await kernel.close();
+    }
+  });
+
   it('without a run, a per-run budget shows zero and no run', async () => {
     const kernel = await open({ clock: new ManualClock(T0) });
     try {
@@ -861,6 +909,97 @@ describe('the raise-or-stop gate', () => {
         version: 3,
         spec: { calls: 50 },
       });
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('gives a run its hooks: report, check, open and apply an approval', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      await kernel.policies.set('budget', 'cap', { agent: 'r', calls: 1, perRun: true });
+      const host = kernel.budgets.hostFor({ id: 'run-1', agent: 'r', tenant: 'acme' });
+      expect(host.check()).toBeNull();
+      await host.report({ tokens: 3 }, 'usage-1');
+      await host.report({ tokens: 3 }, 'usage-1');
+      const breach = host.check();
+      expect(breach).toMatchObject({ budget: 'cap', used: 1, limit: 1 });
+      const opened = await host.open('budget:1', breach!);
+      expect(opened.decision).toBeNull();
+      expect(kernel.approvals.get(opened.gate)).toMatchObject({ tenantId: 'acme', agentName: 'r' });
+      await kernel.approvals.approve(opened.gate, { by: 'ops', note: 'ok once' });
+      expect(await host.open('budget:1', breach!)).toEqual({
+        gate: opened.gate,
+        decision: { approved: true, reason: null, decidedBy: 'ops' },
+      });
+      await host.approved(opened.gate);
+      expect(kernel.policies.get('budget', 'cap')).toMatchObject({
+        version: 2,
+        spec: { calls: 2 },
+      });
+      expect(host.check()).toBeNull();
+      const records = await kernel.ledger.query({
+        kinds: ['OutcomeRecorded'],
+        correlationId: 'run-1',
+      });
+      expect(records.map((r) => [r.envelope.event_id, r.envelope.tenant_id])).toEqual([
+        ['usage-1', 'acme'],
+      ]);
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('a gate that only looks like a budget’s is not one; a decided gate is not decided again', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      await kernel.policies.set('budget', 'cap', { calls: 1, perRun: true });
+      for (const resource of [
+        'my-budget/cap@1/calls',
+        'budget/cap@1/calls-2',
+        'budget/cap@x/calls',
+      ]) {
+        const fake = await kernel.approvals.open({
+          agentId: 'run-9',
+          key: resource,
+          summary: 'raise?',
+          action: 'budget.raise',
+          resource,
+        });
+        await expect(kernel.budgets.decide(fake.id, { approve: true })).rejects.toMatchObject({
+          code: 'INVALID_ARGUMENT',
+        });
+        await kernel.approvals.approve(fake.id, { by: 'ops' });
+        await kernel.budgets.applyApproval(fake.id);
+      }
+      expect(kernel.policies.get('budget', 'cap')?.version).toBe(1);
+      const subject = { agent: 'r', runId: 'run-1' };
+      await kernel.budgets.report(subject, {});
+      const { gate } = await kernel.budgets.openGate('k', subject, kernel.budgets.check(subject)!);
+      const decided = await kernel.budgets.decide(gate, {
+        approve: true,
+        by: 'ann',
+        reason: 'fine',
+      });
+      expect(decided.decision).toMatchObject({ approved: true, decidedBy: 'ann', note: 'fine' });
+      await expect(
+        kernel.budgets.decide(gate, { approve: true, limits: { calls: 99 } }),
+      ).rejects.toMatchObject({ code: 'CONFLICT' });
+      expect(kernel.policies.get('budget', 'cap')).toMatchObject({
+        version: 2,
+        spec: { calls: 2 },
+      });
+      // a rejected gate raises nothing when applied
+      await kernel.budgets.report({ agent: 'r', runId: 'run-2' }, {});
+      await kernel.budgets.report({ agent: 'r', runId: 'run-2' }, {});
+      const second = await kernel.budgets.openGate(
+        'k2',
+        { agent: 'r', runId: 'run-2' },
+        kernel.budgets.check({ agent: 'r', runId: 'run-2' })!,
+      );
+      await kernel.budgets.decide(second.gate, { approve: false });
+      await kernel.budgets.applyApproval(second.gate);
+      expect(kernel.policies.get('budget', 'cap')?.version).toBe(2);
     } finally {
       await kernel.close();
     }
