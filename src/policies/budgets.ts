@@ -804,19 +804,18 @@ export class Budgets {
     if (gate === undefined || gate.decision?.approved !== true) return;
     const target = parseGateResource(gate);
     if (target === undefined) return;
-    await this.#raise(target.budget, target.version, target.resource, undefined, {
+    await this.#raise(target, undefined, {
       by: gate.decision.decidedBy,
       reason: `raised by ${gate.decision.decidedBy}, approving budget gate ${gate.gateId}`,
     });
   }
 
   async #raise(
-    name: string,
-    fromVersion: number,
-    resource: BudgetResource,
+    target: GateTarget,
     limits: Partial<Record<BudgetResource, number>> | undefined,
     change: { by: string; reason: string },
   ): Promise<boolean> {
+    const { budget: name, version: fromVersion, resource } = target;
     const current = this.#policies.get<BudgetSpec>('budget', name);
     if (current === undefined || current.version !== fromVersion) return false;
     const spec = current.spec as BudgetSpec;
@@ -825,8 +824,13 @@ export class Budgets {
     else {
       const max = spec[resource];
       if (max === undefined) return false;
+      // Above what was spent, as the gate said: the window's sum and, for a per-run budget,
+      // what the gate's own run spent (the run that asked; its window may hold less).
       const window = spec.windowMs === undefined ? undefined : this.#windowOf(spec);
-      next[resource] = raisedLimit(max, window?.[resource] ?? max, spec.raiseFactor ?? 1.5);
+      const run =
+        spec.perRun === true ? this.#runs.get(runKey(target.tenant, target.run)) : undefined;
+      const used = Math.max(window?.[resource] ?? 0, run?.[resource] ?? 0);
+      next[resource] = raisedLimit(max, used, spec.raiseFactor ?? DEFAULT_RAISE_FACTOR);
     }
     try {
       await this.#policies.set('budget', name, next, {
@@ -886,7 +890,7 @@ export class Budgets {
       }
       // A decided gate raises nothing: approving it again is the gate's own error.
       if (gate.decision === null) {
-        await this.#raise(target.budget, target.version, target.resource, input.limits, {
+        await this.#raise(target, input.limits, {
           by,
           reason: input.reason ?? `raised by ${by}, approving budget gate ${gate.gateId}`,
         });
@@ -942,13 +946,27 @@ export function raisedLimit(max: number, used: number, factor: number): number {
   return next;
 }
 
-function parseGateResource(
-  gate: ApprovalSnapshot,
-): { budget: string; version: number; resource: BudgetResource } | undefined {
+/** What a budget gate asked about: the budget version and limit, and the run that spent. */
+interface GateTarget {
+  readonly budget: string;
+  readonly version: number;
+  readonly resource: BudgetResource;
+  /** The run the gate was opened for (its `agentId`) and that run's tenant. */
+  readonly run: string;
+  readonly tenant: string | null;
+}
+
+function parseGateResource(gate: ApprovalSnapshot): GateTarget | undefined {
   if (gate.action !== BUDGET_GATE_ACTION) return undefined;
   const m = /^budget\/(.+)@(\d+)\/(tokens|costMicros|calls)$/.exec(gate.resource);
   if (m === null) return undefined;
-  return { budget: m[1]!, version: Number(m[2]), resource: m[3] as BudgetResource };
+  return {
+    budget: m[1]!,
+    version: Number(m[2]),
+    resource: m[3] as BudgetResource,
+    run: gate.request.agent_id,
+    tenant: gate.tenantId,
+  };
 }
 
 /** The key of a run's usage: its tenant and its id (another tenant's event never counts). */

@@ -363,6 +363,36 @@ describe('a run over its budget', () => {
     }
   });
 
+  it('approved over a per-run budget it overspent, raises above what the run spent, as the gate said', async () => {
+    const clock = new ManualClock(T0);
+    const spent: string[] = [];
+    const kernel = await open({ clock, define: [research(spent)] });
+    try {
+      await kernel.policies.set('budget', 'cap', {
+        agent: 'research',
+        costMicros: 1_000_000,
+        perRun: true,
+      });
+      const run = await kernel.start('research');
+      await reaches(kernel, run.id, 'waiting');
+      expect(spent).toEqual(['a']);
+      const [gate] = kernel.approvals.list();
+      // $2.00 spent of $1.00: ×1.5 is $1.50, still under what the run spent; ×1.5 again: $2.25
+      expect(gate!.request.rationale).toMatch(/Approve to raise it to \$2\.25 \(×1\.5;/);
+      const asksAgain = reaches(kernel, run.id, 'waiting');
+      await kernel.approvals.approve(gate!.id, { by: 'alice' });
+      await asksAgain;
+      // the run went on with its next step (it did not stop at once at a raise still too low)
+      expect(kernel.policies.get('budget', 'cap')?.spec).toMatchObject({ costMicros: 2_250_000 });
+      expect(spent).toEqual(['a', 'b']);
+      const [next] = kernel.approvals.list().filter((g) => g.decision === null);
+      await kernel.budgets.decide(next!.id, { approve: false });
+      expect((await kernel.runs.wait(run.id)).status).toBe('cancelled');
+    } finally {
+      await kernel.close();
+    }
+  });
+
   it('is stopped when the raise is rejected: budget exceeded', async () => {
     const clock = new ManualClock(T0);
     const spent: string[] = [];
