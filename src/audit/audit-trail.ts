@@ -236,6 +236,13 @@ export class AuditTrail {
   #outage: Outage | undefined;
   #closed = false;
   #idleWaiters: (() => void)[] = [];
+  /** Entries ever queued, and entries written (or given up) since: positions in the queue. */
+  #queued = 0;
+  #done = 0;
+  /** Readers waiting for the entries queued before them: `{ through, wake }`, by position. */
+  #positionWaiters: { readonly through: number; readonly wake: () => void }[] = [];
+  /** The batch being written was appended as background (the store may hold it briefly). */
+  #heldBatch = false;
   #roomWaiters: (() => void)[] = [];
   #retryTimer: { handle: TimerHandle; wake: () => void } | undefined;
 
@@ -311,6 +318,7 @@ export class AuditTrail {
       }
       if (this.#queue.length >= this.#maxBuffered) this.#overBound++;
       this.#queue.push({ input });
+      this.#queued++;
       this.#schedule();
     });
   }
@@ -331,6 +339,9 @@ export class AuditTrail {
     if (this.#closed) return Promise.reject(closedError());
     return new Promise<AuditEntry>((resolve, reject) => {
       this.#queue.push({ input, resolve, reject });
+      this.#queued++;
+      // Someone awaits this entry: a held batch ahead of it goes now.
+      this.#expedite();
       this.#schedule();
     });
   }
@@ -362,16 +373,24 @@ export class AuditTrail {
         try {
           // Entries of published events have nobody waiting on them: they may ride along with
           // the next write someone awaits (a run's step) instead of committing ahead of it.
+          // Not while a reader waits for them, nor when someone awaits one of them.
+          this.#heldBatch =
+            this.#positionWaiters.length === 0 &&
+            this.#idleWaiters.length === 0 &&
+            batch.every((q) => q.resolve === undefined);
           entries = await this.#view.append(
             batch.map((q) => q.input),
-            batch.every((q) => q.resolve === undefined) ? BACKGROUND : undefined,
+            this.#heldBatch ? BACKGROUND : undefined,
           );
         } catch (error) {
           this.#failed(error);
           await this.#backoff();
           continue;
+        } finally {
+          this.#heldBatch = false;
         }
         this.#queue.splice(0, batch.length);
+        this.#advance(batch.length);
         if (this.#outage !== undefined) this.#recovered();
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve?.(entries[i]!);
         if (this.#queue.length < this.#maxBuffered) {
@@ -437,6 +456,39 @@ export class AuditTrail {
       lastError: this.#outage?.lastError,
     });
     for (const q of lost) q.reject?.(closedError());
+    this.#advance(lost.length);
+  }
+
+  /** `n` more entries are written (or given up): wakes the readers waiting for them. */
+  #advance(n: number): void {
+    this.#done += n;
+    if (this.#positionWaiters.length === 0) return;
+    const done = this.#done;
+    const still: { readonly through: number; readonly wake: () => void }[] = [];
+    for (const w of this.#positionWaiters) {
+      if (w.through <= done) w.wake();
+      else still.push(w);
+    }
+    this.#positionWaiters = still;
+  }
+
+  /** Asks the store to send a held (background) batch now: someone is waiting for it. */
+  #expedite(): void {
+    if (this.#heldBatch) this.#view.expedite();
+  }
+
+  /**
+   * Resolves once every entry queued so far is written (or given up) — not when the queue is
+   * empty, which steady traffic could put off for ever.
+   */
+  #writtenThroughNow(): Promise<void> {
+    const through = this.#queued;
+    if (this.#done >= through) return Promise.resolve();
+    return new Promise<void>((wake) => {
+      this.#positionWaiters.push({ through, wake });
+      this.#expedite();
+      this.#schedule();
+    });
   }
 
   #prepareEvent(event: KernelEvent): AuditInput {
@@ -539,21 +591,12 @@ export class AuditTrail {
    */
   #settled(): Promise<void> {
     if (this.#outage !== undefined) return Promise.resolve();
-    if (this.#queue.length === 0 && !this.#writing && !this.#scheduled) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      this.#idleWaiters.push(resolve);
-      this.#schedule();
-    });
+    return this.#writtenThroughNow();
   }
 
   /** Waits until every entry accepted so far is durable (through an outage, however long). */
   async flush(): Promise<void> {
-    if (this.#queue.length > 0 || this.#writing || this.#scheduled) {
-      await new Promise<void>((resolve) => {
-        this.#idleWaiters.push(resolve);
-        this.#schedule();
-      });
-    }
+    await this.#writtenThroughNow();
     await this.#view.flush();
   }
 
@@ -679,6 +722,7 @@ export class AuditTrail {
     while (this.#writing || this.#scheduled || this.#queue.length > 0) {
       await new Promise<void>((resolve) => {
         this.#idleWaiters.push(resolve);
+        this.#expedite();
         this.#schedule();
       });
     }

@@ -3,8 +3,10 @@
  * for consumers that only forward the event (the SSE feed). An audit body is kerno's canonical
  * form `{"action":A,"actor":S,"metadata":{"event":E},"resource":S}` (see `auditBody`), so the
  * event is the text of `E`, found by skipping `A` and the actor. A body of any other shape (a
- * plain audit entry, an entry from another writer) is decoded the slow way, so the result is
- * always what `JSON.stringify(auditedEvent(entry))` would name.
+ * plain audit entry, an entry from another writer, anything that is not strictly valid JSON
+ * without whitespace) is decoded the slow way. Either way the result parses to the event
+ * `auditedEvent(entry)` gives; the fast path keeps the stored text (sorted keys, numbers as
+ * written), where `JSON.stringify` would put integer-like keys first.
  *
  * @module
  */
@@ -23,55 +25,94 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const COMMA = 0x2c;
 const COLON = 0x3a;
-/** Space and the control characters: never outside a string in canonical JSON, never raw inside one. */
-const SPACE = 0x20;
+const MINUS = 0x2d;
+/** Deeper values are left to `JSON.parse` (the slow path). */
+const MAX_DEPTH = 64;
+
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+const isHex = (c: number): boolean =>
+  isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+/** The characters JSON allows after a backslash: `" \ / b f n r t u`. */
+const ESCAPES = new Set([0x22, 0x5c, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74, 0x75]);
 
 /**
- * The index just past the JSON string starting at `i` (a `"`), or -1. A raw control character
- * (a line break above all: it would end an SSE data line) makes it -1, as JSON forbids them.
+ * The index just past the JSON string starting at `i` (a `"`), or -1 when it is not a valid
+ * JSON string: a raw control character (a line break above all, which would end an SSE data
+ * line), an escape JSON does not have, or no closing quote.
  */
 function skipString(text: string, i: number): number {
   if (text.charCodeAt(i) !== QUOTE) return -1;
   for (let j = i + 1; j < text.length; j++) {
     const c = text.charCodeAt(j);
     if (c === QUOTE) return j + 1;
-    if (c === BACKSLASH) j++;
-    else if (c < SPACE) return -1;
+    if (c < 0x20) return -1;
+    if (c === BACKSLASH) {
+      const e = text.charCodeAt(++j);
+      if (!ESCAPES.has(e)) return -1;
+      if (e === 0x75) {
+        for (let k = 1; k <= 4; k++) if (!isHex(text.charCodeAt(j + k))) return -1;
+        j += 4;
+      }
+    }
   }
   return -1;
 }
 
+/** The index just past the JSON number at `i`, or -1. */
+function skipNumber(text: string, i: number): number {
+  let j = i;
+  if (text.charCodeAt(j) === MINUS) j++;
+  if (text.charCodeAt(j) === 0x30) j++;
+  else if (isDigit(text.charCodeAt(j))) while (isDigit(text.charCodeAt(j))) j++;
+  else return -1;
+  if (text.charCodeAt(j) === 0x2e) {
+    j++;
+    if (!isDigit(text.charCodeAt(j))) return -1;
+    while (isDigit(text.charCodeAt(j))) j++;
+  }
+  const e = text.charCodeAt(j);
+  if (e === 0x65 || e === 0x45) {
+    j++;
+    const sign = text.charCodeAt(j);
+    if (sign === 0x2b || sign === MINUS) j++;
+    if (!isDigit(text.charCodeAt(j))) return -1;
+    while (isDigit(text.charCodeAt(j))) j++;
+  }
+  return j;
+}
+
 /**
- * The index just past the JSON value starting at `i`, or -1. Strings and nesting are tracked,
- * and whitespace or control characters outside strings give -1 (canonical JSON has none), so
- * any body kerno did not write in its canonical form takes the slow path. Numbers and literals
- * are not checked further: the log's bodies are kerno's own, covered by the hash chain.
+ * The index just past the JSON value starting at `i`, or -1 when the text there is not one
+ * valid JSON value without whitespace (canonical JSON has none). So any body kerno did not
+ * write in its canonical form takes the slow path, and what the fast path forwards is always
+ * valid JSON.
  */
-function skipValue(text: string, i: number): number {
-  const first = text.charCodeAt(i);
-  if (first === QUOTE) return skipString(text, i);
-  if (first !== OPEN_BRACE && first !== OPEN_BRACKET) {
-    // A number, true, false or null: up to the next delimiter.
-    let j = i;
-    for (; j < text.length; j++) {
-      const c = text.charCodeAt(j);
-      if (c === COMMA || c === CLOSE_BRACE || c === CLOSE_BRACKET) break;
-      if (c <= SPACE || c === QUOTE || c === COLON || c === OPEN_BRACE || c === OPEN_BRACKET)
-        return -1;
-    }
-    return j === i ? -1 : j;
-  }
-  let depth = 0;
-  for (let j = i; j < text.length; j++) {
-    const c = text.charCodeAt(j);
-    if (c === QUOTE) {
-      j = skipString(text, j) - 1;
+function skipValue(text: string, i: number, depth = 0): number {
+  const c = text.charCodeAt(i);
+  if (c === QUOTE) return skipString(text, i);
+  if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+    if (depth >= MAX_DEPTH) return -1;
+    const object = c === OPEN_BRACE;
+    const close = object ? CLOSE_BRACE : CLOSE_BRACKET;
+    let j = i + 1;
+    if (text.charCodeAt(j) === close) return j + 1;
+    for (;;) {
+      if (object) {
+        j = skipString(text, j);
+        if (j < 0 || text.charCodeAt(j) !== COLON) return -1;
+        j++;
+      }
+      j = skipValue(text, j, depth + 1);
       if (j < 0) return -1;
-    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
-    else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
-      if (--depth === 0) return j + 1;
-    } else if (c <= SPACE) return -1;
+      const next = text.charCodeAt(j);
+      if (next === close) return j + 1;
+      if (next !== COMMA) return -1;
+      j++;
+    }
   }
+  if (c === MINUS || isDigit(c)) return skipNumber(text, i);
+  for (const literal of ['true', 'false', 'null'])
+    if (text.startsWith(literal, i)) return i + literal.length;
   return -1;
 }
 
@@ -82,8 +123,8 @@ function at(text: string, i: number, literal: string): boolean {
 
 /**
  * The JSON object starting at `i` (a `{`), read key by key: where it ends and its top-level
- * `"type"` string (the last one counts, as in `JSON.parse`), or undefined when it is not a
- * canonical object with a plain string type.
+ * `"type"` string, or undefined when it is not a canonical object with one plain string type
+ * (an escaped key could spell `type` too: such objects take the slow path).
  */
 function eventObject(text: string, i: number): { end: number; type: string } | undefined {
   if (text.charCodeAt(i) !== OPEN_BRACE) return undefined;
@@ -92,12 +133,13 @@ function eventObject(text: string, i: number): { end: number; type: string } | u
   for (;;) {
     const keyEnd = skipString(text, k);
     if (keyEnd < 0 || text.charCodeAt(keyEnd) !== COLON) return undefined;
-    const valueEnd = skipValue(text, keyEnd + 1);
+    for (let x = k + 1; x < keyEnd - 1; x++) if (text.charCodeAt(x) === BACKSLASH) return undefined;
+    const valueEnd = skipValue(text, keyEnd + 1, 1);
     if (valueEnd < 0) return undefined;
     if (keyEnd - k === 6 && at(text, k, '"type"')) {
-      // Event types are plain identifiers; an escaped one (or one that is not a string) takes
-      // the slow path.
-      if (text.charCodeAt(keyEnd + 1) !== QUOTE) return undefined;
+      // Event types are plain identifiers; an escaped one, one that is not a string, or a
+      // second `type` key takes the slow path.
+      if (type !== undefined || text.charCodeAt(keyEnd + 1) !== QUOTE) return undefined;
       const raw = text.slice(keyEnd + 2, valueEnd - 1);
       if (raw === '' || raw.includes('\\')) return undefined;
       type = raw;
@@ -109,8 +151,6 @@ function eventObject(text: string, i: number): { end: number; type: string } | u
   }
 }
 
-const RESOURCE = '},"resource":"';
-
 /** The fast path: the event's text located in kerno's canonical body, or undefined. */
 function locate(body: string): StoredEvent | undefined {
   if (!at(body, 0, '{"action":')) return undefined;
@@ -120,12 +160,10 @@ function locate(body: string): StoredEvent | undefined {
   if (actorEnd < 0 || !at(body, actorEnd, ',"metadata":{"event":')) return undefined;
   const start = actorEnd + 21;
   const event = eventObject(body, start);
-  if (event === undefined) return undefined;
-  // The metadata holds the event alone and the body ends with the resource string. A bare
-  // `},"resource":"` cannot occur inside a JSON string (its quotes would be escaped), so the
-  // last one in the body is the real one.
-  if (!at(body, event.end, RESOURCE) || body.lastIndexOf(RESOURCE) !== event.end) return undefined;
-  if (!body.endsWith('"}') || body.length < event.end + RESOURCE.length + 2) return undefined;
+  // The metadata holds the event alone, and the body ends with the resource string.
+  if (event === undefined || !at(body, event.end, '},"resource":')) return undefined;
+  if (skipString(body, event.end + 13) !== body.length - 1) return undefined;
+  if (body.charCodeAt(body.length - 1) !== CLOSE_BRACE) return undefined;
   return { type: event.type, json: body.slice(start, event.end) };
 }
 
@@ -141,6 +179,9 @@ function decode(body: string): StoredEvent | undefined {
     ?.event;
   if (typeof event !== 'object' || event === null || typeof event.type !== 'string')
     return undefined;
+  // The type becomes the SSE `event:` line: a control character in it would break the frame.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f]/.test(event.type)) return undefined;
   return { type: event.type, json: JSON.stringify(event) };
 }
 

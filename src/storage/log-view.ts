@@ -280,6 +280,11 @@ export class LogView<In, Out> {
     return this.#log.head(this.#stream);
   }
 
+  /** Sends held background appends to commit now (see `LogStore.expedite`). */
+  expedite(): void {
+    this.#log.expedite?.();
+  }
+
   /** Waits until every append accepted so far is durable. */
   flush(): Promise<void> {
     return this.#log.flush();

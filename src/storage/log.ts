@@ -199,6 +199,12 @@ export interface LogStore {
     tasks: readonly VerifyRangeTask[],
     onProgress?: (checked: number) => void,
   ): Promise<VerifyRangeOutcome[]>;
+  /**
+   * Sends appends held as `background` (see {@link LogAppendOptions.background}) to commit now,
+   * without waiting for them: someone is waiting after all. Optional: backends that hold
+   * nothing need not have it.
+   */
+  expedite?(): void;
   /** Waits for every append accepted so far to be durable. */
   flush(): Promise<void>;
   /** Flushes, then releases resources. */

@@ -117,4 +117,39 @@ describe('storedAuditEvent (the SSE pass-through)', () => {
       '{"action":{"type":"Other","data":{}},"actor":"a","metadata":{"event":{"type":"X","s":"a\nb"}},"resource":"r"}';
     expect(storedAuditEvent(raw)).toBeUndefined();
   });
+
+  it('forwards nothing that is not the event as JSON.parse reads it: forged frames, escaped keys, trailing text, broken values', () => {
+    const body = (event: string, tail = ',"resource":"r"}') =>
+      `{"action":{"type":"Other","data":{}},"actor":"a","metadata":{"event":${event}}${tail}`;
+    // A backslash before a raw line break is not a JSON escape: no frame can be forged.
+    const forged = body('{"type":"X","s":"a\\\nevent: Forged\\\ndata: {}"}');
+    expect(forged).toContain('\nevent: Forged');
+    expect(storedAuditEvent(forged)).toBeUndefined();
+    // An escaped key that spells "type" after the plain one: JSON.parse's last one counts.
+    expect(storedAuditEvent(body('{"type":"A","typ\\u0065":"B"}'))?.type).toBe('B');
+    // More after the resource string: the layout is not kerno's, decode it as a whole.
+    expect(
+      storedAuditEvent(body('{"type":"A"}', ',"resource":"r","metadata":null,"resource":"r"}')),
+    ).toBeUndefined();
+    expect(
+      storedAuditEvent(
+        body('{"type":"A"}', ',"resource":"r","metadata":{"event":{"type":"B"}},"x":"y"}'),
+      ),
+    ).toEqual({ type: 'B', json: '{"type":"B"}' });
+    // Values that are not JSON are never forwarded.
+    for (const broken of [
+      '{"type":"A","p":{"a"1,,]}',
+      '{"type":"A","p":undefined}',
+      '{"type":"A","p":[1,2}',
+      '{"type":"A","p":01}',
+      '{"type":"A","p":"\\x"}',
+      '{"type":"A","p":"\\u12"}',
+    ])
+      expect(storedAuditEvent(body(broken)), broken).toBeUndefined();
+    // Valid values of every kind stay on the fast path, as stored.
+    const fine = '{"p":[-0.5e+3,0,1E9,true,false,null,"\\u00e9\\n",{},[]],"type":"A"}';
+    expect(storedAuditEvent(body(fine))).toEqual({ type: 'A', json: fine });
+    // A type with a control character would break the SSE event line: no frame.
+    expect(storedAuditEvent(body('{"type":"A\\nB"}'))).toBeUndefined();
+  });
 });

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createAuditTrail, createMemoryBus } from '../../src/index.js';
 import type { LogAppend } from '../../src/storage/log.js';
 import { openStorage } from '../../src/storage/open-storage.js';
 import {
@@ -154,5 +155,40 @@ describe.skipIf(!pgAvailable)(`PostgreSQL writer: background appends${pgSkipReas
     await s.log.flush();
     expect((await s.log.scan('audit', 0, 10)).map((r) => r.seq)).toEqual([1, 2]);
     await bg;
+  });
+});
+
+describe('the audit trail over a writer that holds its background appends', () => {
+  it('answers readers and awaited appends while published events keep arriving', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const storage = await openStorage(`sqlite:${join(dir, 'k.db')}`);
+    cleanups.push(() => storage.close());
+    const bus = createMemoryBus();
+    const trail = createAuditTrail({ log: storage.log });
+    const detach = trail.attach(bus);
+    cleanups.push(detach);
+    // An event every millisecond, each written on its own (the writer is idle in between):
+    // the trail's queue is rarely empty for the 2 ms a held append waits.
+    let published = 0;
+    const flood = setInterval(() => {
+      bus.publish({ type: 'AgentStarted', id: '67e55044-10b1-426f-9247-bb680e5fe0c8' });
+      published++;
+    }, 1);
+    try {
+      // Each read waits for the entries queued before it, not for an idle queue.
+      for (let i = 0; i < 5; i++) {
+        const before = published;
+        const head = await trail.head();
+        expect(head.seq).toBeGreaterThanOrEqual(before);
+      }
+      const entry = await trail.append('ops', { type: 'Other', data: { detail: 'x' } }, 'r');
+      expect(entry.seq).toBeGreaterThan(0);
+      expect((await trail.entriesAfter(entry.seq - 1, 1))[0]?.actor).toBe('ops');
+    } finally {
+      clearInterval(flood);
+    }
+    await trail.flush();
+    expect((await trail.head()).seq).toBe(published + 1);
   });
 });

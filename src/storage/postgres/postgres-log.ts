@@ -277,6 +277,10 @@ class PostgresLog implements PostgresLogStore {
     }
   }
 
+  expedite(): void {
+    this.#writer.expedite();
+  }
+
   flush(): Promise<void> {
     return this.#writer.flush();
   }

@@ -220,6 +220,13 @@ export class PostgresLogWriter {
     }
   }
 
+  /** Sends held background appends now, without waiting for them. */
+  expedite(): void {
+    if (this.#queue.length === 0) return;
+    this.#due = true;
+    this.#wake?.();
+  }
+
   /** Resolves when every append submitted so far has committed or failed. */
   flush(): Promise<void> {
     if (!this.#running && this.#queue.length === 0) return Promise.resolve();

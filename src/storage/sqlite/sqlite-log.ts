@@ -289,6 +289,10 @@ class SqliteLog implements LogStore {
     return () => set.delete(listener);
   }
 
+  expedite(): void {
+    this.#writer.expedite();
+  }
+
   flush(): Promise<void> {
     return this.#writer.flush();
   }

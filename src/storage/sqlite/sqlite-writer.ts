@@ -199,6 +199,13 @@ export class SqliteWriter {
     });
   }
 
+  /** Sends held background writes now, without waiting for them. */
+  expedite(): void {
+    if (this.#queue.length === 0) return;
+    this.#due = true;
+    this.#schedule();
+  }
+
   /** Resolves when every write submitted so far has been committed (or failed). */
   flush(): Promise<void> {
     if (this.#inFlight === undefined && this.#queue.length === 0) return Promise.resolve();
