@@ -846,6 +846,7 @@ describe('the usage option', () => {
         });
         await ctx.step('none', () => 1, { usage: () => undefined as never });
         await ctx.step('empty', () => 1, { usage: () => ({}) });
+        await ctx.step('zero', () => 1, { usage: () => ({ tokens: 0 }) });
         const bad = [];
         for (const tokens of [-1, Infinity, 'lots', () => 1]) {
           bad.push(await failure(ctx.step('bad', () => 1, { usage: () => ({ tokens }) as never })));
@@ -872,6 +873,7 @@ describe('the usage option', () => {
       ['cost-only#1', { costMicrodollars: 3 }],
       ['none#1', undefined],
       ['empty#1', undefined],
+      ['zero#1', { tokens: 0 }],
     ]);
     const journal = await journalOf(run.id);
     expect(journal[2]).not.toHaveProperty('usage');
