@@ -432,6 +432,9 @@ describe('usage rows and checks', () => {
         ['cost', 'costMicros', 20],
         ['tokens', 'tokens', 11],
       ]);
+      // neither reached: no breach for the agent, with or without a run
+      expect(kernel.budgets.check({ agent: 'r' })).toBeNull();
+      expect(kernel.budgets.check({ agent: 'r', runId: 'run-1' })).toBeNull();
     } finally {
       await kernel.close();
     }
@@ -1098,6 +1101,10 @@ describe('the raise-or-stop gate', () => {
       );
       await kernel.budgets.decide(second.gate, { approve: false });
       await kernel.budgets.applyApproval(second.gate);
+      // nor is a rejected gate approved afterwards, raising the budget on the way
+      await expect(
+        kernel.budgets.decide(second.gate, { approve: true, limits: { calls: 50 } }),
+      ).rejects.toMatchObject({ code: 'CONFLICT' });
       expect(kernel.policies.get('budget', 'cap')?.version).toBe(2);
     } finally {
       await kernel.close();
