@@ -655,6 +655,34 @@ describe('the usage projection', () => {
     }
   });
 
+  it('slides tokens and calls out bucket by bucket, as it does costs', async () => {
+    const clock = new ManualClock(T0);
+    const kernel = await open({ clock });
+    try {
+      await kernel.policies.set('budget', 'hour', {
+        agent: 'r',
+        tokens: 100,
+        calls: 9,
+        windowMs: HOUR,
+      });
+      await kernel.budgets.report({ agent: 'r' }, { tokens: 5 });
+      clock.advance(HOUR / 2);
+      await kernel.budgets.report({ agent: 'r' }, { tokens: 7 });
+      const used = () => kernel.budgets.usage().map((r) => [r.resource, r.used, r.scope]);
+      expect(used()).toEqual([
+        ['tokens', 12, 'agent r'],
+        ['calls', 2, 'agent r'],
+      ]);
+      clock.advance(HOUR / 2 + HOUR / 64);
+      expect(used()).toEqual([
+        ['tokens', 7, 'agent r'],
+        ['calls', 1, 'agent r'],
+      ]);
+    } finally {
+      await kernel.close();
+    }
+  });
+
   it('a new budget is filled only with its own agent’s and tenant’s past usage', async () => {
     const clock = new ManualClock(T0);
     const kernel = await open({ clock });
