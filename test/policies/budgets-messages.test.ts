@@ -381,6 +381,45 @@ describe('usage rows and checks', () => {
     }
   });
 
+  it('usage without an agent or tenant never counts toward a budget of one named "null"', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      await kernel.policies.set('budget', 'a', { agent: 'null', calls: 9, windowMs: DAY });
+      await kernel.policies.set('budget', 't', { tenant: 'null', calls: 9, windowMs: DAY });
+      await kernel.policies.set('budget', 'at', {
+        agent: 'r',
+        tenant: 'null',
+        calls: 9,
+        windowMs: DAY,
+      });
+      await kernel.budgets.report({ agent: 'r' }, {});
+      await kernel.ledger.append(outcome({ tokens: 1 }));
+      await kernel.budgets.settled();
+      await kernel.budgets.report({ agent: 'null', tenant: 'null' }, {});
+      await expect
+        .poll(() => kernel.budgets.usage().map((r) => [r.budget, r.used]))
+        .toEqual([
+          ['a', 1],
+          ['at', 0],
+          ['t', 1],
+        ]);
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('a per-run budget not reached does not hide a window budget reached', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      await kernel.policies.set('budget', 'run', { tokens: 100, perRun: true });
+      await kernel.policies.set('budget', 'day', { agent: 'r', tokens: 10, windowMs: DAY });
+      await kernel.budgets.report({ agent: 'r', runId: 'run-1' }, { tokens: 10 });
+      expect(kernel.budgets.check({ agent: 'r', runId: 'run-1' })?.budget).toBe('day');
+    } finally {
+      await kernel.close();
+    }
+  });
+
   it('count usage once in two budgets of one scope and window, and apart per resource', async () => {
     const clock = new ManualClock(T0);
     const kernel = await open({ clock });
@@ -393,6 +432,9 @@ describe('usage rows and checks', () => {
         ['cost', 'costMicros', 20],
         ['tokens', 'tokens', 11],
       ]);
+      // neither reached: no breach for the agent, with or without a run
+      expect(kernel.budgets.check({ agent: 'r' })).toBeNull();
+      expect(kernel.budgets.check({ agent: 'r', runId: 'run-1' })).toBeNull();
     } finally {
       await kernel.close();
     }
@@ -613,6 +655,34 @@ describe('the usage projection', () => {
     }
   });
 
+  it('slides tokens and calls out bucket by bucket, as it does costs', async () => {
+    const clock = new ManualClock(T0);
+    const kernel = await open({ clock });
+    try {
+      await kernel.policies.set('budget', 'hour', {
+        agent: 'r',
+        tokens: 100,
+        calls: 9,
+        windowMs: HOUR,
+      });
+      await kernel.budgets.report({ agent: 'r' }, { tokens: 5 });
+      clock.advance(HOUR / 2);
+      await kernel.budgets.report({ agent: 'r' }, { tokens: 7 });
+      const used = () => kernel.budgets.usage().map((r) => [r.resource, r.used, r.scope]);
+      expect(used()).toEqual([
+        ['tokens', 12, 'agent r'],
+        ['calls', 2, 'agent r'],
+      ]);
+      clock.advance(HOUR / 2 + HOUR / 64);
+      expect(used()).toEqual([
+        ['tokens', 7, 'agent r'],
+        ['calls', 1, 'agent r'],
+      ]);
+    } finally {
+      await kernel.close();
+    }
+  });
+
   it('a new budget is filled only with its own agent’s and tenant’s past usage', async () => {
     const clock = new ManualClock(T0);
     const kernel = await open({ clock });
@@ -687,6 +757,59 @@ describe('the usage projection', () => {
 });
 
 describe('the raise-or-stop gate', () => {
+  it('raises a window budget above the window’s usage, and takes a new limit of 0 or more', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      await kernel.policies.set('budget', 'day', { agent: 'r', tokens: 10, windowMs: DAY });
+      const subject = { agent: 'r', runId: 'run-1' };
+      await kernel.budgets.report(subject, { tokens: 40 });
+      // a subject without a run is checked against the window only
+      expect(kernel.budgets.check({ agent: 'r' })).toMatchObject({ budget: 'day', used: 40 });
+      const first = await kernel.budgets.openGate('k1', subject, kernel.budgets.check(subject)!);
+      await kernel.budgets.decide(first.gate, { approve: true });
+      // ×1.5 until above the 40 used: 15, 23, 35, 53
+      expect(kernel.policies.get('budget', 'day')?.spec).toMatchObject({ tokens: 53 });
+      await kernel.budgets.report(subject, { tokens: 13 });
+      const second = await kernel.budgets.openGate('k2', subject, kernel.budgets.check(subject)!);
+      await kernel.budgets.decide(second.gate, { approve: true, limits: { tokens: 0 } });
+      expect(kernel.policies.get('budget', 'day')).toMatchObject({
+        version: 3,
+        spec: { tokens: 0 },
+      });
+      // a budget at version 10 and more is still found by its gate
+      for (let i = 0; i < 8; i++) {
+        await kernel.policies.set('budget', 'day', { agent: 'r', tokens: 1, windowMs: DAY });
+      }
+      const third = await kernel.budgets.openGate('k3', subject, kernel.budgets.check(subject)!);
+      expect(kernel.approvals.get(third.gate)!.resource).toBe('budget/day@11/tokens');
+      await kernel.budgets.decide(third.gate, { approve: true, limits: { tokens: 100 } });
+      expect(kernel.policies.get('budget', 'day')).toMatchObject({
+        version: 12,
+        spec: { tokens: 100 },
+      });
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('a gate of another action is not a budget gate, whatever its resource says', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      await kernel.policies.set('budget', 'cap', { calls: 1, perRun: true });
+      const other = await kernel.approvals.open({
+        agentId: 'run-1',
+        summary: 'deploy?',
+        action: 'deploy',
+        resource: 'budget/cap@1/calls',
+      });
+      await expect(kernel.budgets.decide(other.id, { approve: true })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+    } finally {
+      await kernel.close();
+    }
+  });
+
   it('asks in plain words what approving does, for the operator only, and times out to a stop', async () => {
     const clock = new ManualClock(T0);
     const kernel = await open({ clock });
@@ -933,6 +1056,13 @@ describe('the raise-or-stop gate', () => {
         decision: { approved: true, reason: null, decidedBy: 'ops' },
       });
       await host.approved(opened.gate);
+      await kernel.audit.flush();
+      const audited = (await kernel.audit.entries({})).filter(
+        (e) => e.resource === 'policy/budget/cap',
+      );
+      expect(JSON.stringify(audited.at(-1)!.metadata)).toContain(
+        `raised by ops, approving budget gate ${kernel.approvals.get(opened.gate)!.gateId}`,
+      );
       expect(kernel.policies.get('budget', 'cap')).toMatchObject({
         version: 2,
         spec: { calls: 2 },
@@ -999,6 +1129,10 @@ describe('the raise-or-stop gate', () => {
       );
       await kernel.budgets.decide(second.gate, { approve: false });
       await kernel.budgets.applyApproval(second.gate);
+      // nor is a rejected gate approved afterwards, raising the budget on the way
+      await expect(
+        kernel.budgets.decide(second.gate, { approve: true, limits: { calls: 50 } }),
+      ).rejects.toMatchObject({ code: 'CONFLICT' });
       expect(kernel.policies.get('budget', 'cap')?.version).toBe(2);
     } finally {
       await kernel.close();

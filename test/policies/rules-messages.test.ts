@@ -261,6 +261,28 @@ describe('rule matching corners', () => {
   });
 });
 
+describe('rule order among many of one priority and effect', () => {
+  it('is by name, whatever order the rules come in', () => {
+    const name = (k: number): string => `rule-${String(k).padStart(3, '0')}`;
+    // rule k matches the tools 0…k: a request for tool v matches rules v…299, the first by name is v
+    const ks = Array.from({ length: 300 }, (_, k) => k);
+    for (let i = ks.length - 1; i > 0; i--) {
+      const j = (i * 7919 + 13) % (i + 1);
+      [ks[i], ks[j]] = [ks[j]!, ks[i]!];
+    }
+    const idx = new RuleIndex(
+      ks.map((k) => ({
+        name: name(k),
+        version: 1,
+        spec: { effect: 'deny', match: { tool: ks.filter((v) => v <= k).map(String) } },
+      })),
+    );
+    for (let v = 0; v < 300; v++) {
+      expect(idx.match({ action: 'x', tool: String(v) })?.name).toBe(name(v));
+    }
+  });
+});
+
 describe('decisions and their audit', () => {
   it('say why: the rule’s description, its name and version, or the default', async () => {
     const { policies, rules } = await engine({ defaultEffect: 'ask' });
@@ -300,7 +322,7 @@ describe('decisions and their audit', () => {
   it('refuse a request that is not { action, tool?, resource?, agent? } of strings', async () => {
     const { rules } = await engine();
     const needs = 'authorize needs { action: string, tool?: string, resource?: string }';
-    for (const bad of [null, 'deploy', {}, { action: 7 }, { action: '' }]) {
+    for (const bad of [undefined, null, 'deploy', 7, {}, { action: 7 }, { action: '' }]) {
       expect(() => rules.evaluate(bad as never)).toThrow(
         expect.objectContaining({ code: 'INVALID_ARGUMENT', message: needs }),
       );
