@@ -12,6 +12,7 @@ import {
   FINAL_STATUSES,
   RUN_INDEX_STREAM,
   RUN_OWNERS_STREAM,
+  RUN_STATUSES,
   endedKey,
   fromJsonText,
   journalKey,
@@ -112,6 +113,15 @@ describe('recorded errors', () => {
     expect(recordError(numeric)).toEqual({ name: 'Error', message: 'errno' });
   });
 
+  it('keeps flaky: true, which self-healing retries on, and nothing for any other flaky value', () => {
+    const flaky = Object.assign(new Error('timeout'), { flaky: true });
+    expect(recordError(flaky)).toEqual({ name: 'Error', message: 'timeout', flaky: true });
+    for (const other of [false, 'yes', 1]) {
+      const error = Object.assign(new Error('timeout'), { flaky: other });
+      expect(Object.keys(recordError(error))).toEqual(['name', 'message']);
+    }
+  });
+
   it('turns anything else thrown into an Error record with its text', () => {
     expect(recordError('plain string')).toEqual({ name: 'Error', message: 'plain string' });
     expect(recordError(7)).toEqual({ name: 'Error', message: '7' });
@@ -195,6 +205,16 @@ describe('journal keys', () => {
     expect(RUN_OWNERS_STREAM).toBe('run-owners');
     expect(ownerKey('r1', 3)).toBe('r1:owner:3');
     expect([...FINAL_STATUSES].sort()).toEqual(['cancelled', 'completed', 'failed']);
+    expect(RUN_STATUSES).toEqual([
+      'pending',
+      'queued',
+      'running',
+      'sleeping',
+      'waiting',
+      'completed',
+      'failed',
+      'cancelled',
+    ]);
   });
 });
 
