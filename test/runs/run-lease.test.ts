@@ -8,6 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { KernelError } from '../../src/errors.js';
 import {
+  journalStream,
+  runIndexView,
   RUN_INDEX_STREAM,
   RUN_OWNERS_STREAM,
   ownerBeatsView,
@@ -454,6 +456,89 @@ describe('run leases', () => {
     await advance(clock, 33);
     await expect(run.result()).resolves.toBe(1);
     expect(ran).toBe(1);
+    await runs.close();
+  });
+  it('says so when a beat it reads is corrupt (it stops following beats)', async () => {
+    const log = createMemoryLog();
+    const clock = new ManualClock(T0);
+    const logger = createMemoryLogger();
+    const runs = await engine(log, clock, 'a', { logger });
+    await log.append(RUN_OWNERS_STREAM, [{ timeMs: T0, body: '{"owner":' }]);
+    await waitFor(() => logger.lines.length > 0, 'the follower to stop');
+    expect(logger.lines).toEqual([
+      {
+        level: 'error',
+        message: 'The run owner follower stopped',
+        fields: {
+          error: 'Run owner record run-owners#2 is not JSON; verify the log (kerno audit verify)',
+        },
+      },
+    ]);
+    await runs.close();
+  });
+
+  it("refuses a stale owner's resume record once another kernel claimed the run", async () => {
+    const inner = createMemoryLog();
+    let claim: (() => Promise<unknown>) | undefined;
+    const log = withAppend(inner, async (stream, entries, options) => {
+      if (claim !== undefined && entries[0]?.body.includes('"resumed"')) {
+        const claimed = claim;
+        claim = undefined;
+        await claimed(); // kernel b claims the run while a's resume record is on its way
+      }
+      return inner.append(stream, entries, options);
+    });
+    const clock = new ManualClock(T0);
+    const runs = await engine(log, clock, 'a');
+    let attempt = 0;
+    runs.define({
+      name: 'flaky',
+      run: async (ctx: RunContext) =>
+        ctx.step('once', () => {
+          if (++attempt === 1) throw new Error('boom');
+          return 'ok';
+        }),
+    });
+    const run = await runs.start('flaky');
+    await expect(run.result()).rejects.toThrow('boom');
+    claim = () =>
+      runIndexView(inner).append([
+        { type: 'run.owner', id: run.id, agent: 'flaky', owner: 'b', gen: 1, atMs: clock.now() },
+      ]);
+    await runs.resume(run.id, { reason: 'try again' });
+    await waitFor(async () => (await runs.get(run.id)).owner === 'b', 'the claim');
+    await turns();
+    const journal = (await inner.read(journalStream(run.id), 0, 100)).map(
+      (r) => (JSON.parse(r.body) as { type: string }).type,
+    );
+    expect(journal).toEqual(['step.failed']); // no 'resumed' record of a
+    expect(attempt).toBe(1);
+    await runs.close();
+  });
+  it("stops an execution with CONFLICT 'was taken over' when another kernel claims its run", async () => {
+    const log = createMemoryLog();
+    const clock = new ManualClock(T0);
+    const runs = await engine(log, clock, 'a');
+    const job = stuckThenDone();
+    runs.define(job);
+    const run = await runs.start('job');
+    await waitFor(async () => (await runs.get(run.id)).status === 'running', 'the run');
+    await turns();
+    await runIndexView(log).append([
+      { type: 'run.owner', id: run.id, agent: 'job', owner: 'b', gen: 1, atMs: T0 },
+    ]);
+    await waitFor(() => job.reasons.length > 0, 'the abort');
+    expect(job.reasons).toHaveLength(1);
+    expect(job.reasons[0]).toBeInstanceOf(KernelError);
+    expect(job.reasons[0]).toMatchObject({
+      code: 'CONFLICT',
+      message: `Run ${run.id} was taken over by b`,
+    });
+    const info = await runs.get(run.id);
+    expect(info).toMatchObject({ owner: 'b', status: 'pending' });
+    await advance(clock, 10 * LEASE); // a leaves it to b: nothing runs it again here
+    expect(job.reasons).toHaveLength(1);
+    expect((await runs.get(run.id)).status).toBe('pending');
     await runs.close();
   });
 });
