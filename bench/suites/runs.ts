@@ -23,6 +23,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createKernel, type KernelCore } from '../../src/index.js';
@@ -250,6 +252,50 @@ async function kernoSystem(
     },
     close: () => kernel.close(),
   };
+}
+
+/** Sleeping runs in the heap measure (item 3: "10,000 sleeping runs cost nothing but rows"). */
+const SLEEPING_RUNS = 10_000;
+
+/**
+ * The heap a sleeping run holds: {@link SLEEPING_RUNS} runs that each finish a step and then
+ * sleep for an hour, on a kernel of their own, after full collections (bytes per run).
+ */
+export async function sleepingRunHeap(store: string, stateDir: string): Promise<number> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const kernel = await createKernel({ store, bus: 'memory', stateDir });
+  try {
+    kernel.define({
+      name: 'nap',
+      version: '1',
+      run: async (ctx, input: { i: number }) => {
+        await ctx.step('a', async () => stepResult(input.i));
+        await ctx.sleep(3_600_000);
+        return input.i;
+      },
+    });
+    gc();
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < SLEEPING_RUNS; i += 64) {
+      await Promise.all(
+        Array.from({ length: Math.min(64, SLEEPING_RUNS - i) }, (_, j) =>
+          kernel.start('nap', { i: i + j }),
+        ),
+      );
+    }
+    const awake = (): number =>
+      kernel.runs.list({ status: ['pending', 'running'], limit: 1 }).length;
+    while (awake() > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    if (kernel.runs.list({ status: 'sleeping', limit: SLEEPING_RUNS }).length !== SLEEPING_RUNS)
+      throw new Error(`sleeping runs: not all ${SLEEPING_RUNS} runs are asleep`);
+    gc();
+    gc();
+    return (process.memoryUsage().heapUsed - before) / SLEEPING_RUNS;
+  } finally {
+    await kernel.close();
+  }
 }
 
 // ── DBOS Transact ────────────────────────────────────────────────────────────────────────────
@@ -612,6 +658,7 @@ export const runsSuite: BenchSuite = {
     /** One run alone with the inline SQLite writer: steps/s per round. */
     const inlineSeq: number[] = [];
     let inline: RunSystem | undefined;
+    let sleepingHeap = 0;
     const counters = new Map<Slot, number>();
     const nextFirst = (slot: Slot, n: number): number => {
       const first = counters.get(slot) ?? 0;
@@ -682,6 +729,10 @@ export const runsSuite: BenchSuite = {
         }
       }
       process.stderr.write('\n');
+      sleepingHeap = await sleepingRunHeap(
+        `sqlite:${join(dir, 'kerno-sleeping.db')}`,
+        join(dir, 'home-sleeping'),
+      );
       for (const slot of all) {
         if (slot.system === undefined) continue;
         slot.bytesPerStep = (await slot.system.bytes()) / (slot.system.started() * STEPS_PER_RUN);
@@ -733,6 +784,14 @@ export const runsSuite: BenchSuite = {
       peer: { name: 'raw better-sqlite3 commit (WAL, FULL, 1 row/txn)', value: median(rawMs) },
       goal: { kind: 'ratio-min', value: 0.5 },
       note: "openStorage(url, { sqliteWriter: 'inline' }): commits on the calling thread (embedded scripts); same measure as the row above",
+    });
+    rows.push({
+      group: GROUP,
+      name: `kerno SQLite, heap per sleeping run (${SLEEPING_RUNS} runs asleep)`,
+      value: sleepingHeap,
+      unit: 'bytes',
+      lowerIsBetter: true,
+      note: 'each run finished a step and sleeps for an hour; heap after full collections, on a kernel of its own: the run index entry it keeps in memory, no execution',
     });
     return rows;
   },

@@ -274,7 +274,15 @@ export class StepFailedError extends Error {
   }
 }
 
-const never = new Promise<never>(() => undefined);
+/**
+ * A promise that never settles: what a call of a suspended execution returns. A fresh one each
+ * time — the frames awaiting a promise are its reactions, so one shared promise would keep
+ * every suspended execution (its function's frame, its `ctx`, its journal entries) alive for
+ * good.
+ */
+function never(): Promise<never> {
+  return new Promise<never>(() => undefined);
+}
 
 const FAMILY: Record<JournalEntry['type'], string> = {
   step: 'step',
@@ -413,7 +421,7 @@ export class RunExecution implements RunContext {
       if (error instanceof KernelError && error.code === 'FENCED') {
         // Another kernel took the run over: this execution stops, writing nothing more.
         this.abort(error);
-        return never;
+        return never();
       }
       if (
         error instanceof KernelError &&
@@ -433,7 +441,7 @@ export class RunExecution implements RunContext {
   }
 
   #live(): Promise<never> | undefined {
-    return this.#suspended ? never : undefined;
+    return this.#suspended ? never() : undefined;
   }
 
   #suspend(s: Suspension): Promise<never> {
@@ -443,7 +451,7 @@ export class RunExecution implements RunContext {
       // The execution is over: a process agent behind it stops, steps in flight are told.
       this.#abort.abort(new KernelError('CLOSED', `Run ${this.runId} is suspended (${s.kind})`));
     }
-    return never;
+    return never();
   }
 
   async step<T>(
@@ -459,7 +467,7 @@ export class RunExecution implements RunContext {
     // Budgets first: a gate recorded here (a replay), or a budget reached now, before the step.
     if (this.#budgetDue()) {
       await this.#budgetGate();
-      if (this.#suspended) return never;
+      if (this.#suspended) return never();
     }
     let guard: Promise<void> | undefined;
     if (
@@ -480,7 +488,7 @@ export class RunExecution implements RunContext {
     const { call, recorded } = this.#next('step', key);
     if (guard !== undefined) {
       await guard;
-      if (this.#suspended) return never;
+      if (this.#suspended) return never();
     }
     const done = recorded.find((e) => e.type === 'step' || e.type === 'step.failed');
     if (done !== undefined) {
@@ -491,7 +499,7 @@ export class RunExecution implements RunContext {
     if (!this.#host.owns()) {
       // Taken over by another kernel: this execution stops before running anything.
       this.abort(new KernelError('CONFLICT', `Run ${this.runId} is now owned by another kernel`));
-      return never;
+      return never();
     }
     const attempts = Math.max(1, Math.floor(options.retry?.attempts ?? 1));
     const toolCallId = `${this.runId}:${key}`;
@@ -568,10 +576,10 @@ export class RunExecution implements RunContext {
         attemptTrace?.end();
       } catch (error) {
         attemptTrace?.end(recordError(error));
-        if (this.#suspended) return never;
+        if (this.#suspended) return never();
         if (attempt < attempts && retryable(error, options.retry)) {
           await this.#backoff(attempt, options.retry);
-          if (this.#suspended) return never;
+          if (this.#suspended) return never();
           continue;
         }
         const stored = await this.#append({
@@ -824,7 +832,7 @@ export class RunExecution implements RunContext {
     if (remaining <= 0) return;
     if (remaining <= this.#host.holdMs) {
       await this.#wait(remaining);
-      if (this.#suspended) return never;
+      if (this.#suspended) return never();
       return;
     }
     return this.#suspend({ kind: 'sleep', wakeAtMs });
@@ -991,7 +999,7 @@ export class RunExecution implements RunContext {
     else {
       if (!this.#host.owns()) {
         this.abort(new KernelError('CONFLICT', `Run ${this.runId} is now owned by another kernel`));
-        return never;
+        return never();
       }
       const decided: RuleDecision =
         this.#host.authorize === undefined

@@ -1,0 +1,103 @@
+/**
+ * A suspended run holds no memory beyond its records: once a run sleeps or waits (longer than
+ * `holdMs`), the execution that got there — the agent function's frame, its `ctx`, whatever the
+ * function holds — is garbage. (Until 2026-12-07 every suspended call awaited one shared
+ * never-settling promise, whose reactions kept every suspended execution ever alive: ~9 KB per
+ * sleeping run, and for good even after the run resumed and finished.)
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RunContext } from '../../src/runs/run-context.js';
+import { createRunEngine, type RunEngine } from '../../src/runs/run-engine.js';
+import { createMemoryLog } from '../../src/storage/memory/memory-log.js';
+import { ManualClock } from '../../src/util/clock.js';
+import { createUuidV7 } from '../../src/util/ids.js';
+import { silentLogger } from '../../src/util/logger.js';
+import { waitFor } from '../helpers/wait.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+const T0 = Date.UTC(2026, 11, 7);
+const HOUR = 3_600_000;
+
+const engines: RunEngine[] = [];
+afterEach(async () => {
+  for (const e of engines.splice(0)) await e.close();
+});
+
+async function engine(clock: ManualClock): Promise<RunEngine> {
+  const e = await createRunEngine({
+    log: createMemoryLog(),
+    clock,
+    ids: createUuidV7({ clock }),
+    logger: silentLogger,
+    retention: false,
+    owner: 'k',
+  });
+  engines.push(e);
+  return e;
+}
+
+/** Whether `ref`'s target is gone after full collections (a few, each after a turn). */
+async function collected(ref: WeakRef<object>): Promise<boolean> {
+  for (let i = 0; i < 5; i++) {
+    // A WeakRef's target lives at least until the end of the job that last read it.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    if (ref.deref() === undefined) return true;
+  }
+  return false;
+}
+
+describe('a suspended execution', () => {
+  it('is garbage while the run sleeps, and a new one finishes the run when it wakes', async () => {
+    const clock = new ManualClock(T0);
+    const e = await engine(clock);
+    const contexts: WeakRef<RunContext>[] = [];
+    e.define({
+      name: 'nap',
+      version: '1',
+      run: async (ctx: RunContext) => {
+        contexts.push(new WeakRef(ctx));
+        // Something big the function holds across the sleep: it goes with the frame.
+        const held = new Uint8Array(1 << 20);
+        await ctx.step('a', () => held.length);
+        await ctx.sleep(HOUR);
+        return ctx.step('b', () => held.length);
+      },
+    });
+    const run = await e.start('nap');
+    await waitFor(async () => (await e.get(run.id)).status === 'sleeping', 'the run asleep');
+    expect(contexts).toHaveLength(1);
+    expect(await collected(contexts[0]!)).toBe(true);
+
+    clock.advance(HOUR);
+    await waitFor(async () => (await e.get(run.id)).status === 'completed', 'the run done');
+    expect(await run.result()).toBe(1 << 20);
+    expect(contexts).toHaveLength(2);
+  });
+
+  it('is garbage while the run waits for a signal, and after it resumed and finished', async () => {
+    const clock = new ManualClock(T0);
+    const e = await engine(clock);
+    const contexts: WeakRef<RunContext>[] = [];
+    e.define({
+      name: 'ask',
+      version: '1',
+      run: async (ctx: RunContext) => {
+        contexts.push(new WeakRef(ctx));
+        return ctx.waitForSignal<string>('answer');
+      },
+    });
+    const run = await e.start('ask');
+    await waitFor(async () => (await e.get(run.id)).status === 'waiting', 'the run waiting');
+    expect(await collected(contexts[0]!)).toBe(true);
+
+    await e.signal(run.id, 'answer', 'yes');
+    expect(await run.result()).toBe('yes');
+    expect(contexts).toHaveLength(2);
+    expect(await collected(contexts[1]!)).toBe(true);
+  });
+});
