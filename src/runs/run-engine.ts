@@ -471,7 +471,10 @@ interface RunState {
   owner: string;
   startedAtMs: number;
   status: RunStatus;
+  /** Its end record — without a result longer than {@link INLINE_RESULT_CHARS} (`resultOnLog`). */
   ended?: Extract<RunIndexEntry, { type: 'run.ended' }> | undefined;
+  /** The end record's result was too long to keep in memory: read it back from the index. */
+  resultOnLog?: boolean;
   execution?: RunExecution | undefined;
   priority: number;
   limitKey: string | undefined;
@@ -514,6 +517,13 @@ interface RunState {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A finished run keeps its result's JSON text in memory up to this length; a longer one stays
+ * on the log only (its end record) and is read back when asked for, so the results of all the
+ * runs a kernel has seen do not pile up in its heap.
+ */
+const INLINE_RESULT_CHARS = 1024;
 
 /** The durable-run engine. */
 export class RunEngine implements Runs {
@@ -842,6 +852,7 @@ export class RunEngine implements Runs {
       run.resumeLog.push(entry);
       if (entry.config !== undefined) run.config = entry.config;
       run.ended = undefined;
+      run.resultOnLog = false;
       run.status = 'pending';
       run.suspension = undefined;
       run.admitted = false; // a resumed run takes its limit slots again
@@ -877,7 +888,8 @@ export class RunEngine implements Runs {
   }
 
   #finish(run: RunState, ended: Extract<RunIndexEntry, { type: 'run.ended' }>): void {
-    run.ended = ended;
+    run.resultOnLog = ended.result !== undefined && ended.result.length > INLINE_RESULT_CHARS;
+    run.ended = run.resultOnLog ? { ...ended, result: undefined } : ended;
     run.status = ended.status;
     this.#tracer?.forget(run.id);
     run.suspension = undefined;
@@ -1156,7 +1168,7 @@ export class RunEngine implements Runs {
     const run = this.#require(id);
     if (run.ended === undefined || run.healing === true) await this.#ended(run);
     const ended = run.ended!;
-    if (ended.status === 'completed') return fromJsonText(ended.result) as O;
+    if (ended.status === 'completed') return fromJsonText(await this.#resultText(run)) as O;
     if (ended.status === 'cancelled') {
       throw new KernelError(
         'RUN_CANCELLED',
@@ -1167,6 +1179,20 @@ export class RunEngine implements Runs {
       'RUN_FAILED',
       `Run ${id} failed: ${ended.error?.name ?? 'Error'}: ${ended.error?.message ?? 'unknown error'}`,
     );
+  }
+
+  /** The JSON text of a finished run's result: in memory, or read back from its end record. */
+  async #resultText(run: RunState): Promise<string | undefined> {
+    const ended = run.ended!;
+    if (run.resultOnLog !== true) return ended.result;
+    const stored = await this.#index.get(endedKey(run.id, ended.n ?? 0));
+    if (stored?.type !== 'run.ended' || stored.result === undefined) {
+      throw new KernelError(
+        'CORRUPT_VALUE',
+        `Run ${run.id}'s end record is missing from the run index; verify the log (kerno audit verify)`,
+      );
+    }
+    return stored.result;
   }
 
   #ended(run: RunState, signal?: AbortSignal): Promise<void> {
@@ -1872,7 +1898,12 @@ export class RunEngine implements Runs {
         ? { status: s.kind === 'sleep' ? ('sleeping' as const) : ('waiting' as const) }
         : {}),
       input: started?.type === 'run.started' ? fromJsonText(started.input) : null,
-      ...(ended?.result === undefined ? {} : { result: fromJsonText(ended.result) }),
+      ...(ended === undefined || ended.status !== 'completed'
+        ? {}
+        : await (async () => {
+            const text = await this.#resultText(run);
+            return text === undefined ? {} : { result: fromJsonText(text) };
+          })()),
       steps,
       ...(waitingFor === undefined ? {} : { waitingFor }),
       ...(run.config === undefined ? {} : { config: fromJsonText(run.config) }),

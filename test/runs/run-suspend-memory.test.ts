@@ -5,6 +5,7 @@
  * never-settling promise, whose reactions kept every suspended execution ever alive: ~9 KB per
  * sleeping run, and for good even after the run resumed and finished.)
  */
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,6 +15,8 @@ import { createMemoryLog } from '../../src/storage/memory/memory-log.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { createUuidV7 } from '../../src/util/ids.js';
 import { silentLogger } from '../../src/util/logger.js';
+import { openStorage } from '../../src/storage/open-storage.js';
+import { tempDir } from '../helpers/stores.js';
 import { waitFor } from '../helpers/wait.js';
 
 setFlagsFromString('--expose-gc');
@@ -99,5 +102,80 @@ describe('a suspended execution', () => {
     expect(await run.result()).toBe('yes');
     expect(contexts).toHaveLength(2);
     expect(await collected(contexts[1]!)).toBe(true);
+  });
+});
+
+describe('a finished run', () => {
+  it('keeps a long result on the log only: result() and get() read it back, also after a reopen', async () => {
+    const clock = new ManualClock(T0);
+    const log = createMemoryLog();
+    const open = async (): Promise<RunEngine> => {
+      const e = await createRunEngine({
+        log,
+        clock,
+        ids: createUuidV7({ clock }),
+        logger: silentLogger,
+        retention: false,
+        owner: 'k',
+      });
+      engines.push(e);
+      e.define({
+        name: 'write',
+        version: '1',
+        run: (_ctx, input: { n: number }) => 'x'.repeat(input.n),
+      });
+      return e;
+    };
+    const e = await open();
+    const long = await e.start('write', { n: 10_000 });
+    const short = await e.start('write', { n: 10 });
+    expect(await long.result()).toBe('x'.repeat(10_000));
+    expect(await short.result()).toBe('x'.repeat(10));
+    expect((await e.get(long.id)).result).toBe('x'.repeat(10_000));
+    await e.close();
+    const again = await open();
+    expect((await again.get(long.id)).result).toBe('x'.repeat(10_000));
+    expect((await again.get(short.id)).result).toBe('x'.repeat(10));
+  });
+
+  it('does not hold long results in the heap (SQLite store)', async () => {
+    const { dir, cleanup } = tempDir();
+    const storage = await openStorage(`sqlite:${join(dir, 'k.db')}`);
+    const clock = new ManualClock(T0);
+    const e = await createRunEngine({
+      log: storage.log,
+      clock,
+      ids: createUuidV7({ clock }),
+      logger: silentLogger,
+      retention: false,
+      owner: 'k',
+    });
+    try {
+      e.define({
+        name: 'write',
+        version: '1',
+        run: (_ctx, input: { i: number }) => `${input.i}`.padEnd(20_000, 'x'),
+      });
+      const batch = async (from: number): Promise<void> => {
+        await Promise.all(
+          Array.from({ length: 50 }, async (_, j) => {
+            const run = await e.start('write', { i: from + j });
+            expect(((await run.result()) as string).length).toBe(20_000);
+          }),
+        );
+      };
+      await batch(0); // warm up
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      for (let i = 50; i < 550; i += 50) await batch(i);
+      gc();
+      // 500 results of 20 000 characters would be 10 MB (20 MB as UTF-16 strings) if the
+      // finished runs kept them.
+      expect(process.memoryUsage().heapUsed - before).toBeLessThan(5_000_000);
+    } finally {
+      await e.close();
+      await storage.close();
+      cleanup();
+    }
   });
 });
