@@ -714,6 +714,33 @@ describe('the usage projection', () => {
     }
   });
 
+  it('a budget deleted and set again counts the usage spent while it was gone', async () => {
+    const clock = new ManualClock(T0);
+    const kernel = await open({ clock });
+    try {
+      const spec = { agent: 'r', tokens: 1000, windowMs: DAY };
+      await kernel.policies.set('budget', 'day', spec);
+      await kernel.budgets.report({ agent: 'r' }, { tokens: 1 });
+      await kernel.policies.delete('budget', 'day');
+      expect(kernel.budgets.usage()).toEqual([]);
+      await kernel.budgets.report({ agent: 'r' }, { tokens: 20 });
+      await kernel.policies.set('budget', 'day', spec);
+      await kernel.budgets.settled();
+      expect(kernel.budgets.usage().map((r) => [r.budget, r.version, r.used])).toEqual([
+        ['day', 3, 21],
+      ]);
+      expect(kernel.budgets.check({ agent: 'r' })).toBeNull();
+      await kernel.budgets.report({ agent: 'r' }, { tokens: 979 });
+      expect(kernel.budgets.check({ agent: 'r' })).toMatchObject({
+        budget: 'day',
+        used: 1000,
+        reason: 'r used 1,000 of its 1,000 daily tokens',
+      });
+    } finally {
+      await kernel.close();
+    }
+  });
+
   it('replays the ledger at start: usage older than the window does not count, and old runs are forgotten', async () => {
     const clock = new ManualClock(T0);
     const kernel = await open({ clock });
@@ -750,6 +777,12 @@ describe('the usage projection', () => {
       // a closed projection counts nothing more
       await kernel.budgets.report({ agent: 'r', runId: 'a' }, { tokens: 4 });
       expect(again.usage().find((r) => r.budget === 'day')?.used).toBe(3);
+      // nor follows the policies: a budget set after it closed is not filled from the ledger
+      await kernel.policies.set('budget', 'late', { agent: 'r', tokens: 1000, windowMs: HOUR });
+      await again.settled();
+      expect(again.usage().find((r) => r.budget === 'late')?.used).toBe(0);
+      await kernel.budgets.settled();
+      expect(kernel.budgets.usage().find((r) => r.budget === 'late')?.used).toBe(7);
     } finally {
       await kernel.close();
     }
@@ -786,6 +819,30 @@ describe('the raise-or-stop gate', () => {
       expect(kernel.policies.get('budget', 'day')).toMatchObject({
         version: 12,
         spec: { tokens: 100 },
+      });
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('two gates of one breach approved at once raise the budget once, and both are approved', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      await kernel.policies.set('budget', 'run', { agent: 'r', tokens: 10, perRun: true });
+      const one = { agent: 'r', runId: 'run-1' };
+      const two = { agent: 'r', runId: 'run-2' };
+      await kernel.budgets.report(one, { tokens: 10 });
+      await kernel.budgets.report(two, { tokens: 12 });
+      const a = await kernel.budgets.openGate('k1', one, kernel.budgets.check(one)!);
+      const b = await kernel.budgets.openGate('k2', two, kernel.budgets.check(two)!);
+      const decided = await Promise.all([
+        kernel.budgets.decide(a.gate, { approve: true }),
+        kernel.budgets.decide(b.gate, { approve: true }),
+      ]);
+      expect(decided.map((g) => g.decision?.approved)).toEqual([true, true]);
+      expect(kernel.policies.get('budget', 'run')).toMatchObject({
+        version: 2,
+        spec: { tokens: 15 },
       });
     } finally {
       await kernel.close();
