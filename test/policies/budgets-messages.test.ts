@@ -392,8 +392,16 @@ describe('usage rows and checks', () => {
         calls: 9,
         windowMs: DAY,
       });
+      await kernel.policies.set('budget', 'null-in-acme', {
+        agent: 'null',
+        tenant: 'acme',
+        calls: 9,
+        windowMs: DAY,
+      });
       await kernel.budgets.report({ agent: 'r' }, {});
       await kernel.ledger.append(outcome({ tokens: 1 }));
+      // no agent, in tenant acme: counts for acme, not for an agent named "null" in acme
+      await kernel.ledger.append(outcome({ tokens: 2 }), { tenantId: 'acme' });
       await kernel.budgets.settled();
       await kernel.budgets.report({ agent: 'null', tenant: 'null' }, {});
       await expect
@@ -401,6 +409,7 @@ describe('usage rows and checks', () => {
         .toEqual([
           ['a', 1],
           ['at', 0],
+          ['null-in-acme', 0],
           ['t', 1],
         ]);
     } finally {
