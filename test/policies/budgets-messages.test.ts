@@ -632,10 +632,13 @@ describe('the usage projection', () => {
       await kernel.ledger.append(
         outcome({ tokens: 100, backend: 'kerno-runs', metadata: { agent: 'r', run: 'run-m' } }),
       );
+      // the follow delivers in order: once this last event counts, the summary was read
+      await kernel.ledger.append(outcome({ tokens: 10, metadata: { agent: 's' } }));
       await kernel.budgets.settled();
       const rows = () => kernel.budgets.usage().map((r) => [r.budget, r.resource, r.used, r.run]);
-      await expect.poll(rows).toEqual([
-        ['all', 'tokens', 4, undefined],
+      await expect.poll(() => rows()[0]).toEqual(['all', 'tokens', 14, undefined]);
+      expect(rows()).toEqual([
+        ['all', 'tokens', 14, undefined],
         ['all', 'costMicros', 6, undefined],
         ['r', 'tokens', 0, undefined],
         ['runs', 'tokens', 4, 'run-m'],
@@ -657,7 +660,12 @@ describe('the usage projection', () => {
       await expect.poll(used).toBe(7);
       clock.advance(5 * 60_000);
       expect(used()).toBe(7);
-      clock.advance(HOUR);
+      // a raise keeps the window's sums: the usage still ages from where it was counted
+      await kernel.policies.set('budget', 'hour', { tokens: 2000, windowMs: HOUR });
+      await kernel.budgets.settled();
+      expect(used()).toBe(7);
+      // an hour after it was counted (57 minutes after its stamp): aged out
+      clock.advance(56 * 60_000);
       expect(used()).toBe(0);
     } finally {
       await kernel.close();
@@ -718,6 +726,44 @@ describe('the usage projection', () => {
         ['r-acme', 1],
         ['recent', 0],
       ]);
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('a budget set while usage is reported and appended counts each event once', async () => {
+    const clock = new ManualClock(T0);
+    const kernel = await open({ clock });
+    try {
+      await kernel.budgets.report({ agent: 'r' }, { tokens: 1 });
+      await Promise.all([
+        kernel.budgets.report({ agent: 'r' }, { tokens: 20 }),
+        kernel.ledger.append(outcome({ tokens: 300, metadata: { agent: 'r' } })),
+        kernel.policies.set('budget', 'day', { agent: 'r', tokens: 10_000, windowMs: DAY }),
+        kernel.budgets.report({ agent: 'r' }, { tokens: 4000 }),
+        kernel.ledger.append(outcome({ tokens: 50_000, metadata: { agent: 's' } })),
+      ]);
+      await kernel.ledger.append(outcome({ tokens: 600_000, metadata: { agent: 'r' } }));
+      await kernel.budgets.settled();
+      await expect.poll(() => kernel.budgets.usage()[0]?.used).toBeGreaterThan(600_000);
+      expect(kernel.budgets.usage().map((r) => [r.budget, r.used])).toEqual([['day', 604_321]]);
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('settled() waits until a new budget holds its past usage, even called at the change itself', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      await kernel.budgets.report({ agent: 'r' }, { tokens: 7 });
+      let seen: Promise<number[]> | undefined;
+      // called from a listener after the projection's own: the window exists, not yet filled
+      const off = kernel.policies.onChange(() => {
+        seen ??= kernel.budgets.settled().then(() => kernel.budgets.usage().map((r) => r.used));
+      });
+      await kernel.policies.set('budget', 'day', { agent: 'r', tokens: 100, windowMs: DAY });
+      off();
+      expect(await seen).toEqual([7]);
     } finally {
       await kernel.close();
     }
