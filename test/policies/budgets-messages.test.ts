@@ -769,6 +769,30 @@ describe('the usage projection', () => {
     }
   });
 
+  it('says in the log when the ledger holds a record it cannot read', async () => {
+    const logged: [string, unknown][] = [];
+    const note = (message: string, fields?: unknown): void => {
+      logged.push([message, fields]);
+    };
+    const logger = { debug: note, info: note, warn: note, error: note };
+    const kernel = await open({ clock: new ManualClock(T0), logger });
+    try {
+      // written past the ledger (which validates every envelope): not JSON
+      await kernel.storage.log.append('experience', [
+        { timeMs: T0, body: '{not json', kind: 'OutcomeRecorded' },
+      ]);
+      await kernel.policies.set('budget', 'day', { tokens: 10, windowMs: DAY });
+      await kernel.budgets.settled();
+      const error = { error: expect.stringMatching(/JSON/) };
+      expect(logged).toContainEqual(['A budget window could not be filled from the ledger', error]);
+      await expect
+        .poll(() => logged)
+        .toContainEqual(['The budget projection stopped following the ledger', error]);
+    } finally {
+      await kernel.close();
+    }
+  });
+
   it('a budget deleted and set again counts the usage spent while it was gone', async () => {
     const clock = new ManualClock(T0);
     const kernel = await open({ clock });
@@ -808,11 +832,16 @@ describe('the usage projection', () => {
       await kernel.budgets.report({ agent: 'r', runId: 'a' }, { tokens: 1 });
       await kernel.budgets.report({ agent: 'r', runId: 'b' }, { tokens: 2 });
       // a second projection of the same ledger, remembering two runs
+      const logged: string[] = [];
+      const note = (message: string): void => {
+        logged.push(message);
+      };
       const again = createBudgets({
         ledger: kernel.ledger,
         policies: kernel.policies,
         clock,
         maxRuns: 2,
+        logger: { debug: note, info: note, warn: note, error: note },
       });
       await again.start();
       try {
@@ -829,7 +858,8 @@ describe('the usage projection', () => {
       } finally {
         await again.close();
       }
-      // a closed projection counts nothing more
+      // closing is quiet; a closed projection counts nothing more
+      expect(logged).toEqual([]);
       await kernel.budgets.report({ agent: 'r', runId: 'a' }, { tokens: 4 });
       expect(again.usage().find((r) => r.budget === 'day')?.used).toBe(3);
       // nor follows the policies: a budget set after it closed is not filled from the ledger
