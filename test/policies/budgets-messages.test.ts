@@ -783,7 +783,8 @@ describe('the usage projection', () => {
       ]);
       await kernel.policies.set('budget', 'day', { tokens: 10, windowMs: DAY });
       await kernel.budgets.settled();
-      const error = { error: expect.stringMatching(/JSON/) };
+      const json: unknown = expect.stringMatching(/JSON/);
+      const error = { error: json };
       expect(logged).toContainEqual(['A budget window could not be filled from the ledger', error]);
       await expect
         .poll(() => logged)
