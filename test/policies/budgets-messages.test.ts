@@ -429,6 +429,21 @@ describe('usage rows and checks', () => {
     }
   });
 
+  it('a run is not held to a window budget by its usage that aged out of the window', async () => {
+    const clock = new ManualClock(T0);
+    const kernel = await open({ clock });
+    try {
+      await kernel.policies.set('budget', 'hour', { agent: 'r', tokens: 10, windowMs: HOUR });
+      const subject = { agent: 'r', runId: 'run-1' };
+      await kernel.budgets.report(subject, { tokens: 10 });
+      expect(kernel.budgets.check(subject)).toMatchObject({ budget: 'hour', period: 'window' });
+      clock.advance(2 * HOUR);
+      expect(kernel.budgets.check(subject)).toBeNull();
+    } finally {
+      await kernel.close();
+    }
+  });
+
   it('count usage once in two budgets of one scope and window, and apart per resource', async () => {
     const clock = new ManualClock(T0);
     const kernel = await open({ clock });
@@ -1074,6 +1089,26 @@ describe('the raise-or-stop gate', () => {
       await expect(bare.applyApproval('g-1')).resolves.toBeUndefined();
     } finally {
       await bare.close();
+      await kernel.close();
+    }
+  });
+
+  it('a raise past the largest whole number is refused and the gate stays open', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      const limit = 7_000_000_000_000_000;
+      await kernel.policies.set('budget', 'huge', { agent: 'r', tokens: limit, perRun: true });
+      const subject = { agent: 'r', runId: 'run-1' };
+      await kernel.budgets.report(subject, { tokens: limit });
+      const { gate } = await kernel.budgets.openGate('k', subject, kernel.budgets.check(subject)!);
+      // × 1.5 is above Number.MAX_SAFE_INTEGER: the new version does not validate
+      await expect(kernel.budgets.decide(gate, { approve: true })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: 'Budget field tokens: tokens is a whole number ≥ 0',
+      });
+      expect(kernel.approvals.get(gate)?.decision).toBeNull();
+      expect(kernel.policies.get('budget', 'huge')).toMatchObject({ version: 1 });
+    } finally {
       await kernel.close();
     }
   });
