@@ -141,6 +141,11 @@ describe('budget spec refusals', () => {
       windowMs: 366 * DAY,
     });
     expect(parseBudget({ tokens: 5, perRun: true })).toEqual({ tokens: 5, perRun: true });
+    expect(parseBudget({ calls: 1, perRun: true, onBreach: 'ask' })).toEqual({
+      calls: 1,
+      perRun: true,
+      onBreach: 'ask',
+    });
     expect(parseBudget({ costMicros: 5, perRun: true })).toEqual({ costMicros: 5, perRun: true });
     expect(refusal(parseBudget, { calls: 1, perRun: true, raiseFactor: 1001 })).toMatch(
       /^Budget field raiseFactor: /,
