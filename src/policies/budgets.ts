@@ -499,6 +499,7 @@ export class Budgets {
       const records = await this.#ledger.query({
         kinds: ['OutcomeRecorded'],
         timeRange: { start: now - window.windowMs },
+        // The budget's tenant only; its agent is checked below (the ledger has no agent filter).
         ...(spec.tenant === undefined ? {} : { tenantId: spec.tenant }),
       });
       for (const record of records) {
@@ -506,7 +507,6 @@ export class Budgets {
         const e = usageEvent(record, now);
         if (e === undefined) continue;
         if (spec.agent !== undefined && e.agent !== spec.agent) continue;
-        if (spec.tenant !== undefined && e.tenant !== spec.tenant) continue;
         window.add(e.atMs, e.tokens, e.cost, 1, this.#clock.now());
       }
     })()

@@ -141,6 +141,11 @@ describe('budget spec refusals', () => {
       windowMs: 366 * DAY,
     });
     expect(parseBudget({ tokens: 5, perRun: true })).toEqual({ tokens: 5, perRun: true });
+    expect(parseBudget({ calls: 1, perRun: true, onBreach: 'ask' })).toEqual({
+      calls: 1,
+      perRun: true,
+      onBreach: 'ask',
+    });
     expect(parseBudget({ costMicros: 5, perRun: true })).toEqual({ costMicros: 5, perRun: true });
     expect(refusal(parseBudget, { calls: 1, perRun: true, raiseFactor: 1001 })).toMatch(
       /^Budget field raiseFactor: /,
@@ -392,8 +397,16 @@ describe('usage rows and checks', () => {
         calls: 9,
         windowMs: DAY,
       });
+      await kernel.policies.set('budget', 'null-in-acme', {
+        agent: 'null',
+        tenant: 'acme',
+        calls: 9,
+        windowMs: DAY,
+      });
       await kernel.budgets.report({ agent: 'r' }, {});
       await kernel.ledger.append(outcome({ tokens: 1 }));
+      // no agent, in tenant acme: counts for acme, not for an agent named "null" in acme
+      await kernel.ledger.append(outcome({ tokens: 2 }), { tenantId: 'acme' });
       await kernel.budgets.settled();
       await kernel.budgets.report({ agent: 'null', tenant: 'null' }, {});
       await expect
@@ -401,6 +414,7 @@ describe('usage rows and checks', () => {
         .toEqual([
           ['a', 1],
           ['at', 0],
+          ['null-in-acme', 0],
           ['t', 1],
         ]);
     } finally {
@@ -415,6 +429,21 @@ describe('usage rows and checks', () => {
       await kernel.policies.set('budget', 'day', { agent: 'r', tokens: 10, windowMs: DAY });
       await kernel.budgets.report({ agent: 'r', runId: 'run-1' }, { tokens: 10 });
       expect(kernel.budgets.check({ agent: 'r', runId: 'run-1' })?.budget).toBe('day');
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('a run is not held to a window budget by its usage that aged out of the window', async () => {
+    const clock = new ManualClock(T0);
+    const kernel = await open({ clock });
+    try {
+      await kernel.policies.set('budget', 'hour', { agent: 'r', tokens: 10, windowMs: HOUR });
+      const subject = { agent: 'r', runId: 'run-1' };
+      await kernel.budgets.report(subject, { tokens: 10 });
+      expect(kernel.budgets.check(subject)).toMatchObject({ budget: 'hour', period: 'window' });
+      clock.advance(2 * HOUR);
+      expect(kernel.budgets.check(subject)).toBeNull();
     } finally {
       await kernel.close();
     }
@@ -623,10 +652,13 @@ describe('the usage projection', () => {
       await kernel.ledger.append(
         outcome({ tokens: 100, backend: 'kerno-runs', metadata: { agent: 'r', run: 'run-m' } }),
       );
+      // the follow delivers in order: once this last event counts, the summary was read
+      await kernel.ledger.append(outcome({ tokens: 10, metadata: { agent: 's' } }));
       await kernel.budgets.settled();
       const rows = () => kernel.budgets.usage().map((r) => [r.budget, r.resource, r.used, r.run]);
-      await expect.poll(rows).toEqual([
-        ['all', 'tokens', 4, undefined],
+      await expect.poll(() => rows()[0]).toEqual(['all', 'tokens', 14, undefined]);
+      expect(rows()).toEqual([
+        ['all', 'tokens', 14, undefined],
         ['all', 'costMicros', 6, undefined],
         ['r', 'tokens', 0, undefined],
         ['runs', 'tokens', 4, 'run-m'],
@@ -648,7 +680,12 @@ describe('the usage projection', () => {
       await expect.poll(used).toBe(7);
       clock.advance(5 * 60_000);
       expect(used()).toBe(7);
-      clock.advance(HOUR);
+      // a raise keeps the window's sums: the usage still ages from where it was counted
+      await kernel.policies.set('budget', 'hour', { tokens: 2000, windowMs: HOUR });
+      await kernel.budgets.settled();
+      expect(used()).toBe(7);
+      // an hour after it was counted (57 minutes after its stamp): aged out
+      clock.advance(56 * 60_000);
       expect(used()).toBe(0);
     } finally {
       await kernel.close();
@@ -714,6 +751,96 @@ describe('the usage projection', () => {
     }
   });
 
+  it('a budget set while usage is reported and appended counts each event once', async () => {
+    const clock = new ManualClock(T0);
+    const kernel = await open({ clock });
+    try {
+      await kernel.budgets.report({ agent: 'r' }, { tokens: 1 });
+      await Promise.all([
+        kernel.budgets.report({ agent: 'r' }, { tokens: 20 }),
+        kernel.ledger.append(outcome({ tokens: 300, metadata: { agent: 'r' } })),
+        kernel.policies.set('budget', 'day', { agent: 'r', tokens: 10_000, windowMs: DAY }),
+        kernel.budgets.report({ agent: 'r' }, { tokens: 4000 }),
+        kernel.ledger.append(outcome({ tokens: 50_000, metadata: { agent: 's' } })),
+      ]);
+      await kernel.ledger.append(outcome({ tokens: 600_000, metadata: { agent: 'r' } }));
+      await kernel.budgets.settled();
+      await expect.poll(() => kernel.budgets.usage()[0]?.used).toBeGreaterThan(600_000);
+      expect(kernel.budgets.usage().map((r) => [r.budget, r.used])).toEqual([['day', 604_321]]);
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('settled() waits until a new budget holds its past usage, even called at the change itself', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      await kernel.budgets.report({ agent: 'r' }, { tokens: 7 });
+      let seen: Promise<number[]> | undefined;
+      // called from a listener after the projection's own: the window exists, not yet filled
+      const off = kernel.policies.onChange(() => {
+        seen ??= kernel.budgets.settled().then(() => kernel.budgets.usage().map((r) => r.used));
+      });
+      await kernel.policies.set('budget', 'day', { agent: 'r', tokens: 100, windowMs: DAY });
+      off();
+      expect(await seen).toEqual([7]);
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('says in the log when the ledger holds a record it cannot read', async () => {
+    const logged: [string, unknown][] = [];
+    const note = (message: string, fields?: unknown): void => {
+      logged.push([message, fields]);
+    };
+    const logger = { debug: note, info: note, warn: note, error: note };
+    const kernel = await open({ clock: new ManualClock(T0), logger });
+    try {
+      // written past the ledger (which validates every envelope): not JSON
+      await kernel.storage.log.append('experience', [
+        { timeMs: T0, body: '{not json', kind: 'OutcomeRecorded' },
+      ]);
+      await kernel.policies.set('budget', 'day', { tokens: 10, windowMs: DAY });
+      await kernel.budgets.settled();
+      const json: unknown = expect.stringMatching(/JSON/);
+      const error = { error: json };
+      expect(logged).toContainEqual(['A budget window could not be filled from the ledger', error]);
+      await expect
+        .poll(() => logged)
+        .toContainEqual(['The budget projection stopped following the ledger', error]);
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('a budget deleted and set again counts the usage spent while it was gone', async () => {
+    const clock = new ManualClock(T0);
+    const kernel = await open({ clock });
+    try {
+      const spec = { agent: 'r', tokens: 1000, windowMs: DAY };
+      await kernel.policies.set('budget', 'day', spec);
+      await kernel.budgets.report({ agent: 'r' }, { tokens: 1 });
+      await kernel.policies.delete('budget', 'day');
+      expect(kernel.budgets.usage()).toEqual([]);
+      await kernel.budgets.report({ agent: 'r' }, { tokens: 20 });
+      await kernel.policies.set('budget', 'day', spec);
+      await kernel.budgets.settled();
+      expect(kernel.budgets.usage().map((r) => [r.budget, r.version, r.used])).toEqual([
+        ['day', 3, 21],
+      ]);
+      expect(kernel.budgets.check({ agent: 'r' })).toBeNull();
+      await kernel.budgets.report({ agent: 'r' }, { tokens: 979 });
+      expect(kernel.budgets.check({ agent: 'r' })).toMatchObject({
+        budget: 'day',
+        used: 1000,
+        reason: 'r used 1,000 of its 1,000 daily tokens',
+      });
+    } finally {
+      await kernel.close();
+    }
+  });
+
   it('replays the ledger at start: usage older than the window does not count, and old runs are forgotten', async () => {
     const clock = new ManualClock(T0);
     const kernel = await open({ clock });
@@ -726,11 +853,16 @@ describe('the usage projection', () => {
       await kernel.budgets.report({ agent: 'r', runId: 'a' }, { tokens: 1 });
       await kernel.budgets.report({ agent: 'r', runId: 'b' }, { tokens: 2 });
       // a second projection of the same ledger, remembering two runs
+      const logged: string[] = [];
+      const note = (message: string): void => {
+        logged.push(message);
+      };
       const again = createBudgets({
         ledger: kernel.ledger,
         policies: kernel.policies,
         clock,
         maxRuns: 2,
+        logger: { debug: note, info: note, warn: note, error: note },
       });
       await again.start();
       try {
@@ -747,9 +879,16 @@ describe('the usage projection', () => {
       } finally {
         await again.close();
       }
-      // a closed projection counts nothing more
+      // closing is quiet; a closed projection counts nothing more
+      expect(logged).toEqual([]);
       await kernel.budgets.report({ agent: 'r', runId: 'a' }, { tokens: 4 });
       expect(again.usage().find((r) => r.budget === 'day')?.used).toBe(3);
+      // nor follows the policies: a budget set after it closed is not filled from the ledger
+      await kernel.policies.set('budget', 'late', { agent: 'r', tokens: 1000, windowMs: HOUR });
+      await again.settled();
+      expect(again.usage().find((r) => r.budget === 'late')?.used).toBe(0);
+      await kernel.budgets.settled();
+      expect(kernel.budgets.usage().find((r) => r.budget === 'late')?.used).toBe(7);
     } finally {
       await kernel.close();
     }
@@ -786,6 +925,30 @@ describe('the raise-or-stop gate', () => {
       expect(kernel.policies.get('budget', 'day')).toMatchObject({
         version: 12,
         spec: { tokens: 100 },
+      });
+    } finally {
+      await kernel.close();
+    }
+  });
+
+  it('two gates of one breach approved at once raise the budget once, and both are approved', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      await kernel.policies.set('budget', 'run', { agent: 'r', tokens: 10, perRun: true });
+      const one = { agent: 'r', runId: 'run-1' };
+      const two = { agent: 'r', runId: 'run-2' };
+      await kernel.budgets.report(one, { tokens: 10 });
+      await kernel.budgets.report(two, { tokens: 12 });
+      const a = await kernel.budgets.openGate('k1', one, kernel.budgets.check(one)!);
+      const b = await kernel.budgets.openGate('k2', two, kernel.budgets.check(two)!);
+      const decided = await Promise.all([
+        kernel.budgets.decide(a.gate, { approve: true }),
+        kernel.budgets.decide(b.gate, { approve: true }),
+      ]);
+      expect(decided.map((g) => g.decision?.approved)).toEqual([true, true]);
+      expect(kernel.policies.get('budget', 'run')).toMatchObject({
+        version: 2,
+        spec: { tokens: 15 },
       });
     } finally {
       await kernel.close();
@@ -931,6 +1094,26 @@ describe('the raise-or-stop gate', () => {
       await expect(bare.applyApproval('g-1')).resolves.toBeUndefined();
     } finally {
       await bare.close();
+      await kernel.close();
+    }
+  });
+
+  it('a raise past the largest whole number is refused and the gate stays open', async () => {
+    const kernel = await open({ clock: new ManualClock(T0) });
+    try {
+      const limit = 7_000_000_000_000_000;
+      await kernel.policies.set('budget', 'huge', { agent: 'r', tokens: limit, perRun: true });
+      const subject = { agent: 'r', runId: 'run-1' };
+      await kernel.budgets.report(subject, { tokens: limit });
+      const { gate } = await kernel.budgets.openGate('k', subject, kernel.budgets.check(subject)!);
+      // × 1.5 is above Number.MAX_SAFE_INTEGER: the new version does not validate
+      await expect(kernel.budgets.decide(gate, { approve: true })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: 'Budget field tokens: tokens is a whole number ≥ 0',
+      });
+      expect(kernel.approvals.get(gate)?.decision).toBeNull();
+      expect(kernel.policies.get('budget', 'huge')).toMatchObject({ version: 1 });
+    } finally {
       await kernel.close();
     }
   });

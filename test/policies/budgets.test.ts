@@ -697,6 +697,15 @@ describe.skipIf(!pgAvailable)(`budgets on PostgreSQL${pgSkipReason}`, () => {
           'research spent $5.50 of its $5.00 daily budget',
         );
       }
+      // a budget set on a: b keeps the sums it has and fills the new budget from the ledger
+      await a.policies.set('budget', 'week', { costMicros: 9_000_000, windowMs: 7 * DAY });
+      await expect.poll(() => b.policies.get('budget', 'week')).toBeDefined();
+      expect(b.budgets.usage().find((r) => r.budget === 'team')?.used).toBe(5_500_000);
+      await b.budgets.settled();
+      expect(b.budgets.usage().map((r) => [r.budget, r.used])).toEqual([
+        ['team', 5_500_000],
+        ['week', 5_500_000],
+      ]);
     } finally {
       await a.close();
       await b.close();
