@@ -278,6 +278,15 @@ export async function sleepingRunHeap(store: string, stateDir: string): Promise<
     gc();
     gc();
     const before = process.memoryUsage().heapUsed;
+    // Wait for the runs' own news that they are asleep, not for time.
+    const asleep = new Set<string>();
+    let allAsleep!: () => void;
+    const done = new Promise<void>((resolve) => (allAsleep = resolve));
+    const off = kernel.runs.onStatus((run) => {
+      if (run.status !== 'sleeping') return;
+      asleep.add(run.id);
+      if (asleep.size === SLEEPING_RUNS) allAsleep();
+    });
     for (let i = 0; i < SLEEPING_RUNS; i += 64) {
       await Promise.all(
         Array.from({ length: Math.min(64, SLEEPING_RUNS - i) }, (_, j) =>
@@ -285,9 +294,9 @@ export async function sleepingRunHeap(store: string, stateDir: string): Promise<
         ),
       );
     }
-    const awake = (): number =>
-      kernel.runs.list({ status: ['pending', 'running'], limit: 1 }).length;
-    while (awake() > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    await done;
+    off();
+    asleep.clear();
     if (kernel.runs.list({ status: 'sleeping', limit: SLEEPING_RUNS }).length !== SLEEPING_RUNS)
       throw new Error(`sleeping runs: not all ${SLEEPING_RUNS} runs are asleep`);
     gc();

@@ -1891,6 +1891,7 @@ export class RunEngine implements Runs {
               ? { kind: 'approval', gate: s.gate }
               : undefined;
     const ended = run.ended;
+    const resultText = ended?.status === 'completed' ? await this.#resultText(run) : undefined;
     const summary = this.#summary(run);
     return {
       ...summary,
@@ -1898,12 +1899,7 @@ export class RunEngine implements Runs {
         ? { status: s.kind === 'sleep' ? ('sleeping' as const) : ('waiting' as const) }
         : {}),
       input: started?.type === 'run.started' ? fromJsonText(started.input) : null,
-      ...(ended === undefined || ended.status !== 'completed'
-        ? {}
-        : await (async () => {
-            const text = await this.#resultText(run);
-            return text === undefined ? {} : { result: fromJsonText(text) };
-          })()),
+      ...(resultText === undefined ? {} : { result: fromJsonText(resultText) }),
       steps,
       ...(waitingFor === undefined ? {} : { waitingFor }),
       ...(run.config === undefined ? {} : { config: fromJsonText(run.config) }),

@@ -59,6 +59,20 @@ function engine(
   });
 }
 
+/** `inner` whose liveness appends fail (a lost connection) while `beats.failing` is set. */
+function failingBeats(
+  inner: LogStore,
+  failing = false,
+): { log: LogStore; beats: { failing: boolean } } {
+  const beats = { failing };
+  const log = withAppend(inner, (stream, entries, options) => {
+    if (beats.failing && stream === RUN_OWNERS_STREAM)
+      return Promise.reject(new KernelError('STORAGE_ERROR', 'connection lost'));
+    return inner.append(stream, entries, options);
+  });
+  return { log, beats };
+}
+
 /** Lets the engines' promise chains (beats, followers, takeovers) run. */
 async function turns(): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -346,12 +360,7 @@ describe('run leases', () => {
 
   it("stops its executions with CLOSED 'This kernel lost its lease' after 2/3 of a lease without a beat, and resumes them once it beats again", async () => {
     const inner = createMemoryLog();
-    let failing = false;
-    const log = withAppend(inner, (stream, entries, options) => {
-      if (failing && stream === RUN_OWNERS_STREAM)
-        return Promise.reject(new KernelError('STORAGE_ERROR', 'connection lost'));
-      return inner.append(stream, entries, options);
-    });
+    const { log, beats } = failingBeats(inner);
     const clock = new ManualClock(T0);
     const logger = createMemoryLogger();
     const runs = await engine(log, clock, 'a', { logger });
@@ -367,7 +376,7 @@ describe('run leases', () => {
     const run = await runs.start('job');
     const sleeper = await runs.start('sleeper');
     await waitFor(async () => (await runs.get(sleeper.id)).status === 'sleeping', 'the sleep');
-    failing = true;
+    beats.failing = true;
     await advance(clock, 33); // 33 ms without a beat
     expect(job.reasons).toEqual([]);
     expect((await runs.get(run.id)).status).toBe('running');
@@ -392,7 +401,7 @@ describe('run leases', () => {
       message: 'Could not record that this kernel is alive',
       fields: { error: 'connection lost' },
     });
-    failing = false;
+    beats.failing = false;
     await advance(clock, 33);
     expect(logger.lines.at(-1)).toEqual({
       level: 'warn',
@@ -414,29 +423,19 @@ describe('run leases', () => {
     const run = await a.start('job');
     await turns();
     await a.close();
-    let failing = true;
-    const log = withAppend(log0, (stream, entries, options) => {
-      if (failing && stream === RUN_OWNERS_STREAM)
-        return Promise.reject(new KernelError('STORAGE_ERROR', 'connection lost'));
-      return log0.append(stream, entries, options);
-    });
+    const { log, beats } = failingBeats(log0, true);
     const b = await engine(log, clock, 'b'); // its first beat fails: stopped at once
     b.define(stuckThenDone());
     for (let n = 0; n < 6; n++) await advance(clock, 33);
     expect(await ownerRecords(log0)).toEqual([]);
-    failing = false;
+    beats.failing = false;
     await advance(clock, 33);
     await waitFor(async () => (await b.get(run.id)).owner === 'b', 'the takeover');
     await b.close();
   });
   it('runs no step of a run woken while it cannot say it is alive, until it can again', async () => {
     const inner = createMemoryLog();
-    let failing = false;
-    const log = withAppend(inner, (stream, entries, options) => {
-      if (failing && stream === RUN_OWNERS_STREAM)
-        return Promise.reject(new KernelError('STORAGE_ERROR', 'connection lost'));
-      return inner.append(stream, entries, options);
-    });
+    const { log, beats } = failingBeats(inner);
     const clock = new ManualClock(T0);
     const runs = await engine(log, clock, 'a', { holdMs: 10 });
     let ran = 0;
@@ -449,10 +448,10 @@ describe('run leases', () => {
     });
     const run = await runs.start('sleeper');
     await waitFor(async () => (await runs.get(run.id)).status === 'sleeping', 'the sleep');
-    failing = true;
+    beats.failing = true;
     for (let n = 0; n < 3; n++) await advance(clock, 33); // stopped at T0 + 66, woken at T0 + 80
     expect(ran).toBe(0);
-    failing = false;
+    beats.failing = false;
     await advance(clock, 33);
     await expect(run.result()).resolves.toBe(1);
     expect(ran).toBe(1);

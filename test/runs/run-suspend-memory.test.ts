@@ -11,6 +11,7 @@ import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunContext } from '../../src/runs/run-context.js';
 import { createRunEngine, type RunEngine } from '../../src/runs/run-engine.js';
+import type { LogStore } from '../../src/storage/log.js';
 import { createMemoryLog } from '../../src/storage/memory/memory-log.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { createUuidV7 } from '../../src/util/ids.js';
@@ -25,21 +26,22 @@ const gc = runInNewContext('gc') as () => void;
 const T0 = Date.UTC(2026, 11, 7);
 const HOUR = 3_600_000;
 
-const engines: RunEngine[] = [];
+/** Closed after each test, newest first (engines before the stores under them). */
+const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
-  for (const e of engines.splice(0)) await e.close();
+  for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function engine(clock: ManualClock): Promise<RunEngine> {
+async function engine(clock: ManualClock, log: LogStore = createMemoryLog()): Promise<RunEngine> {
   const e = await createRunEngine({
-    log: createMemoryLog(),
+    log,
     clock,
     ids: createUuidV7({ clock }),
     logger: silentLogger,
     retention: false,
     owner: 'k',
   });
-  engines.push(e);
+  cleanups.push(() => e.close());
   return e;
 }
 
@@ -110,15 +112,7 @@ describe('a finished run', () => {
     const clock = new ManualClock(T0);
     const log = createMemoryLog();
     const open = async (): Promise<RunEngine> => {
-      const e = await createRunEngine({
-        log,
-        clock,
-        ids: createUuidV7({ clock }),
-        logger: silentLogger,
-        retention: false,
-        owner: 'k',
-      });
-      engines.push(e);
+      const e = await engine(clock, log);
       e.define({
         name: 'write',
         version: '1',
@@ -140,42 +134,30 @@ describe('a finished run', () => {
 
   it('does not hold long results in the heap (SQLite store)', async () => {
     const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
     const storage = await openStorage(`sqlite:${join(dir, 'k.db')}`);
-    const clock = new ManualClock(T0);
-    const e = await createRunEngine({
-      log: storage.log,
-      clock,
-      ids: createUuidV7({ clock }),
-      logger: silentLogger,
-      retention: false,
-      owner: 'k',
+    cleanups.push(() => storage.close());
+    const e = await engine(new ManualClock(T0), storage.log);
+    e.define({
+      name: 'write',
+      version: '1',
+      run: (_ctx, input: { i: number }) => `${input.i}`.padEnd(20_000, 'x'),
     });
-    try {
-      e.define({
-        name: 'write',
-        version: '1',
-        run: (_ctx, input: { i: number }) => `${input.i}`.padEnd(20_000, 'x'),
-      });
-      const batch = async (from: number): Promise<void> => {
-        await Promise.all(
-          Array.from({ length: 50 }, async (_, j) => {
-            const run = await e.start('write', { i: from + j });
-            expect(((await run.result()) as string).length).toBe(20_000);
-          }),
-        );
-      };
-      await batch(0); // warm up
-      gc();
-      const before = process.memoryUsage().heapUsed;
-      for (let i = 50; i < 550; i += 50) await batch(i);
-      gc();
-      // 500 results of 20 000 characters would be 10 MB (20 MB as UTF-16 strings) if the
-      // finished runs kept them.
-      expect(process.memoryUsage().heapUsed - before).toBeLessThan(5_000_000);
-    } finally {
-      await e.close();
-      await storage.close();
-      cleanup();
-    }
+    const batch = async (from: number): Promise<void> => {
+      await Promise.all(
+        Array.from({ length: 50 }, async (_, j) => {
+          const run = await e.start('write', { i: from + j });
+          expect(((await run.result()) as string).length).toBe(20_000);
+        }),
+      );
+    };
+    await batch(0); // warm up
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 50; i < 550; i += 50) await batch(i);
+    gc();
+    // 500 results of 20 000 characters would be 10 MB (20 MB as UTF-16 strings) if the
+    // finished runs kept them.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(5_000_000);
   });
 });
