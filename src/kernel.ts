@@ -76,6 +76,7 @@ import {
 } from './runs/definitions.js';
 import { processRun, type ProcessAgentDefinition } from './runs/process-run.js';
 import { attachRunOutcomes } from './runs/run-outcomes.js';
+import { isRunStepAnnouncement } from './runs/run-context.js';
 import { openTelemetry, type Telemetry, type TelemetryOptions } from './telemetry/telemetry.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { createUuidV7, type IdGenerator } from './util/ids.js';
@@ -280,7 +281,8 @@ export async function createKernel(options: KernelOptions = {}): Promise<Kernel 
     cleanups.push(() => bus.close());
 
     const audit = createAuditTrail({ log: storage.log, clock, logger });
-    const detachAudit = audit.attach(bus);
+    // A run's steps are recorded once, on its journal: their announcements reach live feeds only.
+    const detachAudit = audit.attach(bus, { skip: isRunStepAnnouncement });
     cleanups.push(async () => {
       detachAudit();
       await audit.flush();

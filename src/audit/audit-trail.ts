@@ -168,6 +168,12 @@ export interface AuditTrailOptions {
 export interface AuditAttachOptions {
   /** Also record events other processes published on a shared bus (default false). */
   readonly includeRemote?: boolean;
+  /**
+   * Events recorded durably elsewhere, which the trail does not copy: the kernel passes run
+   * steps' announcements (their record is the run's journal). They go to
+   * {@link AuditTrail.onUnrecorded} listeners instead — live feeds — and are never numbered.
+   */
+  readonly skip?: (event: KernelEvent) => boolean;
 }
 
 /** Counters the trail keeps about itself. */
@@ -244,6 +250,7 @@ export class AuditTrail {
   /** The batch being written was appended as background (the store may hold it briefly). */
   #heldBatch = false;
   #roomWaiters: (() => void)[] = [];
+  readonly #unrecorded = new Set<(event: KernelEvent) => void>();
   #retryTimer: { handle: TimerHandle; wake: () => void } | undefined;
 
   constructor(options: AuditTrailOptions) {
@@ -305,6 +312,19 @@ export class AuditTrail {
     const skipRemote = options.includeRemote !== true && bus.isRemote !== undefined;
     return bus.on('*', (event) => {
       if (skipRemote && bus.isRemote!(event)) return;
+      if (options.skip?.(event) === true) {
+        for (const listener of this.#unrecorded) {
+          try {
+            listener(event);
+          } catch (error) {
+            this.#logger.warn('A listener of unrecorded events failed', {
+              eventType: event.type,
+              error: errorMessage(error),
+            });
+          }
+        }
+        return;
+      }
       let input: AuditInput;
       try {
         input = this.#prepareEvent(event);
@@ -321,6 +341,16 @@ export class AuditTrail {
       this.#queued++;
       this.#schedule();
     });
+  }
+
+  /**
+   * Calls `listener` with each event an attachment passed over ({@link AuditAttachOptions.skip}),
+   * as it is published: for live feeds, which show it without a number (it has no entry).
+   * Returns the unsubscribe function.
+   */
+  onUnrecorded(listener: (event: KernelEvent) => void): () => void {
+    this.#unrecorded.add(listener);
+    return () => this.#unrecorded.delete(listener);
   }
 
   /**

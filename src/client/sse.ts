@@ -4,7 +4,8 @@
  * event it yielded, so the daemon resumes right after it (from its ring, or from the audit trail
  * when the client fell further behind). Events are yielded once each, in id order: a partial
  * frame cut by the drop is discarded and re-sent by the daemon, and an id at or below the last
- * one is skipped.
+ * one is skipped. Frames without an id (events the daemon does not record: run steps'
+ * announcements) are yielded as they come, marked `live`, and are never re-sent on a resume.
  *
  * @module
  */
@@ -113,10 +114,13 @@ export class EventStream implements AsyncIterableIterator<KernoEvent> {
         try {
           for await (const frame of sseFrames(res.body)) {
             if (frame.retry !== undefined) serverRetry = frame.retry;
-            if (frame.id === undefined || frame.data === undefined || !/^\d+$/.test(frame.id))
-              continue;
-            const id = Number(frame.id);
-            if (this.#lastEventId !== undefined && id <= this.#lastEventId) continue;
+            if (frame.data === undefined) continue;
+            // No id: an event the daemon does not record (a run step's announcement), sent live
+            // only; it carries the last recorded id and never moves the resume point.
+            const live = frame.id === undefined;
+            if (!live && !/^\d+$/.test(frame.id!)) continue;
+            const id = live ? (this.#lastEventId ?? 0) : Number(frame.id);
+            if (!live && this.#lastEventId !== undefined && id <= this.#lastEventId) continue;
             let data: KernoEvent['data'];
             try {
               data = JSON.parse(frame.data) as KernoEvent['data'];
@@ -125,11 +129,15 @@ export class EventStream implements AsyncIterableIterator<KernoEvent> {
                 {
                   code: 'INTERNAL',
                   status: res.status,
-                  detail: `Event ${id} of GET ${path} is not JSON`,
+                  detail: `Event ${live ? `after ${String(id)}` : String(id)} of GET ${path} is not JSON`,
                   request: `GET ${path}`,
                 },
                 { cause: error },
               );
+            }
+            if (live) {
+              yield { id, type: frame.event ?? data.type, data, live: true };
+              continue;
             }
             this.#lastEventId = id;
             yield { id, type: frame.event ?? data.type, data };

@@ -776,4 +776,10 @@ export interface KernoEvent {
   readonly type: string;
   /** The kernel event itself (`{"type":"…", …}`). */
   readonly data: { readonly type: string; readonly [key: string]: unknown };
+  /**
+   * `true` for an event the daemon does not record — a run step's announcement
+   * (`ToolExecutionStarted`/`Finished`), whose record is the run's journal: sent to streams at
+   * the head as it happens, never again on a resume; `id` is then the last recorded event's.
+   */
+  readonly live?: true;
 }

@@ -284,6 +284,24 @@ function never(): Promise<never> {
   return new Promise<never>(() => undefined);
 }
 
+/**
+ * The step announcements runs made (`ToolExecutionStarted` / `ToolExecutionFinished`), by
+ * identity: their step is recorded on the run's own journal, so the audit trail does not copy
+ * them ({@link isRunStepAnnouncement}). Weak: an event is forgotten once every bus handler has
+ * let go of it.
+ */
+const announced = new WeakSet<KernelEvent>();
+
+/**
+ * Whether `event` is a run step's announcement, published by a run on this process: what it
+ * says is on the run's journal (hash-chained, verified and pruned with the run), so the kernel's
+ * audit trail leaves it to the journal and to live feeds. An equal event built anywhere else (an
+ * agent's own tool events, a remote kernel's) is not one.
+ */
+export function isRunStepAnnouncement(event: KernelEvent): boolean {
+  return announced.has(event);
+}
+
 const FAMILY: Record<JournalEntry['type'], string> = {
   step: 'step',
   'step.failed': 'step',
@@ -514,7 +532,7 @@ export class RunExecution implements RunContext {
             ...(options.tracestate === undefined ? {} : { tracestate: options.tracestate }),
           },
     );
-    this.#host.publish?.({
+    this.#announce({
       type: 'ToolExecutionStarted',
       sessionId: this.runId,
       toolName: name,
@@ -523,7 +541,7 @@ export class RunExecution implements RunContext {
       ...trace?.headers,
     });
     const finished = (stored: StoredJournalEntry): void => {
-      this.#host.publish?.({
+      this.#announce({
         type: 'ToolExecutionFinished',
         sessionId: this.runId,
         toolCallId,
@@ -554,6 +572,13 @@ export class RunExecution implements RunContext {
     } finally {
       release?.();
     }
+  }
+
+  /** Publishes a step announcement, marked as one ({@link isRunStepAnnouncement}). */
+  #announce(event: KernelEvent): void {
+    if (this.#host.publish === undefined) return;
+    announced.add(event);
+    this.#host.publish(event);
   }
 
   async #runStep<T>(

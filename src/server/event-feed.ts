@@ -6,11 +6,17 @@
  * the store when it fell further behind. A client that stops reading is cut off after a while
  * without slowing anyone else.
  *
+ * Events the trail does not record — run steps' announcements, whose record is the run's journal —
+ * are sent as they are published, without an `id` (there is no number to resume from), to the
+ * clients reading from the ring; a client catching up from the store or reconnecting does not
+ * get them, and reads the run instead (`GET /api/runs/:id`).
+ *
  * @module
  */
 import type { ServerResponse } from 'node:http';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { storedAuditEvent } from '../audit/stored-event.js';
+import { canonicalKernelEventJson, type KernelEvent } from '../model/kernel-event.js';
 import type { LogBody } from '../storage/log.js';
 import { errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -66,6 +72,8 @@ class Client {
   cursor: number;
   pumping = false;
   closed = false;
+  /** Catching up from the store (behind the ring): unrecorded events pass it by. */
+  fromStore = false;
   constructor(
     readonly res: ServerResponse,
     readonly types: ReadonlySet<string> | undefined,
@@ -97,6 +105,7 @@ export class EventFeed {
   #cutOff = 0;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #follower: Promise<void> | undefined;
+  #offUnrecorded: (() => void) | undefined;
 
   constructor(options: EventFeedOptions) {
     this.#audit = options.audit;
@@ -115,6 +124,7 @@ export class EventFeed {
   /** Starts following the audit stream from its current head. */
   async start(): Promise<void> {
     this.#head = (await this.#audit.head()).seq;
+    this.#offUnrecorded = this.#audit.onUnrecorded((event) => this.#live(event));
     const follow = this.#audit.followStored({
       after: this.#head,
       signal: this.#stop.signal,
@@ -150,6 +160,23 @@ export class EventFeed {
 
   #wakeScheduled = false;
 
+  /**
+   * An unrecorded event, as it is published, to every client reading from the ring with room in
+   * its socket. One catching up from the store is passed over (it is reading the past, and this
+   * event has no number to be resumed from), as is one whose socket is full. It may arrive just
+   * before recorded events published before it, which reach the ring a moment later.
+   */
+  #live(event: KernelEvent): void {
+    let text: string | undefined;
+    for (const c of this.#clients) {
+      if (c.closed || c.fromStore || c.res.writableNeedDrain) continue;
+      if (c.types !== undefined && !c.types.has(event.type)) continue;
+      text ??= `event: ${event.type}\ndata: ${canonicalKernelEventJson(event)}\n\n`;
+      c.res.write(text);
+      this.#delivered++;
+    }
+  }
+
   /** Streams events to `res` (an SSE response whose headers the caller has not sent yet). */
   attach(res: ServerResponse, sub: FeedSubscription = {}): void {
     res.writeHead(200, { ...SSE_HEADERS, connection: 'keep-alive' });
@@ -174,7 +201,8 @@ export class EventFeed {
         const oldest = this.#ring.length === 0 ? this.#head + 1 : this.#ring[0]!.seq;
         let frames: readonly Frame[];
         let through: number | undefined;
-        if (c.cursor + 1 >= oldest) {
+        c.fromStore = c.cursor + 1 < oldest;
+        if (!c.fromStore) {
           frames = this.#fromRing(c.cursor);
         } else {
           // Fell behind the ring (or resumed from long ago): read from the store.
@@ -302,6 +330,7 @@ export class EventFeed {
   /** Ends every stream and stops following. */
   async close(): Promise<void> {
     this.#stop.abort();
+    this.#offUnrecorded?.();
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     for (const c of this.#clients) {
       c.closed = true;

@@ -11,6 +11,7 @@ import {
   type KernelEvent,
 } from '../../src/index.js';
 import { everyEvent } from '../helpers/events.js';
+import { createMemoryLogger } from '../../src/util/logger.js';
 import { tamperable } from '../helpers/tamper-log.js';
 
 const ID = '67e55044-10b1-426f-9247-bb680e5fe0c8';
@@ -256,6 +257,44 @@ describe('attached to the bus', () => {
     const entries = await trail.entries();
     expect(entries.map((e) => (e.metadata as { event: KernelEvent }).event)).toEqual(all);
     expect((await trail.verify()).ok).toBe(true);
+  });
+
+  it('leaves the events `skip` names to their own record, and hands them to onUnrecorded listeners only', async () => {
+    const bus = createMemoryBus();
+    const logger = createMemoryLogger();
+    const trail = createAuditTrail({ log: createMemoryLog(), logger });
+    const recordedElsewhere = new WeakSet<KernelEvent>();
+    trail.attach(bus, { skip: (e) => recordedElsewhere.has(e) });
+    const heard: KernelEvent[] = [];
+    trail.onUnrecorded(() => {
+      throw new Error('listener bug');
+    });
+    const off = trail.onUnrecorded((e) => heard.push(e));
+    const step: KernelEvent = {
+      type: 'ToolExecutionStarted',
+      sessionId: 'run-1',
+      toolName: 'a',
+      toolCallId: 'run-1:a#1',
+      toolArgs: {},
+    };
+    recordedElsewhere.add(step);
+    bus.publish(step);
+    // An equal event that is not the marked one is recorded.
+    const own: KernelEvent = { ...step };
+    bus.publish(own);
+    bus.publish({ type: 'AgentStarted', id: ID });
+    off();
+    bus.publish(step);
+    await trail.flush();
+    const entries = await trail.entries();
+    expect(entries.map((e) => (e.metadata as { event: KernelEvent }).event)).toEqual([
+      own,
+      { type: 'AgentStarted', id: ID },
+    ]);
+    // Once before the listener went away: a throwing listener neither stops it nor the trail.
+    expect(heard).toEqual([step]);
+    expect(logger.lines.filter((l) => l.message.includes('unrecorded events'))).toHaveLength(2);
+    expect(trail.stats().failedWrites).toBe(0);
   });
 
   it('never drops an event: 1,000,000 published in a tight loop → 1,000,000 entries', async () => {

@@ -163,6 +163,42 @@ describe('client.events.stream() resume', () => {
     expect(isKernoApiError(bad, 'INVALID_QUERY')).toBe(true);
   });
 
+  it('yields frames without an id (run steps, not recorded) as live, without moving the resume point', async () => {
+    const bodies = [
+      'data: {"type":"ToolExecutionStarted","n":0}\n\nid: 4\ndata: {"type":"A","n":1}\n\nevent: ToolExecutionFinished\ndata: {"type":"ToolExecutionFinished","n":2}\n\nid: 5\ndata: {"type":"A","n":3}\n\ndata: {"type":"ToolExecutionStarted","n":4}\n\n',
+      'id: 6\ndata: {"type":"A","n":5}\n\ndata: not json\n\n',
+    ];
+    const asked: (string | null)[] = [];
+    const fake: typeof fetch = (_input, init) => {
+      asked.push(new Headers(init?.headers).get('last-event-id'));
+      const text = bodies[asked.length - 1];
+      if (text === undefined) return new Promise(() => undefined);
+      return Promise.resolve(
+        new Response(text, { headers: { 'content-type': 'text/event-stream' } }),
+      );
+    };
+    const client = createClient({ baseUrl: 'http://kerno.test', fetch: fake });
+    const stream = client.events.stream({ reconnectDelayMs: 0 });
+    const got: unknown[] = [];
+    const error = await (async () => {
+      for await (const e of stream) got.push([e.data['n'], e.id, e.type, e.live ?? false]);
+    })().catch((e: unknown) => e);
+    expect(got).toEqual([
+      [0, 0, 'ToolExecutionStarted', true],
+      [1, 4, 'A', false],
+      [2, 4, 'ToolExecutionFinished', true],
+      [3, 5, 'A', false],
+      [4, 5, 'ToolExecutionStarted', true],
+      [5, 6, 'A', false],
+    ]);
+    // It resumed after the last recorded event, not after the live one that followed it.
+    expect(asked).toEqual([null, '5']);
+    expect(stream.lastEventId).toBe(6);
+    // A live frame that is not JSON is refused like a recorded one, naming where it came.
+    expect(isKernoApiError(error, 'INTERNAL')).toBe(true);
+    expect((error as Error).message).toContain('Event after 6 of GET /api/events is not JSON');
+  });
+
   it('skips events it already yielded when a server resends them, and parses CRLF frames', async () => {
     const bodies = [
       'retry: 1\r\n\r\nid: 1\r\nevent: A\r\ndata: {"type":"A",\r\ndata: "n":1}\r\n\r\nid: 2\ndata: {"type":"A","n":2}\n\nid: 3\ndata: {"ty',

@@ -205,6 +205,14 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
     const first = page.locator('.timeline > li .body > .expand').first();
     await first.locator('summary').click();
     expect(await first.locator('pre').textContent()).toContain('"type"');
+    // A run's steps arrive live: their record is the run's journal, not the audit trail.
+    const live = (
+      await api<{ id: string }>('POST', '/api/runs', { agent: 'steps', input: { topic: 'live' } })
+    ).id;
+    await page.waitForSelector(
+      `.timeline > li[data-type="ToolExecutionFinished"]:has-text("run ${live.slice(0, 8)} step step-")`,
+      { timeout: 20_000 },
+    );
     await shot(page, 'dashboard-events.png');
     await page.close();
   }, 60_000);
@@ -235,8 +243,9 @@ describe.runIf(available)('dashboard in headless Chromium', () => {
     await escalated.locator('button.reject').click();
     const dialog = page.locator('[role="dialog"]');
     await dialog.waitFor();
-    // Focus is in the dialog and stays there; Esc closes it and nothing is decided.
-    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('TEXTAREA');
+    // Focus moves into the dialog (once it has mounted) and stays there; Esc closes it and
+    // nothing is decided.
+    await expect.poll(() => page.evaluate(() => document.activeElement?.tagName)).toBe('TEXTAREA');
     for (let i = 0; i < 4; i++) await page.keyboard.press('Tab');
     expect(
       await page.evaluate(() => document.activeElement?.closest('[role="dialog"]') !== null),

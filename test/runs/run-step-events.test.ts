@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRunEngine, type RunEngine } from '../../src/runs/run-engine.js';
-import type { RunContext } from '../../src/runs/run-context.js';
+import { isRunStepAnnouncement, type RunContext } from '../../src/runs/run-context.js';
 import type { KernelEvent } from '../../src/model/kernel-event.js';
 import { encodeSerdeEvent } from '../../src/formats/oxios-kernel-event.js';
 import { ManualClock } from '../../src/util/clock.js';
@@ -101,6 +101,11 @@ describe('run steps as tool execution events', () => {
         outputSummary: 'DeclinedError',
       },
     ]);
+    // Each is marked as a run step's announcement (the audit trail leaves them to the journal);
+    // an equal copy, or any other event, is not.
+    expect(tools.every(isRunStepAnnouncement)).toBe(true);
+    expect(isRunStepAnnouncement({ ...tools[0]! })).toBe(false);
+    expect(events.filter((e) => !tools.includes(e)).some(isRunStepAnnouncement)).toBe(false);
     // Neither the result nor the error message reaches the events.
     expect(JSON.stringify(events)).not.toContain('4242');
     // oxios 1.43 reads them as its own tool events.

@@ -602,6 +602,103 @@ describe('HTTP API', () => {
     const resumed = await read({ 'last-event-id': String(events[0]!.id) }, 2);
     expect(resumed).toEqual(events.slice(1));
   });
+
+  it("streams a run's step announcements live without an id, records them only on the run's journal, and never re-sends them on a resume", async () => {
+    const { server, kernel } = await setup();
+    const { port } = await server.listen({ port: 0 });
+    interface Frame {
+      readonly id: number | undefined;
+      readonly type: string;
+      readonly data: Record<string, unknown>;
+    }
+    /** Frames until one of type `until` (ids or not), from `headers`' resume point. */
+    const read = (headers: Record<string, string>, until: string): Promise<Frame[]> =>
+      new Promise((resolve, reject) => {
+        const got: Frame[] = [];
+        const req = http.get(
+          {
+            port,
+            host: '127.0.0.1',
+            path: '/api/events?types=ToolExecutionStarted,ToolExecutionFinished,AgentStopped',
+            headers: { authorization: `Bearer ${TOKEN}`, ...headers },
+          },
+          (res) => {
+            let buf = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              buf += chunk;
+              let i: number;
+              while ((i = buf.indexOf('\n\n')) !== -1) {
+                const frame = buf.slice(0, i);
+                buf = buf.slice(i + 2);
+                const id = /^id: (\d+)$/m.exec(frame)?.[1];
+                const type = /^event: (\w+)$/m.exec(frame)?.[1];
+                const data = /^data: (.*)$/m.exec(frame)?.[1];
+                if (type === undefined || data === undefined) continue;
+                got.push({
+                  id: id === undefined ? undefined : Number(id),
+                  type,
+                  data: JSON.parse(data) as Record<string, unknown>,
+                });
+                if (type === until) {
+                  req.destroy();
+                  resolve(got);
+                }
+              }
+            });
+          },
+        );
+        req.on('error', (e) => (got.at(-1)?.type === until ? undefined : reject(e)));
+      });
+    kernel.define({
+      name: 'two-steps',
+      version: '1',
+      run: async (ctx) => {
+        await ctx.step('fetch', () => 1);
+        return ctx.step('store', () => 2);
+      },
+    });
+    const ID = '67e55044-10b1-426f-9247-bb680e5fe0c8';
+    const live = read({}, 'AgentStopped');
+    await waitFor(() => server.feed.stats().clients === 1, 'the SSE client to subscribe');
+    const run = await kernel.start('two-steps', null);
+    await expect(run.result()).resolves.toBe(2);
+    // An agent's own tool event (not a run step's) is recorded like any other event.
+    kernel.bus.publish({
+      type: 'ToolExecutionStarted',
+      sessionId: 'agent-session',
+      toolName: 'search',
+      toolCallId: 'call-1',
+      toolArgs: {},
+    });
+    kernel.bus.publish({ type: 'AgentStopped', id: ID });
+    const frames = await live;
+    const steps = frames.filter((f) => f.data['sessionId'] === run.id);
+    expect(steps.map((f) => [f.type, f.data['toolName'], f.id])).toEqual([
+      ['ToolExecutionStarted', 'fetch', undefined],
+      ['ToolExecutionFinished', 'fetch', undefined],
+      ['ToolExecutionStarted', 'store', undefined],
+      ['ToolExecutionFinished', 'store', undefined],
+    ]);
+    const recorded = frames.filter((f) => f.id !== undefined);
+    expect(recorded.map((f) => f.type)).toEqual(['ToolExecutionStarted', 'AgentStopped']);
+    expect(recorded[0]!.data['sessionId']).toBe('agent-session');
+    // The audit trail holds the agent's tool event and not one of the run's steps; the run's
+    // journal holds the steps.
+    await kernel.audit.flush();
+    const details = (await kernel.audit.entries()).map((e) => JSON.stringify(e.action));
+    expect(details.filter((d) => d.includes('tool_started'))).toEqual([
+      JSON.stringify({ type: 'Other', data: { detail: 'tool_started:search' } }),
+    ]);
+    expect(details.some((d) => d.includes('tool_finished'))).toBe(false);
+    expect((await kernel.runs.get(run.id)).steps.map((s) => s.key)).toEqual(['fetch#1', 'store#1']);
+    // A resume from the start replays the recorded events only.
+    const resumed = await read({ 'last-event-id': '0' }, 'AgentStopped');
+    expect(resumed.map((f) => [f.type, f.id === undefined])).toEqual([
+      ['ToolExecutionStarted', false],
+      ['AgentStopped', false],
+    ]);
+  });
 });
 
 describe('registry over HTTP', () => {

@@ -6,7 +6,13 @@ import { api, authHeaders, withQuery } from './api.js';
 import type { AuditEntry, KernelEvent } from './types.js';
 
 export interface LiveEvent {
+  /**
+   * The audit seq; for an event the trail does not record (a run step's announcement, whose
+   * record is the run's journal), the last recorded event's.
+   */
   readonly seq: number;
+  /** Unique, in the order events reached the page: the list key. */
+  readonly key: number;
   /** Epoch ms: the audit time for history, the arrival time for live events. */
   readonly atMs: number;
   readonly event: KernelEvent;
@@ -104,6 +110,7 @@ function keep(batch: readonly LiveEvent[], live: boolean): void {
 let started = false;
 let abort: AbortController | undefined;
 let lastSeq: number | undefined;
+let nextKey = 0;
 
 /** Loads history and follows the stream (once; again after the token changes). */
 export function startLive(): void {
@@ -124,7 +131,7 @@ export function entriesToEvents(entries: readonly AuditEntry[]): LiveEvent[] {
   for (const entry of entries) {
     const event = (entry.metadata as { event?: KernelEvent } | null)?.event;
     if (typeof event !== 'object' || event === null || typeof event.type !== 'string') continue;
-    out.push({ seq: entry.seq, atMs: Date.parse(entry.timestamp), event });
+    out.push({ seq: entry.seq, key: ++nextKey, atMs: Date.parse(entry.timestamp), event });
   }
   return out;
 }
@@ -173,11 +180,19 @@ async function run(): Promise<void> {
           buf = buf.slice(i + 2);
           const id = /^id: (.*)$/m.exec(frame)?.[1];
           const data = /^data: (.*)$/m.exec(frame)?.[1];
-          if (id === undefined || data === undefined) continue;
+          if (data === undefined) continue;
+          if (id === undefined) {
+            // Not recorded (a run step's announcement; the run's journal is its record): live
+            // only, after the last recorded event, and it never moves the resume point.
+            const event = JSON.parse(data) as KernelEvent;
+            batch.push({ seq: lastSeq ?? 0, key: ++nextKey, atMs: Date.now(), event });
+            continue;
+          }
           const seq = Number(id);
           if (lastSeq !== undefined && seq <= lastSeq) continue;
           lastSeq = seq;
-          batch.push({ seq, atMs: Date.now(), event: JSON.parse(data) as KernelEvent });
+          const event = JSON.parse(data) as KernelEvent;
+          batch.push({ seq, key: ++nextKey, atMs: Date.now(), event });
         }
         keep(batch, true);
       }

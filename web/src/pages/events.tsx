@@ -93,7 +93,7 @@ export function EventsPage({ route }: { route: Route }) {
   const [paused, setPaused] = useState<number | undefined>(undefined);
   const all = events();
   const types = [...new Set(all.map((e) => e.event.type))].sort();
-  const upTo = paused === undefined ? all : all.filter((e) => e.seq <= paused);
+  const upTo = paused === undefined ? all : all.filter((e) => e.key <= paused);
   const needle = text.trim().toLowerCase();
   const matching = upTo.filter((e) => {
     if (type !== '' && e.event.type !== type) return false;
@@ -159,7 +159,7 @@ export function EventsPage({ route }: { route: Route }) {
           class="ghost"
           aria-pressed={paused !== undefined}
           onClick={() =>
-            setPaused(paused === undefined ? (all[all.length - 1]?.seq ?? 0) : undefined)
+            setPaused(paused === undefined ? (all[all.length - 1]?.key ?? 0) : undefined)
           }
         >
           {paused === undefined ? 'Pause' : 'Resume'}
@@ -169,7 +169,7 @@ export function EventsPage({ route }: { route: Route }) {
       <ol class="timeline" aria-label="Events, newest first">
         {rows.map(({ first, folded: more }) => (
           <li
-            key={first.seq}
+            key={first.key}
             class={kindOf(first.event.type)}
             data-type={first.event.type}
             data-seq={first.seq}
@@ -186,7 +186,7 @@ export function EventsPage({ route }: { route: Route }) {
                   </summary>
                   <ol>
                     {more.map((m) => (
-                      <li key={m.seq}>
+                      <li key={m.key}>
                         <time>{localTime(m.atMs)}</time>{' '}
                         <Expand summary={describe(m.event)} value={m.event} />
                       </li>
