@@ -45,6 +45,17 @@ const INLINE_YIELD_BATCHES = 16;
 /** Most ops sent in one batch (bigger bursts are split over consecutive batches). */
 const MAX_BATCH_OPS = 4096;
 
+/**
+ * A batch formed while the writer sat idle with at least this many ops is cut in two. Producers
+ * that each await their write (runs, ledger appenders) march in lockstep: every one's next write
+ * comes in one wave, after the main thread has handled the whole previous wave's results, while
+ * the writer waits — then the main thread waits for the writer. Sending the first half alone lets
+ * the second half commit while the main thread handles the first half's results; the halves then
+ * keep alternating, each batch sent the moment the other commits. Below this a wave is too small
+ * for the extra commit to pay.
+ */
+export const SPLIT_WAVE_OPS = 32;
+
 /** Converts an error that crossed the thread boundary back into a KernelError. */
 export function fromWire(error: WireError): KernelError {
   return new KernelError(
@@ -86,8 +97,15 @@ export class SqliteWriter {
   #due = false;
   #backgroundTimer: ReturnType<typeof setTimeout> | undefined;
 
-  private constructor(start: (onMessage: (m: FromWorker) => void) => BatchEngine) {
+  /** Cut lockstep waves in two (see {@link SPLIT_WAVE_OPS}): only when batches run elsewhere. */
+  readonly #splitWaves: boolean;
+
+  private constructor(
+    start: (onMessage: (m: FromWorker) => void) => BatchEngine,
+    splitWaves: boolean,
+  ) {
     this.#engine = start((m) => this.#onMessage(m));
+    this.#splitWaves = splitWaves;
   }
 
   /**
@@ -107,26 +125,29 @@ export class SqliteWriter {
         throw fromWire(toWire(error));
       }
       let batches = 0;
-      return new SqliteWriter((onMessage) => ({
-        post: (message) => {
-          let answer: FromWorker;
-          try {
-            answer = runner.runBatch(message.id, message.ops);
-          } catch (error) {
-            // The batch could not even be rolled back: the connection is unusable.
-            answer = { type: 'fatal', error: toWire(error) };
-          }
-          // Answer after the caller's pump returns, as a worker would: no re-entry. Every
-          // INLINE_YIELD_BATCHES batches the answer waits for the next turn of the event loop,
-          // so a producer writing in a loop does not starve timers and I/O for its whole loop.
-          if (++batches % INLINE_YIELD_BATCHES === 0) setImmediate(() => onMessage(answer));
-          else queueMicrotask(() => onMessage(answer));
-        },
-        stop: () => {
-          runner.close();
-          return Promise.resolve();
-        },
-      }));
+      return new SqliteWriter(
+        (onMessage) => ({
+          post: (message) => {
+            let answer: FromWorker;
+            try {
+              answer = runner.runBatch(message.id, message.ops);
+            } catch (error) {
+              // The batch could not even be rolled back: the connection is unusable.
+              answer = { type: 'fatal', error: toWire(error) };
+            }
+            // Answer after the caller's pump returns, as a worker would: no re-entry. Every
+            // INLINE_YIELD_BATCHES batches the answer waits for the next turn of the event loop,
+            // so a producer writing in a loop does not starve timers and I/O for its whole loop.
+            if (++batches % INLINE_YIELD_BATCHES === 0) setImmediate(() => onMessage(answer));
+            else queueMicrotask(() => onMessage(answer));
+          },
+          stop: () => {
+            runner.close();
+            return Promise.resolve();
+          },
+        }),
+        false,
+      );
     }
     const worker = await startWorker(data);
     return new SqliteWriter((onMessage) => {
@@ -163,7 +184,7 @@ export class SqliteWriter {
           await worker.terminate();
         },
       };
-    });
+    }, true);
   }
 
   /**
@@ -195,7 +216,7 @@ export class SqliteWriter {
     this.#scheduled = true;
     queueMicrotask(() => {
       this.#scheduled = false;
-      this.#pump();
+      this.#pump(true);
     });
   }
 
@@ -220,7 +241,8 @@ export class SqliteWriter {
     return { batches: this.#batches, ops: this.#opsCommitted, queued: this.#queue.length };
   }
 
-  #pump(): void {
+  /** Sends the next batch; `idle`: nothing was in flight when these writes were queued. */
+  #pump(idle = false): void {
     if (this.#inFlight !== undefined || this.#queue.length === 0 || this.#failure !== undefined) {
       if (this.#inFlight === undefined && this.#queue.length === 0) this.#notifyIdle();
       return;
@@ -238,9 +260,12 @@ export class SqliteWriter {
       clearTimeout(this.#backgroundTimer);
       this.#backgroundTimer = undefined;
     }
-    const batch =
-      this.#queue.length <= MAX_BATCH_OPS ? this.#queue : this.#queue.slice(0, MAX_BATCH_OPS);
-    this.#queue = this.#queue.length <= MAX_BATCH_OPS ? [] : this.#queue.slice(MAX_BATCH_OPS);
+    const size =
+      idle && this.#splitWaves && this.#queue.length >= SPLIT_WAVE_OPS
+        ? this.#queue.length >> 1
+        : Math.min(this.#queue.length, MAX_BATCH_OPS);
+    const batch = size === this.#queue.length ? this.#queue : this.#queue.slice(0, size);
+    this.#queue = size === this.#queue.length ? [] : this.#queue.slice(size);
     for (const p of batch) if (!p.background) this.#foreground--;
     // What stays queued (a burst beyond one batch) goes next without waiting again.
     this.#due = this.#queue.length > 0;

@@ -1,0 +1,91 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { LogAppend } from '../../src/storage/log.js';
+import { openStorage } from '../../src/storage/open-storage.js';
+import { loadSqlite } from '../../src/storage/sqlite/sqlite-driver.js';
+import {
+  SPLIT_WAVE_OPS,
+  SqliteWriter,
+  type SqliteWriterMode,
+} from '../../src/storage/sqlite/sqlite-writer.js';
+import { tempDir } from '../helpers/stores.js';
+
+/**
+ * Lockstep waves: producers that each await their write send their next writes together, while
+ * the writer sits idle. A wave of {@link SPLIT_WAVE_OPS} or more writes that finds the writer
+ * idle goes as two batches, so one half commits while the other half's results are handled;
+ * writes that queued behind a batch in flight go together, as before. Nothing changes order.
+ */
+
+const T0 = Date.UTC(2026, 11, 8);
+const op = (n: number) =>
+  ({
+    kind: 'log.append',
+    stream: 'waves',
+    entries: [{ timeMs: T0 + n, body: JSON.stringify({ n }) } satisfies LogAppend],
+  }) as const;
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function writer(mode: SqliteWriterMode): Promise<SqliteWriter> {
+  const { dir, cleanup } = tempDir();
+  cleanups.push(cleanup);
+  const file = join(dir, 'k.db');
+  await (await openStorage(`sqlite:${file}`)).close();
+  const w = await SqliteWriter.start({
+    file,
+    busyTimeoutMs: 5000,
+    mode,
+    ...(mode === 'inline' ? { driver: await loadSqlite() } : {}),
+  });
+  cleanups.push(() => w.close());
+  return w;
+}
+
+/** Submits writes `from..to` in one tick; resolves with each one's seq, in submission order. */
+async function wave(w: SqliteWriter, from: number, to: number): Promise<number[]> {
+  const results = await Promise.all(
+    Array.from({ length: to - from + 1 }, (_, i) => w.submit(op(from + i))),
+  );
+  return results.map((r) => r.firstSeq);
+}
+
+const range = (from: number, to: number): number[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+describe('SQLite writer: lockstep waves', () => {
+  it('sends a wave that finds the writer idle as two halves, in order', async () => {
+    const w = await writer('thread');
+    expect(await wave(w, 1, 64)).toEqual(range(1, 64));
+    expect(w.stats()).toMatchObject({ batches: 2, ops: 64 });
+    // An odd wave: the first half is the smaller one.
+    expect(await wave(w, 65, 65 + SPLIT_WAVE_OPS)).toEqual(range(65, 65 + SPLIT_WAVE_OPS));
+    expect(w.stats()).toMatchObject({ batches: 4, ops: 65 + SPLIT_WAVE_OPS });
+  });
+
+  it('keeps a wave below the threshold whole', async () => {
+    const w = await writer('thread');
+    expect(await wave(w, 1, SPLIT_WAVE_OPS - 1)).toEqual(range(1, SPLIT_WAVE_OPS - 1));
+    expect(w.stats()).toMatchObject({ batches: 1, ops: SPLIT_WAVE_OPS - 1 });
+  });
+
+  it('sends writes that queued behind a batch in flight together, however many', async () => {
+    const w = await writer('thread');
+    const first = w.submit(op(1));
+    // The first write is on its way (the pump runs on a microtask); these queue behind it.
+    await Promise.resolve();
+    const rest = wave(w, 2, 81);
+    expect((await first).firstSeq).toBe(1);
+    expect(await rest).toEqual(range(2, 81));
+    expect(w.stats()).toMatchObject({ batches: 2, ops: 81 });
+  });
+
+  it('never cuts a wave on the inline writer: both halves would commit on the same thread', async () => {
+    const w = await writer('inline');
+    expect(await wave(w, 1, 64)).toEqual(range(1, 64));
+    expect(w.stats()).toMatchObject({ batches: 1, ops: 64 });
+  });
+});
