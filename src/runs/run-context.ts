@@ -760,19 +760,38 @@ export class RunExecution implements RunContext {
     timeoutMs: number | undefined,
     trace: { traceparent: string; tracestate?: string } | undefined,
   ): Promise<T> {
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(this.#abort.signal.reason);
-    this.#abort.signal.addEventListener('abort', onAbort, { once: true });
+    // The attempt's signal is made only when `fn` reads it: most steps never do, and an
+    // AbortController with a listener on the execution's signal per attempt is a measurable
+    // share of a step's cost. Aborts before that are remembered and applied when it is made.
+    const execution = this.#abort.signal;
+    let controller: AbortController | undefined;
+    let abortedWith: { reason: unknown } | undefined;
+    let settled = false;
+    const abort = (reason: unknown): void => {
+      if (abortedWith !== undefined) return;
+      abortedWith = { reason };
+      controller?.abort(reason);
+    };
+    const onAbort = (): void => abort(execution.reason);
+    const scope: StepScope = {
+      idempotencyKey: `${this.runId}:${key}`,
+      attempt,
+      get signal(): AbortSignal {
+        if (controller === undefined) {
+          controller = new AbortController();
+          if (abortedWith === undefined && execution.aborted) abort(execution.reason);
+          if (abortedWith !== undefined) controller.abort(abortedWith.reason);
+          // Read after the attempt ended: a signal that no longer follows the execution, as a
+          // signal read during the attempt stops following it when the attempt ends.
+          else if (!settled) execution.addEventListener('abort', onAbort, { once: true });
+        }
+        return controller.signal;
+      },
+      ...trace,
+    };
     let timer: TimerHandle | undefined;
     try {
-      const work = Promise.resolve().then(() =>
-        fn({
-          idempotencyKey: `${this.runId}:${key}`,
-          attempt,
-          signal: controller.signal,
-          ...trace,
-        }),
-      );
+      const work = Promise.resolve().then(() => fn(scope));
       if (timeoutMs === undefined) return await work;
       return await new Promise<T>((resolve, reject) => {
         timer = this.#host.clock.setTimeout(() => {
@@ -780,14 +799,15 @@ export class RunExecution implements RunContext {
             'TIMEOUT',
             `Step '${key}' took longer than ${String(timeoutMs)} ms (attempt ${String(attempt)})`,
           );
-          controller.abort(error);
+          abort(error);
           reject(error);
         }, timeoutMs);
         work.then(resolve, reject);
       });
     } finally {
+      settled = true;
       if (timer !== undefined) this.#host.clock.clearTimeout(timer);
-      this.#abort.signal.removeEventListener('abort', onAbort);
+      if (controller !== undefined) execution.removeEventListener('abort', onAbort);
     }
   }
 

@@ -6,6 +6,7 @@
  * checks of every call, approvals and guarded steps. Errors are asserted word for word where
  * the agent's author (or an operator reading a failed run) sees them.
  */
+import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KernelError } from '../../src/errors.js';
 import type { KernelEvent } from '../../src/model/kernel-event.js';
@@ -369,6 +370,105 @@ describe('ctx.step retries', () => {
     expect(attempts).toEqual([1]);
     expect(after).toBe(0);
     expect(await journalOf(run.id)).toEqual([]);
+  });
+});
+
+describe("a step attempt's signal", () => {
+  it('is made only when read, follows a cancel during the attempt, and not after it', async () => {
+    const runs = await engine();
+    const listening: number[] = [];
+    let kept: AbortSignal | undefined;
+    const entered = deferred<void>();
+    const cancelled: unknown[] = [];
+    runs.define({
+      name: 'careful',
+      run: async (ctx: RunContext) => {
+        // A step that never reads its signal leaves nothing on the execution's.
+        await ctx.step('quiet', () => {
+          listening.push(getEventListeners(ctx.signal, 'abort').length);
+          return 1;
+        });
+        listening.push(getEventListeners(ctx.signal, 'abort').length);
+        // One that reads it follows the execution while it runs, and lets go when it ends.
+        await ctx.step('reads', (scope) => {
+          kept = scope.signal;
+          listening.push(getEventListeners(ctx.signal, 'abort').length);
+          return 2;
+        });
+        listening.push(getEventListeners(ctx.signal, 'abort').length);
+        return ctx.step('waits', ({ signal }) => {
+          entered.resolve();
+          return new Promise((_, reject) => {
+            signal.addEventListener('abort', () => {
+              cancelled.push(signal.reason);
+              reject(new Error('stopped'));
+            });
+          });
+        });
+      },
+    });
+    const run = await runs.start('careful');
+    await entered.promise;
+    await runs.cancel(run.id, 'enough');
+    await expect(run.result()).rejects.toMatchObject({ code: 'RUN_CANCELLED' });
+    const base = listening[0]!;
+    expect(listening).toEqual([base, base, base + 1, base]);
+    expect(cancelled).toHaveLength(1);
+    expect(cancelled[0]).toMatchObject({ code: 'RUN_CANCELLED' });
+    // The signal of the step that had ended did not follow the cancel.
+    expect(kept!.aborted).toBe(false);
+  });
+
+  it('is aborted already when first read after a timeout or a cancel', async () => {
+    const runs = await engine();
+    const seen: unknown[] = [];
+    runs.define({
+      name: 'late-reader',
+      run: async (ctx: RunContext) =>
+        ctx
+          .step(
+            'slow',
+            (scope) =>
+              new Promise((_, reject) => {
+                // Reads its signal only once the timeout has fired.
+                clock.setTimeout(() => {
+                  seen.push(scope.signal.aborted, scope.signal.reason);
+                  reject(new Error('late'));
+                }, 100);
+              }),
+            { timeoutMs: 50 },
+          )
+          .catch(() => 'timed out'),
+    });
+    const run = await runs.start('late-reader');
+    expect(await nextDelay()).toBe(50);
+    clock.advance(50);
+    await expect(run.result()).resolves.toBe('timed out');
+    clock.advance(50);
+    await settle(() => seen.length === 2, 'the late read');
+    expect(seen[0]).toBe(true);
+    expect(seen[1]).toMatchObject({ code: 'TIMEOUT' });
+
+    const gate = deferred<void>();
+    const inside = deferred<void>();
+    const reads: boolean[] = [];
+    runs.define({
+      name: 'after-cancel',
+      run: async (ctx: RunContext) =>
+        ctx.step('wait', async (scope) => {
+          inside.resolve();
+          await gate.promise;
+          reads.push(scope.signal.aborted);
+          return 1;
+        }),
+    });
+    const second = await runs.start('after-cancel');
+    await inside.promise;
+    await runs.cancel(second.id);
+    gate.resolve();
+    await expect(second.result()).rejects.toMatchObject({ code: 'RUN_CANCELLED' });
+    await settle(() => reads.length === 1, 'the read after the cancel');
+    expect(reads).toEqual([true]);
   });
 });
 
