@@ -33,9 +33,10 @@ export type LogFollow<T> = AsyncGenerator<T, void, undefined> & {
 };
 
 /**
- * Yields the stream's records after `fromSeq`, then follows it until `signal` aborts.
- * Appends only wake the reader; records always come from the log in seq order. A stream pruned
- * past `fromSeq` resumes at its first record still held.
+ * Yields the stream's records after `fromSeq`, then follows it until `signal` aborts, in seq
+ * order. Appends wake the reader; the records this process committed come with the wake-up and
+ * are delivered from it when they are next (without reading them back), everything else from the
+ * log. A stream pruned past `fromSeq` resumes at its first record still held.
  */
 export function followLog(
   log: LogStore,
@@ -79,14 +80,47 @@ async function* follow(
   const aborted = (): boolean => signal?.aborted === true;
   let wake: (() => void) | undefined;
   let dirty = false;
-  const poke = (): void => {
+  // Records this process committed to the stream, as the log hands them to its listeners: when
+  // they are the next ones to deliver they come from here, so a reader of its own appends does
+  // not read them back. `stale`: the log may hold records that did not come this way (a bare
+  // wake-up from another process's commit, an echo that overflowed, the poll timer) — read it.
+  let echo: LogBody[] = [];
+  let stale = true;
+  const poke = (records: readonly LogBody[]): void => {
     dirty = true;
+    if (records.length === 0) stale = true;
+    else if (echo.length + records.length > batchSize) {
+      echo = [];
+      stale = true;
+    } else {
+      const sorted = echo.length === 0 || records[0]!.seq > echo[echo.length - 1]!.seq;
+      echo.push(...records);
+      if (!sorted) echo.sort((a, b) => a.seq - b.seq);
+    }
     const w = wake;
     wake = undefined;
     w?.();
   };
+  const wakeOnAbort = (): void => poke([]);
+  const idle = (): Promise<void> =>
+    new Promise<void>((done) => {
+      if (dirty || aborted()) {
+        done();
+        return;
+      }
+      const timer = setTimeout(() => {
+        // Other processes' commits may come without a wake-up: look for them.
+        stale = true;
+        done();
+      }, pollMs);
+      timer.unref();
+      wake = () => {
+        clearTimeout(timer);
+        done();
+      };
+    });
   const off = log.onAppend(stream, poke);
-  signal?.addEventListener('abort', poke, { once: true });
+  signal?.addEventListener('abort', wakeOnAbort, { once: true });
   let caught = false;
   try {
     const head = await log.head(stream);
@@ -98,6 +132,25 @@ async function* follow(
         catchUp.resolve(last);
       }
       dirty = false;
+      let skip = 0;
+      while (skip < echo.length && echo[skip]!.seq <= last) skip++;
+      if (skip < echo.length && echo[skip]!.seq === last + 1) {
+        // The next records are this process's own: deliver the consecutive ones from memory.
+        let end = skip;
+        while (end + 1 < echo.length && echo[end + 1]!.seq === echo[end]!.seq + 1) end++;
+        const own = echo.slice(skip, end + 1);
+        echo = echo.slice(end + 1);
+        for (const r of own) {
+          last = r.seq;
+          yield r;
+          if (aborted()) return;
+        }
+        if (dirty || stale || echo.length > 0 || (!caught && last >= target)) continue;
+        await idle();
+        continue;
+      }
+      if (skip > 0) echo = echo.slice(skip);
+      stale = false;
       const batch = await log.scan(stream, last, batchSize);
       let complete = true;
       for (const r of batch) {
@@ -110,35 +163,29 @@ async function* follow(
         yield r;
         if (aborted()) return;
       }
-      if ((complete && batch.length === batchSize) || dirty) continue;
+      if (complete && batch.length === batchSize) {
+        stale = true;
+        continue;
+      }
+      if (dirty) continue;
       if (!complete) {
         // Or the records were pruned while this reader lagged: resume at the first one held.
         const firstHeld = (await log.head(stream)).firstSeq;
         if (firstHeld - 1 > last) {
           last = firstHeld - 1;
+          stale = true;
           continue;
         }
       }
       if (!caught && last >= target) continue;
-      await new Promise<void>((done) => {
-        if (dirty || aborted()) {
-          done();
-          return;
-        }
-        const timer = setTimeout(done, pollMs);
-        timer.unref();
-        wake = () => {
-          clearTimeout(timer);
-          done();
-        };
-      });
+      await idle();
     }
   } catch (error) {
     catchUp.reject(error);
     throw error;
   } finally {
     off();
-    signal?.removeEventListener('abort', poke);
+    signal?.removeEventListener('abort', wakeOnAbort);
     if (!caught) {
       catchUp.reject(
         new KernelError('CLOSED', `Stopped following "${stream}" before its replay was done`),

@@ -93,8 +93,9 @@ export interface LogQuery {
 /**
  * Called after commits to a stream, in commit order. `records` holds the committed records when
  * this process made them; a backend that also hears about other processes' commits (PostgreSQL
- * LISTEN/NOTIFY) calls with an empty array — a wake-up to read the log. Readers that must not
- * miss anything (followLog) always read from the log, never from `records` alone.
+ * LISTEN/NOTIFY) calls with an empty array — a wake-up to read the log. `records` are durable,
+ * consecutive, and in seq order across calls for a stream: followLog delivers them from here when
+ * they are the next ones it would read, and reads the log for everything else.
  */
 export type LogListener = (records: readonly LogRecord[]) => void;
 

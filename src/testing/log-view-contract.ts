@@ -11,7 +11,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../util/clock.js';
-import type { LogStore } from '../storage/log.js';
+import type { LogAppend, LogListener, LogStore } from '../storage/log.js';
 import { createLogView, type LogCodec, type LogView } from '../storage/log-view.js';
 
 /** Edits stored records the way an attacker with database access would. */
@@ -139,6 +139,71 @@ export function logViewContract(name: string, open: () => Promise<LogViewHarness
       }
       expect(seen).toEqual([4, 6, 8]);
       expect(await live.caughtUp).toBe(6);
+    });
+
+    it("follows its own appends without reading them back, and reads the log for others' — in order, none missed or repeated", async () => {
+      const { h } = await start();
+      // The log as another process would see it: appends whose bodies say "foreign" reach the
+      // follower as a bare wake-up (as PostgreSQL's NOTIFY from another kernel does), so it must
+      // read them from the log; and every scan is counted.
+      let scans = 0;
+      const log = new Proxy(h.log, {
+        get(target, prop, receiver) {
+          if (prop === 'scan') {
+            return (...args: Parameters<LogStore['scan']>) => {
+              scans++;
+              return target.scan(...args);
+            };
+          }
+          if (prop === 'onAppend') {
+            return (stream: string, listener: LogListener) =>
+              target.onAppend(stream, (records) =>
+                listener(records.some((r) => r.body.includes('foreign')) ? [] : records),
+              );
+          }
+          const value: unknown = Reflect.get(target, prop, receiver);
+          return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+        },
+      });
+      const view = createLogView({ log, stream: 'notes', codec: noteCodec, clock });
+      const foreign = (n: number): LogAppend => ({
+        timeMs: T0 + n * 1000,
+        body: JSON.stringify({ n, foreign: true }),
+      });
+      await view.append(notes(1, 2));
+      const controller = new AbortController();
+      const live = view.follow({ signal: controller.signal });
+      const seen: number[] = [];
+      const waiting = new Map<number, () => void>();
+      const reached = (n: number): Promise<void> =>
+        new Promise((resolve) => {
+          if (seen.includes(n)) resolve();
+          else waiting.set(n, resolve);
+        });
+      const reading = (async () => {
+        for await (const v of live) {
+          seen.push(v.n);
+          waiting.get(v.n)?.();
+          if (v.n === 16) break;
+        }
+      })();
+      await reached(2);
+      await live.caughtUp;
+      const before = scans;
+      // Own appends, one at a time, each delivered while the follower idles: none read back
+      // (at most the one look at the head it may take as it settles after catching up).
+      for (let n = 3; n <= 12; n++) {
+        await view.append([{ n }]);
+        await reached(n);
+      }
+      expect(scans - before).toBeLessThanOrEqual(1);
+      // Another writer's record between own ones: read from the log; then own ones again.
+      await view.append([{ n: 13 }]);
+      await log.append('notes', [foreign(14)]);
+      await view.append(notes(15, 16));
+      await reading;
+      expect(seen).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+      controller.abort();
     });
 
     it('stops following when the signal aborts; aborted before catching up, caughtUp rejects', async () => {
