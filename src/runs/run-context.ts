@@ -769,8 +769,11 @@ export class RunExecution implements RunContext {
     let settled = false;
     const abort = (reason: unknown): void => {
       if (abortedWith !== undefined) return;
-      abortedWith = { reason };
-      controller?.abort(reason);
+      // An execution aborted before the signal was read aborted the attempt first.
+      abortedWith = {
+        reason: controller === undefined && execution.aborted ? execution.reason : reason,
+      };
+      controller?.abort(abortedWith.reason);
     };
     const onAbort = (): void => abort(execution.reason);
     const scope: StepScope = {
@@ -779,7 +782,8 @@ export class RunExecution implements RunContext {
       get signal(): AbortSignal {
         if (controller === undefined) {
           controller = new AbortController();
-          if (abortedWith === undefined && execution.aborted) abort(execution.reason);
+          if (abortedWith === undefined && execution.aborted)
+            abortedWith = { reason: execution.reason };
           if (abortedWith !== undefined) controller.abort(abortedWith.reason);
           // Read after the attempt ended: a signal that no longer follows the execution, as a
           // signal read during the attempt stops following it when the attempt ends.

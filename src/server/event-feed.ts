@@ -230,6 +230,8 @@ export class EventFeed {
           }
         }
       }
+      // Caught up (or nothing more to read): live frames reach it again.
+      c.fromStore = false;
     } catch (error) {
       this.#logger.warn('An event stream client failed', { error: errorMessage(error) });
       this.#cut(c, 'error');

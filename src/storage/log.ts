@@ -93,9 +93,10 @@ export interface LogQuery {
 /**
  * Called after commits to a stream, in commit order. `records` holds the committed records when
  * this process made them; a backend that also hears about other processes' commits (PostgreSQL
- * LISTEN/NOTIFY) calls with an empty array — a wake-up to read the log. `records` are durable,
- * consecutive, and in seq order across calls for a stream: followLog delivers them from here when
- * they are the next ones it would read, and reads the log for everything else.
+ * LISTEN/NOTIFY) calls with an empty array — a wake-up to read the log. `records` are durable and
+ * consecutive within a call, and a stream's calls come in seq order (other processes' records may
+ * lie between two calls): followLog delivers them from here when they are the next ones it would
+ * read, and reads the log for everything else.
  */
 export type LogListener = (records: readonly LogRecord[]) => void;
 

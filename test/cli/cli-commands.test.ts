@@ -8,6 +8,7 @@ import { createFailureSignal, DEFAULT_RECOVERY_POLICY } from '../../src/recovery
 import { ManualClock } from '../../src/util/clock.js';
 import { cli } from '../helpers/cli.js';
 import { testKernel } from '../helpers/kernel.js';
+import { waitFor } from '../helpers/wait.js';
 import type { Kernel } from '../../src/kernel.js';
 
 const TOKEN = 'kerno_cli_test_token_0123456789abcdef';
@@ -162,6 +163,35 @@ describe('kerno CLI against a daemon', () => {
       .split('\n')
       .map((l) => JSON.parse(l) as { event: { type: string } });
     expect(lines.map((l) => l.event.type)).toEqual(['AgentStarted', 'AgentStarted']);
+  });
+
+  it("prints run steps' events as live (no id of their own), recorded ones with their id", async () => {
+    const clients = server.feed.stats().clients;
+    const tail = cli(
+      ...base,
+      'events',
+      'tail',
+      '--type',
+      'ToolExecutionFinished,AgentStarted',
+      '--limit',
+      '2',
+      '--json',
+    );
+    // Live events reach streams that are connected: wait for this one.
+    await waitFor(() => server.feed.stats().clients === clients + 1, 'the tail to connect');
+    kernel.define({ name: 'tailed', version: '1', run: (ctx) => ctx.step('only', () => 1) });
+    await (await kernel.start('tailed', null)).result();
+    kernel.bus.publish({ type: 'AgentStarted', id: '67e55044-10b1-426f-9247-bb680e5fe0c8' });
+    const res = await tail;
+    expect(res.code).toBe(0);
+    const lines = res.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: number | null; live?: boolean; event: { type: string } });
+    expect(lines.map((l) => [l.event.type, l.id === null, l.live ?? false])).toEqual([
+      ['ToolExecutionFinished', true, true],
+      ['AgentStarted', false, false],
+    ]);
   });
 
   it('reports status; exits 3 when the daemon is unreachable and 1 on a bad token', async () => {

@@ -419,6 +419,33 @@ describe("a step attempt's signal", () => {
     expect(kept!.aborted).toBe(false);
   });
 
+  it('keeps the first abort: a run cancelled before the step read its signal, then timed out, reads cancelled', async () => {
+    const runs = await engine();
+    const inside = deferred<void>();
+    const seen: unknown[] = [];
+    runs.define({
+      name: 'cancel-then-timeout',
+      run: async (ctx: RunContext) =>
+        ctx.step(
+          'slow',
+          (scope) =>
+            new Promise(() => {
+              inside.resolve();
+              clock.setTimeout(() => seen.push(scope.signal.reason), 100);
+            }),
+          { timeoutMs: 50 },
+        ),
+    });
+    const run = await runs.start('cancel-then-timeout');
+    await inside.promise;
+    await runs.cancel(run.id, 'enough');
+    await expect(run.result()).rejects.toMatchObject({ code: 'RUN_CANCELLED' });
+    clock.advance(50); // the attempt's timeout fires after the cancel
+    clock.advance(50);
+    await settle(() => seen.length === 1, 'the late read');
+    expect(seen[0]).toMatchObject({ code: 'RUN_CANCELLED' });
+  });
+
   it('is aborted already when first read after a timeout or a cancel', async () => {
     const runs = await engine();
     const seen: unknown[] = [];

@@ -701,6 +701,63 @@ describe('HTTP API', () => {
   });
 });
 
+describe('SSE feed after a resume from the store', () => {
+  it("streams run steps' live events to a client that caught up from the store", async () => {
+    const k = await testKernel();
+    cleanups.push(k.cleanup);
+    const ID = '67e55044-10b1-426f-9247-bb680e5fe0c8';
+    // Recorded before the feed starts: in the store only, so a resume reads them from there.
+    for (let i = 0; i < 3; i++) k.kernel.bus.publish({ type: 'AgentStarted', id: ID });
+    await k.kernel.audit.flush();
+    const server = await createServer(k.kernel, { token: TOKEN });
+    cleanups.push(() => server.close());
+    const { port } = await server.listen({ port: 0 });
+    k.kernel.define({ name: 'one', version: '1', run: (ctx) => ctx.step('only', () => 1) });
+    const frames: { id: string | undefined; type: string }[] = [];
+    let req: http.ClientRequest | undefined;
+    const done = new Promise<void>((resolve, reject) => {
+      req = http.get(
+        {
+          port,
+          host: '127.0.0.1',
+          path: '/api/events?types=AgentStarted,ToolExecutionFinished,AgentStopped',
+          headers: { authorization: `Bearer ${TOKEN}`, 'last-event-id': '1' },
+        },
+        (res) => {
+          let buf = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            buf += chunk;
+            let i: number;
+            while ((i = buf.indexOf('\n\n')) !== -1) {
+              const frame = buf.slice(0, i);
+              buf = buf.slice(i + 2);
+              const type = /^event: (\w+)$/m.exec(frame)?.[1];
+              if (type === undefined) continue;
+              frames.push({ id: /^id: (\d+)$/m.exec(frame)?.[1], type });
+              if (type === 'AgentStopped') resolve();
+            }
+          });
+        },
+      );
+      req.on('error', (e) => (frames.at(-1)?.type === 'AgentStopped' ? undefined : reject(e)));
+    });
+    // Caught up: the two recorded events after 1, from the store.
+    await waitFor(() => frames.length === 2, 'the resumed events');
+    const run = await k.kernel.start('one', null);
+    await run.result();
+    k.kernel.bus.publish({ type: 'AgentStopped', id: ID });
+    await done;
+    req!.destroy();
+    expect(frames).toEqual([
+      { id: '2', type: 'AgentStarted' },
+      { id: '3', type: 'AgentStarted' },
+      { id: undefined, type: 'ToolExecutionFinished' },
+      { id: '4', type: 'AgentStopped' },
+    ]);
+  });
+});
+
 describe('registry over HTTP', () => {
   it('keeps secrets masked unless a reveal-scope token asks, and never leaks them', async () => {
     const { server, auth, dir, kernel } = await setup();

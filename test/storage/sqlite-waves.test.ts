@@ -83,6 +83,37 @@ describe('SQLite writer: lockstep waves', () => {
     expect(w.stats()).toMatchObject({ batches: 2, ops: 81 });
   });
 
+  it('cuts by the writes someone awaits: background writes queued ahead ride in the first half', async () => {
+    const w = await writer('thread');
+    const batchOf: number[] = [];
+    const track = (p: Promise<unknown>, i: number): Promise<unknown> =>
+      p.then(() => (batchOf[i] = w.stats().batches));
+    const all = [
+      ...Array.from({ length: 10 }, (_, i) => track(w.submit(op(i + 1), true), i)),
+      ...Array.from({ length: 64 }, (_, i) => track(w.submit(op(i + 11)), i + 10)),
+    ];
+    await Promise.all(all);
+    // The first batch: the ten background writes and half of the 64 awaited ones.
+    expect(batchOf.filter((b) => b === 1)).toHaveLength(42);
+    expect(w.stats()).toMatchObject({ batches: 2, ops: 74 });
+  });
+
+  it('never sends more than the batch limit, however big the wave', async () => {
+    const w = await writer('thread');
+    const batchOf: number[] = [];
+    const seqs = await Promise.all(
+      Array.from({ length: 8200 }, (_, i) =>
+        w.submit(op(i + 1)).then((r) => {
+          batchOf[i] = w.stats().batches;
+          return r.firstSeq;
+        }),
+      ),
+    );
+    expect(seqs).toEqual(range(1, 8200));
+    // 4096 (a half would be 4100), then 4096 and 8 from the queue that waited.
+    expect([1, 2, 3].map((b) => batchOf.filter((x) => x === b).length)).toEqual([4096, 4096, 8]);
+  });
+
   it('never cuts a wave on the inline writer: both halves would commit on the same thread', async () => {
     const w = await writer('inline');
     expect(await wave(w, 1, 64)).toEqual(range(1, 64));

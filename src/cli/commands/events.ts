@@ -33,7 +33,9 @@ export function registerEventCommands(program: Command, ctx: CliContext): void {
       let seen = 0;
       try {
         // Reconnects after a drop (a daemon restart, a proxy timeout) and resumes after the last
-        // event printed: none is printed twice or skipped.
+        // recorded event printed: none of those is printed twice or skipped. Run steps' events
+        // are not recorded (their record is the run's journal): they come while connected, with
+        // no id of their own, and print as "live".
         const stream = daemon(o).call(async (api) => {
           for await (const e of api.events.stream({
             types: o.type?.split(','),
@@ -43,8 +45,16 @@ export function registerEventCommands(program: Command, ctx: CliContext): void {
           })) {
             // JSON.stringify escapes control characters: agent text cannot drive the terminal.
             const data = JSON.stringify(e.data);
-            if (o.json === true) ctx.io.stdout(`{"id":${e.id},"event":${data}}\n`);
-            else ctx.io.stdout(`${String(e.id).padStart(8)}  ${e.type.padEnd(26)} ${data}\n`);
+            if (o.json === true)
+              ctx.io.stdout(
+                e.live === true
+                  ? `{"id":null,"live":true,"event":${data}}\n`
+                  : `{"id":${e.id},"event":${data}}\n`,
+              );
+            else
+              ctx.io.stdout(
+                `${(e.live === true ? 'live' : String(e.id)).padStart(8)}  ${e.type.padEnd(26)} ${data}\n`,
+              );
             if (++seen >= limit) break;
           }
         });

@@ -46,7 +46,8 @@ const INLINE_YIELD_BATCHES = 16;
 const MAX_BATCH_OPS = 4096;
 
 /**
- * A batch formed while the writer sat idle with at least this many ops is cut in two. Producers
+ * A batch formed while the writer sat idle with at least this many foreground ops (writes
+ * someone awaits) is cut in two. Producers
  * that each await their write (runs, ledger appenders) march in lockstep: every one's next write
  * comes in one wave, after the main thread has handled the whole previous wave's results, while
  * the writer waits — then the main thread waits for the writer. Sending the first half alone lets
@@ -260,10 +261,12 @@ export class SqliteWriter {
       clearTimeout(this.#backgroundTimer);
       this.#backgroundTimer = undefined;
     }
-    const size =
-      idle && this.#splitWaves && this.#queue.length >= SPLIT_WAVE_OPS
-        ? this.#queue.length >> 1
-        : Math.min(this.#queue.length, MAX_BATCH_OPS);
+    const size = Math.min(
+      idle && this.#splitWaves && this.#foreground >= SPLIT_WAVE_OPS
+        ? this.#halfWave()
+        : this.#queue.length,
+      MAX_BATCH_OPS,
+    );
     const batch = size === this.#queue.length ? this.#queue : this.#queue.slice(0, size);
     this.#queue = size === this.#queue.length ? [] : this.#queue.slice(size);
     for (const p of batch) if (!p.background) this.#foreground--;
@@ -283,6 +286,18 @@ export class SqliteWriter {
       for (const p of batch) p.reject(e);
       this.#pump();
     }
+  }
+
+  /**
+   * How many queued ops make the first half of a wave: through the op that completes half of
+   * the foreground writes, so background writes queued ahead never make a half of their own.
+   */
+  #halfWave(): number {
+    let wanted = this.#foreground >> 1;
+    for (let i = 0; i < this.#queue.length; i++) {
+      if (!this.#queue[i]!.background && --wanted === 0) return i + 1;
+    }
+    return this.#queue.length;
   }
 
   #onMessage(m: FromWorker): void {
