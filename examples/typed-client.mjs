@@ -25,7 +25,8 @@ try {
 }
 
 // The live event feed: after a dropped connection it reconnects and resumes after the last
-// event it gave you (Last-Event-ID), so none is lost or seen twice.
+// recorded event it gave you (Last-Event-ID), so none of those is lost or seen twice (run
+// steps' events, `live: true`, come only while connected).
 const stop = new AbortController();
 for await (const event of kerno.events.stream({
   types: ['ApprovalRequested'],
