@@ -38,7 +38,7 @@ function switchboard() {
       const value: unknown = Reflect.get(target, prop);
       return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
     },
-  }) as LogStore;
+  });
   /** Appends `n`s without telling the follower; resolves with the records. */
   const silently = (...ns: number[]): Promise<LogRecord[]> =>
     log.append(
