@@ -249,6 +249,20 @@ describe('followLog', () => {
     await r.done;
   });
 
+  it('skips what retention pruned while the reader lagged, and goes on from the first record held', async () => {
+    const b = switchboard();
+    await b.silently(...range(1, 8));
+    const live = followLog(b.log, S, { batchSize: 2 });
+    expect((await live.next()).value?.body).toBe('1');
+    expect((await live.next()).value?.body).toBe('2');
+    // The reader holds at 2 while retention removes 1–5.
+    await b.log.prune(S, 5);
+    const rest: string[] = [];
+    for (let i = 0; i < 3; i++) rest.push((await live.next()).value!.body);
+    expect(rest).toEqual(['6', '7', '8']);
+    await live.return(undefined);
+  });
+
   it('ends at once when aborted while idle, and lets go of the log', async () => {
     const b = switchboard();
     const r = reader(b.log, { pollMs: 3_600_000 });
