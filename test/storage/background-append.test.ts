@@ -8,8 +8,7 @@ import {
   openPostgresStorage,
   type PostgresStorage,
 } from '../../src/storage/postgres/postgres-storage.js';
-import { loadSqlite } from '../../src/storage/sqlite/sqlite-driver.js';
-import { SqliteWriter, type SqliteWriterMode } from '../../src/storage/sqlite/sqlite-writer.js';
+import type { SqliteWriterMode } from '../../src/storage/sqlite/sqlite-writer.js';
 import {
   dropSchema,
   freshSchema,
@@ -18,6 +17,7 @@ import {
   pgSkipReason,
   pgUrl,
 } from '../helpers/postgres.js';
+import { migratedSqliteWriter } from '../helpers/sqlite-writer.js';
 import { tempDir } from '../helpers/stores.js';
 
 /**
@@ -39,17 +39,7 @@ afterEach(async () => {
 
 /** A migrated SQLite file and a writer of `mode` on it. */
 async function sqliteWriter(mode: SqliteWriterMode) {
-  const { dir, cleanup } = tempDir();
-  cleanups.push(cleanup);
-  const file = join(dir, 'k.db');
-  await (await openStorage(`sqlite:${file}`)).close();
-  const writer = await SqliteWriter.start({
-    file,
-    busyTimeoutMs: 5000,
-    mode,
-    ...(mode === 'inline' ? { driver: await loadSqlite() } : {}),
-  });
-  cleanups.push(() => writer.close());
+  const { writer, file } = await migratedSqliteWriter(mode, cleanups);
   const count = (stream: string): number => {
     const db = new Database(file, { readonly: true });
     try {

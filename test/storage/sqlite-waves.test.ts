@@ -1,14 +1,11 @@
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LogAppend } from '../../src/storage/log.js';
-import { openStorage } from '../../src/storage/open-storage.js';
-import { loadSqlite } from '../../src/storage/sqlite/sqlite-driver.js';
 import {
   SPLIT_WAVE_OPS,
-  SqliteWriter,
+  type SqliteWriter,
   type SqliteWriterMode,
 } from '../../src/storage/sqlite/sqlite-writer.js';
-import { tempDir } from '../helpers/stores.js';
+import { migratedSqliteWriter } from '../helpers/sqlite-writer.js';
 
 /**
  * Lockstep waves: producers that each await their write send their next writes together, while
@@ -31,18 +28,7 @@ afterEach(async () => {
 });
 
 async function writer(mode: SqliteWriterMode): Promise<SqliteWriter> {
-  const { dir, cleanup } = tempDir();
-  cleanups.push(cleanup);
-  const file = join(dir, 'k.db');
-  await (await openStorage(`sqlite:${file}`)).close();
-  const w = await SqliteWriter.start({
-    file,
-    busyTimeoutMs: 5000,
-    mode,
-    ...(mode === 'inline' ? { driver: await loadSqlite() } : {}),
-  });
-  cleanups.push(() => w.close());
-  return w;
+  return (await migratedSqliteWriter(mode, cleanups)).writer;
 }
 
 /** Submits writes `from..to` in one tick; resolves with each one's seq, in submission order. */
