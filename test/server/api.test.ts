@@ -25,6 +25,65 @@ async function setup() {
   return { ...k, server, auth };
 }
 
+/** An SSE frame as a client reads it: its id (none for an unrecorded event), type and data. */
+interface SseFrame {
+  readonly id: number | undefined;
+  readonly type: string;
+  readonly data: Record<string, unknown>;
+}
+
+/**
+ * Opens `GET path` on the daemon at `port` as an event stream and collects its frames until
+ * `done(frames)` says so; then closes the connection and resolves with them.
+ */
+function readSse(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  done: (frames: readonly SseFrame[]) => boolean,
+): Promise<SseFrame[]> {
+  return new Promise((resolve, reject) => {
+    const frames: SseFrame[] = [];
+    let finished = false;
+    const req = http.get(
+      {
+        port,
+        host: '127.0.0.1',
+        path,
+        headers: { authorization: `Bearer ${TOKEN}`, ...headers },
+      },
+      (res) => {
+        expect(res.headers['content-type']).toContain('text/event-stream');
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buf += chunk;
+          let i: number;
+          while (!finished && (i = buf.indexOf('\n\n')) !== -1) {
+            const frame = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            const id = /^id: (\d+)$/m.exec(frame)?.[1];
+            const type = /^event: (\w+)$/m.exec(frame)?.[1];
+            const data = /^data: (.*)$/m.exec(frame)?.[1];
+            if (type === undefined || data === undefined) continue;
+            frames.push({
+              id: id === undefined ? undefined : Number(id),
+              type,
+              data: JSON.parse(data) as Record<string, unknown>,
+            });
+            if (done(frames)) {
+              finished = true;
+              req.destroy();
+              resolve(frames);
+            }
+          }
+        });
+      },
+    );
+    req.on('error', (e) => (finished ? undefined : reject(e)));
+  });
+}
+
 describe('HTTP API', () => {
   it('POST /api/agents grants registry secrets by name; the agent sees no KERNO_* of the daemon', async () => {
     const saved = process.env['KERNO_REGISTRY_KEY'];
@@ -554,42 +613,15 @@ describe('HTTP API', () => {
   it('streams kernel events over SSE and resumes from Last-Event-ID', async () => {
     const { server, kernel } = await setup();
     const { port } = await server.listen({ port: 0 });
-    const read = (
-      headers: Record<string, string>,
-      want: number,
-    ): Promise<{ id: number; type: string }[]> =>
-      new Promise((resolve, reject) => {
-        const got: { id: number; type: string }[] = [];
-        const req = http.get(
-          {
-            port,
-            host: '127.0.0.1',
-            path: '/api/events?types=AgentStarted,AgentStopped',
-            headers: { authorization: `Bearer ${TOKEN}`, ...headers },
-          },
-          (res) => {
-            expect(res.headers['content-type']).toContain('text/event-stream');
-            let buf = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => {
-              buf += chunk;
-              let i: number;
-              while ((i = buf.indexOf('\n\n')) !== -1) {
-                const frame = buf.slice(0, i);
-                buf = buf.slice(i + 2);
-                const id = /^id: (\d+)$/m.exec(frame);
-                const type = /^event: (\w+)$/m.exec(frame);
-                if (id !== null && type !== null) got.push({ id: Number(id[1]), type: type[1]! });
-                if (got.length === want) {
-                  req.destroy();
-                  resolve(got);
-                }
-              }
-            });
-          },
-        );
-        req.on('error', (e) => (got.length === want ? undefined : reject(e)));
-      });
+    const read = async (headers: Record<string, string>, want: number) =>
+      (
+        await readSse(
+          port,
+          '/api/events?types=AgentStarted,AgentStopped',
+          headers,
+          (f) => f.length === want,
+        )
+      ).map((f) => ({ id: f.id, type: f.type }));
     const ID = '67e55044-10b1-426f-9247-bb680e5fe0c8';
     const live = read({}, 3);
     await waitFor(() => server.feed.stats().clients === 1, 'the SSE client to subscribe');
@@ -606,50 +638,14 @@ describe('HTTP API', () => {
   it("streams a run's step announcements live without an id, records them only on the run's journal, and never re-sends them on a resume", async () => {
     const { server, kernel } = await setup();
     const { port } = await server.listen({ port: 0 });
-    interface Frame {
-      readonly id: number | undefined;
-      readonly type: string;
-      readonly data: Record<string, unknown>;
-    }
     /** Frames until one of type `until` (ids or not), from `headers`' resume point. */
-    const read = (headers: Record<string, string>, until: string): Promise<Frame[]> =>
-      new Promise((resolve, reject) => {
-        const got: Frame[] = [];
-        const req = http.get(
-          {
-            port,
-            host: '127.0.0.1',
-            path: '/api/events?types=ToolExecutionStarted,ToolExecutionFinished,AgentStopped',
-            headers: { authorization: `Bearer ${TOKEN}`, ...headers },
-          },
-          (res) => {
-            let buf = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => {
-              buf += chunk;
-              let i: number;
-              while ((i = buf.indexOf('\n\n')) !== -1) {
-                const frame = buf.slice(0, i);
-                buf = buf.slice(i + 2);
-                const id = /^id: (\d+)$/m.exec(frame)?.[1];
-                const type = /^event: (\w+)$/m.exec(frame)?.[1];
-                const data = /^data: (.*)$/m.exec(frame)?.[1];
-                if (type === undefined || data === undefined) continue;
-                got.push({
-                  id: id === undefined ? undefined : Number(id),
-                  type,
-                  data: JSON.parse(data) as Record<string, unknown>,
-                });
-                if (type === until) {
-                  req.destroy();
-                  resolve(got);
-                }
-              }
-            });
-          },
-        );
-        req.on('error', (e) => (got.at(-1)?.type === until ? undefined : reject(e)));
-      });
+    const read = (headers: Record<string, string>, until: string): Promise<SseFrame[]> =>
+      readSse(
+        port,
+        '/api/events?types=ToolExecutionStarted,ToolExecutionFinished,AgentStopped',
+        headers,
+        (f) => f.at(-1)?.type === until,
+      );
     kernel.define({
       name: 'two-steps',
       version: '1',
@@ -713,47 +709,26 @@ describe('SSE feed after a resume from the store', () => {
     cleanups.push(() => server.close());
     const { port } = await server.listen({ port: 0 });
     k.kernel.define({ name: 'one', version: '1', run: (ctx) => ctx.step('only', () => 1) });
-    const frames: { id: string | undefined; type: string }[] = [];
-    let req: http.ClientRequest | undefined;
-    const done = new Promise<void>((resolve, reject) => {
-      req = http.get(
-        {
-          port,
-          host: '127.0.0.1',
-          path: '/api/events?types=AgentStarted,ToolExecutionFinished,AgentStopped',
-          headers: { authorization: `Bearer ${TOKEN}`, 'last-event-id': '1' },
-        },
-        (res) => {
-          let buf = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            buf += chunk;
-            let i: number;
-            while ((i = buf.indexOf('\n\n')) !== -1) {
-              const frame = buf.slice(0, i);
-              buf = buf.slice(i + 2);
-              const type = /^event: (\w+)$/m.exec(frame)?.[1];
-              if (type === undefined) continue;
-              frames.push({ id: /^id: (\d+)$/m.exec(frame)?.[1], type });
-              if (type === 'AgentStopped') resolve();
-            }
-          });
-        },
-      );
-      req.on('error', (e) => (frames.at(-1)?.type === 'AgentStopped' ? undefined : reject(e)));
-    });
+    const frames: SseFrame[] = [];
+    const done = readSse(
+      port,
+      '/api/events?types=AgentStarted,ToolExecutionFinished,AgentStopped',
+      { 'last-event-id': '1' },
+      (f) => {
+        frames.splice(0, frames.length, ...f);
+        return f.at(-1)?.type === 'AgentStopped';
+      },
+    );
     // Caught up: the two recorded events after 1, from the store.
     await waitFor(() => frames.length === 2, 'the resumed events');
     const run = await k.kernel.start('one', null);
     await run.result();
     k.kernel.bus.publish({ type: 'AgentStopped', id: ID });
-    await done;
-    req!.destroy();
-    expect(frames).toEqual([
-      { id: '2', type: 'AgentStarted' },
-      { id: '3', type: 'AgentStarted' },
-      { id: undefined, type: 'ToolExecutionFinished' },
-      { id: '4', type: 'AgentStopped' },
+    expect((await done).map((f) => [f.id, f.type])).toEqual([
+      [2, 'AgentStarted'],
+      [3, 'AgentStarted'],
+      [undefined, 'ToolExecutionFinished'],
+      [4, 'AgentStopped'],
     ]);
   });
 });
