@@ -47,10 +47,10 @@ const MAX_BATCH_OPS = 4096;
 
 /**
  * A batch formed while the writer sat idle with at least this many foreground ops (writes
- * someone awaits) is cut in two. Producers
- * that each await their write (runs, ledger appenders) march in lockstep: every one's next write
- * comes in one wave, after the main thread has handled the whole previous wave's results, while
- * the writer waits — then the main thread waits for the writer. Sending the first half alone lets
+ * someone awaits) is cut in two. Producers that each await their write (runs, ledger appenders)
+ * march in lockstep: every one's next write comes in one wave, after the main thread has handled
+ * the whole previous wave's results, while the writer waits — then the main thread waits for the
+ * writer. Sending the first half alone lets
  * the second half commit while the main thread handles the first half's results; the halves then
  * keep alternating, each batch sent the moment the other commits. Below this a wave is too small
  * for the extra commit to pay.
